@@ -1,0 +1,118 @@
+//! The audit log: who did what to which thing, when, why, and the state before and after.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::command::{Command, Ctx};
+use crate::list::List;
+use crate::{Console, ConsoleError};
+
+/// One console action as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Position in the log; later actions have larger ids.
+    pub id: i64,
+    /// When the action happened.
+    pub at: DateTime<Utc>,
+    /// Who did it.
+    pub actor: String,
+    /// The console command, e.g. `credits.topup`.
+    pub action: String,
+    /// What it acted on, e.g. `tenant:acme`.
+    pub target: String,
+    /// The operator's note, when given.
+    pub reason: Option<String>,
+    /// The thing before the action (absent when it was created).
+    #[sqlx(json(nullable))]
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The thing after the action (absent when it was removed).
+    #[sqlx(json(nullable))]
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+}
+
+/// What one action changed, to be written beside it.
+pub(crate) struct Change<'a> {
+    pub action: &'a str,
+    pub target: String,
+    pub reason: Option<&'a str>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Writes `change` inside the caller's transaction, so the action and its record commit together.
+pub(crate) async fn record(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx,
+    change: Change<'_>,
+) -> Result<AuditEntry, ConsoleError> {
+    let entry = sqlx::query_as::<_, AuditEntry>(
+        "INSERT INTO audit_log (at, actor, action, target, reason, before, after)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(ctx.now)
+    .bind(&ctx.actor)
+    .bind(change.action)
+    .bind(&change.target)
+    .bind(change.reason)
+    .bind(change.before.map(|v| v.to_string()))
+    .bind(change.after.map(|v| v.to_string()))
+    .fetch_one(conn)
+    .await?;
+    Ok(entry)
+}
+
+/// Serializes a domain value for the audit log.
+pub(crate) fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+    Some(serde_json::to_value(value).expect("domain types serialize"))
+}
+
+/// `audit.list`: the newest actions first, optionally for one target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct AuditList {
+    /// Only actions on this target, e.g. `tenant:acme`.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub target: Option<String>,
+    /// Only entries older than this id (for paging).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub before_id: Option<i64>,
+    /// At most this many entries (1-1000, default 100).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub limit: Option<i64>,
+}
+
+impl Command for AuditList {
+    const NAME: &'static str = "audit.list";
+    const SUMMARY: &'static str = "List console actions, newest first";
+    type Output = List<AuditEntry>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<AuditEntry>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        let rows = sqlx::query_as::<_, AuditEntry>(
+            "SELECT * FROM audit_log
+             WHERE (?1 IS NULL OR target = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(self.target)
+        .bind(self.before_id)
+        .bind(limit)
+        .fetch_all(console.store().read())
+        .await?;
+        Ok(List(rows))
+    }
+}
+
+/// A page size between 1 and 1000, 100 when not given.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ConsoleError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ConsoleError::invalid("limit", format!("must be between 1 and 1000, got {n}"))),
+    }
+}
+

@@ -1,0 +1,146 @@
+//! Console commands are declared once here; every adapter is generated from this list.
+//!
+//! A [`Command`] is a serde input type whose `run` does the work. [`visit_all`] walks every
+//! command generically, so the admin HTTP API, the CLI and the desktop IPC adapter cannot
+//! lack one: they are built by walking the list, not by hand.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, de::DeserializeOwned};
+use utoipa::ToSchema;
+
+use crate::{Console, ConsoleError};
+
+/// Who runs a command and when; `now` is passed in so every rule about time is testable.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Recorded in the audit log and the ledger, e.g. `cli:alice`, `admin-api`, `console`.
+    pub actor: String,
+    /// The instant the command is taken to happen at.
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// A context for `actor` at the current wall-clock time.
+    pub fn now(actor: impl Into<String>) -> Self {
+        Self { actor: actor.into(), now: Utc::now() }
+    }
+}
+
+#[cfg(feature = "cli")]
+/// With the `cli` feature every command input is also a set of command-line flags.
+pub trait CliArgs: clap::Args + clap::FromArgMatches {}
+#[cfg(feature = "cli")]
+impl<T: clap::Args + clap::FromArgMatches> CliArgs for T {}
+#[cfg(not(feature = "cli"))]
+/// Without the `cli` feature this bound is empty.
+pub trait CliArgs {}
+#[cfg(not(feature = "cli"))]
+impl<T> CliArgs for T {}
+
+/// One console command: its input is `Self`, its output `Self::Output`.
+pub trait Command: DeserializeOwned + Serialize + ToSchema + CliArgs + Send + 'static {
+    /// Dotted name, `group.verb` (or a single word); also the HTTP path and the CLI words.
+    const NAME: &'static str;
+    /// One line for `--help` and the OpenAPI summary.
+    const SUMMARY: &'static str;
+    /// What the command returns on success.
+    type Output: Serialize + DeserializeOwned + ToSchema + Send + 'static;
+    /// Validate, apply in one transaction, record in the audit log, publish the event.
+    fn run(
+        self,
+        console: &Console,
+        ctx: &Ctx,
+    ) -> impl Future<Output = Result<Self::Output, ConsoleError>> + Send;
+}
+
+/// Something built from every command at once (a router, a CLI tree, an OpenAPI document).
+pub trait CommandVisitor {
+    /// Called once per command, in declaration order.
+    fn visit<C: Command>(&mut self);
+}
+
+macro_rules! console_commands {
+    ($($ty:ty),* $(,)?) => {
+        /// Calls `visitor.visit::<C>()` for every console command.
+        pub fn visit_all<V: CommandVisitor>(visitor: &mut V) {
+            $( visitor.visit::<$ty>(); )*
+        }
+
+        /// Every command's name, in declaration order.
+        pub const COMMAND_NAMES: &[&str] = &[$( <$ty as Command>::NAME ),*];
+
+        /// Runs the command called `name` on a JSON input and returns its JSON output:
+        /// the transport-neutral entry point for CLI-to-server calls and generic adapters.
+        pub async fn dispatch_json(
+            console: &Console,
+            ctx: &Ctx,
+            name: &str,
+            input: serde_json::Value,
+        ) -> Result<serde_json::Value, ConsoleError> {
+            $(
+                if name == <$ty as Command>::NAME {
+                    let input: $ty = parse_input(input)?;
+                    let output = input.run(console, ctx).await?;
+                    return Ok(serde_json::to_value(output).expect("command outputs serialize"));
+                }
+            )*
+            Err(ConsoleError::UnknownCommand(name.to_string()))
+        }
+    };
+}
+
+/// Decodes a command input, naming the offending field on failure.
+pub fn parse_input<C: DeserializeOwned>(input: serde_json::Value) -> Result<C, ConsoleError> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ConsoleError::invalid(field, e.into_inner().to_string())
+    })
+}
+
+/// Decodes a command input from raw JSON bytes (an HTTP body).
+pub fn parse_input_bytes<C: DeserializeOwned>(bytes: &[u8]) -> Result<C, ConsoleError> {
+    let mut de = serde_json::Deserializer::from_slice(if bytes.is_empty() { b"{}" } else { bytes });
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ConsoleError::invalid(field, e.into_inner().to_string())
+    })
+}
+
+use crate::{audit, credits, keys, ledger, plans, routes, settings, subscriptions, tenants, verify};
+
+console_commands! {
+    plans::PlanCreate,
+    plans::PlanUpdate,
+    plans::PlanArchive,
+    plans::PlanList,
+    tenants::TenantCreate,
+    tenants::TenantUpdate,
+    tenants::TenantSuspend,
+    tenants::TenantResume,
+    tenants::TenantBlock,
+    tenants::TenantList,
+    tenants::TenantShow,
+    subscriptions::ChangePlan,
+    subscriptions::SetStatus,
+    subscriptions::Renew,
+    keys::KeyIssue,
+    keys::KeyRevoke,
+    keys::KeyRotate,
+    keys::KeyList,
+    credits::TopUp,
+    credits::Adjust,
+    credits::Refund,
+    routes::RouteCreate,
+    routes::RouteUpdate,
+    routes::RouteDelete,
+    routes::RouteList,
+    ledger::LedgerList,
+    audit::AuditList,
+    settings::SettingsGet,
+    settings::SettingsSet,
+    verify::Verify,
+}

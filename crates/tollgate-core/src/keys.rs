@@ -1,0 +1,308 @@
+//! API keys: high-entropy secrets shown once; only their SHA-256 is stored.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::audit::{self, Change, snapshot};
+use crate::command::{Command, Ctx};
+use crate::list::List;
+use crate::{Console, ConsoleError, tenants, validate};
+
+/// Every key starts with this, so a leaked key is recognisable in logs and by scanners.
+pub const KEY_PREFIX: &str = "tg_live_";
+/// Random characters after [`KEY_PREFIX`]: 40 of 62 symbols, about 238 bits.
+const SECRET_CHARS: usize = 40;
+/// Characters of the key kept visible (the prefix plus 8), enough to tell keys apart.
+const VISIBLE_CHARS: usize = KEY_PREFIX.len() + 8;
+
+/// A key as stored and shown: never the secret, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// The visible start of the key, e.g. `tg_live_AbCd1234`; identifies it in commands.
+    pub prefix: String,
+    pub name: String,
+    /// What the key may do; a route can require one.
+    #[sqlx(json)]
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A freshly issued key with its secret, which is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    /// The whole key to hand to the customer. Tollgate keeps only its hash.
+    pub secret: String,
+}
+
+/// The hex SHA-256 that identifies a key presented to the gateway.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_secret() -> String {
+    let random: String = rand::rng().sample_iter(&Alphanumeric).take(SECRET_CHARS).map(char::from).collect();
+    format!("{KEY_PREFIX}{random}")
+}
+
+/// `key.issue`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyIssue {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: String,
+    /// A label for the operator, e.g. "production" (default "default").
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub name: Option<String>,
+    /// Scopes, comma-separated on the command line.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// When the key stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Command for KeyIssue {
+    const NAME: &'static str = "key.issue";
+    const SUMMARY: &'static str = "Issue an API key for a tenant (the secret is shown once)";
+    type Output = IssuedKey;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<IssuedKey, ConsoleError> {
+        let name = validate::name("name", self.name.as_deref().unwrap_or("default"))?;
+        let scopes = validate::tokens("scopes", &self.scopes)?;
+        if let Some(at) = self.expires_at
+            && at <= ctx.now
+        {
+            return Err(ConsoleError::invalid("expires_at", format!("{} is not in the future", at.to_rfc3339())));
+        }
+        let mut tx = console.store().begin().await?;
+        let tenant = tenants::by_slug(&mut tx, &self.tenant).await?;
+        let issued = insert(&mut tx, ctx, tenant.id, &name, &scopes, self.expires_at).await?;
+        let change = Change {
+            action: Self::NAME,
+            target: tenants::target(&tenant.slug),
+            reason: None,
+            before: None,
+            after: snapshot(&issued.key),
+        };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(issued)
+    }
+}
+
+async fn insert(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx,
+    tenant_id: i64,
+    name: &str,
+    scopes: &[String],
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<IssuedKey, ConsoleError> {
+    let secret = new_secret();
+    let key = sqlx::query_as::<_, ApiKey>(
+        "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
+    )
+    .bind(tenant_id)
+    .bind(&secret[..VISIBLE_CHARS])
+    .bind(hash_secret(&secret))
+    .bind(name)
+    .bind(serde_json::to_string(scopes).expect("strings serialize"))
+    .bind(ctx.now)
+    .bind(expires_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(IssuedKey { key, secret })
+}
+
+/// `key.revoke`: the key stops working at once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevoke {
+    /// The key's visible prefix (or the whole key).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub key: String,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub reason: Option<String>,
+}
+
+impl Command for KeyRevoke {
+    const NAME: &'static str = "key.revoke";
+    const SUMMARY: &'static str = "Revoke an API key at once";
+    type Output = ApiKey;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<ApiKey, ConsoleError> {
+        let reason = validate::note("reason", self.reason.as_deref())?;
+        let mut tx = console.store().begin().await?;
+        let (before, tenant) = find(&mut tx, &self.key).await?;
+        if before.revoked_at.is_some() {
+            return Err(ConsoleError::Conflict {
+                code: "KEY_REVOKED",
+                message: format!("key {} is already revoked", before.prefix),
+            });
+        }
+        let after = set_revoked(&mut tx, before.id, ctx.now).await?;
+        let change = Change {
+            action: Self::NAME,
+            target: tenants::target(&tenant),
+            reason: reason.as_deref(),
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(after)
+    }
+}
+
+async fn set_revoked(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> Result<ApiKey, ConsoleError> {
+    Ok(sqlx::query_as::<_, ApiKey>(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ?
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A rotation's result: the new key (with its secret) and the old one with its new expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKey {
+    pub issued: IssuedKey,
+    pub replaced: ApiKey,
+}
+
+/// `key.rotate`: a new key with the same name and scopes; the old one keeps working for
+/// the overlap so the customer can switch without downtime.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotate {
+    /// The key's visible prefix (or the whole key).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub key: String,
+    /// Minutes the old key keeps working (0-43200, default 60; 0 revokes it now).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub overlap_minutes: Option<i64>,
+}
+
+impl Command for KeyRotate {
+    const NAME: &'static str = "key.rotate";
+    const SUMMARY: &'static str = "Replace a key; the old one expires after an overlap";
+    type Output = RotatedKey;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<RotatedKey, ConsoleError> {
+        let overlap = self.overlap_minutes.unwrap_or(60);
+        if !(0..=43_200).contains(&overlap) {
+            return Err(ConsoleError::invalid("overlap_minutes", format!("must be 0-43200 (30 days), got {overlap}")));
+        }
+        let mut tx = console.store().begin().await?;
+        let (before, tenant) = find(&mut tx, &self.key).await?;
+        if before.revoked_at.is_some() || before.expires_at.is_some_and(|at| at <= ctx.now) {
+            return Err(ConsoleError::Conflict {
+                code: "KEY_INACTIVE",
+                message: format!("key {} is revoked or expired; issue a new one instead", before.prefix),
+            });
+        }
+        let issued = insert(&mut tx, ctx, before.tenant_id, &before.name, &before.scopes, before.expires_at).await?;
+        let replaced = if overlap == 0 {
+            set_revoked(&mut tx, before.id, ctx.now).await?
+        } else {
+            let until = ctx.now + TimeDelta::minutes(overlap);
+            let until = before.expires_at.map_or(until, |at| at.min(until));
+            sqlx::query_as::<_, ApiKey>(
+                "UPDATE api_keys SET expires_at = ? WHERE id = ?
+                 RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
+            )
+            .bind(until)
+            .bind(before.id)
+            .fetch_one(&mut *tx)
+            .await?
+        };
+        let change = Change {
+            action: Self::NAME,
+            target: tenants::target(&tenant),
+            reason: None,
+            before: snapshot(&before),
+            after: Some(serde_json::json!({ "replaced": replaced, "issued": issued.key })),
+        };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(RotatedKey { issued, replaced })
+    }
+}
+
+/// `key.list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyList {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: String,
+}
+
+impl Command for KeyList {
+    const NAME: &'static str = "key.list";
+    const SUMMARY: &'static str = "List a tenant's keys (never their secrets)";
+    type Output = List<ApiKey>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<ApiKey>, ConsoleError> {
+        let mut conn = console.store().read().acquire().await?;
+        let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
+        Ok(List(of_tenant(&mut conn, tenant.id).await?))
+    }
+}
+
+/// A tenant's keys, newest first.
+pub(crate) async fn of_tenant(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
+    Ok(sqlx::query_as::<_, ApiKey>(
+        "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at
+         FROM api_keys WHERE tenant_id = ? ORDER BY id DESC",
+    )
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Finds a key by its visible prefix or, when given the whole key, by its hash; returns
+/// it with its tenant's slug.
+async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiKey, String), ConsoleError> {
+    let key = key.trim();
+    let (column_value, by_hash) = if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
+    let sql = if by_hash {
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, t.slug
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
+    } else {
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, t.slug
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?"
+    };
+    let row = sqlx::query(sql).bind(&column_value).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
+        // Never echo a whole secret back in an error message.
+        let shown = if by_hash { format!("{}…", key.chars().take(VISIBLE_CHARS).collect::<String>()) } else { key.to_string() };
+        return Err(ConsoleError::not_found("key", shown));
+    };
+    use sqlx::{FromRow, Row};
+    Ok((ApiKey::from_row(&row)?, row.try_get("slug")?))
+}
+

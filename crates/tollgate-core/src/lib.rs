@@ -1,0 +1,29 @@
+//! Tollgate's core: the domain (plans, tenants, subscriptions, keys, routes), the credit
+//! ledger, the console commands, and the gateway's policy as a pure function.
+//!
+//! It knows nothing of HTTP frameworks or Tauri: adapters call [`command::visit_all`] or
+//! [`command::dispatch_json`] and map [`ConsoleError`] to their own transport.
+
+pub mod audit;
+pub mod command;
+pub mod console;
+pub mod credits;
+pub mod error;
+pub mod events;
+pub mod keys;
+pub mod ledger;
+pub mod list;
+pub mod plans;
+pub mod policy;
+pub mod rate;
+pub mod routes;
+pub mod settings;
+pub mod store;
+pub mod subscriptions;
+pub mod tenants;
+pub mod validate;
+pub mod verify;
+
+pub use command::{Command, CommandVisitor, Ctx};
+pub use console::Console;
+pub use error::{ConsoleError, ErrorBody};

@@ -1,0 +1,418 @@
+//! Plans: what a tenant pays, the credits it gets each period, its features and its rate.
+
+use chrono::{DateTime, Months, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::audit::{self, Change, snapshot};
+use crate::command::{Command, Ctx};
+use crate::list::List;
+use crate::error::is_unique_violation;
+use crate::validate;
+use crate::{Console, ConsoleError};
+
+/// How long one billing period lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "snake_case")]
+pub enum BillingPeriod {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl BillingPeriod {
+    /// The end of a period that starts at `start` (calendar months and years, clamped to
+    /// the month's last day, so a period from 31 January ends on 28 or 29 February).
+    pub fn end_of(self, start: DateTime<Utc>) -> DateTime<Utc> {
+        let end = match self {
+            Self::Day => start.checked_add_signed(TimeDelta::days(1)),
+            Self::Week => start.checked_add_signed(TimeDelta::weeks(1)),
+            Self::Month => start.checked_add_months(Months::new(1)),
+            Self::Year => start.checked_add_months(Months::new(12)),
+        };
+        end.unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// A plan as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct Plan {
+    pub id: i64,
+    /// Stable identifier used everywhere else, e.g. `pro`.
+    pub slug: String,
+    /// Shown to people, e.g. `Pro`.
+    pub name: String,
+    /// Price per period in minor units of `currency` (cents for USD).
+    pub price_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    pub billing_period: BillingPeriod,
+    /// Credits granted through the ledger at each renewal.
+    pub credits_per_period: i64,
+    /// Entitlements a route can require.
+    #[sqlx(json)]
+    pub features: Vec<String>,
+    /// Sustained requests per second; absent means unlimited.
+    pub rate_per_second: Option<i64>,
+    /// Requests allowed in a burst above the sustained rate.
+    pub burst: i64,
+    /// Requests allowed per period regardless of credits; absent means no quota.
+    pub period_quota: Option<i64>,
+    /// Days a `past_due` subscription keeps working after its period ends.
+    pub grace_days: i64,
+    /// Archived plans keep their tenants but take no new ones.
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `plan.create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct PlanCreate {
+    /// Display name, e.g. "Pro".
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub name: String,
+    /// Identifier; derived from the name when absent.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub slug: Option<String>,
+    /// Price per period in minor units (default 0).
+    #[cfg_attr(feature = "cli", arg(long = "price"))]
+    pub price_minor: Option<i64>,
+    /// ISO 4217 currency (default USD).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub currency: Option<String>,
+    /// Billing period (default month).
+    #[cfg_attr(feature = "cli", arg(long = "period", value_enum))]
+    pub billing_period: Option<BillingPeriod>,
+    /// Credits granted each period (default 0).
+    #[cfg_attr(feature = "cli", arg(long = "credits"))]
+    pub credits_per_period: Option<i64>,
+    /// Entitlements, comma-separated on the command line.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Sustained requests per second (unlimited when absent).
+    #[cfg_attr(feature = "cli", arg(long = "rate"))]
+    pub rate_per_second: Option<i64>,
+    /// Burst size (defaults to the rate).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub burst: Option<i64>,
+    /// Requests allowed per period (no quota when absent).
+    #[cfg_attr(feature = "cli", arg(long = "quota"))]
+    pub period_quota: Option<i64>,
+    /// Grace days after a failed payment (default 0).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub grace_days: Option<i64>,
+}
+
+/// Checked plan limits shared by create and update.
+struct Limits {
+    rate: Option<i64>,
+    burst: i64,
+    quota: Option<i64>,
+}
+
+fn check_limits(rate: Option<i64>, burst: Option<i64>, quota: Option<i64>) -> Result<Limits, ConsoleError> {
+    let rate = match rate {
+        Some(r) if !(1..=1_000_000).contains(&r) => {
+            return Err(ConsoleError::invalid("rate_per_second", format!("must be 1-1000000, got {r}")));
+        }
+        r => r,
+    };
+    let burst = match burst {
+        Some(b) if !(0..=1_000_000).contains(&b) => {
+            return Err(ConsoleError::invalid("burst", format!("must be 0-1000000, got {b}")));
+        }
+        Some(b) => b,
+        None => rate.unwrap_or(0),
+    };
+    let quota = match quota {
+        Some(q) if q <= 0 => return Err(ConsoleError::invalid("period_quota", format!("must be positive, got {q}"))),
+        q => q.map(|q| validate::bounded("period_quota", q)).transpose()?,
+    };
+    Ok(Limits { rate, burst, quota })
+}
+
+fn check_grace(days: i64) -> Result<i64, ConsoleError> {
+    if (0..=365).contains(&days) {
+        Ok(days)
+    } else {
+        Err(ConsoleError::invalid("grace_days", format!("must be 0-365, got {days}")))
+    }
+}
+
+impl Command for PlanCreate {
+    const NAME: &'static str = "plan.create";
+    const SUMMARY: &'static str = "Create a plan";
+    type Output = Plan;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Plan, ConsoleError> {
+        let name = validate::name("name", &self.name)?;
+        let slug = match &self.slug {
+            Some(s) => validate::slug("slug", s)?,
+            None => validate::slugify("name", &name)?,
+        };
+        let price = validate::non_negative("price_minor", self.price_minor.unwrap_or(0))?;
+        let currency = validate::currency("currency", self.currency.as_deref().unwrap_or("USD"))?;
+        let credits = validate::non_negative("credits_per_period", self.credits_per_period.unwrap_or(0))?;
+        let features = validate::tokens("features", &self.features)?;
+        let limits = check_limits(self.rate_per_second, self.burst, self.period_quota)?;
+        let grace = check_grace(self.grace_days.unwrap_or(0))?;
+
+        let mut tx = console.store().begin().await?;
+        let plan = sqlx::query_as::<_, Plan>(
+            "INSERT INTO plans (slug, name, price_minor, currency, billing_period, credits_per_period,
+                                features, rate_per_second, burst, period_quota, grace_days, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&slug)
+        .bind(&name)
+        .bind(price)
+        .bind(&currency)
+        .bind(self.billing_period.unwrap_or(BillingPeriod::Month))
+        .bind(credits)
+        .bind(serde_json::to_string(&features).expect("strings serialize"))
+        .bind(limits.rate)
+        .bind(limits.burst)
+        .bind(limits.quota)
+        .bind(grace)
+        .bind(ctx.now)
+        .bind(ctx.now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| slug_conflict(e, &slug))?;
+        let entry = audit::record(
+            &mut tx,
+            ctx,
+            Change { action: Self::NAME, target: target(&slug), reason: None, before: None, after: snapshot(&plan) },
+        )
+        .await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(plan)
+    }
+}
+
+/// `plan.update`: changes only the fields given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct PlanUpdate {
+    /// The plan to change.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub plan: String,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub name: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "price"))]
+    pub price_minor: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub currency: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "period", value_enum))]
+    pub billing_period: Option<BillingPeriod>,
+    #[cfg_attr(feature = "cli", arg(long = "credits"))]
+    pub credits_per_period: Option<i64>,
+    /// Replaces the entitlements (comma-separated; an empty value clears them).
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    pub features: Option<Vec<String>>,
+    /// New sustained rate; 0 makes the plan unlimited.
+    #[cfg_attr(feature = "cli", arg(long = "rate"))]
+    pub rate_per_second: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub burst: Option<i64>,
+    /// New quota per period; 0 removes the quota.
+    #[cfg_attr(feature = "cli", arg(long = "quota"))]
+    pub period_quota: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub grace_days: Option<i64>,
+}
+
+impl Command for PlanUpdate {
+    const NAME: &'static str = "plan.update";
+    const SUMMARY: &'static str = "Change a plan's name, price, credits, features or limits";
+    type Output = Plan;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Plan, ConsoleError> {
+        let mut tx = console.store().begin().await?;
+        let before = by_slug(&mut tx, &self.plan).await?;
+        let mut p = before.clone();
+        if let Some(n) = &self.name {
+            p.name = validate::name("name", n)?;
+        }
+        if let Some(v) = self.price_minor {
+            p.price_minor = validate::non_negative("price_minor", v)?;
+        }
+        if let Some(c) = &self.currency {
+            p.currency = validate::currency("currency", c)?;
+        }
+        if let Some(b) = self.billing_period {
+            p.billing_period = b;
+        }
+        if let Some(c) = self.credits_per_period {
+            p.credits_per_period = validate::non_negative("credits_per_period", c)?;
+        }
+        if let Some(f) = &self.features {
+            let f: Vec<String> = f.iter().filter(|s| !s.trim().is_empty()).cloned().collect();
+            p.features = validate::tokens("features", &f)?;
+        }
+        let rate = match self.rate_per_second {
+            Some(0) => None,
+            Some(r) => Some(r),
+            None => p.rate_per_second,
+        };
+        let quota = match self.period_quota {
+            Some(0) => None,
+            Some(q) => Some(q),
+            None => p.period_quota,
+        };
+        let burst = self.burst.or(if self.rate_per_second.is_some() { None } else { Some(p.burst) });
+        let limits = check_limits(rate, burst, quota)?;
+        (p.rate_per_second, p.burst, p.period_quota) = (limits.rate, limits.burst, limits.quota);
+        if let Some(g) = self.grace_days {
+            p.grace_days = check_grace(g)?;
+        }
+        let after = sqlx::query_as::<_, Plan>(
+            "UPDATE plans SET name = ?, price_minor = ?, currency = ?, billing_period = ?, credits_per_period = ?,
+                features = ?, rate_per_second = ?, burst = ?, period_quota = ?, grace_days = ?, updated_at = ?
+             WHERE id = ? RETURNING *",
+        )
+        .bind(&p.name)
+        .bind(p.price_minor)
+        .bind(&p.currency)
+        .bind(p.billing_period)
+        .bind(p.credits_per_period)
+        .bind(serde_json::to_string(&p.features).expect("strings serialize"))
+        .bind(p.rate_per_second)
+        .bind(p.burst)
+        .bind(p.period_quota)
+        .bind(p.grace_days)
+        .bind(ctx.now)
+        .bind(p.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let entry = audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: Self::NAME,
+                target: target(&after.slug),
+                reason: None,
+                before: snapshot(&before),
+                after: snapshot(&after),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(after)
+    }
+}
+
+/// `plan.archive`: the plan keeps its tenants but can no longer be chosen.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct PlanArchive {
+    /// The plan to archive.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub plan: String,
+}
+
+impl Command for PlanArchive {
+    const NAME: &'static str = "plan.archive";
+    const SUMMARY: &'static str = "Archive a plan so no new tenant can be put on it";
+    type Output = Plan;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Plan, ConsoleError> {
+        let mut tx = console.store().begin().await?;
+        let before = by_slug(&mut tx, &self.plan).await?;
+        if before.archived {
+            return Err(ConsoleError::Conflict {
+                code: "PLAN_ARCHIVED",
+                message: format!("plan '{}' is already archived", before.slug),
+            });
+        }
+        let after = sqlx::query_as::<_, Plan>("UPDATE plans SET archived = 1, updated_at = ? WHERE id = ? RETURNING *")
+            .bind(ctx.now)
+            .bind(before.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let entry = audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: Self::NAME,
+                target: target(&after.slug),
+                reason: None,
+                before: snapshot(&before),
+                after: snapshot(&after),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(after)
+    }
+}
+
+/// `plan.list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct PlanList {
+    /// Include archived plans.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[serde(default)]
+    pub include_archived: bool,
+}
+
+impl Command for PlanList {
+    const NAME: &'static str = "plan.list";
+    const SUMMARY: &'static str = "List plans";
+    type Output = List<Plan>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Plan>, ConsoleError> {
+        Ok(List(sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE (? OR archived = 0) ORDER BY price_minor, slug")
+            .bind(self.include_archived)
+            .fetch_all(console.store().read())
+            .await?))
+    }
+}
+
+/// The plan called `slug`, or a not-found error naming it.
+pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<Plan, ConsoleError> {
+    sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE slug = ?")
+        .bind(slug)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found("plan", slug))
+}
+
+/// Like [`by_slug`], but refuses an archived plan (for putting a tenant on it).
+pub(crate) async fn selectable(conn: &mut SqliteConnection, slug: &str) -> Result<Plan, ConsoleError> {
+    let plan = by_slug(conn, slug).await?;
+    if plan.archived {
+        return Err(ConsoleError::Conflict {
+            code: "PLAN_ARCHIVED",
+            message: format!("plan '{slug}' is archived and takes no new subscriptions"),
+        });
+    }
+    Ok(plan)
+}
+
+fn target(slug: &str) -> String {
+    format!("plan:{slug}")
+}
+
+fn slug_conflict(e: sqlx::Error, slug: &str) -> ConsoleError {
+    if is_unique_violation(&e) {
+        ConsoleError::Conflict { code: "SLUG_TAKEN", message: format!("a plan with slug '{slug}' already exists") }
+    } else {
+        e.into()
+    }
+}

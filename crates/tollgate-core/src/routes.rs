@@ -1,0 +1,277 @@
+//! Routes: which paths the gateway forwards where, what a call costs, and what it requires.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::audit::{self, Change, snapshot};
+use crate::command::{Command, Ctx};
+use crate::list::List;
+use crate::{Console, ConsoleError, validate};
+
+/// Methods a route may name; an empty list means all of them.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A route as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct Route {
+    pub id: i64,
+    /// Requests whose path starts with this (the longest match wins), e.g. `/v1/search`.
+    pub path_prefix: String,
+    /// Methods this route answers; empty means every method.
+    #[sqlx(json)]
+    pub methods: Vec<String>,
+    /// Where matching requests go, e.g. `http://127.0.0.1:9000`.
+    pub upstream_url: String,
+    /// Credits charged per successful call.
+    pub cost: i64,
+    /// The plan feature a tenant needs (402 `FEATURE_NOT_IN_PLAN` otherwise).
+    pub required_feature: Option<String>,
+    /// The key scope a caller needs (403 `SCOPE_NOT_GRANTED` otherwise).
+    pub required_scope: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `route.create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteCreate {
+    /// Path prefix starting with `/`.
+    #[cfg_attr(feature = "cli", arg(long = "path"))]
+    pub path_prefix: String,
+    /// Methods, comma-separated; none means all.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Upstream base URL (http or https).
+    #[cfg_attr(feature = "cli", arg(long = "upstream"))]
+    pub upstream_url: String,
+    /// Credits per call (default 1).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub cost: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long = "feature"))]
+    pub required_feature: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "scope"))]
+    pub required_scope: Option<String>,
+}
+
+/// A route's checked fields, shared by create and update.
+struct Shape {
+    path_prefix: String,
+    methods: Vec<String>,
+    upstream_url: String,
+    cost: i64,
+    required_feature: Option<String>,
+    required_scope: Option<String>,
+}
+
+fn path_prefix(p: &str) -> Result<String, ConsoleError> {
+    let ok = p.starts_with('/')
+        && p.len() <= 512
+        && !p.contains(['?', '#'])
+        && p.bytes().all(|b| b.is_ascii_graphic());
+    if ok { Ok(p.to_string()) } else { Err(ConsoleError::invalid("path_prefix", format!("'{p}' must start with '/' and hold no spaces, '?' or '#'"))) }
+}
+
+fn methods(items: &[String]) -> Result<Vec<String>, ConsoleError> {
+    let mut out = Vec::new();
+    for m in items.iter().map(|m| m.trim().to_ascii_uppercase()).filter(|m| !m.is_empty()) {
+        if !METHODS.contains(&m.as_str()) {
+            return Err(ConsoleError::invalid("methods", format!("'{m}' is not one of {}", METHODS.join(", "))));
+        }
+        out.push(m);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn optional_token(field: &str, s: Option<&str>) -> Result<Option<String>, ConsoleError> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => validate::token(field, t).map(Some),
+    }
+}
+
+/// Refuses a second route answering the same prefix for an overlapping set of methods.
+async fn check_unique(conn: &mut SqliteConnection, shape: &Shape, except: Option<i64>) -> Result<(), ConsoleError> {
+    let same: Vec<Route> = sqlx::query_as("SELECT * FROM routes WHERE path_prefix = ? AND id IS NOT ?")
+        .bind(&shape.path_prefix)
+        .bind(except)
+        .fetch_all(conn)
+        .await?;
+    for other in same {
+        let overlap = other.methods.is_empty()
+            || shape.methods.is_empty()
+            || other.methods.iter().any(|m| shape.methods.contains(m));
+        if overlap {
+            return Err(ConsoleError::Conflict {
+                code: "ROUTE_EXISTS",
+                message: format!("route {} already answers {} for some of these methods", other.id, other.path_prefix),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Command for RouteCreate {
+    const NAME: &'static str = "route.create";
+    const SUMMARY: &'static str = "Create a route: path prefix and methods to an upstream, with a cost";
+    type Output = Route;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let shape = Shape {
+            path_prefix: path_prefix(&self.path_prefix)?,
+            methods: methods(&self.methods)?,
+            upstream_url: validate::http_url("upstream_url", &self.upstream_url)?,
+            cost: validate::non_negative("cost", self.cost.unwrap_or(1))?,
+            required_feature: optional_token("required_feature", self.required_feature.as_deref())?,
+            required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
+        };
+        let mut tx = console.store().begin().await?;
+        check_unique(&mut tx, &shape, None).await?;
+        let route = sqlx::query_as::<_, Route>(
+            "INSERT INTO routes (path_prefix, methods, upstream_url, cost, required_feature, required_scope, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&shape.path_prefix)
+        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+        .bind(&shape.upstream_url)
+        .bind(shape.cost)
+        .bind(&shape.required_feature)
+        .bind(&shape.required_scope)
+        .bind(ctx.now)
+        .bind(ctx.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change { action: Self::NAME, target: target(route.id), reason: None, before: None, after: snapshot(&route) };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(route)
+    }
+}
+
+/// `route.update`: changes only the fields given; an empty feature or scope clears it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteUpdate {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub id: i64,
+    #[cfg_attr(feature = "cli", arg(long = "path"))]
+    pub path_prefix: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    pub methods: Option<Vec<String>>,
+    #[cfg_attr(feature = "cli", arg(long = "upstream"))]
+    pub upstream_url: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub cost: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long = "feature"))]
+    pub required_feature: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "scope"))]
+    pub required_scope: Option<String>,
+}
+
+impl Command for RouteUpdate {
+    const NAME: &'static str = "route.update";
+    const SUMMARY: &'static str = "Change a route";
+    type Output = Route;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let mut tx = console.store().begin().await?;
+        let before = by_id(&mut tx, self.id).await?;
+        let shape = Shape {
+            path_prefix: path_prefix(self.path_prefix.as_deref().unwrap_or(&before.path_prefix))?,
+            methods: methods(self.methods.as_deref().unwrap_or(&before.methods))?,
+            upstream_url: validate::http_url("upstream_url", self.upstream_url.as_deref().unwrap_or(&before.upstream_url))?,
+            cost: validate::non_negative("cost", self.cost.unwrap_or(before.cost))?,
+            required_feature: match self.required_feature.as_deref() {
+                None => before.required_feature.clone(),
+                some => optional_token("required_feature", some)?,
+            },
+            required_scope: match self.required_scope.as_deref() {
+                None => before.required_scope.clone(),
+                some => optional_token("required_scope", some)?,
+            },
+        };
+        check_unique(&mut tx, &shape, Some(before.id)).await?;
+        let after = sqlx::query_as::<_, Route>(
+            "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, cost = ?, required_feature = ?,
+                required_scope = ?, updated_at = ? WHERE id = ? RETURNING *",
+        )
+        .bind(&shape.path_prefix)
+        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+        .bind(&shape.upstream_url)
+        .bind(shape.cost)
+        .bind(&shape.required_feature)
+        .bind(&shape.required_scope)
+        .bind(ctx.now)
+        .bind(before.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let change =
+            Change { action: Self::NAME, target: target(after.id), reason: None, before: snapshot(&before), after: snapshot(&after) };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(after)
+    }
+}
+
+/// `route.delete`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteDelete {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub id: i64,
+}
+
+impl Command for RouteDelete {
+    const NAME: &'static str = "route.delete";
+    const SUMMARY: &'static str = "Delete a route; its path then answers 404";
+    type Output = Route;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let mut tx = console.store().begin().await?;
+        let before = by_id(&mut tx, self.id).await?;
+        sqlx::query("DELETE FROM routes WHERE id = ?").bind(before.id).execute(&mut *tx).await?;
+        let change = Change { action: Self::NAME, target: target(before.id), reason: None, before: snapshot(&before), after: None };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(before)
+    }
+}
+
+/// `route.list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteList {}
+
+impl Command for RouteList {
+    const NAME: &'static str = "route.list";
+    const SUMMARY: &'static str = "List routes";
+    type Output = List<Route>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Route>, ConsoleError> {
+        Ok(List(sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id").fetch_all(console.store().read()).await?))
+    }
+}
+
+async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Route, ConsoleError> {
+    sqlx::query_as::<_, Route>("SELECT * FROM routes WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found("route", id))
+}
+
+fn target(id: i64) -> String {
+    format!("route:{id}")
+}

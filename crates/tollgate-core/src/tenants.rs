@@ -1,0 +1,341 @@
+//! Tenants: the customers who hold keys, a subscription and a credit balance.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::audit::{self, Change, snapshot};
+use crate::command::{Command, Ctx};
+use crate::list::List;
+use crate::error::is_unique_violation;
+use crate::keys::{self, ApiKey};
+use crate::plans::{self, Plan};
+use crate::settings;
+use crate::subscriptions::{self, Subscription};
+use crate::{Console, ConsoleError, validate};
+
+/// Whether a tenant may use the API at all, apart from its subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "snake_case")]
+pub enum Standing {
+    /// In good standing.
+    Active,
+    /// Stopped for non-payment: the gateway answers 402 until resumed.
+    Suspended,
+    /// Stopped for abuse: the gateway answers 403 whatever is paid.
+    Blocked,
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub contact_email: Option<String>,
+    pub standing: Standing,
+    /// Where this tenant pays; overrides the settings' template when set.
+    pub billing_link: Option<String>,
+    /// Current credits; always equal to the sum of the tenant's ledger.
+    pub balance: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `tenant.create`: a tenant on a plan, with the plan's first-period credits granted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct TenantCreate {
+    /// Display name; the slug is derived from it unless given.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub name: String,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub slug: Option<String>,
+    /// The plan to start on.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub plan: String,
+    #[cfg_attr(feature = "cli", arg(long = "email"))]
+    pub contact_email: Option<String>,
+    /// Overrides the billing link template for this tenant.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub billing_link: Option<String>,
+    /// Start with a trial of this many days instead of a paid period.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub trial_days: Option<i64>,
+}
+
+impl Command for TenantCreate {
+    const NAME: &'static str = "tenant.create";
+    const SUMMARY: &'static str = "Create a tenant on a plan";
+    type Output = TenantDetail;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<TenantDetail, ConsoleError> {
+        let name = validate::name("name", &self.name)?;
+        let slug = match &self.slug {
+            Some(s) => validate::slug("slug", s)?,
+            None => validate::slugify("name", &name)?,
+        };
+        let email = self.contact_email.as_deref().map(|e| validate::email("contact_email", e)).transpose()?;
+        let link = self.billing_link.as_deref().map(|l| validate::http_url("billing_link", l)).transpose()?;
+        if let Some(d) = self.trial_days
+            && !(1..=365).contains(&d)
+        {
+            return Err(ConsoleError::invalid("trial_days", format!("must be 1-365, got {d}")));
+        }
+        let mut tx = console.store().begin().await?;
+        let plan = plans::selectable(&mut tx, &self.plan).await?;
+        let tenant = sqlx::query_as::<_, Tenant>(
+            "INSERT INTO tenants (slug, name, contact_email, billing_link, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&slug)
+        .bind(&name)
+        .bind(&email)
+        .bind(&link)
+        .bind(ctx.now)
+        .bind(ctx.now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                ConsoleError::Conflict { code: "SLUG_TAKEN", message: format!("a tenant with slug '{slug}' already exists") }
+            } else {
+                e.into()
+            }
+        })?;
+        subscriptions::start(&mut tx, ctx, &tenant, &plan, self.trial_days).await?;
+        let detail = detail(&mut tx, &slug).await?;
+        let change = Change { action: Self::NAME, target: target(&slug), reason: None, before: None, after: snapshot(&detail.tenant) };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(detail)
+    }
+}
+
+/// `tenant.update`: name, contact and billing link. An empty value clears an optional field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: String,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub name: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "email"))]
+    pub contact_email: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub billing_link: Option<String>,
+}
+
+impl Command for TenantUpdate {
+    const NAME: &'static str = "tenant.update";
+    const SUMMARY: &'static str = "Change a tenant's name, contact e-mail or billing link";
+    type Output = Tenant;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Tenant, ConsoleError> {
+        let mut tx = console.store().begin().await?;
+        let before = by_slug(&mut tx, &self.tenant).await?;
+        let name = match &self.name {
+            Some(n) => validate::name("name", n)?,
+            None => before.name.clone(),
+        };
+        let email = match self.contact_email.as_deref().map(str::trim) {
+            None => before.contact_email.clone(),
+            Some("") => None,
+            Some(e) => Some(validate::email("contact_email", e)?),
+        };
+        let link = match self.billing_link.as_deref().map(str::trim) {
+            None => before.billing_link.clone(),
+            Some("") => None,
+            Some(l) => Some(validate::http_url("billing_link", l)?),
+        };
+        let after = sqlx::query_as::<_, Tenant>(
+            "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, updated_at = ? WHERE id = ? RETURNING *",
+        )
+        .bind(&name)
+        .bind(&email)
+        .bind(&link)
+        .bind(ctx.now)
+        .bind(before.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change {
+            action: Self::NAME,
+            target: target(&after.slug),
+            reason: None,
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
+        let entry = audit::record(&mut tx, ctx, change).await?;
+        tx.commit().await?;
+        console.announce(entry);
+        Ok(after)
+    }
+}
+
+macro_rules! standing_command {
+    ($ty:ident, $name:literal, $summary:literal, $standing:expr) => {
+        #[doc = concat!("`", $name, "`: ", $summary, ".")]
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+        #[cfg_attr(feature = "cli", derive(clap::Args))]
+        #[serde(deny_unknown_fields)]
+        pub struct $ty {
+            #[cfg_attr(feature = "cli", arg(long))]
+            pub tenant: String,
+            /// Why, for the audit log.
+            #[cfg_attr(feature = "cli", arg(long))]
+            pub reason: Option<String>,
+        }
+
+        impl Command for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+            type Output = Tenant;
+
+            async fn run(self, console: &Console, ctx: &Ctx) -> Result<Tenant, ConsoleError> {
+                set_standing(console, ctx, Self::NAME, &self.tenant, $standing, self.reason.as_deref()).await
+            }
+        }
+    };
+}
+
+standing_command!(TenantSuspend, "tenant.suspend", "Suspend a tenant for non-payment (402)", Standing::Suspended);
+standing_command!(TenantResume, "tenant.resume", "Return a suspended or blocked tenant to good standing", Standing::Active);
+standing_command!(TenantBlock, "tenant.block", "Block a tenant for abuse (403 whatever is paid)", Standing::Blocked);
+
+/// Sets a tenant's standing; setting the standing it already has changes nothing and is not an error.
+async fn set_standing(
+    console: &Console,
+    ctx: &Ctx,
+    action: &str,
+    slug: &str,
+    standing: Standing,
+    reason: Option<&str>,
+) -> Result<Tenant, ConsoleError> {
+    let reason = validate::note("reason", reason)?;
+    let mut tx = console.store().begin().await?;
+    let before = by_slug(&mut tx, slug).await?;
+    if before.standing == standing {
+        return Ok(before);
+    }
+    let after = sqlx::query_as::<_, Tenant>("UPDATE tenants SET standing = ?, updated_at = ? WHERE id = ? RETURNING *")
+        .bind(standing)
+        .bind(ctx.now)
+        .bind(before.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let change = Change {
+        action,
+        target: target(slug),
+        reason: reason.as_deref(),
+        before: snapshot(&before),
+        after: snapshot(&after),
+    };
+    let entry = audit::record(&mut tx, ctx, change).await?;
+    tx.commit().await?;
+    console.announce(entry);
+    Ok(after)
+}
+
+/// One line of the tenant list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct TenantRow {
+    pub slug: String,
+    pub name: String,
+    pub standing: Standing,
+    pub plan: String,
+    pub status: subscriptions::SubscriptionStatus,
+    pub balance: i64,
+    pub period_end: DateTime<Utc>,
+    pub contact_email: Option<String>,
+}
+
+/// `tenant.list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct TenantList {
+    /// Only tenants whose slug, name or e-mail contains this text.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub search: Option<String>,
+}
+
+impl Command for TenantList {
+    const NAME: &'static str = "tenant.list";
+    const SUMMARY: &'static str = "List tenants with their plan, status and balance";
+    type Output = List<TenantRow>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
+        let pattern = self.search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
+        Ok(List(sqlx::query_as::<_, TenantRow>(
+            "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email
+             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
+             WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
+             ORDER BY t.slug",
+        )
+        .bind(pattern)
+        .fetch_all(console.store().read())
+        .await?))
+    }
+}
+
+/// Everything the operator needs to see about one tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TenantDetail {
+    pub tenant: Tenant,
+    pub subscription: Subscription,
+    pub plan: Plan,
+    pub keys: Vec<ApiKey>,
+    /// Where this tenant pays: its own link, or the settings' template filled in.
+    pub billing_link: String,
+}
+
+/// `tenant.show`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct TenantShow {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: String,
+}
+
+impl Command for TenantShow {
+    const NAME: &'static str = "tenant.show";
+    const SUMMARY: &'static str = "Show a tenant with its subscription, plan and keys";
+    type Output = TenantDetail;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<TenantDetail, ConsoleError> {
+        let mut conn = console.store().read().acquire().await?;
+        detail(&mut conn, &self.tenant).await
+    }
+}
+
+/// Loads a tenant's [`TenantDetail`].
+pub(crate) async fn detail(conn: &mut SqliteConnection, slug: &str) -> Result<TenantDetail, ConsoleError> {
+    let tenant = by_slug(conn, slug).await?;
+    let subscription = subscriptions::of(conn, tenant.id).await?;
+    let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(subscription.plan_id).fetch_one(&mut *conn).await?;
+    let keys = keys::of_tenant(conn, tenant.id).await?;
+    let settings = settings::load(conn).await?;
+    let billing_link = settings::billing_link(&settings, &tenant);
+    Ok(TenantDetail { tenant, subscription, plan, keys, billing_link })
+}
+
+/// The tenant called `slug`, or a not-found error naming it.
+pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<Tenant, ConsoleError> {
+    sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = ?")
+        .bind(slug)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found("tenant", slug))
+}
+
+/// The audit target naming a tenant.
+pub(crate) fn target(slug: &str) -> String {
+    format!("tenant:{slug}")
+}

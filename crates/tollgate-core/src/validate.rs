@@ -1,0 +1,192 @@
+//! Input checks shared by the commands; each names the field it rejects.
+
+use crate::ConsoleError;
+
+/// The largest credit amount one command may move. Far above any real top-up, and small
+/// enough that no sum of balances can overflow an `i64`.
+pub const MAX_CREDITS: i64 = 1_000_000_000_000_000;
+
+type Checked<T> = Result<T, ConsoleError>;
+
+/// A slug: 1–63 of `a-z 0-9 -`, starting with a letter or digit.
+pub fn slug(field: &str, s: &str) -> Checked<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ConsoleError::invalid(
+            field,
+            format!("'{s}' is not a valid slug (1-63 characters of a-z, 0-9 and '-')"),
+        ))
+    }
+}
+
+/// Derives a slug from a display name: `Acme Corp.` becomes `acme-corp`.
+pub fn slugify(field: &str, name: &str) -> Checked<String> {
+    let mut out = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').chars().take(63).collect::<String>();
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        return Err(ConsoleError::invalid(
+            field,
+            format!("cannot derive a slug from '{name}'; give one with slug"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A non-empty display name of at most 200 characters, trimmed.
+pub fn name(field: &str, s: &str) -> Checked<String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(ConsoleError::invalid(field, "must not be empty"));
+    }
+    if t.chars().count() > 200 {
+        return Err(ConsoleError::invalid(field, "must be at most 200 characters"));
+    }
+    Ok(t.to_string())
+}
+
+/// A plausible e-mail address (one `@`, a dot in the domain, no spaces).
+pub fn email(field: &str, s: &str) -> Checked<String> {
+    let t = s.trim();
+    let ok = match t.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !t.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok { Ok(t.to_string()) } else { Err(ConsoleError::invalid(field, format!("'{s}' is not an e-mail address"))) }
+}
+
+/// An ISO 4217 code: three ASCII letters, returned upper-case.
+pub fn currency(field: &str, s: &str) -> Checked<String> {
+    if s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(s.to_ascii_uppercase())
+    } else {
+        Err(ConsoleError::invalid(field, format!("'{s}' is not a 3-letter ISO 4217 currency code")))
+    }
+}
+
+/// An absolute `http` or `https` URL with a host and no whitespace.
+pub fn http_url(field: &str, s: &str) -> Checked<String> {
+    let t = s.trim();
+    let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"));
+    let host_ok = rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.starts_with(':')
+    });
+    if host_ok && !t.chars().any(char::is_whitespace) {
+        Ok(t.to_string())
+    } else {
+        Err(ConsoleError::invalid(field, format!("'{s}' is not an absolute http(s) URL")))
+    }
+}
+
+/// Entitlement, scope and similar names: 1–64 of `a-z 0-9 _ . : -`.
+pub fn token(field: &str, s: &str) -> Checked<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ConsoleError::invalid(
+            field,
+            format!("'{s}' is not a valid name (1-64 characters of a-z, 0-9, '_', '.', ':', '-')"),
+        ))
+    }
+}
+
+/// A list of [`token`]s, de-duplicated and sorted so equal sets compare equal.
+pub fn tokens(field: &str, items: &[String]) -> Checked<Vec<String>> {
+    let mut out = items.iter().map(|s| token(field, s.trim())).collect::<Checked<Vec<_>>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// A credit amount that must be positive and at most [`MAX_CREDITS`].
+pub fn positive_credits(field: &str, amount: i64) -> Checked<i64> {
+    if amount <= 0 {
+        return Err(ConsoleError::invalid(field, format!("must be positive, got {amount}")));
+    }
+    bounded(field, amount)
+}
+
+/// A count that must be zero or more and at most [`MAX_CREDITS`].
+pub fn non_negative(field: &str, n: i64) -> Checked<i64> {
+    if n < 0 {
+        return Err(ConsoleError::invalid(field, format!("must not be negative, got {n}")));
+    }
+    bounded(field, n)
+}
+
+/// Rejects magnitudes above [`MAX_CREDITS`].
+pub fn bounded(field: &str, n: i64) -> Checked<i64> {
+    if n.unsigned_abs() > MAX_CREDITS as u64 {
+        return Err(ConsoleError::invalid(field, format!("{n} is too large (limit {MAX_CREDITS})")));
+    }
+    Ok(n)
+}
+
+/// An optional free-text note, trimmed, at most 500 characters; empty means none.
+pub fn note(field: &str, s: Option<&str>) -> Checked<Option<String>> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.chars().count() > 500 => Err(ConsoleError::invalid(field, "must be at most 500 characters")),
+        Some(t) => Ok(Some(t.to_string())),
+    }
+}
+
+/// An idempotency key: 1–200 printable ASCII characters.
+pub fn idempotency_key(field: &str, s: &str) -> Checked<String> {
+    if !s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(s.to_string())
+    } else {
+        Err(ConsoleError::invalid(field, "must be 1-200 printable ASCII characters without spaces"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_makes_readable_slugs() {
+        assert_eq!(slugify("name", "Acme Corp.").unwrap(), "acme-corp", "punctuation folds to dashes");
+        assert_eq!(slugify("name", "  Ümlaut GmbH ").unwrap(), "mlaut-gmbh", "non-ASCII letters are dropped");
+        assert!(slugify("name", "!!!").is_err(), "a name with no letters gives no slug");
+    }
+
+    #[test]
+    fn urls_need_scheme_and_host() {
+        assert!(http_url("u", "https://billing.example.com/{tenant}").is_ok(), "a template URL is fine");
+        assert!(http_url("u", "ftp://x").is_err(), "other schemes are refused");
+        assert!(http_url("u", "http://").is_err(), "a URL needs a host");
+        assert!(http_url("u", "http://a b").is_err(), "spaces are refused");
+    }
+
+    #[test]
+    fn credits_are_bounded() {
+        assert!(positive_credits("amount", 0).is_err(), "zero is not a top-up");
+        assert!(positive_credits("amount", -5).is_err(), "negative is not a top-up");
+        assert!(positive_credits("amount", i64::MAX).is_err(), "overflowing amounts are refused");
+        assert_eq!(positive_credits("amount", 5000).unwrap(), 5000, "a normal amount passes");
+    }
+}

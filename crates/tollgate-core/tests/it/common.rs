@@ -1,0 +1,106 @@
+//! A fresh database in a temporary directory, fixed clocks, and shorthands for setup.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use sqlx::Row;
+use tempfile::TempDir;
+use tollgate_core::plans::{Plan, PlanCreate};
+use tollgate_core::tenants::{TenantCreate, TenantDetail};
+use tollgate_core::{Command, Console, ConsoleError, Ctx};
+
+/// A console over a real SQLite file that lives as long as this value.
+pub struct World {
+    pub dir: TempDir,
+    pub console: Console,
+}
+
+pub async fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let console = Console::open(&dir.path().join("tollgate.db")).await.expect("database opens");
+    World { dir, console }
+}
+
+/// The instant tests happen at unless they move the clock.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap()
+}
+
+/// A context `days` after [`t0`].
+pub fn at(days: i64) -> Ctx {
+    Ctx { actor: "test".into(), now: t0() + TimeDelta::days(days) }
+}
+
+impl World {
+    /// Runs a command at [`t0`].
+    pub async fn run<C: Command>(&self, command: C) -> Result<C::Output, ConsoleError> {
+        command.run(&self.console, &at(0)).await
+    }
+
+    /// Runs a command at `ctx`.
+    pub async fn run_at<C: Command>(&self, ctx: &Ctx, command: C) -> Result<C::Output, ConsoleError> {
+        command.run(&self.console, ctx).await
+    }
+
+    /// A plan granting `credits` per month with the `search` feature.
+    pub async fn plan(&self, slug: &str, credits: i64) -> Plan {
+        self.run(PlanCreate {
+            name: slug.to_uppercase(),
+            slug: Some(slug.into()),
+            credits_per_period: Some(credits),
+            features: vec!["search".into()],
+            grace_days: Some(3),
+            ..Default::default()
+        })
+        .await
+        .expect("plan is created")
+    }
+
+    /// A tenant on `plan`.
+    pub async fn tenant(&self, slug: &str, plan: &str) -> TenantDetail {
+        self.run(TenantCreate { name: slug.into(), slug: Some(slug.into()), plan: plan.into(), ..Default::default() })
+            .await
+            .expect("tenant is created")
+    }
+
+    /// Every row of every table as text: equal dumps mean nothing changed.
+    pub async fn dump(&self) -> String {
+        let mut out = String::new();
+        for table in ["plans", "tenants", "subscriptions", "api_keys", "routes", "ledger", "audit_log", "settings"] {
+            let sql = match table {
+                "plans" => "SELECT * FROM plans ORDER BY rowid",
+                "tenants" => "SELECT * FROM tenants ORDER BY rowid",
+                "subscriptions" => "SELECT * FROM subscriptions ORDER BY rowid",
+                "api_keys" => "SELECT * FROM api_keys ORDER BY rowid",
+                "routes" => "SELECT * FROM routes ORDER BY rowid",
+                "ledger" => "SELECT * FROM ledger ORDER BY rowid",
+                "audit_log" => "SELECT * FROM audit_log ORDER BY rowid",
+                _ => "SELECT * FROM settings ORDER BY rowid",
+            };
+            let rows = sqlx::query(sql).fetch_all(self.console.store().read()).await.expect("dump reads");
+            for row in rows {
+                let cells: Vec<String> = (0..row.len())
+                    .map(|i| row.try_get_unchecked::<Option<String>, _>(i).ok().flatten().unwrap_or_else(|| "NULL".into()))
+                    .collect();
+                out.push_str(&format!("{table}: {}\n", cells.join("|")));
+            }
+        }
+        out
+    }
+}
+
+/// Asserts `result` is an input error on `field`.
+#[track_caller]
+pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, ConsoleError>, field: &str) {
+    match result {
+        Err(ConsoleError::Invalid { field: f, .. }) => assert_eq!(f, field, "the error names the offending field"),
+        other => panic!("expected an input error on '{field}', got {other:?}"),
+    }
+}
+
+/// Asserts `result` is the error with `code`.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(result: Result<T, ConsoleError>, code: &str) {
+    match result {
+        Err(e) => assert_eq!(e.code(), code, "wrong error: {e}"),
+        Ok(v) => panic!("expected error {code}, got success {v:?}"),
+    }
+}

@@ -1,0 +1,85 @@
+use tollgate_core::credits::{Adjust, Refund, TopUp};
+use tollgate_core::ledger::EntryKind;
+use tollgate_core::validate::MAX_CREDITS;
+
+use crate::common::{assert_code, assert_invalid, world};
+
+fn topup(amount: i64, key: &str) -> TopUp {
+    TopUp { tenant: "acme".into(), amount, idempotency_key: key.into(), note: None }
+}
+
+#[tokio::test]
+async fn topup_adds_once_per_idempotency_key() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let first = w.run(TopUp { note: Some("invoice 42".into()), ..topup(5000, "inv-42") }).await.unwrap();
+    assert_eq!((first.balance, first.replayed), (5000, false), "credits added");
+    assert_eq!((first.entry.kind, first.entry.reason.as_deref()), (EntryKind::Topup, Some("invoice 42")), "the note is kept");
+    let again = w.run(topup(5000, "inv-42")).await.unwrap();
+    assert!(again.replayed, "the same key replays");
+    assert_eq!((again.balance, again.entry.id), (5000, first.entry.id), "and adds nothing");
+    assert_code(w.run(topup(7000, "inv-42")).await, "IDEMPOTENCY_KEY_REUSED");
+}
+
+#[tokio::test]
+async fn topup_rejects_bad_amounts_and_changes_nothing() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    w.run(topup(10, "seed")).await.unwrap();
+    let before = w.dump().await;
+    assert_invalid(w.run(topup(0, "a")).await, "amount");
+    assert_invalid(w.run(topup(-5, "b")).await, "amount");
+    assert_invalid(w.run(topup(i64::MAX, "c")).await, "amount");
+    assert_invalid(w.run(topup(MAX_CREDITS + 1, "d")).await, "amount");
+    assert_invalid(w.run(topup(5, "")).await, "idempotency_key");
+    assert_invalid(w.run(topup(5, "has space")).await, "idempotency_key");
+    assert_code(w.run(TopUp { tenant: "ghost".into(), ..topup(5, "e") }).await, "NOT_FOUND");
+    assert_eq!(w.dump().await, before, "refused top-ups change nothing");
+}
+
+#[tokio::test]
+async fn the_balance_cannot_overflow() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let mut n = 0;
+    let err = loop {
+        match w.run(topup(MAX_CREDITS, &format!("k{n}"))).await {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 10_000, "overflow must be refused before i64 wraps");
+    };
+    assert_eq!(err.code(), "INVALID_INPUT", "overflow is an input error: {err}");
+    assert!(err.to_string().contains("overflow"), "and says so: {err}");
+}
+
+#[tokio::test]
+async fn adjust_moves_both_ways_but_never_below_zero() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    w.tenant("acme", "pro").await;
+    let adj = |amount: i64, key: &str, reason: &str| Adjust { tenant: "acme".into(), amount, idempotency_key: key.into(), reason: reason.into() };
+    assert_eq!(w.run(adj(-40, "a1", "goodwill reversal")).await.unwrap().balance, 60, "down");
+    assert_eq!(w.run(adj(15, "a2", "support credit")).await.unwrap().balance, 75, "up");
+    let before = w.dump().await;
+    assert_code(w.run(adj(-76, "a3", "too much")).await, "INSUFFICIENT_CREDITS");
+    assert_invalid(w.run(adj(0, "a4", "nothing")).await, "amount");
+    assert_invalid(w.run(adj(5, "a5", "  ")).await, "reason");
+    assert_eq!(w.dump().await, before, "refused adjustments change nothing");
+}
+
+#[tokio::test]
+async fn refund_gives_credits_back_with_the_request_id() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let r = w
+        .run(Refund { tenant: "acme".into(), amount: 3, idempotency_key: "r1".into(), request_id: Some("req-9".into()), reason: Some("upstream bug".into()) })
+        .await
+        .unwrap();
+    assert_eq!((r.entry.kind, r.entry.request_id.as_deref(), r.balance), (EntryKind::Refund, Some("req-9"), 3), "refund recorded");
+    assert_invalid(w.run(Refund { tenant: "acme".into(), amount: -3, idempotency_key: "r2".into(), request_id: None, reason: None }).await, "amount");
+}

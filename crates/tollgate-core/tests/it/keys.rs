@@ -1,0 +1,84 @@
+use chrono::TimeDelta;
+use tollgate_core::audit::AuditList;
+use tollgate_core::keys::{KeyIssue, KeyList, KeyRevoke, KeyRotate, hash_secret};
+
+use crate::common::{assert_code, assert_invalid, at, t0, world};
+
+#[tokio::test]
+async fn issue_shows_the_secret_once_and_stores_only_its_hash() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let issued = w.run(KeyIssue { tenant: "acme".into(), name: Some("ci".into()), scopes: vec!["read".into()], expires_at: None }).await.unwrap();
+    assert!(issued.secret.starts_with("tg_live_"), "keys carry a visible prefix");
+    assert_eq!(issued.secret.len(), 48, "8 prefix characters and 40 random ones");
+    assert!(issued.secret.starts_with(&issued.key.prefix), "the stored prefix is the start of the key");
+    let stored: String = sqlx::query_scalar("SELECT secret_hash FROM api_keys").fetch_one(w.console.store().read()).await.unwrap();
+    assert_eq!(stored, hash_secret(&issued.secret), "only the SHA-256 is stored");
+
+    let listed = w.run(KeyList { tenant: "acme".into() }).await.unwrap();
+    let json = serde_json::to_string(&*listed).unwrap();
+    assert!(!json.contains(&issued.secret), "listing keys never shows a secret");
+    assert!(!json.contains(&stored), "nor its hash");
+
+    // The secret appears nowhere in the database or the audit log: search the bytes.
+    let audit = serde_json::to_string(&*w.run(AuditList::default()).await.unwrap()).unwrap();
+    assert!(!audit.contains(&issued.secret), "the audit log never holds a secret");
+    w.console.store().close().await;
+    for file in ["tollgate.db", "tollgate.db-wal", "tollgate.db-shm"] {
+        let bytes = std::fs::read(w.dir.path().join(file)).unwrap_or_default();
+        let found = bytes.windows(issued.secret.len()).any(|win| win == issued.secret.as_bytes());
+        assert!(!found, "the secret must not appear in {file}");
+    }
+}
+
+#[tokio::test]
+async fn issue_rejects_bad_input() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let before = w.dump().await;
+    assert_code(w.run(KeyIssue { tenant: "ghost".into(), ..Default::default() }).await, "NOT_FOUND");
+    assert_invalid(w.run(KeyIssue { tenant: "acme".into(), scopes: vec!["BAD SCOPE".into()], ..Default::default() }).await, "scopes");
+    assert_invalid(w.run(KeyIssue { tenant: "acme".into(), expires_at: Some(t0() - TimeDelta::days(1)), ..Default::default() }).await, "expires_at");
+    assert_invalid(w.run(KeyIssue { tenant: "acme".into(), name: Some(" ".into()), ..Default::default() }).await, "name");
+    assert_eq!(w.dump().await, before, "failed issues change nothing");
+}
+
+#[tokio::test]
+async fn revoke_by_prefix_or_whole_key() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let a = w.run(KeyIssue { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    let b = w.run(KeyIssue { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    let revoked = w.run(KeyRevoke { key: a.key.prefix.clone(), reason: Some("leaked".into()) }).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(t0()), "revoked now");
+    let revoked = w.run(KeyRevoke { key: b.secret.clone(), reason: None }).await.unwrap();
+    assert_eq!(revoked.id, b.key.id, "the whole key finds its record by hash");
+    assert_code(w.run(KeyRevoke { key: a.key.prefix.clone(), reason: None }).await, "KEY_REVOKED");
+    let missing = w.run(KeyRevoke { key: format!("{}nope", b.secret), reason: None }).await;
+    let message = missing.as_ref().unwrap_err().to_string();
+    assert!(!message.contains(&b.secret), "an error never echoes a whole key: {message}");
+    assert_code(missing, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn rotate_overlaps_then_the_old_key_expires() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let old = w.run(KeyIssue { tenant: "acme".into(), name: Some("prod".into()), scopes: vec!["read".into()], ..Default::default() }).await.unwrap();
+    let r = w.run(KeyRotate { key: old.key.prefix.clone(), overlap_minutes: Some(90) }).await.unwrap();
+    assert_ne!(r.issued.secret, old.secret, "a new secret");
+    assert_eq!((r.issued.key.name.as_str(), r.issued.key.scopes.clone()), ("prod", vec!["read".to_string()]), "same name and scopes");
+    assert_eq!(r.replaced.expires_at, Some(t0() + TimeDelta::minutes(90)), "the old key expires after the overlap");
+    assert_eq!(r.replaced.revoked_at, None, "and is not revoked during it");
+
+    let later = at(1);
+    assert_code(w.run_at(&later, KeyRotate { key: old.key.prefix.clone(), overlap_minutes: None }).await, "KEY_INACTIVE");
+    let now = w.run(KeyRotate { key: r.issued.key.prefix.clone(), overlap_minutes: Some(0) }).await.unwrap();
+    assert_eq!(now.replaced.revoked_at, Some(t0()), "overlap 0 revokes at once");
+    assert_invalid(w.run(KeyRotate { key: now.issued.key.prefix.clone(), overlap_minutes: Some(-1) }).await, "overlap_minutes");
+    assert_eq!(w.run(KeyList { tenant: "acme".into() }).await.unwrap().len(), 3, "rotation adds keys, never deletes");
+}

@@ -1,0 +1,112 @@
+use std::sync::Arc;
+
+use tollgate_core::credits::TopUp;
+use tollgate_core::ledger::{self, LedgerList};
+use tollgate_core::verify::Verify;
+
+use crate::common::{at, t0, world};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_end_with_the_exact_balance() {
+    let w = Arc::new(world().await);
+    w.plan("pro", 0).await;
+    let tenant_id = w.tenant("acme", "pro").await.tenant.id;
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..1000 {
+                if i % 2 == 0 {
+                    let topup = TopUp { tenant: "acme".into(), amount: 3, idempotency_key: format!("w{writer}-{i}"), note: None };
+                    w.run(topup).await.expect("top-up succeeds");
+                } else {
+                    ledger::debit(w.console.store(), tenant_id, 1, Some(&format!("req-{writer}-{i}")), t0()).await.expect("debit succeeds");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer finished");
+    }
+    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant_id).fetch_one(w.console.store().read()).await.unwrap();
+    assert_eq!(balance, 8 * (500 * 3 - 500), "every top-up and debit counted exactly once");
+    let report = w.run(Verify {}).await.unwrap();
+    assert!(report.ok, "verify passes: {report:?}");
+    assert_eq!(report.entries_checked, 8000, "one entry per movement");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_repeats_of_one_topup_add_once() {
+    let w = Arc::new(world().await);
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.run(TopUp { tenant: "acme".into(), amount: 250, idempotency_key: "double-click".into(), note: None }).await.expect("each call answers")
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        let movement = t.await.unwrap();
+        assert_eq!(movement.balance, 250, "every caller sees the single top-up");
+        fresh += usize::from(!movement.replayed);
+    }
+    assert_eq!(fresh, 1, "exactly one call moved credits, the rest replayed");
+    let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(entries.len(), 1, "one ledger entry");
+}
+
+#[tokio::test]
+async fn debits_never_take_the_balance_below_zero() {
+    let w = world().await;
+    w.plan("pro", 2).await;
+    let id = w.tenant("acme", "pro").await.tenant.id;
+    ledger::debit(w.console.store(), id, 2, None, t0()).await.unwrap();
+    let err = ledger::debit(w.console.store(), id, 1, None, t0()).await.unwrap_err();
+    assert_eq!(err.code(), "INSUFFICIENT_CREDITS", "no overdraft: {err}");
+    assert!(ledger::debit(w.console.store(), id, 0, None, t0()).await.is_err(), "a zero debit is refused");
+    assert!(w.run(Verify {}).await.unwrap().ok, "the ledger still balances");
+}
+
+#[tokio::test]
+async fn the_ledger_is_append_only_and_pages_newest_first() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    w.tenant("acme", "pro").await;
+    for i in 0..5 {
+        w.run_at(&at(i), TopUp { tenant: "acme".into(), amount: 1 + i, idempotency_key: format!("k{i}"), note: None }).await.unwrap();
+    }
+    let page = w.run(LedgerList { tenant: "acme".into(), limit: Some(2), before_id: None }).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.amount).collect::<Vec<_>>(), [5, 4], "newest first");
+    let next = w.run(LedgerList { tenant: "acme".into(), limit: Some(2), before_id: Some(page[1].id) }).await.unwrap();
+    assert_eq!(next.iter().map(|e| e.amount).collect::<Vec<_>>(), [3, 2], "the next page continues");
+    let bad = w.run(LedgerList { tenant: "acme".into(), limit: Some(0), before_id: None }).await;
+    assert!(bad.is_err(), "a zero page size is refused");
+
+    let mut tx = w.console.store().begin().await.unwrap();
+    let update = sqlx::query("UPDATE ledger SET amount = 1000").execute(&mut *tx).await;
+    assert!(update.is_err(), "the database refuses to rewrite ledger entries");
+    let delete = sqlx::query("DELETE FROM ledger").execute(&mut *tx).await;
+    assert!(delete.is_err(), "and to delete them");
+}
+
+#[tokio::test]
+async fn verify_reports_a_tenant_whose_balance_drifted() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    w.tenant("acme", "pro").await;
+    w.tenant("globex", "pro").await;
+    assert!(w.run(Verify {}).await.unwrap().ok, "a fresh ledger balances");
+    let mut tx = w.console.store().begin().await.unwrap();
+    sqlx::query("UPDATE tenants SET balance = balance + 7 WHERE slug = 'globex'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let report = w.run(Verify {}).await.unwrap();
+    assert!(!report.ok, "drift is detected");
+    assert_eq!(report.tenants_checked, 2, "every tenant is checked");
+    assert_eq!(report.mismatches.len(), 1, "only the drifted tenant is reported");
+    let m = &report.mismatches[0];
+    assert_eq!((m.tenant.as_str(), m.balance, m.ledger_sum), ("globex", 107, 100), "with both figures");
+}

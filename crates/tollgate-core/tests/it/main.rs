@@ -1,0 +1,13 @@
+//! Console commands against a real SQLite file: one test binary, one module per topic.
+
+mod audit;
+mod commands;
+mod common;
+mod credits;
+mod keys;
+mod ledger;
+mod plans;
+mod routes;
+mod settings;
+mod subscriptions;
+mod tenants;

@@ -1,0 +1,68 @@
+use chrono::TimeDelta;
+use tollgate_core::ledger::{EntryKind, LedgerList};
+use tollgate_core::plans::PlanArchive;
+use tollgate_core::subscriptions::{ChangePlan, Renew, SetStatus, SubscriptionStatus};
+use tollgate_core::tenants::TenantShow;
+
+use crate::common::{assert_code, assert_invalid, at, t0, world};
+
+#[tokio::test]
+async fn change_plan_takes_effect_at_once_and_keeps_the_period() {
+    let w = world().await;
+    w.plan("basic", 100).await;
+    w.plan("pro", 1000).await;
+    let d = w.tenant("acme", "basic").await;
+    let s = w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: Some("upgrade".into()) }).await.unwrap();
+    assert_eq!(s.plan, "pro", "the plan changed");
+    assert_eq!((s.period_start, s.period_end), (d.subscription.period_start, d.subscription.period_end), "the period stays");
+    let shown = w.run(TenantShow { tenant: "acme".into() }).await.unwrap();
+    assert_eq!(shown.tenant.balance, 100, "credits are not granted by a plan change");
+
+    let before = w.dump().await;
+    assert_code(w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: None }).await, "SAME_PLAN");
+    assert_code(w.run(ChangePlan { tenant: "acme".into(), plan: "gold".into(), reason: None }).await, "NOT_FOUND");
+    assert_code(w.run(ChangePlan { tenant: "ghost".into(), plan: "basic".into(), reason: None }).await, "NOT_FOUND");
+    w.run(PlanArchive { plan: "basic".into() }).await.unwrap();
+    let archived = w.dump().await;
+    assert_code(w.run(ChangePlan { tenant: "acme".into(), plan: "basic".into(), reason: None }).await, "PLAN_ARCHIVED");
+    assert_invalid(w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: Some("x".repeat(600)) }).await, "reason");
+    assert_eq!(w.dump().await, archived, "refused changes change nothing");
+    assert_ne!(before, archived, "(the archive in between did change something)");
+}
+
+#[tokio::test]
+async fn past_due_starts_the_grace_period_now() {
+    let w = world().await;
+    w.plan("pro", 0).await; // grace_days = 3
+    w.tenant("acme", "pro").await;
+    let s = w.run_at(&at(10), SetStatus { tenant: "acme".into(), status: SubscriptionStatus::PastDue, reason: None }).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::PastDue, "status recorded");
+    assert_eq!(s.grace_until, Some(t0() + TimeDelta::days(13)), "grace ends grace_days after the failure");
+    let s = w.run(SetStatus { tenant: "acme".into(), status: SubscriptionStatus::Canceled, reason: None }).await.unwrap();
+    assert_eq!((s.status, s.grace_until), (SubscriptionStatus::Canceled, None), "other statuses clear the grace");
+    assert_code(w.run(SetStatus { tenant: "ghost".into(), status: SubscriptionStatus::Active, reason: None }).await, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn renew_opens_the_next_period_and_grants_credits() {
+    let w = world().await;
+    w.plan("pro", 500).await;
+    let d = w.tenant("acme", "pro").await;
+    w.run(SetStatus { tenant: "acme".into(), status: SubscriptionStatus::PastDue, reason: None }).await.unwrap();
+
+    let s = w.run(Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    assert_eq!(s.period_start, d.subscription.period_end, "an early renewal continues from the current end");
+    assert_eq!(s.status, SubscriptionStatus::Active, "renewal makes it active");
+    assert_eq!(s.grace_until, None, "and clears the grace");
+
+    // Lapsed long ago: the new period starts now, not in the past.
+    let late = at(200);
+    let s = w.run_at(&late, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    assert_eq!(s.period_start, late.now, "a late renewal starts now");
+
+    let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    let grants: Vec<i64> = entries.iter().filter(|e| e.kind == EntryKind::Grant).map(|e| e.amount).collect();
+    assert_eq!(grants, vec![500, 500, 500], "creation and each renewal grant the plan's credits once");
+    assert_eq!(entries[0].balance_after, 1500, "the balance follows the grants");
+    assert_code(w.run(Renew { tenant: "ghost".into(), reason: None }).await, "NOT_FOUND");
+}

@@ -1,0 +1,98 @@
+//! The admin HTTP API: one `POST /api/<command>` route per console command, generated
+//! from the command list, behind a bearer token and a `Host`/`Origin` check.
+
+mod guard;
+mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tollgate_core::command::{self, Command, CommandVisitor, parse_input_bytes};
+use tollgate_core::{Console, ConsoleError, Ctx};
+
+pub use guard::allowed_hosts;
+
+/// What every admin request can reach.
+#[derive(Clone)]
+pub struct AdminState {
+    pub console: Console,
+    /// The bearer token clients must present.
+    pub token: Arc<str>,
+    /// `Host` values this server answers to (anything else may be DNS rebinding).
+    pub hosts: Arc<[String]>,
+}
+
+impl AdminState {
+    /// State for a server bound to `addr`.
+    pub fn new(console: Console, token: &str, addr: SocketAddr) -> Self {
+        Self { console, token: token.into(), hosts: allowed_hosts(addr).into() }
+    }
+}
+
+/// Header naming who acts, recorded in the audit log (e.g. `cli:alice`).
+pub const ACTOR_HEADER: &str = "x-tollgate-actor";
+
+struct Routes(Router<AdminState>);
+
+impl CommandVisitor for Routes {
+    fn visit<C: Command>(&mut self) {
+        let router = std::mem::take(&mut self.0);
+        self.0 = router.route(&format!("/api/{}", C::NAME), post(run::<C>));
+    }
+}
+
+/// The admin API's router; tests call it directly, `serve` binds it.
+pub fn router(state: AdminState) -> Router {
+    let mut routes = Routes(Router::new());
+    command::visit_all(&mut routes);
+    let authed = routes.0.layer(axum::middleware::from_fn_with_state(state.clone(), guard::require_token));
+    Router::new()
+        .route("/api/openapi.json", get(openapi::document))
+        .merge(authed)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such admin route") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
+        .with_state(state)
+}
+
+async fn run<C: Command>(State(state): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
+    let ctx = Ctx::now(actor(&headers));
+    let result = async { parse_input_bytes::<C>(&body)?.run(&state.console, &ctx).await }.await;
+    match result {
+        Ok(output) => axum::Json(output).into_response(),
+        Err(e) => console_error(e),
+    }
+}
+
+fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().chars().filter(|c| !c.is_control()).take(100).collect::<String>())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "admin-api".to_string())
+}
+
+/// A console error as an HTTP answer; storage details go to the log, never to the client.
+pub fn console_error(e: ConsoleError) -> Response {
+    let status = match &e {
+        ConsoleError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ConsoleError::NotFound { .. } | ConsoleError::UnknownCommand(_) => StatusCode::NOT_FOUND,
+        ConsoleError::Conflict { .. } | ConsoleError::InsufficientCredits { .. } => StatusCode::CONFLICT,
+        ConsoleError::Store(source) => {
+            tracing::error!(error = %source, "console command failed in storage");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    (status, axum::Json(e.body())).into_response()
+}
+
+/// A `{code, message}` answer for errors outside the console commands.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "code": code, "message": message }))).into_response()
+}

@@ -1,0 +1,119 @@
+//! The command line, generated from the console commands: `tollgate GROUP VERB --flags`.
+//!
+//! Each command's input type is also its flag set (`clap::Args`), so a new console command
+//! appears here without any code in this file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use clap::{Arg, ArgAction, ArgMatches, Args, Command as Clap, FromArgMatches};
+use tollgate_core::command::{self, Command, CommandVisitor};
+
+use crate::serve::ServeArgs;
+
+/// What the user asked for.
+pub enum Invocation {
+    /// `tollgate serve`.
+    Serve(ServeArgs),
+    /// A console command: its name and JSON input.
+    Console { name: &'static str, input: serde_json::Value },
+}
+
+/// Options every subcommand takes.
+pub struct Globals {
+    pub data_dir: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// Splits `group.verb` into the words typed on the command line.
+fn words(name: &'static str) -> (&'static str, Option<&'static str>) {
+    match name.split_once('.') {
+        Some((group, verb)) => (group, Some(verb)),
+        None => (name, None),
+    }
+}
+
+struct Tree {
+    groups: BTreeMap<&'static str, Vec<Clap>>,
+    top: Vec<Clap>,
+}
+
+impl CommandVisitor for Tree {
+    fn visit<C: Command>(&mut self) {
+        let (group, verb) = words(C::NAME);
+        match verb {
+            Some(verb) => {
+                let sub = C::augment_args(Clap::new(verb)).about(C::SUMMARY);
+                self.groups.entry(group).or_default().push(sub);
+            }
+            None => self.top.push(C::augment_args(Clap::new(C::NAME)).about(C::SUMMARY)),
+        }
+    }
+}
+
+/// The whole `tollgate` command tree.
+pub fn build() -> Clap {
+    let mut tree = Tree { groups: BTreeMap::new(), top: Vec::new() };
+    command::visit_all(&mut tree);
+    let mut root = Clap::new("tollgate")
+        .about("Sell access to your HTTP API: tenants, plans, credits, keys and a gateway that answers 402")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .arg(
+            Arg::new("data-dir")
+                .long("data-dir")
+                .env("TOLLGATE_DATA_DIR")
+                .global(true)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Data directory (default: the OS data directory's tollgate/)"),
+        )
+        .arg(Arg::new("json").long("json").global(true).action(ArgAction::SetTrue).help("Print JSON instead of tables"))
+        .subcommand(ServeArgs::augment_args(Clap::new("serve")).about("Run the admin API until SIGINT/SIGTERM"));
+    for (group, subs) in tree.groups {
+        root = root.subcommand(
+            Clap::new(group).about(format!("{group} commands")).subcommand_required(true).subcommands(subs),
+        );
+    }
+    root.subcommands(tree.top)
+}
+
+struct Pick<'a> {
+    path: (&'a str, Option<&'a str>),
+    matches: &'a ArgMatches,
+    found: Option<Result<(&'static str, serde_json::Value)>>,
+}
+
+impl CommandVisitor for Pick<'_> {
+    fn visit<C: Command>(&mut self) {
+        let (group, verb) = words(C::NAME);
+        if self.found.is_none() && self.path == (group, verb) {
+            let input = C::from_arg_matches(self.matches)
+                .map_err(|e| anyhow!(e.to_string()))
+                .map(|c| (C::NAME, serde_json::to_value(c).expect("inputs serialize")));
+            self.found = Some(input);
+        }
+    }
+}
+
+/// Parses the process arguments into an [`Invocation`] and the global options.
+pub fn parse() -> Result<(Invocation, Globals)> {
+    let matches = build().get_matches();
+    let globals = Globals {
+        data_dir: matches.get_one::<PathBuf>("data-dir").cloned(),
+        json: matches.get_flag("json"),
+    };
+    let (name, sub) = matches.subcommand().ok_or_else(|| anyhow!("no command given"))?;
+    if name == "serve" {
+        return Ok((Invocation::Serve(ServeArgs::from_arg_matches(sub)?), globals));
+    }
+    let (verb, leaf) = match sub.subcommand() {
+        Some((verb, leaf)) => (Some(verb), leaf),
+        None => (None, sub),
+    };
+    let mut pick = Pick { path: (name, verb), matches: leaf, found: None };
+    command::visit_all(&mut pick);
+    let (name, input) = pick.found.ok_or_else(|| anyhow!("unknown command {name}"))??;
+    Ok((Invocation::Console { name, input }, globals))
+}

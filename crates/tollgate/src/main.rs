@@ -1,0 +1,54 @@
+//! `tollgate`: the headless server and the operator's command line.
+
+mod admin;
+mod cli;
+mod data_dir;
+mod remote;
+mod render;
+mod serve;
+
+use std::process::ExitCode;
+
+use tollgate_core::verify::Verify;
+use tollgate_core::Command;
+
+use crate::cli::Invocation;
+use crate::data_dir::DataDir;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
+    match runtime.block_on(run()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let (invocation, globals) = cli::parse()?;
+    let dir = DataDir::resolve(globals.data_dir)?;
+    match invocation {
+        Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
+        Invocation::Console { name, input } => {
+            let output = remote::execute(&dir, name, input).await?;
+            if globals.json {
+                println!("{}", serde_json::to_string_pretty(&output)?);
+            } else {
+                print!("{}", render::human(&output));
+                if output.get("secret").is_some() || output.pointer("/issued/secret").is_some() {
+                    eprintln!("\nStore this key now: Tollgate keeps only its hash and cannot show it again.");
+                }
+            }
+            let failed_check = name == Verify::NAME && output.get("ok") == Some(&serde_json::Value::Bool(false));
+            Ok(if failed_check { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Runs a console command: through the running server's admin API when one owns the data
+//! directory (so it sees the change at once), else directly on the database.
+
+use anyhow::{Context, Result, anyhow};
+use tollgate_core::command::dispatch_json;
+use tollgate_core::{Console, ConsoleError, Ctx, ErrorBody};
+
+use crate::admin::ACTOR_HEADER;
+use crate::data_dir::DataDir;
+
+/// A failed command, with the same `{code, message}` whichever way it ran.
+#[derive(Debug)]
+pub struct Failure(pub ErrorBody);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.0.message, self.0.code)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Who the CLI acts as in the audit log.
+fn actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// Runs `name` with `input` and returns its JSON output.
+pub async fn execute(dir: &DataDir, name: &str, input: serde_json::Value) -> Result<serde_json::Value> {
+    match dir.try_lock()? {
+        Some(lock) => {
+            let console = Console::open(&dir.database()).await?;
+            let result = dispatch_json(&console, &Ctx::now(actor()), name, input).await;
+            console.store().close().await;
+            drop(lock);
+            result.map_err(|e| {
+                if let ConsoleError::Store(source) = &e {
+                    eprintln!("storage error: {source}");
+                }
+                Failure(e.body()).into()
+            })
+        }
+        None => through_server(dir, name, input).await,
+    }
+}
+
+async fn through_server(dir: &DataDir, name: &str, input: serde_json::Value) -> Result<serde_json::Value> {
+    let endpoint = dir.read_endpoint().ok_or_else(|| {
+        anyhow!("another process owns {} but has not published its address; is it still starting?", dir.path().display())
+    })?;
+    let token = dir.token()?;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/{name}", endpoint.admin_url))
+        .bearer_auth(token)
+        .header(ACTOR_HEADER, actor())
+        .json(&input)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the running tollgate serve at {}", endpoint.admin_url))?;
+    let ok = response.status().is_success();
+    let body: serde_json::Value = response.json().await.context("the server's answer is not JSON")?;
+    if ok {
+        Ok(body)
+    } else {
+        let error: ErrorBody = serde_json::from_value(body).context("the server's error is not {code, message}")?;
+        Err(Failure(error).into())
+    }
+}
