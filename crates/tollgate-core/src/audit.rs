@@ -115,4 +115,3 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ConsoleError> {
         Some(n) => Err(ConsoleError::invalid("limit", format!("must be between 1 and 1000, got {n}"))),
     }
 }
-

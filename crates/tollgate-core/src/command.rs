@@ -48,11 +48,7 @@ pub trait Command: DeserializeOwned + Serialize + ToSchema + CliArgs + Send + 's
     /// What the command returns on success.
     type Output: Serialize + DeserializeOwned + ToSchema + Send + 'static;
     /// Validate, apply in one transaction, record in the audit log, publish the event.
-    fn run(
-        self,
-        console: &Console,
-        ctx: &Ctx,
-    ) -> impl Future<Output = Result<Self::Output, ConsoleError>> + Send;
+    fn run(self, console: &Console, ctx: &Ctx) -> impl Future<Output = Result<Self::Output, ConsoleError>> + Send;
 }
 
 /// Something built from every command at once (a router, a CLI tree, an OpenAPI document).

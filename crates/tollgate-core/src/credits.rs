@@ -151,10 +151,8 @@ async fn apply(
         },
     )
     .await?;
-    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?")
-        .bind(tenant.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let balance: i64 =
+        sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant.id).fetch_one(&mut *tx).await?;
     let mut announce = None;
     if !posted.replayed {
         let before = serde_json::json!({ "balance": tenant.balance });

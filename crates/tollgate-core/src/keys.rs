@@ -288,7 +288,8 @@ pub(crate) async fn of_tenant(conn: &mut SqliteConnection, tenant_id: i64) -> Re
 /// it with its tenant's slug.
 async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiKey, String), ConsoleError> {
     let key = key.trim();
-    let (column_value, by_hash) = if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
+    let (column_value, by_hash) =
+        if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
     let sql = if by_hash {
         "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, t.slug
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
@@ -299,10 +300,13 @@ async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiKey, String)
     let row = sqlx::query(sql).bind(&column_value).fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
         // Never echo a whole secret back in an error message.
-        let shown = if by_hash { format!("{}…", key.chars().take(VISIBLE_CHARS).collect::<String>()) } else { key.to_string() };
+        let shown = if by_hash {
+            format!("{}…", key.chars().take(VISIBLE_CHARS).collect::<String>())
+        } else {
+            key.to_string()
+        };
         return Err(ConsoleError::not_found("key", shown));
     };
     use sqlx::{FromRow, Row};
     Ok((ApiKey::from_row(&row)?, row.try_get("slug")?))
 }
-

@@ -80,11 +80,12 @@ pub async fn post(
     posting: Posting<'_>,
 ) -> Result<Posted, ConsoleError> {
     if let Some(key) = posting.idempotency_key {
-        let earlier = sqlx::query_as::<_, LedgerEntry>("SELECT * FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
-            .bind(posting.tenant_id)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let earlier =
+            sqlx::query_as::<_, LedgerEntry>("SELECT * FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
+                .bind(posting.tenant_id)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
         if let Some(entry) = earlier {
             if entry.kind == posting.kind && entry.amount == posting.amount {
                 return Ok(Posted { entry, replayed: true });
@@ -183,13 +184,15 @@ impl Command for LedgerList {
         let limit = page_limit(self.limit)?;
         let mut conn = console.store().read().acquire().await?;
         let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
-        Ok(List(sqlx::query_as::<_, LedgerEntry>(
-            "SELECT * FROM ledger WHERE tenant_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-        )
-        .bind(tenant.id)
-        .bind(self.before_id)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?))
+        Ok(List(
+            sqlx::query_as::<_, LedgerEntry>(
+                "SELECT * FROM ledger WHERE tenant_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+            )
+            .bind(tenant.id)
+            .bind(self.before_id)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?,
+        ))
     }
 }

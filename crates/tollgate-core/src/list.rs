@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::{Ref, RefOr, schema::{Array, Schema}};
+use utoipa::openapi::{
+    Ref, RefOr,
+    schema::{Array, Schema},
+};
 use utoipa::{PartialSchema, ToSchema};
 
 /// A list of `T`, serialized as a JSON array.

@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Change, snapshot};
 use crate::command::{Command, Ctx};
-use crate::list::List;
 use crate::error::is_unique_violation;
+use crate::list::List;
 use crate::validate;
 use crate::{Console, ConsoleError};
 
@@ -377,10 +377,12 @@ impl Command for PlanList {
     type Output = List<Plan>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Plan>, ConsoleError> {
-        Ok(List(sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE (? OR archived = 0) ORDER BY price_minor, slug")
-            .bind(self.include_archived)
-            .fetch_all(console.store().read())
-            .await?))
+        Ok(List(
+            sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE (? OR archived = 0) ORDER BY price_minor, slug")
+                .bind(self.include_archived)
+                .fetch_all(console.store().read())
+                .await?,
+        ))
     }
 }
 

@@ -69,11 +69,12 @@ struct Shape {
 }
 
 fn path_prefix(p: &str) -> Result<String, ConsoleError> {
-    let ok = p.starts_with('/')
-        && p.len() <= 512
-        && !p.contains(['?', '#'])
-        && p.bytes().all(|b| b.is_ascii_graphic());
-    if ok { Ok(p.to_string()) } else { Err(ConsoleError::invalid("path_prefix", format!("'{p}' must start with '/' and hold no spaces, '?' or '#'"))) }
+    let ok = p.starts_with('/') && p.len() <= 512 && !p.contains(['?', '#']) && p.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(p.to_string())
+    } else {
+        Err(ConsoleError::invalid("path_prefix", format!("'{p}' must start with '/' and hold no spaces, '?' or '#'")))
+    }
 }
 
 fn methods(items: &[String]) -> Result<Vec<String>, ConsoleError> {
@@ -147,7 +148,13 @@ impl Command for RouteCreate {
         .bind(ctx.now)
         .fetch_one(&mut *tx)
         .await?;
-        let change = Change { action: Self::NAME, target: target(route.id), reason: None, before: None, after: snapshot(&route) };
+        let change = Change {
+            action: Self::NAME,
+            target: target(route.id),
+            reason: None,
+            before: None,
+            after: snapshot(&route),
+        };
         let entry = audit::record(&mut tx, ctx, change).await?;
         tx.commit().await?;
         console.announce(entry);
@@ -187,7 +194,10 @@ impl Command for RouteUpdate {
         let shape = Shape {
             path_prefix: path_prefix(self.path_prefix.as_deref().unwrap_or(&before.path_prefix))?,
             methods: methods(self.methods.as_deref().unwrap_or(&before.methods))?,
-            upstream_url: validate::http_url("upstream_url", self.upstream_url.as_deref().unwrap_or(&before.upstream_url))?,
+            upstream_url: validate::http_url(
+                "upstream_url",
+                self.upstream_url.as_deref().unwrap_or(&before.upstream_url),
+            )?,
             cost: validate::non_negative("cost", self.cost.unwrap_or(before.cost))?,
             required_feature: match self.required_feature.as_deref() {
                 None => before.required_feature.clone(),
@@ -213,8 +223,13 @@ impl Command for RouteUpdate {
         .bind(before.id)
         .fetch_one(&mut *tx)
         .await?;
-        let change =
-            Change { action: Self::NAME, target: target(after.id), reason: None, before: snapshot(&before), after: snapshot(&after) };
+        let change = Change {
+            action: Self::NAME,
+            target: target(after.id),
+            reason: None,
+            before: snapshot(&before),
+            after: snapshot(&after),
+        };
         let entry = audit::record(&mut tx, ctx, change).await?;
         tx.commit().await?;
         console.announce(entry);
@@ -240,7 +255,13 @@ impl Command for RouteDelete {
         let mut tx = console.store().begin().await?;
         let before = by_id(&mut tx, self.id).await?;
         sqlx::query("DELETE FROM routes WHERE id = ?").bind(before.id).execute(&mut *tx).await?;
-        let change = Change { action: Self::NAME, target: target(before.id), reason: None, before: snapshot(&before), after: None };
+        let change = Change {
+            action: Self::NAME,
+            target: target(before.id),
+            reason: None,
+            before: snapshot(&before),
+            after: None,
+        };
         let entry = audit::record(&mut tx, ctx, change).await?;
         tx.commit().await?;
         console.announce(entry);
@@ -260,7 +281,11 @@ impl Command for RouteList {
     type Output = List<Route>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Route>, ConsoleError> {
-        Ok(List(sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id").fetch_all(console.store().read()).await?))
+        Ok(List(
+            sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id")
+                .fetch_all(console.store().read())
+                .await?,
+        ))
     }
 }
 

@@ -141,7 +141,8 @@ impl Command for SettingsSet {
             }
             s.retention_days = days;
         }
-        let (old, new) = (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));
+        let (old, new) =
+            (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));
         for (key, value) in new.as_object().expect("settings are an object") {
             if old.get(key) != Some(value) {
                 sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -151,7 +152,13 @@ impl Command for SettingsSet {
                     .await?;
             }
         }
-        let change = Change { action: Self::NAME, target: "settings".into(), reason: None, before: snapshot(&before), after: snapshot(&s) };
+        let change = Change {
+            action: Self::NAME,
+            target: "settings".into(),
+            reason: None,
+            before: snapshot(&before),
+            after: snapshot(&s),
+        };
         let entry = audit::record(&mut tx, ctx, change).await?;
         tx.commit().await?;
         console.announce(entry);

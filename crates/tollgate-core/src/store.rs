@@ -49,10 +49,7 @@ impl Store {
             .connect_with(options.clone())
             .await
             .map_err(open_err)?;
-        MIGRATOR
-            .run(&write)
-            .await
-            .map_err(|source| OpenError::Migrate { path: shown.clone(), source })?;
+        MIGRATOR.run(&write).await.map_err(|source| OpenError::Migrate { path: shown.clone(), source })?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))

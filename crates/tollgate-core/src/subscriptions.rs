@@ -205,8 +205,10 @@ impl Command for SetStatus {
         let now = ctx.now;
         change(console, ctx, Self::NAME, &self.tenant, self.reason.as_deref(), async |conn, _, sub| {
             let grace_until = if self.status == SubscriptionStatus::PastDue {
-                let grace_days: i64 =
-                    sqlx::query_scalar("SELECT grace_days FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut *conn).await?;
+                let grace_days: i64 = sqlx::query_scalar("SELECT grace_days FROM plans WHERE id = ?")
+                    .bind(sub.plan_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
                 Some(now + TimeDelta::days(grace_days))
             } else {
                 None

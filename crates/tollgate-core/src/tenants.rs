@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Change, snapshot};
 use crate::command::{Command, Ctx};
-use crate::list::List;
 use crate::error::is_unique_violation;
 use crate::keys::{self, ApiKey};
+use crate::list::List;
 use crate::plans::{self, Plan};
 use crate::settings;
 use crate::subscriptions::{self, Subscription};
@@ -102,14 +102,23 @@ impl Command for TenantCreate {
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                ConsoleError::Conflict { code: "SLUG_TAKEN", message: format!("a tenant with slug '{slug}' already exists") }
+                ConsoleError::Conflict {
+                    code: "SLUG_TAKEN",
+                    message: format!("a tenant with slug '{slug}' already exists"),
+                }
             } else {
                 e.into()
             }
         })?;
         subscriptions::start(&mut tx, ctx, &tenant, &plan, self.trial_days).await?;
         let detail = detail(&mut tx, &slug).await?;
-        let change = Change { action: Self::NAME, target: target(&slug), reason: None, before: None, after: snapshot(&detail.tenant) };
+        let change = Change {
+            action: Self::NAME,
+            target: target(&slug),
+            reason: None,
+            before: None,
+            after: snapshot(&detail.tenant),
+        };
         let entry = audit::record(&mut tx, ctx, change).await?;
         tx.commit().await?;
         console.announce(entry);
@@ -205,7 +214,12 @@ macro_rules! standing_command {
 }
 
 standing_command!(TenantSuspend, "tenant.suspend", "Suspend a tenant for non-payment (402)", Standing::Suspended);
-standing_command!(TenantResume, "tenant.resume", "Return a suspended or blocked tenant to good standing", Standing::Active);
+standing_command!(
+    TenantResume,
+    "tenant.resume",
+    "Return a suspended or blocked tenant to good standing",
+    Standing::Active
+);
 standing_command!(TenantBlock, "tenant.block", "Block a tenant for abuse (403 whatever is paid)", Standing::Blocked);
 
 /// Sets a tenant's standing; setting the standing it already has changes nothing and is not an error.
@@ -272,15 +286,17 @@ impl Command for TenantList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
         let pattern = self.search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
-        Ok(List(sqlx::query_as::<_, TenantRow>(
-            "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email
+        Ok(List(
+            sqlx::query_as::<_, TenantRow>(
+                "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
              WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
              ORDER BY t.slug",
-        )
-        .bind(pattern)
-        .fetch_all(console.store().read())
-        .await?))
+            )
+            .bind(pattern)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
     }
 }
 
@@ -319,7 +335,8 @@ impl Command for TenantShow {
 pub(crate) async fn detail(conn: &mut SqliteConnection, slug: &str) -> Result<TenantDetail, ConsoleError> {
     let tenant = by_slug(conn, slug).await?;
     let subscription = subscriptions::of(conn, tenant.id).await?;
-    let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(subscription.plan_id).fetch_one(&mut *conn).await?;
+    let plan: Plan =
+        sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(subscription.plan_id).fetch_one(&mut *conn).await?;
     let keys = keys::of_tenant(conn, tenant.id).await?;
     let settings = settings::load(conn).await?;
     let billing_link = settings::billing_link(&settings, &tenant);

@@ -17,10 +17,7 @@ pub fn slug(field: &str, s: &str) -> Checked<String> {
     if ok {
         Ok(s.to_string())
     } else {
-        Err(ConsoleError::invalid(
-            field,
-            format!("'{s}' is not a valid slug (1-63 characters of a-z, 0-9 and '-')"),
-        ))
+        Err(ConsoleError::invalid(field, format!("'{s}' is not a valid slug (1-63 characters of a-z, 0-9 and '-')")))
     }
 }
 
@@ -37,10 +34,7 @@ pub fn slugify(field: &str, name: &str) -> Checked<String> {
     let out = out.trim_end_matches('-').chars().take(63).collect::<String>();
     let out = out.trim_end_matches('-').to_string();
     if out.is_empty() {
-        return Err(ConsoleError::invalid(
-            field,
-            format!("cannot derive a slug from '{name}'; give one with slug"),
-        ));
+        return Err(ConsoleError::invalid(field, format!("cannot derive a slug from '{name}'; give one with slug")));
     }
     Ok(out)
 }

@@ -100,10 +100,7 @@ impl CommandVisitor for Pick<'_> {
 /// Parses the process arguments into an [`Invocation`] and the global options.
 pub fn parse() -> Result<(Invocation, Globals)> {
     let matches = build().get_matches();
-    let globals = Globals {
-        data_dir: matches.get_one::<PathBuf>("data-dir").cloned(),
-        json: matches.get_flag("json"),
-    };
+    let globals = Globals { data_dir: matches.get_one::<PathBuf>("data-dir").cloned(), json: matches.get_flag("json") };
     let (name, sub) = matches.subcommand().ok_or_else(|| anyhow!("no command given"))?;
     if name == "serve" {
         return Ok((Invocation::Serve(ServeArgs::from_arg_matches(sub)?), globals));
@@ -116,4 +113,50 @@ pub fn parse() -> Result<(Invocation, Globals)> {
     command::visit_all(&mut pick);
     let (name, input) = pick.found.ok_or_else(|| anyhow!("unknown command {name}"))??;
     Ok((Invocation::Console { name, input }, globals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_console_command_is_a_subcommand() {
+        for name in command::COMMAND_NAMES {
+            let (group, verb) = words(name);
+            let mut argv = vec!["tollgate", group];
+            argv.extend(verb);
+            argv.push("--help");
+            let err = build().try_get_matches_from(argv).expect_err("--help stops parsing");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::DisplayHelp,
+                "`{name}` must be reachable on the command line"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_become_the_command_input() {
+        let m = build()
+            .try_get_matches_from([
+                "tollgate",
+                "credits",
+                "topup",
+                "--tenant",
+                "acme",
+                "--amount",
+                "5000",
+                "--idempotency-key",
+                "X",
+            ])
+            .expect("valid arguments parse");
+        let (_, group) = m.subcommand().unwrap();
+        let (_, leaf) = group.subcommand().unwrap();
+        let mut pick = Pick { path: ("credits", Some("topup")), matches: leaf, found: None };
+        command::visit_all(&mut pick);
+        let (name, input) = pick.found.unwrap().unwrap();
+        assert_eq!(name, "credits.topup", "the command is found by its words");
+        assert_eq!(input["amount"], 5000, "numbers stay numbers");
+        assert_eq!(input["idempotency_key"], "X", "flags map to fields");
+    }
 }

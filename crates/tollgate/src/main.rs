@@ -1,25 +1,16 @@
 //! `tollgate`: the headless server and the operator's command line.
 
-mod admin;
-mod cli;
-mod data_dir;
-mod remote;
-mod render;
-mod serve;
-
 use std::process::ExitCode;
 
-use tollgate_core::verify::Verify;
+use tollgate::cli::{self, Invocation};
+use tollgate::data_dir::DataDir;
+use tollgate::{remote, render, serve};
 use tollgate_core::Command;
-
-use crate::cli::Invocation;
-use crate::data_dir::DataDir;
+use tollgate_core::verify::Verify;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");

@@ -46,7 +46,10 @@ pub async fn execute(dir: &DataDir, name: &str, input: serde_json::Value) -> Res
 
 async fn through_server(dir: &DataDir, name: &str, input: serde_json::Value) -> Result<serde_json::Value> {
     let endpoint = dir.read_endpoint().ok_or_else(|| {
-        anyhow!("another process owns {} but has not published its address; is it still starting?", dir.path().display())
+        anyhow!(
+            "another process owns {} but has not published its address; is it still starting?",
+            dir.path().display()
+        )
     })?;
     let token = dir.token()?;
     let response = reqwest::Client::new()

@@ -55,8 +55,10 @@ fn table(out: &mut String, items: &[Value]) {
         return;
     }
     let columns: Vec<&String> = items[0].as_object().map(|m| m.keys().collect()).unwrap_or_default();
-    let rows: Vec<Vec<String>> =
-        items.iter().map(|item| columns.iter().map(|c| cell(item.get(c.as_str()).unwrap_or(&Value::Null))).collect()).collect();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|item| columns.iter().map(|c| cell(item.get(c.as_str()).unwrap_or(&Value::Null))).collect())
+        .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()

@@ -52,17 +52,23 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     };
     let addr = match args.admin_listen {
         Some(a) => a,
-        None => settings.admin_listen.parse().with_context(|| format!("admin_listen setting '{}' is not an address", settings.admin_listen))?,
+        None => settings
+            .admin_listen
+            .parse()
+            .with_context(|| format!("admin_listen setting '{}' is not an address", settings.admin_listen))?,
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
     }
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the admin API"))?;
+    let listener =
+        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the admin API"))?;
     let local = listener.local_addr()?;
     let admin_url = format!("http://{local}");
     dir.write_endpoint(&Endpoint { admin_url: admin_url.clone(), pid: std::process::id() })?;
     if settings.billing_link_template.contains("example.com") {
-        tracing::warn!("the billing link template is still the example; set it with `tollgate settings set --billing-link-template`");
+        tracing::warn!(
+            "the billing link template is still the example; set it with `tollgate settings set --billing-link-template`"
+        );
     }
     println!("Tollgate admin API listening on {admin_url}");
     println!("Data directory: {} (admin token in {})", dir.path().display(), dir.path().join("admin-token").display());
@@ -88,4 +94,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
-

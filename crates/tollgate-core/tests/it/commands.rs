@@ -25,16 +25,23 @@ fn every_command_has_a_unique_name_and_a_summary() {
 #[tokio::test]
 async fn json_dispatch_runs_commands_and_names_bad_fields() {
     let w = world().await;
-    let plan = dispatch_json(&w.console, &at(0), "plan.create", json!({"name": "Pro", "credits_per_period": 10})).await.unwrap();
+    let plan = dispatch_json(&w.console, &at(0), "plan.create", json!({"name": "Pro", "credits_per_period": 10}))
+        .await
+        .unwrap();
     assert_eq!(plan["slug"], "pro", "the command ran and returned its output");
 
     let missing = dispatch_json(&w.console, &at(0), "tenant.create", json!({"name": "acme"})).await.unwrap_err();
     assert_eq!(missing.body().field.as_deref(), Some("body"), "a missing field is an input error");
     assert!(missing.to_string().contains("plan"), "that names the field: {missing}");
 
-    let wrong = dispatch_json(&w.console, &at(0), "credits.topup", json!({"tenant": "a", "amount": "lots", "idempotency_key": "k"}))
-        .await
-        .unwrap_err();
+    let wrong = dispatch_json(
+        &w.console,
+        &at(0),
+        "credits.topup",
+        json!({"tenant": "a", "amount": "lots", "idempotency_key": "k"}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(wrong.body().field.as_deref(), Some("amount"), "a mistyped field is named: {wrong}");
 
     let extra = dispatch_json(&w.console, &at(0), "plan.list", json!({"bogus": 1})).await.unwrap_err();

@@ -78,7 +78,9 @@ impl World {
             let rows = sqlx::query(sql).fetch_all(self.console.store().read()).await.expect("dump reads");
             for row in rows {
                 let cells: Vec<String> = (0..row.len())
-                    .map(|i| row.try_get_unchecked::<Option<String>, _>(i).ok().flatten().unwrap_or_else(|| "NULL".into()))
+                    .map(|i| {
+                        row.try_get_unchecked::<Option<String>, _>(i).ok().flatten().unwrap_or_else(|| "NULL".into())
+                    })
                     .collect();
                 out.push_str(&format!("{table}: {}\n", cells.join("|")));
             }

@@ -15,7 +15,11 @@ async fn topup_adds_once_per_idempotency_key() {
     w.tenant("acme", "pro").await;
     let first = w.run(TopUp { note: Some("invoice 42".into()), ..topup(5000, "inv-42") }).await.unwrap();
     assert_eq!((first.balance, first.replayed), (5000, false), "credits added");
-    assert_eq!((first.entry.kind, first.entry.reason.as_deref()), (EntryKind::Topup, Some("invoice 42")), "the note is kept");
+    assert_eq!(
+        (first.entry.kind, first.entry.reason.as_deref()),
+        (EntryKind::Topup, Some("invoice 42")),
+        "the note is kept"
+    );
     let again = w.run(topup(5000, "inv-42")).await.unwrap();
     assert!(again.replayed, "the same key replays");
     assert_eq!((again.balance, again.entry.id), (5000, first.entry.id), "and adds nothing");
@@ -61,7 +65,12 @@ async fn adjust_moves_both_ways_but_never_below_zero() {
     let w = world().await;
     w.plan("pro", 100).await;
     w.tenant("acme", "pro").await;
-    let adj = |amount: i64, key: &str, reason: &str| Adjust { tenant: "acme".into(), amount, idempotency_key: key.into(), reason: reason.into() };
+    let adj = |amount: i64, key: &str, reason: &str| Adjust {
+        tenant: "acme".into(),
+        amount,
+        idempotency_key: key.into(),
+        reason: reason.into(),
+    };
     assert_eq!(w.run(adj(-40, "a1", "goodwill reversal")).await.unwrap().balance, 60, "down");
     assert_eq!(w.run(adj(15, "a2", "support credit")).await.unwrap().balance, 75, "up");
     let before = w.dump().await;
@@ -77,9 +86,29 @@ async fn refund_gives_credits_back_with_the_request_id() {
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
     let r = w
-        .run(Refund { tenant: "acme".into(), amount: 3, idempotency_key: "r1".into(), request_id: Some("req-9".into()), reason: Some("upstream bug".into()) })
+        .run(Refund {
+            tenant: "acme".into(),
+            amount: 3,
+            idempotency_key: "r1".into(),
+            request_id: Some("req-9".into()),
+            reason: Some("upstream bug".into()),
+        })
         .await
         .unwrap();
-    assert_eq!((r.entry.kind, r.entry.request_id.as_deref(), r.balance), (EntryKind::Refund, Some("req-9"), 3), "refund recorded");
-    assert_invalid(w.run(Refund { tenant: "acme".into(), amount: -3, idempotency_key: "r2".into(), request_id: None, reason: None }).await, "amount");
+    assert_eq!(
+        (r.entry.kind, r.entry.request_id.as_deref(), r.balance),
+        (EntryKind::Refund, Some("req-9"), 3),
+        "refund recorded"
+    );
+    assert_invalid(
+        w.run(Refund {
+            tenant: "acme".into(),
+            amount: -3,
+            idempotency_key: "r2".into(),
+            request_id: None,
+            reason: None,
+        })
+        .await,
+        "amount",
+    );
 }

@@ -9,11 +9,15 @@ async fn issue_shows_the_secret_once_and_stores_only_its_hash() {
     let w = world().await;
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
-    let issued = w.run(KeyIssue { tenant: "acme".into(), name: Some("ci".into()), scopes: vec!["read".into()], expires_at: None }).await.unwrap();
+    let issued = w
+        .run(KeyIssue { tenant: "acme".into(), name: Some("ci".into()), scopes: vec!["read".into()], expires_at: None })
+        .await
+        .unwrap();
     assert!(issued.secret.starts_with("tg_live_"), "keys carry a visible prefix");
     assert_eq!(issued.secret.len(), 48, "8 prefix characters and 40 random ones");
     assert!(issued.secret.starts_with(&issued.key.prefix), "the stored prefix is the start of the key");
-    let stored: String = sqlx::query_scalar("SELECT secret_hash FROM api_keys").fetch_one(w.console.store().read()).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT secret_hash FROM api_keys").fetch_one(w.console.store().read()).await.unwrap();
     assert_eq!(stored, hash_secret(&issued.secret), "only the SHA-256 is stored");
 
     let listed = w.run(KeyList { tenant: "acme".into() }).await.unwrap();
@@ -39,9 +43,19 @@ async fn issue_rejects_bad_input() {
     w.tenant("acme", "pro").await;
     let before = w.dump().await;
     assert_code(w.run(KeyIssue { tenant: "ghost".into(), ..Default::default() }).await, "NOT_FOUND");
-    assert_invalid(w.run(KeyIssue { tenant: "acme".into(), scopes: vec!["BAD SCOPE".into()], ..Default::default() }).await, "scopes");
-    assert_invalid(w.run(KeyIssue { tenant: "acme".into(), expires_at: Some(t0() - TimeDelta::days(1)), ..Default::default() }).await, "expires_at");
-    assert_invalid(w.run(KeyIssue { tenant: "acme".into(), name: Some(" ".into()), ..Default::default() }).await, "name");
+    assert_invalid(
+        w.run(KeyIssue { tenant: "acme".into(), scopes: vec!["BAD SCOPE".into()], ..Default::default() }).await,
+        "scopes",
+    );
+    assert_invalid(
+        w.run(KeyIssue { tenant: "acme".into(), expires_at: Some(t0() - TimeDelta::days(1)), ..Default::default() })
+            .await,
+        "expires_at",
+    );
+    assert_invalid(
+        w.run(KeyIssue { tenant: "acme".into(), name: Some(" ".into()), ..Default::default() }).await,
+        "name",
+    );
     assert_eq!(w.dump().await, before, "failed issues change nothing");
 }
 
@@ -68,17 +82,35 @@ async fn rotate_overlaps_then_the_old_key_expires() {
     let w = world().await;
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
-    let old = w.run(KeyIssue { tenant: "acme".into(), name: Some("prod".into()), scopes: vec!["read".into()], ..Default::default() }).await.unwrap();
+    let old = w
+        .run(KeyIssue {
+            tenant: "acme".into(),
+            name: Some("prod".into()),
+            scopes: vec!["read".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let r = w.run(KeyRotate { key: old.key.prefix.clone(), overlap_minutes: Some(90) }).await.unwrap();
     assert_ne!(r.issued.secret, old.secret, "a new secret");
-    assert_eq!((r.issued.key.name.as_str(), r.issued.key.scopes.clone()), ("prod", vec!["read".to_string()]), "same name and scopes");
+    assert_eq!(
+        (r.issued.key.name.as_str(), r.issued.key.scopes.clone()),
+        ("prod", vec!["read".to_string()]),
+        "same name and scopes"
+    );
     assert_eq!(r.replaced.expires_at, Some(t0() + TimeDelta::minutes(90)), "the old key expires after the overlap");
     assert_eq!(r.replaced.revoked_at, None, "and is not revoked during it");
 
     let later = at(1);
-    assert_code(w.run_at(&later, KeyRotate { key: old.key.prefix.clone(), overlap_minutes: None }).await, "KEY_INACTIVE");
+    assert_code(
+        w.run_at(&later, KeyRotate { key: old.key.prefix.clone(), overlap_minutes: None }).await,
+        "KEY_INACTIVE",
+    );
     let now = w.run(KeyRotate { key: r.issued.key.prefix.clone(), overlap_minutes: Some(0) }).await.unwrap();
     assert_eq!(now.replaced.revoked_at, Some(t0()), "overlap 0 revokes at once");
-    assert_invalid(w.run(KeyRotate { key: now.issued.key.prefix.clone(), overlap_minutes: Some(-1) }).await, "overlap_minutes");
+    assert_invalid(
+        w.run(KeyRotate { key: now.issued.key.prefix.clone(), overlap_minutes: Some(-1) }).await,
+        "overlap_minutes",
+    );
     assert_eq!(w.run(KeyList { tenant: "acme".into() }).await.unwrap().len(), 3, "rotation adds keys, never deletes");
 }

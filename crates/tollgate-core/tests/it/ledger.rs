@@ -17,10 +17,17 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
         tasks.push(tokio::spawn(async move {
             for i in 0..1000 {
                 if i % 2 == 0 {
-                    let topup = TopUp { tenant: "acme".into(), amount: 3, idempotency_key: format!("w{writer}-{i}"), note: None };
+                    let topup = TopUp {
+                        tenant: "acme".into(),
+                        amount: 3,
+                        idempotency_key: format!("w{writer}-{i}"),
+                        note: None,
+                    };
                     w.run(topup).await.expect("top-up succeeds");
                 } else {
-                    ledger::debit(w.console.store(), tenant_id, 1, Some(&format!("req-{writer}-{i}")), t0()).await.expect("debit succeeds");
+                    ledger::debit(w.console.store(), tenant_id, 1, Some(&format!("req-{writer}-{i}")), t0())
+                        .await
+                        .expect("debit succeeds");
                 }
             }
         }));
@@ -28,7 +35,11 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
     for t in tasks {
         t.await.expect("writer finished");
     }
-    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant_id).fetch_one(w.console.store().read()).await.unwrap();
+    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?")
+        .bind(tenant_id)
+        .fetch_one(w.console.store().read())
+        .await
+        .unwrap();
     assert_eq!(balance, 8 * (500 * 3 - 500), "every top-up and debit counted exactly once");
     let report = w.run(Verify {}).await.unwrap();
     assert!(report.ok, "verify passes: {report:?}");
@@ -44,7 +55,9 @@ async fn ten_concurrent_repeats_of_one_topup_add_once() {
         .map(|_| {
             let w = w.clone();
             tokio::spawn(async move {
-                w.run(TopUp { tenant: "acme".into(), amount: 250, idempotency_key: "double-click".into(), note: None }).await.expect("each call answers")
+                w.run(TopUp { tenant: "acme".into(), amount: 250, idempotency_key: "double-click".into(), note: None })
+                    .await
+                    .expect("each call answers")
             })
         })
         .collect();
@@ -77,7 +90,9 @@ async fn the_ledger_is_append_only_and_pages_newest_first() {
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
     for i in 0..5 {
-        w.run_at(&at(i), TopUp { tenant: "acme".into(), amount: 1 + i, idempotency_key: format!("k{i}"), note: None }).await.unwrap();
+        w.run_at(&at(i), TopUp { tenant: "acme".into(), amount: 1 + i, idempotency_key: format!("k{i}"), note: None })
+            .await
+            .unwrap();
     }
     let page = w.run(LedgerList { tenant: "acme".into(), limit: Some(2), before_id: None }).await.unwrap();
     assert_eq!(page.iter().map(|e| e.amount).collect::<Vec<_>>(), [5, 4], "newest first");

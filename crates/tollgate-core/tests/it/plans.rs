@@ -7,7 +7,12 @@ use crate::common::{assert_code, assert_invalid, world};
 async fn create_fills_defaults_and_derives_the_slug() {
     let w = world().await;
     let plan = w
-        .run(PlanCreate { name: "Pro Plus".into(), rate_per_second: Some(10), features: vec!["b".into(), "a".into(), "a".into()], ..Default::default() })
+        .run(PlanCreate {
+            name: "Pro Plus".into(),
+            rate_per_second: Some(10),
+            features: vec!["b".into(), "a".into(), "a".into()],
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(plan.slug, "pro-plus", "slug derived from the name");
@@ -41,9 +46,19 @@ async fn create_rejects_bad_input_and_changes_nothing() {
 #[tokio::test]
 async fn update_changes_only_given_fields() {
     let w = world().await;
-    let before = w.run(PlanCreate { name: "Pro".into(), rate_per_second: Some(5), period_quota: Some(100), ..Default::default() }).await.unwrap();
+    let before = w
+        .run(PlanCreate { name: "Pro".into(), rate_per_second: Some(5), period_quota: Some(100), ..Default::default() })
+        .await
+        .unwrap();
     let after = w
-        .run(PlanUpdate { plan: "pro".into(), price_minor: Some(900), features: Some(vec!["export".into()]), rate_per_second: Some(0), period_quota: Some(0), ..Default::default() })
+        .run(PlanUpdate {
+            plan: "pro".into(),
+            price_minor: Some(900),
+            features: Some(vec!["export".into()]),
+            rate_per_second: Some(0),
+            period_quota: Some(0),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(after.price_minor, 900, "price changed");
@@ -54,8 +69,14 @@ async fn update_changes_only_given_fields() {
 
     let snapshot = w.dump().await;
     assert_code(w.run(PlanUpdate { plan: "nope".into(), ..Default::default() }).await, "NOT_FOUND");
-    assert_invalid(w.run(PlanUpdate { plan: "pro".into(), currency: Some("1".into()), ..Default::default() }).await, "currency");
-    assert_invalid(w.run(PlanUpdate { plan: "pro".into(), grace_days: Some(-1), ..Default::default() }).await, "grace_days");
+    assert_invalid(
+        w.run(PlanUpdate { plan: "pro".into(), currency: Some("1".into()), ..Default::default() }).await,
+        "currency",
+    );
+    assert_invalid(
+        w.run(PlanUpdate { plan: "pro".into(), grace_days: Some(-1), ..Default::default() }).await,
+        "grace_days",
+    );
     assert_eq!(w.dump().await, snapshot, "failed updates change nothing");
 }
 

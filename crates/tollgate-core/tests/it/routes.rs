@@ -14,7 +14,10 @@ fn route(path: &str, methods: &[&str]) -> RouteCreate {
 #[tokio::test]
 async fn create_normalizes_and_defaults() {
     let w = world().await;
-    let r = w.run(RouteCreate { required_feature: Some("search".into()), ..route("/v1/search", &["post", "get", "GET"]) }).await.unwrap();
+    let r = w
+        .run(RouteCreate { required_feature: Some("search".into()), ..route("/v1/search", &["post", "get", "GET"]) })
+        .await
+        .unwrap();
     assert_eq!(r.methods, ["GET", "POST"], "methods upper-cased, de-duplicated, sorted");
     assert_eq!(r.cost, 1, "a call costs 1 credit by default");
     assert_eq!(r.required_feature.as_deref(), Some("search"), "feature kept");
@@ -28,9 +31,15 @@ async fn create_rejects_bad_input_and_overlaps() {
     assert_invalid(w.run(route("v1/no-slash", &[])).await, "path_prefix");
     assert_invalid(w.run(route("/v1?x=1", &[])).await, "path_prefix");
     assert_invalid(w.run(route("/v2", &["FETCH"])).await, "methods");
-    assert_invalid(w.run(RouteCreate { upstream_url: "file:///etc/passwd".into(), ..route("/v2", &[]) }).await, "upstream_url");
+    assert_invalid(
+        w.run(RouteCreate { upstream_url: "file:///etc/passwd".into(), ..route("/v2", &[]) }).await,
+        "upstream_url",
+    );
     assert_invalid(w.run(RouteCreate { cost: Some(-1), ..route("/v2", &[]) }).await, "cost");
-    assert_invalid(w.run(RouteCreate { required_scope: Some("Bad Scope".into()), ..route("/v2", &[]) }).await, "required_scope");
+    assert_invalid(
+        w.run(RouteCreate { required_scope: Some("Bad Scope".into()), ..route("/v2", &[]) }).await,
+        "required_scope",
+    );
     assert_code(w.run(route("/v1", &["GET", "POST"])).await, "ROUTE_EXISTS");
     assert_code(w.run(route("/v1", &[])).await, "ROUTE_EXISTS");
     assert_eq!(w.dump().await, before, "refused routes change nothing");
@@ -41,7 +50,10 @@ async fn create_rejects_bad_input_and_overlaps() {
 async fn update_delete_and_list() {
     let w = world().await;
     let r = w.run(RouteCreate { required_feature: Some("search".into()), ..route("/v1", &[]) }).await.unwrap();
-    let u = w.run(RouteUpdate { id: r.id, cost: Some(5), required_feature: Some("".into()), ..Default::default() }).await.unwrap();
+    let u = w
+        .run(RouteUpdate { id: r.id, cost: Some(5), required_feature: Some("".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!((u.cost, u.required_feature.clone()), (5, None), "cost changed, feature cleared");
     assert_eq!(u.upstream_url, r.upstream_url, "untouched fields stay");
     assert_invalid(w.run(RouteUpdate { id: r.id, cost: Some(-2), ..Default::default() }).await, "cost");

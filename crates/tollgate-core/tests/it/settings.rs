@@ -9,7 +9,11 @@ async fn defaults_then_partial_changes_that_persist() {
     let w = world().await;
     assert_eq!(w.run(SettingsGet {}).await.unwrap(), Settings::default(), "defaults before anything is set");
     let s = w
-        .run(SettingsSet { durability: Some(Durability::Strict), gateway_listen: Some("0.0.0.0:9402".into()), ..Default::default() })
+        .run(SettingsSet {
+            durability: Some(Durability::Strict),
+            gateway_listen: Some("0.0.0.0:9402".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!((s.durability, s.gateway_listen.as_str()), (Durability::Strict, "0.0.0.0:9402"), "changed");
@@ -24,11 +28,18 @@ async fn defaults_then_partial_changes_that_persist() {
 async fn bad_settings_are_refused_and_change_nothing() {
     let w = world().await;
     let before = w.dump().await;
-    assert_invalid(w.run(SettingsSet { admin_listen: Some("localhost".into()), ..Default::default() }).await, "admin_listen");
-    assert_invalid(w.run(SettingsSet { billing_link_template: Some("billing/{tenant}".into()), ..Default::default() }).await, "billing_link_template");
+    assert_invalid(
+        w.run(SettingsSet { admin_listen: Some("localhost".into()), ..Default::default() }).await,
+        "admin_listen",
+    );
+    assert_invalid(
+        w.run(SettingsSet { billing_link_template: Some("billing/{tenant}".into()), ..Default::default() }).await,
+        "billing_link_template",
+    );
     assert_invalid(w.run(SettingsSet { retention_days: Some(0), ..Default::default() }).await, "retention_days");
     assert_invalid(
-        w.run(SettingsSet { durability: Some(Durability::Strict), retention_days: Some(-1), ..Default::default() }).await,
+        w.run(SettingsSet { durability: Some(Durability::Strict), retention_days: Some(-1), ..Default::default() })
+            .await,
         "retention_days",
     );
     assert_eq!(w.dump().await, before, "nothing was stored, not even the valid half");

@@ -12,9 +12,14 @@ async fn change_plan_takes_effect_at_once_and_keeps_the_period() {
     w.plan("basic", 100).await;
     w.plan("pro", 1000).await;
     let d = w.tenant("acme", "basic").await;
-    let s = w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: Some("upgrade".into()) }).await.unwrap();
+    let s =
+        w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: Some("upgrade".into()) }).await.unwrap();
     assert_eq!(s.plan, "pro", "the plan changed");
-    assert_eq!((s.period_start, s.period_end), (d.subscription.period_start, d.subscription.period_end), "the period stays");
+    assert_eq!(
+        (s.period_start, s.period_end),
+        (d.subscription.period_start, d.subscription.period_end),
+        "the period stays"
+    );
     let shown = w.run(TenantShow { tenant: "acme".into() }).await.unwrap();
     assert_eq!(shown.tenant.balance, 100, "credits are not granted by a plan change");
 
@@ -25,7 +30,10 @@ async fn change_plan_takes_effect_at_once_and_keeps_the_period() {
     w.run(PlanArchive { plan: "basic".into() }).await.unwrap();
     let archived = w.dump().await;
     assert_code(w.run(ChangePlan { tenant: "acme".into(), plan: "basic".into(), reason: None }).await, "PLAN_ARCHIVED");
-    assert_invalid(w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: Some("x".repeat(600)) }).await, "reason");
+    assert_invalid(
+        w.run(ChangePlan { tenant: "acme".into(), plan: "pro".into(), reason: Some("x".repeat(600)) }).await,
+        "reason",
+    );
     assert_eq!(w.dump().await, archived, "refused changes change nothing");
     assert_ne!(before, archived, "(the archive in between did change something)");
 }
@@ -35,12 +43,19 @@ async fn past_due_starts_the_grace_period_now() {
     let w = world().await;
     w.plan("pro", 0).await; // grace_days = 3
     w.tenant("acme", "pro").await;
-    let s = w.run_at(&at(10), SetStatus { tenant: "acme".into(), status: SubscriptionStatus::PastDue, reason: None }).await.unwrap();
+    let s = w
+        .run_at(&at(10), SetStatus { tenant: "acme".into(), status: SubscriptionStatus::PastDue, reason: None })
+        .await
+        .unwrap();
     assert_eq!(s.status, SubscriptionStatus::PastDue, "status recorded");
     assert_eq!(s.grace_until, Some(t0() + TimeDelta::days(13)), "grace ends grace_days after the failure");
-    let s = w.run(SetStatus { tenant: "acme".into(), status: SubscriptionStatus::Canceled, reason: None }).await.unwrap();
+    let s =
+        w.run(SetStatus { tenant: "acme".into(), status: SubscriptionStatus::Canceled, reason: None }).await.unwrap();
     assert_eq!((s.status, s.grace_until), (SubscriptionStatus::Canceled, None), "other statuses clear the grace");
-    assert_code(w.run(SetStatus { tenant: "ghost".into(), status: SubscriptionStatus::Active, reason: None }).await, "NOT_FOUND");
+    assert_code(
+        w.run(SetStatus { tenant: "ghost".into(), status: SubscriptionStatus::Active, reason: None }).await,
+        "NOT_FOUND",
+    );
 }
 
 #[tokio::test]

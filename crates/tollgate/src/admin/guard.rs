@@ -40,7 +40,7 @@ pub async fn check_host(State(state): State<AdminState>, request: Request, next:
 
 fn host_ok(hosts: &[String], headers: &HeaderMap) -> Result<(), String> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    if !hosts.iter().any(|h| *h == host) {
+    if !hosts.contains(&host) {
         return Err(format!("Host '{host}' is not this server; use one of {}", hosts.join(", ")));
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
@@ -63,13 +63,17 @@ pub async fn require_token(State(state): State<AdminState>, request: Request, ne
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), state.token.as_bytes()) => next.run(request).await,
         Some(_) => unauthorized("the admin token is wrong"),
-        None => unauthorized("send the admin token as 'Authorization: Bearer <token>' (it is in the data directory's admin-token file)"),
+        None => unauthorized(
+            "send the admin token as 'Authorization: Bearer <token>' (it is in the data directory's admin-token file)",
+        ),
     }
 }
 
 fn unauthorized(message: &str) -> Response {
     let mut response = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer realm=\"tollgate-admin\"".parse().expect("static header"));
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, "Bearer realm=\"tollgate-admin\"".parse().expect("static header"));
     response.into_response()
 }
 

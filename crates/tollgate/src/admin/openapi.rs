@@ -12,7 +12,8 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, ResponseBuilder, Schema,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, ResponseBuilder,
+    Schema,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -27,7 +28,8 @@ fn json_content(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Content {
 
 impl CommandVisitor for Collect {
     fn visit<C: Command>(&mut self) {
-        let mut schemas = vec![(C::name().into_owned(), C::schema())];
+        let mut schemas =
+            vec![(C::name().into_owned(), C::schema()), (C::Output::name().into_owned(), C::Output::schema())];
         C::schemas(&mut schemas);
         <C::Output as ToSchema>::schemas(&mut schemas);
         let components = std::mem::take(&mut self.components);
@@ -43,11 +45,32 @@ impl CommandVisitor for Collect {
                     .required(Some(Required::True))
                     .build(),
             ))
-            .response("200", ResponseBuilder::new().description("Done").content("application/json", json_content(C::Output::schema())))
-            .response("401", ResponseBuilder::new().description("Missing or wrong admin token").content("application/json", error()))
-            .response("404", ResponseBuilder::new().description("A named thing does not exist").content("application/json", error()))
-            .response("409", ResponseBuilder::new().description("Conflicts with what is stored").content("application/json", error()))
-            .response("422", ResponseBuilder::new().description("Invalid input; `field` names it").content("application/json", error()));
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("Done")
+                    .content("application/json", json_content(Ref::from_schema_name(C::Output::name()))),
+            )
+            .response(
+                "401",
+                ResponseBuilder::new().description("Missing or wrong admin token").content("application/json", error()),
+            )
+            .response(
+                "404",
+                ResponseBuilder::new().description("A named thing does not exist").content("application/json", error()),
+            )
+            .response(
+                "409",
+                ResponseBuilder::new()
+                    .description("Conflicts with what is stored")
+                    .content("application/json", error()),
+            )
+            .response(
+                "422",
+                ResponseBuilder::new()
+                    .description("Invalid input; `field` names it")
+                    .content("application/json", error()),
+            );
         let paths = std::mem::take(&mut self.paths);
         self.paths = paths.path(format!("/api/{}", C::NAME), PathItem::new(HttpMethod::Post, operation));
     }

@@ -1,0 +1,9 @@
+//! The headless Tollgate: the admin HTTP API, `serve`, and the generated command line.
+//! `main.rs` only parses arguments and calls into here, so tests drive the same code.
+
+pub mod admin;
+pub mod cli;
+pub mod data_dir;
+pub mod remote;
+pub mod render;
+pub mod serve;

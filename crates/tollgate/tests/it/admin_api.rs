@@ -1,0 +1,187 @@
+//! The admin router, called in-process with real requests over a real SQLite file.
+
+use std::collections::BTreeSet;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tollgate::admin::{self, AdminState};
+use tollgate_core::Console;
+use tollgate_core::command::COMMAND_NAMES;
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-token-0123456789-0123456789-abcdef";
+const HOST: &str = "127.0.0.1:8401";
+
+struct Api {
+    _dir: TempDir,
+    router: axum::Router,
+}
+
+async fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::open(&dir.path().join("tollgate.db")).await.unwrap();
+    let router = admin::router(AdminState::new(console, TOKEN, HOST.parse().unwrap()));
+    Api { _dir: dir, router }
+}
+
+impl Api {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body(), 10 << 20).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    async fn call(&self, command: &str, input: Value) -> (StatusCode, Value) {
+        let request = Request::post(format!("/api/{command}"))
+            .header(header::HOST, HOST)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-tollgate-actor", "console:alice")
+            .body(Body::from(input.to_string()))
+            .unwrap();
+        let (status, body, _) = self.send(request).await;
+        (status, body)
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_401() {
+    let api = api().await;
+    let bare = Request::post("/api/plan.list").header(header::HOST, HOST).body(Body::from("{}")).unwrap();
+    let (status, body, headers) = api.send(bare).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no token, no entry");
+    assert_eq!(body["code"], "UNAUTHORIZED", "the error is {{code, message}}");
+    assert!(headers.contains_key(header::WWW_AUTHENTICATE), "401 says how to authenticate");
+    let wrong = Request::post("/api/plan.list")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}x"))
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(api.send(wrong).await.0, StatusCode::UNAUTHORIZED, "a wrong token is refused");
+}
+
+#[tokio::test]
+async fn a_foreign_host_or_origin_is_403_even_with_the_token() {
+    let api = api().await;
+    for (host, origin) in [("evil.example:8401", None), (HOST, Some("http://evil.example")), ("127.0.0.1:9999", None)] {
+        let mut request = Request::post("/api/plan.list")
+            .header(header::HOST, host)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        if let Some(o) = origin {
+            request = request.header(header::ORIGIN, o);
+        }
+        let (status, body, _) = api.send(request.body(Body::from("{}")).unwrap()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "Host {host} / Origin {origin:?} must be refused");
+        assert_eq!(body["code"], "FORBIDDEN_HOST", "with a code that says why");
+    }
+    let ok = Request::post("/api/plan.list")
+        .header(header::HOST, "localhost:8401")
+        .header(header::ORIGIN, "http://localhost:8401")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(api.send(ok).await.0, StatusCode::OK, "localhost with its own origin is fine");
+}
+
+#[tokio::test]
+async fn one_command_per_group_works_over_http() {
+    let api = api().await;
+    let (s, plan) =
+        api.call("plan.create", json!({"name": "Pro", "credits_per_period": 100, "features": ["search"]})).await;
+    assert_eq!((s, plan["slug"].as_str()), (StatusCode::OK, Some("pro")), "plan.create");
+    let (s, t) = api.call("tenant.create", json!({"name": "Acme", "plan": "pro"})).await;
+    assert_eq!((s, t["tenant"]["balance"].as_i64()), (StatusCode::OK, Some(100)), "tenant.create grants credits");
+    api.call("plan.create", json!({"name": "Max"})).await;
+    let (s, sub) = api.call("subscription.change-plan", json!({"tenant": "acme", "plan": "max"})).await;
+    assert_eq!((s, sub["plan"].as_str()), (StatusCode::OK, Some("max")), "subscription.change-plan");
+    let (s, key) = api.call("key.issue", json!({"tenant": "acme", "scopes": ["read"]})).await;
+    assert!(
+        s.is_success() && key["secret"].as_str().unwrap().starts_with("tg_live_"),
+        "key.issue returns the secret once"
+    );
+    let (s, m) = api.call("credits.topup", json!({"tenant": "acme", "amount": 5000, "idempotency_key": "i-1"})).await;
+    assert_eq!((s, m["balance"].as_i64()), (StatusCode::OK, Some(5100)), "credits.topup");
+    let (s, r) = api
+        .call("route.create", json!({"path_prefix": "/v1", "upstream_url": "http://127.0.0.1:9000", "cost": 2}))
+        .await;
+    assert_eq!((s, r["cost"].as_i64()), (StatusCode::OK, Some(2)), "route.create");
+    let (s, l) = api.call("ledger.list", json!({"tenant": "acme"})).await;
+    assert_eq!((s, l.as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "ledger.list is a plain array");
+    let (s, st) = api.call("settings.set", json!({"retention_days": 7})).await;
+    assert_eq!((s, st["retention_days"].as_i64()), (StatusCode::OK, Some(7)), "settings.set");
+    let (s, v) = api.call("verify", json!({})).await;
+    assert_eq!((s, v["ok"].as_bool()), (StatusCode::OK, Some(true)), "verify");
+    let (s, audit) = api.call("audit.list", json!({"limit": 1})).await;
+    assert_eq!(s, StatusCode::OK, "audit.list");
+    assert_eq!(audit[0]["actor"], "console:alice", "the actor header is recorded");
+}
+
+#[tokio::test]
+async fn errors_map_to_status_codes_with_field_names() {
+    let api = api().await;
+    let (s, e) = api.call("plan.create", json!({"name": "Pro", "price_minor": -5})).await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("price_minor")),
+        "invalid input is 422 naming the field"
+    );
+    let (s, e) = api.call("plan.create", json!({"name": 5})).await;
+    assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")), "a mistyped field is named");
+    let (s, e) = api.call("credits.topup", json!({"tenant": "ghost", "amount": 5, "idempotency_key": "k"})).await;
+    assert_eq!((s, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")), "unknown tenant is 404");
+    api.call("plan.create", json!({"name": "Pro"})).await;
+    let (s, e) = api.call("plan.create", json!({"name": "Pro"})).await;
+    assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("SLUG_TAKEN")), "duplicate slug is 409");
+    let bad_json = Request::post("/api/plan.create")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_eq!(api.send(bad_json).await.0, StatusCode::UNPROCESSABLE_ENTITY, "malformed JSON is an input error");
+}
+
+#[tokio::test]
+async fn every_command_has_a_route() {
+    let api = api().await;
+    for name in COMMAND_NAMES {
+        let (status, body) = api.call(name, json!({})).await;
+        assert_ne!(body["message"], "no such admin route", "{name} must have an admin route (got {status})");
+        assert!(body.get("code").is_none() || body["code"] != "UNKNOWN_COMMAND", "{name} is known");
+    }
+}
+
+fn refs(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.insert(r.trim_start_matches("#/components/schemas/").to_string());
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_command_and_resolves() {
+    let api = api().await;
+    let request = Request::get("/api/openapi.json").header(header::HOST, HOST).body(Body::empty()).unwrap();
+    let (status, doc, _) = api.send(request).await;
+    assert_eq!(status, StatusCode::OK, "the document is public (it holds no secrets)");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "an OpenAPI 3 document");
+    for name in COMMAND_NAMES {
+        assert!(doc["paths"][format!("/api/{name}")]["post"].is_object(), "{name} is documented");
+    }
+    let mut used = BTreeSet::new();
+    refs(&doc, &mut used);
+    let schemas = doc["components"]["schemas"].as_object().expect("components");
+    let missing: Vec<_> = used.iter().filter(|r| !schemas.contains_key(*r)).collect();
+    assert!(missing.is_empty(), "every $ref resolves; missing {missing:?}");
+    assert!(schemas.contains_key("TenantDetail") && schemas.contains_key("Plan"), "output types are described");
+}

@@ -1,0 +1,103 @@
+//! The CLI without a server: it opens the database itself.
+
+use crate::process::{fails, json, run};
+
+fn setup(dir: &std::path::Path) {
+    json(dir, &["plan", "create", "--name", "Pro", "--credits", "1000", "--features", "search"]);
+}
+
+#[test]
+fn create_a_tenant_issue_a_key_and_top_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let tenant = json(d, &["tenant", "create", "--name", "acme", "--plan", "pro", "--email", "ops@acme.io"]);
+    assert_eq!(tenant["tenant"]["slug"], "acme", "tenant created from flags");
+    assert_eq!(tenant["tenant"]["balance"], 1000, "with the plan's credits");
+    let key = json(d, &["key", "issue", "--tenant", "acme", "--scopes", "read,write"]);
+    assert!(key["secret"].as_str().unwrap().starts_with("tg_live_"), "the secret is printed once");
+    assert_eq!(key["key"]["scopes"], serde_json::json!(["read", "write"]), "comma-separated scopes");
+    let topup = json(d, &["credits", "topup", "--tenant", "acme", "--amount", "5000", "--idempotency-key", "inv-1"]);
+    assert_eq!(topup["balance"], 6000, "credits added");
+    let again = json(d, &["credits", "topup", "--tenant", "acme", "--amount", "5000", "--idempotency-key", "inv-1"]);
+    assert_eq!(
+        (again["balance"].as_i64(), again["replayed"].as_bool()),
+        (Some(6000), Some(true)),
+        "the same key tops up once"
+    );
+
+    let table = run(d, &["tenant", "list"]);
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.starts_with("SLUG"), "a readable table by default:\n{text}");
+    assert!(
+        text.lines().nth(1).is_some_and(|l| l.starts_with("acme") && l.contains("6000")),
+        "one row per tenant:\n{text}"
+    );
+    let human_key = run(d, &["key", "issue", "--tenant", "acme"]);
+    assert!(
+        String::from_utf8_lossy(&human_key.stderr).contains("cannot show it again"),
+        "the CLI warns the secret is shown once"
+    );
+
+    let verify = run(d, &["verify"]);
+    assert!(verify.status.success(), "verify passes");
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("ok               true"), "and says so");
+}
+
+/// What the operator can observe of the data: if these are equal, nothing changed.
+fn observable(d: &std::path::Path) -> String {
+    [
+        json(d, &["audit", "list", "--limit", "1000"]),
+        json(d, &["ledger", "list", "--tenant", "acme"]),
+        json(d, &["tenant", "list"]),
+        json(d, &["plan", "list", "--include-archived"]),
+        json(d, &["key", "list", "--tenant", "acme"]),
+    ]
+    .iter()
+    .map(|v| v.to_string())
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+#[test]
+fn bad_input_exits_non_zero_names_the_problem_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    json(d, &["plan", "create", "--name", "Old"]);
+    json(d, &["plan", "archive", "--plan", "old"]);
+    json(d, &["tenant", "create", "--name", "acme", "--plan", "pro"]);
+    let before = observable(d);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["credits", "topup", "--tenant", "ghost", "--amount", "5", "--idempotency-key", "a"],
+            "tenant 'ghost' not found",
+        ),
+        (
+            &["credits", "topup", "--tenant", "acme", "--amount", "-5", "--idempotency-key", "a"],
+            "amount: must be positive",
+        ),
+        (
+            &["credits", "topup", "--tenant", "acme", "--amount", "0", "--idempotency-key", "a"],
+            "amount: must be positive",
+        ),
+        (
+            &["credits", "topup", "--tenant", "acme", "--amount", "99999999999999999999", "--idempotency-key", "a"],
+            "--amount",
+        ),
+        (
+            &["credits", "topup", "--tenant", "acme", "--amount", "9223372036854775807", "--idempotency-key", "a"],
+            "too large",
+        ),
+        (&["tenant", "create", "--name", "acme", "--plan", "pro"], "slug 'acme' already exists"),
+        (&["key", "issue", "--tenant", "acme", "--expires-at", "2027-13-45"], "--expires-at"),
+        (&["tenant", "create", "--name", "newco", "--plan", "gold"], "plan 'gold' not found"),
+        (&["tenant", "create", "--name", "newco", "--plan", "old"], "plan 'old' is archived"),
+        (&["plan", "create", "--name", "Cheap", "--currency", "DOLLARS"], "currency"),
+    ];
+    for (args, expected) in cases {
+        let stderr = fails(d, args);
+        assert!(stderr.contains(expected), "`{}` should say '{expected}', said: {stderr}", args.join(" "));
+    }
+    assert_eq!(observable(d), before, "no refused command changed anything");
+}

@@ -1,0 +1,6 @@
+//! The admin API through its router, and the real `tollgate` binary as a process.
+
+mod admin_api;
+mod cli;
+mod process;
+mod server;

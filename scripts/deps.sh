@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need and is missing. Rust itself is assumed.
+# Debian packages are installed with apt-get as root, or through sudo otherwise.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo is not installed. Install Rust (https://rustup.rs) and run make again." >&2
+  exit 1
+fi
+for component in fmt clippy; do
+  if ! cargo "$component" --version >/dev/null 2>&1; then
+    echo "error: cargo $component is missing; install it with: rustup component add ${component/fmt/rustfmt}" >&2
+    exit 1
+  fi
+done
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt_get=(apt-get)
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    apt_get=(sudo apt-get)
+  else
+    echo "error: these Debian packages are missing: ${need_apt[*]}" >&2
+    echo "       run as root or with sudo: apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+  echo "Installing ${need_apt[*]} ..."
+  for attempt in 1 2 3; do
+    # Another apt run may hold the lock for a while: wait and retry.
+    if "${apt_get[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends "${need_apt[@]}"; then
+      break
+    fi
+    [ "$attempt" -eq 3 ] && { echo "error: apt-get failed three times" >&2; exit 1; }
+    sleep 10
+  done
+fi
