@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 use utoipa::ToSchema;
 
 use crate::command::{Command, Ctx};
@@ -43,8 +43,45 @@ pub(crate) struct Change<'a> {
     pub after: Option<serde_json::Value>,
 }
 
+impl<'a> Change<'a> {
+    /// Something new: nothing before, `after` now.
+    pub fn created(action: &'a str, target: String, after: &impl Serialize) -> Self {
+        Self { action, target, reason: None, before: None, after: snapshot(after) }
+    }
+
+    /// Something changed from `before` to `after`.
+    pub fn updated(action: &'a str, target: String, before: &impl Serialize, after: &impl Serialize) -> Self {
+        Self { action, target, reason: None, before: snapshot(before), after: snapshot(after) }
+    }
+
+    /// Something removed: `before`, nothing after.
+    pub fn removed(action: &'a str, target: String, before: &impl Serialize) -> Self {
+        Self { action, target, reason: None, before: snapshot(before), after: None }
+    }
+
+    /// The operator's note for this change.
+    pub fn because(mut self, reason: Option<&'a str>) -> Self {
+        self.reason = reason;
+        self
+    }
+}
+
+/// Ends a console write: records `change` in the same transaction, commits, and only
+/// then announces it, so viewers never see an action that did not happen.
+pub(crate) async fn commit(
+    console: &Console,
+    mut tx: Transaction<'static, Sqlite>,
+    ctx: &Ctx,
+    change: Change<'_>,
+) -> Result<(), ConsoleError> {
+    let entry = record(&mut tx, ctx, change).await?;
+    tx.commit().await?;
+    console.announce(entry);
+    Ok(())
+}
+
 /// Writes `change` inside the caller's transaction, so the action and its record commit together.
-pub(crate) async fn record(
+async fn record(
     conn: &mut SqliteConnection,
     ctx: &Ctx,
     change: Change<'_>,
@@ -66,7 +103,7 @@ pub(crate) async fn record(
 }
 
 /// Serializes a domain value for the audit log.
-pub(crate) fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
+fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
     Some(serde_json::to_value(value).expect("domain types serialize"))
 }
 

@@ -153,22 +153,11 @@ async fn apply(
     .await?;
     let balance: i64 =
         sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant.id).fetch_one(&mut *tx).await?;
-    let mut announce = None;
     if !posted.replayed {
         let before = serde_json::json!({ "balance": tenant.balance });
         let after = serde_json::json!({ "balance": balance, "amount": movement.amount, "entry_id": posted.entry.id });
-        let change = Change {
-            action,
-            target: tenants::target(&tenant.slug),
-            reason: reason.as_deref(),
-            before: Some(before),
-            after: Some(after),
-        };
-        announce = Some(audit::record(&mut tx, ctx, change).await?);
-    }
-    tx.commit().await?;
-    if let Some(entry) = announce {
-        console.announce(entry);
+        let change = Change::updated(action, tenants::target(&tenant.slug), &before, &after).because(reason.as_deref());
+        audit::commit(console, tx, ctx, change).await?;
     }
     Ok(CreditMovement { tenant: tenant.slug, entry: posted.entry, balance, replayed: posted.replayed })
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change, snapshot};
+use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::list::List;
 use crate::{Console, ConsoleError, tenants, validate};
@@ -91,16 +91,8 @@ impl Command for KeyIssue {
         let mut tx = console.store().begin().await?;
         let tenant = tenants::by_slug(&mut tx, &self.tenant).await?;
         let issued = insert(&mut tx, ctx, tenant.id, &name, &scopes, self.expires_at).await?;
-        let change = Change {
-            action: Self::NAME,
-            target: tenants::target(&tenant.slug),
-            reason: None,
-            before: None,
-            after: snapshot(&issued.key),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::created(Self::NAME, tenants::target(&tenant.slug), &issued.key);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(issued)
     }
 }
@@ -159,16 +151,8 @@ impl Command for KeyRevoke {
             });
         }
         let after = set_revoked(&mut tx, before.id, ctx.now).await?;
-        let change = Change {
-            action: Self::NAME,
-            target: tenants::target(&tenant),
-            reason: reason.as_deref(),
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::updated(Self::NAME, tenants::target(&tenant), &before, &after).because(reason.as_deref());
+        audit::commit(console, tx, ctx, change).await?;
         Ok(after)
     }
 }
@@ -238,16 +222,9 @@ impl Command for KeyRotate {
             .fetch_one(&mut *tx)
             .await?
         };
-        let change = Change {
-            action: Self::NAME,
-            target: tenants::target(&tenant),
-            reason: None,
-            before: snapshot(&before),
-            after: Some(serde_json::json!({ "replaced": replaced, "issued": issued.key })),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let after = serde_json::json!({ "replaced": replaced, "issued": issued.key });
+        let change = Change::updated(Self::NAME, tenants::target(&tenant), &before, &after);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(RotatedKey { issued, replaced })
     }
 }

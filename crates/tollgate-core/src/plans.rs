@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change, snapshot};
+use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::error::is_unique_violation;
 use crate::list::List;
@@ -187,14 +187,7 @@ impl Command for PlanCreate {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| slug_conflict(e, &slug))?;
-        let entry = audit::record(
-            &mut tx,
-            ctx,
-            Change { action: Self::NAME, target: target(&slug), reason: None, before: None, after: snapshot(&plan) },
-        )
-        .await?;
-        tx.commit().await?;
-        console.announce(entry);
+        audit::commit(console, tx, ctx, Change::created(Self::NAME, target(&slug), &plan)).await?;
         Ok(plan)
     }
 }
@@ -295,20 +288,7 @@ impl Command for PlanUpdate {
         .bind(p.id)
         .fetch_one(&mut *tx)
         .await?;
-        let entry = audit::record(
-            &mut tx,
-            ctx,
-            Change {
-                action: Self::NAME,
-                target: target(&after.slug),
-                reason: None,
-                before: snapshot(&before),
-                after: snapshot(&after),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        console.announce(entry);
+        audit::commit(console, tx, ctx, Change::updated(Self::NAME, target(&after.slug), &before, &after)).await?;
         Ok(after)
     }
 }
@@ -342,20 +322,7 @@ impl Command for PlanArchive {
             .bind(before.id)
             .fetch_one(&mut *tx)
             .await?;
-        let entry = audit::record(
-            &mut tx,
-            ctx,
-            Change {
-                action: Self::NAME,
-                target: target(&after.slug),
-                reason: None,
-                before: snapshot(&before),
-                after: snapshot(&after),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        console.announce(entry);
+        audit::commit(console, tx, ctx, Change::updated(Self::NAME, target(&after.slug), &before, &after)).await?;
         Ok(after)
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change, snapshot};
+use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::list::List;
 use crate::{Console, ConsoleError, validate};
@@ -148,16 +148,8 @@ impl Command for RouteCreate {
         .bind(ctx.now)
         .fetch_one(&mut *tx)
         .await?;
-        let change = Change {
-            action: Self::NAME,
-            target: target(route.id),
-            reason: None,
-            before: None,
-            after: snapshot(&route),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::created(Self::NAME, target(route.id), &route);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(route)
     }
 }
@@ -223,16 +215,8 @@ impl Command for RouteUpdate {
         .bind(before.id)
         .fetch_one(&mut *tx)
         .await?;
-        let change = Change {
-            action: Self::NAME,
-            target: target(after.id),
-            reason: None,
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::updated(Self::NAME, target(after.id), &before, &after);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(after)
     }
 }
@@ -255,16 +239,8 @@ impl Command for RouteDelete {
         let mut tx = console.store().begin().await?;
         let before = by_id(&mut tx, self.id).await?;
         sqlx::query("DELETE FROM routes WHERE id = ?").bind(before.id).execute(&mut *tx).await?;
-        let change = Change {
-            action: Self::NAME,
-            target: target(before.id),
-            reason: None,
-            before: snapshot(&before),
-            after: None,
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::removed(Self::NAME, target(before.id), &before);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(before)
     }
 }

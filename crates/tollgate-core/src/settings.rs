@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change, snapshot};
+use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::tenants::Tenant;
 use crate::{Console, ConsoleError, validate};
@@ -152,16 +152,8 @@ impl Command for SettingsSet {
                     .await?;
             }
         }
-        let change = Change {
-            action: Self::NAME,
-            target: "settings".into(),
-            reason: None,
-            before: snapshot(&before),
-            after: snapshot(&s),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::updated(Self::NAME, "settings".into(), &before, &s);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(s)
     }
 }

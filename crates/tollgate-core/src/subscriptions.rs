@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change, snapshot};
+use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::ledger::{self, EntryKind, Posting};
 use crate::plans::{self, Plan};
@@ -127,16 +127,8 @@ where
     let before = of(&mut tx, tenant.id).await?;
     apply(&mut tx, &tenant, &before).await?;
     let after = of(&mut tx, tenant.id).await?;
-    let change = Change {
-        action,
-        target: tenants::target(&tenant.slug),
-        reason: reason.as_deref(),
-        before: snapshot(&before),
-        after: snapshot(&after),
-    };
-    let entry = audit::record(&mut tx, ctx, change).await?;
-    tx.commit().await?;
-    console.announce(entry);
+    let change = Change::updated(action, tenants::target(&tenant.slug), &before, &after).because(reason.as_deref());
+    audit::commit(console, tx, ctx, change).await?;
     Ok(after)
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change, snapshot};
+use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::error::is_unique_violation;
 use crate::keys::{self, ApiKey};
@@ -112,16 +112,8 @@ impl Command for TenantCreate {
         })?;
         subscriptions::start(&mut tx, ctx, &tenant, &plan, self.trial_days).await?;
         let detail = detail(&mut tx, &slug).await?;
-        let change = Change {
-            action: Self::NAME,
-            target: target(&slug),
-            reason: None,
-            before: None,
-            after: snapshot(&detail.tenant),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::created(Self::NAME, target(&slug), &detail.tenant);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(detail)
     }
 }
@@ -173,16 +165,8 @@ impl Command for TenantUpdate {
         .bind(before.id)
         .fetch_one(&mut *tx)
         .await?;
-        let change = Change {
-            action: Self::NAME,
-            target: target(&after.slug),
-            reason: None,
-            before: snapshot(&before),
-            after: snapshot(&after),
-        };
-        let entry = audit::record(&mut tx, ctx, change).await?;
-        tx.commit().await?;
-        console.announce(entry);
+        let change = Change::updated(Self::NAME, target(&after.slug), &before, &after);
+        audit::commit(console, tx, ctx, change).await?;
         Ok(after)
     }
 }
@@ -243,16 +227,8 @@ async fn set_standing(
         .bind(before.id)
         .fetch_one(&mut *tx)
         .await?;
-    let change = Change {
-        action,
-        target: target(slug),
-        reason: reason.as_deref(),
-        before: snapshot(&before),
-        after: snapshot(&after),
-    };
-    let entry = audit::record(&mut tx, ctx, change).await?;
-    tx.commit().await?;
-    console.announce(entry);
+    let change = Change::updated(action, target(slug), &before, &after).because(reason.as_deref());
+    audit::commit(console, tx, ctx, change).await?;
     Ok(after)
 }
 

@@ -1,0 +1,267 @@
+//! The policy's contract: every code, every pair of failing conditions, the facts.
+use super::DenialCode::*;
+use super::*;
+use SubscriptionStatus::{Active, PastDue, Trialing};
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_906_000_000, 0).expect("valid test instant")
+}
+fn ns(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().expect("test instant in range")
+}
+fn hours(n: i64) -> TimeDelta {
+    TimeDelta::hours(n)
+}
+
+/// An owned request that conditions can mutate.
+struct Fixture {
+    key: KeyState,
+    route: RouteFacts,
+    account: Account,
+}
+
+/// Passes every check: rate 10/s burst 5 (T = 100ms), quota and balance to spare.
+fn baseline() -> Fixture {
+    let (read, search) = (Some("read".to_string()), Some("search".to_string()));
+    let expires_at = Some(now() + hours(1));
+    let key = KeyFacts { revoked: false, expires_at, scopes: vec!["read".into()] };
+    let route = RouteFacts { cost: 5, required_feature: search, required_scope: read };
+    let account = Account {
+        standing: Standing::Active,
+        status: Active,
+        period_end: now() + hours(240),
+        grace_until: None,
+        plan: "pro".into(),
+        features: vec!["search".into()],
+        grace_days: 3,
+        rate: Some(RateLimit { per_second: 10, burst: 5 }),
+        period_quota: Some(1000),
+        period_used: 10,
+        balance: 100,
+        rate_tat: None,
+    };
+    Fixture { key: KeyState::Known(key), route, account }
+}
+
+fn run(f: &Fixture) -> Decision {
+    let request = Request { key: &f.key, route: &f.route, account: Some(&f.account) };
+    decide(&request, now())
+}
+fn code(decision: &Decision) -> Option<DenialCode> {
+    match &decision.outcome {
+        Outcome::Deny(denial) => Some(denial.code),
+        Outcome::Allow { .. } => None,
+    }
+}
+fn facts(f: &Fixture) -> DenialFacts {
+    match run(f).outcome {
+        Outcome::Deny(denial) => denial.facts,
+        allowed @ Outcome::Allow { .. } => panic!("expected a denial, got {allowed:?}"),
+    }
+}
+fn rank(code: DenialCode) -> usize {
+    DenialCode::ALL.iter().position(|c| *c == code).expect("every code is in ALL")
+}
+
+/// (name, code, exclusive group): one failing condition per stage, in contract
+/// order, at the boundary instant where one applies. Conditions sharing a
+/// non-empty group set the same field, so they cannot hold together.
+const CONDITIONS: [(&str, DenialCode, &str); 17] = [
+    ("missing key", MissingApiKey, "key"),
+    ("unknown key", InvalidApiKey, "key"),
+    ("revoked key", ApiKeyRevoked, ""),
+    ("key expiring now", ApiKeyExpired, ""),
+    ("blocked tenant", TenantBlocked, "standing"),
+    ("scope not granted", ScopeNotGranted, ""),
+    ("suspended tenant", AccountSuspendedNonpayment, "standing"),
+    ("canceled", SubscriptionCanceled, "subscription"),
+    ("expired", SubscriptionExpired, "subscription"),
+    ("trial ending now", SubscriptionExpired, "subscription"),
+    ("past due, grace_until now", SubscriptionPastDue, "subscription"),
+    ("past due, default grace ends now", SubscriptionPastDue, "subscription"),
+    ("active lapsed, grace ends now", SubscriptionPastDue, "subscription"),
+    ("feature not in plan", FeatureNotInPlan, ""),
+    ("rate limited", RateLimited, ""),
+    ("quota used up", QuotaExhausted, ""),
+    ("balance below cost", InsufficientCredits, ""),
+];
+
+/// Makes the named condition hold, touching only that condition's fields.
+fn apply(name: &str, f: &mut Fixture) {
+    let known = match &mut f.key {
+        KeyState::Known(k) => Some(k),
+        KeyState::Missing | KeyState::Unknown => None,
+    };
+    let a = &mut f.account;
+    match name {
+        "missing key" => f.key = KeyState::Missing,
+        "unknown key" => f.key = KeyState::Unknown,
+        "revoked key" => known.into_iter().for_each(|k| k.revoked = true),
+        "key expiring now" => known.into_iter().for_each(|k| k.expires_at = Some(now())),
+        "blocked tenant" => a.standing = Standing::Blocked,
+        "scope not granted" => f.route.required_scope = Some("admin".into()),
+        "suspended tenant" => a.standing = Standing::Suspended,
+        "canceled" => a.status = SubscriptionStatus::Canceled,
+        "expired" => a.status = SubscriptionStatus::Expired,
+        "trial ending now" => (a.status, a.period_end) = (Trialing, now()),
+        "past due, grace_until now" => (a.status, a.grace_until) = (PastDue, Some(now())),
+        "past due, default grace ends now" => (a.status, a.period_end) = (PastDue, now() - hours(72)),
+        "active lapsed, grace ends now" => a.period_end = now() - hours(72),
+        "feature not in plan" => f.route.required_feature = Some("export".into()),
+        "rate limited" => a.rate_tat = Some(ns(now() + hours(1))),
+        "quota used up" => a.period_used = 1000,
+        "balance below cost" => a.balance = 4,
+        other => panic!("no such condition: {other}"),
+    }
+}
+
+#[test]
+fn baseline_is_allowed_and_consumes_rate() {
+    let decision = run(&baseline());
+    assert_eq!(decision.outcome, Outcome::Allow { cost: 5 }, "baseline should be allowed");
+    let next = Some(ns(now()) + 100_000_000);
+    assert_eq!(decision.next_tat, next, "a passing rate check should return now + T");
+}
+
+#[test]
+fn conditions_cover_every_code_in_contract_order() {
+    for code in DenialCode::ALL {
+        assert!(CONDITIONS.iter().any(|c| c.1 == code), "some condition should produce {code:?}");
+    }
+    for pair in CONDITIONS.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert!(rank(a.1) <= rank(b.1), "`{}` should be listed before `{}` (contract order)", a.0, b.0);
+    }
+}
+
+#[test]
+fn each_condition_alone_denies_with_its_code() {
+    for (name, expected, _) in CONDITIONS {
+        let mut f = baseline();
+        apply(name, &mut f);
+        let decision = run(&f);
+        assert_eq!(code(&decision), Some(expected), "`{name}` alone should deny");
+        let rate_passed = rank(expected) > rank(RateLimited);
+        assert_eq!(decision.next_tat.is_some(), rate_passed, "`{name}`: next_tat iff the rate check ran and passed");
+    }
+}
+
+#[test]
+fn every_pair_answers_with_the_earlier_check() {
+    let mut checked = 0;
+    for (i, earlier) in CONDITIONS.iter().enumerate() {
+        for later in &CONDITIONS[i + 1..] {
+            if !earlier.2.is_empty() && earlier.2 == later.2 {
+                continue; // same field: the two cannot hold together
+            }
+            for (first, second) in [(earlier, later), (later, earlier)] {
+                let mut f = baseline();
+                apply(first.0, &mut f);
+                apply(second.0, &mut f);
+                let (a, b, want) = (first.0, second.0, earlier.0);
+                assert_eq!(code(&run(&f)), Some(earlier.1), "`{a}` + `{b}` should answer as `{want}` alone does");
+            }
+            checked += 1;
+        }
+    }
+    // C(17, 2) = 136 pairs minus exclusive ones: key 1 + standing 1 + subscription C(6, 2) = 15.
+    assert_eq!(checked, 136 - 17, "every compatible pair should be checked");
+}
+
+#[test]
+fn grace_windows_and_boundaries() {
+    let past_due = Some(SubscriptionPastDue);
+    // (case, status, period_end - now, grace_until - now, grace_days, expected), in hours.
+    let cases = [
+        ("past due inside explicit grace", PastDue, -240, Some(1), 3, None),
+        ("explicit grace beats default", PastDue, 0, Some(-1), 3, past_due),
+        ("past due inside default grace", PastDue, -48, None, 3, None),
+        ("past due after default grace", PastDue, -73, None, 3, past_due),
+        ("active lapsed inside grace", Active, -24, None, 3, None),
+        ("active ending now is in grace", Active, 0, None, 3, None),
+        ("active lapsed after grace", Active, -73, None, 3, past_due),
+        ("negative grace means none", Active, 0, None, -5, past_due),
+        ("huge grace saturates", Active, -240, None, i64::MAX, None),
+        ("trialing inside period", Trialing, 1, None, 3, None),
+        ("trial ended, no grace", Trialing, -1, None, 3, Some(SubscriptionExpired)),
+    ];
+    for (case, status, end, grace, grace_days, expected) in cases {
+        let mut f = baseline();
+        let a = &mut f.account;
+        (a.status, a.period_end, a.grace_days) = (status, now() + hours(end), grace_days);
+        a.grace_until = grace.map(|h| now() + hours(h));
+        assert_eq!(code(&run(&f)), expected, "`{case}` should give {expected:?}");
+    }
+    let mut f = baseline();
+    (f.account.balance, f.account.period_used) = (5, 999);
+    assert_eq!(run(&f).outcome, Outcome::Allow { cost: 5 }, "balance == cost with one request left should pass");
+}
+
+#[test]
+fn denials_carry_the_facts_that_explain_them() {
+    let none = DenialFacts::default;
+    let pro = || DenialFacts { plan: Some("pro".into()), ..none() };
+    let cases = [
+        ("missing key", none()),
+        ("key expiring now", DenialFacts { expires_at: Some(now()), ..none() }),
+        ("scope not granted", DenialFacts { required_scope: Some("admin".into()), ..none() }),
+        ("suspended tenant", pro()),
+        ("canceled", DenialFacts { period_end: Some(now() + hours(240)), ..pro() }),
+        ("trial ending now", DenialFacts { period_end: Some(now()), ..pro() }),
+        (
+            "past due, default grace ends now",
+            DenialFacts { period_end: Some(now() - hours(72)), grace_until: Some(now()), ..pro() },
+        ),
+        ("feature not in plan", DenialFacts { required_feature: Some("export".into()), ..pro() }),
+        ("rate limited", DenialFacts { retry_after: Some(3600), ..pro() }),
+        ("quota used up", DenialFacts { quota: Some(1000), used: Some(1000), ..pro() }),
+        ("balance below cost", DenialFacts { balance: Some(4), cost: Some(5), ..pro() }),
+    ];
+    for (name, expected) in cases {
+        let mut f = baseline();
+        apply(name, &mut f);
+        assert_eq!(facts(&f), expected, "`{name}` should carry exactly the facts that explain it");
+    }
+}
+
+#[test]
+fn rate_limited_carries_retry_after_rounded_up() {
+    // tau = 5 * 100ms; a TAT `ahead` of now must wait `ahead - tau`, rounded up to whole seconds.
+    for (ahead_ns, seconds) in [(10_500_000_000, 10), (500_000_001, 1), (1_600_000_000, 2)] {
+        let mut f = baseline();
+        f.account.rate_tat = Some(ns(now()) + ahead_ns);
+        let decision = run(&f);
+        assert_eq!(code(&decision), Some(RateLimited), "a TAT {ahead_ns}ns ahead should be rate limited");
+        let retry_after = facts(&f).retry_after;
+        assert_eq!(retry_after, Some(seconds), "retry_after should be ceil((ahead - tau) / 1s) >= 1 for {ahead_ns}ns");
+        assert_eq!(decision.next_tat, None, "a limited request must not advance the TAT");
+    }
+}
+
+#[test]
+fn unlimited_plan_and_missing_account() {
+    let mut f = baseline();
+    (f.account.rate, f.account.period_quota) = (None, None);
+    let allowed = Decision { outcome: Outcome::Allow { cost: 5 }, next_tat: None };
+    assert_eq!(run(&f), allowed, "an unlimited plan should pass without a TAT to store");
+    let orphan = Request { key: &f.key, route: &f.route, account: None };
+    let got = code(&decide(&orphan, now()));
+    assert_eq!(got, Some(InvalidApiKey), "a known key without an account should fail closed");
+    let missing = Request { key: &KeyState::Missing, route: &f.route, account: None };
+    let got = code(&decide(&missing, now()));
+    assert_eq!(got, Some(MissingApiKey), "a missing key should need no account");
+}
+
+#[test]
+fn codes_map_to_status_and_wire_names() {
+    let statuses = DenialCode::ALL.map(DenialCode::status);
+    let expected = [401, 401, 401, 401, 403, 403, 402, 402, 402, 402, 402, 429, 402, 402];
+    assert_eq!(statuses, expected, "statuses should follow the contract");
+    for code in DenialCode::ALL {
+        let json = serde_json::to_string(&code).expect("a code serializes");
+        let quoted = format!("\"{}\"", code.as_str());
+        assert_eq!(json, quoted, "as_str should match the serde name of {code:?}");
+    }
+    let empty = serde_json::to_string(&DenialFacts::default()).expect("facts serialize");
+    assert_eq!(empty, "{}", "absent facts should be left out of the problem body");
+}
