@@ -81,11 +81,7 @@ pub(crate) async fn commit(
 }
 
 /// Writes `change` inside the caller's transaction, so the action and its record commit together.
-async fn record(
-    conn: &mut SqliteConnection,
-    ctx: &Ctx,
-    change: Change<'_>,
-) -> Result<AuditEntry, ConsoleError> {
+async fn record(conn: &mut SqliteConnection, ctx: &Ctx, change: Change<'_>) -> Result<AuditEntry, ConsoleError> {
     let entry = sqlx::query_as::<_, AuditEntry>(
         "INSERT INTO audit_log (at, actor, action, target, reason, before, after)
          VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",

@@ -43,18 +43,19 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let open_err = |source| OpenError::Open { path: shown.clone(), source };
+        // The one writer connection stays open for the life of the store, so the WAL and
+        // its index persist and readers never find a half-closed database.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await
             .map_err(open_err)?;
         MIGRATOR.run(&write).await.map_err(|source| OpenError::Migrate { path: shown.clone(), source })?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(open_err)?;
+        let read = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
         Ok(Self { read, write })
     }
 

@@ -1,12 +1,14 @@
 //! Runs a console command: through the running server's admin API when one owns the data
 //! directory (so it sees the change at once), else directly on the database.
 
-use anyhow::{Context, Result, anyhow};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
 use tollgate_core::command::dispatch_json;
 use tollgate_core::{Console, ConsoleError, Ctx, ErrorBody};
 
 use crate::admin::ACTOR_HEADER;
-use crate::data_dir::DataDir;
+use crate::data_dir::{DataDir, Endpoint, OwnerLock};
 
 /// A failed command, with the same `{code, message}` whichever way it ran.
 #[derive(Debug)]
@@ -25,10 +27,37 @@ fn actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
+/// Where a command will run.
+enum Route {
+    Local(OwnerLock),
+    Server(Endpoint),
+}
+
+/// Takes the data directory for a local run, or finds the server that owns it. Another
+/// CLI command may hold the lock for a moment (it publishes no endpoint): wait for it.
+async fn route(dir: &DataDir) -> Result<Route> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(lock) = dir.try_lock()? {
+            return Ok(Route::Local(lock));
+        }
+        if let Some(endpoint) = dir.read_endpoint() {
+            return Ok(Route::Server(endpoint));
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "another process has held {} for 10 s without serving it; is a tollgate serve still starting?",
+                dir.path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Runs `name` with `input` and returns its JSON output.
 pub async fn execute(dir: &DataDir, name: &str, input: serde_json::Value) -> Result<serde_json::Value> {
-    match dir.try_lock()? {
-        Some(lock) => {
+    match route(dir).await? {
+        Route::Local(lock) => {
             let console = Console::open(&dir.database()).await?;
             let result = dispatch_json(&console, &Ctx::now(actor()), name, input).await;
             console.store().close().await;
@@ -40,17 +69,16 @@ pub async fn execute(dir: &DataDir, name: &str, input: serde_json::Value) -> Res
                 Failure(e.body()).into()
             })
         }
-        None => through_server(dir, name, input).await,
+        Route::Server(endpoint) => through_server(dir, &endpoint, name, input).await,
     }
 }
 
-async fn through_server(dir: &DataDir, name: &str, input: serde_json::Value) -> Result<serde_json::Value> {
-    let endpoint = dir.read_endpoint().ok_or_else(|| {
-        anyhow!(
-            "another process owns {} but has not published its address; is it still starting?",
-            dir.path().display()
-        )
-    })?;
+async fn through_server(
+    dir: &DataDir,
+    endpoint: &Endpoint,
+    name: &str,
+    input: serde_json::Value,
+) -> Result<serde_json::Value> {
     let token = dir.token()?;
     let response = reqwest::Client::new()
         .post(format!("{}/api/{name}", endpoint.admin_url))

@@ -21,7 +21,7 @@ pub struct ServeArgs {
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
-fn take_lock(dir: &DataDir) -> Result<OwnerLock> {
+async fn take_lock(dir: &DataDir) -> Result<OwnerLock> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         if let Some(lock) = dir.try_lock()? {
@@ -37,13 +37,13 @@ fn take_lock(dir: &DataDir) -> Result<OwnerLock> {
                 dir.path().display()
             );
         }
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Runs the server until a shutdown signal.
 pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
-    let lock = take_lock(&dir)?;
+    let lock = take_lock(&dir).await?;
     let console = Console::open(&dir.database()).await?;
     let token = dir.token()?;
     let settings = {

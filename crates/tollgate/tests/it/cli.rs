@@ -101,3 +101,26 @@ fn bad_input_exits_non_zero_names_the_problem_and_changes_nothing() {
     }
     assert_eq!(observable(d), before, "no refused command changed anything");
 }
+
+#[test]
+fn parallel_cli_commands_take_turns_on_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    setup(&d);
+    json(&d, &["tenant", "create", "--name", "acme", "--plan", "pro"]);
+    let workers: Vec<_> = (0..6)
+        .map(|i| {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                let key = format!("parallel-{i}");
+                run(&d, &["credits", "topup", "--tenant", "acme", "--amount", "10", "--idempotency-key", &key])
+            })
+        })
+        .collect();
+    for w in workers {
+        let out = w.join().unwrap();
+        assert!(out.status.success(), "a concurrent command waits its turn: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let shown = json(&d, &["tenant", "show", "--tenant", "acme"]);
+    assert_eq!(shown["tenant"]["balance"], 1060, "every parallel top-up landed once");
+}
