@@ -4,12 +4,12 @@ CARGO ?= cargo
 # Extra arguments for `tollgate serve`, e.g. make run ARGS="--admin-listen 127.0.0.1:9401"
 ARGS ?=
 
-.PHONY: run test deps lint build
+.PHONY: run test deps deps-lint lint build
 
 run: deps
 	$(CARGO) run --release -p tollgate -- serve $(ARGS)
 
-test: deps lint
+test: deps-lint lint
 	$(CARGO) test --workspace
 
 lint:
@@ -21,3 +21,6 @@ build: deps
 
 deps:
 	@scripts/deps.sh
+
+deps-lint:
+	@scripts/deps.sh --lint

@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::command::{Command, Ctx};
 use crate::list::List;
+use crate::store::Write;
 use crate::{Console, ConsoleError};
 
 /// One console action as recorded.
@@ -70,12 +71,17 @@ impl<'a> Change<'a> {
 /// then announces it, so viewers never see an action that did not happen.
 pub(crate) async fn commit(
     console: &Console,
-    mut tx: Transaction<'static, Sqlite>,
+    mut tx: Write,
     ctx: &Ctx,
     change: Change<'_>,
 ) -> Result<(), ConsoleError> {
     let entry = record(&mut tx, ctx, change).await?;
     tx.commit().await?;
+    if let Some(live) = console.live() {
+        // Before the command answers, so the gateway's very next request sees the change.
+        let mut conn = console.store().read().acquire().await?;
+        live.refresh(&mut conn, &entry.target).await?;
+    }
     console.announce(entry);
     Ok(())
 }

@@ -1,22 +1,25 @@
 //! The console: the store plus the event hub, i.e. everything a command needs to run.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::audit::AuditEntry;
 use crate::events::{Event, Hub};
-use crate::store::{OpenError, Store};
+use crate::live::Live;
+use crate::store::{OpenError, Store, Write};
 
 /// What every console command runs against; cheap to clone and share between adapters.
 #[derive(Clone, Debug)]
 pub struct Console {
     store: Store,
     hub: Hub,
+    live: Option<Arc<Live>>,
 }
 
 impl Console {
     /// A console over an open store and a hub.
     pub fn new(store: Store, hub: Hub) -> Self {
-        Self { store, hub }
+        Self { store, hub, live: None }
     }
 
     /// Opens the database at `path` with a fresh hub.
@@ -27,6 +30,22 @@ impl Console {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The same console, keeping `live` (the gateway's state) in step with every command.
+    pub fn with_live(mut self, live: Arc<Live>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// The gateway's live state, when a gateway runs in this process.
+    pub fn live(&self) -> Option<&Arc<Live>> {
+        self.live.as_ref()
+    }
+
+    /// Starts a console write transaction.
+    pub(crate) async fn begin(&self) -> Result<Write, sqlx::Error> {
+        self.store.write(self.live.clone()).await
     }
 
     /// The event hub.

@@ -135,7 +135,7 @@ async fn apply(
 ) -> Result<CreditMovement, ConsoleError> {
     let key = validate::idempotency_key("idempotency_key", idempotency_key)?;
     let reason = validate::note("reason", reason)?;
-    let mut tx = console.store().begin().await?;
+    let mut tx = console.begin().await?;
     let tenant = tenants::by_slug(&mut tx, tenant).await?;
     let posted = ledger::post(
         &mut tx,

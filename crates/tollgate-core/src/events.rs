@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
@@ -18,6 +19,35 @@ use crate::audit::AuditEntry;
 pub enum Event {
     /// A console command changed something; the payload is its audit entry.
     Console(AuditEntry),
+    /// The gateway answered a request.
+    Gateway(GatewayEvent),
+}
+
+/// One gateway decision, allowed or denied, as the live monitor shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GatewayEvent {
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    /// Tenant slug, once the key is known.
+    pub tenant: Option<String>,
+    pub key_prefix: Option<String>,
+    /// The matched route's path prefix.
+    pub route: Option<String>,
+    pub method: String,
+    pub path: String,
+    /// The status the client got.
+    pub status: u16,
+    /// The denial code (absent when the request was served).
+    pub code: Option<String>,
+    /// Credits charged (0 for denials and upstream failures).
+    pub cost: i64,
+    /// The tenant's spendable balance after this request.
+    pub balance: Option<i64>,
+    /// Time spent in the gateway and the upstream, in microseconds.
+    pub latency_us: u64,
+    /// The facts of a denial (balance, cost, plan, required feature, …).
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<serde_json::Value>,
 }
 
 /// Fan-out of [`Event`]s; cheap to clone.

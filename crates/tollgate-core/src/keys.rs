@@ -45,10 +45,14 @@ pub struct IssuedKey {
     pub secret: String,
 }
 
-/// The hex SHA-256 that identifies a key presented to the gateway.
+/// The SHA-256 that identifies a key presented to the gateway.
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// [`digest`] in hex, as stored.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    digest(secret).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn new_secret() -> String {
@@ -88,7 +92,7 @@ impl Command for KeyIssue {
         {
             return Err(ConsoleError::invalid("expires_at", format!("{} is not in the future", at.to_rfc3339())));
         }
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let tenant = tenants::by_slug(&mut tx, &self.tenant).await?;
         let issued = insert(&mut tx, ctx, tenant.id, &name, &scopes, self.expires_at).await?;
         let change = Change::created(Self::NAME, tenants::target(&tenant.slug), &issued.key);
@@ -142,7 +146,7 @@ impl Command for KeyRevoke {
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<ApiKey, ConsoleError> {
         let reason = validate::note("reason", self.reason.as_deref())?;
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let (before, tenant) = find(&mut tx, &self.key).await?;
         if before.revoked_at.is_some() {
             return Err(ConsoleError::Conflict {
@@ -199,7 +203,7 @@ impl Command for KeyRotate {
         if !(0..=43_200).contains(&overlap) {
             return Err(ConsoleError::invalid("overlap_minutes", format!("must be 0-43200 (30 days), got {overlap}")));
         }
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let (before, tenant) = find(&mut tx, &self.key).await?;
         if before.revoked_at.is_some() || before.expires_at.is_some_and(|at| at <= ctx.now) {
             return Err(ConsoleError::Conflict {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::audit::page_limit;
 use crate::command::{Command, Ctx};
 use crate::list::List;
-use crate::store::Store;
+use crate::store::{Store, Write};
 use crate::{Console, ConsoleError, tenants};
 
 /// Why credits moved.
@@ -71,9 +71,30 @@ pub struct Posted {
     pub replayed: bool,
 }
 
-/// Records `posting` in the caller's transaction; refuses to take the balance below zero
-/// or past `i64`, and replays an earlier entry with the same idempotency key.
+/// Records `posting` in the caller's write, and moves the in-memory balance with it:
+/// a removal is held there at once (and refused if the gateway has spent the credits),
+/// an addition appears when the write commits.
 pub async fn post(
+    write: &mut Write,
+    actor: &str,
+    now: DateTime<Utc>,
+    posting: Posting<'_>,
+) -> Result<Posted, ConsoleError> {
+    let (tenant_id, amount) = (posting.tenant_id, posting.amount);
+    let posted = record(write, actor, now, posting).await?;
+    if !posted.replayed {
+        if amount < 0 {
+            write.hold(tenant_id, -amount)?;
+        } else {
+            write.credit(tenant_id, amount);
+        }
+    }
+    Ok(posted)
+}
+
+/// Writes one entry and the new stored balance; refuses to take the balance below zero
+/// or past `i64`, and replays an earlier entry with the same idempotency key.
+pub(crate) async fn record(
     conn: &mut SqliteConnection,
     actor: &str,
     now: DateTime<Utc>,
@@ -148,7 +169,7 @@ pub async fn debit(
         return Err(ConsoleError::invalid("amount", format!("a debit must be positive, got {amount}")));
     }
     let mut tx = store.begin().await?;
-    let posted = post(
+    let posted = record(
         &mut tx,
         "gateway",
         now,

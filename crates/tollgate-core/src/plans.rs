@@ -165,7 +165,7 @@ impl Command for PlanCreate {
         let limits = check_limits(self.rate_per_second, self.burst, self.period_quota)?;
         let grace = check_grace(self.grace_days.unwrap_or(0))?;
 
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let plan = sqlx::query_as::<_, Plan>(
             "INSERT INTO plans (slug, name, price_minor, currency, billing_period, credits_per_period,
                                 features, rate_per_second, burst, period_quota, grace_days, created_at, updated_at)
@@ -231,7 +231,7 @@ impl Command for PlanUpdate {
     type Output = Plan;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Plan, ConsoleError> {
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let before = by_slug(&mut tx, &self.plan).await?;
         let mut p = before.clone();
         if let Some(n) = &self.name {
@@ -309,7 +309,7 @@ impl Command for PlanArchive {
     type Output = Plan;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Plan, ConsoleError> {
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let before = by_slug(&mut tx, &self.plan).await?;
         if before.archived {
             return Err(ConsoleError::Conflict {

@@ -132,7 +132,7 @@ impl Command for RouteCreate {
             required_feature: optional_token("required_feature", self.required_feature.as_deref())?,
             required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
         };
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         check_unique(&mut tx, &shape, None).await?;
         let route = sqlx::query_as::<_, Route>(
             "INSERT INTO routes (path_prefix, methods, upstream_url, cost, required_feature, required_scope, created_at, updated_at)
@@ -181,7 +181,7 @@ impl Command for RouteUpdate {
     type Output = Route;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let before = by_id(&mut tx, self.id).await?;
         let shape = Shape {
             path_prefix: path_prefix(self.path_prefix.as_deref().unwrap_or(&before.path_prefix))?,
@@ -236,7 +236,7 @@ impl Command for RouteDelete {
     type Output = Route;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let before = by_id(&mut tx, self.id).await?;
         sqlx::query("DELETE FROM routes WHERE id = ?").bind(before.id).execute(&mut *tx).await?;
         let change = Change::removed(Self::NAME, target(before.id), &before);

@@ -36,6 +36,8 @@ pub struct Settings {
     pub durability: Durability,
     /// Days denials are kept.
     pub retention_days: i64,
+    /// How long the gateway waits for the upstream's response headers before a 504.
+    pub upstream_timeout_ms: i64,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             admin_listen: "127.0.0.1:8401".into(),
             durability: Durability::Batched,
             retention_days: 30,
+            upstream_timeout_ms: 30_000,
         }
     }
 }
@@ -102,6 +105,8 @@ pub struct SettingsSet {
     pub durability: Option<Durability>,
     #[cfg_attr(feature = "cli", arg(long))]
     pub retention_days: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub upstream_timeout_ms: Option<i64>,
 }
 
 fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
@@ -117,7 +122,7 @@ impl Command for SettingsSet {
     type Output = Settings;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Settings, ConsoleError> {
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let before = load(&mut tx).await?;
         let mut s = before.clone();
         if let Some(t) = &self.billing_link_template {
@@ -140,6 +145,12 @@ impl Command for SettingsSet {
                 return Err(ConsoleError::invalid("retention_days", format!("must be 1-3650, got {days}")));
             }
             s.retention_days = days;
+        }
+        if let Some(ms) = self.upstream_timeout_ms {
+            if !(100..=600_000).contains(&ms) {
+                return Err(ConsoleError::invalid("upstream_timeout_ms", format!("must be 100-600000, got {ms}")));
+            }
+            s.upstream_timeout_ms = ms;
         }
         let (old, new) =
             (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));

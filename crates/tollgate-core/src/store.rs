@@ -8,7 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+
+use crate::live::Live;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +74,89 @@ impl Store {
         self.write.begin().await
     }
 
+    /// Starts a write whose credit movements reach `live` when (and only when) it commits.
+    pub async fn write(&self, live: Option<Arc<Live>>) -> Result<Write, sqlx::Error> {
+        Ok(Write { tx: Some(self.write.begin().await?), live, effects: Vec::new() })
+    }
+
     /// Closes both pools, checkpointing the WAL, so a clean stop leaves one tidy file.
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// What a committed write does to the in-memory balances.
+#[derive(Debug, Clone, Copy)]
+enum Effect {
+    /// Credits were added: the available balance grows.
+    Credit { tenant_id: i64, amount: i64 },
+    /// Credits were taken; they were set aside when posted, so the hold is simply spent.
+    SpendHeld { tenant_id: i64, amount: i64 },
+}
+
+/// A console write transaction that keeps the in-memory balances in step with the ledger:
+/// credits appear in memory after commit, and removals are held in memory before it, so
+/// a concurrent gateway request can never spend credits the ledger is about to remove.
+pub struct Write {
+    tx: Option<Transaction<'static, Sqlite>>,
+    live: Option<Arc<Live>>,
+    effects: Vec<Effect>,
+}
+
+impl Write {
+    /// Records that `amount` credits (positive) will be added to `tenant_id` on commit.
+    pub(crate) fn credit(&mut self, tenant_id: i64, amount: i64) {
+        self.effects.push(Effect::Credit { tenant_id, amount });
+    }
+
+    /// Holds `amount` credits (positive) of `tenant_id` in memory for a removal; fails
+    /// when fewer are available there (the gateway may have reserved or spent some).
+    pub(crate) fn hold(&mut self, tenant_id: i64, amount: i64) -> Result<(), crate::ConsoleError> {
+        if let Some(live) = &self.live {
+            live.hold(tenant_id, amount)?;
+        }
+        self.effects.push(Effect::SpendHeld { tenant_id, amount });
+        Ok(())
+    }
+
+    /// Commits, then applies the credit movements to memory.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.tx.take().expect("a write commits once").commit().await?;
+        if let Some(live) = &self.live {
+            for effect in self.effects.drain(..) {
+                match effect {
+                    Effect::Credit { tenant_id, amount } => live.credit(tenant_id, amount),
+                    Effect::SpendHeld { tenant_id, amount } => live.spend_held(tenant_id, amount),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Write {
+    /// A write that never committed gives back what it held.
+    fn drop(&mut self) {
+        if let Some(live) = &self.live {
+            for effect in &self.effects {
+                if let Effect::SpendHeld { tenant_id, amount } = *effect {
+                    live.release_held(tenant_id, amount);
+                }
+            }
+        }
+    }
+}
+
+impl Deref for Write {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.tx.as_ref().expect("used before commit")
+    }
+}
+
+impl DerefMut for Write {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.tx.as_mut().expect("used before commit")
     }
 }

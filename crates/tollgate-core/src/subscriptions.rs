@@ -9,6 +9,7 @@ use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::ledger::{self, EntryKind, Posting};
 use crate::plans::{self, Plan};
+use crate::store::Write;
 use crate::tenants::{self, Tenant};
 use crate::{Console, ConsoleError, validate};
 
@@ -48,7 +49,7 @@ pub struct Subscription {
 
 /// Puts a new tenant on `plan` from `ctx.now` and grants the first period's credits.
 pub(crate) async fn start(
-    conn: &mut SqliteConnection,
+    conn: &mut Write,
     ctx: &Ctx,
     tenant: &Tenant,
     plan: &Plan,
@@ -68,14 +69,14 @@ pub(crate) async fn start(
     .bind(ctx.now)
     .bind(end)
     .bind(ctx.now)
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await?;
     grant(conn, ctx, tenant.id, plan, ctx.now).await
 }
 
 /// Grants a plan's credits for the period starting at `start`; at most once per period.
 async fn grant(
-    conn: &mut SqliteConnection,
+    conn: &mut Write,
     ctx: &Ctx,
     tenant_id: i64,
     plan: &Plan,
@@ -119,10 +120,10 @@ async fn change<F>(
     apply: F,
 ) -> Result<Subscription, ConsoleError>
 where
-    F: AsyncFnOnce(&mut SqliteConnection, &Tenant, &Subscription) -> Result<(), ConsoleError>,
+    F: AsyncFnOnce(&mut Write, &Tenant, &Subscription) -> Result<(), ConsoleError>,
 {
     let reason = validate::note("reason", reason)?;
-    let mut tx = console.store().begin().await?;
+    let mut tx = console.begin().await?;
     let tenant = tenants::by_slug(&mut tx, tenant).await?;
     let before = of(&mut tx, tenant.id).await?;
     apply(&mut tx, &tenant, &before).await?;
@@ -166,7 +167,7 @@ impl Command for ChangePlan {
                 .bind(plan.id)
                 .bind(now)
                 .bind(sub.id)
-                .execute(conn)
+                .execute(&mut **conn)
                 .await?;
             Ok(())
         })
@@ -199,7 +200,7 @@ impl Command for SetStatus {
             let grace_until = if self.status == SubscriptionStatus::PastDue {
                 let grace_days: i64 = sqlx::query_scalar("SELECT grace_days FROM plans WHERE id = ?")
                     .bind(sub.plan_id)
-                    .fetch_one(&mut *conn)
+                    .fetch_one(&mut **conn)
                     .await?;
                 Some(now + TimeDelta::days(grace_days))
             } else {
@@ -210,7 +211,7 @@ impl Command for SetStatus {
                 .bind(grace_until)
                 .bind(now)
                 .bind(sub.id)
-                .execute(conn)
+                .execute(&mut **conn)
                 .await?;
             Ok(())
         })
@@ -237,7 +238,7 @@ impl Command for Renew {
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Subscription, ConsoleError> {
         change(console, ctx, Self::NAME, &self.tenant, self.reason.as_deref(), async |conn, tenant, sub| {
-            let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut *conn).await?;
+            let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
             let start = sub.period_end.max(ctx.now);
             let end = plan.billing_period.end_of(start);
             sqlx::query(
@@ -248,7 +249,7 @@ impl Command for Renew {
             .bind(end)
             .bind(ctx.now)
             .bind(sub.id)
-            .execute(&mut *conn)
+            .execute(&mut **conn)
             .await?;
             grant(conn, ctx, tenant.id, &plan, start).await
         })

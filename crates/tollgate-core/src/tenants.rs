@@ -86,7 +86,7 @@ impl Command for TenantCreate {
         {
             return Err(ConsoleError::invalid("trial_days", format!("must be 1-365, got {d}")));
         }
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let plan = plans::selectable(&mut tx, &self.plan).await?;
         let tenant = sqlx::query_as::<_, Tenant>(
             "INSERT INTO tenants (slug, name, contact_email, billing_link, created_at, updated_at)
@@ -139,7 +139,7 @@ impl Command for TenantUpdate {
     type Output = Tenant;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Tenant, ConsoleError> {
-        let mut tx = console.store().begin().await?;
+        let mut tx = console.begin().await?;
         let before = by_slug(&mut tx, &self.tenant).await?;
         let name = match &self.name {
             Some(n) => validate::name("name", n)?,
@@ -216,7 +216,7 @@ async fn set_standing(
     reason: Option<&str>,
 ) -> Result<Tenant, ConsoleError> {
     let reason = validate::note("reason", reason)?;
-    let mut tx = console.store().begin().await?;
+    let mut tx = console.begin().await?;
     let before = by_slug(&mut tx, slug).await?;
     if before.standing == standing {
         return Ok(before);

@@ -5,9 +5,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use std::future::IntoFuture;
+use std::sync::Arc;
 use tokio::net::TcpListener;
+
 use tollgate_core::Console;
-use tollgate_core::settings;
+use tollgate_core::events::Hub;
+use tollgate_core::live::Live;
+use tollgate_core::settlement::Settlement;
+use tollgate_core::store::Store;
+use tollgate_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
@@ -18,6 +25,9 @@ pub struct ServeArgs {
     /// Admin API address (default: the `admin_listen` setting, 127.0.0.1:8401). Port 0 picks a free port.
     #[arg(long, env = "TOLLGATE_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Gateway address (default: the `gateway_listen` setting, 127.0.0.1:8402). Port 0 picks a free port.
+    #[arg(long, env = "TOLLGATE_GATEWAY_LISTEN")]
+    pub gateway_listen: Option<SocketAddr>,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -41,29 +51,36 @@ async fn take_lock(dir: &DataDir) -> Result<OwnerLock> {
     }
 }
 
-/// Runs the server until a shutdown signal.
+fn listen_addr(flag: Option<SocketAddr>, setting: &str, what: &str) -> Result<SocketAddr> {
+    match flag {
+        Some(a) => Ok(a),
+        None => setting.parse().with_context(|| format!("{what} setting '{setting}' is not an address")),
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+/// Runs the admin API and the gateway until a shutdown signal, then writes every
+/// pending charge before exiting.
 pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     let lock = take_lock(&dir).await?;
-    let console = Console::open(&dir.database()).await?;
+    let store = Store::open(&dir.database()).await?;
     let token = dir.token()?;
-    let settings = {
-        let mut conn = console.store().read().acquire().await?;
-        settings::load(&mut conn).await?
-    };
-    let addr = match args.admin_listen {
-        Some(a) => a,
-        None => settings
-            .admin_listen
-            .parse()
-            .with_context(|| format!("admin_listen setting '{}' is not an address", settings.admin_listen))?,
-    };
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
+    let live = Arc::new(Live::load(&store).await.context("cannot load the gateway's state")?);
+    let console = Console::new(store.clone(), Hub::default()).with_live(live.clone());
+    let settings = live.settings();
+    let admin_addr = listen_addr(args.admin_listen, &settings.admin_listen, "admin_listen")?;
+    let gateway_addr = listen_addr(args.gateway_listen, &settings.gateway_listen, "gateway_listen")?;
+    if !admin_addr.ip().is_loopback() {
+        tracing::warn!(%admin_addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
     }
-    let listener =
-        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the admin API"))?;
-    let local = listener.local_addr()?;
-    let admin_url = format!("http://{local}");
+    let (admin_listener, admin_url) = bind(admin_addr, "admin API").await?;
+    let (gateway_listener, gateway_url) = bind(gateway_addr, "gateway").await?;
+    let admin_local = admin_listener.local_addr()?;
     dir.write_endpoint(&Endpoint { admin_url: admin_url.clone(), pid: std::process::id() })?;
     if settings.billing_link_template.contains("example.com") {
         tracing::warn!(
@@ -71,15 +88,30 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         );
     }
     println!("Tollgate admin API listening on {admin_url}");
+    println!("Tollgate gateway listening on {gateway_url}");
     println!("Data directory: {} (admin token in {})", dir.path().display(), dir.path().join("admin-token").display());
     println!("OpenAPI document: {admin_url}/api/openapi.json");
 
-    let app = admin::router(AdminState::new(console.clone(), &token, local));
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let (settlement, writer) = Settlement::spawn(store.clone());
+    let gateway = Arc::new(Gateway::new(live, settlement.clone(), console.hub().clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let gateway_task = tokio::spawn(tollgate_gateway::serve(gateway_listener, gateway, until_stopped(stopped.clone())));
+    let app = admin::router(AdminState::new(console.clone(), &token, admin_local));
+    let admin_task =
+        tokio::spawn(axum::serve(admin_listener, app).with_graceful_shutdown(until_stopped(stopped)).into_future());
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = gateway_task.await;
+    let served = admin_task.await;
+    settlement.stop().await;
+    let _ = writer.await;
     dir.remove_endpoint();
-    console.store().close().await;
+    store.close().await;
     drop(lock);
-    served.context("the admin API stopped with an error")?;
+    served.context("the admin API task failed")?.context("the admin API stopped with an error")?;
     println!("Tollgate stopped cleanly");
     Ok(())
 }

@@ -37,7 +37,7 @@ async fn committed_actions_are_announced_on_the_hub_and_replays_are_not() {
     w.run(topup()).await.unwrap();
     w.run(topup()).await.unwrap();
     let event = events.try_recv().expect("the top-up was announced");
-    let Event::Console(entry) = &*event;
+    let Event::Console(entry) = &*event else { panic!("a console action is announced as a console event") };
     assert_eq!(entry.action, "credits.topup", "the event is the audit entry");
     assert!(events.try_recv().is_err(), "a replayed top-up announces nothing");
     let failed = w.run(TopUp { amount: 0, ..topup() }).await;

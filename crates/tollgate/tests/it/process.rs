@@ -37,6 +37,7 @@ pub fn fails(dir: &Path, args: &[&str]) -> String {
 pub struct Server {
     child: Child,
     pub url: String,
+    pub gateway: String,
     pub output: Arc<Mutex<String>>,
 }
 
@@ -46,7 +47,7 @@ impl Server {
             .env("TOLLGATE_LOG", log_level)
             .arg("--data-dir")
             .arg(dir)
-            .args(["serve", "--admin-listen", "127.0.0.1:0"])
+            .args(["serve", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -62,21 +63,34 @@ impl Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Some(url) = line.strip_prefix("Tollgate admin API listening on ") {
-                        let _ = tx.send(url.to_string());
+                        let _ = tx.send(("admin", url.to_string()));
+                    }
+                    if let Some(url) = line.strip_prefix("Tollgate gateway listening on ") {
+                        let _ = tx.send(("gateway", url.to_string()));
                     }
                     output.lock().unwrap().push_str(&format!("{line}\n"));
                 }
             });
         }
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("serve did not report its address; it printed:\n{}", output.lock().unwrap()));
-        Self { child, url, output }
+        let (mut url, mut gateway) = (String::new(), String::new());
+        while url.is_empty() || gateway.is_empty() {
+            let (which, address) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+                panic!("serve did not report its addresses; it printed:\n{}", output.lock().unwrap())
+            });
+            *if which == "admin" { &mut url } else { &mut gateway } = address;
+        }
+        Self { child, url, gateway, output }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
     /// Sends SIGTERM and waits for the exit.
     pub fn stop(mut self) -> (ExitStatus, String) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -101,4 +115,19 @@ impl Drop for Server {
 /// The data directory's files, for byte searches.
 pub fn data_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect()
+}
+
+/// A fixed-response upstream on 127.0.0.1, in a thread of its own; returns its base URL.
+pub fn upstream() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+            let app = axum::Router::new().fallback(|| async { "ok" });
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
 }

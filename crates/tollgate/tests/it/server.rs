@@ -24,7 +24,7 @@ fn serve_owns_the_data_dir_and_the_cli_goes_through_it() {
     let refused = fails(d, &["credits", "topup", "--tenant", "ghost", "--amount", "1", "--idempotency-key", "Y"]);
     assert!(refused.contains("tenant 'ghost' not found"), "errors come back from the server intact: {refused}");
 
-    let second = fails(d, &["serve", "--admin-listen", "127.0.0.1:0"]);
+    let second = fails(d, &["serve", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"]);
     assert!(
         second.contains("another tollgate process owns the data directory"),
         "a second server is refused: {second}"
@@ -88,4 +88,107 @@ fn a_key_secret_never_reaches_the_logs_or_the_database() {
             assert!(!found, "a key secret appeared in {}", file.display());
         }
     }
+}
+
+impl crate::process::Server {
+    /// Kills the process with SIGKILL: no flush, no cleanup.
+    pub fn kill_hard(self) {
+        self.signal(libc::SIGKILL);
+    }
+}
+
+/// Runs requests against the gateway from 8 clients until `stop_after` were served, then
+/// kills the server mid-load; returns the request ids of every 2xx the clients saw.
+fn load_then_kill(server: crate::process::Server, secret: &str, stop_after: usize) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let url = format!("{}/v1/work", server.gateway);
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url, secret, served) = (client.clone(), url.clone(), secret.to_string(), served.clone());
+                tokio::spawn(async move {
+                    for _ in 0..1000 {
+                        let Ok(r) = client.get(&url).bearer_auth(&secret).send().await else { return };
+                        if r.status().is_success() {
+                            let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+                            served.lock().unwrap().push(id);
+                        }
+                    }
+                })
+            })
+            .collect();
+        while served.lock().unwrap().len() < stop_after {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        server.kill_hard();
+        for w in workers {
+            let _ = w.await;
+        }
+    });
+    served.lock().unwrap().clone()
+}
+
+fn seeded_server(d: &std::path::Path, durability: &str) -> (crate::process::Server, String) {
+    let upstream = crate::process::upstream();
+    json(d, &["settings", "set", "--durability", durability]);
+    json(d, &["plan", "create", "--name", "Pro", "--credits", "1000000"]);
+    json(d, &["tenant", "create", "--name", "acme", "--plan", "pro"]);
+    let key = json(d, &["key", "issue", "--tenant", "acme"]);
+    json(d, &["route", "create", "--path", "/v1", "--upstream", &upstream, "--cost", "3"]);
+    (Server::start(d, "warn"), key["secret"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn sigkill_under_load_leaves_a_ledger_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (server, secret) = seeded_server(d, "batched");
+    let served = load_then_kill(server, &secret, 300);
+    assert!(served.len() >= 300, "the load ran ({} served)", served.len());
+    let report = json(d, &["verify"]);
+    assert_eq!(report["ok"], true, "after SIGKILL the ledger still balances: {report}");
+    let restarted = Server::start(d, "warn");
+    let tenant = json(d, &["tenant", "show", "--tenant", "acme"]);
+    let balance = tenant["tenant"]["balance"].as_i64().unwrap();
+    assert!(balance >= 0, "no balance is negative");
+    assert!(balance >= 1_000_000 - 3 * served.len() as i64, "a crash never charges more than was served");
+    restarted.stop();
+}
+
+#[test]
+fn in_strict_mode_every_2xx_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (server, secret) = seeded_server(d, "strict");
+    let served = load_then_kill(server, &secret, 200);
+    assert_eq!(json(d, &["verify"])["ok"], true, "the ledger balances");
+    let mut charged = std::collections::HashSet::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut args = vec!["ledger", "list", "--tenant", "acme", "--limit", "1000"];
+        let cursor = before.map(|b| b.to_string());
+        if let Some(c) = &cursor {
+            args.extend(["--before-id", c.as_str()]);
+        }
+        let page = json(d, &args);
+        let entries = page.as_array().unwrap();
+        if entries.is_empty() {
+            break;
+        }
+        for e in entries {
+            if let Some(id) = e["request_id"].as_str() {
+                charged.insert(id.to_string());
+            }
+        }
+        before = entries.last().and_then(|e| e["id"].as_i64());
+    }
+    let missing: Vec<_> = served.iter().filter(|id| !charged.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "every 2xx the clients saw has its debit ({} of {} missing)",
+        missing.len(),
+        served.len()
+    );
 }

@@ -1,0 +1,122 @@
+//! Admission: the policy applied to the live state, and the reservation that goes with
+//! an allowed request, under the tenant's lock so concurrent requests cannot overspend.
+
+use chrono::{DateTime, Utc};
+
+use super::{Live, lock};
+use crate::keys::digest;
+use crate::policy::{Account, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
+use crate::rate::RateLimit;
+use crate::routes::Route;
+
+/// Who a request came from, once its key is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub tenant_id: i64,
+    /// Tenant slug.
+    pub tenant: String,
+    /// Plan slug.
+    pub plan: String,
+    pub key_prefix: String,
+    /// Where this tenant pays.
+    pub billing_link: String,
+    /// Credits that may still be spent, after this request's reservation.
+    pub balance: i64,
+}
+
+/// The answer for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// Allow (credits are now reserved) or the denial to answer with.
+    pub outcome: Outcome,
+    /// The caller, when the key belongs to a tenant.
+    pub who: Option<Admitted>,
+}
+
+impl Live {
+    /// Decides one request at `now` and, when it is allowed, reserves its cost. The caller
+    /// must later [`settle`](Live::settle) or [`release`](Live::release) exactly that cost.
+    pub fn admit(&self, presented_key: Option<&str>, route: &Route, now: DateTime<Utc>) -> Admission {
+        let route_facts = RouteFacts {
+            cost: route.cost,
+            required_feature: route.required_feature.clone(),
+            required_scope: route.required_scope.clone(),
+        };
+        let key = presented_key.and_then(|k| self.key(&digest(k)));
+        let key_state = match (presented_key, &key) {
+            (None, _) => KeyState::Missing,
+            (Some(_), None) => KeyState::Unknown,
+            (Some(_), Some(k)) => {
+                KeyState::Known(KeyFacts { revoked: k.revoked, expires_at: k.expires_at, scopes: k.scopes.clone() })
+            }
+        };
+        let cell = key.as_ref().and_then(|k| self.cell(k.tenant_id));
+        let Some((key, cell)) = key.zip(cell) else {
+            let request = Request { key: &key_state, route: &route_facts, account: None };
+            return Admission { outcome: decide(&request, now).outcome, who: None };
+        };
+        let mut t = lock(&cell);
+        let Some(plan) = self.plan(t.plan_id) else {
+            let request = Request { key: &key_state, route: &route_facts, account: None };
+            return Admission { outcome: decide(&request, now).outcome, who: None };
+        };
+        let account = Account {
+            standing: t.standing,
+            status: t.status,
+            period_end: t.period_end,
+            grace_until: t.grace_until,
+            plan: plan.slug.clone(),
+            features: plan.features.clone(),
+            grace_days: plan.grace_days,
+            rate: plan.rate_per_second.map(|r| RateLimit {
+                per_second: u32::try_from(r).unwrap_or(u32::MAX),
+                burst: u32::try_from(plan.burst).unwrap_or(u32::MAX),
+            }),
+            period_quota: plan.period_quota,
+            period_used: t.period_used,
+            balance: t.balance,
+            rate_tat: t.rate_tat,
+        };
+        let decision = decide(&Request { key: &key_state, route: &route_facts, account: Some(&account) }, now);
+        if let Some(tat) = decision.next_tat {
+            t.rate_tat = Some(tat);
+        }
+        if let Outcome::Allow { cost } = decision.outcome {
+            t.balance -= cost;
+            t.reserved += cost;
+            t.period_used += 1;
+        }
+        let billing_link = match &t.billing_link {
+            Some(link) => link.clone(),
+            None => self.settings().billing_link_template.replace("{tenant}", &t.slug),
+        };
+        let who = Admitted {
+            tenant_id: t.id,
+            tenant: t.slug.clone(),
+            plan: plan.slug.clone(),
+            key_prefix: key.prefix.clone(),
+            billing_link,
+            balance: t.balance,
+        };
+        Admission { outcome: decision.outcome, who: Some(who) }
+    }
+
+    /// The upstream served the request: its reserved cost is now spent (the ledger
+    /// writer records the debit).
+    pub fn settle(&self, tenant_id: i64, cost: i64) {
+        if let Some(cell) = self.cell(tenant_id) {
+            lock(&cell).reserved -= cost;
+        }
+    }
+
+    /// The upstream failed: the reserved cost goes back and the request does not count
+    /// against the quota. Returns the balance after.
+    pub fn release(&self, tenant_id: i64, cost: i64) -> Option<i64> {
+        let cell = self.cell(tenant_id)?;
+        let mut t = lock(&cell);
+        t.reserved -= cost;
+        t.balance += cost;
+        t.period_used -= 1;
+        Some(t.balance)
+    }
+}

@@ -1,0 +1,167 @@
+//! Money through the gateway: reserve, settle, release, and console changes that let the
+//! very next request through.
+
+use std::time::Duration;
+
+use tollgate_core::credits::TopUp;
+use tollgate_core::ledger::{EntryKind, LedgerList};
+use tollgate_core::plans::{PlanCreate, PlanUpdate};
+use tollgate_core::routes::RouteCreate;
+use tollgate_core::settings::{Durability, SettingsSet};
+use tollgate_core::subscriptions::ChangePlan;
+use tollgate_core::verify::Verify;
+
+use crate::harness::{World, world};
+
+/// Waits until the settlement writer has written `n` debits (batched mode writes soon after).
+async fn debits(w: &World, n: usize) -> Vec<i64> {
+    for _ in 0..200 {
+        let entries = w.run(LedgerList { tenant: "acme".into(), limit: Some(1000), ..Default::default() }).await;
+        let d: Vec<i64> = entries.iter().filter(|e| e.kind == EntryKind::Debit).map(|e| e.amount).collect();
+        if d.len() >= n {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the settlement writer did not write {n} debits");
+}
+
+#[tokio::test]
+async fn a_top_up_lets_the_very_next_request_through() {
+    let w = world(0, 3).await;
+    let r = w.get("/v1/search").await;
+    assert_eq!(r.status(), 402, "no credits");
+    w.run(TopUp { tenant: "acme".into(), amount: 3, idempotency_key: "t1".into(), note: None }).await;
+    let r = w.get("/v1/search").await;
+    assert_eq!(r.status(), 200, "the top-up applies at once, no sleep");
+    assert_eq!(r.headers()["x-credits-remaining"], "0", "the call spent the top-up");
+    assert_eq!(w.get("/v1/search").await.status(), 402, "and the next one has nothing left");
+    assert_eq!(debits(&w, 1).await, vec![-3], "one debit of the route's cost");
+    assert!(w.run(Verify {}).await.ok, "the ledger balances");
+}
+
+#[tokio::test]
+async fn a_plan_change_unlocks_a_feature_at_once() {
+    let w = world(100, 1).await;
+    w.run(RouteCreate {
+        path_prefix: "/v2/export".into(),
+        upstream_url: format!("http://{}", w.upstream),
+        required_feature: Some("export".into()),
+        ..Default::default()
+    })
+    .await;
+    let r = w.get("/v2/export").await;
+    assert_eq!(r.status(), 402, "the plan lacks the feature");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["code"].as_str(), body["required_feature"].as_str()),
+        (Some("FEATURE_NOT_IN_PLAN"), Some("export")),
+        "names it"
+    );
+    w.run(PlanCreate { name: "Max".into(), features: vec!["export".into(), "search".into()], ..Default::default() })
+        .await;
+    w.run(ChangePlan { tenant: "acme".into(), plan: "max".into(), reason: None }).await;
+    assert_eq!(w.get("/v2/export").await.status(), 200, "the next request passes");
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_clients_spend_exactly_the_balance() {
+    let w = world(1000, 1).await;
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (client, url, secret) = (w.client.clone(), w.url.clone(), w.secret.clone());
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..20 {
+                    let r = client.get(format!("{url}/v1/x")).bearer_auth(&secret).send().await.unwrap();
+                    match r.status().as_u16() {
+                        200 => ok += 1,
+                        402 => {}
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut served = 0;
+    for t in tasks {
+        served += t.await.unwrap();
+    }
+    assert_eq!(served, 1000, "1,280 attempts, exactly 1,000 served");
+    assert_eq!(w.hits.count(), 1000, "the upstream saw exactly the served ones");
+    assert_eq!(w.balance().await, 0, "nothing left in memory");
+    assert_eq!(debits(&w, 1000).await.len(), 1000, "one debit per served request");
+    let report = w.run(Verify {}).await;
+    assert!(report.ok, "balance == sum(ledger): {report:?}");
+}
+
+#[tokio::test]
+async fn upstream_failures_charge_nothing() {
+    let w = world(10, 2).await;
+    w.run(SettingsSet { upstream_timeout_ms: Some(300), ..Default::default() }).await;
+    let r = w.get("/v1/fail").await;
+    assert_eq!(r.status(), 500, "an upstream 5xx passes through");
+    assert_eq!(r.headers()["x-credits-remaining"], "10", "and is not charged");
+    let r = w.get("/v1/slow").await;
+    assert_eq!(r.status(), 504, "a slow upstream is a gateway timeout");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "UPSTREAM_TIMEOUT", "as a problem");
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    w.run(RouteCreate {
+        path_prefix: "/gone".into(),
+        upstream_url: format!("http://{dead}"),
+        cost: Some(2),
+        ..Default::default()
+    })
+    .await;
+    let r = w.get("/gone").await;
+    assert_eq!(r.status(), 502, "a refused connection is a bad gateway");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "UPSTREAM_UNAVAILABLE", "as a problem");
+    assert_eq!(w.balance().await, 10, "no failure cost anything");
+    let r = w.get("/v1/teapot").await;
+    assert_eq!(r.status(), 418, "a 4xx from the upstream is its answer");
+    assert_eq!(w.balance().await, 8, "and is charged: the upstream served it");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(debits(&w, 1).await, vec![-2], "only the served request is in the ledger");
+}
+
+#[tokio::test]
+async fn strict_mode_commits_before_answering() {
+    let w = world(5, 1).await;
+    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
+    for served in 1..=5 {
+        assert_eq!(w.get("/v1/x").await.status(), 200, "served");
+        let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await;
+        let n = entries.iter().filter(|e| e.kind == EntryKind::Debit).count();
+        assert_eq!(n, served, "in strict mode the debit is committed before the answer leaves");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_headers() {
+    let w = world(1000, 1).await;
+    w.run(PlanUpdate { plan: "pro".into(), rate_per_second: Some(1), burst: Some(2), ..Default::default() }).await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(w.get("/v1/x").await);
+    }
+    let statuses: Vec<u16> = codes.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 429], "a burst of 2 allows three at once, then 429");
+    let limited = codes.pop().unwrap();
+    assert_eq!(limited.headers()["retry-after"], "1", "Retry-After in whole seconds");
+    assert!(limited.headers().contains_key("ratelimit"), "RateLimit header");
+    assert_eq!(limited.json::<serde_json::Value>().await.unwrap()["code"], "RATE_LIMITED", "code");
+    assert_eq!(w.balance().await, 997, "a rate-limited request costs nothing");
+}
+
+#[tokio::test]
+async fn the_quota_counts_served_requests() {
+    let w = world(1000, 1).await;
+    w.run(PlanUpdate { plan: "pro".into(), period_quota: Some(2), ..Default::default() }).await;
+    assert_eq!(w.get("/v1/x").await.status(), 200, "1 of 2");
+    assert_eq!(w.get("/v1/fail").await.status(), 500, "a failed call does not count");
+    assert_eq!(w.get("/v1/x").await.status(), 200, "2 of 2");
+    let r = w.get("/v1/x").await;
+    assert_eq!(r.status(), 402, "quota used up");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "QUOTA_EXHAUSTED", "code");
+}

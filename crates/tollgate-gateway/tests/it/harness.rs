@@ -1,0 +1,160 @@
+//! A running gateway with its console, a real upstream, and shorthands for requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body as AxumBody, Bytes};
+use axum::extract::{Query, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tollgate_core::events::Hub;
+use tollgate_core::live::Live;
+use tollgate_core::settlement::Settlement;
+use tollgate_core::store::Store;
+use tollgate_core::{Command, Console, Ctx};
+use tollgate_gateway::Gateway;
+
+/// The upstream counts what reached it, so tests can prove a denial never got there.
+#[derive(Clone, Default)]
+pub struct Hits(Arc<AtomicUsize>);
+
+impl Hits {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+async fn echo(hits: Hits, request: Request) -> impl IntoResponse {
+    hits.0.fetch_add(1, Ordering::SeqCst);
+    let headers: serde_json::Map<String, Value> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_str().unwrap_or("").to_string())))
+        .collect();
+    axum::Json(json!({
+        "method": request.method().as_str(),
+        "path": request.uri().path(),
+        "query": request.uri().query(),
+        "headers": headers,
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct Size {
+    bytes: usize,
+}
+
+/// A body of `bytes` bytes, produced in 64 KiB chunks and never held whole.
+async fn download(Query(size): Query<Size>) -> impl IntoResponse {
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+    let chunks = size.bytes / chunk.len();
+    AxumBody::from_stream(futures_util::stream::iter((0..chunks).map(move |_| Ok::<_, std::io::Error>(chunk.clone()))))
+}
+
+/// Counts an upload's bytes as they stream in.
+async fn upload(request: Request) -> impl IntoResponse {
+    use http_body_util::BodyExt;
+    let mut body = request.into_body();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("upload frame").into_data() {
+            total += data.len();
+        }
+    }
+    total.to_string()
+}
+
+pub async fn upstream(hits: Hits) -> SocketAddr {
+    let app = Router::new()
+        .route("/v1/fail", any(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom at 10.0.0.7") }))
+        .route(
+            "/v1/slow",
+            any(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .route("/v1/teapot", any(|| async { (StatusCode::IM_A_TEAPOT, "short and stout") }))
+        .route("/v1/download", get(download))
+        .route("/v1/upload", post(upload))
+        .fallback(any(move |request: Request| echo(hits.clone(), request)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A gateway over a fresh database, seeded with plan `pro`, tenant `acme` and a key.
+pub struct World {
+    _dir: TempDir,
+    pub console: Console,
+    pub live: Arc<Live>,
+    pub url: String,
+    pub upstream: SocketAddr,
+    pub hits: Hits,
+    pub secret: String,
+    pub client: reqwest::Client,
+}
+
+impl World {
+    pub async fn run<C: Command>(&self, command: C) -> C::Output {
+        command.run(&self.console, &Ctx::now("test")).await.expect("console command succeeds")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.secret).send().await.unwrap()
+    }
+
+    pub async fn balance(&self) -> i64 {
+        self.live.tenant(1).expect("acme is live").balance
+    }
+}
+
+/// The world with `credits` credits and a `/v1` route of `cost` to the upstream.
+pub async fn world(credits: i64, cost: i64) -> World {
+    use tollgate_core::keys::KeyIssue;
+    use tollgate_core::plans::PlanCreate;
+    use tollgate_core::routes::RouteCreate;
+    use tollgate_core::tenants::TenantCreate;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("tollgate.db")).await.unwrap();
+    let live = Arc::new(Live::load(&store).await.unwrap());
+    let hub = Hub::default();
+    let console = Console::new(store.clone(), hub.clone()).with_live(live.clone());
+    let (settlement, _writer) = Settlement::spawn(store);
+    let gateway = Arc::new(Gateway::new(live.clone(), settlement, hub));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tollgate_gateway::serve(listener, gateway, std::future::pending()));
+    let hits = Hits::default();
+    let upstream = upstream(hits.clone()).await;
+    let mut w =
+        World { _dir: dir, console, live, url, upstream, hits, secret: String::new(), client: reqwest::Client::new() };
+    w.run(PlanCreate {
+        name: "Pro".into(),
+        credits_per_period: Some(credits),
+        features: vec!["search".into()],
+        grace_days: Some(3),
+        ..Default::default()
+    })
+    .await;
+    w.run(TenantCreate { name: "acme".into(), plan: "pro".into(), ..Default::default() }).await;
+    w.secret =
+        w.run(KeyIssue { tenant: "acme".into(), scopes: vec!["read".into()], ..Default::default() }).await.secret;
+    w.run(RouteCreate {
+        path_prefix: "/v1".into(),
+        upstream_url: format!("http://{upstream}"),
+        cost: Some(cost),
+        ..Default::default()
+    })
+    .await;
+    w
+}
