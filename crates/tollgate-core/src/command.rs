@@ -106,7 +106,7 @@ pub fn parse_input_bytes<C: DeserializeOwned>(bytes: &[u8]) -> Result<C, Console
     })
 }
 
-use crate::{audit, credits, keys, ledger, plans, routes, settings, subscriptions, tenants, verify};
+use crate::{audit, credits, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify};
 
 console_commands! {
     plans::PlanCreate,
@@ -139,4 +139,6 @@ console_commands! {
     settings::SettingsGet,
     settings::SettingsSet,
     verify::Verify,
+    traffic::DenialList,
+    traffic::UsageList,
 }

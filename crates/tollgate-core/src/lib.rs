@@ -23,6 +23,7 @@ pub mod settlement;
 pub mod store;
 pub mod subscriptions;
 pub mod tenants;
+pub mod traffic;
 pub mod validate;
 pub mod verify;
 

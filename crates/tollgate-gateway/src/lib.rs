@@ -28,6 +28,7 @@ use tollgate_core::live::{Admitted, Live};
 use tollgate_core::policy::{DenialFacts, Outcome};
 use tollgate_core::settings::Durability;
 use tollgate_core::settlement::{Debit, Settlement};
+use tollgate_core::traffic::TrafficLog;
 
 pub use forward::API_KEY_HEADER;
 pub use messages::{Lang, Reason};
@@ -43,19 +44,21 @@ pub struct Gateway {
     live: Arc<Live>,
     settlement: Settlement,
     hub: Hub,
+    traffic: TrafficLog,
     client: reqwest::Client,
 }
 
 impl Gateway {
-    /// A gateway deciding from `live`, charging through `settlement`, reporting to `hub`.
-    pub fn new(live: Arc<Live>, settlement: Settlement, hub: Hub) -> Self {
+    /// A gateway deciding from `live`, charging through `settlement`, reporting each
+    /// decision to `hub` (live viewers) and `traffic` (the stored log).
+    pub fn new(live: Arc<Live>, settlement: Settlement, hub: Hub, traffic: TrafficLog) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()
             .expect("the HTTP client builds");
-        Self { live, settlement, hub, client }
+        Self { live, settlement, hub, traffic, client }
     }
 
     async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -138,6 +141,7 @@ impl Gateway {
         }
         event.status = response.status().as_u16();
         event.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.traffic.record(&event);
         self.hub.publish(Event::Gateway(event));
         response
     }

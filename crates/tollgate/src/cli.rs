@@ -11,11 +11,14 @@ use clap::{Arg, ArgAction, ArgMatches, Args, Command as Clap, FromArgMatches};
 use tollgate_core::command::{self, Command, CommandVisitor};
 
 use crate::serve::ServeArgs;
+use crate::tail::TailArgs;
 
 /// What the user asked for.
 pub enum Invocation {
     /// `tollgate serve`.
     Serve(ServeArgs),
+    /// `tollgate events tail`.
+    Tail(TailArgs),
     /// A console command: its name and JSON input.
     Console { name: &'static str, input: serde_json::Value },
 }
@@ -76,7 +79,13 @@ pub fn build() -> Clap {
             Clap::new(group).about(format!("{group} commands")).subcommand_required(true).subcommands(subs),
         );
     }
-    root.subcommands(tree.top)
+    root.subcommand(
+        Clap::new("events")
+            .about("Follow the gateway's decisions live")
+            .subcommand_required(true)
+            .subcommand(TailArgs::augment_args(Clap::new("tail")).about("Print every gateway decision as it happens")),
+    )
+    .subcommands(tree.top)
 }
 
 struct Pick<'a> {
@@ -104,6 +113,9 @@ pub fn parse() -> Result<(Invocation, Globals)> {
     let (name, sub) = matches.subcommand().ok_or_else(|| anyhow!("no command given"))?;
     if name == "serve" {
         return Ok((Invocation::Serve(ServeArgs::from_arg_matches(sub)?), globals));
+    }
+    if let ("events", Some(("tail", args))) = (name, sub.subcommand()) {
+        return Ok((Invocation::Tail(TailArgs::from_arg_matches(args)?), globals));
     }
     let (verb, leaf) = match sub.subcommand() {
         Some((verb, leaf)) => (Some(verb), leaf),

@@ -7,3 +7,4 @@ pub mod data_dir;
 pub mod remote;
 pub mod render;
 pub mod serve;
+pub mod tail;

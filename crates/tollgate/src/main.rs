@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use tollgate::cli::{self, Invocation};
 use tollgate::data_dir::DataDir;
-use tollgate::{remote, render, serve};
+use tollgate::{remote, render, serve, tail};
 use tollgate_core::Command;
 use tollgate_core::verify::Verify;
 
@@ -28,6 +28,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     let dir = DataDir::resolve(globals.data_dir)?;
     match invocation {
         Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
+        Invocation::Tail(args) => tail::run(&dir, args, globals.json).await.map(|()| ExitCode::SUCCESS),
         Invocation::Console { name, input } => {
             let output = remote::execute(&dir, name, input).await?;
             if globals.json {

@@ -14,6 +14,7 @@ use tollgate_core::events::Hub;
 use tollgate_core::live::Live;
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
+use tollgate_core::traffic::TrafficLog;
 use tollgate_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
@@ -93,21 +94,26 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     println!("OpenAPI document: {admin_url}/api/openapi.json");
 
     let (settlement, writer) = Settlement::spawn(store.clone());
-    let gateway = Arc::new(Gateway::new(live, settlement.clone(), console.hub().clone()));
+    let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
+    let gateway = Arc::new(Gateway::new(live, settlement.clone(), console.hub().clone(), traffic.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let gateway_task = tokio::spawn(tollgate_gateway::serve(gateway_listener, gateway, until_stopped(stopped.clone())));
-    let app = admin::router(AdminState::new(console.clone(), &token, admin_local));
+    let admin_state = AdminState::new(console.clone(), &token, admin_local);
+    let app = admin::router(admin_state.clone());
     let admin_task =
         tokio::spawn(axum::serve(admin_listener, app).with_graceful_shutdown(until_stopped(stopped)).into_future());
     shutdown_signal().await;
     let _ = stop.send(true);
+    admin_state.stop_streams();
     let _ = gateway_task.await;
     let served = admin_task.await;
     settlement.stop().await;
     let _ = writer.await;
+    traffic.stop();
+    let _ = traffic_writer.await;
     dir.remove_endpoint();
     store.close().await;
     drop(lock);

@@ -165,3 +165,52 @@ async fn the_quota_counts_served_requests() {
     assert_eq!(r.status(), 402, "quota used up");
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "QUOTA_EXHAUSTED", "code");
 }
+
+#[tokio::test]
+async fn denials_are_stored_and_served_traffic_is_summed_per_minute() {
+    use tollgate_core::traffic::{DenialList, UsageList};
+    let w = world(3, 1).await;
+    for _ in 0..5 {
+        w.get("/v1/x").await;
+    }
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        stored = w.run(DenialList::default()).await.0;
+        if stored.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored.len(), 2, "each denial is stored");
+    assert_eq!(
+        (stored[0].code.as_str(), stored[0].tenant.as_deref()),
+        ("INSUFFICIENT_CREDITS", Some("acme")),
+        "with code and tenant"
+    );
+    let usage = w.run(UsageList { tenant: Some("acme".into()), ..Default::default() }).await;
+    let (requests, credits): (i64, i64) = usage.iter().fold((0, 0), |(r, c), u| (r + u.requests, c + u.credits));
+    assert_eq!((requests, credits), (3, 3), "served requests are summed, not stored one by one");
+    assert!(usage.len() <= 2, "one row per minute, tenant and route");
+}
+
+#[tokio::test]
+async fn old_denials_are_pruned_after_the_retention_period() {
+    use tollgate_core::traffic::{DenialList, prune};
+    let w = world(0, 1).await;
+    w.run(SettingsSet { retention_days: Some(7), ..Default::default() }).await;
+    w.get("/v1/x").await;
+    for _ in 0..100 {
+        if !w.run(DenialList::default()).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = w.console.store();
+    assert_eq!(
+        prune(store, chrono::Utc::now() + chrono::TimeDelta::days(6)).await.unwrap(),
+        0,
+        "kept within the retention"
+    );
+    assert_eq!(prune(store, chrono::Utc::now() + chrono::TimeDelta::days(8)).await.unwrap(), 1, "removed after it");
+    assert!(w.run(DenialList::default()).await.is_empty(), "gone");
+}

@@ -18,6 +18,7 @@ use tollgate_core::events::Hub;
 use tollgate_core::live::Live;
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
+use tollgate_core::traffic::TrafficLog;
 use tollgate_core::{Command, Console, Ctx};
 use tollgate_gateway::Gateway;
 
@@ -129,8 +130,9 @@ pub async fn world(credits: i64, cost: i64) -> World {
     let live = Arc::new(Live::load(&store).await.unwrap());
     let hub = Hub::default();
     let console = Console::new(store.clone(), hub.clone()).with_live(live.clone());
-    let (settlement, _writer) = Settlement::spawn(store);
-    let gateway = Arc::new(Gateway::new(live.clone(), settlement, hub));
+    let (settlement, _writer) = Settlement::spawn(store.clone());
+    let (traffic, _log) = TrafficLog::spawn(store.clone());
+    let gateway = Arc::new(Gateway::new(live.clone(), settlement, hub, traffic));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tollgate_gateway::serve(listener, gateway, std::future::pending()));

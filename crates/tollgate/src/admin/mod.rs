@@ -1,6 +1,7 @@
 //! The admin HTTP API: one `POST /api/<command>` route per console command, generated
 //! from the command list, behind a bearer token and a `Host`/`Origin` check.
 
+mod events;
 mod guard;
 mod openapi;
 
@@ -26,12 +27,20 @@ pub struct AdminState {
     pub token: Arc<str>,
     /// `Host` values this server answers to (anything else may be DNS rebinding).
     pub hosts: Arc<[String]>,
+    /// Set to `true` when the server stops, so long-lived event streams end.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AdminState {
     /// State for a server bound to `addr`.
     pub fn new(console: Console, token: &str, addr: SocketAddr) -> Self {
-        Self { console, token: token.into(), hosts: allowed_hosts(addr).into() }
+        let stopping = Arc::new(tokio::sync::watch::channel(false).0);
+        Self { console, token: token.into(), hosts: allowed_hosts(addr).into(), stopping }
+    }
+
+    /// Ends every open event stream, so a graceful shutdown does not wait on them.
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
     }
 }
 
@@ -49,7 +58,7 @@ impl CommandVisitor for Routes {
 
 /// The admin API's router; tests call it directly, `serve` binds it.
 pub fn router(state: AdminState) -> Router {
-    let mut routes = Routes(Router::new());
+    let mut routes = Routes(Router::new().route("/api/events", get(events::stream_events)));
     command::visit_all(&mut routes);
     let authed = routes.0.layer(axum::middleware::from_fn_with_state(state.clone(), guard::require_token));
     Router::new()

@@ -185,3 +185,61 @@ async fn the_openapi_document_covers_every_command_and_resolves() {
     assert!(missing.is_empty(), "every $ref resolves; missing {missing:?}");
     assert!(schemas.contains_key("TenantDetail") && schemas.contains_key("Plan"), "output types are described");
 }
+
+#[tokio::test]
+async fn a_slow_event_viewer_is_dropped_with_the_count_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::open(&dir.path().join("tollgate.db")).await.unwrap();
+    let router = admin::router(AdminState::new(console.clone(), TOKEN, HOST.parse().unwrap()));
+    let request = Request::get("/api/events?kind=gateway")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the stream opens");
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/event-stream", "as Server-Sent Events");
+    // The viewer reads nothing while 5,000 events pass (the hub keeps 4,096).
+    for i in 0..5000 {
+        console.hub().publish(tollgate_core::events::Event::Gateway(sample_event(i)));
+    }
+    let text = String::from_utf8(to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(
+        text.starts_with("event: dropped\ndata: {\"missed\":904}"),
+        "told how many it missed, then closed: {}",
+        &text[..80.min(text.len())]
+    );
+}
+
+#[tokio::test]
+async fn event_filters_are_checked() {
+    let api = api().await;
+    let request = Request::get("/api/events?status=abc")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body, _) = api.send(request).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a bad filter is refused");
+    assert!(body["message"].as_str().unwrap().contains("'abc'"), "naming the value: {body}");
+    let bare = Request::get("/api/events").header(header::HOST, HOST).body(Body::empty()).unwrap();
+    assert_eq!(api.send(bare).await.0, StatusCode::UNAUTHORIZED, "the stream needs the token");
+}
+
+fn sample_event(i: u64) -> tollgate_core::events::GatewayEvent {
+    tollgate_core::events::GatewayEvent {
+        at: chrono::Utc::now(),
+        request_id: format!("req_{i}"),
+        tenant: Some("acme".into()),
+        key_prefix: None,
+        route: Some("/v1".into()),
+        method: "GET".into(),
+        path: "/v1/x".into(),
+        status: 402,
+        code: Some("INSUFFICIENT_CREDITS".into()),
+        cost: 0,
+        balance: Some(0),
+        latency_us: 10,
+        facts: None,
+    }
+}

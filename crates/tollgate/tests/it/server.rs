@@ -192,3 +192,80 @@ fn in_strict_mode_every_2xx_survives_sigkill() {
         served.len()
     );
 }
+
+/// Reads SSE `data:` payloads from a response until `want` arrived or `limit` passed.
+async fn sse_events(
+    response: &mut reqwest::Response,
+    want: usize,
+    limit: std::time::Duration,
+) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while events.len() < want {
+        let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                events.push(serde_json::from_str(data).unwrap());
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn denials_stream_live_within_a_second_and_filters_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let upstream = crate::process::upstream();
+    json(d, &["plan", "create", "--name", "Free"]);
+    json(d, &["tenant", "create", "--name", "acme", "--plan", "free"]);
+    let secret = json(d, &["key", "issue", "--tenant", "acme"])["secret"].as_str().unwrap().to_string();
+    json(d, &["route", "create", "--path", "/v1", "--upstream", &upstream]);
+    let server = Server::start(d, "warn");
+    let token = std::fs::read_to_string(d.join("admin-token")).unwrap();
+    let mut tail = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["--data-dir", d.to_str().unwrap(), "events", "tail", "--status", "402"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let open = |query: &'static str| {
+            client.get(format!("{}/api/events?{query}", server.url)).bearer_auth(token.trim()).send()
+        };
+        let mut all = open("kind=gateway").await.unwrap();
+        let mut only_402 = open("status=402").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the tail subscribes too
+        let gateway = format!("{}/v1/search", server.gateway);
+        let sent = std::time::Instant::now();
+        assert_eq!(client.get(&gateway).send().await.unwrap().status(), 401, "no key");
+        assert_eq!(client.get(&gateway).bearer_auth(&secret).send().await.unwrap().status(), 402, "no credits");
+        let events = sse_events(&mut all, 2, std::time::Duration::from_secs(1)).await;
+        assert_eq!(events.len(), 2, "both decisions arrive within a second of being made");
+        assert!(sent.elapsed() < std::time::Duration::from_secs(1), "and well within it: {:?}", sent.elapsed());
+        assert_eq!((events[0]["status"].as_u64(), events[1]["status"].as_u64()), (Some(401), Some(402)), "in order");
+        assert_eq!(events[1]["code"], "INSUFFICIENT_CREDITS", "with the code");
+        assert_eq!(
+            (events[1]["tenant"].as_str(), events[1]["facts"]["cost"].as_i64()),
+            (Some("acme"), Some(1)),
+            "and the facts"
+        );
+        let filtered = sse_events(&mut only_402, 2, std::time::Duration::from_millis(700)).await;
+        assert_eq!(filtered.len(), 1, "the filtered stream carries only what matches");
+        assert_eq!(filtered[0]["status"], 402, "the 402");
+    });
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(tail.stdout.take().unwrap()), &mut line).unwrap();
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(
+        line.contains("402 INSUFFICIENT_CREDITS  acme") && line.contains("GET /v1/search"),
+        "events tail prints it: {line}"
+    );
+    assert!(!line.contains(" 401 "), "and honours --status");
+    server.stop();
+}

@@ -1,0 +1,259 @@
+//! The traffic log: what the gateway did, kept for the operator. Denials are stored one by
+//! one (and pruned after the retention period); served requests are summed per minute,
+//! tenant and route, so the database does not grow with every request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use utoipa::ToSchema;
+
+use crate::audit::page_limit;
+use crate::command::{Command, Ctx};
+use crate::events::GatewayEvent;
+use crate::list::List;
+use crate::settings;
+use crate::store::Store;
+use crate::{Console, ConsoleError};
+
+/// How often the log writes what it gathered.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// Feeds gateway events to the log writer; cheap to clone, never blocks.
+#[derive(Clone, Debug)]
+pub struct TrafficLog {
+    tx: mpsc::UnboundedSender<Option<GatewayEvent>>,
+}
+
+impl TrafficLog {
+    /// Starts the writer task; it flushes twice a second and prunes old denials hourly.
+    pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, tokio::spawn(run(store, rx)))
+    }
+
+    /// Hands over one decision.
+    pub fn record(&self, event: &GatewayEvent) {
+        let _ = self.tx.send(Some(event.clone()));
+    }
+
+    /// Writes what is pending and stops the task (the returned handle then completes).
+    pub fn stop(&self) {
+        let _ = self.tx.send(None);
+    }
+}
+
+type UsageKey = (DateTime<Utc>, String, String);
+
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<GatewayEvent>>) {
+    let mut denials: Vec<GatewayEvent> = Vec::new();
+    let mut usage: HashMap<UsageKey, (i64, i64)> = HashMap::new();
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let mut last_prune: Option<std::time::Instant> = None;
+    loop {
+        let stop = tokio::select! {
+            message = rx.recv() => match message {
+                Some(Some(event)) => {
+                    gather(event, &mut denials, &mut usage);
+                    if denials.len() < 1000 {
+                        continue;
+                    }
+                    false
+                }
+                Some(None) | None => true,
+            },
+            _ = tick.tick() => false,
+        };
+        if let Err(e) = flush(&store, &mut denials, &mut usage).await {
+            tracing::error!(error = %e, "cannot write the traffic log; will retry");
+        }
+        if stop {
+            return;
+        }
+        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            last_prune = Some(std::time::Instant::now());
+            if let Err(e) = prune(&store, Utc::now()).await {
+                tracing::warn!(error = %e, "cannot prune old denials");
+            }
+        }
+    }
+}
+
+fn gather(event: GatewayEvent, denials: &mut Vec<GatewayEvent>, usage: &mut HashMap<UsageKey, (i64, i64)>) {
+    if event.code.is_some() {
+        denials.push(event);
+    } else if let (Some(tenant), Some(route)) = (&event.tenant, &event.route) {
+        let minute = event.at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(event.at);
+        let entry = usage.entry((minute, tenant.clone(), route.clone())).or_default();
+        entry.0 += 1;
+        entry.1 += event.cost;
+    }
+}
+
+async fn flush(
+    store: &Store,
+    denials: &mut Vec<GatewayEvent>,
+    usage: &mut HashMap<UsageKey, (i64, i64)>,
+) -> Result<(), sqlx::Error> {
+    if denials.is_empty() && usage.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.begin().await?;
+    for d in denials.iter() {
+        sqlx::query(
+            "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, status, code, facts)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(d.at)
+        .bind(&d.request_id)
+        .bind(&d.tenant)
+        .bind(&d.key_prefix)
+        .bind(&d.route)
+        .bind(&d.method)
+        .bind(&d.path)
+        .bind(i64::from(d.status))
+        .bind(&d.code)
+        .bind(d.facts.as_ref().map(|f| f.to_string()))
+        .execute(&mut *tx)
+        .await?;
+    }
+    for ((minute, tenant, route), (requests, credits)) in usage.iter() {
+        sqlx::query(
+            "INSERT INTO usage_minutes (minute, tenant, route, requests, credits) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (minute, tenant, route) DO UPDATE
+             SET requests = requests + excluded.requests, credits = credits + excluded.credits",
+        )
+        .bind(minute)
+        .bind(tenant)
+        .bind(route)
+        .bind(requests)
+        .bind(credits)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    denials.clear();
+    usage.clear();
+    Ok(())
+}
+
+/// Removes denials older than the retention the settings give.
+pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let mut conn = store.read().acquire().await?;
+    let days = settings::load(&mut conn).await.map(|s| s.retention_days).unwrap_or(30);
+    drop(conn);
+    let cutoff = now - TimeDelta::days(days);
+    let mut tx = store.begin().await?;
+    let removed =
+        sqlx::query("DELETE FROM denials WHERE julianday(at) < julianday(?)").bind(cutoff).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM usage_minutes WHERE julianday(minute) < julianday(?)")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(removed.rows_affected())
+}
+
+/// A stored denial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct Denial {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub tenant: Option<String>,
+    pub key_prefix: Option<String>,
+    pub route: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub code: String,
+    #[sqlx(json(nullable))]
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<serde_json::Value>,
+}
+
+/// `denial.list`: stored denials, newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct DenialList {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: Option<String>,
+    /// Only this code, e.g. INSUFFICIENT_CREDITS.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub code: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub before_id: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub limit: Option<i64>,
+}
+
+impl Command for DenialList {
+    const NAME: &'static str = "denial.list";
+    const SUMMARY: &'static str = "List stored gateway denials, newest first";
+    type Output = List<Denial>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Denial>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        Ok(List(
+            sqlx::query_as::<_, Denial>(
+                "SELECT * FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
+                 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+            )
+            .bind(self.tenant)
+            .bind(self.code)
+            .bind(self.before_id)
+            .bind(limit)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
+    }
+}
+
+/// Served traffic of one tenant on one route in one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct UsageMinute {
+    pub minute: DateTime<Utc>,
+    pub tenant: String,
+    pub route: String,
+    pub requests: i64,
+    pub credits: i64,
+}
+
+/// `usage.list`: served traffic per minute, newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct UsageList {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: Option<String>,
+    /// Only minutes at or after this instant (RFC 3339).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub since: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub limit: Option<i64>,
+}
+
+impl Command for UsageList {
+    const NAME: &'static str = "usage.list";
+    const SUMMARY: &'static str = "List served traffic per minute, tenant and route";
+    type Output = List<UsageMinute>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<UsageMinute>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        Ok(List(
+            sqlx::query_as::<_, UsageMinute>(
+                "SELECT * FROM usage_minutes WHERE (?1 IS NULL OR tenant = ?1)
+                 AND (?2 IS NULL OR julianday(minute) >= julianday(?2)) ORDER BY minute DESC, tenant, route LIMIT ?3",
+            )
+            .bind(self.tenant)
+            .bind(self.since)
+            .bind(limit)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
+    }
+}
