@@ -42,22 +42,24 @@ pub(crate) struct Change<'a> {
     pub reason: Option<&'a str>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+    /// More things whose live state must be reloaded (besides `target`).
+    pub also: Vec<String>,
 }
 
 impl<'a> Change<'a> {
     /// Something new: nothing before, `after` now.
     pub fn created(action: &'a str, target: String, after: &impl Serialize) -> Self {
-        Self { action, target, reason: None, before: None, after: snapshot(after) }
+        Self { action, target, reason: None, before: None, after: snapshot(after), also: Vec::new() }
     }
 
     /// Something changed from `before` to `after`.
     pub fn updated(action: &'a str, target: String, before: &impl Serialize, after: &impl Serialize) -> Self {
-        Self { action, target, reason: None, before: snapshot(before), after: snapshot(after) }
+        Self { action, target, reason: None, before: snapshot(before), after: snapshot(after), also: Vec::new() }
     }
 
     /// Something removed: `before`, nothing after.
     pub fn removed(action: &'a str, target: String, before: &impl Serialize) -> Self {
-        Self { action, target, reason: None, before: snapshot(before), after: None }
+        Self { action, target, reason: None, before: snapshot(before), after: None, also: Vec::new() }
     }
 
     /// The operator's note for this change.
@@ -73,14 +75,17 @@ pub(crate) async fn commit(
     console: &Console,
     mut tx: Write,
     ctx: &Ctx,
-    change: Change<'_>,
+    mut change: Change<'_>,
 ) -> Result<(), ConsoleError> {
+    let also = std::mem::take(&mut change.also);
     let entry = record(&mut tx, ctx, change).await?;
     tx.commit().await?;
     if let Some(live) = console.live() {
         // Before the command answers, so the gateway's very next request sees the change.
         let mut conn = console.store().read().acquire().await?;
-        live.refresh(&mut conn, &entry.target).await?;
+        for target in std::iter::once(&entry.target).chain(&also) {
+            live.refresh(&mut conn, target).await?;
+        }
     }
     console.announce(entry);
     Ok(())

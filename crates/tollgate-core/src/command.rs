@@ -106,7 +106,7 @@ pub fn parse_input_bytes<C: DeserializeOwned>(bytes: &[u8]) -> Result<C, Console
     })
 }
 
-use crate::{audit, credits, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify};
+use crate::{audit, credits, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify};
 
 console_commands! {
     plans::PlanCreate,
@@ -120,6 +120,7 @@ console_commands! {
     tenants::TenantBlock,
     tenants::TenantList,
     tenants::TenantShow,
+    import::TenantImport,
     subscriptions::ChangePlan,
     subscriptions::SetStatus,
     subscriptions::Renew,

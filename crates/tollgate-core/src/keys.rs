@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
+use crate::error::is_unique_violation;
 use crate::list::List;
 use crate::{Console, ConsoleError, tenants, validate};
 
@@ -110,21 +111,46 @@ async fn insert(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<IssuedKey, ConsoleError> {
     let secret = new_secret();
-    let key = sqlx::query_as::<_, ApiKey>(
+    let key = store(conn, ctx, tenant_id, name, scopes, expires_at, &secret, &secret[..VISIBLE_CHARS]).await?;
+    Ok(IssuedKey { key, secret })
+}
+
+/// Stores the hash of `secret` (never the secret) under the visible `prefix`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn store(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx,
+    tenant_id: i64,
+    name: &str,
+    scopes: &[String],
+    expires_at: Option<DateTime<Utc>>,
+    secret: &str,
+    prefix: &str,
+) -> Result<ApiKey, ConsoleError> {
+    sqlx::query_as::<_, ApiKey>(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
     )
     .bind(tenant_id)
-    .bind(&secret[..VISIBLE_CHARS])
-    .bind(hash_secret(&secret))
+    .bind(prefix)
+    .bind(hash_secret(secret))
     .bind(name)
     .bind(serde_json::to_string(scopes).expect("strings serialize"))
     .bind(ctx.now)
     .bind(expires_at)
     .fetch_one(conn)
-    .await?;
-    Ok(IssuedKey { key, secret })
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ConsoleError::Conflict {
+                code: "KEY_EXISTS",
+                message: format!("a key with prefix {prefix} or the same secret exists"),
+            }
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// `key.revoke`: the key stops working at once.

@@ -10,6 +10,7 @@ pub mod console;
 pub mod credits;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod keys;
 pub mod ledger;
 pub mod list;

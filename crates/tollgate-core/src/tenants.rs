@@ -12,6 +12,7 @@ use crate::keys::{self, ApiKey};
 use crate::list::List;
 use crate::plans::{self, Plan};
 use crate::settings;
+use crate::store::Write;
 use crate::subscriptions::{self, Subscription};
 use crate::{Console, ConsoleError, validate};
 
@@ -74,48 +75,55 @@ impl Command for TenantCreate {
     type Output = TenantDetail;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<TenantDetail, ConsoleError> {
-        let name = validate::name("name", &self.name)?;
-        let slug = match &self.slug {
-            Some(s) => validate::slug("slug", s)?,
-            None => validate::slugify("name", &name)?,
-        };
-        let email = self.contact_email.as_deref().map(|e| validate::email("contact_email", e)).transpose()?;
-        let link = self.billing_link.as_deref().map(|l| validate::http_url("billing_link", l)).transpose()?;
-        if let Some(d) = self.trial_days
-            && !(1..=365).contains(&d)
-        {
-            return Err(ConsoleError::invalid("trial_days", format!("must be 1-365, got {d}")));
-        }
         let mut tx = console.begin().await?;
-        let plan = plans::selectable(&mut tx, &self.plan).await?;
-        let tenant = sqlx::query_as::<_, Tenant>(
-            "INSERT INTO tenants (slug, name, contact_email, billing_link, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(&slug)
-        .bind(&name)
-        .bind(&email)
-        .bind(&link)
-        .bind(ctx.now)
-        .bind(ctx.now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                ConsoleError::Conflict {
-                    code: "SLUG_TAKEN",
-                    message: format!("a tenant with slug '{slug}' already exists"),
-                }
-            } else {
-                e.into()
-            }
-        })?;
-        subscriptions::start(&mut tx, ctx, &tenant, &plan, self.trial_days).await?;
-        let detail = detail(&mut tx, &slug).await?;
-        let change = Change::created(Self::NAME, target(&slug), &detail.tenant);
+        let tenant = create(&mut tx, ctx, &self).await?;
+        let detail = detail(&mut tx, &tenant.slug).await?;
+        let change = Change::created(Self::NAME, target(&tenant.slug), &detail.tenant);
         audit::commit(console, tx, ctx, change).await?;
         Ok(detail)
     }
+}
+
+/// Validates `input`, inserts the tenant and starts its subscription (granting the first
+/// period's credits) inside `tx`; shared by `tenant.create` and `tenant.import`.
+pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> Result<Tenant, ConsoleError> {
+    let name = validate::name("name", &input.name)?;
+    let slug = match &input.slug {
+        Some(s) => validate::slug("slug", s)?,
+        None => validate::slugify("name", &name)?,
+    };
+    let email = input.contact_email.as_deref().map(|e| validate::email("contact_email", e)).transpose()?;
+    let link = input.billing_link.as_deref().map(|l| validate::http_url("billing_link", l)).transpose()?;
+    if let Some(d) = input.trial_days
+        && !(1..=365).contains(&d)
+    {
+        return Err(ConsoleError::invalid("trial_days", format!("must be 1-365, got {d}")));
+    }
+    let plan = plans::selectable(&mut *tx, &input.plan).await?;
+    let tenant = sqlx::query_as::<_, Tenant>(
+        "INSERT INTO tenants (slug, name, contact_email, billing_link, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(&slug)
+    .bind(&name)
+    .bind(&email)
+    .bind(&link)
+    .bind(ctx.now)
+    .bind(ctx.now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ConsoleError::Conflict {
+                code: "SLUG_TAKEN",
+                message: format!("a tenant with slug '{slug}' already exists"),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    subscriptions::start(tx, ctx, &tenant, &plan, input.trial_days).await?;
+    Ok(tenant)
 }
 
 /// `tenant.update`: name, contact and billing link. An empty value clears an optional field.

@@ -90,12 +90,14 @@ impl Gateway {
             event.facts = serde_json::to_value(&p.facts).ok().filter(|f| f.as_object().is_some_and(|o| !o.is_empty()));
             p.response(audience)
         };
+        let mut rate = None;
         let mut response = match self.live.route(&method, &path) {
             None => problem(Reason::RouteNotFound, DenialFacts::default(), None, &mut event),
             Some(route) => {
                 event.route = Some(route.path_prefix.clone());
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
                 if let Some(who) = &admission.who {
+                    rate = who.rate;
                     event.tenant = Some(who.tenant.clone());
                     event.key_prefix = Some(who.key_prefix.clone());
                     event.balance = Some(who.balance);
@@ -138,6 +140,11 @@ impl Gateway {
         if let Some(retry) = event.facts.as_ref().and_then(|f| f.get("retry_after")).and_then(|v| v.as_u64()) {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(retry));
             headers.insert("ratelimit", HeaderValue::from_str(&format!("\"plan\";r=0;t={retry}")).expect("ascii"));
+            if let Some((rate, burst)) = rate {
+                // draft-ietf-httpapi-ratelimit-headers: the quota per one-second window.
+                let policy = format!("\"plan\";q={};w=1;burst={burst}", rate);
+                headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
+            }
         }
         event.status = response.status().as_u16();
         event.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -19,6 +19,8 @@ pub enum Invocation {
     Serve(ServeArgs),
     /// `tollgate events tail`.
     Tail(TailArgs),
+    /// `tollgate import FILE`: `tenant.import` with the file's contents.
+    Import(PathBuf),
     /// A console command: its name and JSON input.
     Console { name: &'static str, input: serde_json::Value },
 }
@@ -85,6 +87,11 @@ pub fn build() -> Clap {
             .subcommand_required(true)
             .subcommand(TailArgs::augment_args(Clap::new("tail")).about("Print every gateway decision as it happens")),
     )
+    .subcommand(
+        Clap::new("import")
+            .about("Import tenants and keys from a .csv or .jsonl file (all or nothing; keys are hashed)")
+            .arg(Arg::new("file").required(true).value_parser(clap::value_parser!(PathBuf))),
+    )
     .subcommands(tree.top)
 }
 
@@ -113,6 +120,10 @@ pub fn parse() -> Result<(Invocation, Globals)> {
     let (name, sub) = matches.subcommand().ok_or_else(|| anyhow!("no command given"))?;
     if name == "serve" {
         return Ok((Invocation::Serve(ServeArgs::from_arg_matches(sub)?), globals));
+    }
+    if name == "import" {
+        let file = sub.get_one::<PathBuf>("file").cloned().ok_or_else(|| anyhow!("import needs a file"))?;
+        return Ok((Invocation::Import(file), globals));
     }
     if let ("events", Some(("tail", args))) = (name, sub.subcommand()) {
         return Ok((Invocation::Tail(TailArgs::from_arg_matches(args)?), globals));

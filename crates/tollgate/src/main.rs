@@ -6,6 +6,7 @@ use tollgate::cli::{self, Invocation};
 use tollgate::data_dir::DataDir;
 use tollgate::{remote, render, serve, tail};
 use tollgate_core::Command;
+use tollgate_core::import::TenantImport;
 use tollgate_core::verify::Verify;
 
 fn main() -> ExitCode {
@@ -29,18 +30,41 @@ async fn run() -> anyhow::Result<ExitCode> {
     match invocation {
         Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
         Invocation::Tail(args) => tail::run(&dir, args, globals.json).await.map(|()| ExitCode::SUCCESS),
+        Invocation::Import(file) => {
+            let input = import_input(&file)?;
+            print(&remote::execute(&dir, TenantImport::NAME, input).await?, globals.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Invocation::Console { name, input } => {
             let output = remote::execute(&dir, name, input).await?;
-            if globals.json {
-                println!("{}", serde_json::to_string_pretty(&output)?);
-            } else {
-                print!("{}", render::human(&output));
-                if output.get("secret").is_some() || output.pointer("/issued/secret").is_some() {
-                    eprintln!("\nStore this key now: Tollgate keeps only its hash and cannot show it again.");
-                }
+            print(&output, globals.json)?;
+            if !globals.json && (output.get("secret").is_some() || output.pointer("/issued/secret").is_some()) {
+                eprintln!("\nStore this key now: Tollgate keeps only its hash and cannot show it again.");
             }
             let failed_check = name == Verify::NAME && output.get("ok") == Some(&serde_json::Value::Bool(false));
             Ok(if failed_check { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
     }
+}
+
+/// The `tenant.import` input for a file: the format from its extension, its contents.
+fn import_input(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let format = match file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => "csv",
+        Some("jsonl" | "ndjson" | "json") => "jsonl",
+        _ => anyhow::bail!("{}: name the file .csv or .jsonl so its format is known", file.display()),
+    };
+    let data = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(serde_json::json!({ "format": format, "data": data }))
+}
+
+/// Prints a command's output as a table, or as JSON with `--json`.
+fn print(output: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(output)?);
+    } else {
+        print!("{}", render::human(output));
+    }
+    Ok(())
 }

@@ -22,6 +22,8 @@ pub struct Admitted {
     pub billing_link: String,
     /// Credits that may still be spent, after this request's reservation.
     pub balance: i64,
+    /// The plan's sustained requests per second and burst, when it has a rate limit.
+    pub rate: Option<(i64, i64)>,
 }
 
 /// The answer for one request.
@@ -97,6 +99,7 @@ impl Live {
             key_prefix: key.prefix.clone(),
             billing_link,
             balance: t.balance,
+            rate: plan.rate_per_second.map(|r| (r, plan.burst)),
         };
         Admission { outcome: decision.outcome, who: Some(who) }
     }

@@ -4,6 +4,7 @@ mod audit;
 mod commands;
 mod common;
 mod credits;
+mod import;
 mod keys;
 mod ledger;
 mod plans;

@@ -150,6 +150,11 @@ async fn rate_limits_answer_429_with_retry_headers() {
     let limited = codes.pop().unwrap();
     assert_eq!(limited.headers()["retry-after"], "1", "Retry-After in whole seconds");
     assert!(limited.headers().contains_key("ratelimit"), "RateLimit header");
+    assert_eq!(
+        limited.headers()["ratelimit-policy"],
+        "\"plan\";q=1;w=1;burst=2",
+        "RateLimit-Policy names the plan's limit"
+    );
     assert_eq!(limited.json::<serde_json::Value>().await.unwrap()["code"], "RATE_LIMITED", "code");
     assert_eq!(w.balance().await, 997, "a rate-limited request costs nothing");
 }
@@ -213,4 +218,55 @@ async fn old_denials_are_pruned_after_the_retention_period() {
     );
     assert_eq!(prune(store, chrono::Utc::now() + chrono::TimeDelta::days(8)).await.unwrap(), 1, "removed after it");
     assert!(w.run(DenialList::default()).await.is_empty(), "gone");
+}
+
+#[tokio::test]
+async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
+    use tollgate_core::subscriptions::{Renew, SetStatus, SubscriptionStatus};
+    use tollgate_core::tenants::TenantCreate;
+    use tollgate_core::{Command, Ctx};
+    let w = world(100, 1).await;
+    // Tenants that joined in the past: their first monthly period has already ended.
+    let joined = |days: i64| Ctx { actor: "test".into(), now: chrono::Utc::now() - chrono::TimeDelta::days(days) };
+    for (slug, days) in [("in-grace", 32), ("lapsed", 40)] {
+        TenantCreate { name: slug.into(), plan: "pro".into(), ..Default::default() }
+            .run(&w.console, &joined(days))
+            .await
+            .unwrap();
+    }
+    let key = |slug: &str| tollgate_core::keys::KeyIssue { tenant: slug.into(), ..Default::default() };
+    let in_grace = w.run(key("in-grace")).await.secret;
+    let lapsed = w.run(key("lapsed")).await.secret;
+    let call = |secret: String| {
+        let (client, url) = (w.client.clone(), w.url.clone());
+        async move { client.get(format!("{url}/v1/x")).bearer_auth(secret).send().await.unwrap() }
+    };
+    assert_eq!(call(in_grace.clone()).await.status(), 200, "ended 1-2 days ago, inside the 3-day grace: still served");
+    let r = call(lapsed.clone()).await;
+    assert_eq!(r.status(), 402, "ended 9-10 days ago: past the grace");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "SUBSCRIPTION_PAST_DUE", "past due, evaluated with the current time and no restart");
+    assert!(body["period_end"].is_string() && body["grace_until"].is_string(), "with the dates: {body}");
+    w.run(Renew { tenant: "lapsed".into(), reason: None }).await;
+    assert_eq!(call(lapsed).await.status(), 200, "renewal lets the next request through");
+
+    w.run(SetStatus { tenant: "in-grace".into(), status: SubscriptionStatus::Canceled, reason: None }).await;
+    let r = call(in_grace).await;
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "SUBSCRIPTION_CANCELED",
+        "canceled answers 402 at once"
+    );
+}
+
+#[tokio::test]
+async fn an_imported_key_works_at_once() {
+    use tollgate_core::import::{ImportFormat, TenantImport};
+    let w = world(0, 1).await;
+    let legacy = "sk_live_from_the_old_gateway_0001";
+    let data = format!("slug,name,plan,credits,key\nmoved,Moved Inc,pro,10,{legacy}\n");
+    w.run(TenantImport { format: ImportFormat::Csv, data }).await;
+    let r = w.client.get(format!("{}/v1/x", w.url)).bearer_auth(legacy).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the old key is accepted without a restart");
+    assert_eq!(r.headers()["x-credits-remaining"], "9", "with the imported balance");
 }

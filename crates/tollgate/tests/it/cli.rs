@@ -124,3 +124,26 @@ fn parallel_cli_commands_take_turns_on_the_data_dir() {
     let shown = json(&d, &["tenant", "show", "--tenant", "acme"]);
     assert_eq!(shown["tenant"]["balance"], 1060, "every parallel top-up landed once");
 }
+
+#[test]
+fn import_reads_a_csv_file_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let good = d.join("tenants.csv");
+    std::fs::write(
+        &good,
+        "slug,name,plan,credits,key\nacme,Acme,pro,50,sk_test_abcdefghijklmnop0123\nglobex,Globex,pro,,\n",
+    )
+    .unwrap();
+    let report = json(d, &["import", good.to_str().unwrap()]);
+    assert_eq!((report["tenants"].as_i64(), report["keys"].as_i64()), (Some(2), Some(1)), "both tenants and the key");
+    let bad = d.join("more.csv");
+    std::fs::write(&bad, "slug,name,plan\ninitech,Initech,pro\numbrella,Umbrella,gold\n").unwrap();
+    let err = fails(d, &["import", bad.to_str().unwrap()]);
+    assert!(err.contains("line 3"), "the bad line is named: {err}");
+    assert_eq!(json(d, &["tenant", "list"]).as_array().unwrap().len(), 2, "and nothing from that file was imported");
+    let wrong = d.join("tenants.txt");
+    std::fs::write(&wrong, "x").unwrap();
+    assert!(fails(d, &["import", wrong.to_str().unwrap()]).contains(".csv or .jsonl"), "the format must be known");
+}

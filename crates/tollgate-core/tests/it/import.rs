@@ -1,0 +1,79 @@
+use tollgate_core::import::{ImportFormat, TenantImport};
+use tollgate_core::keys::{KeyList, hash_secret};
+use tollgate_core::tenants::TenantList;
+
+use crate::common::{assert_invalid, world};
+
+const FOREIGN_KEY: &str = "sk_live_0123456789abcdefghijklmnop";
+
+#[tokio::test]
+async fn csv_brings_tenants_balances_and_hashed_keys() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    let data = format!(
+        "slug,name,plan,email,credits,key,key_name,scopes\n\
+         acme,Acme Corp,pro,ops@acme.io,5000,{FOREIGN_KEY},legacy,read;write\n\
+         ,Globex,pro,,,,,\n"
+    );
+    let report = w.run(TenantImport { format: ImportFormat::Csv, data }).await.unwrap();
+    assert_eq!(
+        (report.tenants, report.keys, report.credits),
+        (2, 1, 5000),
+        "two tenants, one key, the opening balance"
+    );
+    let tenants = w.run(TenantList::default()).await.unwrap();
+    let balances: Vec<(String, i64)> = tenants.iter().map(|t| (t.slug.clone(), t.balance)).collect();
+    assert_eq!(balances, [("acme".to_string(), 5100), ("globex".to_string(), 100)], "plan grant plus opening balance");
+    let keys = w.run(KeyList { tenant: "acme".into() }).await.unwrap();
+    assert_eq!(
+        (keys[0].name.as_str(), keys[0].scopes.clone()),
+        ("legacy", vec!["read".to_string(), "write".to_string()]),
+        "name and scopes"
+    );
+    assert!(keys[0].prefix.starts_with("sk_live_…"), "a recognisable prefix: {}", keys[0].prefix);
+    assert!(!keys[0].prefix.contains("0123"), "that reveals no more than a quarter of the key: {}", keys[0].prefix);
+    let stored: String =
+        sqlx::query_scalar("SELECT secret_hash FROM api_keys").fetch_one(w.console.store().read()).await.unwrap();
+    assert_eq!(stored, hash_secret(FOREIGN_KEY), "the plaintext key is hashed on import");
+}
+
+#[tokio::test]
+async fn json_lines_work_too() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    let data = format!(
+        "{{\"name\":\"Acme\",\"plan\":\"pro\",\"key\":\"{FOREIGN_KEY}\",\"scopes\":[\"read\"]}}\n\n{{\"name\":\"Initech\",\"plan\":\"pro\"}}\n"
+    );
+    let report = w.run(TenantImport { format: ImportFormat::Jsonl, data }).await.unwrap();
+    assert_eq!((report.tenants, report.keys), (2, 1), "blank lines are skipped");
+}
+
+#[tokio::test]
+async fn one_bad_record_names_its_line_and_imports_nothing() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    let before = w.dump().await;
+    let bad_plan = "slug,name,plan\nacme,Acme,pro\nglobex,Globex,gold\n".to_string();
+    let err = w.run(TenantImport { format: ImportFormat::Csv, data: bad_plan }).await.unwrap_err();
+    assert!(
+        err.to_string().contains("line 3") && err.to_string().contains("gold"),
+        "names the line and the plan: {err}"
+    );
+    let bad_credits = "slug,name,plan,credits\nacme,Acme,pro,-5\n".to_string();
+    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: bad_credits }).await, "line 2: credits");
+    let short_key = "slug,name,plan,key\nacme,Acme,pro,short\n".to_string();
+    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: short_key }).await, "line 2: key");
+    let junk = "{\"name\": \"Acme\", \"plan\": \"pro\", \"colour\": \"red\"}".to_string();
+    let err = w.run(TenantImport { format: ImportFormat::Jsonl, data: junk }).await.unwrap_err();
+    assert!(
+        err.to_string().contains("line 1") && err.to_string().contains("colour"),
+        "unknown fields are named: {err}"
+    );
+    let dup = "slug,name,plan\nacme,Acme,pro\nacme,Acme again,pro\n".to_string();
+    assert!(
+        w.run(TenantImport { format: ImportFormat::Csv, data: dup }).await.unwrap_err().to_string().contains("line 3"),
+        "duplicates too"
+    );
+    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: "slug,name,plan\n".into() }).await, "data");
+    assert_eq!(w.dump().await, before, "nothing from a refused import is kept");
+}
