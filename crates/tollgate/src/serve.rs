@@ -19,6 +19,7 @@ use tollgate_gateway::Gateway;
 
 use crate::admin::{self, AdminState};
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
+use crate::demo;
 
 /// Options of `tollgate serve`.
 #[derive(Debug, Clone, Args)]
@@ -29,6 +30,10 @@ pub struct ServeArgs {
     /// Gateway address (default: the `gateway_listen` setting, 127.0.0.1:8402). Port 0 picks a free port.
     #[arg(long, env = "TOLLGATE_GATEWAY_LISTEN")]
     pub gateway_listen: Option<SocketAddr>,
+    /// Seed a fresh data directory with demo plans, tenants, keys and routes, start a demo
+    /// upstream on loopback, and send a gentle mix of traffic.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -97,6 +102,16 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
     let gateway = Arc::new(Gateway::new(live, settlement.clone(), console.hub().clone(), traffic.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    if args.demo {
+        let upstream = demo::upstream().await?;
+        let keys = demo::seed(&console, &upstream).await?;
+        println!(
+            "Demo: seeded plans starter and pro, tenants {}, upstream {upstream}",
+            keys.0.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+        );
+        println!("Demo: try  curl -H 'Authorization: Bearer {}' {gateway_url}/v1/search", keys.0[0].1);
+        tokio::spawn(demo::drive(gateway_url.clone(), keys, stopped.clone()));
+    }
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };

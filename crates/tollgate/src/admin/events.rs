@@ -103,7 +103,8 @@ pub async fn stream_events(State(state): State<AdminState>, filter: Result<Query
             loop {
                 let received = tokio::select! {
                     received = events.recv() => received,
-                    _ = stopping.wait_for(|s| *s) => return None,
+                    // A dropped sender means nobody will stop us: that branch just never fires.
+                    Ok(_) = stopping.wait_for(|s| *s) => return None,
                 };
                 match received {
                     Ok(event) if matcher.matches(&event) => {

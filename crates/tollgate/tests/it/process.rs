@@ -43,11 +43,17 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, log_level: &str) -> Self {
+        Self::start_with(dir, log_level, &[])
+    }
+
+    /// Starts `serve` with `extra` arguments.
+    pub fn start_with(dir: &Path, log_level: &str, extra: &[&str]) -> Self {
         let mut child = binary()
             .env("TOLLGATE_LOG", log_level)
             .arg("--data-dir")
             .arg(dir)
             .args(["serve", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -269,3 +269,38 @@ fn denials_stream_live_within_a_second_and_filters_hold() {
     assert!(!line.contains(" 401 "), "and honours --status");
     server.stop();
 }
+
+#[test]
+fn the_demo_seeds_a_fresh_dir_and_makes_every_kind_of_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start_with(d, "warn", &["--demo"]);
+    let wanted = [
+        "MISSING_API_KEY",
+        "FEATURE_NOT_IN_PLAN",
+        "SUBSCRIPTION_PAST_DUE",
+        "ACCOUNT_SUSPENDED_NONPAYMENT",
+        "RATE_LIMITED",
+        "INSUFFICIENT_CREDITS",
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        for denial in json(d, &["denial", "list", "--limit", "1000"]).as_array().unwrap() {
+            seen.insert(denial["code"].as_str().unwrap().to_string());
+        }
+        if wanted.iter().all(|w| seen.contains(*w)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let missing: Vec<_> = wanted.iter().filter(|w| !seen.contains(**w)).collect();
+    assert!(missing.is_empty(), "the demo shows every kind of denial; missing {missing:?}, saw {seen:?}");
+    let served: i64 =
+        json(d, &["usage", "list"]).as_array().unwrap().iter().map(|u| u["requests"].as_i64().unwrap()).sum();
+    assert!(served > 0, "and served traffic");
+    let (status, _) = server.stop();
+    assert!(status.success(), "the demo stops cleanly");
+    assert_eq!(json(d, &["verify"])["ok"], true, "its ledger balances");
+    let again = fails(d, &["serve", "--demo", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"]);
+    assert!(again.contains("fresh data directory"), "a second --demo on the same data refuses to seed twice: {again}");
+}
