@@ -79,10 +79,11 @@ CREATE TABLE ledger (
     reason          TEXT,
     request_id      TEXT,
     idempotency_key TEXT,
-    created_at      TEXT    NOT NULL,
-    UNIQUE (tenant_id, idempotency_key)
+    created_at      TEXT    NOT NULL
 );
 CREATE INDEX ledger_tenant ON ledger (tenant_id, id);
+-- Partial: usage debits carry no key, so the gateway's writes never touch this index.
+CREATE UNIQUE INDEX ledger_idempotency ON ledger (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- The ledger is append-only: the database refuses to change or remove an entry.
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger

@@ -102,37 +102,41 @@ async fn flush(
         return Ok(());
     }
     let mut tx = store.begin().await?;
-    for d in denials.iter() {
-        sqlx::query(
-            "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, status, code, facts)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(d.at)
-        .bind(&d.request_id)
-        .bind(&d.tenant)
-        .bind(&d.key_prefix)
-        .bind(&d.route)
-        .bind(&d.method)
-        .bind(&d.path)
-        .bind(i64::from(d.status))
-        .bind(&d.code)
-        .bind(d.facts.as_ref().map(|f| f.to_string()))
-        .execute(&mut *tx)
-        .await?;
+    for chunk in denials.chunks(100) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, status, code, facts) ",
+        );
+        insert.push_values(chunk, |mut row, d| {
+            row.push_bind(d.at)
+                .push_bind(d.request_id.as_str())
+                .push_bind(d.tenant.as_deref())
+                .push_bind(d.key_prefix.as_deref())
+                .push_bind(d.route.as_deref())
+                .push_bind(d.method.as_str())
+                .push_bind(d.path.as_str())
+                .push_bind(i64::from(d.status))
+                .push_bind(d.code.as_deref())
+                .push_bind(d.facts.as_ref().map(|f| f.to_string()));
+        });
+        insert.build().execute(&mut *tx).await?;
     }
-    for ((minute, tenant, route), (requests, credits)) in usage.iter() {
-        sqlx::query(
-            "INSERT INTO usage_minutes (minute, tenant, route, requests, credits) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (minute, tenant, route) DO UPDATE
-             SET requests = requests + excluded.requests, credits = credits + excluded.credits",
-        )
-        .bind(minute)
-        .bind(tenant)
-        .bind(route)
-        .bind(requests)
-        .bind(credits)
-        .execute(&mut *tx)
-        .await?;
+    let totals: Vec<(&UsageKey, &(i64, i64))> = usage.iter().collect();
+    for chunk in totals.chunks(100) {
+        let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO usage_minutes (minute, tenant, route, requests, credits) ",
+        );
+        upsert.push_values(chunk, |mut row, ((minute, tenant, route), (requests, credits))| {
+            row.push_bind(*minute)
+                .push_bind(tenant.as_str())
+                .push_bind(route.as_str())
+                .push_bind(*requests)
+                .push_bind(*credits);
+        });
+        upsert.push(
+            " ON CONFLICT (minute, tenant, route) DO UPDATE
+              SET requests = requests + excluded.requests, credits = credits + excluded.credits",
+        );
+        upsert.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     denials.clear();

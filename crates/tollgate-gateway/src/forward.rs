@@ -64,23 +64,22 @@ pub fn upstream_url(base: &str, path_and_query: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path_and_query)
 }
 
-/// Builds the upstream request: same method and body (streamed), cleaned headers, the
-/// caller's identity in `X-Tollgate-*`, and never the API key.
+/// Builds the upstream request: same method and body (streamed as it arrives), cleaned
+/// headers, the caller's identity in `X-Tollgate-*`, and never the API key.
 pub fn upstream_request(
-    client: &reqwest::Client,
     url: &str,
     request: Request<Incoming>,
     caller: &Caller,
-) -> reqwest::Result<reqwest::Request> {
-    let (parts, body) = request.into_parts();
-    let mut headers = parts.headers;
-    strip_hop_by_hop(&mut headers);
+) -> Result<Request<Incoming>, http::Error> {
+    let (mut parts, body) = request.into_parts();
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
     headers.remove(header::HOST);
     headers.remove(API_KEY_HEADER);
     let is_bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer "));
+        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     if is_bearer {
         headers.remove(header::AUTHORIZATION);
     }
@@ -98,13 +97,14 @@ pub fn upstream_request(
             headers.insert(HeaderName::from_static(name), v);
         }
     }
-    client.request(parts.method, url).headers(headers).body(reqwest::Body::wrap(body)).build()
+    parts.uri = url.parse()?;
+    parts.version = http::Version::HTTP_11;
+    Ok(Request::from_parts(parts, body))
 }
 
 /// The upstream's answer for the client, body streamed as it arrives.
-pub fn client_response(upstream: reqwest::Response) -> Response<Body> {
-    let response: Response<reqwest::Body> = upstream.into();
-    let (mut parts, body) = response.into_parts();
+pub fn client_response(upstream: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = upstream.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, body.map_err(Into::into).boxed())
 }

@@ -21,7 +21,9 @@ use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::{Admitted, Live};
@@ -45,19 +47,16 @@ pub struct Gateway {
     settlement: Settlement,
     hub: Hub,
     traffic: TrafficLog,
-    client: reqwest::Client,
+    client: Client<HttpConnector, Incoming>,
 }
 
 impl Gateway {
     /// A gateway deciding from `live`, charging through `settlement`, reporting each
     /// decision to `hub` (live viewers) and `traffic` (the stored log).
     pub fn new(live: Arc<Live>, settlement: Settlement, hub: Hub, traffic: TrafficLog) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()
-            .expect("the HTTP client builds");
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
         Self { live, settlement, hub, traffic, client }
     }
 
@@ -161,18 +160,18 @@ impl Gateway {
         who: &Admitted,
         peer: SocketAddr,
         request_id: &str,
-    ) -> Result<reqwest::Response, Reason> {
+    ) -> Result<Response<Incoming>, Reason> {
         let caller = Caller { request_id, tenant: &who.tenant, plan: &who.plan, peer };
-        let upstream = upstream_request(&self.client, url, request, &caller).map_err(|e| {
+        let upstream = upstream_request(url, request, &caller).map_err(|e| {
             tracing::warn!(error = %e, "cannot build the upstream request");
             Reason::UpstreamUnavailable
         })?;
         let timeout = Duration::from_millis(u64::try_from(self.live.settings().upstream_timeout_ms).unwrap_or(30_000));
-        match tokio::time::timeout(timeout, self.client.execute(upstream)).await {
+        match tokio::time::timeout(timeout, self.client.request(upstream)).await {
             Err(_) => Err(Reason::UpstreamTimeout),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, request_id, "upstream unreachable");
-                Err(if e.is_timeout() { Reason::UpstreamTimeout } else { Reason::UpstreamUnavailable })
+                Err(Reason::UpstreamUnavailable)
             }
             Ok(Ok(response)) => Ok(response),
         }

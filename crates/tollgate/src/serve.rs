@@ -76,7 +76,10 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     let lock = take_lock(&dir).await?;
     let store = Store::open(&dir.database()).await?;
     let token = dir.token()?;
+    let loading = std::time::Instant::now();
     let live = Arc::new(Live::load(&store).await.context("cannot load the gateway's state")?);
+    let (keys, tenants) = live.counts();
+    println!("Loaded {keys} keys and {tenants} tenants in {} ms", loading.elapsed().as_millis());
     let console = Console::new(store.clone(), Hub::default()).with_live(live.clone());
     let settings = live.settings();
     let admin_addr = listen_addr(args.admin_listen, &settings.admin_listen, "admin_listen")?;

@@ -118,7 +118,7 @@ impl Live {
         let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *conn).await?;
         let settings = settings::load(&mut conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         Ok(Self {
-            keys: keys.into_iter().filter_map(key_entry).collect::<HashMap<_, _>>().into(),
+            keys: keys.into_iter().filter_map(key_entry).collect::<HashMap<_, _, _>>().into(),
             tenants: tenants
                 .into_iter()
                 .map(|row| (row.id, Arc::new(Mutex::new(tenant_state(row)))))

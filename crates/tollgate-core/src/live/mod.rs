@@ -59,10 +59,33 @@ pub struct TenantState {
 
 type Cell = Arc<Mutex<TenantState>>;
 
+/// Hashes a SHA-256 digest by taking 8 of its bytes: they are already uniformly random,
+/// so hashing them again (SipHash) only costs time on every request.
+#[derive(Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(first) = bytes.first_chunk::<8>() {
+            self.0 ^= u64::from_le_bytes(*first);
+        } else {
+            for b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+            }
+        }
+    }
+}
+
+type Digests = std::hash::BuildHasherDefault<DigestHasher>;
+
 /// The whole in-memory state; share it as `Arc<Live>`.
 #[derive(Debug, Default)]
 pub struct Live {
-    keys: RwLock<HashMap<[u8; 32], Arc<LiveKey>>>,
+    keys: RwLock<HashMap<[u8; 32], Arc<LiveKey>, Digests>>,
     tenants: RwLock<HashMap<i64, Cell>>,
     plans: RwLock<HashMap<i64, Arc<Plan>>>,
     /// Longest prefix first, so the first match is the most specific.
@@ -82,6 +105,11 @@ impl Live {
 
     fn cell(&self, tenant_id: i64) -> Option<Cell> {
         self.tenants.read().expect("tenants lock").get(&tenant_id).cloned()
+    }
+
+    /// How many keys and tenants are loaded (for start-up messages and benchmarks).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.keys.read().expect("keys lock").len(), self.tenants.read().expect("tenants lock").len())
     }
 
     /// A copy of a tenant's state.
