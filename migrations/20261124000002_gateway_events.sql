@@ -15,7 +15,7 @@ CREATE TABLE denials (
     code       TEXT    NOT NULL,
     facts      TEXT -- JSON
 );
-CREATE INDEX denials_at ON denials (at);
+-- No index on `at`: rows arrive in time order, so pruning walks from the oldest id.
 CREATE INDEX denials_tenant ON denials (tenant, id);
 
 CREATE TABLE usage_minutes (

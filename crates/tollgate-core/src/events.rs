@@ -64,7 +64,12 @@ impl Hub {
 
     /// Publishes without waiting; having no subscribers is fine.
     pub fn publish(&self, event: Event) {
-        let _ = self.tx.send(Arc::new(event));
+        self.publish_shared(Arc::new(event));
+    }
+
+    /// Publishes an event that others (the traffic log) also hold, without copying it.
+    pub fn publish_shared(&self, event: Arc<Event>) {
+        let _ = self.tx.send(event);
     }
 
     /// A new stream of events from now on.

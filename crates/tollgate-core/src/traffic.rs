@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 
 use crate::audit::page_limit;
 use crate::command::{Command, Ctx};
-use crate::events::GatewayEvent;
+use std::sync::Arc;
+
+use crate::events::Event;
 use crate::list::List;
 use crate::settings;
 use crate::store::Store;
@@ -25,7 +27,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// Feeds gateway events to the log writer; cheap to clone, never blocks.
 #[derive(Clone, Debug)]
 pub struct TrafficLog {
-    tx: mpsc::UnboundedSender<Option<GatewayEvent>>,
+    tx: mpsc::UnboundedSender<Option<Arc<Event>>>,
 }
 
 impl TrafficLog {
@@ -35,9 +37,9 @@ impl TrafficLog {
         (Self { tx }, tokio::spawn(run(store, rx)))
     }
 
-    /// Hands over one decision.
-    pub fn record(&self, event: &GatewayEvent) {
-        let _ = self.tx.send(Some(event.clone()));
+    /// Hands over one decision (shared with the hub, not copied); other events are ignored.
+    pub fn record(&self, event: Arc<Event>) {
+        let _ = self.tx.send(Some(event));
     }
 
     /// Writes what is pending and stops the task (the returned handle then completes).
@@ -48,8 +50,8 @@ impl TrafficLog {
 
 type UsageKey = (DateTime<Utc>, String, String);
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<GatewayEvent>>) {
-    let mut denials: Vec<GatewayEvent> = Vec::new();
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<Arc<Event>>>) {
+    let mut denials: Vec<Arc<Event>> = Vec::new();
     let mut usage: HashMap<UsageKey, (i64, i64)> = HashMap::new();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let mut last_prune: Option<std::time::Instant> = None;
@@ -82,9 +84,10 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<GatewayEvent>>
     }
 }
 
-fn gather(event: GatewayEvent, denials: &mut Vec<GatewayEvent>, usage: &mut HashMap<UsageKey, (i64, i64)>) {
+fn gather(shared: Arc<Event>, denials: &mut Vec<Arc<Event>>, usage: &mut HashMap<UsageKey, (i64, i64)>) {
+    let Event::Gateway(event) = &*shared else { return };
     if event.code.is_some() {
-        denials.push(event);
+        denials.push(shared);
     } else if let (Some(tenant), Some(route)) = (&event.tenant, &event.route) {
         let minute = event.at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(event.at);
         let entry = usage.entry((minute, tenant.clone(), route.clone())).or_default();
@@ -95,7 +98,7 @@ fn gather(event: GatewayEvent, denials: &mut Vec<GatewayEvent>, usage: &mut Hash
 
 async fn flush(
     store: &Store,
-    denials: &mut Vec<GatewayEvent>,
+    denials: &mut Vec<Arc<Event>>,
     usage: &mut HashMap<UsageKey, (i64, i64)>,
 ) -> Result<(), sqlx::Error> {
     if denials.is_empty() && usage.is_empty() {
@@ -106,7 +109,11 @@ async fn flush(
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, status, code, facts) ",
         );
-        insert.push_values(chunk, |mut row, d| {
+        let rows = chunk.iter().filter_map(|e| match &**e {
+            Event::Gateway(d) => Some(d),
+            Event::Console(_) => None,
+        });
+        insert.push_values(rows, |mut row, d| {
             row.push_bind(d.at)
                 .push_bind(d.request_id.as_str())
                 .push_bind(d.tenant.as_deref())
@@ -151,8 +158,16 @@ pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error
     drop(conn);
     let cutoff = now - TimeDelta::days(days);
     let mut tx = store.begin().await?;
-    let removed =
-        sqlx::query("DELETE FROM denials WHERE julianday(at) < julianday(?)").bind(cutoff).execute(&mut *tx).await?;
+    // Rows arrive in time order: everything before the first row inside the retention goes
+    // (or everything, when no row is that recent).
+    let removed = sqlx::query(
+        "DELETE FROM denials WHERE id < COALESCE(
+             (SELECT id FROM denials WHERE julianday(at) >= julianday(?1) ORDER BY id LIMIT 1),
+             (SELECT MAX(id) + 1 FROM denials))",
+    )
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM usage_minutes WHERE julianday(minute) < julianday(?)")
         .bind(cutoff)
         .execute(&mut *tx)

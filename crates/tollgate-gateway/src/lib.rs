@@ -147,8 +147,9 @@ impl Gateway {
         }
         event.status = response.status().as_u16();
         event.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.traffic.record(&event);
-        self.hub.publish(Event::Gateway(event));
+        let event = std::sync::Arc::new(Event::Gateway(event));
+        self.traffic.record(event.clone());
+        self.hub.publish_shared(event);
         response
     }
 
