@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::audit::page_limit;
 use crate::command::{Command, Ctx};
 use crate::list::List;
-use crate::store::{Store, Write};
+use crate::store::Write;
 use crate::{Console, ConsoleError, tenants};
 
 /// Why credits moved.
@@ -152,32 +152,6 @@ pub(crate) async fn record(
     .fetch_one(&mut *conn)
     .await?;
     Ok(Posted { entry, replayed: false })
-}
-
-/// Charges `amount` credits of usage to a tenant in a transaction of its own.
-///
-/// The gateway's writer calls this (batched in later versions); it is not a console
-/// command because usage is not an operator action and is not audited as one.
-pub async fn debit(
-    store: &Store,
-    tenant_id: i64,
-    amount: i64,
-    request_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<LedgerEntry, ConsoleError> {
-    if amount <= 0 {
-        return Err(ConsoleError::invalid("amount", format!("a debit must be positive, got {amount}")));
-    }
-    let mut tx = store.begin().await?;
-    let posted = record(
-        &mut tx,
-        "gateway",
-        now,
-        Posting { tenant_id, kind: EntryKind::Debit, amount: -amount, reason: None, request_id, idempotency_key: None },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(posted.entry)
 }
 
 /// `ledger.list`: a tenant's entries, newest first.

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use tollgate_core::credits::TopUp;
-use tollgate_core::ledger::{self, LedgerList};
+use tollgate_core::ledger::LedgerList;
+use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::verify::Verify;
 
 use crate::common::{at, t0, world};
@@ -11,9 +12,10 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
     let w = Arc::new(world().await);
     w.plan("pro", 0).await;
     let tenant_id = w.tenant("acme", "pro").await.tenant.id;
+    let (settlement, _writer) = Settlement::spawn(w.console.store().clone());
     let mut tasks = Vec::new();
     for writer in 0..8 {
-        let w = w.clone();
+        let (w, settlement) = (w.clone(), settlement.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0..1000 {
                 if i % 2 == 0 {
@@ -25,9 +27,8 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
                     };
                     w.run(topup).await.expect("top-up succeeds");
                 } else {
-                    ledger::debit(w.console.store(), tenant_id, 1, Some(&format!("req-{writer}-{i}")), t0())
-                        .await
-                        .expect("debit succeeds");
+                    let debit = Debit { tenant_id, amount: 1, request_id: format!("req-{writer}-{i}"), at: t0() };
+                    settlement.record_durably(debit).await;
                 }
             }
         }));
@@ -73,14 +74,18 @@ async fn ten_concurrent_repeats_of_one_topup_add_once() {
 }
 
 #[tokio::test]
-async fn debits_never_take_the_balance_below_zero() {
+async fn the_ledger_refuses_a_debit_beyond_the_balance() {
     let w = world().await;
     w.plan("pro", 2).await;
     let id = w.tenant("acme", "pro").await.tenant.id;
-    ledger::debit(w.console.store(), id, 2, None, t0()).await.unwrap();
-    let err = ledger::debit(w.console.store(), id, 1, None, t0()).await.unwrap_err();
-    assert_eq!(err.code(), "INSUFFICIENT_CREDITS", "no overdraft: {err}");
-    assert!(ledger::debit(w.console.store(), id, 0, None, t0()).await.is_err(), "a zero debit is refused");
+    let (settlement, _writer) = Settlement::spawn(w.console.store().clone());
+    let debit = |amount, n: u32| Debit { tenant_id: id, amount, request_id: format!("r{n}"), at: t0() };
+    settlement.record_durably(debit(2, 1)).await;
+    settlement.record_durably(debit(1, 2)).await; // memory would never allow this; the ledger refuses it too
+    settlement.record_durably(debit(0, 3)).await;
+    let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    let debits: Vec<i64> = entries.iter().filter(|e| e.amount < 0).map(|e| e.amount).collect();
+    assert_eq!(debits, vec![-2], "only the debit the balance covered was written; no overdraft, no zero debit");
     assert!(w.run(Verify {}).await.unwrap().ok, "the ledger still balances");
 }
 
