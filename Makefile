@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Extra arguments for `tollgate serve`, e.g. make run ARGS="--admin-listen 127.0.0.1:9401"
 ARGS ?=
 
-.PHONY: run test deps deps-lint lint build
+.PHONY: run test deps deps-lint lint build bench
 
 run: deps
 	$(CARGO) run --release -p tollgate -- serve $(ARGS)
@@ -15,6 +15,9 @@ test: deps-lint lint
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps
+	bench/gateway.sh
 
 build: deps
 	$(CARGO) build --release -p tollgate

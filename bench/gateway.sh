@@ -112,7 +112,7 @@ run() {
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out"); non2xx=${non2xx:-0}
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
   local ticks_hz; ticks_hz=$(getconf CLK_TCK)
   local gw_us up_us
   gw_us=$(awk -v d=$((g1 - g0)) -v n="$reqs" -v hz="$ticks_hz" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')

@@ -82,9 +82,9 @@ impl Gateway {
             latency_us: 0,
             facts: None,
         };
-        let type_base = self.live.settings().problem_type_base.clone();
+        let settings = self.live.settings();
         let problem = |reason, facts, who: Option<&Admitted>, event: &mut GatewayEvent| {
-            let p = Problem { reason, facts, request_id: &request_id, instance: &path, who, type_base: &type_base };
+            let p = Problem { reason, facts, request_id: &request_id, instance: &path, who, settings: &settings };
             event.code = Some(reason.code().to_string());
             event.facts = serde_json::to_value(&p.facts).ok().filter(|f| f.as_object().is_some_and(|o| !o.is_empty()));
             p.response(audience)

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Map, Value};
 use tollgate_core::live::Admitted;
 use tollgate_core::policy::DenialFacts;
+use tollgate_core::settings::Settings;
 
 use crate::Body;
 use crate::messages::{Lang, Reason, pay_label, text};
@@ -50,7 +51,8 @@ pub struct Problem<'a> {
     pub request_id: &'a str,
     pub instance: &'a str,
     pub who: Option<&'a Admitted>,
-    pub type_base: &'a str,
+    /// The settings, for the problem type base and the billing link template.
+    pub settings: &'a Settings,
 }
 
 impl Problem<'_> {
@@ -59,7 +61,8 @@ impl Problem<'_> {
         let (title, detail) = text(lang, self.reason, &self.facts);
         let code = self.reason.code();
         let mut body = Map::new();
-        body.insert("type".into(), format!("{}{}", self.type_base, code.to_ascii_lowercase().replace('_', "-")).into());
+        let kebab = code.to_ascii_lowercase().replace('_', "-");
+        body.insert("type".into(), format!("{}{kebab}", self.settings.problem_type_base).into());
         body.insert("title".into(), title.into());
         body.insert("status".into(), self.reason.status().into());
         body.insert("detail".into(), detail.into());
@@ -67,7 +70,7 @@ impl Problem<'_> {
         body.insert("code".into(), code.into());
         body.insert("request_id".into(), self.request_id.into());
         if let Some(who) = self.who {
-            body.insert("link".into(), who.billing_link.clone().into());
+            body.insert("link".into(), who.billing_link(&self.settings.billing_link_template).into());
             body.insert("tenant".into(), who.tenant.clone().into());
         }
         if let Value::Object(facts) = serde_json::to_value(&self.facts).unwrap_or(Value::Null) {
@@ -79,6 +82,7 @@ impl Problem<'_> {
     /// The whole response for `audience`.
     pub fn response(&self, audience: Audience) -> Response<Body> {
         let body = self.body(audience.lang);
+        let link = body.get("link").and_then(Value::as_str).map(str::to_string);
         let status = StatusCode::from_u16(self.reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (content_type, bytes) = if audience.html {
             ("text/html; charset=utf-8", Bytes::from(page(&body, audience.lang, status)))
@@ -97,9 +101,7 @@ impl Problem<'_> {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tollgate\""));
             }
             402 => {
-                if let Some(link) =
-                    self.who.and_then(|w| HeaderValue::from_str(&format!("<{}>; rel=\"payment\"", w.billing_link)).ok())
-                {
+                if let Some(link) = link.and_then(|l| HeaderValue::from_str(&format!("<{l}>; rel=\"payment\"")).ok()) {
                     h.insert(header::LINK, link);
                 }
             }

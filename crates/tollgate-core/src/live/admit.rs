@@ -18,12 +18,20 @@ pub struct Admitted {
     /// Plan slug.
     pub plan: String,
     pub key_prefix: String,
-    /// Where this tenant pays.
-    pub billing_link: String,
+    /// The tenant's own billing link, when it has one (see [`Admitted::billing_link`]).
+    pub own_billing_link: Option<String>,
     /// Credits that may still be spent, after this request's reservation.
     pub balance: i64,
     /// The plan's sustained requests per second and burst, when it has a rate limit.
     pub rate: Option<(i64, i64)>,
+}
+
+impl Admitted {
+    /// Where this tenant pays: its own link, or `template` with `{tenant}` filled in.
+    /// Computed only when an answer needs it (a 402), not on every request.
+    pub fn billing_link(&self, template: &str) -> String {
+        self.own_billing_link.clone().unwrap_or_else(|| template.replace("{tenant}", &self.tenant))
+    }
 }
 
 /// The answer for one request.
@@ -88,16 +96,12 @@ impl Live {
             t.reserved += cost;
             t.period_used += 1;
         }
-        let billing_link = match &t.billing_link {
-            Some(link) => link.clone(),
-            None => self.settings().billing_link_template.replace("{tenant}", &t.slug),
-        };
         let who = Admitted {
             tenant_id: t.id,
             tenant: t.slug.clone(),
             plan: plan.slug.clone(),
             key_prefix: key.prefix.clone(),
-            billing_link,
+            own_billing_link: t.billing_link.clone(),
             balance: t.balance,
             rate: plan.rate_per_second.map(|r| (r, plan.burst)),
         };

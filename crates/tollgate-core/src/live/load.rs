@@ -98,9 +98,9 @@ fn tenant_state(row: TenantRow) -> TenantState {
     }
 }
 
-fn sorted(mut routes: Vec<Route>) -> Arc<Vec<Route>> {
+fn sorted(mut routes: Vec<Route>) -> Arc<Vec<Arc<Route>>> {
     routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()).then(a.id.cmp(&b.id)));
-    Arc::new(routes)
+    Arc::new(routes.into_iter().map(Arc::new).collect())
 }
 
 const KEYS: &str = "SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at FROM api_keys";

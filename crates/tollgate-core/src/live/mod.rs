@@ -89,7 +89,7 @@ pub struct Live {
     tenants: RwLock<HashMap<i64, Cell>>,
     plans: RwLock<HashMap<i64, Arc<Plan>>>,
     /// Longest prefix first, so the first match is the most specific.
-    routes: RwLock<Arc<Vec<Route>>>,
+    routes: RwLock<Arc<Vec<Arc<Route>>>>,
     settings: RwLock<Arc<Settings>>,
 }
 
@@ -129,7 +129,7 @@ impl Live {
 
     /// The most specific route for `method` and `path`: the longest prefix that ends at a
     /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`).
-    pub fn route(&self, method: &str, path: &str) -> Option<Route> {
+    pub fn route(&self, method: &str, path: &str) -> Option<Arc<Route>> {
         let routes = self.routes.read().expect("routes lock").clone();
         routes
             .iter()
