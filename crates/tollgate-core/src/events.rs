@@ -24,7 +24,7 @@ pub enum Event {
 }
 
 /// One gateway decision, allowed or denied, as the live monitor shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GatewayEvent {
     pub at: DateTime<Utc>,
     pub request_id: String,
@@ -45,9 +45,10 @@ pub struct GatewayEvent {
     pub balance: Option<i64>,
     /// Time spent in the gateway and the upstream, in microseconds.
     pub latency_us: u64,
-    /// The facts of a denial (balance, cost, plan, required feature, …).
+    /// The facts of a denial (balance, cost, plan, required feature, …), as the JSON
+    /// object the client got (kept serialized: it is written out twice, never read).
     #[schema(value_type = Option<Object>)]
-    pub facts: Option<serde_json::Value>,
+    pub facts: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Fan-out of [`Event`]s; cheap to clone.

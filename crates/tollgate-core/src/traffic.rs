@@ -123,7 +123,7 @@ async fn flush(
                 .push_bind(d.path.as_str())
                 .push_bind(i64::from(d.status))
                 .push_bind(d.code.as_deref())
-                .push_bind(d.facts.as_ref().map(|f| f.to_string()));
+                .push_bind(d.facts.as_ref().map(|f| f.get()));
         });
         insert.build().execute(&mut *tx).await?;
     }

@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::{Admitted, Live};
@@ -83,11 +85,26 @@ impl Gateway {
             facts: None,
         };
         let settings = self.live.settings();
-        let problem = |reason, facts, who: Option<&Admitted>, event: &mut GatewayEvent| {
-            let p = Problem { reason, facts, request_id: &request_id, instance: &path, who, settings: &settings };
+        // Seconds to wait, for the 429 headers; 0 when the answer is not a rate limit.
+        let retry_after = AtomicU64::new(0);
+        let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
+            let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
+            let p = Problem {
+                reason,
+                facts,
+                facts_json: &facts_json,
+                request_id: &request_id,
+                instance: &path,
+                who,
+                settings: &settings,
+            };
+            let response = p.response(audience);
             event.code = Some(reason.code().to_string());
-            event.facts = serde_json::to_value(&p.facts).ok().filter(|f| f.as_object().is_some_and(|o| !o.is_empty()));
-            p.response(audience)
+            retry_after.store(p.facts.retry_after.unwrap_or(0), Ordering::Relaxed);
+            if facts_json != "{}" {
+                event.facts = RawValue::from_string(facts_json).ok();
+            }
+            response
         };
         let mut rate = None;
         let mut response = match self.live.route(&method, &path) {
@@ -136,7 +153,7 @@ impl Gateway {
         if let Some(balance) = event.balance {
             headers.insert("x-credits-remaining", HeaderValue::from(balance));
         }
-        if let Some(retry) = event.facts.as_ref().and_then(|f| f.get("retry_after")).and_then(|v| v.as_u64()) {
+        if let retry @ 1.. = retry_after.load(Ordering::Relaxed) {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(retry));
             headers.insert("ratelimit", HeaderValue::from_str(&format!("\"plan\";r=0;t={retry}")).expect("ascii"));
             if let Some((rate, burst)) = rate {
