@@ -129,7 +129,7 @@ run "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/v1/bench" "$empty"
 run "gateway allowed (batched)" "http://127.0.0.1:$GATEWAY_PORT" "$work/keys.lua"
 run "gateway 402" "http://127.0.0.1:$GATEWAY_PORT" "$work/broke.lua"
 tg settings set --durability strict >/dev/null
-#run "gateway allowed (strict)" "http://127.0.0.1:$GATEWAY_PORT" "$work/keys.lua"
+run "gateway allowed (strict)" "http://127.0.0.1:$GATEWAY_PORT" "$work/keys.lua"
 tg settings set --durability batched >/dev/null
 echo "gateway peak RSS: $(peak_rss_mb "$gateway_pid") MB with $KEYS keys"
 awk -v a="${RPS[gateway allowed (batched)]}" -v d="${RPS[upstream direct]}" -v s="${RPS[gateway allowed (strict)]}" -v f="${RPS[gateway 402]}" 'BEGIN {
