@@ -89,21 +89,20 @@ macro_rules! console_commands {
 
 /// Decodes a command input, naming the offending field on failure.
 pub fn parse_input<C: DeserializeOwned>(input: serde_json::Value) -> Result<C, ConsoleError> {
-    serde_path_to_error::deserialize(input).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        ConsoleError::invalid(field, e.into_inner().to_string())
-    })
+    serde_path_to_error::deserialize(input).map_err(field_error)
 }
 
-/// Decodes a command input from raw JSON bytes (an HTTP body).
+/// Decodes a command input from raw JSON bytes (an HTTP body; empty means `{}`).
 pub fn parse_input_bytes<C: DeserializeOwned>(bytes: &[u8]) -> Result<C, ConsoleError> {
     let mut de = serde_json::Deserializer::from_slice(if bytes.is_empty() { b"{}" } else { bytes });
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        ConsoleError::invalid(field, e.into_inner().to_string())
-    })
+    serde_path_to_error::deserialize(&mut de).map_err(field_error)
+}
+
+/// An input error on the field the decoder stopped at (`body` for the whole input).
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError {
+    let path = e.path().to_string();
+    let field = if path == "." { "body".to_string() } else { path };
+    ConsoleError::invalid(field, e.into_inner().to_string())
 }
 
 use crate::{audit, credits, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify};

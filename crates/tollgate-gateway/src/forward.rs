@@ -1,8 +1,6 @@
 //! Passing a request to the upstream and its answer back, streaming both bodies, with the
 //! headers RFC 9110 says a proxy must not forward removed and the client's API key withheld.
 
-use std::net::SocketAddr;
-
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -56,7 +54,8 @@ pub struct Caller<'a> {
     pub request_id: &'a str,
     pub tenant: &'a str,
     pub plan: &'a str,
-    pub peer: SocketAddr,
+    /// The client's address, as text.
+    pub client_ip: &'a str,
 }
 
 /// `base` joined with the request's path and query: `http://up/api` + `/v1/x?q=1`.
@@ -83,15 +82,15 @@ pub fn upstream_request(
     if is_bearer {
         headers.remove(header::AUTHORIZATION);
     }
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {}", caller.peer.ip()),
-        None => caller.peer.ip().to_string(),
-    };
+    let forwarded_for = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|earlier| format!("{earlier}, {}", caller.client_ip));
     for (name, value) in [
         ("x-request-id", caller.request_id),
         ("x-tollgate-tenant", caller.tenant),
         ("x-tollgate-plan", caller.plan),
-        ("x-forwarded-for", &forwarded_for),
+        ("x-forwarded-for", forwarded_for.as_deref().unwrap_or(caller.client_ip)),
     ] {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), v);

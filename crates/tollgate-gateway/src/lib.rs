@@ -10,9 +10,7 @@ mod request_id;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,14 +28,12 @@ use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::{Admitted, Live};
 use tollgate_core::policy::{DenialFacts, Outcome};
-use tollgate_core::settings::Durability;
+use tollgate_core::settings::{Durability, Settings};
 use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::traffic::TrafficLog;
 
-pub use forward::API_KEY_HEADER;
-pub use messages::{Lang, Reason};
-
 use crate::forward::{Caller, client_response, presented_key, upstream_request, upstream_url};
+use crate::messages::Reason;
 use crate::problem::{Audience, Problem};
 
 /// The response body type: problems are in memory, upstream bodies stream.
@@ -62,12 +58,11 @@ impl Gateway {
         Self { live, settlement, hub, traffic, client }
     }
 
-    async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>, client_ip: &str) -> Response<Body> {
         let started = Instant::now();
         let now = Utc::now();
         let request_id = request_id::next();
         let audience = Audience::of(request.headers());
-        let method = request.method().to_string();
         let path = request.uri().path().to_string();
         let mut event = GatewayEvent {
             at: now,
@@ -75,7 +70,7 @@ impl Gateway {
             tenant: None,
             key_prefix: None,
             route: None,
-            method: method.clone(),
+            method: request.method().to_string(),
             path: path.clone(),
             status: 0,
             code: None,
@@ -85,8 +80,6 @@ impl Gateway {
             facts: None,
         };
         let settings = self.live.settings();
-        // Seconds to wait, for the 429 headers; 0 when the answer is not a rate limit.
-        let retry_after = AtomicU64::new(0);
         let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
             let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
             let p = Problem {
@@ -98,51 +91,44 @@ impl Gateway {
                 who,
                 settings: &settings,
             };
-            let response = p.response(audience);
             event.code = Some(reason.code().to_string());
-            retry_after.store(p.facts.retry_after.unwrap_or(0), Ordering::Relaxed);
+            let response = p.response(audience);
             if facts_json != "{}" {
                 event.facts = RawValue::from_string(facts_json).ok();
             }
             response
         };
-        let mut rate = None;
-        let mut response = match self.live.route(&method, &path) {
+        let mut response = match self.live.route(&event.method, &path) {
             None => problem(Reason::RouteNotFound, DenialFacts::default(), None, &mut event),
             Some(route) => {
                 event.route = Some(route.path_prefix.clone());
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
                 if let Some(who) = &admission.who {
-                    rate = who.rate;
                     event.tenant = Some(who.tenant.clone());
                     event.key_prefix = Some(who.key_prefix.clone());
                     event.balance = Some(who.balance);
                 }
-                match admission.outcome {
-                    Outcome::Deny(denial) => {
-                        problem(Reason::Denied(denial.code), denial.facts, admission.who.as_ref(), &mut event)
-                    }
-                    Outcome::Allow { cost } => {
-                        let who = admission.who.expect("an allowed request has a tenant");
-                        let url = upstream_url(
-                            &route.upstream_url,
-                            request.uri().path_and_query().map_or("/", |p| p.as_str()),
-                        );
-                        match self.forward(request, &url, &who, peer, &request_id).await {
-                            Ok(upstream) if upstream.status().as_u16() < 500 => {
-                                self.settle(&who, cost, &request_id, now).await;
+                match (admission.outcome, admission.who) {
+                    (Outcome::Allow { cost }, Some(who)) => {
+                        let upstream = Upstream { url: &route.upstream_url, request_id: &request_id, client_ip };
+                        match self.proxy(request, upstream, &who, cost, now, &settings).await {
+                            Ok(response) => {
                                 event.cost = cost;
-                                client_response(upstream)
+                                response
                             }
-                            outcome => {
-                                event.balance = self.live.release(who.tenant_id, cost);
-                                match outcome {
-                                    Ok(failed) => client_response(failed),
+                            Err(Refunded { balance, failure }) => {
+                                event.balance = balance;
+                                match failure {
+                                    Ok(upstream_5xx) => client_response(upstream_5xx),
                                     Err(reason) => problem(reason, DenialFacts::default(), Some(&who), &mut event),
                                 }
                             }
                         }
                     }
+                    (Outcome::Deny(denial), who) => {
+                        problem(Reason::Denied(denial.code), denial.facts, who.as_ref(), &mut event)
+                    }
+                    (Outcome::Allow { .. }, None) => unreachable!("the policy allows only requests with a tenant"),
                 }
             }
         };
@@ -153,61 +139,94 @@ impl Gateway {
         if let Some(balance) = event.balance {
             headers.insert("x-credits-remaining", HeaderValue::from(balance));
         }
-        if let retry @ 1.. = retry_after.load(Ordering::Relaxed) {
-            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(retry));
-            headers.insert("ratelimit", HeaderValue::from_str(&format!("\"plan\";r=0;t={retry}")).expect("ascii"));
-            if let Some((rate, burst)) = rate {
-                // draft-ietf-httpapi-ratelimit-headers: the quota per one-second window.
-                let policy = format!("\"plan\";q={};w=1;burst={burst}", rate);
-                headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
-            }
-        }
         event.status = response.status().as_u16();
         event.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let event = std::sync::Arc::new(Event::Gateway(event));
+        let event = Arc::new(Event::Gateway(event));
         self.traffic.record(event.clone());
         self.hub.publish_shared(event);
         response
     }
 
-    /// Sends the request upstream and waits for its response headers, up to the timeout.
-    async fn forward(
+    /// Forwards an allowed request and settles its reserved cost: charged when the
+    /// upstream answers below 500, given back otherwise.
+    async fn proxy(
         &self,
         request: Request<Incoming>,
-        url: &str,
+        upstream: Upstream<'_>,
         who: &Admitted,
-        peer: SocketAddr,
-        request_id: &str,
-    ) -> Result<Response<Incoming>, Reason> {
-        let caller = Caller { request_id, tenant: &who.tenant, plan: &who.plan, peer };
-        let upstream = upstream_request(url, request, &caller).map_err(|e| {
-            tracing::warn!(error = %e, "cannot build the upstream request");
-            Reason::UpstreamUnavailable
-        })?;
-        let timeout = Duration::from_millis(u64::try_from(self.live.settings().upstream_timeout_ms).unwrap_or(30_000));
-        match tokio::time::timeout(timeout, self.client.request(upstream)).await {
-            Err(_) => Err(Reason::UpstreamTimeout),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, request_id, "upstream unreachable");
+        cost: i64,
+        now: chrono::DateTime<Utc>,
+        settings: &Settings,
+    ) -> Result<Response<Body>, Refunded> {
+        let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let url = upstream_url(upstream.url, path_and_query);
+        let caller = Caller {
+            request_id: upstream.request_id,
+            tenant: &who.tenant,
+            plan: &who.plan,
+            client_ip: upstream.client_ip,
+        };
+        let answer = match upstream_request(&url, request, &caller) {
+            Ok(outgoing) => {
+                let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
+                match tokio::time::timeout(timeout, self.client.request(outgoing)).await {
+                    Err(_) => Err(Reason::UpstreamTimeout),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, request_id = upstream.request_id, "upstream unreachable");
+                        Err(Reason::UpstreamUnavailable)
+                    }
+                    Ok(Ok(response)) => Ok(response),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the upstream request");
                 Err(Reason::UpstreamUnavailable)
             }
-            Ok(Ok(response)) => Ok(response),
+        };
+        match answer {
+            Ok(response) if response.status().as_u16() < 500 => {
+                self.settle(who, cost, upstream.request_id, now, settings.durability).await;
+                Ok(client_response(response))
+            }
+            failure => Err(Refunded { balance: self.live.release(who.tenant_id, cost), failure }),
         }
     }
 
     /// Charges a served request: spent in memory now, recorded by the settlement writer
     /// (and, in strict mode, committed before the answer leaves).
-    async fn settle(&self, who: &Admitted, cost: i64, request_id: &str, now: chrono::DateTime<Utc>) {
+    async fn settle(
+        &self,
+        who: &Admitted,
+        cost: i64,
+        request_id: &str,
+        now: chrono::DateTime<Utc>,
+        durability: Durability,
+    ) {
         self.live.settle(who.tenant_id, cost);
         if cost == 0 {
             return;
         }
         let debit = Debit { tenant_id: who.tenant_id, amount: cost, request_id: request_id.to_string(), at: now };
-        match self.live.settings().durability {
+        match durability {
             Durability::Batched => self.settlement.record(debit),
             Durability::Strict => self.settlement.record_durably(debit).await,
         }
     }
+}
+
+/// Where an allowed request goes, and what to tell the upstream about it.
+struct Upstream<'a> {
+    url: &'a str,
+    request_id: &'a str,
+    client_ip: &'a str,
+}
+
+/// An allowed request the upstream did not serve: its cost went back to the tenant.
+struct Refunded {
+    /// The tenant's balance after the refund.
+    balance: Option<i64>,
+    /// The upstream's 5xx answer, or why there was none.
+    failure: Result<Response<Incoming>, Reason>,
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then lets requests in
@@ -221,9 +240,11 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl 
                 let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let gateway = gateway.clone();
+                // Formatted once per connection, not once per request.
+                let client_ip: Arc<str> = peer.ip().to_string().into();
                 let service = service_fn(move |request| {
-                    let gateway = gateway.clone();
-                    async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
+                    let (gateway, client_ip) = (gateway.clone(), client_ip.clone());
+                    async move { Ok::<_, Infallible>(gateway.handle(request, &client_ip).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);

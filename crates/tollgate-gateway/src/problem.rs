@@ -119,6 +119,16 @@ impl Problem<'_> {
                     h.insert(header::LINK, link);
                 }
             }
+            429 => {
+                let retry = self.facts.retry_after.unwrap_or(1);
+                h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
+                h.insert("ratelimit", HeaderValue::from_str(&format!("\"plan\";r=0;t={retry}")).expect("ascii"));
+                if let Some((rate, burst)) = self.who.and_then(|w| w.rate) {
+                    // draft-ietf-httpapi-ratelimit-headers: the quota per one-second window.
+                    let policy = format!("\"plan\";q={rate};w=1;burst={burst}");
+                    h.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
+                }
+            }
             _ => {}
         }
         response

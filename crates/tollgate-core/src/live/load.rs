@@ -103,16 +103,19 @@ fn sorted(mut routes: Vec<Route>) -> Arc<Vec<Arc<Route>>> {
     Arc::new(routes.into_iter().map(Arc::new).collect())
 }
 
-const KEYS: &str = "SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at FROM api_keys";
-const KEYS_OF_TENANT: &str =
-    "SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at FROM api_keys WHERE tenant_id = ?";
+/// Keys as the gateway needs them (hash included, to index them by).
+macro_rules! key_query {
+    ($filter:literal) => {
+        concat!("SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at FROM api_keys ", $filter)
+    };
+}
 
 impl Live {
     /// Loads everything. With no usage pending (nothing is running yet), stored balances
     /// are exactly what may be spent.
     pub async fn load(store: &Store) -> Result<Self, sqlx::Error> {
         let mut conn = store.read().acquire().await?;
-        let keys: Vec<KeyRow> = sqlx::query_as(KEYS).fetch_all(&mut *conn).await?;
+        let keys: Vec<KeyRow> = sqlx::query_as(key_query!("")).fetch_all(&mut *conn).await?;
         let tenants: Vec<TenantRow> = sqlx::query_as(tenant_query!("")).fetch_all(&mut *conn).await?;
         let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *conn).await?;
         let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *conn).await?;
@@ -188,7 +191,7 @@ impl Live {
                 self.tenants.write().expect("tenants lock").insert(id, Arc::new(Mutex::new(tenant_state(row))));
             }
         }
-        let keys: Vec<KeyRow> = sqlx::query_as(KEYS_OF_TENANT).bind(id).fetch_all(conn).await?;
+        let keys: Vec<KeyRow> = sqlx::query_as(key_query!("WHERE tenant_id = ?")).bind(id).fetch_all(conn).await?;
         let mut map = self.keys.write().expect("keys lock");
         for (digest, key) in keys.into_iter().filter_map(key_entry) {
             map.insert(digest, key);
