@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
+    let runtime = runtime().build().expect("tokio runtime starts");
     match runtime.block_on(run()) {
         Ok(code) => code,
         Err(e) => {
@@ -27,6 +27,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One thread when the process may use only one CPU (a pinned or one-core container):
+/// a multi-thread scheduler there only adds cross-thread wake-ups (bench/gateway.sh).
+fn runtime() -> tokio::runtime::Builder {
+    let mut builder = if std::thread::available_parallelism().map_or(1, usize::from) == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all();
+    builder
 }
 
 async fn run() -> anyhow::Result<ExitCode> {

@@ -48,7 +48,31 @@ impl Server {
 
     /// Starts `serve` with `extra` arguments.
     pub fn start_with(dir: &Path, log_level: &str, extra: &[&str]) -> Self {
-        let mut child = binary()
+        Self::spawn(binary(), dir, log_level, extra)
+    }
+
+    /// Starts `serve` allowed onto one CPU only, as in a one-core container or the
+    /// benchmark: it then runs on a single-threaded runtime.
+    pub fn start_on_one_cpu(dir: &Path, log_level: &str) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = binary();
+        // SAFETY: sched_setaffinity on the child itself, between fork and exec; it
+        // allocates nothing and touches no lock.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(cmd, dir, log_level, &[])
+    }
+
+    fn spawn(mut cmd: Command, dir: &Path, log_level: &str, extra: &[&str]) -> Self {
+        let mut child = cmd
             .env("TOLLGATE_LOG", log_level)
             .arg("--data-dir")
             .arg(dir)

@@ -130,21 +130,23 @@ fn load_then_kill(server: crate::process::Server, secret: &str, stop_after: usiz
     served.lock().unwrap().clone()
 }
 
-fn seeded_server(d: &std::path::Path, durability: &str) -> (crate::process::Server, String) {
+/// A server with one tenant, its key and a route; `one_cpu` pins it to a single CPU.
+fn seeded_server(d: &std::path::Path, durability: &str, one_cpu: bool) -> (crate::process::Server, String) {
     let upstream = crate::process::upstream();
     json(d, &["settings", "set", "--durability", durability]);
     json(d, &["plan", "create", "--name", "Pro", "--credits", "1000000"]);
     json(d, &["tenant", "create", "--name", "acme", "--plan", "pro"]);
     let key = json(d, &["key", "issue", "--tenant", "acme"]);
     json(d, &["route", "create", "--path", "/v1", "--upstream", &upstream, "--cost", "3"]);
-    (Server::start(d, "warn"), key["secret"].as_str().unwrap().to_string())
+    let server = if one_cpu { Server::start_on_one_cpu(d, "warn") } else { Server::start(d, "warn") };
+    (server, key["secret"].as_str().unwrap().to_string())
 }
 
 #[test]
 fn sigkill_under_load_leaves_a_ledger_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (server, secret) = seeded_server(d, "batched");
+    let (server, secret) = seeded_server(d, "batched", false);
     let served = load_then_kill(server, &secret, 300);
     assert!(served.len() >= 300, "the load ran ({} served)", served.len());
     let report = json(d, &["verify"]);
@@ -161,7 +163,8 @@ fn sigkill_under_load_leaves_a_ledger_that_verifies() {
 fn in_strict_mode_every_2xx_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (server, secret) = seeded_server(d, "strict");
+    // Pinned: the single-threaded runtime must keep strict's promise too.
+    let (server, secret) = seeded_server(d, "strict", true);
     let served = load_then_kill(server, &secret, 200);
     assert_eq!(json(d, &["verify"])["ok"], true, "the ledger balances");
     let mut charged = std::collections::HashSet::new();
