@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need and is missing. Rust itself is assumed.
 # Debian packages are installed with apt-get as root, or through sudo otherwise.
+#   scripts/deps.sh          build tools and Node.js (for `make run`)
+#   scripts/deps.sh --test   also rustfmt/clippy checks and chromium (for `make test`)
 set -euo pipefail
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is not installed. Install Rust (https://rustup.rs) and run make again." >&2
   exit 1
 fi
-# `make test` also lints: it needs rustfmt and clippy (`scripts/deps.sh --lint`).
-if [ "${1:-}" = "--lint" ]; then
+if [ "${1:-}" = "--test" ]; then
   for component in fmt clippy; do
     if ! cargo "$component" --version >/dev/null 2>&1; then
       echo "error: cargo $component is missing; install it with: rustup component add ${component/fmt/rustfmt}" >&2
       exit 1
     fi
   done
+  # The browser tests drive Debian's chromium (playwright-core never downloads one).
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -40,4 +45,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     [ "$attempt" -eq 3 ] && { echo "error: apt-get failed three times" >&2; exit 1; }
     sleep 10
   done
+fi
+
+# The dashboard's build tools need Node.js 20.19 or newer.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "error: Node.js $(node --version) is too old for the dashboard's build (Vite needs 20.19+)." >&2
+  echo "       install a newer Node.js (e.g. from nodesource.com) and run make again." >&2
+  exit 1
 fi

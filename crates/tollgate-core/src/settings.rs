@@ -38,6 +38,9 @@ pub struct Settings {
     pub retention_days: i64,
     /// How long the gateway waits for the upstream's response headers before a 504.
     pub upstream_timeout_ms: i64,
+    /// Credits at or below which a tenant is flagged as running low (dashboard marker,
+    /// desktop notification), so the operator can reach out before traffic stops.
+    pub low_balance_threshold: i64,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             durability: Durability::Batched,
             retention_days: 30,
             upstream_timeout_ms: 30_000,
+            low_balance_threshold: 100,
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct SettingsSet {
     pub retention_days: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
     pub upstream_timeout_ms: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub low_balance_threshold: Option<i64>,
 }
 
 fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
@@ -151,6 +157,15 @@ impl Command for SettingsSet {
                 return Err(ConsoleError::invalid("upstream_timeout_ms", format!("must be 100-600000, got {ms}")));
             }
             s.upstream_timeout_ms = ms;
+        }
+        if let Some(credits) = self.low_balance_threshold {
+            if credits < 0 {
+                return Err(ConsoleError::invalid(
+                    "low_balance_threshold",
+                    format!("must be 0 or more, got {credits}"),
+                ));
+            }
+            s.low_balance_threshold = credits;
         }
         let (old, new) =
             (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));

@@ -251,6 +251,8 @@ pub struct TenantRow {
     pub balance: i64,
     pub period_end: DateTime<Utc>,
     pub contact_email: Option<String>,
+    /// Denials in the last 24 hours: who is hitting the gate most.
+    pub denials_24h: i64,
 }
 
 /// `tenant.list`.
@@ -268,16 +270,18 @@ impl Command for TenantList {
     const SUMMARY: &'static str = "List tenants with their plan, status and balance";
     type Output = List<TenantRow>;
 
-    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
         let pattern = self.search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
         Ok(List(
             sqlx::query_as::<_, TenantRow>(
-                "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email
+                "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
+                    (SELECT count(*) FROM denials d WHERE d.tenant = t.slug AND d.at >= ?2) AS denials_24h
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
              WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
              ORDER BY t.slug",
             )
             .bind(pattern)
+            .bind(ctx.now - chrono::TimeDelta::hours(24))
             .fetch_all(console.store().read())
             .await?,
         ))

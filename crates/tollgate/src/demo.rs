@@ -5,12 +5,14 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
 use chrono::{TimeDelta, Utc};
 use tokio::net::TcpListener;
 use tollgate_core::keys::KeyIssue;
-use tollgate_core::plans::{BillingPeriod, PlanCreate};
-use tollgate_core::routes::RouteCreate;
+use tollgate_core::plans::{BillingPeriod, PlanCreate, PlanList};
+use tollgate_core::routes::{RouteCreate, RouteList};
 use tollgate_core::tenants::{TenantCreate, TenantList, TenantSuspend};
 use tollgate_core::{Command, Console, Ctx};
 
@@ -25,7 +27,7 @@ impl DemoKeys {
 }
 
 /// Starts the demo upstream: every path answers a small JSON document.
-pub async fn upstream() -> Result<String> {
+async fn upstream() -> Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot start the demo upstream")?;
     let url = format!("http://{}", listener.local_addr()?);
     let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
@@ -40,14 +42,60 @@ async fn run<C: Command>(console: &Console, ctx: &Ctx, command: C) -> Result<C::
     command.run(console, ctx).await.with_context(|| format!("demo seed: {name}"))
 }
 
-/// Seeds a fresh data directory; refuses one that already has tenants.
-pub async fn seed(console: &Console, upstream: &str) -> Result<DemoKeys> {
-    let ctx = Ctx::now("demo");
-    if !run(console, &ctx, TenantList::default()).await?.is_empty() {
-        bail!(
-            "--demo seeds a fresh data directory, and this one already has tenants; pass --data-dir with an empty directory"
-        );
+/// What loading the demo created, for the dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoReport {
+    pub tenants: usize,
+    pub keys: usize,
+    pub routes: usize,
+}
+
+/// Why the demo did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Demo data would mix with the operator's own.
+    #[error("the demo seeds an empty console, and this one already has tenants or plans")]
+    NotEmpty,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Starts the demo on a running server: from `serve --demo` or the dashboard's
+/// "Load demo data". Cheap to clone; at most one start runs at a time.
+#[derive(Clone)]
+pub struct DemoLauncher {
+    gateway_url: String,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    once: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl DemoLauncher {
+    /// A launcher whose traffic goes to `gateway_url` until `stopping` turns true.
+    pub fn new(gateway_url: String, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { gateway_url, stopping, once: Arc::default() }
     }
+
+    /// Starts the demo upstream, seeds the console and starts the traffic.
+    pub async fn launch(&self, console: &Console) -> Result<(DemoReport, DemoKeys, String), DemoError> {
+        let _one_at_a_time = self.once.lock().await;
+        let ctx = Ctx::now("demo");
+        let tenants = run(console, &ctx, TenantList::default()).await?;
+        let plans = run(console, &ctx, PlanList { include_archived: true }).await?;
+        if !tenants.is_empty() || !plans.is_empty() {
+            return Err(DemoError::NotEmpty);
+        }
+        let upstream = upstream().await?;
+        let keys = seed(console, &upstream).await?;
+        let routes = run(console, &ctx, RouteList {}).await?.len();
+        let report = DemoReport { tenants: keys.0.len(), keys: keys.0.len(), routes };
+        tokio::spawn(drive(self.gateway_url.clone(), keys.clone(), self.stopping.clone()));
+        Ok((report, keys, upstream))
+    }
+}
+
+/// Seeds plans, tenants, keys and routes pointing at `upstream` into an empty console.
+async fn seed(console: &Console, upstream: &str) -> Result<DemoKeys> {
+    let ctx = Ctx::now("demo");
     let plan = |name: &str, price, credits, features: &[&str], rate| PlanCreate {
         name: name.into(),
         price_minor: Some(price),
@@ -91,7 +139,7 @@ pub async fn seed(console: &Console, upstream: &str) -> Result<DemoKeys> {
 }
 
 /// Sends the demo traffic to the gateway until `stopping` turns true, about 8 calls a second.
-pub async fn drive(gateway: String, keys: DemoKeys, mut stopping: tokio::sync::watch::Receiver<bool>) {
+async fn drive(gateway: String, keys: DemoKeys, mut stopping: tokio::sync::watch::Receiver<bool>) {
     let client = reqwest::Client::new();
     // (tenant or "" for no key, path, how many at once)
     let script: [(&str, &str, usize); 8] = [

@@ -17,9 +17,9 @@ use tollgate_core::store::Store;
 use tollgate_core::traffic::TrafficLog;
 use tollgate_gateway::Gateway;
 
-use crate::admin::{self, AdminState};
+use crate::admin::{self, AdminState, Dashboard};
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
-use crate::demo;
+use crate::demo::{DemoError, DemoLauncher};
 
 /// Options of `tollgate serve`.
 #[derive(Debug, Clone, Args)]
@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// upstream on loopback, and send a gentle mix of traffic.
     #[arg(long)]
     pub demo: bool,
+    /// The built dashboard to serve (default: the `ui/dist` of this source tree, or
+    /// `share/tollgate/ui` beside the installed binary).
+    #[arg(long, env = "TOLLGATE_UI_DIR")]
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -100,26 +104,37 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     println!("Tollgate gateway listening on {gateway_url}");
     println!("Data directory: {} (admin token in {})", dir.path().display(), dir.path().join("admin-token").display());
     println!("OpenAPI document: {admin_url}/api/openapi.json");
+    let dashboard = Dashboard::find(args.ui_dir.clone());
+    match dashboard.root() {
+        // The token rides in the fragment: browsers send it nowhere and the page moves it
+        // into session storage at once.
+        Some(_) => println!("Open the dashboard: {admin_url}/#token={token}"),
+        None => println!("The dashboard is not built (run `make ui`); the admin API works without it"),
+    }
 
     let (settlement, writer) = Settlement::spawn(store.clone());
     let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
     let gateway = Arc::new(Gateway::new(live, settlement.clone(), console.hub().clone(), traffic.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
     if args.demo {
-        let upstream = demo::upstream().await?;
-        let keys = demo::seed(&console, &upstream).await?;
+        let (_, keys, upstream) = demo.launch(&console).await.map_err(|e| match e {
+            DemoError::NotEmpty => anyhow::anyhow!(
+                "--demo seeds a fresh data directory, and this one already has tenants or plans; pass --data-dir with an empty directory"
+            ),
+            DemoError::Failed(e) => e,
+        })?;
         println!(
             "Demo: seeded plans starter and pro, tenants {}, upstream {upstream}",
             keys.0.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
         );
         println!("Demo: try  curl -H 'Authorization: Bearer {}' {gateway_url}/v1/search", keys.0[0].1);
-        tokio::spawn(demo::drive(gateway_url.clone(), keys, stopped.clone()));
     }
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let gateway_task = tokio::spawn(tollgate_gateway::serve(gateway_listener, gateway, until_stopped(stopped.clone())));
-    let admin_state = AdminState::new(console.clone(), &token, admin_local);
+    let admin_state = AdminState::new(console.clone(), &token, admin_local).with_demo(demo).with_dashboard(dashboard);
     let app = admin::router(admin_state.clone());
     let admin_task =
         tokio::spawn(axum::serve(admin_listener, app).with_graceful_shutdown(until_stopped(stopped)).into_future());

@@ -18,6 +18,9 @@ async fn defaults_then_partial_changes_that_persist() {
         .unwrap();
     assert_eq!((s.durability, s.gateway_listen.as_str()), (Durability::Strict, "0.0.0.0:9402"), "changed");
     assert_eq!(s.retention_days, 30, "others keep their defaults");
+    assert_eq!(s.low_balance_threshold, 100, "low-balance threshold defaults to 100 credits");
+    let s = w.run(SettingsSet { low_balance_threshold: Some(500), ..Default::default() }).await.unwrap();
+    assert_eq!(s.low_balance_threshold, 500, "and can be changed");
     w.console.store().close().await;
     let reopened = tollgate_core::Console::open(&w.dir.path().join("tollgate.db")).await.unwrap();
     let s = SettingsGet {}.run(&reopened, &at(0)).await.unwrap();
@@ -41,6 +44,10 @@ async fn bad_settings_are_refused_and_change_nothing() {
         w.run(SettingsSet { durability: Some(Durability::Strict), retention_days: Some(-1), ..Default::default() })
             .await,
         "retention_days",
+    );
+    assert_invalid(
+        w.run(SettingsSet { low_balance_threshold: Some(-5), ..Default::default() }).await,
+        "low_balance_threshold",
     );
     assert_eq!(w.dump().await, before, "nothing was stored, not even the valid half");
 }

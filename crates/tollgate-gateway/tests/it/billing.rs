@@ -196,6 +196,9 @@ async fn denials_are_stored_and_served_traffic_is_summed_per_minute() {
     let (requests, credits): (i64, i64) = usage.iter().fold((0, 0), |(r, c), u| (r + u.requests, c + u.credits));
     assert_eq!((requests, credits), (3, 3), "served requests are summed, not stored one by one");
     assert!(usage.len() <= 2, "one row per minute, tenant and route");
+    let rows = w.run(tollgate_core::tenants::TenantList::default()).await;
+    let acme = rows.iter().find(|t| t.slug == "acme").expect("acme is listed");
+    assert_eq!(acme.denials_24h, 2, "the tenant list counts the last day's denials");
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! The admin HTTP API: one `POST /api/<command>` route per console command, generated
 //! from the command list, behind a bearer token and a `Host`/`Origin` check.
 
+mod dashboard;
 mod events;
 mod guard;
 mod openapi;
+pub mod typescript;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +19,10 @@ use axum::routing::{get, post};
 use tollgate_core::command::{self, Command, CommandVisitor, parse_input_bytes};
 use tollgate_core::{Console, ConsoleError, Ctx};
 
+pub use dashboard::Dashboard;
 pub use guard::allowed_hosts;
+
+use crate::demo::{DemoError, DemoLauncher};
 
 /// What every admin request can reach.
 #[derive(Clone)]
@@ -29,13 +34,36 @@ pub struct AdminState {
     pub hosts: Arc<[String]>,
     /// Set to `true` when the server stops, so long-lived event streams end.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Starts the demo from the dashboard; absent where no gateway runs.
+    pub demo: Option<DemoLauncher>,
+    /// The built dashboard served on `/`.
+    pub dashboard: Dashboard,
 }
 
 impl AdminState {
     /// State for a server bound to `addr`.
     pub fn new(console: Console, token: &str, addr: SocketAddr) -> Self {
         let stopping = Arc::new(tokio::sync::watch::channel(false).0);
-        Self { console, token: token.into(), hosts: allowed_hosts(addr).into(), stopping }
+        Self {
+            console,
+            token: token.into(),
+            hosts: allowed_hosts(addr).into(),
+            stopping,
+            demo: None,
+            dashboard: Dashboard::default(),
+        }
+    }
+
+    /// Lets `POST /api/demo` seed demo data and start traffic through this launcher.
+    pub fn with_demo(mut self, demo: DemoLauncher) -> Self {
+        self.demo = Some(demo);
+        self
+    }
+
+    /// Serves this dashboard on `/`.
+    pub fn with_dashboard(mut self, dashboard: Dashboard) -> Self {
+        self.dashboard = dashboard;
+        self
     }
 
     /// Ends every open event stream, so a graceful shutdown does not wait on them.
@@ -58,15 +86,41 @@ impl CommandVisitor for Routes {
 
 /// The admin API's router; tests call it directly, `serve` binds it.
 pub fn router(state: AdminState) -> Router {
-    let mut routes = Routes(Router::new().route("/api/events", get(events::stream_events)));
+    let mut routes =
+        Routes(Router::new().route("/api/events", get(events::stream_events)).route("/api/demo", post(load_demo)));
     command::visit_all(&mut routes);
     let authed = routes.0.layer(axum::middleware::from_fn_with_state(state.clone(), guard::require_token));
     Router::new()
         .route("/api/openapi.json", get(openapi::document))
         .merge(authed)
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such admin route") })
+        .fallback(not_api)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
         .with_state(state)
+}
+
+/// Anything that is not an API route: the dashboard's files for `GET`, else 404.
+async fn not_api(state: State<AdminState>, request: axum::extract::Request) -> Response {
+    let is_page = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD)
+        && !request.uri().path().starts_with("/api/");
+    if is_page {
+        return dashboard::serve_file(state, request).await;
+    }
+    error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such admin route")
+}
+
+/// `POST /api/demo`: the dashboard's "Load demo data" on an empty console.
+async fn load_demo(State(state): State<AdminState>) -> Response {
+    let Some(demo) = &state.demo else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "this server runs no gateway to send demo traffic to");
+    };
+    match demo.launch(&state.console).await {
+        Ok((report, _, _)) => axum::Json(report).into_response(),
+        Err(e @ DemoError::NotEmpty) => error(StatusCode::CONFLICT, "NOT_EMPTY", &e.to_string()),
+        Err(DemoError::Failed(e)) => {
+            tracing::error!(error = %e, "the demo did not start");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "DEMO_FAILED", "the demo could not start; see the server log")
+        }
+    }
 }
 
 async fn run<C: Command>(State(state): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -243,3 +243,38 @@ fn sample_event(i: u64) -> tollgate_core::events::GatewayEvent {
         facts: None,
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_without_a_token_with_a_strict_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = dir.path().join("ui");
+    std::fs::create_dir_all(ui.join("assets")).unwrap();
+    std::fs::write(ui.join("index.html"), "<!doctype html><title>Tollgate</title>").unwrap();
+    std::fs::write(ui.join("assets/app-1234.js"), "console.log(1)").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "outside").unwrap();
+    let console = Console::open(&dir.path().join("tollgate.db")).await.unwrap();
+    let state = AdminState::new(console, TOKEN, HOST.parse().unwrap()).with_dashboard(admin::Dashboard::at(ui));
+    let router = admin::router(state);
+    let get = |path: &str| {
+        let request = Request::get(path).header(header::HOST, HOST).body(Body::empty()).unwrap();
+        router.clone().oneshot(request)
+    };
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the page needs no token");
+    assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8", "as HTML");
+    let csp = page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "strict CSP: {csp}");
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-cache", "the page is always fresh");
+    let body = to_bytes(page.into_body(), 1 << 20).await.unwrap();
+    assert!(body.starts_with(b"<!doctype html>"), "index.html for /");
+    let asset = get("/assets/app-1234.js").await.unwrap();
+    assert_eq!(asset.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8", "scripts typed");
+    assert!(asset.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"), "hashed assets cache");
+    assert_eq!(get("/../secret.txt").await.unwrap().status(), StatusCode::NOT_FOUND, "nothing outside the UI");
+    assert_eq!(get("/assets/%2e%2e/%2e%2e/secret.txt").await.unwrap().status(), StatusCode::NOT_FOUND, "encoded too");
+    let wrong_host = Request::get("/").header(header::HOST, "evil.example:8401").body(Body::empty()).unwrap();
+    assert_eq!(router.clone().oneshot(wrong_host).await.unwrap().status(), StatusCode::FORBIDDEN, "Host checked");
+    let api_miss = get("/api/nothing").await.unwrap();
+    assert_eq!(api_miss.status(), StatusCode::NOT_FOUND, "unknown API routes stay JSON 404s");
+    assert_eq!(api_miss.headers()[header::CONTENT_TYPE], "application/json", "as JSON");
+}

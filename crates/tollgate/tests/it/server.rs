@@ -307,3 +307,46 @@ fn the_demo_seeds_a_fresh_dir_and_makes_every_kind_of_traffic() {
     let again = fails(d, &["serve", "--demo", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"]);
     assert!(again.contains("fresh data directory"), "a second --demo on the same data refuses to seed twice: {again}");
 }
+
+#[test]
+fn the_dashboard_url_carries_the_token_and_load_demo_seeds_an_empty_console_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ui = tempfile::tempdir().unwrap();
+    std::fs::write(ui.path().join("index.html"), "<!doctype html><title>Tollgate</title>").unwrap();
+    let ui_dir = ui.path().to_str().unwrap();
+    let server = Server::start_with(d, "warn", &["--ui-dir", ui_dir]);
+    let token = std::fs::read_to_string(d.join("admin-token")).unwrap();
+    let printed = server.output.lock().unwrap().clone();
+    let url = format!("{}/#token={}", server.url, token.trim());
+    assert!(
+        printed.contains(&format!("Open the dashboard: {url}")),
+        "one URL to open, token in the fragment:\n{printed}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let page = client.get(&server.url).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the dashboard is served");
+        let demo = |token: &str| client.post(format!("{}/api/demo", server.url)).bearer_auth(token).send();
+        assert_eq!(demo("wrong").await.unwrap().status(), 401, "loading the demo needs the token");
+        let loaded = demo(token.trim()).await.unwrap();
+        assert_eq!(loaded.status(), 200, "the demo loads into an empty console");
+        let report: serde_json::Value = loaded.json().await.unwrap();
+        assert_eq!((report["tenants"].as_i64(), report["routes"].as_i64()), (Some(4), Some(2)), "{report}");
+        let again = demo(token.trim()).await.unwrap();
+        assert_eq!(again.status(), 409, "never twice, never over real data");
+        assert_eq!(again.json::<serde_json::Value>().await.unwrap()["code"], "NOT_EMPTY", "with a code");
+    });
+    let mut denied = false;
+    for _ in 0..40 {
+        if !json(d, &["denial", "list", "--limit", "10"]).as_array().unwrap().is_empty() {
+            denied = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(denied, "the demo traffic runs through the gateway");
+    let (status, _) = server.stop();
+    assert!(status.success(), "stops cleanly with the demo running");
+}

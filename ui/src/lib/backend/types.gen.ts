@@ -1,0 +1,666 @@
+// Generated from the Rust types by `make types` (crates/tollgate/src/admin/typescript.rs).
+// Do not edit: a test fails when this file and the Rust types disagree.
+
+/** `credits.adjust`: an operator's correction, up or down (never below zero). */
+export interface Adjust {
+  /** Signed credits: positive adds, negative removes. */
+  amount: number;
+  idempotency_key: string;
+  /** Required: an adjustment must say why. */
+  reason: string;
+  tenant: string;
+}
+
+/** A key as stored and shown: never the secret, never its hash. */
+export interface ApiKey {
+  created_at: string;
+  expires_at?: string | null;
+  id: number;
+  last_used_at?: string | null;
+  name: string;
+  /** The visible start of the key, e.g. `tg_live_AbCd1234`; identifies it in commands. */
+  prefix: string;
+  revoked_at?: string | null;
+  /** What the key may do; a route can require one. */
+  scopes: string[];
+  tenant_id: number;
+}
+
+/** One console action as recorded. */
+export interface AuditEntry {
+  /** The console command, e.g. `credits.topup`. */
+  action: string;
+  /** Who did it. */
+  actor: string;
+  /** The thing after the action (absent when it was removed). */
+  after?: Record<string, unknown> | null;
+  /** When the action happened. */
+  at: string;
+  /** The thing before the action (absent when it was created). */
+  before?: Record<string, unknown> | null;
+  /** Position in the log; later actions have larger ids. */
+  id: number;
+  /** The operator's note, when given. */
+  reason?: string | null;
+  /** What it acted on, e.g. `tenant:acme`. */
+  target: string;
+}
+
+/** `audit.list`: the newest actions first, optionally for one target. */
+export interface AuditList {
+  /** Only entries older than this id (for paging). */
+  before_id?: number | null;
+  /** At most this many entries (1-1000, default 100). */
+  limit?: number | null;
+  /** Only actions on this target, e.g. `tenant:acme`. */
+  target?: string | null;
+}
+
+/** How long one billing period lasts. */
+export type BillingPeriod = 'day' | 'week' | 'month' | 'year';
+
+/**
+ * `subscription.change-plan`: features and limits change at once; the period and the
+ * balance stay as they are (the new plan's credits come with the next renewal).
+ */
+export interface ChangePlan {
+  /** The new plan. */
+  plan: string;
+  reason?: string | null;
+  tenant: string;
+}
+
+/** What a credit movement did. */
+export interface CreditMovement {
+  /** The tenant's balance now. */
+  balance: number;
+  /** The ledger entry (the original one when this was a replay). */
+  entry: LedgerEntry;
+  /** True when the idempotency key had been used already and nothing moved this time. */
+  replayed: boolean;
+  tenant: string;
+}
+
+/** A stored denial. */
+export interface Denial {
+  at: string;
+  code: string;
+  facts?: Record<string, unknown> | null;
+  id: number;
+  key_prefix?: string | null;
+  method: string;
+  path: string;
+  request_id: string;
+  route?: string | null;
+  status: number;
+  tenant?: string | null;
+}
+
+/** `denial.list`: stored denials, newest first. */
+export interface DenialList {
+  before_id?: number | null;
+  /** Only this code, e.g. INSUFFICIENT_CREDITS. */
+  code?: string | null;
+  limit?: number | null;
+  tenant?: string | null;
+}
+
+/** How the gateway writes charges to the ledger. */
+export type Durability = 'batched' | 'strict';
+
+/** Why credits moved. */
+export type EntryKind = 'grant' | 'topup' | 'debit' | 'refund' | 'adjustment' | 'expiry';
+
+/** `{code, message, field?}`: the wire shape of a [`ConsoleError`]. */
+export interface ErrorBody {
+  /** Stable machine code, e.g. `INVALID_INPUT`, `NOT_FOUND`, `SLUG_TAKEN`. */
+  code: string;
+  /** The input field at fault, for input errors. */
+  field?: string | null;
+  /** Human message naming the problem. */
+  message: string;
+}
+
+/** One gateway decision, allowed or denied, as the live monitor shows it. */
+export interface GatewayEvent {
+  at: string;
+  /** The tenant's spendable balance after this request. */
+  balance?: number | null;
+  /** The denial code (absent when the request was served). */
+  code?: string | null;
+  /** Credits charged (0 for denials and upstream failures). */
+  cost: number;
+  /**
+   * The facts of a denial (balance, cost, plan, required feature, …), as the JSON
+   * object the client got (kept serialized: it is written out twice, never read).
+   */
+  facts?: Record<string, unknown> | null;
+  key_prefix?: string | null;
+  /** Time spent in the gateway and the upstream, in microseconds. */
+  latency_us: number;
+  method: string;
+  path: string;
+  request_id: string;
+  /** The matched route's path prefix. */
+  route?: string | null;
+  /** The status the client got. */
+  status: number;
+  /** Tenant slug, once the key is known. */
+  tenant?: string | null;
+}
+
+/** How the records are written. */
+export type ImportFormat = 'csv' | 'jsonl';
+
+/** What an import added. */
+export interface ImportReport {
+  /** Credits given as opening balances (as top-ups in the ledger). */
+  credits: number;
+  keys: number;
+  tenants: number;
+}
+
+/** A freshly issued key with its secret, which is never shown again. */
+export interface IssuedKey {
+  key: ApiKey;
+  /** The whole key to hand to the customer. Tollgate keeps only its hash. */
+  secret: string;
+}
+
+/** `key.issue`. */
+export interface KeyIssue {
+  /** When the key stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z). */
+  expires_at?: string | null;
+  /** A label for the operator, e.g. "production" (default "default"). */
+  name?: string | null;
+  /** Scopes, comma-separated on the command line. */
+  scopes?: string[];
+  tenant: string;
+}
+
+/** `key.list`. */
+export interface KeyList {
+  tenant: string;
+}
+
+/** `key.revoke`: the key stops working at once. */
+export interface KeyRevoke {
+  /** The key's visible prefix (or the whole key). */
+  key: string;
+  reason?: string | null;
+}
+
+/**
+ * `key.rotate`: a new key with the same name and scopes; the old one keeps working for
+ * the overlap so the customer can switch without downtime.
+ */
+export interface KeyRotate {
+  /** The key's visible prefix (or the whole key). */
+  key: string;
+  /** Minutes the old key keeps working (0-43200, default 60; 0 revokes it now). */
+  overlap_minutes?: number | null;
+}
+
+/** One ledger entry as stored. */
+export interface LedgerEntry {
+  actor: string;
+  /** Signed: positive adds credits, negative spends them. */
+  amount: number;
+  /** The tenant's balance right after this entry. */
+  balance_after: number;
+  created_at: string;
+  id: number;
+  /** Repeating a movement with the same key returns the first entry instead of a second one. */
+  idempotency_key?: string | null;
+  kind: EntryKind;
+  reason?: string | null;
+  /** The gateway request this entry charges or refunds. */
+  request_id?: string | null;
+  tenant_id: number;
+}
+
+/** `ledger.list`: a tenant's entries, newest first. */
+export interface LedgerList {
+  /** Only entries older than this id (for paging). */
+  before_id?: number | null;
+  /** At most this many entries (1-1000, default 100). */
+  limit?: number | null;
+  /** The tenant whose entries to list. */
+  tenant: string;
+}
+
+export type ListOfApiKey = ApiKey[];
+
+export type ListOfAuditEntry = AuditEntry[];
+
+export type ListOfDenial = Denial[];
+
+export type ListOfLedgerEntry = LedgerEntry[];
+
+export type ListOfPlan = Plan[];
+
+export type ListOfRoute = Route[];
+
+export type ListOfTenantRow = TenantRow[];
+
+export type ListOfUsageMinute = UsageMinute[];
+
+/** A tenant whose stored balance disagrees with its ledger. */
+export interface Mismatch {
+  /** `tenants.balance`. */
+  balance: number;
+  /** `balance_after` of the tenant's newest entry (0 without entries). */
+  last_balance_after: number;
+  /** The sum of the tenant's ledger amounts. */
+  ledger_sum: number;
+  tenant: string;
+}
+
+/** A plan as stored. */
+export interface Plan {
+  /** Archived plans keep their tenants but take no new ones. */
+  archived: boolean;
+  billing_period: BillingPeriod;
+  /** Requests allowed in a burst above the sustained rate. */
+  burst: number;
+  created_at: string;
+  /** Credits granted through the ledger at each renewal. */
+  credits_per_period: number;
+  /** ISO 4217 code. */
+  currency: string;
+  /** Entitlements a route can require. */
+  features: string[];
+  /** Days a `past_due` subscription keeps working after its period ends. */
+  grace_days: number;
+  id: number;
+  /** Shown to people, e.g. `Pro`. */
+  name: string;
+  /** Requests allowed per period regardless of credits; absent means no quota. */
+  period_quota?: number | null;
+  /** Price per period in minor units of `currency` (cents for USD). */
+  price_minor: number;
+  /** Sustained requests per second; absent means unlimited. */
+  rate_per_second?: number | null;
+  /** Stable identifier used everywhere else, e.g. `pro`. */
+  slug: string;
+  updated_at: string;
+}
+
+/** `plan.archive`: the plan keeps its tenants but can no longer be chosen. */
+export interface PlanArchive {
+  /** The plan to archive. */
+  plan: string;
+}
+
+/** `plan.create`. */
+export interface PlanCreate {
+  billing_period?: null | BillingPeriod;
+  /** Burst size (defaults to the rate). */
+  burst?: number | null;
+  /** Credits granted each period (default 0). */
+  credits_per_period?: number | null;
+  /** ISO 4217 currency (default USD). */
+  currency?: string | null;
+  /** Entitlements, comma-separated on the command line. */
+  features?: string[];
+  /** Grace days after a failed payment (default 0). */
+  grace_days?: number | null;
+  /** Display name, e.g. "Pro". */
+  name: string;
+  /** Requests allowed per period (no quota when absent). */
+  period_quota?: number | null;
+  /** Price per period in minor units (default 0). */
+  price_minor?: number | null;
+  /** Sustained requests per second (unlimited when absent). */
+  rate_per_second?: number | null;
+  /** Identifier; derived from the name when absent. */
+  slug?: string | null;
+}
+
+/** `plan.list`. */
+export interface PlanList {
+  /** Include archived plans. */
+  include_archived?: boolean;
+}
+
+/** `plan.update`: changes only the fields given. */
+export interface PlanUpdate {
+  billing_period?: null | BillingPeriod;
+  burst?: number | null;
+  credits_per_period?: number | null;
+  currency?: string | null;
+  /** Replaces the entitlements (comma-separated; an empty value clears them). */
+  features?: string[] | null;
+  grace_days?: number | null;
+  name?: string | null;
+  /** New quota per period; 0 removes the quota. */
+  period_quota?: number | null;
+  /** The plan to change. */
+  plan: string;
+  price_minor?: number | null;
+  /** New sustained rate; 0 makes the plan unlimited. */
+  rate_per_second?: number | null;
+}
+
+/** `credits.refund`: give back credits charged for usage. */
+export interface Refund {
+  /** Credits to give back (positive). */
+  amount: number;
+  idempotency_key: string;
+  reason?: string | null;
+  /** The gateway request being refunded, when known. */
+  request_id?: string | null;
+  tenant: string;
+}
+
+/**
+ * `subscription.renew`: opens the next period (from the end of the current one, or from
+ * now if that has passed), makes the subscription active and grants the plan's credits.
+ */
+export interface Renew {
+  reason?: string | null;
+  tenant: string;
+}
+
+/** A rotation's result: the new key (with its secret) and the old one with its new expiry. */
+export interface RotatedKey {
+  issued: IssuedKey;
+  replaced: ApiKey;
+}
+
+/** A route as stored. */
+export interface Route {
+  /** Credits charged per successful call. */
+  cost: number;
+  created_at: string;
+  id: number;
+  /** Methods this route answers; empty means every method. */
+  methods: string[];
+  /** Requests whose path starts with this (the longest match wins), e.g. `/v1/search`. */
+  path_prefix: string;
+  /** The plan feature a tenant needs (402 `FEATURE_NOT_IN_PLAN` otherwise). */
+  required_feature?: string | null;
+  /** The key scope a caller needs (403 `SCOPE_NOT_GRANTED` otherwise). */
+  required_scope?: string | null;
+  updated_at: string;
+  /** Where matching requests go, e.g. `http://127.0.0.1:9000`. */
+  upstream_url: string;
+}
+
+/** `route.create`. */
+export interface RouteCreate {
+  /** Credits per call (default 1). */
+  cost?: number | null;
+  /** Methods, comma-separated; none means all. */
+  methods?: string[];
+  /** Path prefix starting with `/`. */
+  path_prefix: string;
+  required_feature?: string | null;
+  required_scope?: string | null;
+  /** Upstream base URL (http or https). */
+  upstream_url: string;
+}
+
+/** `route.delete`. */
+export interface RouteDelete {
+  id: number;
+}
+
+/** `route.list`. */
+export type RouteList = Record<string, unknown>;
+
+/** `route.update`: changes only the fields given; an empty feature or scope clears it. */
+export interface RouteUpdate {
+  cost?: number | null;
+  id: number;
+  methods?: string[] | null;
+  path_prefix?: string | null;
+  required_feature?: string | null;
+  required_scope?: string | null;
+  upstream_url?: string | null;
+}
+
+/**
+ * `subscription.set-status`: record what the payment provider says (e.g. a failed payment
+ * makes it `past_due`, which starts the plan's grace period now).
+ */
+export interface SetStatus {
+  reason?: string | null;
+  status: SubscriptionStatus;
+  tenant: string;
+}
+
+/** All settings, with defaults for what the operator has not set. */
+export interface Settings {
+  /** Address the admin API listens on (loopback unless you mean otherwise). */
+  admin_listen: string;
+  /** Where a tenant pays; `{tenant}` is replaced by the tenant's slug. */
+  billing_link_template: string;
+  durability: Durability;
+  /** Address the gateway listens on. */
+  gateway_listen: string;
+  /**
+   * Credits at or below which a tenant is flagged as running low (dashboard marker,
+   * desktop notification), so the operator can reach out before traffic stops.
+   */
+  low_balance_threshold: number;
+  /** Base URI of the `type` member of problem responses; the code is appended. */
+  problem_type_base: string;
+  /** Days denials are kept. */
+  retention_days: number;
+  /** How long the gateway waits for the upstream's response headers before a 504. */
+  upstream_timeout_ms: number;
+}
+
+/** `settings.get`. */
+export type SettingsGet = Record<string, unknown>;
+
+/** `settings.set`: changes only the settings given. */
+export interface SettingsSet {
+  admin_listen?: string | null;
+  billing_link_template?: string | null;
+  durability?: null | Durability;
+  gateway_listen?: string | null;
+  low_balance_threshold?: number | null;
+  problem_type_base?: string | null;
+  retention_days?: number | null;
+  upstream_timeout_ms?: number | null;
+}
+
+/** Whether a tenant may use the API at all, apart from its subscription. */
+export type Standing = 'active' | 'suspended' | 'blocked';
+
+/** A tenant's subscription as stored, with its plan's slug. */
+export interface Subscription {
+  /** Until when a `past_due` subscription keeps working. */
+  grace_until?: string | null;
+  id: number;
+  period_end: string;
+  period_start: string;
+  /** The plan's slug. */
+  plan: string;
+  plan_id: number;
+  status: SubscriptionStatus;
+  tenant_id: number;
+  updated_at: string;
+}
+
+/** Where a subscription stands in the billing cycle. */
+export type SubscriptionStatus = 'trialing' | 'active' | 'past_due' | 'canceled' | 'expired';
+
+/** A tenant as stored. */
+export interface Tenant {
+  /** Current credits; always equal to the sum of the tenant's ledger. */
+  balance: number;
+  /** Where this tenant pays; overrides the settings' template when set. */
+  billing_link?: string | null;
+  contact_email?: string | null;
+  created_at: string;
+  id: number;
+  name: string;
+  slug: string;
+  standing: Standing;
+  updated_at: string;
+}
+
+export interface TenantBlock {
+  /** Why, for the audit log. */
+  reason?: string | null;
+  tenant: string;
+}
+
+/** `tenant.create`: a tenant on a plan, with the plan's first-period credits granted. */
+export interface TenantCreate {
+  /** Overrides the billing link template for this tenant. */
+  billing_link?: string | null;
+  contact_email?: string | null;
+  /** Display name; the slug is derived from it unless given. */
+  name: string;
+  /** The plan to start on. */
+  plan: string;
+  slug?: string | null;
+  /** Start with a trial of this many days instead of a paid period. */
+  trial_days?: number | null;
+}
+
+/** Everything the operator needs to see about one tenant. */
+export interface TenantDetail {
+  /** Where this tenant pays: its own link, or the settings' template filled in. */
+  billing_link: string;
+  keys: ApiKey[];
+  plan: Plan;
+  subscription: Subscription;
+  tenant: Tenant;
+}
+
+/** `tenant.import`. */
+export interface TenantImport {
+  /** The file's contents (on the command line: `--data "$(cat tenants.csv)"`). */
+  data: string;
+  format: ImportFormat;
+}
+
+/** `tenant.list`. */
+export interface TenantList {
+  /** Only tenants whose slug, name or e-mail contains this text. */
+  search?: string | null;
+}
+
+export interface TenantResume {
+  /** Why, for the audit log. */
+  reason?: string | null;
+  tenant: string;
+}
+
+/** One line of the tenant list. */
+export interface TenantRow {
+  balance: number;
+  contact_email?: string | null;
+  /** Denials in the last 24 hours: who is hitting the gate most. */
+  denials_24h: number;
+  name: string;
+  period_end: string;
+  plan: string;
+  slug: string;
+  standing: Standing;
+  status: SubscriptionStatus;
+}
+
+/** `tenant.show`. */
+export interface TenantShow {
+  tenant: string;
+}
+
+export interface TenantSuspend {
+  /** Why, for the audit log. */
+  reason?: string | null;
+  tenant: string;
+}
+
+/** `tenant.update`: name, contact and billing link. An empty value clears an optional field. */
+export interface TenantUpdate {
+  billing_link?: string | null;
+  contact_email?: string | null;
+  name?: string | null;
+  tenant: string;
+}
+
+/** `credits.topup`: add credits the customer paid for. */
+export interface TopUp {
+  /** Credits to add (positive). */
+  amount: number;
+  /** Unique per top-up; repeating it returns the first result. */
+  idempotency_key: string;
+  /** Why, for the audit log. */
+  note?: string | null;
+  tenant: string;
+}
+
+/** `usage.list`: served traffic per minute, newest first. */
+export interface UsageList {
+  limit?: number | null;
+  /** Only minutes at or after this instant (RFC 3339). */
+  since?: string | null;
+  tenant?: string | null;
+}
+
+/** Served traffic of one tenant on one route in one minute. */
+export interface UsageMinute {
+  credits: number;
+  minute: string;
+  requests: number;
+  route: string;
+  tenant: string;
+}
+
+/** `verify`. */
+export type Verify = Record<string, unknown>;
+
+/** The outcome of `verify`. */
+export interface VerifyReport {
+  entries_checked: number;
+  mismatches: Mismatch[];
+  /** True when every tenant's balance equals the sum of its ledger. */
+  ok: boolean;
+  tenants_checked: number;
+}
+
+/** Everything the event stream carries: gateway decisions and console changes. */
+export type Event = ({ type: 'gateway' } & GatewayEvent) | ({ type: 'console' } & AuditEntry);
+
+/** Every console command: its input and output types, by name. */
+export interface Commands {
+  'plan.create': { input: PlanCreate; output: Plan };
+  'plan.update': { input: PlanUpdate; output: Plan };
+  'plan.archive': { input: PlanArchive; output: Plan };
+  'plan.list': { input: PlanList; output: ListOfPlan };
+  'tenant.create': { input: TenantCreate; output: TenantDetail };
+  'tenant.update': { input: TenantUpdate; output: Tenant };
+  'tenant.suspend': { input: TenantSuspend; output: Tenant };
+  'tenant.resume': { input: TenantResume; output: Tenant };
+  'tenant.block': { input: TenantBlock; output: Tenant };
+  'tenant.list': { input: TenantList; output: ListOfTenantRow };
+  'tenant.show': { input: TenantShow; output: TenantDetail };
+  'tenant.import': { input: TenantImport; output: ImportReport };
+  'subscription.change-plan': { input: ChangePlan; output: Subscription };
+  'subscription.set-status': { input: SetStatus; output: Subscription };
+  'subscription.renew': { input: Renew; output: Subscription };
+  'key.issue': { input: KeyIssue; output: IssuedKey };
+  'key.revoke': { input: KeyRevoke; output: ApiKey };
+  'key.rotate': { input: KeyRotate; output: RotatedKey };
+  'key.list': { input: KeyList; output: ListOfApiKey };
+  'credits.topup': { input: TopUp; output: CreditMovement };
+  'credits.adjust': { input: Adjust; output: CreditMovement };
+  'credits.refund': { input: Refund; output: CreditMovement };
+  'route.create': { input: RouteCreate; output: Route };
+  'route.update': { input: RouteUpdate; output: Route };
+  'route.delete': { input: RouteDelete; output: Route };
+  'route.list': { input: RouteList; output: ListOfRoute };
+  'ledger.list': { input: LedgerList; output: ListOfLedgerEntry };
+  'audit.list': { input: AuditList; output: ListOfAuditEntry };
+  'settings.get': { input: SettingsGet; output: Settings };
+  'settings.set': { input: SettingsSet; output: Settings };
+  'verify': { input: Verify; output: VerifyReport };
+  'denial.list': { input: DenialList; output: ListOfDenial };
+  'usage.list': { input: UsageList; output: ListOfUsageMinute };
+}

@@ -1,0 +1,52 @@
+import { getBackend, type LedgerEntry } from '$lib/backend';
+import { toActionError } from '$lib/forms/errors';
+
+/** How many ledger entries a page holds. */
+export const LEDGER_PAGE = 25;
+
+/**
+ * A tenant's ledger, newest first, loaded a page at a time with `before_id` so a tenant with
+ * millions of debits opens as fast as a new one.
+ */
+export class LedgerHistory {
+  entries = $state.raw<LedgerEntry[]>([]);
+  hasMore = $state(false);
+  loading = $state(false);
+  loaded = $state(false);
+  error = $state<string | null>(null);
+  private readonly tenant: string;
+  private request = 0;
+
+  constructor(tenant: string) {
+    this.tenant = tenant;
+  }
+
+  /** Loads the newest page again (after an action), dropping older pages. */
+  async reset(): Promise<void> {
+    await this.fetch(null);
+  }
+
+  /** Appends the next older page. */
+  async more(): Promise<void> {
+    const last = this.entries.at(-1);
+    if (last) await this.fetch(last.id);
+  }
+
+  private async fetch(beforeId: number | null): Promise<void> {
+    const request = ++this.request;
+    this.loading = true;
+    try {
+      const page = await getBackend().call('ledger.list', { tenant: this.tenant, before_id: beforeId, limit: LEDGER_PAGE });
+      if (request !== this.request) return;
+      this.entries = beforeId === null ? page : [...this.entries, ...page];
+      this.hasMore = page.length === LEDGER_PAGE;
+      this.error = null;
+      this.loaded = true;
+    } catch (e) {
+      if (request !== this.request) return;
+      this.error = toActionError(e).message;
+    } finally {
+      if (request === this.request) this.loading = false;
+    }
+  }
+}
