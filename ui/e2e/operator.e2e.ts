@@ -75,6 +75,16 @@ describe('the operator in the browser', () => {
     await open(page, 'Routes');
     await page.getByRole('button', { name: 'New route' }).click();
     await page.getByLabel('Path prefix').fill('/v1');
+    // The server refuses what the form lets through; its message appears at the field.
+    await page.getByLabel('Upstream URL').fill('https://api.example.com');
+    await page.getByLabel('Cost').fill('1');
+    await page.getByRole('button', { name: 'Create route' }).click();
+    const refusal = page.getByLabel('Upstream URL');
+    await waitFor(async () => (await refusal.getAttribute('aria-invalid')) === 'true', 5000, 'the field error');
+    const describedBy = (await refusal.getAttribute('aria-describedby')) ?? '';
+    const fieldError = await page.locator(`[id="${describedBy.split(' ').pop()}"]`).textContent();
+    expect(fieldError, 'the server\'s message, next to its field').toMatch(/^Https upstreams are not supported yet/);
+    await screenshot(page, 'route-field-error');
     await page.getByLabel('Upstream URL').fill(upstream.url);
     await page.getByLabel('Cost').fill('1');
     await page.getByLabel('Required feature').fill('echo');

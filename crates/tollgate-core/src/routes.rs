@@ -46,7 +46,7 @@ pub struct RouteCreate {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     #[serde(default)]
     pub methods: Vec<String>,
-    /// Upstream base URL (http or https).
+    /// Upstream base URL (`http://`; the gateway speaks no TLS to upstreams yet).
     #[cfg_attr(feature = "cli", arg(long = "upstream"))]
     pub upstream_url: String,
     /// Credits per call (default 1).
@@ -66,6 +66,19 @@ struct Shape {
     cost: i64,
     required_feature: Option<String>,
     required_scope: Option<String>,
+}
+
+/// An upstream the gateway can reach: `http://` only, since its client speaks no TLS yet;
+/// an `https://` route would answer every call with 502, so it is refused up front.
+fn upstream_url(s: &str) -> Result<String, ConsoleError> {
+    let url = validate::http_url("upstream_url", s)?;
+    if url.starts_with("https://") {
+        return Err(ConsoleError::invalid(
+            "upstream_url",
+            "https upstreams are not supported yet; use an http:// URL (for example a TLS-terminating proxy on loopback)",
+        ));
+    }
+    Ok(url)
 }
 
 fn path_prefix(p: &str) -> Result<String, ConsoleError> {
@@ -127,7 +140,7 @@ impl Command for RouteCreate {
         let shape = Shape {
             path_prefix: path_prefix(&self.path_prefix)?,
             methods: methods(&self.methods)?,
-            upstream_url: validate::http_url("upstream_url", &self.upstream_url)?,
+            upstream_url: upstream_url(&self.upstream_url)?,
             cost: validate::non_negative("cost", self.cost.unwrap_or(1))?,
             required_feature: optional_token("required_feature", self.required_feature.as_deref())?,
             required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
@@ -186,10 +199,7 @@ impl Command for RouteUpdate {
         let shape = Shape {
             path_prefix: path_prefix(self.path_prefix.as_deref().unwrap_or(&before.path_prefix))?,
             methods: methods(self.methods.as_deref().unwrap_or(&before.methods))?,
-            upstream_url: validate::http_url(
-                "upstream_url",
-                self.upstream_url.as_deref().unwrap_or(&before.upstream_url),
-            )?,
+            upstream_url: upstream_url(self.upstream_url.as_deref().unwrap_or(&before.upstream_url))?,
             cost: validate::non_negative("cost", self.cost.unwrap_or(before.cost))?,
             required_feature: match self.required_feature.as_deref() {
                 None => before.required_feature.clone(),

@@ -35,6 +35,10 @@ async fn create_rejects_bad_input_and_overlaps() {
         w.run(RouteCreate { upstream_url: "file:///etc/passwd".into(), ..route("/v2", &[]) }).await,
         "upstream_url",
     );
+    assert_invalid(
+        w.run(RouteCreate { upstream_url: "https://api.example.com".into(), ..route("/v2", &[]) }).await,
+        "upstream_url",
+    );
     assert_invalid(w.run(RouteCreate { cost: Some(-1), ..route("/v2", &[]) }).await, "cost");
     assert_invalid(
         w.run(RouteCreate { required_scope: Some("Bad Scope".into()), ..route("/v2", &[]) }).await,

@@ -397,7 +397,7 @@ export interface RouteCreate {
   path_prefix: string;
   required_feature?: string | null;
   required_scope?: string | null;
-  /** Upstream base URL (http or https). */
+  /** Upstream base URL (`http://`; the gateway speaks no TLS to upstreams yet). */
   upstream_url: string;
 }
 

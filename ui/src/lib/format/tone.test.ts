@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { humanize, isLowBalance, standingTone, subscriptionTone } from './tone';
+import { entryKindTone, humanize, isLowBalance, standingTone, subscriptionTone } from './tone';
 
 describe('tones', () => {
   it('flags every standing that stops traffic', () => {
@@ -14,6 +14,15 @@ describe('tones', () => {
     expect(subscriptionTone('past_due')).toBe('warn');
     expect(subscriptionTone('canceled')).toBe('danger');
     expect(subscriptionTone('expired')).toBe('danger');
+  });
+
+  it('colours ledger entries by what they mean for the balance', () => {
+    expect(entryKindTone('topup')).toBe('ok');
+    expect(entryKindTone('grant')).toBe('ok');
+    expect(entryKindTone('refund')).toBe('ok');
+    expect(entryKindTone('adjustment')).toBe('info');
+    expect(entryKindTone('expiry')).toBe('warn');
+    expect(entryKindTone('debit')).toBe('neutral');
   });
 
   it('writes wire words for people', () => {

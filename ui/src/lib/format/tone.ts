@@ -1,4 +1,4 @@
-import type { Standing, SubscriptionStatus } from '$lib/backend';
+import type { EntryKind, Standing, SubscriptionStatus } from '$lib/backend';
 
 /** How urgently a status word should catch the eye. */
 export type Tone = 'ok' | 'warn' | 'danger' | 'info' | 'neutral';
@@ -27,6 +27,25 @@ export function subscriptionTone(status: SubscriptionStatus): Tone {
     case 'canceled':
     case 'expired':
       return 'danger';
+  }
+}
+
+/**
+ * A ledger entry's kind: credits coming in stand out, corrections and expiries ask for a
+ * look, and the everyday debits stay quiet.
+ */
+export function entryKindTone(kind: EntryKind): Tone {
+  switch (kind) {
+    case 'grant':
+    case 'topup':
+    case 'refund':
+      return 'ok';
+    case 'adjustment':
+      return 'info';
+    case 'expiry':
+      return 'warn';
+    case 'debit':
+      return 'neutral';
   }
 }
 

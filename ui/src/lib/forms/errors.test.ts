@@ -21,6 +21,14 @@ describe('toActionError', () => {
   });
 });
 
+describe('fieldError without the repeated field name', () => {
+  it('drops the server\'s "field: " prefix beside the field, keeps it elsewhere', () => {
+    const error = toActionError(new BackendError('INVALID_INPUT', 'upstream_url: https is not supported', 'upstream_url', 422));
+    expect(fieldError(error, 'upstream_url')).toBe('Https is not supported.');
+    expect(formError(error, ['path_prefix'])).toBe('Upstream_url: https is not supported.');
+  });
+});
+
 describe('fieldError / formError', () => {
   const onAmount = { field: 'amount', message: 'Too small.' };
   const onOther = { field: 'tenant', message: 'No such tenant.' };

@@ -25,9 +25,15 @@ export function toActionError(error: unknown): ActionError {
   return { field: null, message: sentence(String(error)) };
 }
 
-/** The message for `field` if the error belongs to it, for a field's error slot. */
+/**
+ * The message for `field` if the error belongs to it, for a field's error slot. Beside the
+ * field, the server's `field: ` prefix only repeats the label, so it goes.
+ */
 export function fieldError(error: ActionError | null, field: string): string | null {
-  return error && error.field === field ? error.message : null;
+  if (!error || error.field !== field) return null;
+  const prefix = `${field}: `;
+  const bare = error.message.toLowerCase().startsWith(prefix.toLowerCase()) ? error.message.slice(prefix.length) : error.message;
+  return bare.charAt(0).toUpperCase() + bare.slice(1);
 }
 
 /**
