@@ -23,9 +23,9 @@ impl Dashboard {
     pub fn find(explicit: Option<PathBuf>) -> Self {
         let installed =
             std::env::current_exe().ok().and_then(|exe| exe.parent().map(|bin| bin.join("../share/tollgate/ui")));
-        let candidates =
+        let mut candidates =
             explicit.into_iter().chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/dist")]).chain(installed);
-        Self { root: candidates.into_iter().find(|dir| dir.join("index.html").is_file()) }
+        Self { root: candidates.find(|dir| dir.join("index.html").is_file()) }
     }
 
     /// A dashboard served from `root` (tests).
