@@ -1,3 +1,5 @@
+// First: a webview started without LANG reports the locale "C", on which Intl throws.
+import '$lib/locale';
 import { mount } from 'svelte';
 import { getBackend } from '$lib/backend';
 import App from './App.svelte';
@@ -5,9 +7,14 @@ import './app.css';
 
 // Choose the backend before anything reads the address: it takes the admin token out of
 // the fragment (#token=…) before the router sees it.
-getBackend();
+const backend = getBackend();
 
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html has no #app element');
 
-export default mount(App, { target });
+const app = mount(App, { target });
+// The first render is in the DOM: the desktop shows its window now (it stays hidden until
+// then so it never flashes blank; a hidden webview runs no animation frames to wait for).
+setTimeout(() => backend.painted(), 0);
+
+export default app;

@@ -23,6 +23,16 @@ pub enum Event {
     Gateway(GatewayEvent),
 }
 
+impl Event {
+    /// `gateway` or `console`: the SSE event name and the filter's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Gateway(_) => "gateway",
+            Event::Console(_) => "console",
+        }
+    }
+}
+
 /// One gateway decision, allowed or denied, as the live monitor shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GatewayEvent {

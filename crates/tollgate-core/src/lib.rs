@@ -4,11 +4,13 @@
 //! It knows nothing of HTTP frameworks or Tauri: adapters call [`command::visit_all`] or
 //! [`command::dispatch_json`] and map [`ConsoleError`] to their own transport.
 
+pub mod alerts;
 pub mod audit;
 pub mod command;
 pub mod console;
 pub mod credits;
 pub mod error;
+pub mod event_filter;
 pub mod events;
 pub mod import;
 pub mod keys;

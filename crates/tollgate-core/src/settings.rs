@@ -41,6 +41,12 @@ pub struct Settings {
     /// Credits at or below which a tenant is flagged as running low (dashboard marker,
     /// desktop notification), so the operator can reach out before traffic stops.
     pub low_balance_threshold: i64,
+    /// Denials within a minute that count as a spike worth a desktop notification;
+    /// 0 turns those notifications off.
+    pub denial_spike_per_minute: i64,
+    /// Closing the desktop window keeps the gateway running in the tray (quit from the
+    /// tray menu); off, closing the window quits.
+    pub close_to_tray: bool,
 }
 
 impl Default for Settings {
@@ -54,6 +60,8 @@ impl Default for Settings {
             retention_days: 30,
             upstream_timeout_ms: 30_000,
             low_balance_threshold: 100,
+            denial_spike_per_minute: 100,
+            close_to_tray: true,
         }
     }
 }
@@ -113,6 +121,10 @@ pub struct SettingsSet {
     pub upstream_timeout_ms: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
     pub low_balance_threshold: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub denial_spike_per_minute: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub close_to_tray: Option<bool>,
 }
 
 fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
@@ -166,6 +178,18 @@ impl Command for SettingsSet {
                 ));
             }
             s.low_balance_threshold = credits;
+        }
+        if let Some(count) = self.denial_spike_per_minute {
+            if !(0..=1_000_000).contains(&count) {
+                return Err(ConsoleError::invalid(
+                    "denial_spike_per_minute",
+                    format!("must be 0 (off) to 1000000, got {count}"),
+                ));
+            }
+            s.denial_spike_per_minute = count;
+        }
+        if let Some(on) = self.close_to_tray {
+            s.close_to_tray = on;
         }
         let (old, new) =
             (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));

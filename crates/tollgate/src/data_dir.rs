@@ -1,5 +1,6 @@
 //! The data directory: the database, the admin token, the single-owner lock, and the
-//! address of the running `tollgate serve` (so the CLI can talk to it).
+//! address of the running server, `tollgate serve` or the desktop app (so the CLI can
+//! talk to it).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -16,6 +17,10 @@ use serde::{Deserialize, Serialize};
 pub struct Endpoint {
     /// Base URL of the admin API, e.g. `http://127.0.0.1:8401`.
     pub admin_url: String,
+    /// Base URL of the gateway, e.g. `http://127.0.0.1:8402` (absent in files from
+    /// versions that did not write it).
+    #[serde(default)]
+    pub gateway_url: Option<String>,
     /// The serving process, for messages.
     pub pid: u32,
 }

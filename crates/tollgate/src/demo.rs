@@ -60,6 +60,21 @@ pub enum DemoError {
     Failed(#[from] anyhow::Error),
 }
 
+impl DemoError {
+    /// The error as the dashboard gets it, over HTTP or IPC. A failure's details go to
+    /// the log, not to the page.
+    pub fn body(&self) -> tollgate_core::ErrorBody {
+        let (code, message) = match self {
+            DemoError::NotEmpty => ("NOT_EMPTY", self.to_string()),
+            DemoError::Failed(e) => {
+                tracing::error!(error = %e, "the demo did not start");
+                ("DEMO_FAILED", "the demo could not start; see the log".to_string())
+            }
+        };
+        tollgate_core::ErrorBody { code: code.into(), message, field: None }
+    }
+}
+
 /// Starts the demo on a running server: from `serve --demo` or the dashboard's
 /// "Load demo data". Cheap to clone; at most one start runs at a time.
 #[derive(Clone)]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cli;
 pub mod data_dir;
 pub mod demo;
+pub mod node;
 pub mod remote;
 pub mod render;
 pub mod serve;

@@ -21,6 +21,12 @@ async fn defaults_then_partial_changes_that_persist() {
     assert_eq!(s.low_balance_threshold, 100, "low-balance threshold defaults to 100 credits");
     let s = w.run(SettingsSet { low_balance_threshold: Some(500), ..Default::default() }).await.unwrap();
     assert_eq!(s.low_balance_threshold, 500, "and can be changed");
+    assert_eq!((s.denial_spike_per_minute, s.close_to_tray), (100, true), "desktop alert defaults");
+    let s = w
+        .run(SettingsSet { denial_spike_per_minute: Some(0), close_to_tray: Some(false), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!((s.denial_spike_per_minute, s.close_to_tray), (0, false), "spike alerts off, closing quits");
     w.console.store().close().await;
     let reopened = tollgate_core::Console::open(&w.dir.path().join("tollgate.db")).await.unwrap();
     let s = SettingsGet {}.run(&reopened, &at(0)).await.unwrap();
@@ -48,6 +54,11 @@ async fn bad_settings_are_refused_and_change_nothing() {
     assert_invalid(
         w.run(SettingsSet { low_balance_threshold: Some(-5), ..Default::default() }).await,
         "low_balance_threshold",
+    );
+    assert_invalid(
+        w.run(SettingsSet { close_to_tray: Some(false), denial_spike_per_minute: Some(-1), ..Default::default() })
+            .await,
+        "denial_spike_per_minute",
     );
     assert_eq!(w.dump().await, before, "nothing was stored, not even the valid half");
 }

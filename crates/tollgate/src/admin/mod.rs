@@ -115,10 +115,12 @@ async fn load_demo(State(state): State<AdminState>) -> Response {
     };
     match demo.launch(&state.console).await {
         Ok((report, _, _)) => axum::Json(report).into_response(),
-        Err(e @ DemoError::NotEmpty) => error(StatusCode::CONFLICT, "NOT_EMPTY", &e.to_string()),
-        Err(DemoError::Failed(e)) => {
-            tracing::error!(error = %e, "the demo did not start");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "DEMO_FAILED", "the demo could not start; see the server log")
+        Err(e) => {
+            let status = match e {
+                DemoError::NotEmpty => StatusCode::CONFLICT,
+                DemoError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, axum::Json(e.body())).into_response()
         }
     }
 }

@@ -48,6 +48,8 @@ export class HttpBackend implements Backend {
     return this.post<DemoReport>('demo', {});
   }
 
+  painted(): void {}
+
   subscribe(handlers: EventHandlers, filter: EventFilter = {}): () => void {
     const controller = new AbortController();
     const query = new URLSearchParams(

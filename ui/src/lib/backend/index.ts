@@ -5,6 +5,7 @@
  */
 import type { Commands, Event } from './types.gen';
 import { HttpBackend } from './http';
+import { TauriBackend, inTauri } from './tauri';
 import { adminToken } from './token';
 import type { BackendError } from './error';
 
@@ -51,12 +52,14 @@ export interface Backend {
   subscribe(handlers: EventHandlers, filter?: EventFilter): () => void;
   /** Seeds demo plans, tenants, keys and routes and starts gentle demo traffic. */
   loadDemo(): Promise<DemoReport>;
+  /** The dashboard has painted (the desktop shows its window then). */
+  painted(): void;
 }
 
 let current: Backend | null = null;
 
-/** The backend for this page, chosen once. */
+/** The backend for this page, chosen once: IPC inside the desktop app, HTTP in a browser. */
 export function getBackend(): Backend {
-  current ??= new HttpBackend('', adminToken());
+  current ??= inTauri() ? new TauriBackend() : new HttpBackend('', adminToken());
   return current;
 }

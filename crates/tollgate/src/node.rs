@@ -1,0 +1,236 @@
+//! A running Tollgate: the data directory owned, the gateway and the admin API listening,
+//! charges flowing to the database. `tollgate serve` and the desktop app each run one, so
+//! both take the same lock, publish the same endpoint for the CLI, and stop the same way.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use tollgate_core::Console;
+use tollgate_core::events::Hub;
+use tollgate_core::live::Live;
+use tollgate_core::settings::Settings;
+use tollgate_core::settlement::Settlement;
+use tollgate_core::store::Store;
+use tollgate_core::traffic::TrafficLog;
+use tollgate_gateway::Gateway;
+
+use crate::admin::{self, AdminState, Dashboard};
+use crate::data_dir::{DataDir, Endpoint, OwnerLock};
+use crate::demo::DemoLauncher;
+
+/// Where to listen and what to serve; `None` means the stored setting.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    pub admin_listen: Option<SocketAddr>,
+    pub gateway_listen: Option<SocketAddr>,
+    /// The built dashboard for the admin listener (`tollgate serve` only; the desktop
+    /// window carries its own copy).
+    pub ui_dir: Option<PathBuf>,
+}
+
+/// How much state the gateway loaded at start and how long it took (start-up figures).
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded {
+    pub keys: usize,
+    pub tenants: usize,
+    pub ms: u128,
+}
+
+/// The running parts; [`Node::stop`] ends them in the order that loses no charge.
+pub struct Node {
+    dir: DataDir,
+    lock: OwnerLock,
+    store: Store,
+    console: Console,
+    live: Arc<Live>,
+    token: String,
+    loaded: Loaded,
+    admin_url: String,
+    gateway_url: String,
+    dashboard: Dashboard,
+    demo: DemoLauncher,
+    stop: tokio::sync::watch::Sender<bool>,
+    admin_state: AdminState,
+    gateway_task: JoinHandle<()>,
+    admin_task: JoinHandle<std::io::Result<()>>,
+    settlement: Settlement,
+    writer: JoinHandle<()>,
+    traffic: TrafficLog,
+    traffic_writer: JoinHandle<()>,
+}
+
+/// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
+async fn take_lock(dir: &DataDir) -> Result<OwnerLock> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(lock) = dir.try_lock()? {
+            return Ok(lock);
+        }
+        if Instant::now() >= deadline {
+            let who = dir
+                .read_endpoint()
+                .map(|e| format!(" (pid {}, admin API at {})", e.pid, e.admin_url))
+                .unwrap_or_default();
+            bail!(
+                "another tollgate process owns the data directory {}{who}; stop it first or use another --data-dir",
+                dir.path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn listen_addr(flag: Option<SocketAddr>, setting: &str, what: &str) -> Result<SocketAddr> {
+    match flag {
+        Some(a) => Ok(a),
+        None => setting.parse().with_context(|| format!("{what} setting '{setting}' is not an address")),
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+async fn until_stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+impl Node {
+    /// Takes the data directory, loads the gateway's state and starts listening.
+    pub async fn start(dir: DataDir, options: NodeOptions) -> Result<Self> {
+        let lock = take_lock(&dir).await?;
+        let store = Store::open(&dir.database()).await?;
+        let token = dir.token()?;
+        let loading = Instant::now();
+        let live = Arc::new(Live::load(&store).await.context("cannot load the gateway's state")?);
+        let (keys, tenants) = live.counts();
+        let loaded = Loaded { keys, tenants, ms: loading.elapsed().as_millis() };
+        let console = Console::new(store.clone(), Hub::default()).with_live(live.clone());
+        let settings = live.settings();
+        let admin_addr = listen_addr(options.admin_listen, &settings.admin_listen, "admin_listen")?;
+        let gateway_addr = listen_addr(options.gateway_listen, &settings.gateway_listen, "gateway_listen")?;
+        if !admin_addr.ip().is_loopback() {
+            tracing::warn!(%admin_addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
+        }
+        let (admin_listener, admin_url) = bind(admin_addr, "admin API").await?;
+        let (gateway_listener, gateway_url) = bind(gateway_addr, "gateway").await?;
+        let admin_local = admin_listener.local_addr()?;
+        dir.write_endpoint(&Endpoint {
+            admin_url: admin_url.clone(),
+            gateway_url: Some(gateway_url.clone()),
+            pid: std::process::id(),
+        })?;
+        if settings.billing_link_template.contains("example.com") {
+            tracing::warn!(
+                "the billing link template is still the example; set it with `tollgate settings set --billing-link-template`"
+            );
+        }
+        let dashboard = Dashboard::find(options.ui_dir.clone());
+        let (settlement, writer) = Settlement::spawn(store.clone());
+        let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
+        let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
+        let gateway_task =
+            tokio::spawn(tollgate_gateway::serve(gateway_listener, gateway, until_stopped(stopped.clone())));
+        let admin_state = AdminState::new(console.clone(), &token, admin_local)
+            .with_demo(demo.clone())
+            .with_dashboard(dashboard.clone());
+        let app = admin::router(admin_state.clone());
+        let admin_task =
+            tokio::spawn(axum::serve(admin_listener, app).with_graceful_shutdown(until_stopped(stopped)).into_future());
+        Ok(Self {
+            dir,
+            lock,
+            store,
+            console,
+            live,
+            token,
+            loaded,
+            admin_url,
+            gateway_url,
+            dashboard,
+            demo,
+            stop,
+            admin_state,
+            gateway_task,
+            admin_task,
+            settlement,
+            writer,
+            traffic,
+            traffic_writer,
+        })
+    }
+
+    /// The console commands run here, on the same state the gateway decides with.
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// The settings in force (console changes apply at once).
+    pub fn settings(&self) -> Arc<Settings> {
+        self.live.settings()
+    }
+
+    /// e.g. `http://127.0.0.1:8402`.
+    pub fn gateway_url(&self) -> &str {
+        &self.gateway_url
+    }
+
+    /// e.g. `http://127.0.0.1:8401`.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// What was loaded at start.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded
+    }
+
+    /// The admin API's bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The data directory this node owns.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// The dashboard served on the admin listener, when one is built.
+    pub fn dashboard(&self) -> &Dashboard {
+        &self.dashboard
+    }
+
+    /// Seeds demo data and starts demo traffic through this node's gateway.
+    pub fn demo(&self) -> &DemoLauncher {
+        &self.demo
+    }
+
+    /// Stops listening, writes every pending charge and traffic record, releases the
+    /// data directory. Nothing charged is lost, whatever the durability mode.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.admin_state.stop_streams();
+        let _ = self.gateway_task.await;
+        let served = self.admin_task.await;
+        self.settlement.stop().await;
+        let _ = self.writer.await;
+        self.traffic.stop();
+        let _ = self.traffic_writer.await;
+        self.dir.remove_endpoint();
+        self.store.close().await;
+        drop(self.lock);
+        served.context("the admin API task failed")?.context("the admin API stopped with an error")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The IPC adapter: the webview's only way in. One generic command carries every console
+//! command by name (so none can be missing), plus the live feed and the demo loader.
+//! Errors cross as `{code, message, field?}`, as over HTTP.
+
+use serde_json::Value;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, Runtime, State};
+use tollgate::demo::DemoReport;
+use tollgate_core::command::dispatch_json;
+use tollgate_core::event_filter::EventFilter;
+use tollgate_core::{ConsoleError, Ctx, ErrorBody};
+
+use crate::Desktop;
+use crate::feed;
+
+/// Who acts in the audit log for everything done in the window.
+pub const ACTOR: &str = "desktop";
+
+/// Runs the console command `name` with `input` (absent means `{}`).
+#[tauri::command]
+pub async fn console(state: State<'_, Desktop>, name: String, input: Option<Value>) -> Result<Value, ErrorBody> {
+    let input = input.filter(|v| !v.is_null()).unwrap_or_else(|| Value::Object(Default::default()));
+    dispatch_json(state.console(), &Ctx::now(ACTOR), &name, input).await.map_err(|e| {
+        if let ConsoleError::Store(source) = &e {
+            tracing::error!(error = %source, command = %name, "console command failed in storage");
+        }
+        e.body()
+    })
+}
+
+/// Streams the hub's events matching `filter` into `channel` until `unsubscribe`.
+#[tauri::command]
+pub fn subscribe(
+    state: State<'_, Desktop>,
+    filter: Option<EventFilter>,
+    channel: Channel<feed::Batch>,
+) -> Result<u32, ErrorBody> {
+    let matcher = filter.unwrap_or_default().matcher().map_err(|e| e.body())?;
+    let events = state.console().hub().subscribe();
+    let task = tauri::async_runtime::spawn(feed::forward(events, matcher, move |batch| channel.send(batch).is_ok()));
+    Ok(state.add_feed(task.inner().abort_handle()))
+}
+
+/// Ends a feed started by `subscribe`.
+#[tauri::command]
+pub fn unsubscribe(state: State<'_, Desktop>, id: u32) -> bool {
+    state.end_feed(id)
+}
+
+/// Seeds demo data and starts demo traffic through the in-process gateway.
+#[tauri::command]
+pub async fn load_demo(state: State<'_, Desktop>) -> Result<DemoReport, ErrorBody> {
+    state.demo().launch(state.console()).await.map(|(report, _, _)| report).map_err(|e| e.body())
+}
+
+/// The dashboard has painted: show the window (hidden until then, so it never flashes
+/// blank) and log the start-up time once.
+#[tauri::command]
+pub fn app_ready<R: Runtime>(app: AppHandle<R>, state: State<'_, Desktop>) {
+    if let Some(elapsed) = state.first_paint() {
+        tracing::info!(ms = elapsed.as_millis() as u64, "first paint");
+        println!("Tollgate desktop: first paint after {} ms", elapsed.as_millis());
+    }
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.show();
+    }
+}

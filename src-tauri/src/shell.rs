@@ -1,0 +1,152 @@
+//! Builds and runs the app. The node starts first, so a data directory owned by another
+//! process or a busy port fails with a clear message before any window opens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use tauri::{Manager, RunEvent, Runtime, WindowEvent};
+use tollgate::data_dir::DataDir;
+use tollgate::node::{Node, NodeOptions};
+
+use crate::{Desktop, ipc, tray, watch};
+
+/// The app's configuration, icons and the built dashboard, embedded at compile time.
+pub fn context<R: Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!()
+}
+
+/// Adds the IPC commands to a builder of any runtime: the app and the mock-runtime tests
+/// share this one list.
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        ipc::console,
+        ipc::subscribe,
+        ipc::unsubscribe,
+        ipc::load_demo,
+        ipc::app_ready
+    ])
+}
+
+/// Where the app keeps its data and listens: `--data-dir` or `TOLLGATE_DATA_DIR`, and
+/// `TOLLGATE_ADMIN_LISTEN`/`TOLLGATE_GATEWAY_LISTEN`, as for `tollgate serve`. Other
+/// arguments are ignored (a WebDriver launches the app with its own).
+#[derive(Debug, Default)]
+pub struct Options {
+    pub data_dir: Option<PathBuf>,
+    pub node: NodeOptions,
+}
+
+impl Options {
+    /// Reads the command line and the environment.
+    pub fn from_env() -> Result<Self> {
+        let mut args = std::env::args().skip(1);
+        let mut data_dir = std::env::var_os("TOLLGATE_DATA_DIR").map(PathBuf::from);
+        while let Some(arg) = args.next() {
+            if let Some(path) = arg.strip_prefix("--data-dir=") {
+                data_dir = Some(path.into());
+            } else if arg == "--data-dir" {
+                data_dir = Some(args.next().context("--data-dir needs a directory")?.into());
+            }
+        }
+        let addr = |name: &str| -> Result<Option<SocketAddr>> {
+            match std::env::var(name) {
+                Ok(v) => Ok(Some(v.parse().with_context(|| format!("{name}='{v}' is not an address"))?)),
+                Err(_) => Ok(None),
+            }
+        };
+        let node = NodeOptions {
+            admin_listen: addr("TOLLGATE_ADMIN_LISTEN")?,
+            gateway_listen: addr("TOLLGATE_GATEWAY_LISTEN")?,
+            ui_dir: None,
+        };
+        Ok(Self { data_dir, node })
+    }
+}
+
+/// Starts the node, opens the window and runs until the operator quits; then every
+/// pending charge is written before the process exits.
+pub fn run(options: Options) -> Result<()> {
+    let started = Instant::now();
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        bail!(
+            "no display (DISPLAY and WAYLAND_DISPLAY are unset); run `tollgate serve` for the dashboard in a browser"
+        );
+    }
+    let dir = DataDir::resolve(options.data_dir)?;
+    let node = tauri::async_runtime::block_on(Node::start(dir.clone(), options.node))?;
+    println!("Tollgate gateway listening on {}", node.gateway_url());
+    println!("Tollgate admin API listening on {} (the CLI uses it while the app runs)", node.admin_url());
+    println!("Data directory: {}", dir.path().display());
+    let window_state = tauri_plugin_window_state::Builder::default()
+        .with_state_flags(
+            tauri_plugin_window_state::StateFlags::SIZE
+                | tauri_plugin_window_state::StateFlags::POSITION
+                | tauri_plugin_window_state::StateFlags::MAXIMIZED,
+        )
+        .build::<tauri::Wry>();
+    let app = with_commands(tauri::Builder::default())
+        .plugin(window_state)
+        .plugin(tauri_plugin_notification::init())
+        .manage(Desktop::new(node, started))
+        .setup(|app| {
+            tray::create(app.handle());
+            watch::spawn(app.handle().clone());
+            stop_on_signals(app.handle().clone());
+            show_eventually(app.handle().clone());
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing hides the window and keeps the gateway serving, unless the operator
+            // turned that off; quitting is in the tray menu.
+            if let WindowEvent::CloseRequested { api, .. } = event
+                && window.state::<Desktop>().settings().close_to_tray
+                && window.app_handle().tray_by_id(tray::ID).is_some()
+            {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .build(context())
+        .context("cannot start the desktop app")?;
+    app.run(|app, event| {
+        if let RunEvent::Exit = event {
+            match tauri::async_runtime::block_on(app.state::<Desktop>().stop()) {
+                Ok(()) => println!("Tollgate stopped cleanly"),
+                Err(e) => eprintln!("error while stopping: {e:#}"),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// SIGINT and SIGTERM quit like the tray's Quit, so the ledger is flushed.
+fn stop_on_signals<R: Runtime>(app: tauri::AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        app.exit(0);
+    });
+}
+
+/// The window shows when the dashboard has painted; should the page never say so (a
+/// broken build), show it anyway so the operator is not left with nothing.
+fn show_eventually<R: Runtime>(app: tauri::AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        if let Some(window) = app.get_webview_window("main")
+            && !window.is_visible().unwrap_or(true)
+        {
+            tracing::warn!("the dashboard did not report its first paint; showing the window anyway");
+            let _ = window.show();
+        }
+    });
+}

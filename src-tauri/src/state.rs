@@ -1,0 +1,94 @@
+//! What every IPC command and background task of the desktop reaches.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::task::AbortHandle;
+use tollgate::demo::DemoLauncher;
+use tollgate::node::Node;
+use tollgate_core::Console;
+use tollgate_core::settings::Settings;
+
+/// The running node and the window's live feeds. Managed as Tauri state.
+pub struct Desktop {
+    console: Console,
+    demo: DemoLauncher,
+    gateway_url: String,
+    /// Taken out once, when the app quits, to flush the ledger and release the data dir.
+    node: Mutex<Option<Node>>,
+    feeds: Mutex<HashMap<u32, AbortHandle>>,
+    next_feed: Mutex<u32>,
+    /// When the process started, for the start-up figure.
+    started: Instant,
+    shown: AtomicBool,
+}
+
+impl Desktop {
+    /// Wraps a started node; `started` is when the process began.
+    pub fn new(node: Node, started: Instant) -> Self {
+        Self {
+            console: node.console().clone(),
+            demo: node.demo().clone(),
+            gateway_url: node.gateway_url().to_string(),
+            node: Mutex::new(Some(node)),
+            feeds: Mutex::default(),
+            next_feed: Mutex::new(1),
+            started,
+            shown: AtomicBool::new(false),
+        }
+    }
+
+    /// The console the commands run on.
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// The demo loader, bound to this node's gateway.
+    pub fn demo(&self) -> &DemoLauncher {
+        &self.demo
+    }
+
+    /// Where the in-process gateway listens.
+    pub fn gateway_url(&self) -> &str {
+        &self.gateway_url
+    }
+
+    /// The settings in force (the node's live copy), or the defaults once it stopped.
+    pub fn settings(&self) -> std::sync::Arc<Settings> {
+        self.node.lock().expect("node lock").as_ref().map(Node::settings).unwrap_or_default()
+    }
+
+    /// Keeps a feed's task so `unsubscribe` (or a reload) can end it.
+    pub fn add_feed(&self, task: AbortHandle) -> u32 {
+        let mut next = self.next_feed.lock().expect("feed id lock");
+        let id = *next;
+        *next += 1;
+        self.feeds.lock().expect("feeds lock").insert(id, task);
+        id
+    }
+
+    /// Ends a feed; unknown ids are fine (the feed may have ended by itself).
+    pub fn end_feed(&self, id: u32) -> bool {
+        self.feeds.lock().expect("feeds lock").remove(&id).map(|task| task.abort()).is_some()
+    }
+
+    /// Marks the first paint; true only the first time, with the elapsed start-up.
+    pub fn first_paint(&self) -> Option<std::time::Duration> {
+        (!self.shown.swap(true, Ordering::SeqCst)).then(|| self.started.elapsed())
+    }
+
+    /// Stops the node: listeners close, every pending charge is written, the lock is
+    /// released. Runs once; later calls do nothing.
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        for (_, task) in self.feeds.lock().expect("feeds lock").drain() {
+            task.abort();
+        }
+        let node = self.node.lock().expect("node lock").take();
+        match node {
+            Some(node) => node.stop().await,
+            None => Ok(()),
+        }
+    }
+}
