@@ -436,6 +436,16 @@ export interface Settings {
   admin_listen: string;
   /** Where a tenant pays; `{tenant}` is replaced by the tenant's slug. */
   billing_link_template: string;
+  /**
+   * Closing the desktop window keeps the gateway running in the tray (quit from the
+   * tray menu); off, closing the window quits.
+   */
+  close_to_tray: boolean;
+  /**
+   * Denials within a minute that count as a spike worth a desktop notification;
+   * 0 turns those notifications off.
+   */
+  denial_spike_per_minute: number;
   durability: Durability;
   /** Address the gateway listens on. */
   gateway_listen: string;
@@ -459,6 +469,8 @@ export type SettingsGet = Record<string, unknown>;
 export interface SettingsSet {
   admin_listen?: string | null;
   billing_link_template?: string | null;
+  close_to_tray?: boolean | null;
+  denial_spike_per_minute?: number | null;
   durability?: null | Durability;
   gateway_listen?: string | null;
   low_balance_threshold?: number | null;
