@@ -1,26 +1,49 @@
 # The two commands in the README: `make run` and `make test`. Both install what is missing first.
 
 CARGO ?= cargo
-# Extra arguments for `tollgate serve`, e.g. make run ARGS="--admin-listen 127.0.0.1:9401"
+# Extra arguments for `tollgate serve`, e.g. make serve ARGS="--admin-listen 127.0.0.1:9401"
 ARGS ?=
 # npm's stamp of a complete install: reinstall when the lock file is newer.
 UI_MODULES := ui/node_modules/.package-lock.json
+# The desktop app builds only where webkit2gtk's development files are installed
+# (scripts/deps.sh --desktop); without them the headless parts still build and test.
+DESKTOP := $(shell pkg-config --exists webkit2gtk-4.1 gtk+-3.0 2>/dev/null && echo yes)
+CRATES := $(if $(DESKTOP),--workspace,--workspace --exclude tollgate-desktop)
+# The binaries, built together so both see one feature set and share their dependencies.
+BINS := -p tollgate $(if $(DESKTOP),-p tollgate-desktop)
+# A display to open the window on.
+DISPLAY_PRESENT := $(if $(DISPLAY)$(WAYLAND_DISPLAY),yes)
 
-.PHONY: run test deps deps-test lint ui ui-test e2e build bench types
+.PHONY: run serve test deps deps-test deps-desktop lint ui ui-test e2e e2e-desktop build bundle bench bench-desktop types
 
-run: deps ui
+# The desktop app where there is a display; otherwise the same dashboard from `tollgate serve`.
+ifeq ($(DISPLAY_PRESENT),yes)
+run: deps deps-desktop ui
+	$(CARGO) build --release -p tollgate -p tollgate-desktop
+	target/release/tollgate-desktop
+else
+run:
+	@echo "make run: no display (DISPLAY and WAYLAND_DISPLAY are unset), so no desktop window;"
+	@echo "          running the headless server instead: open the dashboard URL it prints below."
+	@$(MAKE) --no-print-directory serve
+endif
+
+# The headless server with the dashboard in a browser.
+serve: deps ui
 	$(CARGO) run --release -p tollgate -- serve $(ARGS)
 
 test: deps-test lint ui-test
-	$(CARGO) test --workspace
+	$(CARGO) test $(CRATES)
 	$(MAKE) e2e
+	$(MAKE) e2e-desktop
 
-lint: $(UI_MODULES)
+lint: ui
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(CRATES) --all-targets -- -D warnings
 	cd ui && npm run check
+	@[ -n "$(DESKTOP)" ] || echo "lint: skipped src-tauri (webkit2gtk-4.1 missing; scripts/deps.sh --desktop installs it)"
 
-# The dashboard, built into ui/dist (served by `tollgate serve`).
+# The dashboard, built into ui/dist (served by `tollgate serve`, embedded in the desktop app).
 ui: $(UI_MODULES)
 	cd ui && npm run build
 
@@ -34,14 +57,34 @@ ui-test: $(UI_MODULES)
 
 # Browser tests: a real `tollgate serve` (debug build), a real upstream, Debian's chromium.
 e2e: ui
-	$(CARGO) build -p tollgate
+	$(CARGO) build $(BINS)
 	cd ui && npm run e2e
+
+# The real desktop app on a private Xvfb display, through tauri-driver and WebKitWebDriver.
+e2e-desktop: ui
+ifeq ($(DESKTOP),yes)
+	$(CARGO) build $(BINS)
+	cd ui && ../scripts/with-xvfb.sh npm run e2e:desktop
+else
+	@echo "e2e-desktop: skipped, webkit2gtk-4.1 is not installed (scripts/deps.sh --desktop installs it and the test tools)"
+endif
+
+build: deps ui
+	$(CARGO) build --release -p tollgate
+
+# A .deb of the desktop app (with the `tollgate` CLI and the dashboard for `tollgate serve`),
+# built by the npm Tauri CLI into target/release/bundle/deb/.
+bundle: deps deps-desktop ui
+	$(CARGO) build --release -p tollgate -p tollgate-desktop
+	ui/node_modules/.bin/tauri build --bundles deb
 
 bench: deps
 	bench/gateway.sh
 
-build: deps ui
-	$(CARGO) build --release -p tollgate
+# Start-up to first paint and idle memory of the desktop app (release build, Xvfb).
+bench-desktop: deps deps-desktop ui
+	$(CARGO) build --release -p tollgate -p tollgate-desktop
+	scripts/with-xvfb.sh bench/desktop.sh
 
 # Regenerates ui/src/lib/backend/types.gen.ts from the Rust types (a test fails when stale).
 types:
@@ -52,3 +95,6 @@ deps:
 
 deps-test:
 	@scripts/deps.sh --test
+
+deps-desktop:
+	@scripts/deps.sh --desktop

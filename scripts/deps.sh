@@ -3,7 +3,10 @@
 # Debian packages are installed with apt-get as root, or through sudo otherwise.
 #   scripts/deps.sh          build tools and Node.js (for `make run`)
 #   scripts/deps.sh --test   also rustfmt/clippy checks and chromium (for `make test`)
+#   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
+#                              WebKitWebDriver for its tests, and tauri-driver (cargo install)
 set -euo pipefail
+mode="${1:-}"
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
@@ -15,7 +18,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is not installed. Install Rust (https://rustup.rs) and run make again." >&2
   exit 1
 fi
-if [ "${1:-}" = "--test" ]; then
+if [ "$mode" = "--test" ]; then
   for component in fmt clippy; do
     if ! cargo "$component" --version >/dev/null 2>&1; then
       echo "error: cargo $component is missing; install it with: rustup component add ${component/fmt/rustfmt}" >&2
@@ -24,6 +27,15 @@ if [ "${1:-}" = "--test" ]; then
   done
   # The browser tests drive Debian's chromium (playwright-core never downloads one).
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+fi
+
+if [ "$mode" = "--desktop" ]; then
+  # Tauri's build prerequisites on Debian (the ayatana indicator is the tray), then what the
+  # desktop tests use: a virtual X server, screenshots, and WebKit's WebDriver.
+  for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libssl-dev \
+             libxdo-dev file xvfb xauth imagemagick xdotool webkit2gtk-driver; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  done
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -52,4 +64,10 @@ if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); proce
   echo "error: Node.js $(node --version) is too old for the dashboard's build (Vite needs 20.19+)." >&2
   echo "       install a newer Node.js (e.g. from nodesource.com) and run make again." >&2
   exit 1
+fi
+
+# tauri-driver bridges WebDriver clients to WebKitWebDriver for the desktop tests.
+if [ "$mode" = "--desktop" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+  echo "Installing tauri-driver (cargo install, about 30 s) ..."
+  cargo install tauri-driver --locked --version '^2.1' --quiet
 fi

@@ -41,8 +41,13 @@ pub struct Options {
 impl Options {
     /// Reads the command line and the environment.
     pub fn from_env() -> Result<Self> {
-        let mut args = std::env::args().skip(1);
-        let mut data_dir = std::env::var_os("TOLLGATE_DATA_DIR").map(PathBuf::from);
+        Self::parse(std::env::args().skip(1), |name| std::env::var(name).ok())
+    }
+
+    /// Reads `args` (without the program name) and the variables `var` looks up.
+    pub fn parse(args: impl IntoIterator<Item = String>, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut args = args.into_iter();
+        let mut data_dir = var("TOLLGATE_DATA_DIR").map(PathBuf::from);
         while let Some(arg) = args.next() {
             if let Some(path) = arg.strip_prefix("--data-dir=") {
                 data_dir = Some(path.into());
@@ -51,10 +56,9 @@ impl Options {
             }
         }
         let addr = |name: &str| -> Result<Option<SocketAddr>> {
-            match std::env::var(name) {
-                Ok(v) => Ok(Some(v.parse().with_context(|| format!("{name}='{v}' is not an address"))?)),
-                Err(_) => Ok(None),
-            }
+            var(name)
+                .map(|v| v.parse().with_context(|| format!("{name}='{v}' is not an address, e.g. 127.0.0.1:8402")))
+                .transpose()
         };
         let node = NodeOptions {
             admin_listen: addr("TOLLGATE_ADMIN_LISTEN")?,
@@ -96,6 +100,12 @@ pub fn run(options: Options) -> Result<()> {
             stop_on_signals(app.handle().clone());
             show_eventually(app.handle().clone());
             Ok(())
+        })
+        .on_page_load(|webview, payload| {
+            // A reload leaves the old page's channels unanswered: end their feeds.
+            if payload.event() == tauri::webview::PageLoadEvent::Started {
+                webview.state::<Desktop>().end_all_feeds();
+            }
         })
         .on_window_event(|window, event| {
             // Closing hides the window and keeps the gateway serving, unless the operator
@@ -149,4 +159,38 @@ fn show_eventually<R: Runtime>(app: tauri::AppHandle<R>) {
             let _ = window.show();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_data_dir_comes_from_the_flag_over_the_environment_and_other_arguments_pass() {
+        let env = |name: &str| (name == "TOLLGATE_DATA_DIR").then(|| "/from/env".to_string());
+        let o = Options::parse(args(&["--automation", "--data-dir", "/from/flag"]), env).unwrap();
+        assert_eq!(o.data_dir.as_deref(), Some(std::path::Path::new("/from/flag")));
+        let o = Options::parse(args(&["--data-dir=/eq"]), env).unwrap();
+        assert_eq!(o.data_dir.as_deref(), Some(std::path::Path::new("/eq")));
+        let o = Options::parse(args(&[]), env).unwrap();
+        assert_eq!(o.data_dir.as_deref(), Some(std::path::Path::new("/from/env")));
+        assert!(Options::parse(args(&["--data-dir"]), env).unwrap_err().to_string().contains("--data-dir needs"));
+    }
+
+    #[test]
+    fn listen_addresses_are_checked_and_named() {
+        let env = |name: &str| match name {
+            "TOLLGATE_GATEWAY_LISTEN" => Some("127.0.0.1:0".to_string()),
+            "TOLLGATE_ADMIN_LISTEN" => Some("localhost".to_string()),
+            _ => None,
+        };
+        let e = Options::parse(args(&[]), env).unwrap_err().to_string();
+        assert!(e.contains("TOLLGATE_ADMIN_LISTEN='localhost' is not an address"), "{e}");
+        let ok = Options::parse(args(&[]), |n| (n == "TOLLGATE_GATEWAY_LISTEN").then(|| "127.0.0.1:0".into())).unwrap();
+        assert_eq!(ok.node.gateway_listen, Some("127.0.0.1:0".parse().unwrap()));
+    }
 }

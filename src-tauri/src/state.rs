@@ -79,12 +79,17 @@ impl Desktop {
         (!self.shown.swap(true, Ordering::SeqCst)).then(|| self.started.elapsed())
     }
 
-    /// Stops the node: listeners close, every pending charge is written, the lock is
-    /// released. Runs once; later calls do nothing.
-    pub async fn stop(&self) -> anyhow::Result<()> {
+    /// Ends every feed: the page that asked for them is gone (reloaded or navigated).
+    pub fn end_all_feeds(&self) {
         for (_, task) in self.feeds.lock().expect("feeds lock").drain() {
             task.abort();
         }
+    }
+
+    /// Stops the node: listeners close, every pending charge is written, the lock is
+    /// released. Runs once; later calls do nothing.
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        self.end_all_feeds();
         let node = self.node.lock().expect("node lock").take();
         match node {
             Some(node) => node.stop().await,

@@ -66,3 +66,13 @@ pub fn open_monitor<R: Runtime>(app: &AppHandle<R>) {
         let _ = window.eval("location.hash = '#/'");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_count_reads_as_a_sentence() {
+        assert_eq!(super::label(0), "0 denials in the last minute");
+        assert_eq!(super::label(1), "1 denial in the last minute");
+        assert_eq!(super::label(1200), "1200 denials in the last minute");
+    }
+}

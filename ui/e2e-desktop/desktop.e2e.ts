@@ -5,7 +5,7 @@
  * tenant view; see the next request pass. The CLI talks to the running app meanwhile.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callGateway, root, startUpstream } from '../e2e/harness';
@@ -99,8 +99,8 @@ describe('the operator in the desktop app', () => {
     await screenshotWindow(s, 'desktop-tenant');
 
     // The very next request passes, and the monitor shows it.
-    const after = await callGateway(app.gateway, secret);
-    expect(after.status, 'the next request passes').toBe(200);
+    const next = await callGateway(app.gateway, secret);
+    expect(next.status, 'the next request passes').toBe(200);
     await nav('Monitor');
     await s.waitFor(async () => (await integer('counter-SERVED')) === 4, 5000, 'the served request in the monitor');
     await s.element('[data-testid="event-row"][data-status="200"][data-tenant="acme-corp"]', 5000);
@@ -118,5 +118,16 @@ describe('the operator in the desktop app', () => {
     mkdirSync(artifacts, { recursive: true });
     writeFileSync(path.join(artifacts, 'desktop-figures.json'), JSON.stringify({ memory, screenshots: [shot, final] }, null, 2));
     expect(memory.processes['WebKitWebProces'] ?? memory.processes['WebKitWebProcess'], 'the webview runs as a child process').toBeGreaterThan(0);
+
+    // SIGTERM quits like the tray's Quit: the listeners close, every charge is written,
+    // the data directory is released; the CLI then opens the database itself.
+    process.kill(app.pid, 'SIGTERM');
+    await s.waitFor(async () => !existsSync(path.join(app.dataDir, 'serve.json')), 15_000, 'the app releasing the data dir');
+    const detail = JSON.parse(
+      execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'tenant', 'show', '--tenant', 'acme-corp'], { encoding: 'utf8' }),
+    ) as { tenant: { balance: number } };
+    expect(detail.tenant.balance, '3 granted, 3 spent, 10 topped up, 1 spent: all written before exit').toBe(9);
+    const after = JSON.parse(execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'verify'], { encoding: 'utf8' })) as { ok: boolean };
+    expect(after.ok, 'balance == sum(ledger) after quitting').toBe(true);
   });
 });
