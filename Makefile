@@ -73,10 +73,13 @@ build: deps ui
 	$(CARGO) build --release -p tollgate
 
 # A .deb of the desktop app (with the `tollgate` CLI and the dashboard for `tollgate serve`),
-# built by the npm Tauri CLI into target/release/bundle/deb/.
+# built by the npm Tauri CLI into target/release/bundle/deb/. The CLI is fetched by npx, not
+# kept in ui/package.json: the registry mirror lacks some of its per-platform packages, which
+# would break `npm ci` on the lock file.
+TAURI_CLI := @tauri-apps/cli@2.12.5
 bundle: deps deps-desktop ui
 	$(CARGO) build --release -p tollgate -p tollgate-desktop
-	ui/node_modules/.bin/tauri build --bundles deb
+	npx --yes $(TAURI_CLI) build --bundles deb
 
 bench: deps
 	bench/gateway.sh

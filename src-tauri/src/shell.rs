@@ -10,7 +10,7 @@ use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
 
-use crate::{Desktop, ipc, tray, watch};
+use crate::{Desktop, instance, ipc, tray, watch};
 
 /// The app's configuration, icons and the built dashboard, embedded at compile time.
 pub fn context<R: Runtime>() -> tauri::Context<R> {
@@ -79,6 +79,10 @@ pub fn run(options: Options) -> Result<()> {
         );
     }
     let dir = DataDir::resolve(options.data_dir)?;
+    if instance::show_running(&dir) {
+        println!("Tollgate is already running on {}; its window is shown", dir.path().display());
+        return Ok(());
+    }
     let node = tauri::async_runtime::block_on(Node::start(dir.clone(), options.node))?;
     println!("Tollgate gateway listening on {}", node.gateway_url());
     println!("Tollgate admin API listening on {} (the CLI uses it while the app runs)", node.admin_url());
@@ -94,12 +98,16 @@ pub fn run(options: Options) -> Result<()> {
         .plugin(window_state)
         .plugin(tauri_plugin_notification::init())
         .manage(Desktop::new(node, started))
-        .setup(|app| {
-            tray::create(app.handle());
-            watch::spawn(app.handle().clone());
-            stop_on_signals(app.handle().clone());
-            show_eventually(app.handle().clone());
-            Ok(())
+        .setup({
+            let dir = dir.clone();
+            move |app| {
+                tray::create(app.handle());
+                instance::listen(&dir, app.handle().clone());
+                watch::spawn(app.handle().clone());
+                handle_signals(app.handle().clone());
+                show_eventually(app.handle().clone());
+                Ok(())
+            }
         })
         .on_page_load(|webview, payload| {
             // A reload leaves the old page's channels unanswered: end their feeds.
@@ -120,8 +128,10 @@ pub fn run(options: Options) -> Result<()> {
         })
         .build(context())
         .context("cannot start the desktop app")?;
-    app.run(|app, event| {
+    app.run(move |app, event| {
         if let RunEvent::Exit = event {
+            // Before the lock is released, so a new owner's socket is never the one removed.
+            instance::forget(&dir);
             match tauri::async_runtime::block_on(app.state::<Desktop>().stop()) {
                 Ok(()) => println!("Tollgate stopped cleanly"),
                 Err(e) => eprintln!("error while stopping: {e:#}"),
@@ -132,7 +142,7 @@ pub fn run(options: Options) -> Result<()> {
 }
 
 /// SIGINT and SIGTERM quit like the tray's Quit, so the ledger is flushed.
-fn stop_on_signals<R: Runtime>(app: tauri::AppHandle<R>) {
+fn handle_signals<R: Runtime>(app: tauri::AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))

@@ -111,6 +111,16 @@ describe('the operator in the desktop app', () => {
     const verify = JSON.parse(execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'verify'], { encoding: 'utf8' })) as { ok: boolean };
     expect(verify.ok, 'balance == sum(ledger), asked from the CLI').toBe(true);
 
+    // Launching the app again on the same data directory shows the running one's window
+    // (after a close to the tray, say) instead of failing on the lock.
+    const again = execFileSync(process.env.TOLLGATE_DESKTOP_BIN ?? path.join(root, 'target/debug/tollgate-desktop'), [], {
+      encoding: 'utf8',
+      env: { ...process.env, TOLLGATE_DATA_DIR: app.dataDir, TOLLGATE_LOG: 'warn' },
+      timeout: 20_000,
+    });
+    expect(again, 'the second launch hands over and exits').toContain(`already running on ${app.dataDir}`);
+    expect((await callGateway(app.gateway, secret)).status, 'the first app still serves').toBe(200);
+
     // Idle memory of the app and its webview processes, after the page settles.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const memory = residentMemory(app.pid);
@@ -126,7 +136,7 @@ describe('the operator in the desktop app', () => {
     const detail = JSON.parse(
       execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'tenant', 'show', '--tenant', 'acme-corp'], { encoding: 'utf8' }),
     ) as { tenant: { balance: number } };
-    expect(detail.tenant.balance, '3 granted, 3 spent, 10 topped up, 1 spent: all written before exit').toBe(9);
+    expect(detail.tenant.balance, '3 granted, 3 spent, 10 topped up, 2 spent: all written before exit').toBe(8);
     const after = JSON.parse(execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'verify'], { encoding: 'utf8' })) as { ok: boolean };
     expect(after.ok, 'balance == sum(ledger) after quitting').toBe(true);
   });
