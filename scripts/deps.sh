@@ -34,7 +34,8 @@ if [ "$mode" = "--desktop" ]; then
   # desktop tests use: a virtual X server, screenshots, and WebKit's WebDriver.
   for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libssl-dev \
              libxdo-dev file xvfb xauth imagemagick xdotool webkit2gtk-driver; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+    # Installed, not merely known (a removed package keeps its config files and a status).
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need_apt+=("$pkg")
   done
 fi
 

@@ -4,14 +4,14 @@
 #   scripts/with-xvfb.sh npm run e2e:desktop
 set -euo pipefail
 command -v Xvfb >/dev/null || { echo "error: Xvfb is missing; run scripts/deps.sh --desktop" >&2; exit 1; }
-display=99
-while [ -e "/tmp/.X${display}-lock" ] || [ -e "/tmp/.X11-unix/X${display}" ]; do display=$((display + 1)); done
-Xvfb ":${display}" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+# Xvfb picks a free display itself and writes its number to the descriptor given.
+fifo=$(mktemp -u)
+mkfifo "$fifo"
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$fifo" >/dev/null 2>&1 &
 xvfb=$!
-trap 'kill "$xvfb" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  [ -e "/tmp/.X11-unix/X${display}" ] && break
-  kill -0 "$xvfb" 2>/dev/null || { echo "error: Xvfb :${display} did not start" >&2; exit 1; }
-  sleep 0.05
-done
+trap 'kill "$xvfb" 2>/dev/null || true; rm -f "$fifo"' EXIT
+if ! read -r -t 15 display <"$fifo" || [ -z "$display" ]; then
+  echo "error: Xvfb did not start" >&2
+  exit 1
+fi
 DISPLAY=":${display}" "$@"

@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tauri::{AppHandle, Runtime};
 use tokio::io::AsyncReadExt;
@@ -41,13 +42,19 @@ pub fn listen<R: Runtime>(dir: &DataDir, app: AppHandle<R>) {
             }
         };
         while let Ok((mut stream, _)) = listener.accept().await {
-            let mut request = [0u8; 16];
-            if let Ok(n) = stream.read(&mut request).await
-                && request[..n].starts_with(b"show")
-            {
-                tracing::info!("another launch asked for the window");
-                tray::open_monitor(&app);
-            }
+            // Each caller on its own task with a deadline: one that connects and stays
+            // silent must not keep the next launch waiting.
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let mut request = [0u8; 16];
+                let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut request)).await;
+                if let Ok(Ok(n)) = read
+                    && request[..n].starts_with(b"show")
+                {
+                    tracing::info!("another launch asked for the window");
+                    tray::open_monitor(&app);
+                }
+            });
         }
     });
 }

@@ -37,8 +37,7 @@ pub fn subscribe(
 ) -> Result<u32, ErrorBody> {
     let matcher = filter.unwrap_or_default().matcher().map_err(|e| e.body())?;
     let events = state.console().hub().subscribe();
-    let task = tauri::async_runtime::spawn(feed::forward(events, matcher, move |batch| channel.send(batch).is_ok()));
-    Ok(state.add_feed(task.inner().abort_handle()))
+    Ok(state.start_feed(feed::forward(events, matcher, move |batch| channel.send(batch).is_ok())))
 }
 
 /// Ends a feed started by `subscribe`.

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
@@ -34,7 +36,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
 /// arguments are ignored (a WebDriver launches the app with its own).
 #[derive(Debug, Default)]
 pub struct Options {
+    /// `None`: the OS data directory's `tollgate/`.
     pub data_dir: Option<PathBuf>,
+    /// Listen addresses (`None`: the stored settings).
     pub node: NodeOptions,
 }
 
@@ -128,14 +132,27 @@ pub fn run(options: Options) -> Result<()> {
         })
         .build(context())
         .context("cannot start the desktop app")?;
+    let stopped = Arc::new(AtomicBool::new(false));
     app.run(move |app, event| {
-        if let RunEvent::Exit = event {
-            // Before the lock is released, so a new owner's socket is never the one removed.
-            instance::forget(&dir);
-            match tauri::async_runtime::block_on(app.state::<Desktop>().stop()) {
-                Ok(()) => println!("Tollgate stopped cleanly"),
-                Err(e) => eprintln!("error while stopping: {e:#}"),
-            }
+        // The node stops while the event loop still runs (the tray and window calls its
+        // tasks make need the main thread), then the app exits for real.
+        if let RunEvent::ExitRequested { api, .. } = event
+            && !stopped.load(Ordering::SeqCst)
+        {
+            api.prevent_exit();
+            let (app, dir, stopped) = (app.clone(), dir.clone(), stopped.clone());
+            tauri::async_runtime::spawn(async move {
+                if stopped.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                // Before the lock is released, so a new owner's socket is never the one removed.
+                instance::forget(&dir);
+                match app.state::<Desktop>().stop().await {
+                    Ok(()) => println!("Tollgate stopped cleanly"),
+                    Err(e) => eprintln!("error while stopping: {e:#}"),
+                }
+                app.exit(0);
+            });
         }
     });
     Ok(())

@@ -1,8 +1,9 @@
 //! What every IPC command and background task of the desktop reaches.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::task::AbortHandle;
@@ -18,8 +19,9 @@ pub struct Desktop {
     gateway_url: String,
     /// Taken out once, when the app quits, to flush the ledger and release the data dir.
     node: Mutex<Option<Node>>,
-    feeds: Mutex<HashMap<u32, AbortHandle>>,
-    next_feed: Mutex<u32>,
+    /// Running feeds by id; a feed that ends by itself removes its own entry.
+    feeds: Arc<Mutex<HashMap<u32, AbortHandle>>>,
+    next_feed: AtomicU32,
     /// When the process started, for the start-up figure.
     started: Instant,
     shown: AtomicBool,
@@ -33,8 +35,8 @@ impl Desktop {
             demo: node.demo().clone(),
             gateway_url: node.gateway_url().to_string(),
             node: Mutex::new(Some(node)),
-            feeds: Mutex::default(),
-            next_feed: Mutex::new(1),
+            feeds: Arc::default(),
+            next_feed: AtomicU32::new(1),
             started,
             shown: AtomicBool::new(false),
         }
@@ -56,17 +58,32 @@ impl Desktop {
     }
 
     /// The settings in force (the node's live copy), or the defaults once it stopped.
-    pub fn settings(&self) -> std::sync::Arc<Settings> {
+    pub fn settings(&self) -> Arc<Settings> {
         self.node.lock().expect("node lock").as_ref().map(Node::settings).unwrap_or_default()
     }
 
-    /// Keeps a feed's task so `unsubscribe` (or a reload) can end it.
-    pub fn add_feed(&self, task: AbortHandle) -> u32 {
-        let mut next = self.next_feed.lock().expect("feed id lock");
-        let id = *next;
-        *next += 1;
-        self.feeds.lock().expect("feeds lock").insert(id, task);
+    /// Runs a feed on the app's runtime, kept by id so `unsubscribe` (or a reload) can
+    /// end it; one that ends by itself (the webview went away) forgets itself.
+    pub fn start_feed(&self, feed: impl Future<Output = ()> + Send + 'static) -> u32 {
+        let id = self.next_feed.fetch_add(1, Ordering::Relaxed);
+        let feeds = self.feeds.clone();
+        let task = tauri::async_runtime::spawn(async move {
+            feed.await;
+            feeds.lock().expect("feeds lock").remove(&id);
+        });
+        let handle = task.inner().abort_handle();
+        // Under the lock: a task that finished already is not kept; one still running
+        // removes its entry only after this insert.
+        let mut feeds = self.feeds.lock().expect("feeds lock");
+        if !handle.is_finished() {
+            feeds.insert(id, handle);
+        }
         id
+    }
+
+    /// How many feeds run (a reload or unsubscribe ends them).
+    pub fn feed_count(&self) -> usize {
+        self.feeds.lock().expect("feeds lock").len()
     }
 
     /// Ends a feed; unknown ids are fine (the feed may have ended by itself).

@@ -254,7 +254,11 @@ fn a_viewer_that_falls_behind_is_told_how_many_it_missed() {
         sink.lock().unwrap().push(b);
         true
     }));
-    std::thread::sleep(feed::TICK * 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let total = |b: &Vec<feed::Batch>| b.iter().map(|b| b.missed as usize + b.events.len()).sum::<usize>();
+    while total(&batches.lock().unwrap()) < 5000 && Instant::now() < deadline {
+        std::thread::sleep(feed::TICK);
+    }
     task.abort();
     let batches = batches.lock().unwrap();
     let missed: u64 = batches.iter().map(|b| b.missed).sum();
@@ -289,4 +293,27 @@ fn quitting_writes_every_charge_and_releases_the_data_dir() {
     let dir = DataDir::resolve(Some(s.db.parent().unwrap().to_path_buf())).unwrap();
     assert!(dir.try_lock().unwrap().is_some(), "the lock is released for the next owner");
     assert!(dir.read_endpoint().is_none(), "and the CLI no longer finds a running app");
+}
+
+#[test]
+fn feeds_end_on_unsubscribe_and_by_themselves_when_the_page_is_gone() {
+    let s = shell();
+    let desktop = s.app.state::<Desktop>();
+    let id =
+        invoke(&s.window, "subscribe", json!({ "filter": { "status": "402" }, "channel": "__CHANNEL__:7" })).unwrap();
+    assert_eq!(desktop.feed_count(), 1, "a subscription runs a feed");
+    assert_eq!(invoke(&s.window, "unsubscribe", json!({ "id": id })).unwrap(), true);
+    assert_eq!(desktop.feed_count(), 0, "and unsubscribe ends it");
+    assert_eq!(invoke(&s.window, "unsubscribe", json!({ "id": id })).unwrap(), false, "once");
+
+    // A page that is gone refuses the batch: the feed ends and forgets itself.
+    let matcher = EventFilter::default().matcher().unwrap();
+    desktop.start_feed(feed::forward(desktop.console().hub().subscribe(), matcher, |_| false));
+    assert_eq!(desktop.feed_count(), 1);
+    assert!(get(&format!("{}/nowhere", s.gateway), None) >= 400, "a denial: an event for the feed to send");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while desktop.feed_count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(feed::TICK);
+    }
+    assert_eq!(desktop.feed_count(), 0, "the dead feed is gone from the map");
 }

@@ -67,13 +67,18 @@ export async function startDesktop(): Promise<Desktop> {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const driverUrl = `http://127.0.0.1:${port}`;
+  const abandon = (e: unknown) => {
+    driver.kill('SIGTERM');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  };
   let session: Session | null = null;
   const started = Date.now();
   while (!session) {
     try {
       session = await Session.start(driverUrl, application);
     } catch (e) {
-      if (Date.now() - started > 30_000) throw e;
+      if (Date.now() - started > 30_000) abandon(e);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -87,7 +92,10 @@ export async function startDesktop(): Promise<Desktop> {
     },
     30_000,
     'the app publishing its endpoint',
-  );
+  ).catch(async (e: unknown) => {
+    await session.end();
+    return abandon(e);
+  });
   return {
     session,
     dataDir,
@@ -96,7 +104,9 @@ export async function startDesktop(): Promise<Desktop> {
     pid: endpoint.pid,
     async stop() {
       await session.end();
-      await waitUntil(() => (isRunning(endpoint.pid) ? null : true), 15_000, 'the app exiting').catch(() => undefined);
+      // The app must be gone before its data directory is deleted under it.
+      const exited = await waitUntil(() => (isRunning(endpoint.pid) ? null : true), 15_000, 'the app exiting').catch(() => false);
+      if (!exited) process.kill(endpoint.pid, 'SIGKILL');
       driver.kill('SIGTERM');
       rmSync(dataDir, { recursive: true, force: true });
     },

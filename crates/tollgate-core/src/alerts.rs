@@ -13,15 +13,20 @@ use crate::settings::Settings;
 /// The two things worth interrupting the operator for; each is debounced on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertKind {
+    /// A tenant's balance fell to the low-balance threshold.
     LowBalance,
+    /// Denials within a minute reached the spike threshold.
     DenialSpike,
 }
 
 /// One notification, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
+    /// What the alert is about; each kind is debounced on its own.
     pub kind: AlertKind,
+    /// The notification's headline, e.g. "acme is low on credits".
     pub title: String,
+    /// The facts, e.g. the balance and the threshold.
     pub body: String,
 }
 
@@ -46,12 +51,15 @@ const MINUTE: TimeDelta = TimeDelta::seconds(60);
 /// Watches the gateway's decisions and decides when to alert.
 #[derive(Debug, Default)]
 pub struct Alerts {
-    /// Denials of the last minute (time and code), oldest first.
-    recent: VecDeque<(DateTime<Utc>, Option<String>)>,
+    /// Denials of the last minute (time and the index of their code in `codes`), oldest
+    /// first: a few bytes each, at any rate of denials.
+    recent: VecDeque<(DateTime<Utc>, u16)>,
+    /// The denial codes seen, each stored once (there are a couple of dozen).
+    codes: Vec<String>,
     /// Tenants that crossed the threshold and were not yet announced, with their balance.
     low: BTreeMap<String, i64>,
-    /// A spike seen and not yet announced: its size then.
-    spike: Option<usize>,
+    /// A spike seen and not yet announced, described when it was seen.
+    spike: Option<Alert>,
     /// A spike re-arms only once the rate has fallen to half the threshold, so a
     /// sustained burst is one alert, not one a minute.
     spike_armed: bool,
@@ -68,11 +76,12 @@ impl Alerts {
     /// Takes one gateway decision into account.
     pub fn observe(&mut self, event: &GatewayEvent, rules: AlertRules) {
         if (400..500).contains(&event.status) {
-            self.recent.push_back((event.at, event.code.clone()));
+            let code = self.code_index(event.code.as_deref().unwrap_or("DENIED"));
+            self.recent.push_back((event.at, code));
             let count = self.denials_last_minute(event.at);
             if rules.spike_per_minute > 0 && count as i64 >= rules.spike_per_minute && self.spike_armed {
                 self.spike_armed = false;
-                self.spike = Some(count);
+                self.spike = Some(self.spike_alert(count));
             }
         }
         // Crossing, not being low: the charge took the balance from above the threshold to
@@ -107,24 +116,32 @@ impl Alerts {
             self.last_low = Some(now);
             alerts.push(low_balance(std::mem::take(&mut self.low), rules.low_balance_threshold));
         }
-        if let Some(size) = self.spike
-            && quiet(self.last_spike)
-        {
-            self.spike = None;
+        if self.spike.is_some() && quiet(self.last_spike) {
             self.last_spike = Some(now);
-            alerts.push(self.spike_alert(size));
+            alerts.extend(self.spike.take());
         }
         alerts
     }
 
-    fn spike_alert(&self, size: usize) -> Alert {
-        let mut by_code: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, code) in &self.recent {
-            *by_code.entry(code.as_deref().unwrap_or("DENIED")).or_default() += 1;
+    fn code_index(&mut self, code: &str) -> u16 {
+        match self.codes.iter().position(|c| c == code) {
+            Some(i) => i as u16,
+            None => {
+                self.codes.push(code.to_string());
+                (self.codes.len() - 1) as u16
+            }
         }
-        let top = by_code.iter().max_by_key(|(code, n)| (**n, std::cmp::Reverse(**code)));
+    }
+
+    /// The spike as it stands now: its size and its most frequent code.
+    fn spike_alert(&self, size: usize) -> Alert {
+        let mut by_code = vec![0usize; self.codes.len()];
+        for (_, code) in &self.recent {
+            by_code[*code as usize] += 1;
+        }
+        let top = by_code.iter().enumerate().max_by_key(|(i, n)| (**n, std::cmp::Reverse(&self.codes[*i])));
         let body = match top {
-            Some((code, n)) => format!("{size} denials within a minute; most were {code} ({n})."),
+            Some((i, n)) => format!("{size} denials within a minute; most were {} ({n}).", self.codes[i]),
             None => format!("{size} denials within a minute."),
         };
         Alert { kind: AlertKind::DenialSpike, title: "Denials are spiking".into(), body }

@@ -28,7 +28,9 @@ use crate::demo::DemoLauncher;
 /// Where to listen and what to serve; `None` means the stored setting.
 #[derive(Debug, Clone, Default)]
 pub struct NodeOptions {
+    /// The admin API's address; port 0 picks a free port (tests, a second instance).
     pub admin_listen: Option<SocketAddr>,
+    /// The gateway's address; port 0 picks a free port.
     pub gateway_listen: Option<SocketAddr>,
     /// The built dashboard for the admin listener (`tollgate serve` only; the desktop
     /// window carries its own copy).
@@ -38,8 +40,11 @@ pub struct NodeOptions {
 /// How much state the gateway loaded at start and how long it took (start-up figures).
 #[derive(Debug, Clone, Copy)]
 pub struct Loaded {
+    /// API keys in memory.
     pub keys: usize,
+    /// Tenants in memory.
     pub tenants: usize,
+    /// Milliseconds the load took.
     pub ms: u128,
 }
 
@@ -217,7 +222,8 @@ impl Node {
     }
 
     /// Stops listening, writes every pending charge and traffic record, releases the
-    /// data directory. Nothing charged is lost, whatever the durability mode.
+    /// data directory. Requests in flight get the gateway's grace period to finish; every
+    /// charge settled by then is in the database when this returns.
     pub async fn stop(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.admin_state.stop_streams();

@@ -50,12 +50,20 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         None => println!("The dashboard is not built (run `make ui`); the admin API works without it"),
     }
     if args.demo {
-        let (_, keys, upstream) = node.demo().launch(node.console()).await.map_err(|e| match e {
-            DemoError::NotEmpty => anyhow::anyhow!(
-                "--demo seeds a fresh data directory, and this one already has tenants or plans; pass --data-dir with an empty directory"
-            ),
-            DemoError::Failed(e) => e,
-        })?;
+        let launched = node.demo().launch(node.console()).await;
+        let (_, keys, upstream) = match launched {
+            Ok(launched) => launched,
+            Err(e) => {
+                // The listeners already run: stop them the clean way before saying why.
+                node.stop().await?;
+                return Err(match e {
+                    DemoError::NotEmpty => anyhow::anyhow!(
+                        "--demo seeds a fresh data directory, and this one already has tenants or plans; pass --data-dir with an empty directory"
+                    ),
+                    DemoError::Failed(e) => e,
+                });
+            }
+        };
         println!(
             "Demo: seeded plans starter and pro, tenants {}, upstream {upstream}",
             keys.0.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
