@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callGateway, root, startUpstream } from '../e2e/harness';
-import { artifacts, residentMemory, screenshotWindow, startDesktop, type Desktop } from './harness';
+import { artifacts, isRunning, residentMemory, screenshotWindow, startDesktop, type Desktop } from './harness';
 
 let app: Desktop;
 let upstream: Awaited<ReturnType<typeof startUpstream>>;
@@ -139,5 +139,23 @@ describe('the operator in the desktop app', () => {
     expect(detail.tenant.balance, '3 granted, 3 spent, 10 topped up, 2 spent: all written before exit').toBe(8);
     const after = JSON.parse(execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'verify'], { encoding: 'utf8' })) as { ok: boolean };
     expect(after.ok, 'balance == sum(ledger) after quitting').toBe(true);
+  });
+
+  it('remembers the window size across launches', async () => {
+    const first = await startDesktop();
+    let second: Desktop | null = null;
+    try {
+      await first.session.byText('Monitor', 'nav a', 30_000);
+      await first.session.resize(1000, 700);
+      expect(await first.session.rect()).toMatchObject({ width: 1000, height: 700 });
+      process.kill(first.pid, 'SIGTERM');
+      await first.session.waitFor(async () => !isRunning(first.pid), 15_000, 'the app quitting');
+      await first.stop({ keepData: true });
+      second = await startDesktop(first.dataDir);
+      await second.session.byText('Monitor', 'nav a', 30_000);
+      expect(await second.session.rect(), 'the size it was left at').toMatchObject({ width: 1000, height: 700 });
+    } finally {
+      await (second ?? first).stop();
+    }
   });
 });

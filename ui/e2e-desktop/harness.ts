@@ -22,7 +22,8 @@ export interface Desktop {
   admin: string;
   /** The app's process (the webview's processes are its children). */
   pid: number;
-  stop(): Promise<void>;
+  /** Ends the session and the app; `keepData` leaves the data directory for a relaunch. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -48,11 +49,14 @@ async function waitUntil<T>(check: () => T | null, ms: number, what: string): Pr
   throw new Error(`${what}: not within ${ms} ms`);
 }
 
-/** Starts tauri-driver, launches the app through it, and waits for the app's endpoint. */
-export async function startDesktop(): Promise<Desktop> {
+/**
+ * Starts tauri-driver, launches the app through it, and waits for the app's endpoint; on a
+ * fresh data directory, or on `reuse` (a relaunch).
+ */
+export async function startDesktop(reuse?: string): Promise<Desktop> {
   if (!process.env.DISPLAY) throw new Error('no DISPLAY: run the desktop tests under Xvfb (make e2e-desktop does)');
   const application = process.env.TOLLGATE_DESKTOP_BIN ?? path.join(root, 'target/debug/tollgate-desktop');
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'tollgate-desktop-e2e-'));
+  const dataDir = reuse ?? mkdtempSync(path.join(tmpdir(), 'tollgate-desktop-e2e-'));
   const [port, nativePort] = [await freePort(), await freePort()];
   const driver: ChildProcess = spawn(tauriDriver(), ['--port', String(port), '--native-port', String(nativePort)], {
     env: {
@@ -102,18 +106,19 @@ export async function startDesktop(): Promise<Desktop> {
     gateway: endpoint.gateway_url,
     admin: endpoint.admin_url,
     pid: endpoint.pid,
-    async stop() {
+    async stop(options = {}) {
       await session.end();
       // The app must be gone before its data directory is deleted under it.
       const exited = await waitUntil(() => (isRunning(endpoint.pid) ? null : true), 15_000, 'the app exiting').catch(() => false);
       if (!exited) process.kill(endpoint.pid, 'SIGKILL');
       driver.kill('SIGTERM');
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
 
-function isRunning(pid: number): boolean {
+/** Whether the process `pid` still runs. */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -119,6 +119,16 @@ export class Session {
     return this.command<string>('GET', `/element/${element[ELEMENT]}/text`);
   }
 
+  /** The window's size and position. */
+  rect(): Promise<{ x: number; y: number; width: number; height: number }> {
+    return this.command('GET', '/window/rect');
+  }
+
+  /** Resizes the window, as a person dragging its corner would. */
+  async resize(width: number, height: number): Promise<void> {
+    await this.command('POST', '/window/rect', { width, height });
+  }
+
   /** The page as the webview renders it, PNG. */
   async screenshot(): Promise<Buffer> {
     return Buffer.from(await this.command<string>('GET', '/screenshot'), 'base64');
