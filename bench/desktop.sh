@@ -37,30 +37,32 @@ wait_for_line() { # file pattern timeout_s
   echo "error: '$2' not in $1 within $3 s:" >&2; cat "$1" >&2; return 1
 }
 
+# Launches a command (env and arguments as given) in the background, times it until its log
+# shows PATTERN, lets it idle, reads its memory, stops it with SIGTERM and checks that it
+# stopped cleanly. Sets `took` (ms) and `mem` ("Rss/Pss" MiB).
+measure() { # log pattern timeout_s command...
+  local log=$1 pattern=$2 timeout=$3 start pid
+  shift 3
+  start=$(now_ms)
+  "$@" >"$log" 2>&1 &
+  pid=$!; running=$pid
+  wait_for_line "$log" "$pattern" "$timeout"
+  took=$(( $(now_ms) - start ))
+  sleep "$IDLE"
+  mem="$(tree_mem "$pid" Rss)/$(tree_mem "$pid" Pss)"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; running=""
+  grep -q "stopped cleanly" "$log" || { echo "error: the process logging to $log did not stop cleanly:" >&2; cat "$log" >&2; exit 1; }
+}
+
 printf '%-4s %-20s %-12s %-34s %-18s\n' run "desktop first paint" "serve ready" "desktop idle, app+webview: Rss/Pss" "serve idle Rss/Pss"
 for run in $(seq "$RUNS"); do
-  data="$work/desktop-$run"; mkdir -p "$data"
-  start=$(now_ms)
-  TOLLGATE_DATA_DIR="$data" TOLLGATE_ADMIN_LISTEN=127.0.0.1:0 TOLLGATE_GATEWAY_LISTEN=127.0.0.1:0 \
-    XDG_CONFIG_HOME="$data/config" TOLLGATE_LOG=warn "$app" >"$work/app-$run.log" 2>&1 &
-  app_pid=$!; running=$app_pid
-  wait_for_line "$work/app-$run.log" "first paint after" 60
-  paint=$(( $(now_ms) - start ))
-  sleep "$IDLE"
-  desktop_rss="$(tree_mem "$app_pid" Rss)/$(tree_mem "$app_pid" Pss)"
-  kill -TERM "$app_pid"; wait "$app_pid" 2>/dev/null || true; running=""
-  grep -q "stopped cleanly" "$work/app-$run.log" || { echo "error: the app did not stop cleanly:" >&2; cat "$work/app-$run.log" >&2; exit 1; }
-
-  sdata="$work/serve-$run"; mkdir -p "$sdata"
-  start=$(now_ms)
-  TOLLGATE_LOG=warn "$serve" --data-dir "$sdata" serve --admin-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0 >"$work/serve-$run.log" 2>&1 &
-  serve_pid=$!; running=$serve_pid
-  wait_for_line "$work/serve-$run.log" "gateway listening" 30
-  ready=$(( $(now_ms) - start ))
-  sleep "$IDLE"
-  serve_rss="$(tree_mem "$serve_pid" Rss)/$(tree_mem "$serve_pid" Pss)"
-  kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; running=""
-
-  printf '%-4s %-20s %-12s %-34s %-18s\n' "$run" "${paint} ms" "${ready} ms" "${desktop_rss} MiB" "${serve_rss} MiB"
+  data="$work/desktop-$run"; mkdir -p "$data" "$work/serve-$run"
+  measure "$work/app-$run.log" "first paint after" 60 \
+    env TOLLGATE_DATA_DIR="$data" TOLLGATE_ADMIN_LISTEN=127.0.0.1:0 TOLLGATE_GATEWAY_LISTEN=127.0.0.1:0 \
+    XDG_CONFIG_HOME="$data/config" TOLLGATE_LOG=warn "$app"
+  paint=$took desktop_mem=$mem
+  measure "$work/serve-$run.log" "gateway listening" 30 \
+    env TOLLGATE_LOG=warn "$serve" --data-dir "$work/serve-$run" serve --admin-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0
+  printf '%-4s %-20s %-12s %-34s %-18s\n' "$run" "${paint} ms" "${took} ms" "${desktop_mem} MiB" "${mem} MiB"
 done
 echo "(desktop idle = tollgate-desktop + WebKitWebProcess + WebKitNetworkProcess, after ${IDLE} s on the live monitor)"

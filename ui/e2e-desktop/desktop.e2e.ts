@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callGateway, root, startUpstream } from '../e2e/harness';
+import { waitFor } from '../e2e/wait';
 import { artifacts, isRunning, residentMemory, screenshotWindow, startDesktop, type Desktop } from './harness';
 
 let app: Desktop;
@@ -38,7 +39,7 @@ describe('the operator in the desktop app', () => {
 
     await s.byText('Monitor', 'nav a', 30_000);
     expect(await s.execute<boolean>('return "__TAURI_INTERNALS__" in window'), 'the page runs in the Tauri webview').toBe(true);
-    await s.waitFor(async () => (await s.text(await s.element('header .stream'))).includes('Live'), 10_000, 'the live feed open');
+    await waitFor(async () => (await s.text(await s.element('header .stream'))).includes('Live'), 10_000, 'the live feed open');
     await screenshotWindow(s, 'desktop-first-start');
 
     await nav('Plans');
@@ -53,7 +54,7 @@ describe('the operator in the desktop app', () => {
     await s.fill(await s.byLabel('Name'), 'Acme Corp');
     await s.select(await s.byLabel('Plan'), 'basic');
     await s.click(await s.byText('Create tenant'));
-    await s.waitFor(async () => (await s.execute<string>('return location.hash')) === '#/tenants/acme-corp', 10_000, 'the new tenant opening');
+    await waitFor(async () => (await s.execute<string>('return location.hash')) === '#/tenants/acme-corp', 10_000, 'the new tenant opening');
 
     await s.click(await s.byText('Issue key'));
     const confirm = await s.byText('Issue', 'dialog button', 1500).catch(() => null);
@@ -89,20 +90,20 @@ describe('the operator in the desktop app', () => {
 
     // The tenant view, from the event row; top up there.
     await s.click(row);
-    await s.waitFor(async () => (await s.execute<string>('return location.hash')) === '#/tenants/acme-corp', 5000, 'the tenant opening from the row');
-    await s.waitFor(async () => (await integer('balance')) === 0, 5000, 'the balance at 0');
+    await waitFor(async () => (await s.execute<string>('return location.hash')) === '#/tenants/acme-corp', 5000, 'the tenant opening from the row');
+    await waitFor(async () => (await integer('balance')) === 0, 5000, 'the balance at 0');
     await s.click(await s.byText('Top up'));
     await s.fill(await s.byLabel('Amount'), '10');
     await s.fill(await s.byLabel('Note'), 'desktop e2e top-up');
     await s.click(await s.byText('Confirm top-up'));
-    await s.waitFor(async () => (await integer('balance')) === 10, 5000, 'the balance showing the top-up');
+    await waitFor(async () => (await integer('balance')) === 10, 5000, 'the balance showing the top-up');
     await screenshotWindow(s, 'desktop-tenant');
 
     // The very next request passes, and the monitor shows it.
     const next = await callGateway(app.gateway, secret);
     expect(next.status, 'the next request passes').toBe(200);
     await nav('Monitor');
-    await s.waitFor(async () => (await integer('counter-SERVED')) === 4, 5000, 'the served request in the monitor');
+    await waitFor(async () => (await integer('counter-SERVED')) === 4, 5000, 'the served request in the monitor');
     await s.element('[data-testid="event-row"][data-status="200"][data-tenant="acme-corp"]', 5000);
     const final = await screenshotWindow(s, 'desktop-monitor-passed');
 
@@ -132,7 +133,7 @@ describe('the operator in the desktop app', () => {
     // SIGTERM quits like the tray's Quit: the listeners close, every charge is written,
     // the data directory is released; the CLI then opens the database itself.
     process.kill(app.pid, 'SIGTERM');
-    await s.waitFor(async () => !existsSync(path.join(app.dataDir, 'serve.json')), 15_000, 'the app releasing the data dir');
+    await waitFor(async () => !existsSync(path.join(app.dataDir, 'serve.json')), 15_000, 'the app releasing the data dir');
     const detail = JSON.parse(
       execFileSync(cli, ['--data-dir', app.dataDir, '--json', 'tenant', 'show', '--tenant', 'acme-corp'], { encoding: 'utf8' }),
     ) as { tenant: { balance: number } };
@@ -149,7 +150,7 @@ describe('the operator in the desktop app', () => {
       await first.session.resize(1000, 700);
       expect(await first.session.rect()).toMatchObject({ width: 1000, height: 700 });
       process.kill(first.pid, 'SIGTERM');
-      await first.session.waitFor(async () => !isRunning(first.pid), 15_000, 'the app quitting');
+      await waitFor(async () => !isRunning(first.pid), 15_000, 'the app quitting');
       await first.stop({ keepData: true });
       second = await startDesktop(first.dataDir);
       await second.session.byText('Monitor', 'nav a', 30_000);

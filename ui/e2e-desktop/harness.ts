@@ -9,6 +9,7 @@ import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { root } from '../e2e/harness';
+import { waitFor } from '../e2e/wait';
 import { Session } from './webdriver';
 
 /** Screenshots and figures of the desktop tests. */
@@ -39,16 +40,6 @@ function tauriDriver(): string {
   return candidates.find((c): c is string => !!c && existsSync(c)) ?? 'tauri-driver';
 }
 
-async function waitUntil<T>(check: () => T | null, ms: number, what: string): Promise<T> {
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    const value = check();
-    if (value) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
-
 /**
  * Starts tauri-driver, launches the app through it, and waits for the app's endpoint; on a
  * fresh data directory, or on `reuse` (a relaunch).
@@ -71,22 +62,14 @@ export async function startDesktop(reuse?: string): Promise<Desktop> {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const driverUrl = `http://127.0.0.1:${port}`;
-  const abandon = (e: unknown) => {
+  const abandon = (e: unknown): never => {
     driver.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
     throw e;
   };
-  let session: Session | null = null;
-  const started = Date.now();
-  while (!session) {
-    try {
-      session = await Session.start(driverUrl, application);
-    } catch (e) {
-      if (Date.now() - started > 30_000) abandon(e);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  const endpoint = await waitUntil(
+  // tauri-driver takes a moment to listen: retry the session until it does.
+  const session = await waitFor(() => Session.start(driverUrl, application), 30_000, 'a tauri-driver session', 200).catch(abandon);
+  const endpoint = await waitFor(
     () => {
       try {
         return JSON.parse(readFileSync(path.join(dataDir, 'serve.json'), 'utf8')) as { admin_url: string; gateway_url: string; pid: number };
@@ -96,6 +79,7 @@ export async function startDesktop(reuse?: string): Promise<Desktop> {
     },
     30_000,
     'the app publishing its endpoint',
+    50,
   ).catch(async (e: unknown) => {
     await session.end();
     return abandon(e);
@@ -109,7 +93,7 @@ export async function startDesktop(reuse?: string): Promise<Desktop> {
     async stop(options = {}) {
       await session.end();
       // The app must be gone before its data directory is deleted under it.
-      const exited = await waitUntil(() => (isRunning(endpoint.pid) ? null : true), 15_000, 'the app exiting').catch(() => false);
+      const exited = await waitFor(() => !isRunning(endpoint.pid), 15_000, 'the app exiting', 50).catch(() => false);
       if (!exited) process.kill(endpoint.pid, 'SIGKILL');
       driver.kill('SIGTERM');
       if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });

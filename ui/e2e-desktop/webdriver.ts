@@ -4,6 +4,8 @@
  * script, screenshot. Plain fetch; no client library to download.
  */
 
+import { waitFor } from '../e2e/wait';
+
 /** The key W3C WebDriver uses for an element reference. */
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
@@ -47,30 +49,14 @@ export class Session {
     return found[0] ?? null;
   }
 
-  /** Waits for `check` to return a truthy value; returns it. */
-  async waitFor<T>(check: () => Promise<T | null | undefined | false>, ms: number, what: string): Promise<T> {
-    const started = Date.now();
-    let last: unknown = null;
-    while (Date.now() - started < ms) {
-      try {
-        const value = await check();
-        if (value) return value;
-      } catch (e) {
-        last = e;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
-  }
-
   /** Waits for an element matching `css`. */
   element(css: string, ms = 10_000): Promise<ElementRef> {
-    return this.waitFor(() => this.find(css), ms, `element ${css}`);
+    return waitFor(() => this.find(css), ms, `element ${css}`);
   }
 
   /** The first visible button or link whose text is `text`. */
   byText(text: string, tag = 'button', ms = 10_000): Promise<ElementRef> {
-    return this.waitFor(
+    return waitFor(
       () =>
         this.execute<ElementRef | null>(
           `return [...document.querySelectorAll(arguments[1])].find((e) => e.textContent.trim() === arguments[0] && e.offsetParent !== null) ?? null;`,
@@ -84,7 +70,7 @@ export class Session {
 
   /** The control whose <label> reads `label`. */
   byLabel(label: string, ms = 10_000): Promise<ElementRef> {
-    return this.waitFor(
+    return waitFor(
       () =>
         this.execute<ElementRef | null>(
           `const l = [...document.querySelectorAll('label')].find((l) => l.textContent.trim() === arguments[0] && l.offsetParent !== null);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { waitFor } from './wait';
 
 let tollgate: Tollgate;
 let upstream: Awaited<ReturnType<typeof startUpstream>>;
@@ -31,15 +32,6 @@ async function open(page: Page, screen: string): Promise<void> {
 async function integer(page: Page, testId: string): Promise<number> {
   const text = (await page.getByTestId(testId).first().textContent({ timeout: 1000 }).catch(() => '0')) ?? '0';
   return Number(text.replace(/[^\d-]/g, '') || '0');
-}
-
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    if (await check()) return Date.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
 }
 
 describe('the operator in the browser', () => {
@@ -112,7 +104,9 @@ describe('the operator in the browser', () => {
     }
     expect(denied?.body.code, 'credits ran out').toBe('INSUFFICIENT_CREDITS');
     const row = page.locator('[data-testid="event-row"][data-code="INSUFFICIENT_CREDITS"][data-tenant="acme-corp"]');
-    const latency = await waitFor(async () => (await row.count()) > 0, 1000, 'the 402 in the live monitor');
+    const since = Date.now();
+    await waitFor(async () => (await row.count()) > 0, 1000, 'the 402 in the live monitor');
+    const latency = Date.now() - since;
     console.log(`402 visible in the monitor ${latency} ms after the client got it`);
     expect(await integer(page, 'counter-INSUFFICIENT_CREDITS'), 'counted once').toBe(1);
     expect(await integer(page, 'counter-SERVED'), 'and the three served calls').toBe(3);

@@ -27,6 +27,8 @@ pub struct EventMatcher {
     statuses: Vec<u16>,
     codes: Vec<String>,
     tenant: Option<String>,
+    /// `tenant:<slug>`, the audit target of console actions on that tenant, made once.
+    tenant_target: Option<String>,
     kinds: Vec<String>,
 }
 
@@ -48,7 +50,8 @@ impl EventFilter {
             return Err(ConsoleError::invalid("kind", format!("'{bad}' is neither 'gateway' nor 'console'")));
         }
         let tenant = self.tenant.as_ref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-        Ok(EventMatcher { statuses, codes: list(&self.code), tenant, kinds })
+        let tenant_target = tenant.as_ref().map(|t| format!("tenant:{t}"));
+        Ok(EventMatcher { statuses, codes: list(&self.code), tenant, tenant_target, kinds })
     }
 }
 
@@ -68,7 +71,7 @@ impl EventMatcher {
             Event::Console(c) => {
                 self.statuses.is_empty()
                     && self.codes.is_empty()
-                    && self.tenant.as_ref().is_none_or(|t| c.target == format!("tenant:{t}"))
+                    && self.tenant_target.as_ref().is_none_or(|t| c.target == *t)
             }
         }
     }
@@ -112,6 +115,28 @@ mod tests {
         let codes = filter("", "RATE_LIMITED", "", "").matcher().unwrap();
         assert!(!codes.matches(&gateway(200, None, Some("acme"))), "a served call has no code");
         assert!(EventFilter::default().matcher().unwrap().matches(&gateway(200, None, None)), "no filter: all");
+    }
+
+    #[test]
+    fn console_actions_pass_a_tenant_filter_for_that_tenant_only() {
+        let action = |target: &str| {
+            Event::Console(crate::audit::AuditEntry {
+                id: 1,
+                at: chrono::Utc::now(),
+                actor: "desktop".into(),
+                action: "credits.topup".into(),
+                target: target.into(),
+                reason: None,
+                before: None,
+                after: None,
+            })
+        };
+        let acme = filter("", "", "acme", "").matcher().unwrap();
+        assert!(acme.matches(&action("tenant:acme")));
+        assert!(!acme.matches(&action("tenant:acme-corp")), "the whole slug, not a prefix");
+        assert!(!acme.matches(&action("plan:pro")));
+        assert!(!filter("402", "", "", "").matcher().unwrap().matches(&action("tenant:acme")), "no status");
+        assert!(EventFilter::default().matcher().unwrap().matches(&action("plan:pro")));
     }
 
     #[test]

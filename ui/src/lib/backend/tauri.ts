@@ -22,6 +22,7 @@ function ipcError(e: unknown): BackendError {
   return backendError(e, 0);
 }
 
+/** Invokes a command; rejects with a BackendError only. */
 async function call<T>(command: string, args: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
@@ -64,8 +65,8 @@ export class TauriBackend implements Backend {
         if (ended) void invoke('unsubscribe', { id }).catch(() => undefined);
         else handlers.onStatus?.('open');
       },
-      (e: unknown) => {
-        handlers.onError?.(e instanceof BackendError ? e : ipcError(e));
+      (e: BackendError) => {
+        handlers.onError?.(e);
         handlers.onStatus?.('closed');
       },
     );
