@@ -50,7 +50,7 @@ fn main() {
                 tokio::task::yield_now().await;
             }
         }
-        settlement.stop().await;
+        settlement.stop().await.expect("every debit written");
         writer.await.expect("writer");
         let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
         println!(

@@ -105,7 +105,9 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
     ConsoleError::invalid(field, e.into_inner().to_string())
 }
 
-use crate::{audit, credits, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify};
+use crate::{
+    audit, credits, health, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify,
+};
 
 console_commands! {
     plans::PlanCreate,
@@ -139,6 +141,7 @@ console_commands! {
     settings::SettingsGet,
     settings::SettingsSet,
     verify::Verify,
+    health::StorageShow,
     traffic::DenialList,
     traffic::UsageList,
 }

@@ -24,6 +24,9 @@ pub enum ConsoleError {
     /// The command name is not one Tollgate knows.
     #[error("unknown console command '{0}'")]
     UnknownCommand(String),
+    /// The database refuses writes (disk full, I/O error): nothing was changed.
+    #[error("storage is failing ({0}): nothing was changed; try again once it is back")]
+    StorageUnavailable(#[source] sqlx::Error),
     /// Storage failed; the detail is logged by the edge, never shown to a client.
     #[error("internal storage error")]
     Store(#[source] sqlx::Error),
@@ -48,6 +51,7 @@ impl ConsoleError {
             Self::Conflict { code, .. } => code,
             Self::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Self::UnknownCommand(_) => "UNKNOWN_COMMAND",
+            Self::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Self::Store(_) => "INTERNAL",
         }
     }
@@ -67,7 +71,11 @@ impl ConsoleError {
 
 impl From<sqlx::Error> for ConsoleError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Store(e)
+        if crate::store::is_storage_failure(&e) && !matches!(e, sqlx::Error::Protocol(_)) {
+            Self::StorageUnavailable(e)
+        } else {
+            Self::Store(e)
+        }
     }
 }
 

@@ -59,6 +59,9 @@ impl EventMatcher {
     /// Whether the viewer wants `event`. Console actions pass a status or code filter
     /// never, and a tenant filter when they changed that tenant.
     pub fn matches(&self, event: &Event) -> bool {
+        if matches!(event, Event::Storage(_)) {
+            return true; // every viewer must learn that storage fails, whatever it filters
+        }
         if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == event.kind()) {
             return false;
         }
@@ -73,6 +76,7 @@ impl EventMatcher {
                     && self.codes.is_empty()
                     && self.tenant_target.as_ref().is_none_or(|t| c.target == *t)
             }
+            Event::Storage(_) => true,
         }
     }
 }

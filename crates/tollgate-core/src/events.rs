@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::audit::AuditEntry;
+use crate::health::StorageStatus;
 
 /// Something that happened, as viewers see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -21,14 +22,17 @@ pub enum Event {
     Console(AuditEntry),
     /// The gateway answered a request.
     Gateway(GatewayEvent),
+    /// Storage began or stopped failing: viewers show it loudly until it recovers.
+    Storage(StorageStatus),
 }
 
 impl Event {
-    /// `gateway` or `console`: the SSE event name and the filter's `kind`.
+    /// `gateway`, `console` or `storage`: the SSE event name and the filter's `kind`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Gateway(_) => "gateway",
             Event::Console(_) => "console",
+            Event::Storage(_) => "storage",
         }
     }
 }

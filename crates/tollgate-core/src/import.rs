@@ -105,7 +105,7 @@ fn parse(format: ImportFormat, data: &str) -> Result<Vec<(usize, Record)>, Conso
 fn at_line(line: usize) -> impl Fn(ConsoleError) -> ConsoleError {
     move |e| match e {
         ConsoleError::Invalid { field, message } => ConsoleError::invalid(format!("line {line}: {field}"), message),
-        ConsoleError::Store(s) => ConsoleError::Store(s),
+        e @ (ConsoleError::Store(_) | ConsoleError::StorageUnavailable(_)) => e,
         other => ConsoleError::invalid(format!("line {line}"), other.to_string()),
     }
 }

@@ -12,6 +12,7 @@ pub mod credits;
 pub mod error;
 pub mod event_filter;
 pub mod events;
+pub mod health;
 pub mod import;
 pub mod keys;
 pub mod ledger;

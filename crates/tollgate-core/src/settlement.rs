@@ -3,14 +3,29 @@
 //!
 //! `batched` callers hand a debit over and answer at once; a crash loses at most the
 //! debits not yet committed (the writer starts a commit as soon as work arrives, so the
-//! window is the 10 ms linger plus one commit, well under 50 ms). `strict` callers wait for
-//! the commit.
+//! window is the 10 ms linger plus one commit). `strict` callers hand over their
+//! [`Reservation`] too and wait: the writer spends it when the debit is committed (durable
+//! on power loss) and lets it go when it cannot be, so a caller that goes away meanwhile
+//! changes nothing.
+//!
+//! When storage fails, strict debits fail at once ([`SettleError`]), and batched ones stay
+//! in memory and are written as soon as storage is back. Memory stays bounded: past
+//! [`MAX_PENDING`] debits, further ones are summed per tenant (one ledger row per tenant,
+//! carrying its request count). Nothing is ever dropped: a stop that cannot write
+//! everything returns what it could not write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::store::Store;
+use crate::live::Reservation;
+use crate::store::{Durability, Store, Write, is_storage_failure};
 
 /// Usage to charge: credits already reserved in memory for a served request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,113 +37,441 @@ pub struct Debit {
     pub at: DateTime<Utc>,
 }
 
+/// Why a strict debit was not committed; nothing was charged and its reservation went back
+/// (or, when the ledger refused it, stays spent in memory, the cautious side).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettleError {
+    /// The database refuses writes (disk full, I/O error).
+    #[error("storage is failing: {0}")]
+    StorageUnavailable(String),
+    /// The ledger refused the debit (it would take the stored balance below zero).
+    #[error("the ledger refused the debit")]
+    Refused,
+    /// The writer has stopped (the server is shutting down).
+    #[error("the settlement writer has stopped")]
+    Stopped,
+}
+
+/// Charges a stop could not write: what the operator must re-apply by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unwritten {
+    pub tenant_id: i64,
+    /// Credits served but not in the ledger.
+    pub amount: i64,
+    pub requests: i64,
+}
+
+/// A stop that could not write every pending charge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} charges ({} credits) could not be written to the ledger: {}", self.requests(), self.credits(), self.describe())]
+pub struct StopError {
+    pub unwritten: Vec<Unwritten>,
+}
+
+impl StopError {
+    fn requests(&self) -> i64 {
+        self.unwritten.iter().map(|u| u.requests).sum()
+    }
+
+    fn credits(&self) -> i64 {
+        self.unwritten.iter().map(|u| u.amount).sum()
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .unwritten
+            .iter()
+            .map(|u| format!("tenant id {} owes {} credits for {} requests", u.tenant_id, u.amount, u.requests))
+            .collect();
+        parts.join("; ")
+    }
+}
+
+struct Strict {
+    reservation: Reservation,
+    done: oneshot::Sender<Result<(), SettleError>>,
+}
+
 enum Message {
-    Debit(Debit, Option<oneshot::Sender<()>>),
-    Stop(oneshot::Sender<()>),
+    Debit(Debit, Option<Strict>),
+    Stop(oneshot::Sender<Result<(), StopError>>),
+    /// Not sent: the writer's own wake-up to retry pending debits.
+    Retry,
 }
 
 /// Hands debits to the writer task; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Settlement {
     tx: mpsc::UnboundedSender<Message>,
+    store: Store,
+    /// Batched debits handed over after the writer stopped (a bug if ever non-zero).
+    lost: Arc<AtomicU64>,
 }
 
 /// Most debits written in one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// How long a batched debit waits for others before the writer commits: well inside the
-/// promised 50 ms crash window, long enough to fill a batch under load.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+/// Debits kept one by one while storage fails; past this, they are summed per tenant, so
+/// a long outage costs memory per tenant, not per request.
+pub const MAX_PENDING: usize = 100_000;
+
+/// How long a batched debit waits for others before the writer commits: long enough to
+/// fill a batch under load, short enough to keep the crash window small.
+const LINGER: Duration = Duration::from_millis(10);
+
+/// First wait before writing again after a storage failure; doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+
+/// How long a stop keeps trying to write what is pending before it reports it unwritten.
+const STOP_PATIENCE: Duration = Duration::from_secs(5);
 
 impl Settlement {
     /// Starts the writer task on the current runtime.
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, tokio::spawn(run(store, rx)))
+        let settlement = Self { tx, store: store.clone(), lost: Arc::default() };
+        (settlement, tokio::spawn(run(store, rx)))
     }
 
-    /// Queues a debit and returns at once (`batched` durability).
+    /// True while the database refuses writes: strict requests are then refused before
+    /// they are forwarded.
+    pub fn storage_failing(&self) -> bool {
+        self.store.health().is_failing()
+    }
+
+    /// Queues a debit whose reservation the caller already spent (`batched` durability).
     pub fn record(&self, debit: Debit) {
-        let _ = self.tx.send(Message::Debit(debit, None));
+        if let Err(mpsc::error::SendError(Message::Debit(debit, _))) = self.tx.send(Message::Debit(debit, None)) {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(?debit, "a charge arrived after the settlement writer stopped and is NOT in the ledger");
+        }
     }
 
-    /// Queues a debit and waits until it is committed (`strict` durability).
-    pub async fn record_durably(&self, debit: Debit) {
+    /// Queues a debit and waits until it is committed durably (`strict`). The writer
+    /// spends `reservation` on commit and lets it go otherwise, even if this future is
+    /// dropped meanwhile.
+    pub async fn record_durably(&self, debit: Debit, reservation: Reservation) -> Result<(), SettleError> {
         let (done, committed) = oneshot::channel();
-        if self.tx.send(Message::Debit(debit, Some(done))).is_ok() {
-            let _ = committed.await;
+        if self.tx.send(Message::Debit(debit, Some(Strict { reservation, done }))).is_err() {
+            return Err(SettleError::Stopped); // the message, reservation included, was dropped: released
         }
+        committed.await.unwrap_or(Err(SettleError::Stopped))
     }
 
-    /// Writes everything queued so far and stops the task; for a clean shutdown.
-    pub async fn stop(&self) {
-        let (done, stopped) = oneshot::channel();
-        if self.tx.send(Message::Stop(done)).is_ok() {
-            let _ = stopped.await;
-        }
+    /// Batched charges that arrived after the writer stopped.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
+
+    /// Writes everything queued so far and stops the task; for a clean shutdown. Gives up
+    /// after a few seconds of storage failures and says what it could not write.
+    pub async fn stop(&self) -> Result<(), StopError> {
+        let (done, stopped) = oneshot::channel();
+        if self.tx.send(Message::Stop(done)).is_err() {
+            return Ok(()); // already stopped
+        }
+        stopped.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Debits summed per tenant once [`MAX_PENDING`] are waiting.
+#[derive(Debug, Clone, Copy)]
+struct Folded {
+    amount: i64,
+    requests: i64,
+    at: DateTime<Utc>,
+}
+
+/// Batched debits waiting for a commit.
+#[derive(Default)]
+struct Pending {
+    debits: Vec<Debit>,
+    folded: HashMap<i64, Folded>,
+}
+
+impl Pending {
+    fn push(&mut self, debit: Debit) {
+        if self.debits.len() < MAX_PENDING {
+            self.debits.push(debit);
+            return;
+        }
+        let f = self.folded.entry(debit.tenant_id).or_insert(Folded { amount: 0, requests: 0, at: debit.at });
+        f.amount += debit.amount;
+        f.requests += 1;
+        f.at = f.at.max(debit.at);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.debits.is_empty() && self.folded.is_empty()
+    }
+
+    /// Rows to write: every debit, then one per folded tenant.
+    fn rows(&self) -> Vec<Row<'_>> {
+        let singles = self.debits.iter().map(|d| Row {
+            tenant_id: d.tenant_id,
+            amount: d.amount,
+            requests: 1,
+            request_id: Some(&d.request_id),
+            at: d.at,
+        });
+        let folded = self.folded.iter().map(|(tenant_id, f)| Row {
+            tenant_id: *tenant_id,
+            amount: f.amount,
+            requests: f.requests,
+            request_id: None,
+            at: f.at,
+        });
+        singles.chain(folded).collect()
+    }
+
+    fn unwritten(&self) -> Vec<Unwritten> {
+        let mut by_tenant: HashMap<i64, Unwritten> = HashMap::new();
+        for row in self.rows() {
+            let u = by_tenant.entry(row.tenant_id).or_insert(Unwritten {
+                tenant_id: row.tenant_id,
+                amount: 0,
+                requests: 0,
+            });
+            u.amount += row.amount;
+            u.requests += row.requests;
+        }
+        let mut list: Vec<Unwritten> = by_tenant.into_values().collect();
+        list.sort_by_key(|u| u.tenant_id);
+        list
+    }
+}
+
+/// One ledger row to write.
+#[derive(Debug, Clone)]
+struct Row<'a> {
+    tenant_id: i64,
+    amount: i64,
+    requests: i64,
+    request_id: Option<&'a str>,
+    at: DateTime<Utc>,
 }
 
 async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Message>) {
-    let mut batch: Vec<(Debit, Option<oneshot::Sender<()>>)> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        // A batched debit may wait a moment for company: one commit then carries many
-        // (each statement is a round trip to SQLite's thread). A strict one is written at
-        // once; strict callers still share commits, since they queue while one runs.
-        if matches!(first, Message::Debit(_, None)) {
+    let mut pending = Pending::default();
+    let mut strict: Vec<(Debit, Strict)> = Vec::new();
+    let mut retry = FIRST_RETRY;
+    let mut health = store.health().subscribe();
+    loop {
+        // Wait for work; while batched debits wait for storage, or storage is known to
+        // fail (strict requests are refused meanwhile), wake to try again.
+        let first = if pending.is_empty() && !store.health().is_failing() {
+            tokio::select! {
+                m = rx.recv() => m,
+                // A console write met the failure: start probing.
+                Ok(()) = health.changed() => Some(Message::Retry),
+            }
+        } else {
+            tokio::select! {
+                m = rx.recv() => m,
+                () = tokio::time::sleep(retry) => Some(Message::Retry),
+            }
+        };
+        let Some(first) = first else {
+            // Every sender is gone: write what is left, as a stop would.
+            if let Err(e) = flush_for_stop(&store, &mut pending).await {
+                tracing::error!(error = %e, "the settlement writer ended with charges unwritten");
+            }
+            return;
+        };
+        // A batched debit may wait a moment for company: one commit then carries many.
+        // A strict one is written at once; strict callers still share commits, since they
+        // queue while one runs.
+        if matches!(first, Message::Debit(_, None)) && pending.is_empty() {
             tokio::time::sleep(LINGER).await;
         }
-        // Everything that arrived meanwhile goes into this commit.
         let mut stop = None;
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Debit(d, done) => batch.push((d, done)),
+        let mut next = first;
+        let mut taken = 0;
+        loop {
+            match next {
+                Message::Debit(d, None) => pending.push(d),
+                Message::Debit(d, Some(s)) => strict.push((d, s)),
                 Message::Stop(done) => stop = Some(done),
+                Message::Retry => {}
             }
-            next = if stop.is_none() && batch.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
-        }
-        if stop.is_some() {
-            while let Ok(Message::Debit(d, done)) = rx.try_recv() {
-                batch.push((d, done));
+            taken += 1;
+            if stop.is_some() || taken >= MAX_BATCH {
+                break;
             }
-        }
-        write(&store, &batch).await;
-        for (_, done) in batch.drain(..) {
-            if let Some(done) = done {
-                let _ = done.send(());
-            }
+            next = match rx.try_recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            };
         }
         if let Some(done) = stop {
-            let _ = done.send(());
+            // Stopping: everything still queued goes in too.
+            while let Ok(Message::Debit(d, s)) = rx.try_recv() {
+                match s {
+                    Some(s) => strict.push((d, s)),
+                    None => pending.push(d),
+                }
+            }
+            settle_strict(&store, &mut strict).await;
+            let result = flush_for_stop(&store, &mut pending).await;
+            let _ = done.send(result);
             return;
+        }
+        settle_strict(&store, &mut strict).await;
+        if pending.is_empty() {
+            if store.health().is_failing() {
+                match store.probe().await {
+                    Ok(()) => retry = FIRST_RETRY,
+                    Err(_) => retry = (retry * 2).min(MAX_RETRY),
+                }
+            }
+            continue;
+        }
+        match write_pending(&store, &mut pending).await {
+            Ok(()) => retry = FIRST_RETRY,
+            Err(e) => {
+                tracing::error!(error = %e, waiting = pending.debits.len(), folded_tenants = pending.folded.len(),
+                    "cannot write usage to the ledger; charges wait in memory and are retried");
+                retry = (retry * 2).min(MAX_RETRY);
+            }
         }
     }
 }
 
-/// Writes a batch in one transaction, retrying storage failures; a debit the ledger
-/// refuses (it would mean memory and database disagree) is logged and written alone so
-/// it cannot block everyone else's.
-async fn write(store: &Store, batch: &[(Debit, Option<oneshot::Sender<()>>)]) {
-    if batch.is_empty() {
+/// Writes the strict debits (durable on power loss) and answers each caller; on a
+/// storage failure every one of them fails at once and its credits go back.
+async fn settle_strict(store: &Store, strict: &mut Vec<(Debit, Strict)>) {
+    if strict.is_empty() {
         return;
     }
-    let mut delay = std::time::Duration::from_millis(50);
-    loop {
-        match write_all(store, batch.iter().map(|(d, _)| d)).await {
-            Ok(()) => return,
-            Err(WriteError::Refused) => break,
-            Err(WriteError::Storage(e)) => {
-                tracing::error!(error = %e, debits = batch.len(), "cannot write usage to the ledger; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    let rows: Vec<Row> = strict.iter().map(|(d, _)| single(d)).collect();
+    match write_rows(store, &rows, Durability::PowerLoss).await {
+        Ok(()) => {
+            for (_, s) in strict.drain(..) {
+                s.reservation.spend();
+                let _ = s.done.send(Ok(()));
+            }
+        }
+        Err(WriteError::Storage(e)) => {
+            let message = e.to_string();
+            for (_, s) in strict.drain(..) {
+                drop(s.reservation); // released: nothing was charged
+                let _ = s.done.send(Err(SettleError::StorageUnavailable(message.clone())));
+            }
+        }
+        Err(WriteError::Refused) => {
+            // One by one, so one refused debit does not fail the others.
+            for (d, s) in strict.drain(..) {
+                let result = match write_rows(store, &[single(&d)], Durability::PowerLoss).await {
+                    Ok(()) => Ok(()),
+                    Err(WriteError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
+                    Err(WriteError::Refused) => {
+                        record_refused(store, &single(&d)).await;
+                        Err(SettleError::Refused)
+                    }
+                };
+                match &result {
+                    Ok(()) | Err(SettleError::Refused) => s.reservation.spend(),
+                    Err(_) => drop(s.reservation),
+                }
+                let _ = s.done.send(result);
             }
         }
     }
-    for (debit, _) in batch {
-        if let Err(e) = write_all(store, std::iter::once(debit)).await {
-            tracing::error!(?debit, error = ?e, "the ledger refused a debit; verify will report the tenant");
+}
+
+fn single(d: &Debit) -> Row<'_> {
+    Row { tenant_id: d.tenant_id, amount: d.amount, requests: 1, request_id: Some(&d.request_id), at: d.at }
+}
+
+/// Writes the pending batched debits; they stay pending on a storage failure. A debit the
+/// ledger refuses is recorded for `verify` and not retried.
+async fn write_pending(store: &Store, pending: &mut Pending) -> Result<(), sqlx::Error> {
+    let rows = pending.rows();
+    match write_rows(store, &rows, Durability::Crash).await {
+        Ok(()) => {}
+        Err(WriteError::Storage(e)) => return Err(e),
+        Err(WriteError::Refused) => {
+            let mut failed = None;
+            for (i, row) in rows.iter().enumerate() {
+                match write_rows(store, std::slice::from_ref(row), Durability::Crash).await {
+                    Ok(()) => {}
+                    Err(WriteError::Refused) => record_refused(store, row).await,
+                    Err(WriteError::Storage(e)) => {
+                        failed = Some((i, e));
+                        break;
+                    }
+                }
+            }
+            drop(rows);
+            if let Some((written, e)) = failed {
+                // Storage failed midway: keep only what is not yet written.
+                keep_from(pending, written);
+                return Err(e);
+            }
         }
+    }
+    *pending = Pending::default();
+    Ok(())
+}
+
+/// Drops the first `written` rows of `pending` (singles come first, then folded tenants).
+fn keep_from(pending: &mut Pending, written: usize) {
+    let singles = written.min(pending.debits.len());
+    pending.debits.drain(..singles);
+    let folded_written = written - singles;
+    if folded_written > 0 {
+        let done: Vec<i64> = pending.folded.keys().take(folded_written).copied().collect();
+        for id in done {
+            pending.folded.remove(&id);
+        }
+    }
+}
+
+/// A stop's last attempts: retries for a few seconds, then reports what is left.
+async fn flush_for_stop(store: &Store, pending: &mut Pending) -> Result<(), StopError> {
+    let deadline = tokio::time::Instant::now() + STOP_PATIENCE;
+    let mut retry = FIRST_RETRY;
+    while !pending.is_empty() {
+        match write_pending(store, pending).await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() + retry < deadline => {
+                tracing::error!(error = %e, "cannot write the last charges; retrying before stopping");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(MAX_RETRY);
+            }
+            Err(e) => {
+                let error = StopError { unwritten: pending.unwritten() };
+                tracing::error!(error = %e, unwritten = ?error.unwritten, "stopping with charges NOT written to the ledger");
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a refused debit where `verify` reports it (best effort: logged either way).
+async fn record_refused(store: &Store, row: &Row<'_>) {
+    tracing::error!(?row, "the ledger refused a debit: memory and database disagreed; verify will report it");
+    let result = async {
+        let mut write = store.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.tenant_id)
+        .bind(row.amount)
+        .bind(row.requests)
+        .bind(row.request_id)
+        .bind(row.at)
+        .bind("the balance in the database could not cover it")
+        .execute(&mut *write)
+        .await;
+        write.check(inserted)?;
+        write.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "cannot record the refused debit");
     }
 }
 
@@ -142,38 +485,41 @@ enum WriteError {
 /// limit on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
 
-async fn write_all(store: &Store, debits: impl Iterator<Item = &Debit>) -> Result<(), WriteError> {
+async fn write_rows(store: &Store, rows: &[Row<'_>], durability: Durability) -> Result<(), WriteError> {
     // Every statement is a round trip to SQLite's thread, and every row it returns one
     // more: so nothing is read back. Each entry's balance_after is the tenant's stored
     // balance minus the debits before it in this batch (computed here), and each
     // tenant's balance is written once. The ledger's CHECK refuses a negative result.
-    let mut spent: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-    let mut rows: Vec<(&Debit, i64)> = Vec::new();
-    for d in debits {
-        if d.amount <= 0 {
+    let mut spent: HashMap<i64, i64> = HashMap::new();
+    let mut numbered: Vec<(&Row, i64)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.amount <= 0 {
             return Err(WriteError::Refused);
         }
-        let total = spent.entry(d.tenant_id).or_default();
-        *total += d.amount;
-        rows.push((d, *total));
+        let total = spent.entry(row.tenant_id).or_default();
+        *total += row.amount;
+        numbered.push((row, *total));
     }
-    let mut tx = store.begin().await.map_err(WriteError::Storage)?;
-    for (chunk_index, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
+    let mut write = store.begin_with(durability, None).await.map_err(WriteError::Storage)?;
+    for (chunk_index, chunk) in numbered.chunks(ROWS_PER_INSERT).enumerate() {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, request_id, created_at)
-             SELECT v.column1, 'debit', -v.column2, t.balance - v.column3, 'gateway', v.column4, v.column5
+            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, request_id, created_at, requests, reason)
+             SELECT v.column1, 'debit', -v.column2, t.balance - v.column3, 'gateway', v.column4, v.column5, v.column7,
+                    CASE WHEN v.column7 > 1 THEN v.column7 || ' requests charged while storage was failing' END
              FROM (",
         );
-        insert.push_values(chunk.iter().enumerate(), |mut row, (i, (d, spent_so_far))| {
-            row.push_bind(d.tenant_id)
-                .push_bind(d.amount)
+        insert.push_values(chunk.iter().enumerate(), |mut b, (i, (row, spent_so_far))| {
+            b.push_bind(row.tenant_id)
+                .push_bind(row.amount)
                 .push_bind(*spent_so_far)
-                .push_bind(d.request_id.as_str())
-                .push_bind(d.at)
-                .push_bind((chunk_index * ROWS_PER_INSERT + i) as i64);
+                .push_bind(row.request_id)
+                .push_bind(row.at)
+                .push_bind((chunk_index * ROWS_PER_INSERT + i) as i64)
+                .push_bind(row.requests);
         });
         insert.push(") AS v JOIN tenants t ON t.id = v.column1 ORDER BY v.column6");
-        let inserted = insert.build().execute(&mut *tx).await.map_err(refused_or_storage)?;
+        let inserted = insert.build().execute(&mut *write).await;
+        let inserted = statement(&mut write, inserted)?;
         if inserted.rows_affected() != chunk.len() as u64 {
             return Err(WriteError::Refused); // a debit for a tenant that does not exist
         }
@@ -182,19 +528,56 @@ async fn write_all(store: &Store, debits: impl Iterator<Item = &Debit>) -> Resul
     for chunk in totals.chunks(ROWS_PER_INSERT * 5) {
         let mut update =
             sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE tenants SET balance = balance - v.column2 FROM (");
-        update.push_values(chunk, |mut row, (id, total)| {
-            row.push_bind(*id).push_bind(*total);
+        update.push_values(chunk, |mut b, (id, total)| {
+            b.push_bind(*id).push_bind(*total);
         });
         update.push(") AS v WHERE tenants.id = v.column1");
-        update.build().execute(&mut *tx).await.map_err(refused_or_storage)?;
+        let updated = update.build().execute(&mut *write).await;
+        statement(&mut write, updated)?;
     }
-    tx.commit().await.map_err(WriteError::Storage)
+    write.commit().await.map_err(WriteError::Storage)
 }
 
 /// A CHECK constraint failing means the ledger refused the data, not that storage failed.
-fn refused_or_storage(e: sqlx::Error) -> WriteError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_check_violation() => WriteError::Refused,
-        _ => WriteError::Storage(e),
+fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, WriteError> {
+    match write.check(result) {
+        Ok(v) => Ok(v),
+        Err(sqlx::Error::Database(d)) if d.is_check_violation() => Err(WriteError::Refused),
+        Err(e) if !is_storage_failure(&e) => Err(WriteError::Refused),
+        Err(e) => Err(WriteError::Storage(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debit(tenant_id: i64, n: usize) -> Debit {
+        Debit { tenant_id, amount: 2, request_id: format!("r{n}"), at: Utc::now() }
+    }
+
+    #[test]
+    fn pending_debits_fold_per_tenant_past_the_bound_and_lose_nothing() {
+        let mut p = Pending::default();
+        for n in 0..MAX_PENDING + 1000 {
+            p.push(debit((n % 3) as i64, n));
+        }
+        assert_eq!(p.debits.len(), MAX_PENDING, "kept one by one up to the bound");
+        assert_eq!(p.folded.len(), 3, "then one entry per tenant");
+        let rows = p.rows();
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), (MAX_PENDING + 1000) as i64, "every request counted");
+        assert_eq!(rows.iter().map(|r| r.amount).sum::<i64>(), 2 * (MAX_PENDING + 1000) as i64, "every credit kept");
+        let unwritten = p.unwritten();
+        assert_eq!(unwritten.iter().map(|u| u.amount).sum::<i64>(), 2 * (MAX_PENDING + 1000) as i64);
+    }
+
+    #[test]
+    fn keeping_from_a_midpoint_drops_only_what_was_written() {
+        let mut p = Pending::default();
+        for n in 0..5 {
+            p.push(debit(1, n));
+        }
+        keep_from(&mut p, 3);
+        assert_eq!(p.debits.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>(), ["r3", "r4"]);
     }
 }

@@ -3,16 +3,27 @@
 //! Writes go through a pool of exactly one connection, so write transactions queue in
 //! this process instead of failing with `SQLITE_BUSY`; reads use their own pool and see
 //! the last committed state (WAL lets them run beside the writer).
+//!
+//! A write is `BEGIN IMMEDIATE … COMMIT` issued by [`Write`] itself, not sqlx's
+//! transaction: when a statement or the commit fails (a full disk answers `SQLITE_FULL`,
+//! and SQLite may roll the transaction back on its own), sqlx's own rollback then fails
+//! and it goes on counting an open transaction, so every later "commit" only released a
+//! savepoint and nothing was written again. A write that fails, or is dropped before it
+//! commits, closes the writer connection instead (closing rolls back), and the pool opens
+//! a fresh one: no transaction state survives an error.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use chrono::Utc;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
+use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
 
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
-
+pub use crate::health::{Health, StorageStatus, is_storage_failure};
 use crate::live::Live;
 
 /// Why the database could not be opened.
@@ -29,11 +40,27 @@ pub enum OpenError {
 /// The migrations in `migrations/`, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// How a write must reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives a crash of this process (`synchronous=NORMAL` in WAL mode).
+    Crash,
+    /// Survives a power loss too (`synchronous=FULL`: the WAL is synced at each commit).
+    PowerLoss,
+}
+
+/// What the writer connection's `synchronous` was last set to (0: unknown, a fresh connection).
+const SYNC_UNKNOWN: u8 = 0;
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    health: Arc<Health>,
+    /// The writer connection's `synchronous` mode (1 NORMAL, 2 FULL), so a write switches it
+    /// only when it needs the other one.
+    sync: Arc<AtomicU8>,
 }
 
 impl Store {
@@ -48,8 +75,8 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let open_err = |source| OpenError::Open { path: shown.clone(), source };
-        // The one writer connection stays open for the life of the store, so the WAL and
-        // its index persist and readers never find a half-closed database.
+        // The one writer connection stays open while writes succeed, so the WAL and its
+        // index persist and readers never find a half-closed database.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -61,7 +88,7 @@ impl Store {
             .map_err(open_err)?;
         MIGRATOR.run(&write).await.map_err(|source| OpenError::Migrate { path: shown.clone(), source })?;
         let read = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
-        Ok(Self { read, write })
+        Ok(Self { read, write, health: Arc::default(), sync: Arc::new(AtomicU8::new(SYNC_UNKNOWN)) })
     }
 
     /// The pool for queries that change nothing.
@@ -69,14 +96,57 @@ impl Store {
         &self.read
     }
 
-    /// Starts a write transaction; waits its turn behind other writers of this process.
-    pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.write.begin().await
+    /// Whether writes succeed.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 
-    /// Starts a write whose credit movements reach `live` when (and only when) it commits.
+    /// Starts a write transaction that survives a crash; waits its turn behind other
+    /// writers of this process.
+    pub async fn begin(&self) -> Result<Write, sqlx::Error> {
+        self.begin_with(Durability::Crash, None).await
+    }
+
+    /// Starts a console write: durable on power loss, and its credit movements reach
+    /// `live` when (and only when) it commits.
     pub async fn write(&self, live: Option<Arc<Live>>) -> Result<Write, sqlx::Error> {
-        Ok(Write { tx: Some(self.write.begin().await?), live, effects: Vec::new() })
+        let mut write = self.begin_with(Durability::PowerLoss, live).await?;
+        write.probe_on_drop = true;
+        Ok(write)
+    }
+
+    /// Starts a write transaction with the given durability.
+    pub async fn begin_with(&self, durability: Durability, live: Option<Arc<Live>>) -> Result<Write, sqlx::Error> {
+        let conn = self.write.acquire().await.inspect_err(|e| self.health.failed(e))?;
+        let mut write = Write {
+            conn: Some(conn),
+            store: self.clone(),
+            live,
+            effects: Vec::new(),
+            after_commit: Vec::new(),
+            probe_on_drop: false,
+        };
+        let wanted = match durability {
+            Durability::Crash => 1,
+            Durability::PowerLoss => 2,
+        };
+        if self.sync.load(Ordering::Acquire) != wanted {
+            let pragma = if wanted == 2 { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+            write.run(pragma).await?;
+            self.sync.store(wanted, Ordering::Release);
+        }
+        write.run("BEGIN IMMEDIATE").await?;
+        Ok(write)
+    }
+
+    /// Writes the probe row: succeeds only when storage accepts writes (and then clears
+    /// a failing [`Health`]).
+    pub async fn probe(&self) -> Result<(), sqlx::Error> {
+        let mut write = self.begin().await?;
+        let updated =
+            sqlx::query("UPDATE storage_probe SET at = ? WHERE id = 1").bind(Utc::now()).execute(&mut *write).await;
+        write.check(updated)?;
+        write.commit().await
     }
 
     /// Closes both pools, checkpointing the WAL, so a clean stop leaves one tidy file.
@@ -95,16 +165,64 @@ enum Effect {
     SpendHeld { tenant_id: i64, amount: i64 },
 }
 
-/// A console write transaction that keeps the in-memory balances in step with the ledger:
-/// credits appear in memory after commit, and removals are held in memory before it, so
-/// a concurrent gateway request can never spend credits the ledger is about to remove.
+/// Applied to the live state right after a commit, with no await in between.
+type AfterCommit = Box<dyn FnOnce(&Live) + Send>;
+
+/// A write transaction on the one writer connection. A console write also keeps the
+/// in-memory balances in step with the ledger: credits appear in memory after commit, and
+/// removals are held in memory before it, so a concurrent gateway request can never spend
+/// credits the ledger is about to remove.
+///
+/// Dropped before [`commit`](Write::commit) (an error, a cancelled task), it rolls back by
+/// closing the connection, and gives back what it held.
 pub struct Write {
-    tx: Option<Transaction<'static, Sqlite>>,
+    conn: Option<PoolConnection<Sqlite>>,
+    store: Store,
     live: Option<Arc<Live>>,
     effects: Vec<Effect>,
+    after_commit: Vec<AfterCommit>,
+    /// Console writes probe storage when abandoned (see `Drop`); the writers that report
+    /// their own failures do not.
+    probe_on_drop: bool,
 }
 
 impl Write {
+    /// Runs one statement of the write's own (BEGIN, COMMIT, PRAGMA), discarding the
+    /// connection when it fails.
+    async fn run(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        let conn = self.conn.as_mut().expect("used before commit");
+        match conn.execute(sql).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.discard(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Throws the connection away (closing it rolls back whatever is open) and marks
+    /// storage failing when the error was the storage's.
+    fn discard(&mut self, e: &sqlx::Error) {
+        if is_storage_failure(e) {
+            self.store.health.failed(e);
+        }
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+        self.store.sync.store(SYNC_UNKNOWN, Ordering::Release);
+    }
+
+    /// Passes a statement's result through; when storage failed, the connection is thrown
+    /// away and [`Health`] marked failing (the write is then over: return the error).
+    pub fn check<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Err(e) = &result
+            && is_storage_failure(e)
+        {
+            self.discard(e);
+        }
+        result
+    }
+
     /// Records that `amount` credits (positive) will be added to `tenant_id` on commit.
     pub(crate) fn credit(&mut self, tenant_id: i64, amount: i64) {
         self.effects.push(Effect::Credit { tenant_id, amount });
@@ -120,15 +238,28 @@ impl Write {
         Ok(())
     }
 
-    /// Commits, then applies the credit movements to memory.
+    /// Runs `apply` on the live state right after the commit succeeds, in the order
+    /// registered, with no await in between: a cancelled caller cannot separate them.
+    #[allow(dead_code)] // the console refreshes land here next
+    pub(crate) fn after_commit(&mut self, apply: impl FnOnce(&Live) + Send + 'static) {
+        self.after_commit.push(Box::new(apply));
+    }
+
+    /// Commits, then applies the credit movements and refreshes to memory. An error means
+    /// nothing was committed and memory is as it was.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        self.tx.take().expect("a write commits once").commit().await?;
-        if let Some(live) = &self.live {
+        self.run("COMMIT").await?;
+        drop(self.conn.take()); // back to the pool, ready for the next write
+        self.store.health.succeeded();
+        if let Some(live) = self.live.take() {
             for effect in self.effects.drain(..) {
                 match effect {
                     Effect::Credit { tenant_id, amount } => live.credit(tenant_id, amount),
                     Effect::SpendHeld { tenant_id, amount } => live.spend_held(tenant_id, amount),
                 }
+            }
+            for apply in self.after_commit.drain(..) {
+                apply(&live);
             }
         }
         Ok(())
@@ -136,8 +267,22 @@ impl Write {
 }
 
 impl Drop for Write {
-    /// A write that never committed gives back what it held.
+    /// A write that never committed rolls back (its connection is closed, not reused) and
+    /// gives back what it held.
     fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+            self.store.sync.store(SYNC_UNKNOWN, Ordering::Release);
+            // Most abandoned writes are a refused input (an unknown tenant); some are a
+            // statement the disk refused. One probe write tells which, so a failing disk is
+            // reported even when only console commands run into it.
+            if let (true, Ok(runtime)) = (self.probe_on_drop, tokio::runtime::Handle::try_current()) {
+                let store = self.store.clone();
+                runtime.spawn(async move {
+                    let _ = store.probe().await;
+                });
+            }
+        }
         if let Some(live) = &self.live {
             for effect in &self.effects {
                 if let Effect::SpendHeld { tenant_id, amount } = *effect {
@@ -151,12 +296,12 @@ impl Drop for Write {
 impl Deref for Write {
     type Target = SqliteConnection;
     fn deref(&self) -> &SqliteConnection {
-        self.tx.as_ref().expect("used before commit")
+        self.conn.as_ref().expect("used after a failed statement of its own")
     }
 }
 
 impl DerefMut for Write {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.tx.as_mut().expect("used before commit")
+        self.conn.as_mut().expect("used after a failed statement of its own")
     }
 }

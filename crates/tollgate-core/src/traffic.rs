@@ -21,6 +21,9 @@ use crate::settings;
 use crate::store::Store;
 use crate::{Console, ConsoleError};
 
+/// Denials kept while storage refuses writes; older ones are dropped (and counted in the log).
+const MAX_PENDING_DENIALS: usize = 50_000;
+
 /// How often the log writes what it gathered.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
@@ -71,6 +74,12 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<Arc<Event>>>) 
         };
         if let Err(e) = flush(&store, &mut denials, &mut usage).await {
             tracing::error!(error = %e, "cannot write the traffic log; will retry");
+            // Denials are samples, not money: while storage fails keep only the newest.
+            if denials.len() > MAX_PENDING_DENIALS {
+                let dropped = denials.len() - MAX_PENDING_DENIALS;
+                denials.drain(..dropped);
+                tracing::warn!(dropped, "dropped stored denials while storage fails (the live monitor still had them)");
+            }
         }
         if stop {
             return;
@@ -111,7 +120,7 @@ async fn flush(
         );
         let rows = chunk.iter().filter_map(|e| match &**e {
             Event::Gateway(d) => Some(d),
-            Event::Console(_) => None,
+            Event::Console(_) | Event::Storage(_) => None,
         });
         insert.push_values(rows, |mut row, d| {
             row.push_bind(d.at)

@@ -18,14 +18,29 @@ pub struct Mismatch {
     pub last_balance_after: i64,
 }
 
+/// A served request whose debit the ledger refused: memory spent credits the database
+/// did not have. Each one needs the operator's look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct RefusedDebit {
+    pub tenant: String,
+    pub amount: i64,
+    pub requests: i64,
+    pub request_id: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+}
+
 /// The outcome of `verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerifyReport {
-    /// True when every tenant's balance equals the sum of its ledger.
+    /// True when every tenant's balance equals the sum of its ledger and the ledger
+    /// refused no debit.
     pub ok: bool,
     pub tenants_checked: i64,
     pub entries_checked: i64,
     pub mismatches: Vec<Mismatch>,
+    /// Debits of served requests the ledger refused (newest first, at most 100).
+    pub refused_debits: Vec<RefusedDebit>,
 }
 
 /// `verify`.
@@ -36,7 +51,8 @@ pub struct Verify {}
 
 impl Command for Verify {
     const NAME: &'static str = "verify";
-    const SUMMARY: &'static str = "Check that every tenant's balance equals the sum of its ledger";
+    const SUMMARY: &'static str =
+        "Check that every tenant's balance equals the sum of its ledger, and that the ledger refused no debit";
     type Output = VerifyReport;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<VerifyReport, ConsoleError> {
@@ -52,10 +68,17 @@ impl Command for Verify {
         .fetch_all(&mut *tx)
         .await?;
         let entries_checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *tx).await?;
+        let refused_debits: Vec<RefusedDebit> = sqlx::query_as(
+            "SELECT COALESCE(t.slug, '#' || r.tenant_id) AS tenant, r.amount, r.requests, r.request_id, r.at, r.reason
+             FROM refused_debits r LEFT JOIN tenants t ON t.id = r.tenant_id ORDER BY r.id DESC LIMIT 100",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         let tenants_checked = rows.len() as i64;
         let mismatches: Vec<Mismatch> =
             rows.into_iter().filter(|m| m.balance != m.ledger_sum || m.balance != m.last_balance_after).collect();
-        Ok(VerifyReport { ok: mismatches.is_empty(), tenants_checked, entries_checked, mismatches })
+        let ok = mismatches.is_empty() && refused_debits.is_empty();
+        Ok(VerifyReport { ok, tenants_checked, entries_checked, mismatches, refused_debits })
     }
 }

@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
-use tollgate_core::live::{Admitted, Live};
+use tollgate_core::live::{Admitted, Live, Reservation};
 use tollgate_core::policy::{DenialFacts, Outcome};
 use tollgate_core::settings::{Durability, Settings};
 use tollgate_core::settlement::{Debit, Settlement};
@@ -59,26 +59,32 @@ impl Gateway {
     }
 
     async fn handle(self: Arc<Self>, request: Request<Incoming>, client_ip: &str) -> Response<Body> {
-        let started = Instant::now();
         let now = Utc::now();
         let request_id = request_id::next();
         let audience = Audience::of(request.headers());
         let path = request.uri().path().to_string();
-        let mut event = GatewayEvent {
-            at: now,
-            request_id: request_id.clone(),
-            tenant: None,
-            key_prefix: None,
-            route: None,
-            method: request.method().to_string(),
-            path: path.clone(),
-            status: 0,
-            code: None,
-            cost: 0,
-            balance: None,
-            latency_us: 0,
-            facts: None,
+        // Published however the request ends: answered, abandoned by its client, or
+        // panicked (see `Finish`).
+        let mut finish = Finish {
+            gateway: &self,
+            started: Instant::now(),
+            event: Some(GatewayEvent {
+                at: now,
+                request_id: request_id.clone(),
+                tenant: None,
+                key_prefix: None,
+                route: None,
+                method: request.method().to_string(),
+                path: path.clone(),
+                status: 0,
+                code: None,
+                cost: 0,
+                balance: None,
+                latency_us: 0,
+                facts: None,
+            }),
         };
+        let event = finish.event.as_mut().expect("present until published");
         let settings = self.live.settings();
         let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
             let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
@@ -99,7 +105,7 @@ impl Gateway {
             response
         };
         let mut response = match self.live.route(&event.method, &path) {
-            None => problem(Reason::RouteNotFound, DenialFacts::default(), None, &mut event),
+            None => problem(Reason::RouteNotFound, DenialFacts::default(), None, event),
             Some(route) => {
                 event.route = Some(route.path_prefix.clone());
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
@@ -108,10 +114,11 @@ impl Gateway {
                     event.key_prefix = Some(who.key_prefix.clone());
                     event.balance = Some(who.balance);
                 }
-                match (admission.outcome, admission.who) {
-                    (Outcome::Allow { cost }, Some(who)) => {
+                match (admission.outcome, admission.who, admission.reservation) {
+                    (Outcome::Allow { .. }, Some(who), Some(reservation)) => {
                         let upstream = Upstream { url: &route.upstream_url, request_id: &request_id, client_ip };
-                        match self.proxy(request, upstream, &who, cost, now, &settings).await {
+                        let cost = reservation.cost();
+                        match self.proxy(request, upstream, &who, reservation, now, &settings).await {
                             Ok(response) => {
                                 event.cost = cost;
                                 response
@@ -120,15 +127,15 @@ impl Gateway {
                                 event.balance = balance;
                                 match failure {
                                     Ok(upstream_5xx) => client_response(upstream_5xx),
-                                    Err(reason) => problem(reason, DenialFacts::default(), Some(&who), &mut event),
+                                    Err(reason) => problem(reason, DenialFacts::default(), Some(&who), event),
                                 }
                             }
                         }
                     }
-                    (Outcome::Deny(denial), who) => {
-                        problem(Reason::Denied(denial.code), denial.facts, who.as_ref(), &mut event)
+                    (Outcome::Deny(denial), who, _) => {
+                        problem(Reason::Denied(denial.code), denial.facts, who.as_ref(), event)
                     }
-                    (Outcome::Allow { .. }, None) => unreachable!("the policy allows only requests with a tenant"),
+                    (Outcome::Allow { .. }, ..) => unreachable!("an allowed request has a tenant and a reservation"),
                 }
             }
         };
@@ -140,24 +147,28 @@ impl Gateway {
             headers.insert("x-credits-remaining", HeaderValue::from(balance));
         }
         event.status = response.status().as_u16();
-        event.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let event = Arc::new(Event::Gateway(event));
-        self.traffic.record(event.clone());
-        self.hub.publish_shared(event);
+        finish.publish();
         response
     }
 
-    /// Forwards an allowed request and settles its reserved cost: charged when the
-    /// upstream answers below 500, given back otherwise.
+    /// Forwards an allowed request and settles its reservation: charged when the upstream
+    /// answers below 500, given back otherwise. In `strict` mode the answer leaves only
+    /// once its charge is committed; when that cannot be (storage failing), the request
+    /// is refused with 503 and nothing is charged.
     async fn proxy(
         &self,
         request: Request<Incoming>,
         upstream: Upstream<'_>,
         who: &Admitted,
-        cost: i64,
+        reservation: Reservation,
         now: chrono::DateTime<Utc>,
         settings: &Settings,
     ) -> Result<Response<Body>, Refunded> {
+        let strict = settings.durability == Durability::Strict;
+        if strict && self.settlement.storage_failing() {
+            let balance = Some(reservation.release());
+            return Err(Refunded { balance, failure: Err(Reason::StorageUnavailable) });
+        }
         let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let url = upstream_url(upstream.url, path_and_query);
         let caller = Caller {
@@ -183,33 +194,65 @@ impl Gateway {
                 Err(Reason::UpstreamUnavailable)
             }
         };
-        match answer {
-            Ok(response) if response.status().as_u16() < 500 => {
-                self.settle(who, cost, upstream.request_id, now, settings.durability).await;
-                Ok(client_response(response))
+        let response = match answer {
+            Ok(response) if response.status().as_u16() < 500 => response,
+            failure => return Err(Refunded { balance: Some(reservation.release()), failure }),
+        };
+        let cost = reservation.cost();
+        if cost == 0 {
+            reservation.spend();
+            return Ok(client_response(response));
+        }
+        let debit =
+            Debit { tenant_id: who.tenant_id, amount: cost, request_id: upstream.request_id.to_string(), at: now };
+        if !strict {
+            reservation.spend();
+            self.settlement.record(debit);
+            return Ok(client_response(response));
+        }
+        match self.settlement.record_durably(debit, reservation).await {
+            Ok(()) => Ok(client_response(response)),
+            Err(e) => {
+                tracing::error!(error = %e, request_id = upstream.request_id, "strict charge not committed; answering 503");
+                let balance = self.live.tenant(who.tenant_id).map(|t| t.balance);
+                Err(Refunded { balance, failure: Err(Reason::StorageUnavailable) })
             }
-            failure => Err(Refunded { balance: self.live.release(who.tenant_id, cost), failure }),
         }
     }
+}
 
-    /// Charges a served request: spent in memory now, recorded by the settlement writer
-    /// (and, in strict mode, committed before the answer leaves).
-    async fn settle(
-        &self,
-        who: &Admitted,
-        cost: i64,
-        request_id: &str,
-        now: chrono::DateTime<Utc>,
-        durability: Durability,
-    ) {
-        self.live.settle(who.tenant_id, cost);
-        if cost == 0 {
-            return;
-        }
-        let debit = Debit { tenant_id: who.tenant_id, amount: cost, request_id: request_id.to_string(), at: now };
-        match durability {
-            Durability::Batched => self.settlement.record(debit),
-            Durability::Strict => self.settlement.record_durably(debit).await,
+/// The request's always-run last phase (as pingora's `logging`): its event reaches the
+/// traffic log and the hub however the request ends. Dropped before [`publish`]
+/// (the client went away, the handler panicked), it reports status 499, nginx's "client
+/// closed request"; the request's reservation has then already gone back by itself.
+///
+/// [`publish`]: Finish::publish
+struct Finish<'a> {
+    gateway: &'a Gateway,
+    started: Instant,
+    event: Option<GatewayEvent>,
+}
+
+/// The status reported for a request whose client left before the answer.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+impl Finish<'_> {
+    fn publish(&mut self) {
+        let Some(mut event) = self.event.take() else { return };
+        event.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let event = Arc::new(Event::Gateway(event));
+        self.gateway.traffic.record(event.clone());
+        self.gateway.hub.publish_shared(event);
+    }
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        if let Some(event) = &mut self.event {
+            event.status = CLIENT_CLOSED_REQUEST;
+            event.cost = 0;
+            event.code.get_or_insert_with(|| "CLIENT_CLOSED_REQUEST".to_string());
+            self.publish();
         }
     }
 }

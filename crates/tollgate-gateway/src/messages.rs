@@ -49,6 +49,9 @@ pub enum Reason {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// A `strict` request's charge cannot be committed (storage failing, or the ledger
+    /// refused it): it is refused rather than served uncharged.
+    StorageUnavailable,
 }
 
 impl Reason {
@@ -59,6 +62,7 @@ impl Reason {
             Reason::RouteNotFound => 404,
             Reason::UpstreamUnavailable => 502,
             Reason::UpstreamTimeout => 504,
+            Reason::StorageUnavailable => 503,
         }
     }
 
@@ -69,6 +73,7 @@ impl Reason {
             Reason::RouteNotFound => "ROUTE_NOT_FOUND",
             Reason::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Reason::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            Reason::StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
 }
@@ -119,6 +124,8 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
         (Lang::En, Reason::UpstreamUnavailable) => ("Upstream unavailable", "The API behind the gateway could not be reached. You were not charged; retry later.".into()),
         (Lang::De, Reason::UpstreamUnavailable) => ("Dienst nicht erreichbar", "Die API hinter dem Gateway ist nicht erreichbar. Es wurde nichts berechnet; versuchen Sie es später erneut.".into()),
         (Lang::En, Reason::UpstreamTimeout) => ("Upstream timeout", "The API behind the gateway did not answer in time. You were not charged; retry later.".into()),
+        (Lang::En, Reason::StorageUnavailable) => ("Temporarily unavailable", "The gateway cannot record charges right now. You were not charged; retry later.".into()),
+        (Lang::De, Reason::StorageUnavailable) => ("Vorübergehend nicht verfügbar", "Das Gateway kann Abrechnungen gerade nicht speichern. Es wurde nichts berechnet; versuchen Sie es später erneut.".into()),
         (Lang::De, Reason::UpstreamTimeout) => ("Zeitüberschreitung", "Die API hinter dem Gateway hat nicht rechtzeitig geantwortet. Es wurde nichts berechnet; versuchen Sie es später erneut.".into()),
     }
 }

@@ -119,6 +119,9 @@ impl Problem<'_> {
                     h.insert(header::LINK, link);
                 }
             }
+            503 => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(5));
+            }
             429 => {
                 let retry = self.facts.retry_after.unwrap_or(1);
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry));

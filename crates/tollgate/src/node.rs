@@ -69,6 +69,7 @@ pub struct Node {
     writer: JoinHandle<()>,
     traffic: TrafficLog,
     traffic_writer: JoinHandle<()>,
+    storage_watch: JoinHandle<()>,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -103,6 +104,16 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<(TcpListener, String)> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     Ok((listener, url))
+}
+
+/// Tells viewers (dashboard, desktop, tray) whenever storage begins or stops failing; the
+/// store itself logs each change.
+async fn announce_storage(store: Store, hub: Hub) {
+    let mut changes = store.health().subscribe();
+    while changes.changed().await.is_ok() {
+        let status = changes.borrow_and_update().clone();
+        hub.publish(tollgate_core::events::Event::Storage(status));
+    }
 }
 
 async fn until_stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
@@ -141,6 +152,7 @@ impl Node {
         }
         let dashboard = Dashboard::find(options.ui_dir.clone());
         let (settlement, writer) = Settlement::spawn(store.clone());
+        let storage_watch = tokio::spawn(announce_storage(store.clone(), console.hub().clone()));
         let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
         let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -173,6 +185,7 @@ impl Node {
             writer,
             traffic,
             traffic_writer,
+            storage_watch,
         })
     }
 
@@ -223,19 +236,30 @@ impl Node {
 
     /// Stops listening, writes every pending charge and traffic record, releases the
     /// data directory. Requests in flight get the gateway's grace period to finish; every
-    /// charge settled by then is in the database when this returns.
+    /// charge settled by then is in the database when this returns `Ok`. When storage
+    /// refuses the last charges, the error says which ones (tenant, credits, requests).
     pub async fn stop(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.admin_state.stop_streams();
         let _ = self.gateway_task.await;
         let served = self.admin_task.await;
-        self.settlement.stop().await;
+        let settled = self.settlement.stop().await;
         let _ = self.writer.await;
         self.traffic.stop();
         let _ = self.traffic_writer.await;
+        self.storage_watch.abort();
+        let lost = self.settlement.lost();
         self.dir.remove_endpoint();
         self.store.close().await;
         drop(self.lock);
+        if let Err(unwritten) = settled {
+            bail!(
+                "stopped with charges missing from the ledger: {unwritten}; re-apply them with `tollgate credits adjust`"
+            );
+        }
+        if lost > 0 {
+            bail!("{lost} charges arrived after the ledger writer stopped and are not in the ledger");
+        }
         served.context("the admin API task failed")?.context("the admin API stopped with an error")?;
         Ok(())
     }

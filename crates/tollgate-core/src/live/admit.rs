@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Live, lock};
+use super::{Cell, Live, lock};
 use crate::keys::digest;
 use crate::policy::{Account, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::rate::RateLimit;
@@ -35,17 +35,19 @@ impl Admitted {
 }
 
 /// The answer for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Admission {
     /// Allow (credits are now reserved) or the denial to answer with.
     pub outcome: Outcome,
     /// The caller, when the key belongs to a tenant.
     pub who: Option<Admitted>,
+    /// The allowed request's credits, set aside until it is charged or abandoned.
+    pub reservation: Option<Reservation>,
 }
 
 impl Live {
     /// Decides one request at `now` and, when it is allowed, reserves its cost. The caller
-    /// must later [`settle`](Live::settle) or [`release`](Live::release) exactly that cost.
+    /// hands back a [`Reservation`] that the caller spends or lets go.
     pub fn admit(&self, presented_key: Option<&str>, route: &Route, now: DateTime<Utc>) -> Admission {
         let route_facts = RouteFacts {
             cost: route.cost,
@@ -63,12 +65,12 @@ impl Live {
         let cell = key.as_ref().and_then(|k| self.cell(k.tenant_id));
         let Some((key, cell)) = key.zip(cell) else {
             let request = Request { key: &key_state, route: &route_facts, account: None };
-            return Admission { outcome: decide(&request, now).outcome, who: None };
+            return Admission { outcome: decide(&request, now).outcome, who: None, reservation: None };
         };
         let mut t = lock(&cell);
         let Some(plan) = self.plan(t.plan_id) else {
             let request = Request { key: &key_state, route: &route_facts, account: None };
-            return Admission { outcome: decide(&request, now).outcome, who: None };
+            return Admission { outcome: decide(&request, now).outcome, who: None, reservation: None };
         };
         let account = Account {
             standing: t.standing,
@@ -91,11 +93,15 @@ impl Live {
         if let Some(tat) = decision.next_tat {
             t.rate_tat = Some(tat);
         }
-        if let Outcome::Allow { cost } = decision.outcome {
-            t.balance -= cost;
-            t.reserved += cost;
-            t.period_used += 1;
-        }
+        let reservation = match decision.outcome {
+            Outcome::Allow { cost } => {
+                t.balance -= cost;
+                t.reserved += cost;
+                t.period_used += 1;
+                Some(Reservation { cell: Some(cell.clone()), cost })
+            }
+            Outcome::Deny(_) => None,
+        };
         let who = Admitted {
             tenant_id: t.id,
             tenant: t.slug.clone(),
@@ -105,25 +111,69 @@ impl Live {
             balance: t.balance,
             rate: plan.rate_per_second.map(|r| (r, plan.burst)),
         };
-        Admission { outcome: decision.outcome, who: Some(who) }
+        drop(t);
+        Admission { outcome: decision.outcome, who: Some(who), reservation }
+    }
+}
+
+impl Live {
+    /// Sets `cost` credits of a tenant aside without the policy, for work already decided
+    /// (a charge whose amount is known only later, tests). Fails when fewer are available.
+    pub fn reserve(&self, tenant_id: i64, cost: i64) -> Result<Reservation, crate::ConsoleError> {
+        let cell = self.cell(tenant_id).ok_or_else(|| crate::ConsoleError::not_found("tenant", tenant_id))?;
+        let mut t = lock(&cell);
+        if t.balance < cost {
+            return Err(crate::ConsoleError::InsufficientCredits { balance: t.balance, needed: cost });
+        }
+        t.balance -= cost;
+        t.reserved += cost;
+        t.period_used += 1;
+        drop(t);
+        Ok(Reservation { cell: Some(cell), cost })
+    }
+}
+
+/// Credits set aside for one admitted request, owned by whoever handles the request.
+/// Dropped without [`spend`](Reservation::spend) (the client went away, the task
+/// panicked, the server stopped), the credits go back and the request does not count
+/// against the quota: a reservation can never leak.
+#[derive(Debug)]
+pub struct Reservation {
+    cell: Option<Cell>,
+    cost: i64,
+}
+
+impl Reservation {
+    /// The credits reserved.
+    pub fn cost(&self) -> i64 {
+        self.cost
     }
 
-    /// The upstream served the request: its reserved cost is now spent (the ledger
-    /// writer records the debit).
-    pub fn settle(&self, tenant_id: i64, cost: i64) {
-        if let Some(cell) = self.cell(tenant_id) {
-            lock(&cell).reserved -= cost;
+    /// The request was charged: its reserved credits are spent (the ledger writer
+    /// records the debit).
+    pub fn spend(mut self) {
+        if let Some(cell) = self.cell.take() {
+            lock(&cell).reserved -= self.cost;
         }
     }
 
-    /// The upstream failed: the reserved cost goes back and the request does not count
-    /// against the quota. Returns the balance after.
-    pub fn release(&self, tenant_id: i64, cost: i64) -> Option<i64> {
-        let cell = self.cell(tenant_id)?;
+    /// The request was not served: the credits go back. Returns the balance after.
+    pub fn release(mut self) -> i64 {
+        self.give_back().unwrap_or_default()
+    }
+
+    fn give_back(&mut self) -> Option<i64> {
+        let cell = self.cell.take()?;
         let mut t = lock(&cell);
-        t.reserved -= cost;
-        t.balance += cost;
+        t.reserved -= self.cost;
+        t.balance += self.cost;
         t.period_used -= 1;
         Some(t.balance)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.give_back();
     }
 }

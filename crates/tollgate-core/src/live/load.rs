@@ -48,7 +48,7 @@ macro_rules! tenant_query {
         concat!(
             "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
                 s.period_end, s.grace_until,
-                (SELECT COUNT(*) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                (SELECT COALESCE(SUM(l.requests), 0) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
                     AND julianday(l.created_at) >= julianday(s.period_start)) AS period_used
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
             $filter

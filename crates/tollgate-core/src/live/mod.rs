@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Utc};
 
-pub use admit::{Admission, Admitted};
+pub use admit::{Admission, Admitted, Reservation};
 
 use crate::ConsoleError;
 use crate::plans::Plan;

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use tollgate_core::credits::TopUp;
 use tollgate_core::ledger::LedgerList;
-use tollgate_core::settlement::{Debit, Settlement};
+use tollgate_core::live::Live;
+use tollgate_core::settlement::{Debit, SettleError, Settlement};
 use tollgate_core::verify::Verify;
 
 use crate::common::{at, t0, world};
@@ -28,7 +29,7 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
                     w.run(topup).await.expect("top-up succeeds");
                 } else {
                     let debit = Debit { tenant_id, amount: 1, request_id: format!("req-{writer}-{i}"), at: t0() };
-                    settlement.record_durably(debit).await;
+                    settlement.record(debit);
                 }
             }
         }));
@@ -36,6 +37,7 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
     for t in tasks {
         t.await.expect("writer finished");
     }
+    settlement.stop().await.expect("every debit written");
     let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?")
         .bind(tenant_id)
         .fetch_one(w.console.store().read())
@@ -74,19 +76,31 @@ async fn ten_concurrent_repeats_of_one_topup_add_once() {
 }
 
 #[tokio::test]
-async fn the_ledger_refuses_a_debit_beyond_the_balance() {
+async fn a_debit_the_ledger_refuses_fails_its_strict_caller_and_verify_reports_it() {
     let w = world().await;
     w.plan("pro", 2).await;
     let id = w.tenant("acme", "pro").await.tenant.id;
+    // Two memories that each believe the 2 credits are theirs: the second charge is one
+    // the ledger cannot cover.
+    let first = Live::load(w.console.store()).await.unwrap();
+    let second = Live::load(w.console.store()).await.unwrap();
     let (settlement, _writer) = Settlement::spawn(w.console.store().clone());
     let debit = |amount, n: u32| Debit { tenant_id: id, amount, request_id: format!("r{n}"), at: t0() };
-    settlement.record_durably(debit(2, 1)).await;
-    settlement.record_durably(debit(1, 2)).await; // memory would never allow this; the ledger refuses it too
-    settlement.record_durably(debit(0, 3)).await;
+    let ok = settlement.record_durably(debit(2, 1), first.reserve(id, 2).unwrap()).await;
+    assert_eq!(ok, Ok(()), "the covered debit commits");
+    let refused = settlement.record_durably(debit(2, 2), second.reserve(id, 2).unwrap()).await;
+    assert_eq!(refused, Err(SettleError::Refused), "the strict caller learns its charge was refused");
+    settlement.record(debit(1, 3)); // batched: nobody waits, so verify must tell
+    settlement.stop().await.unwrap();
     let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
     let debits: Vec<i64> = entries.iter().filter(|e| e.amount < 0).map(|e| e.amount).collect();
-    assert_eq!(debits, vec![-2], "only the debit the balance covered was written; no overdraft, no zero debit");
-    assert!(w.run(Verify {}).await.unwrap().ok, "the ledger still balances");
+    assert_eq!(debits, vec![-2], "only the debit the balance covered was written; no overdraft");
+    let report = w.run(Verify {}).await.unwrap();
+    assert!(!report.ok, "verify fails while the ledger has refused debits");
+    assert!(report.mismatches.is_empty(), "balances still equal their ledgers");
+    let refused: Vec<(i64, Option<&str>)> =
+        report.refused_debits.iter().map(|r| (r.amount, r.request_id.as_deref())).collect();
+    assert_eq!(refused, vec![(1, Some("r3")), (2, Some("r2"))], "each refused debit is reported, newest first");
 }
 
 #[tokio::test]

@@ -10,5 +10,7 @@ mod ledger;
 mod plans;
 mod routes;
 mod settings;
+mod small_disk;
+mod storage_faults;
 mod subscriptions;
 mod tenants;

@@ -7,7 +7,7 @@ use tollgate_core::credits::TopUp;
 use tollgate_core::ledger::{EntryKind, LedgerList};
 use tollgate_core::plans::{PlanCreate, PlanUpdate};
 use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::{Durability, SettingsSet};
+use tollgate_core::settings::SettingsSet;
 use tollgate_core::subscriptions::ChangePlan;
 use tollgate_core::verify::Verify;
 
@@ -123,18 +123,6 @@ async fn upstream_failures_charge_nothing() {
     assert_eq!(w.balance().await, 8, "and is charged: the upstream served it");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(debits(&w, 1).await, vec![-2], "only the served request is in the ledger");
-}
-
-#[tokio::test]
-async fn strict_mode_commits_before_answering() {
-    let w = world(5, 1).await;
-    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
-    for served in 1..=5 {
-        assert_eq!(w.get("/v1/x").await.status(), 200, "served");
-        let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await;
-        let n = entries.iter().filter(|e| e.kind == EntryKind::Debit).count();
-        assert_eq!(n, served, "in strict mode the debit is committed before the answer leaves");
-    }
 }
 
 #[tokio::test]

@@ -94,8 +94,12 @@ pub async fn upstream(hits: Hits) -> SocketAddr {
 
 /// A gateway over a fresh database, seeded with plan `pro`, tenant `acme` and a key.
 pub struct World {
-    _dir: TempDir,
+    _dir: Option<TempDir>,
+    /// The database file.
+    pub db: std::path::PathBuf,
     pub console: Console,
+    pub hub: Hub,
+    pub settlement: Settlement,
     pub live: Arc<Live>,
     pub url: String,
     pub upstream: SocketAddr,
@@ -120,26 +124,43 @@ impl World {
 
 /// The world with `credits` credits and a `/v1` route of `cost` to the upstream.
 pub async fn world(credits: i64, cost: i64) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tollgate.db");
+    world_in(Some(dir), db, credits, cost).await
+}
+
+/// The same world with its database at `db` (on a filesystem a test controls).
+pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64, cost: i64) -> World {
     use tollgate_core::keys::KeyIssue;
     use tollgate_core::plans::PlanCreate;
     use tollgate_core::routes::RouteCreate;
     use tollgate_core::tenants::TenantCreate;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("tollgate.db")).await.unwrap();
+    let store = Store::open(&db).await.unwrap();
     let live = Arc::new(Live::load(&store).await.unwrap());
     let hub = Hub::default();
     let console = Console::new(store.clone(), hub.clone()).with_live(live.clone());
     let (settlement, _writer) = Settlement::spawn(store.clone());
     let (traffic, _log) = TrafficLog::spawn(store.clone());
-    let gateway = Arc::new(Gateway::new(live.clone(), settlement, hub, traffic));
+    let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), hub.clone(), traffic));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tollgate_gateway::serve(listener, gateway, std::future::pending()));
     let hits = Hits::default();
     let upstream = upstream(hits.clone()).await;
-    let mut w =
-        World { _dir: dir, console, live, url, upstream, hits, secret: String::new(), client: reqwest::Client::new() };
+    let mut w = World {
+        _dir: dir,
+        db,
+        console,
+        hub,
+        settlement,
+        live,
+        url,
+        upstream,
+        hits,
+        secret: String::new(),
+        client: reqwest::Client::new(),
+    };
     w.run(PlanCreate {
         name: "Pro".into(),
         credits_per_period: Some(credits),

@@ -3,5 +3,8 @@
 
 mod billing;
 mod harness;
+mod lifecycle;
 mod problems;
 mod proxy;
+#[path = "../../../tollgate-core/tests/it/small_disk.rs"]
+mod small_disk;

@@ -149,6 +149,10 @@ pub fn console_error(e: ConsoleError) -> Response {
         ConsoleError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ConsoleError::NotFound { .. } | ConsoleError::UnknownCommand(_) => StatusCode::NOT_FOUND,
         ConsoleError::Conflict { .. } | ConsoleError::InsufficientCredits { .. } => StatusCode::CONFLICT,
+        ConsoleError::StorageUnavailable(source) => {
+            tracing::error!(error = %source, "console command refused: storage is failing");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ConsoleError::Store(source) => {
             tracing::error!(error = %source, "console command failed in storage");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -52,7 +52,7 @@ pub fn declarations() -> String {
     }
     out.push_str(
         "\n/** Everything the event stream carries: gateway decisions and console changes. */\n\
-         export type Event = ({ type: 'gateway' } & GatewayEvent) | ({ type: 'console' } & AuditEntry);\n",
+         export type Event = ({ type: 'gateway' } & GatewayEvent) | ({ type: 'console' } & AuditEntry) | ({ type: 'storage' } & StorageStatus);\n",
     );
     let mut commands = CommandTypes(Vec::new());
     command::visit_all(&mut commands);

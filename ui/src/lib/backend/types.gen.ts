@@ -354,6 +354,19 @@ export interface Refund {
 }
 
 /**
+ * A served request whose debit the ledger refused: memory spent credits the database
+ * did not have. Each one needs the operator's look.
+ */
+export interface RefusedDebit {
+  amount: number;
+  at: string;
+  reason: string;
+  request_id?: string | null;
+  requests: number;
+  tenant: string;
+}
+
+/**
  * `subscription.renew`: opens the next period (from the end of the current one, or from
  * now if that has passed), makes the subscription active and grants the plan's credits.
  */
@@ -481,6 +494,19 @@ export interface SettingsSet {
 
 /** Whether a tenant may use the API at all, apart from its subscription. */
 export type Standing = 'active' | 'suspended' | 'blocked';
+
+/** `storage.status`: whether the database accepts writes right now. */
+export type StorageShow = Record<string, unknown>;
+
+/** Whether the database accepts writes, as the dashboard, the tray and the log show it. */
+export interface StorageStatus {
+  /** The database's own words for the last failure (e.g. `database or disk is full`). */
+  error?: string | null;
+  /** True from the first failed write until a write succeeds again. */
+  failing: boolean;
+  /** When the current failure began. */
+  since?: string | null;
+}
 
 /** A tenant's subscription as stored, with its plan's slug. */
 export interface Subscription {
@@ -632,13 +658,18 @@ export type Verify = Record<string, unknown>;
 export interface VerifyReport {
   entries_checked: number;
   mismatches: Mismatch[];
-  /** True when every tenant's balance equals the sum of its ledger. */
+  /**
+   * True when every tenant's balance equals the sum of its ledger and the ledger
+   * refused no debit.
+   */
   ok: boolean;
+  /** Debits of served requests the ledger refused (newest first, at most 100). */
+  refused_debits: RefusedDebit[];
   tenants_checked: number;
 }
 
 /** Everything the event stream carries: gateway decisions and console changes. */
-export type Event = ({ type: 'gateway' } & GatewayEvent) | ({ type: 'console' } & AuditEntry);
+export type Event = ({ type: 'gateway' } & GatewayEvent) | ({ type: 'console' } & AuditEntry) | ({ type: 'storage' } & StorageStatus);
 
 /** Every console command: its input and output types, by name. */
 export interface Commands {
@@ -673,6 +704,7 @@ export interface Commands {
   'settings.get': { input: SettingsGet; output: Settings };
   'settings.set': { input: SettingsSet; output: Settings };
   'verify': { input: Verify; output: VerifyReport };
+  'storage.status': { input: StorageShow; output: StorageStatus };
   'denial.list': { input: DenialList; output: ListOfDenial };
   'usage.list': { input: UsageList; output: ListOfUsageMinute };
 }

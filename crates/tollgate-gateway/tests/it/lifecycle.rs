@@ -1,0 +1,148 @@
+//! What happens to a request's credits however it ends: the client leaves, the charge
+//! cannot be committed, the writer is slow or gone.
+
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use tollgate_core::events::Event;
+use tollgate_core::settings::{Durability, SettingsSet};
+
+use crate::harness::{World, world, world_in};
+use crate::small_disk::SmallDisk;
+
+async fn wait_for_balance(w: &World, expected: i64) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while w.balance().await != expected {
+        assert!(Instant::now() < until, "balance stayed {} instead of {expected}", w.balance().await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn debits_in_ledger(w: &World) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'debit'")
+        .fetch_one(w.console.store().read())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_gives_up_gets_its_credits_back_and_the_monitor_hears_of_it() {
+    let w = world(10, 10).await;
+    let mut events = w.hub.subscribe();
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let gave_up = client.get(format!("{}/v1/slow", w.url)).bearer_auth(&w.secret).send().await;
+    assert!(gave_up.is_err(), "the client timed out before the 3 s upstream answered");
+    wait_for_balance(&w, 10).await;
+    let event = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Event::Gateway(g) = &*events.recv().await.unwrap() {
+                return g.clone();
+            }
+        }
+    })
+    .await
+    .expect("the abandoned request is reported");
+    assert_eq!((event.status, event.cost, event.code.as_deref()), (499, 0, Some("CLIENT_CLOSED_REQUEST")));
+    assert_eq!(w.get("/v1/x").await.status(), 200, "the next request is served from the returned credits");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(debits_in_ledger(&w).await, 1, "only the served request was charged");
+}
+
+#[tokio::test]
+async fn twenty_abandoned_requests_leave_every_credit() {
+    let w = world(100, 1).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let tries = (0..20).map(|_| client.get(format!("{}/v1/slow", w.url)).bearer_auth(&w.secret).send());
+    for r in futures_util::future::join_all(tries).await {
+        assert!(r.is_err(), "every client gave up");
+    }
+    wait_for_balance(&w, 100).await;
+    assert_eq!(debits_in_ledger(&w).await, 0, "nothing charged");
+}
+
+/// Holds SQLite's write lock from another connection, so the writer cannot commit.
+async fn lock_database(w: &World) -> sqlx::SqliteConnection {
+    let mut outside = sqlx::SqliteConnection::connect(&format!("sqlite://{}", w.db.display())).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut outside).await.unwrap();
+    outside
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_answers_only_after_its_commit_and_batched_does_not_wait() {
+    let w = world(100, 1).await;
+    let mut outside = lock_database(&w).await;
+    let started = Instant::now();
+    assert_eq!(w.get("/v1/x").await.status(), 200, "batched is served");
+    assert!(started.elapsed() < Duration::from_secs(2), "without waiting for the locked database");
+    sqlx::query("ROLLBACK").execute(&mut outside).await.unwrap();
+
+    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
+    let mut outside = lock_database(&w).await;
+    let strict = tokio::spawn({
+        let (client, url, secret) = (w.client.clone(), format!("{}/v1/x", w.url), w.secret.clone());
+        async move { client.get(url).bearer_auth(secret).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!strict.is_finished(), "strict waits while its charge cannot be committed");
+    sqlx::query("ROLLBACK").execute(&mut outside).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), strict).await.expect("answered").unwrap();
+    assert_eq!(status, 200, "and is served once it is");
+    assert!(debits_in_ledger(&w).await >= 1, "the strict charge is in the ledger when its answer arrives");
+    let until = Instant::now() + Duration::from_secs(5);
+    while debits_in_ledger(&w).await != 2 {
+        assert!(Instant::now() < until, "the batched charge was never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn strict_after_the_writer_stopped_answers_503_and_charges_nothing() {
+    let w = world(100, 7).await;
+    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
+    w.settlement.stop().await.unwrap();
+    let r = w.get("/v1/x").await;
+    assert_eq!(r.status(), 503, "refused, not served uncharged");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "STORAGE_UNAVAILABLE");
+    assert_eq!(w.balance().await, 100, "the reservation went back");
+    assert_eq!(debits_in_ledger(&w).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_on_a_full_disk_is_refused_before_the_upstream_and_recovers() {
+    let Some(disk) = SmallDisk::mount(3) else { return };
+    let db = disk.path().join("tollgate.db");
+    let w = world_in(None, db, 1000, 1).await;
+    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
+    assert_eq!(w.get("/v1/x").await.status(), 200, "served while the disk has room");
+    disk.fill();
+    // The first strict charge meets the full disk: 503, not served uncharged.
+    let mut refused = 0;
+    let until = Instant::now() + Duration::from_secs(10);
+    while !w.console.store().health().is_failing() {
+        assert!(Instant::now() < until, "the full disk was never noticed");
+        let status = w.get("/v1/x").await.status();
+        assert!(status == 200 || status == 503, "served and charged, or refused: {status}");
+        refused += usize::from(status == 503);
+    }
+    let hits = w.hits.count();
+    let r = w.get("/v1/x").await;
+    assert_eq!(r.status(), 503, "while storage fails, strict refuses");
+    assert!(r.headers().contains_key("retry-after"), "and says when to retry");
+    assert_eq!(w.hits.count(), hits, "without troubling the upstream");
+    let _ = refused;
+    disk.free();
+    let until = Instant::now() + Duration::from_secs(10);
+    while w.console.store().health().is_failing() {
+        assert!(Instant::now() < until, "storage never read healthy again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(w.get("/v1/x").await.status(), 200, "served again once the disk has room");
+    let served_and_charged = debits_in_ledger(&w).await;
+    let stored: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = 1")
+        .fetch_one(w.console.store().read())
+        .await
+        .unwrap();
+    assert_eq!(stored, 1000 - served_and_charged, "every 200 was charged, no 503 was");
+    assert_eq!(w.balance().await, stored, "memory and database agree");
+}
