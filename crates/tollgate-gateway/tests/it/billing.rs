@@ -64,7 +64,9 @@ async fn a_plan_change_unlocks_a_feature_at_once() {
     assert_eq!(w.get("/v2/export").await.status(), 200, "the next request passes");
 }
 
-#[tokio::test]
+// Multi-threaded: the gateway's connections run on several workers, so admissions truly
+// overlap (a single-threaded runtime would serialise them and prove nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_clients_spend_exactly_the_balance() {
     let w = world(1000, 1).await;
     let tasks: Vec<_> = (0..64)
@@ -94,6 +96,42 @@ async fn sixty_four_concurrent_clients_spend_exactly_the_balance() {
     assert_eq!(debits(&w, 1000).await.len(), 1000, "one debit per served request");
     let report = w.run(Verify {}).await;
     assert!(report.ok, "balance == sum(ledger): {report:?}");
+}
+
+#[tokio::test]
+async fn eight_os_threads_admitting_at_once_never_overspend() {
+    let w = world(1000, 1).await;
+    let route = w.live.route("GET", "/v1/x").expect("the /v1 route");
+    let barrier = std::sync::Barrier::new(8);
+    let kept = std::sync::Mutex::new(Vec::new());
+    let allowed: usize = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let mut allowed = 0;
+                    for _ in 0..400 {
+                        let admission = w.live.admit(Some(&w.secret), &route, chrono::Utc::now());
+                        if let Some(reservation) = admission.reservation {
+                            allowed += 1;
+                            kept.lock().unwrap().push(reservation);
+                        }
+                    }
+                    allowed
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    assert_eq!(allowed, 1000, "3,200 admissions from 8 threads at once, exactly 1,000 allowed");
+    assert_eq!(w.balance().await, 0, "all reserved");
+    let mut reservations = kept.into_inner().unwrap();
+    drop(reservations.drain(400..).collect::<Vec<_>>());
+    assert_eq!(w.balance().await, 600, "the 600 let go came back");
+    for r in reservations {
+        r.spend();
+    }
+    assert_eq!(w.balance().await, 600, "the 400 spent stay spent");
 }
 
 #[tokio::test]

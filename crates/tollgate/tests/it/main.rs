@@ -4,3 +4,6 @@ mod admin_api;
 mod cli;
 mod process;
 mod server;
+#[path = "../../../tollgate-core/tests/it/small_disk.rs"]
+mod small_disk;
+mod storage_faults;

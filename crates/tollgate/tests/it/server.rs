@@ -104,7 +104,7 @@ fn load_then_kill(server: crate::process::Server, secret: &str, stop_after: usiz
     let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let url = format!("{}/v1/work", server.gateway);
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap();
         let workers: Vec<_> = (0..8)
             .map(|_| {
                 let (client, url, secret, served) = (client.clone(), url.clone(), secret.to_string(), served.clone());
@@ -119,7 +119,9 @@ fn load_then_kill(server: crate::process::Server, secret: &str, stop_after: usiz
                 })
             })
             .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while served.lock().unwrap().len() < stop_after {
+            assert!(std::time::Instant::now() < deadline, "the load never reached {stop_after} served requests");
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         server.kill_hard();
@@ -128,6 +130,31 @@ fn load_then_kill(server: crate::process::Server, secret: &str, stop_after: usiz
         }
     });
     served.lock().unwrap().clone()
+}
+
+/// The request ids of every debit in acme's ledger.
+fn charged_ids(d: &std::path::Path) -> std::collections::HashSet<String> {
+    let mut charged = std::collections::HashSet::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut args = vec!["ledger", "list", "--tenant", "acme", "--limit", "1000"];
+        let cursor = before.map(|b| b.to_string());
+        if let Some(c) = &cursor {
+            args.extend(["--before-id", c.as_str()]);
+        }
+        let page = json(d, &args);
+        let entries = page.as_array().unwrap();
+        if entries.is_empty() {
+            break;
+        }
+        for e in entries {
+            if let Some(id) = e["request_id"].as_str() {
+                charged.insert(id.to_string());
+            }
+        }
+        before = entries.last().and_then(|e| e["id"].as_i64());
+    }
+    charged
 }
 
 /// A server with one tenant, its key and a route; `one_cpu` pins it to a single CPU.
@@ -151,12 +178,15 @@ fn sigkill_under_load_leaves_a_ledger_that_verifies() {
     assert!(served.len() >= 300, "the load ran ({} served)", served.len());
     let report = json(d, &["verify"]);
     assert_eq!(report["ok"], true, "after SIGKILL the ledger still balances: {report}");
-    let restarted = Server::start(d, "warn");
+    let charged = charged_ids(d);
+    let missing = served.iter().filter(|id| !charged.contains(*id)).count();
+    // Batched promises a crash loses only the charges of its last moments (the 10 ms
+    // linger and one commit): a writer that never committed would miss them all.
+    let bound = 150.max(served.len() / 5);
+    assert!(missing <= bound, "{missing} of {} acknowledged charges lost (at most {bound})", served.len());
     let tenant = json(d, &["tenant", "show", "--tenant", "acme"]);
     let balance = tenant["tenant"]["balance"].as_i64().unwrap();
-    assert!(balance >= 0, "no balance is negative");
-    assert!(balance >= 1_000_000 - 3 * served.len() as i64, "a crash never charges more than was served");
-    restarted.stop();
+    assert_eq!(balance, 1_000_000 - 3 * charged.len() as i64, "the balance is exactly what the ledger charged");
 }
 
 #[test]
@@ -167,26 +197,7 @@ fn in_strict_mode_every_2xx_survives_sigkill() {
     let (server, secret) = seeded_server(d, "strict", true);
     let served = load_then_kill(server, &secret, 200);
     assert_eq!(json(d, &["verify"])["ok"], true, "the ledger balances");
-    let mut charged = std::collections::HashSet::new();
-    let mut before: Option<i64> = None;
-    loop {
-        let mut args = vec!["ledger", "list", "--tenant", "acme", "--limit", "1000"];
-        let cursor = before.map(|b| b.to_string());
-        if let Some(c) = &cursor {
-            args.extend(["--before-id", c.as_str()]);
-        }
-        let page = json(d, &args);
-        let entries = page.as_array().unwrap();
-        if entries.is_empty() {
-            break;
-        }
-        for e in entries {
-            if let Some(id) = e["request_id"].as_str() {
-                charged.insert(id.to_string());
-            }
-        }
-        before = entries.last().and_then(|e| e["id"].as_i64());
-    }
+    let charged = charged_ids(d);
     let missing: Vec<_> = served.iter().filter(|id| !charged.contains(*id)).collect();
     assert!(
         missing.is_empty(),
