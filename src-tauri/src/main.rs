@@ -19,6 +19,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    // Each connection costs a descriptor; the listeners size their caps from this limit.
+    if let Err(e) = tollgate::node::raise_open_file_limit() {
+        tracing::debug!(error = %e, "cannot raise the open-file limit");
+    }
     match tollgate_desktop::shell::Options::from_env().and_then(tollgate_desktop::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -68,6 +68,7 @@ impl Options {
             admin_listen: addr("TOLLGATE_ADMIN_LISTEN")?,
             gateway_listen: addr("TOLLGATE_GATEWAY_LISTEN")?,
             ui_dir: None,
+            ..NodeOptions::default()
         };
         Ok(Self { data_dir, node })
     }

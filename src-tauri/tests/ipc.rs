@@ -28,7 +28,7 @@ fn shell() -> Shell {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::resolve(Some(dir.path().to_path_buf())).unwrap();
     let local = Some("127.0.0.1:0".parse().unwrap());
-    let options = NodeOptions { admin_listen: local, gateway_listen: local, ui_dir: None };
+    let options = NodeOptions { admin_listen: local, gateway_listen: local, ui_dir: None, ..NodeOptions::default() };
     let node = tauri::async_runtime::block_on(Node::start(data.clone(), options)).unwrap();
     let gateway = node.gateway_url().to_string();
     let app = tollgate_desktop::with_commands(mock_builder())

@@ -46,6 +46,18 @@ pub struct IssuedKey {
     pub secret: String,
 }
 
+/// What a request offers as its API key, before it is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedKey<'a> {
+    /// No key at all: 401 `MISSING_API_KEY`.
+    Absent,
+    /// Something in a key's place that cannot be a key (bytes outside visible ASCII,
+    /// several candidates): 401 `INVALID_API_KEY`, like a key that matches nothing.
+    Malformed,
+    /// A key to look up.
+    Key(&'a str),
+}
+
 /// The SHA-256 that identifies a key presented to the gateway.
 pub fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod ledger;
 pub mod list;
 pub mod live;
+pub mod path;
 pub mod plans;
 pub mod policy;
 pub mod rate;

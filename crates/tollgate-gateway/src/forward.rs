@@ -1,10 +1,17 @@
 //! Passing a request to the upstream and its answer back, streaming both bodies, with the
 //! headers RFC 9110 says a proxy must not forward removed and the client's API key withheld.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
+use tollgate_core::keys::PresentedKey;
 
 use crate::Body;
 
@@ -37,16 +44,70 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The API key a request presents: `Authorization: Bearer …`, else `X-API-Key`.
-pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
-    bearer
-        .or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()))
+/// The longest value taken for a key; anything longer is [`PresentedKey::Malformed`].
+const MAX_KEY_LEN: usize = 512;
+
+/// True for an `Authorization` value in the `Bearer` scheme (any case, RFC 9110 §11.1):
+/// the customer's key, for Tollgate and never for the upstream.
+fn is_bearer(value: &[u8]) -> bool {
+    let v = value.trim_ascii_start();
+    v.len() >= 6 && v[..6].eq_ignore_ascii_case(b"bearer") && v.get(6).is_none_or(|b| matches!(b, b' ' | b'\t'))
+}
+
+/// What one header value offers as a key: nothing (empty), a key of visible ASCII, or
+/// something else.
+fn classify(token: &[u8]) -> PresentedKey<'_> {
+    let token = token.trim_ascii();
+    if token.is_empty() {
+        PresentedKey::Absent
+    } else if token.len() > MAX_KEY_LEN || !token.iter().all(u8::is_ascii_graphic) {
+        PresentedKey::Malformed
+    } else {
+        std::str::from_utf8(token).map_or(PresentedKey::Malformed, PresentedKey::Key)
+    }
+}
+
+/// The one value among `values`, or `Malformed` when there are several.
+fn only<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Result<&'a [u8], ()>> {
+    let first = values.next()?;
+    Some(if values.next().is_some() { Err(()) } else { Ok(first) })
+}
+
+/// The API key a request presents: `Authorization: Bearer …`, else `X-API-Key`, whatever
+/// their bytes. A key that is not visible ASCII, or two candidates in one place, is
+/// `Malformed` (401 `INVALID_API_KEY`), never `Absent`. [`strip_credentials`] removes every
+/// header this reads.
+pub fn presented_key(headers: &HeaderMap) -> PresentedKey<'_> {
+    let bearer =
+        only(headers.get_all(header::AUTHORIZATION).iter().map(HeaderValue::as_bytes).filter(|v| is_bearer(v)));
+    let from_bearer = match bearer {
+        Some(Ok(v)) => classify(&v.trim_ascii_start()[6..]),
+        Some(Err(())) => PresentedKey::Malformed,
+        None => PresentedKey::Absent,
+    };
+    if from_bearer != PresentedKey::Absent {
+        return from_bearer;
+    }
+    match only(headers.get_all(API_KEY_HEADER).iter().map(HeaderValue::as_bytes)) {
+        Some(Ok(v)) => classify(v),
+        Some(Err(())) => PresentedKey::Malformed,
+        None => PresentedKey::Absent,
+    }
+}
+
+/// Removes the customer's credentials: every `X-API-Key` and every `Authorization` in the
+/// `Bearer` scheme, whatever their bytes. Other `Authorization` schemes (Basic) are for
+/// the upstream and stay.
+fn strip_credentials(headers: &mut HeaderMap) {
+    headers.remove(API_KEY_HEADER);
+    if headers.get_all(header::AUTHORIZATION).iter().any(|v| is_bearer(v.as_bytes())) {
+        let kept: Vec<HeaderValue> =
+            headers.get_all(header::AUTHORIZATION).iter().filter(|v| !is_bearer(v.as_bytes())).cloned().collect();
+        headers.remove(header::AUTHORIZATION);
+        for v in kept {
+            headers.append(header::AUTHORIZATION, v);
+        }
+    }
 }
 
 /// Who the upstream is told about.
@@ -63,25 +124,69 @@ pub fn upstream_url(base: &str, path_and_query: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path_and_query)
 }
 
+/// The client's request body on its way upstream. It remembers whether reading it
+/// failed (malformed chunked framing, a client that hung up mid-body), so that failure is
+/// answered as the client's (400) and not as the upstream's (502).
+pub struct ClientBody {
+    inner: Incoming,
+    failed: Arc<AtomicBool>,
+}
+
+/// Tells whether the [`ClientBody`] it came with failed to read.
+pub struct BodyRead(Arc<AtomicBool>);
+
+impl BodyRead {
+    /// True once reading the client's body has failed.
+    pub fn failed(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl ClientBody {
+    fn new(inner: Incoming) -> (Self, BodyRead) {
+        let failed = Arc::new(AtomicBool::new(false));
+        (Self { inner, failed: failed.clone() }, BodyRead(failed))
+    }
+}
+
+impl hyper::body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            self.failed.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Builds the upstream request: same method and body (streamed as it arrives), cleaned
-/// headers, the caller's identity in `X-Tollgate-*`, and never the API key.
+/// headers, the caller's identity in `X-Tollgate-*`, and never the API key. The
+/// [`BodyRead`] tells afterwards whether the client's body failed.
 pub fn upstream_request(
     url: &str,
     request: Request<Incoming>,
     caller: &Caller,
-) -> Result<Request<Incoming>, http::Error> {
+) -> Result<(Request<ClientBody>, BodyRead), http::Error> {
     let (mut parts, body) = request.into_parts();
+    let (body, body_read) = ClientBody::new(body);
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
-    headers.remove(API_KEY_HEADER);
-    let is_bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
-    if is_bearer {
-        headers.remove(header::AUTHORIZATION);
-    }
+    strip_credentials(headers);
     let forwarded_for = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
@@ -98,7 +203,7 @@ pub fn upstream_request(
     }
     parts.uri = url.parse()?;
     parts.version = http::Version::HTTP_11;
-    Ok(Request::from_parts(parts, body))
+    Ok((Request::from_parts(parts, body), body_read))
 }
 
 /// The upstream's answer for the client, body streamed as it arrives.
@@ -114,14 +219,62 @@ mod tests {
 
     #[test]
     fn keys_come_from_bearer_or_x_api_key() {
+        use PresentedKey::{Absent, Key, Malformed};
         let mut h = HeaderMap::new();
-        assert_eq!(presented_key(&h), None, "no key");
+        assert_eq!(presented_key(&h), Absent, "no key");
         h.insert(API_KEY_HEADER, "tg_live_x".parse().unwrap());
-        assert_eq!(presented_key(&h), Some("tg_live_x"), "X-API-Key");
+        assert_eq!(presented_key(&h), Key("tg_live_x"), "X-API-Key");
         h.insert(header::AUTHORIZATION, "Bearer tg_live_y".parse().unwrap());
-        assert_eq!(presented_key(&h), Some("tg_live_y"), "Bearer wins");
+        assert_eq!(presented_key(&h), Key("tg_live_y"), "Bearer wins");
+        h.insert(header::AUTHORIZATION, "BEARER  tg_live_z ".parse().unwrap());
+        assert_eq!(presented_key(&h), Key("tg_live_z"), "the scheme is case-insensitive");
         h.insert(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
-        assert_eq!(presented_key(&h), Some("tg_live_x"), "Basic auth is for the upstream, not a key");
+        assert_eq!(presented_key(&h), Key("tg_live_x"), "Basic auth is for the upstream, not a key");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_bytes(b"Bearer tg_live_\xff").unwrap());
+        assert_eq!(presented_key(&h), Malformed, "a key that is not ASCII is invalid, not missing");
+        h.remove(header::AUTHORIZATION);
+        h.append(API_KEY_HEADER, "tg_live_other".parse().unwrap());
+        assert_eq!(presented_key(&h), Malformed, "two keys are not one key");
+    }
+
+    #[test]
+    fn credentials_go_whatever_their_bytes_and_basic_auth_stays() {
+        let mut h = HeaderMap::new();
+        h.append(header::AUTHORIZATION, HeaderValue::from_bytes(b"Bearer tg_live_\xffsecret").unwrap());
+        h.append(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
+        h.insert(API_KEY_HEADER, HeaderValue::from_bytes(b"tg_live_\x80secret").unwrap());
+        strip_credentials(&mut h);
+        let left: Vec<_> = h.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+        assert_eq!(left, [("authorization", &b"Basic dXNlcjpwdw=="[..])], "only the upstream's credential is left");
+    }
+
+    proptest::proptest! {
+        /// Any bytes a header can carry: extraction never panics, a key it returns is
+        /// visible ASCII, and after stripping nothing is left that it would read.
+        #[test]
+        fn extraction_agrees_with_stripping(
+            values in proptest::collection::vec(
+                (0..3usize, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24), 0..4usize),
+                0..4,
+            ),
+        ) {
+            let mut h = HeaderMap::new();
+            for (which, bytes, scheme) in values {
+                let prefix: &[u8] = [&b"Bearer "[..], b"bearer\t", b"Basic ", b""][scheme];
+                let Ok(v) = HeaderValue::from_bytes(&[prefix, &bytes].concat()) else { continue };
+                let name = [header::AUTHORIZATION, HeaderName::from_static(API_KEY_HEADER), header::ACCEPT][which].clone();
+                h.append(name, v);
+            }
+            if let PresentedKey::Key(k) = presented_key(&h) {
+                proptest::prop_assert!(!k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()), "{k:?}");
+            }
+            let before = h.clone();
+            strip_credentials(&mut h);
+            proptest::prop_assert_eq!(presented_key(&h), PresentedKey::Absent, "stripped: {:?}", h);
+            proptest::prop_assert!(!h.contains_key(API_KEY_HEADER));
+            let others = |m: &HeaderMap| m.iter().filter(|(k, v)| *k != header::AUTHORIZATION || !is_bearer(v.as_bytes())).filter(|(k, _)| k.as_str() != API_KEY_HEADER).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(others(&before), others(&h), "everything else stays");
+        }
     }
 
     #[test]

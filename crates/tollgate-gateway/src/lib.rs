@@ -2,39 +2,53 @@
 //! policy to the live state (reserving the cost), forward to the upstream, and settle
 //! (charge when the upstream answers below 500, release otherwise). Every decision is
 //! published on the event hub.
+//!
+//! Before any of that, a request is screened ([`Gateway::answer`]): HTTP/1.1 needs exactly
+//! one valid `Host`; the path is normalised (dot segments, encoded dots, repeated slashes)
+//! and the normalised path is what is routed and forwarded, or it is refused as
+//! ambiguous (see [`tollgate_core::path`]); requests without a usable key are limited per
+//! client address ([`keyless`]).
 
 mod forward;
+pub mod keyless;
+pub mod listener;
 mod messages;
 mod problem;
 mod request_id;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use http::header::HeaderValue;
-use http::{Request, Response};
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
+use tollgate_core::keys::{PresentedKey, digest};
 use tollgate_core::live::{Admitted, Live, Reservation};
+use tollgate_core::path::normalize;
 use tollgate_core::policy::{DenialFacts, Outcome};
+use tollgate_core::rate::RateLimit;
 use tollgate_core::settings::{Durability, Settings};
 use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::traffic::TrafficLog;
 
-use crate::forward::{Caller, client_response, presented_key, upstream_request, upstream_url};
+use crate::forward::{Caller, ClientBody, client_response, presented_key, upstream_request, upstream_url};
+use crate::keyless::KeylessLimiter;
+use crate::listener::Limits;
 use crate::messages::Reason;
-use crate::problem::{Audience, Problem};
+use crate::problem::{AccountHidden, Audience, Problem};
 
 /// The response body type: problems are in memory, upstream bodies stream.
 pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -45,7 +59,8 @@ pub struct Gateway {
     settlement: Settlement,
     hub: Hub,
     traffic: TrafficLog,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, ClientBody>,
+    keyless: KeylessLimiter,
 }
 
 impl Gateway {
@@ -55,7 +70,113 @@ impl Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
-        Self { live, settlement, hub, traffic, client }
+        let keyless = KeylessLimiter::new(keyless::DEFAULT_LIMIT);
+        Self { live, settlement, hub, traffic, client, keyless }
+    }
+
+    /// The same gateway with another limit on requests without a usable key, per client
+    /// address (default [`keyless::DEFAULT_LIMIT`]: 50/s, bursts of 100).
+    #[must_use]
+    pub fn with_keyless_limit(mut self, limit: RateLimit) -> Self {
+        self.keyless = KeylessLimiter::new(limit);
+        self
+    }
+
+    /// Screens a request, then [`handle`](Self::handle)s it: refuses a missing, repeated
+    /// or invalid `Host` (RFC 9112 §3.2) and an ambiguous path with 400, puts the
+    /// normalised path in the request so it is what is routed and forwarded, and answers
+    /// 429 to an address past its limit of requests without a usable key.
+    async fn answer(self: Arc<Self>, mut request: Request<Incoming>, peer: IpAddr, client_ip: &str) -> Response<Body> {
+        let refused = match screen_host(&request) {
+            Err(reason) => Some((reason, DenialFacts::default())),
+            Ok(()) => match normalize(request.uri().path()) {
+                Err(e) => Some((Reason::InvalidPath(e), DenialFacts::default())),
+                Ok(path) => {
+                    if let std::borrow::Cow::Owned(path) = path {
+                        match with_path(request.uri(), &path) {
+                            Some(uri) => *request.uri_mut() = uri,
+                            None => {
+                                return self.refuse(
+                                    &request,
+                                    Reason::InvalidPath(tollgate_core::path::PathError::BadEscape),
+                                    DenialFacts::default(),
+                                );
+                            }
+                        }
+                    }
+                    self.over_keyless_limit(&request, peer).map(|seconds| {
+                        (
+                            Reason::KeylessRateLimited,
+                            DenialFacts { retry_after: Some(seconds), ..DenialFacts::default() },
+                        )
+                    })
+                }
+            },
+        };
+        match refused {
+            Some((reason, facts)) => self.refuse(&request, reason, facts),
+            None => self.handle(request, client_ip).await,
+        }
+    }
+
+    /// For a request the gateway would answer 401 `MISSING_API_KEY`/`INVALID_API_KEY` or
+    /// 404, counts it against `peer`'s keyless budget; `Some(seconds)` when over it.
+    fn over_keyless_limit(&self, request: &Request<Incoming>, peer: IpAddr) -> Option<u64> {
+        let keyless = match self.live.route(request.method().as_str(), request.uri().path()) {
+            None => true,
+            Some(_) => match presented_key(request.headers()) {
+                PresentedKey::Key(key) => self.live.key(&digest(key)).is_none(),
+                PresentedKey::Absent | PresentedKey::Malformed => true,
+            },
+        };
+        let now_ns = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        if keyless { self.keyless.check(peer, now_ns).err() } else { None }
+    }
+
+    /// Answers a request refused before routing, and reports it like any other decision.
+    fn refuse(&self, request: &Request<Incoming>, reason: Reason, facts: DenialFacts) -> Response<Body> {
+        let request_id = request_id::next();
+        let path = request.uri().path().to_string();
+        let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
+        let settings = self.live.settings();
+        let problem = Problem {
+            reason,
+            facts,
+            facts_json: &facts_json,
+            request_id: &request_id,
+            instance: &path,
+            who: None,
+            settings: &settings,
+        };
+        let mut response = problem.response(Audience::of(request.headers()));
+        let headers = response.headers_mut();
+        if let Ok(id) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-request-id", id);
+        }
+        if reason == Reason::KeylessRateLimited {
+            let RateLimit { per_second, burst } = self.keyless.limit();
+            let policy = format!("\"keyless\";q={per_second};w=1;burst={burst}");
+            headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
+        }
+        let event = GatewayEvent {
+            at: Utc::now(),
+            request_id,
+            tenant: None,
+            key_prefix: None,
+            route: None,
+            method: request.method().to_string(),
+            path,
+            status: response.status().as_u16(),
+            code: Some(reason.code().to_string()),
+            cost: 0,
+            balance: None,
+            latency_us: 0,
+            facts: (facts_json != "{}").then(|| RawValue::from_string(facts_json).ok()).flatten(),
+        };
+        let event = Arc::new(Event::Gateway(event));
+        self.traffic.record(event.clone());
+        self.hub.publish_shared(event);
+        response
     }
 
     async fn handle(self: Arc<Self>, request: Request<Incoming>, client_ip: &str) -> Response<Body> {
@@ -139,11 +260,12 @@ impl Gateway {
                 }
             }
         };
+        let account_hidden = response.extensions().get::<AccountHidden>().is_some();
         let headers = response.headers_mut();
         if let Ok(id) = HeaderValue::from_str(&request_id) {
             headers.insert("x-request-id", id);
         }
-        if let Some(balance) = event.balance {
+        if let Some(balance) = event.balance.filter(|_| !account_hidden) {
             headers.insert("x-credits-remaining", HeaderValue::from(balance));
         }
         event.status = response.status().as_u16();
@@ -178,10 +300,12 @@ impl Gateway {
             client_ip: upstream.client_ip,
         };
         let answer = match upstream_request(&url, request, &caller) {
-            Ok(outgoing) => {
+            Ok((outgoing, body_read)) => {
                 let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
                 match tokio::time::timeout(timeout, self.client.request(outgoing)).await {
                     Err(_) => Err(Reason::UpstreamTimeout),
+                    // The client's body broke, not the upstream: the client's fault (400).
+                    Ok(Err(_)) if body_read.failed() => Err(Reason::BadRequestBody),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, request_id = upstream.request_id, "upstream unreachable");
                         Err(Reason::UpstreamUnavailable)
@@ -272,35 +396,52 @@ struct Refunded {
     failure: Result<Response<Incoming>, Reason>,
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish (up to 10 s).
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let gateway = gateway.clone();
-                // Formatted once per connection, not once per request.
-                let client_ip: Arc<str> = peer.ip().to_string().into();
-                let service = service_fn(move |request| {
-                    let (gateway, client_ip) = (gateway.clone(), client_ip.clone());
-                    async move { Ok::<_, Infallible>(gateway.handle(request, &client_ip).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-            }
-            () = &mut shutdown => break,
+/// `uri` with its path replaced by `path` and its query kept.
+fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
+    };
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, and no request has two;
+/// its value is an authority (or empty).
+fn screen_host(request: &Request<Incoming>) -> Result<(), Reason> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Err(Reason::InvalidHost),
+        (None, None) if request.version() >= http::Version::HTTP_11 => Err(Reason::InvalidHost),
+        (Some(host), None) if !host.is_empty() && http::uri::Authority::try_from(host.as_bytes()).is_err() => {
+            Err(Reason::InvalidHost)
         }
+        _ => Ok(()),
     }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(10)) => {}
-    }
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish (up to 10 s), with the default [`Limits::gateway`].
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+    serve_with(listener, gateway, Limits::gateway(), shutdown).await;
+}
+
+/// [`serve`] within `limits` (timeouts, connection cap, shutdown grace).
+pub async fn serve_with(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let make_service = move |peer: std::net::SocketAddr| {
+        let gateway = gateway.clone();
+        // Formatted once per connection, not once per request.
+        let client_ip: Arc<str> = peer.ip().to_string().into();
+        service_fn(move |request| {
+            let (gateway, client_ip) = (gateway.clone(), client_ip.clone());
+            async move { Ok::<_, Infallible>(gateway.answer(request, peer.ip(), &client_ip).await) }
+        })
+    };
+    listener::serve("gateway", listener, limits, make_service, shutdown).await;
 }

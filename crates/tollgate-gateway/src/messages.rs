@@ -1,5 +1,6 @@
 //! What a denial says to a person, in English and German (`Accept-Language` picks).
 
+use tollgate_core::path::PathError;
 use tollgate_core::policy::{DenialCode, DenialFacts};
 
 /// A language the gateway speaks.
@@ -10,17 +11,21 @@ pub enum Lang {
 }
 
 impl Lang {
-    /// The best supported language for an `Accept-Language` value; English otherwise.
+    /// The best supported language for an `Accept-Language` value: the highest weight
+    /// above 0 (the first on a tie); English otherwise.
     pub fn negotiate(accept_language: Option<&str>) -> Self {
-        let mut best = (Lang::En, -1.0f32);
+        let mut best = (Lang::En, 0.0f32);
         for item in accept_language.unwrap_or("").split(',') {
-            let mut parts = item.trim().split(';');
-            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
-            let lang = match tag.split('-').next() {
-                Some("de") => Lang::De,
-                Some("en") => Lang::En,
-                _ => continue,
+            let (tag, params) = item.split_once(';').unwrap_or((item, ""));
+            let Some(q) = quality(params) else { continue };
+            let tag = tag.trim();
+            let primary = tag.split('-').next().unwrap_or("");
+            let lang = if primary.eq_ignore_ascii_case("de") {
+                Lang::De
+            } else if primary.eq_ignore_ascii_case("en") {
+                Lang::En
+            } else {
+                continue;
             };
             if q > best.1 {
                 best = (lang, q);
@@ -38,6 +43,29 @@ impl Lang {
     }
 }
 
+/// The weight of one `Accept`/`Accept-Language` item from its parameters (`;q=0.8`),
+/// RFC 9110 §12.4.2: 1 when absent, `None` when malformed (the item is then ignored).
+pub fn quality(params: &str) -> Option<f32> {
+    let mut q = 1.0;
+    for param in params.split(';') {
+        let Some((name, value)) = param.split_once('=') else { continue };
+        if !name.trim().eq_ignore_ascii_case("q") {
+            continue;
+        }
+        let value = value.trim();
+        let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+        let valid = matches!(int, "0" | "1")
+            && frac.len() <= 3
+            && frac.bytes().all(|b| b.is_ascii_digit())
+            && (int == "0" || frac.bytes().all(|b| b == b'0'));
+        if !valid {
+            return None;
+        }
+        q = value.parse().ok()?;
+    }
+    Some(q)
+}
+
 /// Why the gateway answered instead of the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -52,6 +80,14 @@ pub enum Reason {
     /// A `strict` request's charge cannot be committed (storage failing, or the ledger
     /// refused it): it is refused rather than served uncharged.
     StorageUnavailable,
+    /// HTTP/1.1 without a `Host`, or with several, or an invalid one (RFC 9112 §3.2).
+    InvalidHost,
+    /// A path whose meaning depends on the server behind (see [`tollgate_core::path`]).
+    InvalidPath(PathError),
+    /// The client's request body could not be read (malformed chunked framing, cut off).
+    BadRequestBody,
+    /// Too many requests without a usable key from one address (see [`crate::keyless`]).
+    KeylessRateLimited,
 }
 
 impl Reason {
@@ -63,6 +99,8 @@ impl Reason {
             Reason::UpstreamUnavailable => 502,
             Reason::UpstreamTimeout => 504,
             Reason::StorageUnavailable => 503,
+            Reason::InvalidHost | Reason::InvalidPath(_) | Reason::BadRequestBody => 400,
+            Reason::KeylessRateLimited => 429,
         }
     }
 
@@ -74,7 +112,22 @@ impl Reason {
             Reason::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Reason::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Reason::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            Reason::InvalidHost => "INVALID_HOST",
+            Reason::InvalidPath(_) => "INVALID_PATH",
+            Reason::BadRequestBody => "BAD_REQUEST_BODY",
+            Reason::KeylessRateLimited => "RATE_LIMITED",
         }
+    }
+
+    /// Whether the answer may tell the caller about the account behind its key (balance,
+    /// tenant, plan, billing link). Not for a key that is refused as such (revoked,
+    /// expired) nor for a blocked tenant: they learn nothing they could not learn
+    /// without a key. The operator's event still names the tenant.
+    pub fn shows_account(self) -> bool {
+        !matches!(
+            self,
+            Reason::Denied(DenialCode::ApiKeyRevoked | DenialCode::ApiKeyExpired | DenialCode::TenantBlocked)
+        )
     }
 }
 
@@ -127,6 +180,26 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
         (Lang::En, Reason::StorageUnavailable) => ("Temporarily unavailable", "The gateway cannot record charges right now. You were not charged; retry later.".into()),
         (Lang::De, Reason::StorageUnavailable) => ("Vorübergehend nicht verfügbar", "Das Gateway kann Abrechnungen gerade nicht speichern. Es wurde nichts berechnet; versuchen Sie es später erneut.".into()),
         (Lang::De, Reason::UpstreamTimeout) => ("Zeitüberschreitung", "Die API hinter dem Gateway hat nicht rechtzeitig geantwortet. Es wurde nichts berechnet; versuchen Sie es später erneut.".into()),
+        (Lang::En, Reason::InvalidHost) => ("Bad request", "An HTTP/1.1 request needs exactly one valid Host header.".into()),
+        (Lang::De, Reason::InvalidHost) => ("Ungültige Anfrage", "Eine HTTP/1.1-Anfrage braucht genau einen gültigen Host-Header.".into()),
+        (Lang::En, Reason::InvalidPath(e)) => ("Invalid path", format!("The request path is ambiguous: {e}. Send the path without it.")),
+        (Lang::De, Reason::InvalidPath(e)) => ("Ungültiger Pfad", format!("Der Anfragepfad ist mehrdeutig: {}. Senden Sie den Pfad ohne dies.", path_error_de(e))),
+        (Lang::En, Reason::BadRequestBody) => ("Bad request body", "The request body could not be read (malformed chunked encoding, or cut off). You were not charged.".into()),
+        (Lang::De, Reason::BadRequestBody) => ("Ungültiger Anfrageinhalt", "Der Anfrageinhalt war nicht lesbar (fehlerhafte Chunked-Kodierung oder abgebrochen). Es wurde nichts berechnet.".into()),
+        (Lang::En, Reason::KeylessRateLimited) => ("Too many requests", format!("Too many requests without a valid API key from your address. Retry in {} s.", or_dash(&f.retry_after))),
+        (Lang::De, Reason::KeylessRateLimited) => ("Zu viele Anfragen", format!("Zu viele Anfragen ohne gültigen API-Schlüssel von Ihrer Adresse. Versuchen Sie es in {} s erneut.", or_dash(&f.retry_after))),
+    }
+}
+
+fn path_error_de(e: PathError) -> &'static str {
+    match e {
+        PathError::NotAbsolute => "der Pfad muss mit '/' beginnen",
+        PathError::EncodedSlash => "er enthält einen kodierten Schrägstrich (%2F)",
+        PathError::Backslash => "er enthält einen umgekehrten Schrägstrich",
+        PathError::BadEscape => "er enthält ein '%' ohne zwei Hexadezimalziffern",
+        PathError::ControlByte => "er enthält ein Steuerzeichen",
+        PathError::AboveRoot => "er steigt mit '..' über die Wurzel hinaus",
+        PathError::DotParameter => "er enthält ein Punktsegment mit ';'-Parameter",
     }
 }
 
@@ -148,5 +221,45 @@ mod tests {
         assert_eq!(Lang::negotiate(Some("fr-FR,fr;q=0.9,de;q=0.5,en;q=0.7")), Lang::En, "English outranks German here");
         assert_eq!(Lang::negotiate(Some("fr")), Lang::En, "unsupported falls back to English");
         assert_eq!(Lang::negotiate(None), Lang::En, "no header means English");
+        assert_eq!(Lang::negotiate(Some("de;q=0")), Lang::En, "q=0 means not acceptable");
+        assert_eq!(Lang::negotiate(Some("en;q=0.5, DE;Q=0.9")), Lang::De, "names and tags in any case");
+        assert_eq!(Lang::negotiate(Some("de;q=NaN, en;q=0.1")), Lang::En, "a malformed weight is ignored");
+        assert_eq!(Lang::negotiate(Some("de;q=7")), Lang::En, "a weight above 1 is malformed");
+    }
+
+    fn weight() -> impl proptest::strategy::Strategy<Value = (String, f32)> {
+        use proptest::prelude::*;
+        (0u16..=1000).prop_map(|m| {
+            let text = match m {
+                1000 => "1".to_string(),
+                m => format!("0.{m:03}"),
+            };
+            (text, f32::from(m) / 1000.0)
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_accept_language_is_answered(value in "[ -~]{0,60}") {
+            let _ = Lang::negotiate(Some(&value));
+        }
+
+        /// The supported language with the highest weight above 0 wins, the first on a tie.
+        #[test]
+        fn the_highest_weight_wins(items in proptest::collection::vec(("(de|en|fr|de-AT|en-GB|\\*)", weight(), proptest::prelude::any::<bool>()), 0..6)) {
+            let header = items
+                .iter()
+                .map(|(tag, (q, _), explicit)| if *explicit || q != "1" { format!("{tag};q={q}") } else { tag.clone() })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut expected = (Lang::En, 0.0f32);
+            for (tag, (_, q), _) in &items {
+                let lang = match tag.get(..2) { Some("de") => Lang::De, Some("en") => Lang::En, _ => continue };
+                if *q > expected.1 {
+                    expected = (lang, *q);
+                }
+            }
+            proptest::prop_assert_eq!(Lang::negotiate(Some(&header)), expected.0, "{}", header);
+        }
     }
 }

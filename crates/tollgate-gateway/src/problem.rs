@@ -11,7 +11,7 @@ use tollgate_core::policy::DenialFacts;
 use tollgate_core::settings::Settings;
 
 use crate::Body;
-use crate::messages::{Lang, Reason, pay_label, text};
+use crate::messages::{Lang, Reason, pay_label, quality, text};
 
 /// What the client asked for that shapes the answer.
 #[derive(Debug, Clone, Copy)]
@@ -28,21 +28,28 @@ impl Audience {
     }
 }
 
-/// True when `text/html` has a higher quality than any JSON type (browsers, not curl).
+/// True when `text/html` has a higher weight than any JSON type or `*/*` (browsers, not
+/// curl). Items with a malformed weight are ignored.
 fn prefers_html(accept: Option<&str>) -> bool {
     let (mut html, mut json) = (0.0f32, 0.0f32);
     for item in accept.unwrap_or("").split(',') {
-        let mut parts = item.trim().split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse().ok()).unwrap_or(1.0);
-        match media.as_str() {
-            "text/html" => html = html.max(q),
-            "application/json" | "application/problem+json" | "*/*" => json = json.max(q),
-            _ => {}
+        let (media, params) = item.split_once(';').unwrap_or((item, ""));
+        let Some(q) = quality(params) else { continue };
+        let media = media.trim();
+        if media.eq_ignore_ascii_case("text/html") {
+            html = html.max(q);
+        } else if ["application/json", "application/problem+json", "*/*"].iter().any(|m| media.eq_ignore_ascii_case(m))
+        {
+            json = json.max(q);
         }
     }
     html > json
 }
+
+/// Marks a response that says nothing about the account (see [`Reason::shows_account`]):
+/// the gateway then adds no balance header either.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountHidden;
 
 /// Everything a problem response says.
 pub struct Problem<'a> {
@@ -79,7 +86,7 @@ impl Problem<'_> {
         member(&mut out, "instance", self.instance);
         member(&mut out, "code", code);
         member(&mut out, "request_id", self.request_id);
-        if let (Some(link), Some(who)) = (link, self.who) {
+        if let (Some(link), Some(who)) = (link, self.who()) {
             member(&mut out, "link", link);
             member(&mut out, "tenant", &who.tenant);
         }
@@ -92,9 +99,14 @@ impl Problem<'_> {
         out
     }
 
+    /// The caller's account, unless this answer must not show it.
+    fn who(&self) -> Option<&Admitted> {
+        self.who.filter(|_| self.reason.shows_account())
+    }
+
     /// The whole response for `audience`.
     pub fn response(&self, audience: Audience) -> Response<Body> {
-        let link = self.who.map(|w| w.billing_link(&self.settings.billing_link_template));
+        let link = self.who().map(|w| w.billing_link(&self.settings.billing_link_template));
         let json = self.json(audience.lang, link.as_deref());
         let status = StatusCode::from_u16(self.reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (content_type, bytes) = if audience.html {
@@ -125,14 +137,18 @@ impl Problem<'_> {
             429 => {
                 let retry = self.facts.retry_after.unwrap_or(1);
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
-                h.insert("ratelimit", HeaderValue::from_str(&format!("\"plan\";r=0;t={retry}")).expect("ascii"));
-                if let Some((rate, burst)) = self.who.and_then(|w| w.rate) {
+                let policy = if self.reason == Reason::KeylessRateLimited { "keyless" } else { "plan" };
+                h.insert("ratelimit", HeaderValue::from_str(&format!("\"{policy}\";r=0;t={retry}")).expect("ascii"));
+                if let Some((rate, burst)) = self.who().and_then(|w| w.rate) {
                     // draft-ietf-httpapi-ratelimit-headers: the quota per one-second window.
                     let policy = format!("\"plan\";q={rate};w=1;burst={burst}");
                     h.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
                 }
             }
             _ => {}
+        }
+        if !self.reason.shows_account() {
+            response.extensions_mut().insert(AccountHidden);
         }
         response
     }
@@ -181,6 +197,26 @@ mod tests {
         assert!(!prefers_html(Some("*/*")), "curl");
         assert!(!prefers_html(None), "no Accept header");
         assert!(!prefers_html(Some("application/json, text/html;q=0.5")), "a client preferring JSON");
+        assert!(!prefers_html(Some("text/html;q=0, */*")), "q=0 is not acceptable");
+        assert!(prefers_html(Some("TEXT/HTML, */*;Q=0.5")), "names in any case");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_accept_is_answered(value in "[ -~]{0,80}") {
+            let _ = Audience::of(&HeaderMap::from_iter([(header::ACCEPT, HeaderValue::from_str(&value).unwrap())]));
+        }
+
+        /// HTML only when its best weight beats every JSON type's.
+        #[test]
+        fn html_wins_only_by_weight(items in proptest::collection::vec(("(text/html|application/json|application/problem\\+json|\\*/\\*|image/png)", 0u16..=1000), 0..6)) {
+            let q = |m: u16| if m == 1000 { "1".to_string() } else { format!("0.{m:03}") };
+            let header = items.iter().map(|(media, m)| format!("{media};q={}", q(*m))).collect::<Vec<_>>().join(",");
+            let best = |want: &dyn Fn(&str) -> bool| items.iter().filter(|(media, _)| want(media)).map(|(_, m)| *m).max().unwrap_or(0);
+            let html = best(&|m| m == "text/html");
+            let json = best(&|m| m != "text/html" && m != "image/png");
+            proptest::prop_assert_eq!(prefers_html(Some(&header)), html > json, "{}", header);
+        }
     }
 
     #[test]

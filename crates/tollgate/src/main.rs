@@ -19,6 +19,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    // Each connection costs a descriptor; the listeners size their caps from this limit.
+    if let Err(e) = tollgate_gateway::listener::raise_open_file_limit() {
+        tracing::debug!(error = %e, "cannot raise the open-file limit");
+    }
     let runtime = runtime().build().expect("tokio runtime starts");
     match runtime.block_on(run()) {
         Ok(code) => code,

@@ -2,7 +2,6 @@
 //! charges flowing to the database. `tollgate serve` and the desktop app each run one, so
 //! both take the same lock, publish the same endpoint for the CLI, and stop the same way.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +19,9 @@ use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
 use tollgate_core::traffic::TrafficLog;
 use tollgate_gateway::Gateway;
+use tollgate_gateway::listener::{self, Limits};
+
+pub use tollgate_gateway::listener::raise_open_file_limit;
 
 use crate::admin::{self, AdminState, Dashboard};
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
@@ -35,6 +37,27 @@ pub struct NodeOptions {
     /// The built dashboard for the admin listener (`tollgate serve` only; the desktop
     /// window carries its own copy).
     pub ui_dir: Option<PathBuf>,
+    /// Overrides of both listeners' limits (tests, hostile networks); `None` keeps
+    /// [`Limits::gateway`] and [`Limits::admin`].
+    pub limits: ListenerOverrides,
+}
+
+/// Changes to the listeners' default [`Limits`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListenerOverrides {
+    /// The header-read (and keep-alive idle) timeout of both listeners.
+    pub header_read_timeout: Option<Duration>,
+    /// The gateway's connection cap.
+    pub max_connections: Option<usize>,
+}
+
+impl ListenerOverrides {
+    fn apply(self, mut limits: Limits) -> Limits {
+        if let Some(t) = self.header_read_timeout {
+            limits.header_read_timeout = t;
+        }
+        limits
+    }
 }
 
 /// How much state the gateway loaded at start and how long it took (start-up figures).
@@ -64,7 +87,7 @@ pub struct Node {
     stop: tokio::sync::watch::Sender<bool>,
     admin_state: AdminState,
     gateway_task: JoinHandle<()>,
-    admin_task: JoinHandle<std::io::Result<()>>,
+    admin_task: JoinHandle<()>,
     settlement: Settlement,
     writer: JoinHandle<()>,
     traffic: TrafficLog,
@@ -157,14 +180,27 @@ impl Node {
         let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
-        let gateway_task =
-            tokio::spawn(tollgate_gateway::serve(gateway_listener, gateway, until_stopped(stopped.clone())));
+        let mut gateway_limits = options.limits.apply(Limits::gateway());
+        if let Some(cap) = options.limits.max_connections {
+            gateway_limits.max_connections = cap;
+        }
+        let gateway_task = tokio::spawn(tollgate_gateway::serve_with(
+            gateway_listener,
+            gateway,
+            gateway_limits,
+            until_stopped(stopped.clone()),
+        ));
         let admin_state = AdminState::new(console.clone(), &token, admin_local)
             .with_demo(demo.clone())
             .with_dashboard(dashboard.clone());
         let app = admin::router(admin_state.clone());
-        let admin_task =
-            tokio::spawn(axum::serve(admin_listener, app).with_graceful_shutdown(until_stopped(stopped)).into_future());
+        let admin_task = tokio::spawn(listener::serve(
+            "admin API",
+            admin_listener,
+            options.limits.apply(Limits::admin()),
+            move |_| hyper_util::service::TowerToHyperService::new(app.clone()),
+            until_stopped(stopped),
+        ));
         Ok(Self {
             dir,
             lock,
@@ -260,7 +296,7 @@ impl Node {
         if lost > 0 {
             bail!("{lost} charges arrived after the ledger writer stopped and are not in the ledger");
         }
-        served.context("the admin API task failed")?.context("the admin API stopped with an error")?;
+        served.context("the admin API task failed")?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::data_dir::DataDir;
 use crate::demo::DemoError;
-use crate::node::{Node, NodeOptions};
+use crate::node::{ListenerOverrides, Node, NodeOptions};
 
 /// Options of `tollgate serve`.
 #[derive(Debug, Clone, Args)]
@@ -27,13 +27,29 @@ pub struct ServeArgs {
     /// `share/tollgate/ui` beside the installed binary).
     #[arg(long, env = "TOLLGATE_UI_DIR")]
     pub ui_dir: Option<std::path::PathBuf>,
+    /// Milliseconds a client may take to send a request's headers, and to start the next
+    /// request on a kept-alive connection, on both listeners (default 10000).
+    #[arg(long, env = "TOLLGATE_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Gateway connections served at once; more wait in the listen backlog (default: from
+    /// the open-file limit, 298 under 1024).
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 }
 
 /// Runs the admin API and the gateway until a shutdown signal, then writes every
 /// pending charge before exiting.
 pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
-    let options =
-        NodeOptions { admin_listen: args.admin_listen, gateway_listen: args.gateway_listen, ui_dir: args.ui_dir };
+    let limits = ListenerOverrides {
+        header_read_timeout: args.header_read_timeout_ms.map(std::time::Duration::from_millis),
+        max_connections: args.max_connections.and_then(|n| usize::try_from(n).ok()),
+    };
+    let options = NodeOptions {
+        admin_listen: args.admin_listen,
+        gateway_listen: args.gateway_listen,
+        ui_dir: args.ui_dir,
+        limits,
+    };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();
     println!("Loaded {} keys and {} tenants in {} ms", loaded.keys, loaded.tenants, loaded.ms);

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Cell, Live, lock};
-use crate::keys::digest;
+use crate::keys::{PresentedKey, digest};
 use crate::policy::{Account, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::rate::RateLimit;
 use crate::routes::Route;
@@ -48,17 +48,20 @@ pub struct Admission {
 impl Live {
     /// Decides one request at `now` and, when it is allowed, reserves its cost. The caller
     /// hands back a [`Reservation`] that the caller spends or lets go.
-    pub fn admit(&self, presented_key: Option<&str>, route: &Route, now: DateTime<Utc>) -> Admission {
+    pub fn admit(&self, presented_key: PresentedKey<'_>, route: &Route, now: DateTime<Utc>) -> Admission {
         let route_facts = RouteFacts {
             cost: route.cost,
             required_feature: route.required_feature.clone(),
             required_scope: route.required_scope.clone(),
         };
-        let key = presented_key.and_then(|k| self.key(&digest(k)));
+        let key = match presented_key {
+            PresentedKey::Key(k) => self.key(&digest(k)),
+            PresentedKey::Absent | PresentedKey::Malformed => None,
+        };
         let key_state = match (presented_key, &key) {
-            (None, _) => KeyState::Missing,
-            (Some(_), None) => KeyState::Unknown,
-            (Some(_), Some(k)) => {
+            (PresentedKey::Absent, _) => KeyState::Missing,
+            (PresentedKey::Malformed | PresentedKey::Key(_), None) => KeyState::Unknown,
+            (_, Some(k)) => {
                 KeyState::Known(KeyFacts { revoked: k.revoked, expires_at: k.expires_at, scopes: k.scopes.clone() })
             }
         };

@@ -128,16 +128,15 @@ impl Live {
     }
 
     /// The most specific route for `method` and `path`: the longest prefix that ends at a
-    /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`).
+    /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`). `path` must be
+    /// [`normalize`](crate::path::normalize)d first, or dot segments walk around prefixes.
     pub fn route(&self, method: &str, path: &str) -> Option<Arc<Route>> {
         let routes = self.routes.read().expect("routes lock").clone();
         routes
             .iter()
             .find(|r| {
-                let p = r.path_prefix.as_str();
-                let at_boundary =
-                    path.len() == p.len() || p.ends_with('/') || path.as_bytes().get(p.len()) == Some(&b'/');
-                path.starts_with(p) && at_boundary && (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
+                crate::path::under_prefix(path, &r.path_prefix)
+                    && (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
             })
             .cloned()
     }

@@ -265,3 +265,105 @@ fn codes_map_to_status_and_wire_names() {
     let empty = serde_json::to_string(&DenialFacts::default()).expect("facts serialize");
     assert_eq!(empty, "{}", "absent facts should be left out of the problem body");
 }
+
+/// The stage of the contract a code belongs to: authenticate (401) → key scope / tenant
+/// blocked (403) → standing and subscription (402) → plan feature (402) → rate (429) →
+/// quota and credits (402), as DESIGN.md states it.
+fn stage(code: DenialCode) -> (usize, u16) {
+    match code {
+        MissingApiKey | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired => (0, 401),
+        TenantBlocked | ScopeNotGranted => (1, 403),
+        AccountSuspendedNonpayment | SubscriptionCanceled | SubscriptionExpired | SubscriptionPastDue => (2, 402),
+        FeatureNotInPlan => (3, 402),
+        RateLimited => (4, 429),
+        QuotaExhausted | InsufficientCredits => (5, 402),
+    }
+}
+
+mod order {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Facts that never fail a check: more credits, fewer calls, more features and scopes
+    /// than needed, a key expiring later, an idle rate bucket.
+    #[derive(Debug, Clone)]
+    struct Noise {
+        balance: i64,
+        used: i64,
+        extra_feature: bool,
+        extra_scope: bool,
+        expires_in_s: Option<i64>,
+        idle_bucket_s: Option<i64>,
+        period_end_h: i64,
+    }
+
+    fn noise() -> impl Strategy<Value = Noise> {
+        (5i64..1_000_000, 0i64..999, any::<bool>(), any::<bool>(), prop::option::of(1i64..10_000_000)).prop_flat_map(
+            |(balance, used, extra_feature, extra_scope, expires_in_s)| {
+                (prop::option::of(0i64..1_000_000), 1i64..100_000).prop_map(move |(idle_bucket_s, period_end_h)| {
+                    Noise { balance, used, extra_feature, extra_scope, expires_in_s, idle_bucket_s, period_end_h }
+                })
+            },
+        )
+    }
+
+    fn apply_noise(n: &Noise, f: &mut Fixture) {
+        if let KeyState::Known(k) = &mut f.key {
+            k.expires_at = n.expires_in_s.map(|s| now() + TimeDelta::seconds(s));
+            if n.extra_scope {
+                k.scopes.push("write".into());
+            }
+        }
+        let a = &mut f.account;
+        (a.balance, a.period_used, a.period_end) = (n.balance, n.used, now() + hours(n.period_end_h));
+        a.rate_tat = n.idle_bucket_s.map(|s| ns(now()) - s * 1_000_000_000);
+        if n.extra_feature {
+            a.features.push("export-lite".into());
+        }
+    }
+
+    /// A set of failing conditions that can hold together (one per exclusive group), in a
+    /// random order. Only conditions from a random point of the contract on are drawn, so
+    /// the late checks meet each other without an early one hiding them.
+    fn conditions() -> impl Strategy<Value = Vec<usize>> {
+        let order = Just((0..CONDITIONS.len()).collect::<Vec<_>>()).prop_shuffle();
+        (0..CONDITIONS.len(), order, prop::collection::vec(any::<bool>(), CONDITIONS.len())).prop_map(
+            |(from, order, wanted)| {
+                let mut chosen: Vec<usize> = Vec::new();
+                for i in order.into_iter().filter(|&i| i >= from && wanted[i]) {
+                    let group = CONDITIONS[i].2;
+                    if group.is_empty() || chosen.iter().all(|&j| CONDITIONS[j].2 != group) {
+                        chosen.push(i);
+                    }
+                }
+                chosen
+            },
+        )
+    }
+
+    proptest! {
+        /// Whatever holds at once, the earliest failing check in contract order answers,
+        /// and so the status classes come in the order 401 < 403 < 402 < 429 < 402.
+        #[test]
+        fn the_earliest_failing_check_answers(noise in noise(), chosen in conditions()) {
+            let mut f = baseline();
+            apply_noise(&noise, &mut f);
+            prop_assert_eq!(code(&run(&f)), None, "noise alone never denies: {:?}", noise);
+            for &i in &chosen {
+                apply(CONDITIONS[i].0, &mut f);
+            }
+            let decision = run(&f);
+            let expected = chosen.iter().map(|&i| CONDITIONS[i].1).min_by_key(|c| rank(*c));
+            let names: Vec<&str> = chosen.iter().map(|&i| CONDITIONS[i].0).collect();
+            prop_assert_eq!(code(&decision), expected, "conditions {:?}", names);
+            if let Some(got) = code(&decision) {
+                prop_assert_eq!(got.status(), stage(got).1, "{:?} answers with its stage's status", got);
+                for &i in &chosen {
+                    prop_assert!(stage(got).0 <= stage(CONDITIONS[i].1).0, "{:?} answered before an earlier stage {:?}", got, CONDITIONS[i].0);
+                }
+                prop_assert_eq!(decision.next_tat.is_some(), rank(got) > rank(RateLimited), "the rate bucket moves only once the rate check passed");
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The one accept loop every listener of the process uses (the gateway and the admin API),
+//! hardened against clients that connect and then do nothing useful.
+//!
+//! - **Header-read timeout.** A connection must deliver each complete request head within
+//!   [`Limits::header_read_timeout`] (hyper's HTTP/1 timer). hyper starts that clock when
+//!   it begins waiting for a head, before any byte arrives: from accept for the first
+//!   request, and from the end of the previous exchange for the next one on a keep-alive
+//!   connection. So the same limit is the keep-alive idle timeout: a connection idling
+//!   between requests is closed after it (tested, so a hyper upgrade that changed this
+//!   would be noticed).
+//! - **Connection cap.** At most [`Limits::max_connections`] connections are served at
+//!   once. At the cap the loop stops calling `accept`: further connections wait in the
+//!   kernel's listen backlog (and beyond it, the client's SYN retries) until a slot frees.
+//!   They are not accepted-and-closed, so a burst of legitimate clients is delayed, not
+//!   refused. The default cap follows the open-file limit so the process never runs out
+//!   of descriptors for its database, its upstream connections and its other listener.
+//! - **Accept errors back off.** A failing `accept` (out of descriptors, out of memory)
+//!   sleeps 5 ms, doubling up to 1 s, until one succeeds; it is logged once when the
+//!   episode starts and once when it ends, not per call. Errors that concern one
+//!   connection only (reset or aborted before accept) are skipped at once.
+//! - **Graceful shutdown.** When `shutdown` resolves, the loop stops accepting, idle
+//!   connections close, and requests in flight get [`Limits::shutdown_grace`] to finish.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::{Body as HttpBody, Incoming};
+use hyper::service::Service;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Descriptors kept out of the connection budget: the database, log files, the
+/// listeners, the runtime's own.
+const RESERVED_FDS: u64 = 128;
+
+/// How a listener treats its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time allowed for each complete request head, and so also the keep-alive idle
+    /// timeout (see the module documentation). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; beyond, they wait in the listen backlog.
+    pub max_connections: usize,
+    /// After shutdown, how long requests in flight may still take. Default 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Limits {
+    /// The gateway's defaults: a third of the open-file limit left after a reserve of
+    /// 128, between 32 and 16,384 (each proxied connection may hold an upstream
+    /// connection as well, and the admin API needs some): 298 under a limit of 1,024.
+    pub fn gateway() -> Self {
+        let budget = open_file_limit().unwrap_or(1024).saturating_sub(RESERVED_FDS);
+        Self::with_cap(usize::try_from((budget / 3).clamp(32, 16_384)).unwrap_or(16_384))
+    }
+
+    /// The admin API's defaults: a twelfth of the same budget, between 16 and 256 (it
+    /// serves one operator's dashboard and CLI): 74 under a limit of 1,024.
+    pub fn admin() -> Self {
+        let budget = open_file_limit().unwrap_or(1024).saturating_sub(RESERVED_FDS);
+        Self::with_cap(usize::try_from((budget / 12).clamp(16, 256)).unwrap_or(256))
+    }
+
+    fn with_cap(max_connections: usize) -> Self {
+        Self { header_read_timeout: Duration::from_secs(10), max_connections, shutdown_grace: Duration::from_secs(10) }
+    }
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), when the platform has one.
+pub fn open_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes into the struct we own and reads nothing else.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            return Some(limit.rlim_cur as u64);
+        }
+    }
+    None
+}
+
+/// Raises the soft open-file limit to the hard limit, for a process that serves many
+/// connections; call it at start, before the listeners size their caps. Returns the
+/// soft limit before and after.
+pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit read and write only the struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let before = limit.rlim_cur as u64;
+        // macOS refuses a soft limit above OPEN_MAX (10,240) whatever the hard limit says:
+        // try the hard limit, then that.
+        for wanted in [limit.rlim_max, limit.rlim_max.min(10_240)] {
+            if wanted <= limit.rlim_cur {
+                continue;
+            }
+            let raised = libc::rlimit { rlim_cur: wanted, rlim_max: limit.rlim_max };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                return Ok((before, wanted as u64));
+            }
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((before, before))
+    }
+    #[cfg(not(unix))]
+    Err(io::Error::new(io::ErrorKind::Unsupported, "no open-file limit on this platform"))
+}
+
+/// True for accept errors about one connection (it went away before we took it); the
+/// next accept may well succeed.
+fn concerns_one_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// A run of failing accepts: logged when it starts and when it ends.
+struct Episode {
+    started: Instant,
+    failures: u64,
+    delay: Duration,
+}
+
+const FIRST_DELAY: Duration = Duration::from_millis(5);
+const MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// Serves HTTP/1 on `listener` until `shutdown` resolves: one service per connection from
+/// `make_service(peer)`, within `limits`. `name` labels the log lines.
+pub async fn serve<F, S, B>(
+    name: &'static str,
+    listener: TcpListener,
+    limits: Limits,
+    make_service: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(SocketAddr) -> S,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut episode: Option<Episode> = None;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    loop {
+        // At the cap, wait for a slot before accepting: new connections queue in the
+        // kernel's backlog meanwhile.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                if let Some(e) = episode.take() {
+                    tracing::warn!(
+                        listener = name,
+                        failures = e.failures,
+                        seconds = e.started.elapsed().as_secs_f64(),
+                        "accepting connections again"
+                    );
+                }
+                accepted
+            }
+            Err(e) if concerns_one_connection(&e) => continue,
+            Err(e) => {
+                let episode = episode.get_or_insert_with(|| {
+                    tracing::warn!(listener = name, error = %e, "cannot accept connections; backing off until it works again");
+                    Episode { started: Instant::now(), failures: 0, delay: FIRST_DELAY }
+                });
+                episode.failures += 1;
+                let delay = episode.delay;
+                episode.delay = (delay * 2).min(MAX_DELAY);
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => continue,
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = builder.serve_connection(TokioIo::new(stream), make_service(peer));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {}
+    }
+}
