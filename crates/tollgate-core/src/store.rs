@@ -149,6 +149,13 @@ impl Store {
         write.commit().await
     }
 
+    /// The writer connection's `synchronous` level as SQLite reports it (1 NORMAL, 2 FULL):
+    /// what the last write committed with.
+    pub async fn writer_synchronous(&self) -> Result<i64, sqlx::Error> {
+        let mut conn = self.write.acquire().await?;
+        sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await
+    }
+
     /// Closes both pools, checkpointing the WAL, so a clean stop leaves one tidy file.
     pub async fn close(&self) {
         self.read.close().await;

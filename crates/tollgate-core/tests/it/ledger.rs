@@ -144,3 +144,38 @@ async fn verify_reports_a_tenant_whose_balance_drifted() {
     let m = &report.mismatches[0];
     assert_eq!((m.tenant.as_str(), m.balance, m.ledger_sum), ("globex", 107, 100), "with both figures");
 }
+
+#[tokio::test]
+async fn strict_and_console_writes_commit_durably_and_batched_ones_do_not() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    let id = w.tenant("acme", "pro").await.tenant.id;
+    let store = w.console.store();
+    assert_eq!(store.writer_synchronous().await.unwrap(), 2, "a console write syncs the WAL (FULL)");
+    let live = Live::load(store).await.unwrap();
+    let (settlement, _writer) = Settlement::spawn(store.clone());
+    settlement.record(Debit { tenant_id: id, amount: 1, request_id: "b".into(), at: t0() });
+    settlement.stop().await.unwrap();
+    assert_eq!(store.writer_synchronous().await.unwrap(), 1, "a batched commit survives a crash only (NORMAL)");
+    let (settlement, _writer) = Settlement::spawn(store.clone());
+    let strict = Debit { tenant_id: id, amount: 1, request_id: "s".into(), at: t0() };
+    settlement.record_durably(strict, live.reserve(id, 1).unwrap()).await.unwrap();
+    assert_eq!(store.writer_synchronous().await.unwrap(), 2, "a strict commit survives a power loss (FULL)");
+}
+
+#[tokio::test]
+async fn charges_after_the_writer_stopped_are_counted_not_silently_dropped() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    let id = w.tenant("acme", "pro").await.tenant.id;
+    let live = Live::load(w.console.store()).await.unwrap();
+    let (settlement, writer) = Settlement::spawn(w.console.store().clone());
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+    settlement.record(Debit { tenant_id: id, amount: 1, request_id: "late".into(), at: t0() });
+    assert_eq!(settlement.lost(), 1, "a batched charge after the stop is counted (the node then fails its stop)");
+    let strict = Debit { tenant_id: id, amount: 1, request_id: "late-strict".into(), at: t0() };
+    let result = settlement.record_durably(strict, live.reserve(id, 1).unwrap()).await;
+    assert_eq!(result, Err(SettleError::Stopped), "a strict one fails at once");
+    assert_eq!(live.tenant(id).unwrap().balance, 100, "and its reservation went back");
+}
