@@ -3,5 +3,7 @@
 
 mod billing;
 mod harness;
+mod hostile;
+mod meaning;
 mod problems;
 mod proxy;
