@@ -2,5 +2,6 @@
 
 mod admin_api;
 mod cli;
+mod listeners;
 mod process;
 mod server;
