@@ -72,6 +72,7 @@ impl Limits {
 }
 
 /// The soft limit on open files (`RLIMIT_NOFILE`), when the platform has one.
+#[allow(clippy::unnecessary_cast, reason = "rlim_t is u64 on Linux and macOS, not on every platform")]
 pub fn open_file_limit() -> Option<u64> {
     #[cfg(unix)]
     {
@@ -87,6 +88,7 @@ pub fn open_file_limit() -> Option<u64> {
 /// Raises the soft open-file limit to the hard limit, for a process that serves many
 /// connections; call it at start, before the listeners size their caps. Returns the
 /// soft limit before and after.
+#[allow(clippy::unnecessary_cast, reason = "rlim_t is u64 on Linux and macOS, not on every platform")]
 pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
     #[cfg(unix)]
     {

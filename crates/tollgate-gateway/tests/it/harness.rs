@@ -21,6 +21,7 @@ use tollgate_core::store::Store;
 use tollgate_core::traffic::TrafficLog;
 use tollgate_core::{Command, Console, Ctx};
 use tollgate_gateway::Gateway;
+use tollgate_gateway::listener::Limits;
 
 /// The upstream counts what reached it, so tests can prove a denial never got there.
 #[derive(Clone, Default)]
@@ -120,17 +121,67 @@ impl World {
     pub async fn balance(&self) -> i64 {
         self.live.tenant(1).expect("acme is live").balance
     }
+
+    /// The gateway's `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Sends `request` as raw bytes on a new connection and returns everything the
+    /// gateway sends back until it closes (the request should say `Connection: close`).
+    pub async fn raw(&self, request: &[u8]) -> String {
+        raw(self.addr(), request).await
+    }
+}
+
+/// Writes `request` on a new connection to `addr` and reads until the server closes it
+/// (at most 10 s).
+pub async fn raw(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server did not close within 10 s; got so far: {}", String::from_utf8_lossy(&out));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw HTTP/1.1 response.
+pub fn status_of(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a response: {response:?}"))
+}
+
+/// The body of a raw response (after the blank line), parsed as JSON.
+pub fn json_of(response: &str) -> Value {
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {response}"))
 }
 
 /// The world with `credits` credits and a `/v1` route of `cost` to the upstream.
 pub async fn world(credits: i64, cost: i64) -> World {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    world_in(Some(dir), db, credits, cost).await
+    world_in(Some(dir), db, credits, cost, Limits::gateway()).await
+}
+
+/// [`world`] with the gateway listening within `limits`.
+pub async fn world_with(credits: i64, cost: i64, limits: Limits) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tollgate.db");
+    world_in(Some(dir), db, credits, cost, limits).await
 }
 
 /// The same world with its database at `db` (on a filesystem a test controls).
-pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64, cost: i64) -> World {
+pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64, cost: i64, limits: Limits) -> World {
     use tollgate_core::keys::KeyIssue;
     use tollgate_core::plans::PlanCreate;
     use tollgate_core::routes::RouteCreate;
@@ -145,7 +196,7 @@ pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64
     let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), hub.clone(), traffic));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_gateway::serve(listener, gateway, std::future::pending()));
+    tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, std::future::pending()));
     let hits = Hits::default();
     let upstream = upstream(hits.clone()).await;
     let mut w = World {

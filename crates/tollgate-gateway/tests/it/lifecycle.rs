@@ -112,7 +112,7 @@ async fn strict_after_the_writer_stopped_answers_503_and_charges_nothing() {
 async fn strict_on_a_full_disk_is_refused_before_the_upstream_and_recovers() {
     let Some(disk) = SmallDisk::mount(3) else { return };
     let db = disk.path().join("tollgate.db");
-    let w = world_in(None, db, 1000, 1).await;
+    let w = world_in(None, db, 1000, 1, tollgate_gateway::listener::Limits::gateway()).await;
     w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
     assert_eq!(w.get("/v1/x").await.status(), 200, "served while the disk has room");
     disk.fill();

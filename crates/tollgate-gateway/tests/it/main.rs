@@ -3,7 +3,9 @@
 
 mod billing;
 mod harness;
+mod hostile;
 mod lifecycle;
+mod meaning;
 mod problems;
 mod proxy;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]

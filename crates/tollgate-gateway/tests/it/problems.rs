@@ -160,3 +160,94 @@ async fn nothing_internal_leaks_into_a_problem() {
         assert!(!text.to_lowercase().contains("sql") && !text.contains("reqwest"), "no internals in {path}: {text}");
     }
 }
+
+/// Every byte of an answer a browser or a program gets, headers and body, as text.
+async fn everything(w: &crate::harness::World, secret: &str, accept: &str) -> (u16, String, String) {
+    let r = w.client.get(format!("{}/v1/x", w.url)).bearer_auth(secret).header("accept", accept).send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers: String = r.headers().iter().map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap())).collect();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// No tenant slug, balance, plan or billing link, in any header or anywhere in the body.
+fn assert_nothing_about_the_account(what: &str, headers: &str, body: &str) {
+    let headers = headers.to_lowercase();
+    for leak in ["acme", "4321", "pay.example.org", "x-credits-remaining", "\nlink:", "ratelimit-policy"] {
+        assert!(!headers.contains(leak), "{what}: '{leak}' in the headers:\n{headers}");
+    }
+    for leak in
+        ["acme", "4321", "pay.example.org", "pro\"", ">pro<", "\"tenant\"", ">tenant<", "plan", "balance", "href"]
+    {
+        assert!(!body.contains(leak), "{what}: '{leak}' in the body:\n{body}");
+    }
+    if let Ok(serde_json::Value::Object(members)) = serde_json::from_str::<serde_json::Value>(body) {
+        let names: Vec<&str> = members.keys().map(String::as_str).collect();
+        let expected = ["type", "title", "status", "detail", "instance", "code", "request_id"];
+        let extra: Vec<&&str> = names.iter().filter(|n| !expected.contains(n) && **n != "expires_at").collect();
+        assert!(extra.is_empty(), "{what}: only the problem's own members, not {extra:?}");
+    }
+}
+
+#[tokio::test]
+async fn refused_keys_and_blocked_tenants_learn_nothing_about_the_account() {
+    use tollgate_core::keys::KeyIssue;
+    use tollgate_core::tenants::TenantResume;
+    use tollgate_core::{Command, Ctx};
+
+    let w = world(4321, 1).await;
+    w.run(SettingsSet {
+        billing_link_template: Some("https://pay.example.org/t/{tenant}".into()),
+        ..Default::default()
+    })
+    .await;
+    let mut events = w.console.hub().subscribe();
+    let last_month = Ctx { actor: "test".into(), now: chrono::Utc::now() - chrono::TimeDelta::days(30) };
+    let expired = KeyIssue {
+        tenant: "acme".into(),
+        expires_at: Some(last_month.now + chrono::TimeDelta::days(1)),
+        ..Default::default()
+    }
+    .run(&w.console, &last_month)
+    .await
+    .unwrap()
+    .secret;
+    let revoked = w.run(KeyIssue { tenant: "acme".into(), ..Default::default() }).await.secret;
+    w.run(KeyRevoke { key: revoked.chars().take(16).collect(), reason: None }).await;
+
+    let mut cases = Vec::new();
+    for accept in ["application/json", "text/html"] {
+        cases.push(("revoked", &revoked, accept, 401, "API_KEY_REVOKED"));
+        cases.push(("expired", &expired, accept, 401, "API_KEY_EXPIRED"));
+    }
+    for (what, secret, accept, status, code) in cases {
+        let (got, headers, body) = everything(&w, secret, accept).await;
+        assert_eq!(got, status, "{what} key, {accept}: {body}");
+        assert!(body.contains(code), "{what} key, {accept}: the code is said: {body}");
+        assert_nothing_about_the_account(&format!("{what} key, {accept}"), &headers, &body);
+    }
+
+    w.run(TenantBlock { tenant: "acme".into(), reason: None }).await;
+    for accept in ["application/json", "text/html"] {
+        let (got, headers, body) = everything(&w, &w.secret, accept).await;
+        assert_eq!(got, 403, "blocked, {accept}: {body}");
+        assert!(body.contains("TENANT_BLOCKED"), "blocked, {accept}: {body}");
+        assert_nothing_about_the_account(&format!("blocked, {accept}"), &headers, &body);
+    }
+
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let tollgate_core::events::Event::Gateway(e) = &*event {
+            seen.push((e.code.clone(), e.tenant.clone()));
+        }
+    }
+    for code in ["API_KEY_REVOKED", "API_KEY_EXPIRED", "TENANT_BLOCKED"] {
+        assert!(
+            seen.iter().any(|(c, t)| c.as_deref() == Some(code) && t.as_deref() == Some("acme")),
+            "the operator's event for {code} still names the tenant: {seen:?}"
+        );
+    }
+
+    w.run(TenantResume { tenant: "acme".into(), reason: None }).await;
+    let r = w.get("/v1/x").await;
+    assert_eq!(r.headers()["x-credits-remaining"], "4320", "a good key still sees its balance");
+}

@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod cli;
+mod listeners;
 mod process;
 mod server;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]

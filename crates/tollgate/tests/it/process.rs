@@ -71,6 +71,30 @@ impl Server {
         Self::spawn(cmd, dir, log_level, &[])
     }
 
+    /// Starts `serve` with `extra` arguments under an open-file limit of `files`, soft and
+    /// hard (so the server cannot raise it).
+    pub fn start_with_file_limit(dir: &Path, files: u64, extra: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = binary();
+        // SAFETY: setrlimit on the child itself, between fork and exec; it allocates
+        // nothing and touches no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit { rlim_cur: files as libc::rlim_t, rlim_max: files as libc::rlim_t };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(cmd, dir, "warn", extra)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn spawn(mut cmd: Command, dir: &Path, log_level: &str, extra: &[&str]) -> Self {
         let mut child = cmd
             .env("TOLLGATE_LOG", log_level)
