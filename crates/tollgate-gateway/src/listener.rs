@@ -46,7 +46,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Connections served at once; beyond, they wait in the listen backlog.
     pub max_connections: usize,
-    /// After shutdown, how long requests in flight may still take. Default 10 s.
+    /// After shutdown, how long requests in flight may still take; then they are ended
+    /// (nothing charged, their credits given back). Default 10 s.
     pub shutdown_grace: Duration,
 }
 
@@ -156,6 +157,10 @@ pub async fn serve<F, S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection's task, so the ones still running when the grace ends are ended
+    // here (their requests' reservations go back) rather than left to finish after the
+    // ledger writer has stopped.
+    let mut connections = tokio::task::JoinSet::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut episode: Option<Episode> = None;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -202,14 +207,17 @@ pub async fn serve<F, S, B>(
         let _ = stream.set_nodelay(true);
         let connection = builder.serve_connection(TokioIo::new(stream), make_service(peer));
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _ = connection.await;
             drop(slot);
         });
+        while connections.try_join_next().is_some() {} // forget the finished ones
     }
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {}
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }

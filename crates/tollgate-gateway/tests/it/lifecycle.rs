@@ -146,3 +146,32 @@ async fn strict_on_a_full_disk_is_refused_before_the_upstream_and_recovers() {
     assert_eq!(stored, 1000 - served_and_charged, "every 200 was charged, no 503 was");
     assert_eq!(w.balance().await, stored, "memory and database agree");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_still_running_when_the_shutdown_grace_ends_gives_its_credits_back() {
+    use std::sync::Arc;
+    use tollgate_gateway::listener::Limits;
+    let w = world(10, 10).await;
+    let (traffic, _log) = tollgate_core::traffic::TrafficLog::spawn(w.console.store().clone());
+    let gateway =
+        Arc::new(tollgate_gateway::Gateway::new(w.live.clone(), w.settlement.clone(), w.hub.clone(), traffic));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/slow", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = Limits { shutdown_grace: Duration::from_millis(300), ..Limits::gateway() };
+    let server = tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, async {
+        let _ = stopped.await;
+    }));
+    let request = tokio::spawn({
+        let (client, secret) = (w.client.clone(), w.secret.clone());
+        async move { client.get(url).bearer_auth(secret).send().await }
+    });
+    wait_for_balance(&w, 0).await; // admitted: its 10 credits are reserved
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), server).await.expect("serve returns after the grace").unwrap();
+    assert_eq!(w.balance().await, 10, "the unfinished request's credits came back when the grace ended");
+    assert!(request.await.unwrap().is_err(), "its client got no answer");
+    tokio::time::sleep(Duration::from_secs(3)).await; // past the upstream's answer
+    assert_eq!(w.balance().await, 10, "nothing was charged later either");
+    assert_eq!(debits_in_ledger(&w).await, 0);
+}
