@@ -1,5 +1,5 @@
-//! The tray icon: the denials of the last minute at a glance, the way back to the monitor
-//! when the window is closed, and Quit.
+//! The tray icon: the denials of the last minute at a glance (or, louder, that storage is
+//! failing), the way back to the monitor when the window is closed, and Quit.
 
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -8,8 +8,11 @@ use tauri::{AppHandle, Manager, Runtime};
 /// The tray icon's id.
 pub const ID: &str = "tollgate";
 
-/// The menu line that shows the count.
+/// The menu line that shows the count, or that storage is failing.
 pub struct TrayCount<R: Runtime>(MenuItem<R>);
+
+/// What the tray says instead of the count while the database refuses writes.
+pub const STORAGE_FAILING: &str = "STORAGE FAILING — charges held in memory";
 
 /// The count's wording, for the menu and the tooltip.
 pub fn label(denials: usize) -> String {
@@ -17,6 +20,11 @@ pub fn label(denials: usize) -> String {
         1 => "1 denial in the last minute".to_string(),
         n => format!("{n} denials in the last minute"),
     }
+}
+
+/// The menu's first line and the tooltip's text: a failing storage outranks the count.
+pub fn headline(denials: usize, storage_failing: bool) -> String {
+    if storage_failing { STORAGE_FAILING.to_string() } else { label(denials) }
 }
 
 /// Adds the tray icon. A desktop without a tray (no status notifier host) still gets the
@@ -46,9 +54,9 @@ fn try_create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Shows the count in the menu and the tooltip.
-pub fn show_count<R: Runtime>(app: &AppHandle<R>, denials: usize) {
-    let text = label(denials);
+/// Shows the count, or that storage is failing, in the menu and the tooltip.
+pub fn show<R: Runtime>(app: &AppHandle<R>, denials: usize, storage_failing: bool) {
+    let text = headline(denials, storage_failing);
     if let Some(count) = app.try_state::<TrayCount<R>>() {
         let _ = count.0.set_text(&text);
     }
@@ -74,5 +82,12 @@ mod tests {
         assert_eq!(super::label(0), "0 denials in the last minute");
         assert_eq!(super::label(1), "1 denial in the last minute");
         assert_eq!(super::label(1200), "1200 denials in the last minute");
+    }
+
+    #[test]
+    fn failing_storage_replaces_the_count() {
+        assert_eq!(super::headline(3, false), "3 denials in the last minute");
+        assert_eq!(super::headline(0, true), "STORAGE FAILING — charges held in memory");
+        assert_eq!(super::headline(1200, true), super::STORAGE_FAILING);
     }
 }

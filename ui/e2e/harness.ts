@@ -32,10 +32,13 @@ export interface Tollgate {
   stop(): Promise<void>;
 }
 
-/** Starts `tollgate serve` (TOLLGATE_BIN, default the debug build) on a fresh data dir. */
-export async function startTollgate(): Promise<Tollgate> {
+/**
+ * Starts `tollgate serve` (TOLLGATE_BIN, default the debug build) on a fresh data dir, or on
+ * `dataDir` when given (which the caller then owns and removes).
+ */
+export async function startTollgate(options: { dataDir?: string } = {}): Promise<Tollgate> {
   const bin = process.env.TOLLGATE_BIN ?? path.join(root, 'target/debug/tollgate');
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'tollgate-e2e-'));
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tollgate-e2e-'));
   const child = spawn(
     bin,
     ['--data-dir', dataDir, 'serve', '--admin-listen', '127.0.0.1:0', '--gateway-listen', '127.0.0.1:0', '--ui-dir', path.join(root, 'ui/dist')],
@@ -78,7 +81,7 @@ export async function startTollgate(): Promise<Tollgate> {
     },
     async stop() {
       await stopProcess(child);
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -78,7 +78,7 @@ export class HttpBackend implements Backend {
                 if (message.event === 'dropped') {
                   const { missed } = JSON.parse(message.data) as { missed: number };
                   handlers.onDropped?.(missed);
-                } else if (message.event === 'gateway' || message.event === 'console') {
+                } else if (message.event === 'gateway' || message.event === 'console' || message.event === 'storage') {
                   handlers.onEvent(JSON.parse(message.data) as Event);
                 }
               }

@@ -1,5 +1,6 @@
 import { getBackend, type AuditEntry, type Backend, type Event, type GatewayEvent } from '$lib/backend';
 import { toMillis } from '$lib/format/time';
+import { storageHealth, type StorageHealth } from '$lib/storage-status.svelte';
 import { EventBuffer } from './buffer';
 import { counterKey, isDenial, statusClass, STATUS_CLASSES, type StatusClass } from './classify';
 import { Counters } from './counters';
@@ -66,6 +67,9 @@ export class MonitorFeed {
   private scheduled = false;
   private unsubscribe: (() => void) | null = null;
 
+  /** `storage` events go to `storage`, which this feed also refreshes whenever it may have missed one. */
+  constructor(private readonly storage: StorageHealth = storageHealth) {}
+
   /** Opens the stream (once); the backend reconnects by itself. */
   start(backend: Backend = getBackend()): void {
     if (this.unsubscribe) return;
@@ -73,10 +77,15 @@ export class MonitorFeed {
       onEvent: (event) => this.receive(event),
       onDropped: (missed) => {
         this.missed += missed;
+        void this.storage.refresh(backend);
       },
       onStatus: (status) => {
         this.status = status;
-        if (status === 'open') this.streamError = null;
+        if (status === 'open') {
+          this.streamError = null;
+          // Asked once the stream is open, so no change can fall between answer and events.
+          void this.storage.refresh(backend);
+        }
       },
       onError: (error) => {
         this.streamError = error.message;
@@ -95,6 +104,10 @@ export class MonitorFeed {
   receive(event: Event, arrivedMs = Date.now()): void {
     if (event.type === 'console') {
       this.lastConsole = event;
+      return;
+    }
+    if (event.type === 'storage') {
+      this.storage.receive(event);
       return;
     }
     const { type: _type, ...gateway } = event;
