@@ -2,5 +2,6 @@
 
 mod admin_api;
 mod cli;
+mod private_data;
 mod process;
 mod server;
