@@ -169,6 +169,8 @@ impl Command for TenantImport {
     const NAME: &'static str = "tenant.import";
     const SUMMARY: &'static str = "Import tenants and keys from CSV or JSON lines (all or nothing)";
     type Output = ImportReport;
+    /// A whole tenants file: hundreds of thousands of lines.
+    const MAX_INPUT_BYTES: usize = 64 << 20;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<ImportReport, ConsoleError> {
         let records = parse(self.format, &self.data)?;

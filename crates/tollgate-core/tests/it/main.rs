@@ -12,3 +12,4 @@ mod routes;
 mod settings;
 mod subscriptions;
 mod tenants;
+mod text_fields;

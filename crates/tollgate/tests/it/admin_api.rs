@@ -278,3 +278,59 @@ async fn the_dashboard_is_served_without_a_token_with_a_strict_policy() {
     assert_eq!(api_miss.status(), StatusCode::NOT_FOUND, "unknown API routes stay JSON 404s");
     assert_eq!(api_miss.headers()[header::CONTENT_TYPE], "application/json", "as JSON");
 }
+
+#[tokio::test]
+async fn every_error_answer_is_json_with_a_code() {
+    let api = api().await;
+    let authed = |request: axum::http::request::Builder| {
+        request.header(header::HOST, HOST).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    };
+    let json_error = |status: StatusCode, body: &Value, headers: &axum::http::HeaderMap, code: &str| {
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{status} is JSON");
+        assert_eq!(body["code"], code, "{status} has a code: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "and a message: {body}");
+    };
+
+    // Over the small limit the other commands keep.
+    let big = json!({"name": "x".repeat(3 << 20)}).to_string();
+    let request = authed(Request::post("/api/plan.create")).body(Body::from(big)).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "3 MiB to plan.create is too large");
+    json_error(status, &body, &headers, "PAYLOAD_TOO_LARGE");
+    assert!(body["message"].as_str().unwrap().contains("2 MiB"), "naming the limit: {body}");
+
+    let request = authed(Request::get("/api/plan.list")).body(Body::empty()).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "commands are POST");
+    json_error(status, &body, &headers, "METHOD_NOT_ALLOWED");
+    assert!(headers.contains_key(header::ALLOW), "the Allow header stays");
+
+    let request = authed(Request::post("/api/nothing.here")).body(Body::from("{}")).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such command");
+    json_error(status, &body, &headers, "NOT_FOUND");
+
+    let request = authed(Request::post("/api/plan.create")).body(Body::from("[1,")).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "broken JSON");
+    json_error(status, &body, &headers, "INVALID_INPUT");
+
+    let request = authed(Request::get("/api/events?status=abc")).body(Body::empty()).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    json_error(status, &body, &headers, "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn tenant_import_takes_a_large_file() {
+    let api = api().await;
+    api.call("plan.create", json!({"name": "Pro"})).await;
+    // About 4 MB: over the 2 MiB of the other commands, well under import's 64 MiB.
+    let key = "k".repeat(3900);
+    let data: String = std::iter::once("slug,name,plan,key\n".to_string())
+        .chain((0..1000).map(|i| format!("t{i},Tenant {i},pro,sk_{i}_{key}\n")))
+        .collect();
+    assert!(data.len() > 3_900_000, "{} bytes", data.len());
+    let (status, report) = api.call("tenant.import", json!({"format": "csv", "data": data})).await;
+    assert_eq!(status, StatusCode::OK, "the import is accepted: {report}");
+    assert_eq!((report["tenants"].as_i64(), report["keys"].as_i64()), (Some(1000), Some(1000)), "all of it");
+}
