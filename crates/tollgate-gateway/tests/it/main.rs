@@ -5,3 +5,4 @@ mod billing;
 mod harness;
 mod problems;
 mod proxy;
+mod streaming;
