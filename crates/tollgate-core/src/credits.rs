@@ -27,15 +27,19 @@ pub struct CreditMovement {
 #[serde(deny_unknown_fields)]
 pub struct TopUp {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// Credits to add (positive).
     #[cfg_attr(feature = "cli", arg(long, allow_negative_numbers = true))]
+    #[schema(minimum = 1, maximum = 1e15)]
     pub amount: i64,
     /// Unique per top-up; repeating it returns the first result.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[!-~]{1,200}$")]
     pub idempotency_key: String,
     /// Why, for the audit log.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub note: Option<String>,
 }
 
@@ -58,14 +62,18 @@ impl Command for TopUp {
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// Signed credits: positive adds, negative removes.
     #[cfg_attr(feature = "cli", arg(long, allow_negative_numbers = true))]
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub amount: i64,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[!-~]{1,200}$")]
     pub idempotency_key: String,
     /// Required: an adjustment must say why.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: String,
 }
 
@@ -95,16 +103,21 @@ impl Command for Adjust {
 #[serde(deny_unknown_fields)]
 pub struct Refund {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// Credits to give back (positive; at most what is left of the charge).
     #[cfg_attr(feature = "cli", arg(long, allow_negative_numbers = true))]
+    #[schema(minimum = 1, maximum = 1e15)]
     pub amount: i64,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[!-~]{1,200}$")]
     pub idempotency_key: String,
     /// The gateway request whose charge is refunded (its `X-Request-Id`, as in the ledger).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub request_id: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 

@@ -33,6 +33,7 @@ pub struct TenantImport {
     pub format: ImportFormat,
     /// The file's contents (on the command line: `--data "$(cat tenants.csv)"`).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
     pub data: String,
 }
 

@@ -187,30 +187,38 @@ impl Command for SettingsGet {
 pub struct SettingsSet {
     /// Where a tenant pays, an http(s) URL; `{tenant}` is replaced by the tenant's slug.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub billing_link_template: Option<String>,
     /// Base URI of the `type` member of problem responses, an http(s) URL.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub problem_type_base: Option<String>,
     /// IP address and port the gateway listens on (after a restart), e.g. 127.0.0.1:8402.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
     pub gateway_listen: Option<String>,
     /// IP address and port the admin API listens on (after a restart), e.g. 127.0.0.1:8401.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
     pub admin_listen: Option<String>,
     /// How charges reach the ledger.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub durability: Option<Durability>,
     /// Days denials are kept, 1-3650.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<i64>,
     /// Milliseconds to wait for the upstream's response headers before a 504, 100-600000.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 100, maximum = 600_000)]
     pub upstream_timeout_ms: Option<i64>,
     /// Credits at or below which a tenant is flagged as running low (0 or more).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub low_balance_threshold: Option<i64>,
     /// Denials within a minute that bring a desktop notification, 0 (off) to 1000000.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub denial_spike_per_minute: Option<i64>,
     /// Closing the desktop window keeps the gateway running in the tray.
     #[cfg_attr(feature = "cli", arg(long))]

@@ -144,11 +144,14 @@ where
 #[serde(deny_unknown_fields)]
 pub struct ChangePlan {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// The new plan.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub plan: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
@@ -186,10 +189,12 @@ impl Command for ChangePlan {
 #[serde(deny_unknown_fields)]
 pub struct SetStatus {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub status: SubscriptionStatus,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
@@ -236,8 +241,10 @@ impl Command for SetStatus {
 #[serde(deny_unknown_fields)]
 pub struct Renew {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 

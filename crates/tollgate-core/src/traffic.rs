@@ -207,6 +207,7 @@ pub struct DenialList {
     #[cfg_attr(feature = "cli", arg(long))]
     pub before_id: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -253,6 +254,7 @@ pub struct UsageList {
     #[cfg_attr(feature = "cli", arg(long))]
     pub since: Option<DateTime<Utc>>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

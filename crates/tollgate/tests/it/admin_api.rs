@@ -334,3 +334,92 @@ async fn tenant_import_takes_a_large_file() {
     assert_eq!(status, StatusCode::OK, "the import is accepted: {report}");
     assert_eq!((report["tenants"].as_i64(), report["keys"].as_i64()), (Some(1000), Some(1000)), "all of it");
 }
+
+/// The OpenAPI document's schema of `name`.
+fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    &doc["components"]["schemas"][name]
+}
+
+#[tokio::test]
+async fn the_openapi_document_states_what_each_input_accepts_and_the_server_agrees() {
+    let api = api().await;
+    let request = Request::get("/api/openapi.json").header(header::HOST, HOST).body(Body::empty()).unwrap();
+    let (_, doc, _) = api.send(request).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let input = item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+        let input = schema(&doc, input.rsplit('/').next().unwrap());
+        assert_eq!(input["additionalProperties"], false, "{path} refuses unknown fields, and says so");
+    }
+    let slug = &schema(&doc, "PlanCreate")["properties"]["slug"];
+    assert_eq!(
+        (slug["pattern"].as_str(), slug["maxLength"].as_u64()),
+        (Some("^[a-z0-9][a-z0-9-]*$"), Some(63)),
+        "{slug}"
+    );
+    assert_eq!(schema(&doc, "Durability")["enum"], json!(["batched", "strict"]), "enums are listed");
+    assert_eq!(schema(&doc, "Refund")["required"], json!(["tenant", "amount", "idempotency_key", "request_id"]));
+
+    api.call("plan.create", json!({"name": "Pro"})).await;
+    api.call("tenant.create", json!({"name": "Acme", "plan": "pro"})).await;
+    // Each bound the document states, probed at the bound and one past it.
+    let mut n = 0;
+    let mut base = |command: &str| -> Value {
+        n += 1;
+        match command {
+            "credits.topup" => json!({"tenant": "acme", "amount": 1, "idempotency_key": format!("k{n}")}),
+            "plan.create" => json!({"name": format!("Plan {n}")}),
+            "tenant.create" => json!({"name": format!("Tenant {n}"), "plan": "pro"}),
+            _ => json!({}),
+        }
+    };
+    let probes: &[(&str, &str, &str)] = &[
+        ("credits.topup", "TopUp", "amount"),
+        ("plan.create", "PlanCreate", "price_minor"),
+        ("plan.create", "PlanCreate", "credits_per_period"),
+        ("plan.create", "PlanCreate", "rate_per_second"),
+        ("plan.create", "PlanCreate", "burst"),
+        ("plan.create", "PlanCreate", "period_quota"),
+        ("plan.create", "PlanCreate", "grace_days"),
+        ("plan.create", "PlanCreate", "name"),
+        ("plan.create", "PlanCreate", "slug"),
+        ("tenant.create", "TenantCreate", "trial_days"),
+        ("settings.set", "SettingsSet", "retention_days"),
+        ("settings.set", "SettingsSet", "upstream_timeout_ms"),
+        ("settings.set", "SettingsSet", "low_balance_threshold"),
+        ("settings.set", "SettingsSet", "denial_spike_per_minute"),
+        ("audit.list", "AuditList", "limit"),
+    ];
+    for (command, input, field) in probes {
+        let rules = &schema(&doc, input)["properties"][field];
+        let mut cases: Vec<(Value, bool)> = Vec::new();
+        if let Some(min) = rules["minimum"].as_i64() {
+            cases.extend([(json!(min), true), (json!(min - 1), false)]);
+        }
+        if let Some(max) = rules["maximum"].as_i64() {
+            cases.extend([(json!(max), true), (json!(max + 1), false)]);
+        }
+        if let Some(max) = rules["maxLength"].as_u64() {
+            let text = |len: u64| "a".repeat(usize::try_from(len).unwrap());
+            cases.extend([(json!(text(max)), true), (json!(text(max + 1)), false)]);
+        }
+        assert!(!cases.is_empty(), "{input}.{field} states its bounds: {rules}");
+        for (value, accepted) in cases {
+            let mut body = base(command);
+            body[field] = value.clone();
+            let (status, answer) = api.call(command, body).await;
+            if accepted {
+                // Not an input error (a duplicate slug may still be a conflict).
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::CONFLICT,
+                    "{command} takes {field} = {value} (the schema allows it): {status} {answer}"
+                );
+            } else {
+                assert_eq!(
+                    (status, answer["field"].as_str()),
+                    (StatusCode::UNPROCESSABLE_ENTITY, Some(*field)),
+                    "{command} refuses {field} = {value} (the schema forbids it): {answer}"
+                );
+            }
+        }
+    }
+}
