@@ -16,7 +16,7 @@ DESKTOP_E2E := $(if $(DESKTOP),$(shell command -v Xvfb >/dev/null && command -v 
 # A display to open the window on.
 DISPLAY_PRESENT := $(if $(DISPLAY)$(WAYLAND_DISPLAY),yes)
 
-.PHONY: run serve test deps deps-test deps-desktop lint ui ui-test e2e e2e-desktop build bundle bench bench-desktop types
+.PHONY: run serve test deps deps-test deps-desktop lint ui ui-test api-conformance e2e e2e-desktop build bundle bench bench-desktop types
 
 # The desktop app where there is a display; otherwise the same dashboard from `tollgate serve`.
 ifeq ($(DISPLAY_PRESENT),yes)
@@ -36,6 +36,7 @@ serve: deps ui
 
 test: deps-test lint ui-test
 	$(CARGO) test $(CRATES)
+	$(MAKE) api-conformance
 	$(MAKE) e2e
 	$(MAKE) e2e-desktop
 
@@ -56,6 +57,13 @@ $(UI_MODULES): ui/package-lock.json
 # Unit tests of the dashboard's logic (Vitest).
 ui-test: $(UI_MODULES)
 	cd ui && npm test
+
+# The admin API against its own OpenAPI document: schemathesis (PyPI, in target/schemathesis)
+# sends 30 generated inputs per command to a real `tollgate serve` and fails on any 5xx or an
+# answer whose status, content type or body its schema does not describe (about 20 s).
+api-conformance: deps-test
+	$(CARGO) build $(BINS)
+	scripts/schemathesis.sh
 
 # Browser tests: a real `tollgate serve` (debug build), a real upstream, Debian's chromium.
 e2e: ui

@@ -2,7 +2,8 @@
 # Installs what `make run` and `make test` need and is missing. Rust itself is assumed.
 # Debian packages are installed with apt-get as root, or through sudo otherwise.
 #   scripts/deps.sh          build tools and Node.js (for `make run`)
-#   scripts/deps.sh --test   also rustfmt/clippy checks and chromium (for `make test`)
+#   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, and schemathesis from PyPI in a
+#                            venv under target/ (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
 #                              WebKitWebDriver for its tests, and tauri-driver (cargo install)
 set -euo pipefail
@@ -27,6 +28,9 @@ if [ "$mode" = "--test" ]; then
   done
   # The browser tests drive Debian's chromium (playwright-core never downloads one).
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  # The API conformance test runs schemathesis from a Python venv.
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 fi
 
 if [ "$mode" = "--desktop" ]; then
@@ -65,6 +69,18 @@ if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); proce
   echo "error: Node.js $(node --version) is too old for the dashboard's build (Vite needs 20.19+)." >&2
   echo "       install a newer Node.js (e.g. from nodesource.com) and run make again." >&2
   exit 1
+fi
+
+# schemathesis (make api-conformance), pinned so its flags stay what scripts/schemathesis.sh uses.
+if [ "$mode" = "--test" ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/target/schemathesis"
+  want=4.32.5
+  if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $want" ]; then
+    echo "Installing schemathesis $want into $venv ..."
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$want"
+  fi
 fi
 
 # tauri-driver bridges WebDriver clients to WebKitWebDriver for the desktop tests.

@@ -3,7 +3,7 @@
  * (ports chosen by the OS), a fixed-response upstream on 127.0.0.1, and Debian's chromium
  * driven by playwright-core. Nothing is mocked.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +24,7 @@ export interface Tollgate {
   admin: string;
   /** The gateway's base URL. */
   gateway: string;
-  /** The URL the server printed for a person to open. */
+  /** The URL a person opens (`tollgate dashboard-url`: serve prints it only to a terminal). */
   dashboard: string;
   token: string;
   /** Runs a console command through the admin API. */
@@ -45,19 +45,18 @@ export async function startTollgate(options: { dataDir?: string } = {}): Promise
     { env: { ...process.env, TOLLGATE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  const lines = new Promise<{ admin: string; gateway: string; dashboard: string }>((resolve, reject) => {
+  const lines = new Promise<{ admin: string; gateway: string }>((resolve, reject) => {
     const found: Record<string, string> = {};
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       for (const [key, prefix] of [
         ['admin', 'Tollgate admin API listening on '],
         ['gateway', 'Tollgate gateway listening on '],
-        ['dashboard', 'Open the dashboard: '],
       ]) {
         const line = output.split('\n').find((l) => l.startsWith(prefix));
         if (line) found[key] = line.slice(prefix.length).trim();
       }
-      if (found.admin && found.gateway && found.dashboard) resolve(found as never);
+      if (found.admin && found.gateway) resolve(found as never);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -65,9 +64,16 @@ export async function startTollgate(options: { dataDir?: string } = {}): Promise
     setTimeout(() => reject(new Error(`tollgate serve did not print its URLs:\n${output}`)), 30_000);
   });
   const urls = await lines;
-  const token = new URL(urls.dashboard).hash.replace('#token=', '');
+  const dashboard = await new Promise<string>((resolve, reject) =>
+    execFile(bin, ['--data-dir', dataDir, 'dashboard-url'], { timeout: 10_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`tollgate dashboard-url failed: ${stderr || String(error)}`)) : resolve(stdout.trim()),
+    ),
+  );
+  if (output.includes('#token=')) throw new Error(`tollgate serve printed the admin token to a pipe:\n${output}`);
+  const token = new URL(dashboard).hash.replace('#token=', '');
   return {
     ...urls,
+    dashboard,
     token,
     async call<T>(command: string, input: unknown = {}): Promise<T> {
       const response = await fetch(`${urls.admin}/api/${command}`, {

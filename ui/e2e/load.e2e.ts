@@ -87,8 +87,12 @@ describe('the monitor under load', () => {
     const sendSeconds = (Date.now() - started) / 1000;
     expect(statuses.get(402), 'every request was denied for credits').toBe(total);
 
-    const counted = async () =>
-      Number(((await page.getByTestId('counter-INSUFFICIENT_CREDITS').first().textContent()) ?? '').replace(/\D/g, ''));
+    const counted = async () => {
+      const text = await page.getByTestId('counter-INSUFFICIENT_CREDITS').first().textContent({ timeout: 1000 });
+      const digits = (text ?? '').replace(/\D/g, '');
+      if (digits === '') throw new Error(`the 402 counter shows no number: ${JSON.stringify(text)}`);
+      return Number(digits);
+    };
     const settleBy = Date.now() + 15_000;
     while ((await counted()) < total && Date.now() < settleBy) await page.waitForTimeout(100);
     expect(await counted(), 'the counter is exact').toBe(total);

@@ -28,10 +28,15 @@ async function open(page: Page, screen: string): Promise<void> {
   await page.getByRole('link', { name: screen, exact: true }).first().click();
 }
 
-/** The integer a counter or balance shows (thousands separators allowed). */
+/**
+ * The integer a counter or balance shows (thousands separators allowed). A missing element
+ * or one that shows no number throws: it is never read as 0.
+ */
 async function integer(page: Page, testId: string): Promise<number> {
-  const text = (await page.getByTestId(testId).first().textContent({ timeout: 1000 }).catch(() => '0')) ?? '0';
-  return Number(text.replace(/[^\d-]/g, '') || '0');
+  const text = await page.getByTestId(testId).first().textContent({ timeout: 1000 });
+  const digits = (text ?? '').replace(/[^\d-]/g, '');
+  if (!/^-?\d+$/.test(digits)) throw new Error(`[data-testid="${testId}"] shows no integer: ${JSON.stringify(text)}`);
+  return Number(digits);
 }
 
 describe('the operator in the browser', () => {
@@ -115,7 +120,7 @@ describe('the operator in the browser', () => {
     // Open the tenant from the event, top up there.
     await row.first().click();
     await page.waitForURL(/#\/tenants\/acme-corp/);
-    expect(await integer(page, 'balance'), 'the tenant is at 0').toBe(0);
+    await waitFor(async () => (await integer(page, 'balance')) === 0, 5000, 'the tenant shows a balance of 0');
     await page.getByRole('button', { name: 'Top up' }).first().click();
     await page.getByLabel('Amount').fill('10');
     await page.getByLabel('Note').fill('e2e top-up');

@@ -127,6 +127,7 @@ pub struct AuditList {
     pub before_id: Option<i64>,
     /// At most this many entries (1-1000, default 100).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -47,6 +47,9 @@ pub trait Command: DeserializeOwned + Serialize + ToSchema + CliArgs + Send + 's
     const SUMMARY: &'static str;
     /// What the command returns on success.
     type Output: Serialize + DeserializeOwned + ToSchema + Send + 'static;
+    /// The largest input, as JSON bytes, an adapter accepts for it (2 MiB unless it
+    /// carries files, as `tenant.import` does).
+    const MAX_INPUT_BYTES: usize = 2 << 20;
     /// Validate, apply in one transaction, record in the audit log, publish the event.
     fn run(self, console: &Console, ctx: &Ctx) -> impl Future<Output = Result<Self::Output, ConsoleError>> + Send;
 }

@@ -27,15 +27,19 @@ pub struct CreditMovement {
 #[serde(deny_unknown_fields)]
 pub struct TopUp {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// Credits to add (positive).
     #[cfg_attr(feature = "cli", arg(long, allow_negative_numbers = true))]
+    #[schema(minimum = 1, maximum = 1e15)]
     pub amount: i64,
     /// Unique per top-up; repeating it returns the first result.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[!-~]{1,200}$")]
     pub idempotency_key: String,
     /// Why, for the audit log.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub note: Option<String>,
 }
 
@@ -47,7 +51,8 @@ impl Command for TopUp {
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<CreditMovement, ConsoleError> {
         let amount = validate::positive_credits("amount", self.amount)?;
         let movement = Movement { kind: EntryKind::Topup, amount, request_id: None };
-        apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, self.note.as_deref(), movement).await
+        let note = ("note", self.note.as_deref());
+        apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, note, movement).await
     }
 }
 
@@ -57,14 +62,18 @@ impl Command for TopUp {
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// Signed credits: positive adds, negative removes.
     #[cfg_attr(feature = "cli", arg(long, allow_negative_numbers = true))]
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub amount: i64,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[!-~]{1,200}$")]
     pub idempotency_key: String,
     /// Required: an adjustment must say why.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: String,
 }
 
@@ -81,62 +90,123 @@ impl Command for Adjust {
         let reason = validate::note("reason", Some(&self.reason))?
             .ok_or_else(|| ConsoleError::invalid("reason", "an adjustment needs a reason"))?;
         let movement = Movement { kind: EntryKind::Adjustment, amount, request_id: None };
-        apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, Some(&reason), movement).await
+        let reason = ("reason", Some(reason.as_str()));
+        apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, reason, movement).await
     }
 }
 
-/// `credits.refund`: give back credits charged for usage.
+/// `credits.refund`: give back credits the gateway charged for one request. The request
+/// must be a charge (a `debit` entry) of this tenant, and all refunds against it together
+/// cannot exceed what it cost.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Refund {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
-    /// Credits to give back (positive).
+    /// Credits to give back (positive; at most what is left of the charge).
     #[cfg_attr(feature = "cli", arg(long, allow_negative_numbers = true))]
+    #[schema(minimum = 1, maximum = 1e15)]
     pub amount: i64,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[!-~]{1,200}$")]
     pub idempotency_key: String,
-    /// The gateway request being refunded, when known.
+    /// The gateway request whose charge is refunded (its `X-Request-Id`, as in the ledger).
     #[cfg_attr(feature = "cli", arg(long))]
-    pub request_id: Option<String>,
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub request_id: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
 impl Command for Refund {
     const NAME: &'static str = "credits.refund";
-    const SUMMARY: &'static str = "Give back credits charged for usage";
+    const SUMMARY: &'static str = "Give back credits a request was charged, up to its charge";
     type Output = CreditMovement;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<CreditMovement, ConsoleError> {
         let amount = validate::positive_credits("amount", self.amount)?;
-        let request_id = validate::note("request_id", self.request_id.as_deref())?;
-        let movement = Movement { kind: EntryKind::Refund, amount, request_id };
-        apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, self.reason.as_deref(), movement).await
+        let request_id = self.request_id.trim();
+        if request_id.is_empty() {
+            return Err(ConsoleError::invalid("request_id", "name the charged request to refund"));
+        }
+        validate::plain_text("request_id", request_id)?;
+        let movement = Movement { kind: EntryKind::Refund, amount, request_id: Some(request_id.to_string()) };
+        let reason = ("reason", self.reason.as_deref());
+        apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, reason, movement).await
     }
 }
 
 struct Movement {
     kind: EntryKind,
     amount: i64,
+    /// For a refund: the charged request it gives credits back for.
     request_id: Option<String>,
 }
 
-/// Posts one operator movement and its audit entry in one transaction.
+/// Checks that `request_id` is a charge of `tenant_id` with at least `amount` credits not
+/// yet refunded. A scan of the tenant's entries: refunds are rare, and an index on request
+/// ids would cost every usage debit the gateway writes.
+async fn check_refundable(
+    conn: &mut sqlx::SqliteConnection,
+    tenant_id: i64,
+    request_id: &str,
+    amount: i64,
+) -> Result<(), ConsoleError> {
+    let (charged, refunded): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT -SUM(CASE WHEN kind = 'debit' THEN amount END), SUM(CASE WHEN kind = 'refund' THEN amount END)
+         FROM ledger WHERE tenant_id = ? AND request_id = ?",
+    )
+    .bind(tenant_id)
+    .bind(request_id)
+    .fetch_one(conn)
+    .await?;
+    let Some(charged) = charged else {
+        // Not this tenant's charge (another's, a denial, a typo): nothing to give back.
+        return Err(ConsoleError::not_found("charge", request_id));
+    };
+    let left = charged - refunded.unwrap_or(0);
+    if amount > left {
+        return Err(ConsoleError::invalid(
+            "amount",
+            format!(
+                "request {request_id} was charged {charged} credits and {left} are left to refund; {amount} is too many"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Posts one operator movement and its audit entry in one transaction. `reason` is the
+/// input field holding the why (`note` or `reason`) and its text.
 async fn apply(
     console: &Console,
     ctx: &Ctx,
     action: &str,
     tenant: &str,
     idempotency_key: &str,
-    reason: Option<&str>,
+    (reason_field, reason): (&str, Option<&str>),
     movement: Movement,
 ) -> Result<CreditMovement, ConsoleError> {
     let key = validate::idempotency_key("idempotency_key", idempotency_key)?;
-    let reason = validate::note("reason", reason)?;
+    let reason = validate::note(reason_field, reason)?;
     let mut tx = console.begin().await?;
     let tenant = tenants::by_slug(&mut tx, tenant).await?;
+    if let (EntryKind::Refund, Some(request_id)) = (movement.kind, &movement.request_id) {
+        // A repeat of an earlier refund replays it (below) rather than counting against
+        // what that refund itself used up.
+        let repeat: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
+                .bind(tenant.id)
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if repeat.is_none() {
+            check_refundable(&mut tx, tenant.id, request_id, movement.amount).await?;
+        }
+    }
     let posted = ledger::post(
         &mut tx,
         &ctx.actor,

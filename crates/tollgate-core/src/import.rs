@@ -33,6 +33,7 @@ pub struct TenantImport {
     pub format: ImportFormat,
     /// The file's contents (on the command line: `--data "$(cat tenants.csv)"`).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
     pub data: String,
 }
 
@@ -169,6 +170,8 @@ impl Command for TenantImport {
     const NAME: &'static str = "tenant.import";
     const SUMMARY: &'static str = "Import tenants and keys from CSV or JSON lines (all or nothing)";
     type Output = ImportReport;
+    /// A whole tenants file: hundreds of thousands of lines.
+    const MAX_INPUT_BYTES: usize = 64 << 20;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<ImportReport, ConsoleError> {
         let records = parse(self.format, &self.data)?;

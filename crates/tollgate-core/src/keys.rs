@@ -79,9 +79,11 @@ fn new_secret() -> String {
 #[serde(deny_unknown_fields)]
 pub struct KeyIssue {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// A label for the operator, e.g. "production" (default "default").
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     /// Scopes, comma-separated on the command line.
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
@@ -172,8 +174,10 @@ pub(crate) async fn store(
 pub struct KeyRevoke {
     /// The key's visible prefix (or the whole key).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
     pub key: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
@@ -225,9 +229,11 @@ pub struct RotatedKey {
 pub struct KeyRotate {
     /// The key's visible prefix (or the whole key).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
     pub key: String,
     /// Minutes the old key keeps working (0-43200, default 60; 0 revokes it now).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 43_200)]
     pub overlap_minutes: Option<i64>,
 }
 
@@ -277,6 +283,7 @@ impl Command for KeyRotate {
 #[serde(deny_unknown_fields)]
 pub struct KeyList {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
 }
 

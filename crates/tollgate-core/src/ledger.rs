@@ -161,12 +161,14 @@ pub(crate) async fn record(
 pub struct LedgerList {
     /// The tenant whose entries to list.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// Only entries older than this id (for paging).
     #[cfg_attr(feature = "cli", arg(long))]
     pub before_id: Option<i64>,
     /// At most this many entries (1-1000, default 100).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

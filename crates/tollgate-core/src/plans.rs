@@ -77,21 +77,26 @@ pub struct Plan {
 pub struct PlanCreate {
     /// Display name, e.g. "Pro".
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: String,
     /// Identifier; derived from the name when absent.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub slug: Option<String>,
     /// Price per period in minor units (default 0).
     #[cfg_attr(feature = "cli", arg(long = "price"))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub price_minor: Option<i64>,
     /// ISO 4217 currency (default USD).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[A-Za-z]{3}$")]
     pub currency: Option<String>,
     /// Billing period (default month).
     #[cfg_attr(feature = "cli", arg(long = "period", value_enum))]
     pub billing_period: Option<BillingPeriod>,
     /// Credits granted each period (default 0).
     #[cfg_attr(feature = "cli", arg(long = "credits"))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub credits_per_period: Option<i64>,
     /// Entitlements, comma-separated on the command line.
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
@@ -99,15 +104,19 @@ pub struct PlanCreate {
     pub features: Vec<String>,
     /// Sustained requests per second (unlimited when absent).
     #[cfg_attr(feature = "cli", arg(long = "rate"))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub rate_per_second: Option<i64>,
     /// Burst size (defaults to the rate).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub burst: Option<i64>,
     /// Requests allowed per period (no quota when absent).
     #[cfg_attr(feature = "cli", arg(long = "quota"))]
+    #[schema(minimum = 1, maximum = 1e15)]
     pub period_quota: Option<i64>,
     /// Grace days after a failed payment (default 0).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 365)]
     pub grace_days: Option<i64>,
 }
 
@@ -199,29 +208,38 @@ impl Command for PlanCreate {
 pub struct PlanUpdate {
     /// The plan to change.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub plan: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     #[cfg_attr(feature = "cli", arg(long = "price"))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub price_minor: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[A-Za-z]{3}$")]
     pub currency: Option<String>,
     #[cfg_attr(feature = "cli", arg(long = "period", value_enum))]
     pub billing_period: Option<BillingPeriod>,
     #[cfg_attr(feature = "cli", arg(long = "credits"))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub credits_per_period: Option<i64>,
     /// Replaces the entitlements (comma-separated; an empty value clears them).
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub features: Option<Vec<String>>,
     /// New sustained rate; 0 makes the plan unlimited.
     #[cfg_attr(feature = "cli", arg(long = "rate"))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub rate_per_second: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub burst: Option<i64>,
     /// New quota per period; 0 removes the quota.
     #[cfg_attr(feature = "cli", arg(long = "quota"))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub period_quota: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 365)]
     pub grace_days: Option<i64>,
 }
 
@@ -300,6 +318,7 @@ impl Command for PlanUpdate {
 pub struct PlanArchive {
     /// The plan to archive.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub plan: String,
 }
 

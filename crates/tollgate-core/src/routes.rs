@@ -41,6 +41,7 @@ pub struct Route {
 pub struct RouteCreate {
     /// Path prefix starting with `/`.
     #[cfg_attr(feature = "cli", arg(long = "path"))]
+    #[schema(max_length = 512, pattern = r#"^/[!"$->@-~]*$"#)]
     pub path_prefix: String,
     /// Methods, comma-separated; none means all.
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
@@ -48,13 +49,17 @@ pub struct RouteCreate {
     pub methods: Vec<String>,
     /// Upstream base URL (`http://`; the gateway speaks no TLS to upstreams yet).
     #[cfg_attr(feature = "cli", arg(long = "upstream"))]
+    #[schema(pattern = r"^http://[^\s/?#:][^\s]*$")]
     pub upstream_url: String,
     /// Credits per call (default 1).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub cost: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long = "feature"))]
+    #[schema(pattern = r"^[a-z0-9_.:-]{1,64}$")]
     pub required_feature: Option<String>,
     #[cfg_attr(feature = "cli", arg(long = "scope"))]
+    #[schema(pattern = r"^[a-z0-9_.:-]{1,64}$")]
     pub required_scope: Option<String>,
 }
 
@@ -173,14 +178,18 @@ impl Command for RouteCreate {
 #[serde(deny_unknown_fields)]
 pub struct RouteUpdate {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1)]
     pub id: i64,
     #[cfg_attr(feature = "cli", arg(long = "path"))]
+    #[schema(max_length = 512, pattern = r#"^/[!"$->@-~]*$"#)]
     pub path_prefix: Option<String>,
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub methods: Option<Vec<String>>,
     #[cfg_attr(feature = "cli", arg(long = "upstream"))]
+    #[schema(pattern = r"^http://[^\s/?#:][^\s]*$")]
     pub upstream_url: Option<String>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub cost: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long = "feature"))]
     pub required_feature: Option<String>,
@@ -237,6 +246,7 @@ impl Command for RouteUpdate {
 #[serde(deny_unknown_fields)]
 pub struct RouteDelete {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1)]
     pub id: i64,
 }
 

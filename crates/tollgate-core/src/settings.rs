@@ -16,7 +16,8 @@ use crate::{Console, ConsoleError, validate};
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Durability {
-    /// Group commit at least every 50 ms; a crash loses at most that window.
+    /// Answers at once and commits within about 10 ms (the writer gathers charges for
+    /// 10 ms, then writes them in one transaction); a crash loses at most that window.
     Batched,
     /// An answer leaves only after its charge is committed.
     Strict,
@@ -71,17 +72,96 @@ pub fn billing_link(settings: &Settings, tenant: &Tenant) -> String {
     tenant.billing_link.clone().unwrap_or_else(|| settings.billing_link_template.replace("{tenant}", &tenant.slug))
 }
 
-/// Reads the stored settings over the defaults.
+/// A stored setting that is not valid: it is ignored (its default is in force) until a
+/// `settings set` replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InvalidSetting {
+    /// The setting's name, e.g. `durability`.
+    pub key: String,
+    /// The stored text, as found.
+    pub stored: String,
+    /// Why it was refused.
+    pub message: String,
+}
+
+/// What `settings.get` and `settings.set` answer: the settings in force and any stored
+/// value that was refused (each falls back to its default alone; the others still apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettingsReport {
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Stored values that are not valid, in force as their defaults until set again.
+    pub invalid: Vec<InvalidSetting>,
+}
+
+/// Reads the stored settings over the defaults; a stored value that is not valid keeps
+/// its default and is logged (see [`load_report`] to name them).
 pub async fn load(conn: &mut SqliteConnection) -> Result<Settings, ConsoleError> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings").fetch_all(conn).await?;
-    let mut merged = serde_json::to_value(Settings::default()).expect("settings serialize");
-    for (key, value) in rows {
-        if let Ok(v) = serde_json::from_str(&value) {
-            merged[key] = v;
+    Ok(load_report(conn).await?.settings)
+}
+
+/// Reads the stored settings over the defaults, each checked by the rules `settings.set`
+/// applies: one bad value falls back to its default alone and is reported, never the rest.
+pub async fn load_report(conn: &mut SqliteConnection) -> Result<SettingsReport, ConsoleError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM settings ORDER BY key").fetch_all(conn).await?;
+    let mut settings = Settings::default();
+    let mut invalid = Vec::new();
+    for (key, stored) in rows {
+        let applied = serde_json::from_str::<serde_json::Value>(&stored)
+            .map_err(|e| ConsoleError::invalid(&key, format!("not JSON: {e}")))
+            .and_then(|value| apply(&mut settings, &key, &value));
+        match applied {
+            Ok(true) => {}
+            // A setting this version does not know (an older one's, or a newer one's): kept, unused.
+            Ok(false) => tracing::debug!(%key, "ignoring an unknown stored setting"),
+            Err(e) => {
+                let message = match e {
+                    ConsoleError::Invalid { message, .. } => message,
+                    other => other.to_string(),
+                };
+                tracing::warn!(%key, %stored, %message, "a stored setting is not valid; its default is in force until `tollgate settings set` replaces it");
+                invalid.push(InvalidSetting { key, stored, message });
+            }
         }
     }
-    Ok(serde_json::from_value(merged).unwrap_or_default())
+    Ok(SettingsReport { settings, invalid })
 }
+
+/// Sets `key` on `s` from its JSON value, checked; `Ok(false)` for a key that is no setting.
+/// The one place the rules live: `settings.set` and the loader both go through it.
+fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> Result<bool, ConsoleError> {
+    fn typed<T: serde::de::DeserializeOwned>(key: &str, value: &serde_json::Value) -> Result<T, ConsoleError> {
+        T::deserialize(value).map_err(|e| ConsoleError::invalid(key, e.to_string()))
+    }
+    fn within(key: &str, n: i64, range: std::ops::RangeInclusive<i64>, what: &str) -> Result<i64, ConsoleError> {
+        if range.contains(&n) { Ok(n) } else { Err(ConsoleError::invalid(key, format!("must be {what}, got {n}"))) }
+    }
+    match key {
+        "billing_link_template" => s.billing_link_template = validate::http_url(key, &typed::<String>(key, value)?)?,
+        "problem_type_base" => s.problem_type_base = validate::http_url(key, &typed::<String>(key, value)?)?,
+        "gateway_listen" => s.gateway_listen = listen(key, &typed::<String>(key, value)?)?,
+        "admin_listen" => s.admin_listen = listen(key, &typed::<String>(key, value)?)?,
+        "durability" => s.durability = typed(key, value)?,
+        "retention_days" => s.retention_days = within(key, typed(key, value)?, RETENTION_DAYS, "1-3650")?,
+        "upstream_timeout_ms" => {
+            s.upstream_timeout_ms = within(key, typed(key, value)?, UPSTREAM_TIMEOUT_MS, "100-600000")?
+        }
+        "low_balance_threshold" => {
+            s.low_balance_threshold = within(key, typed(key, value)?, 0..=validate::MAX_CREDITS, "0 or more")?
+        }
+        "denial_spike_per_minute" => {
+            s.denial_spike_per_minute = within(key, typed(key, value)?, DENIAL_SPIKE, "0 (off) to 1000000")?
+        }
+        "close_to_tray" => s.close_to_tray = typed(key, value)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
+const UPSTREAM_TIMEOUT_MS: std::ops::RangeInclusive<i64> = 100..=600_000;
+const DENIAL_SPIKE: std::ops::RangeInclusive<i64> = 0..=1_000_000;
 
 /// `settings.get`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -91,12 +171,12 @@ pub struct SettingsGet {}
 
 impl Command for SettingsGet {
     const NAME: &'static str = "settings.get";
-    const SUMMARY: &'static str = "Show the settings";
-    type Output = Settings;
+    const SUMMARY: &'static str = "Show the settings (and any stored value that is not valid)";
+    type Output = SettingsReport;
 
-    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<Settings, ConsoleError> {
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<SettingsReport, ConsoleError> {
         let mut conn = console.store().read().acquire().await?;
-        load(&mut conn).await
+        load_report(&mut conn).await
     }
 }
 
@@ -105,24 +185,42 @@ impl Command for SettingsGet {
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct SettingsSet {
+    /// Where a tenant pays, an http(s) URL; `{tenant}` is replaced by the tenant's slug.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub billing_link_template: Option<String>,
+    /// Base URI of the `type` member of problem responses, an http(s) URL.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub problem_type_base: Option<String>,
+    /// IP address and port the gateway listens on (after a restart), e.g. 127.0.0.1:8402.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
     pub gateway_listen: Option<String>,
+    /// IP address and port the admin API listens on (after a restart), e.g. 127.0.0.1:8401.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
     pub admin_listen: Option<String>,
+    /// How charges reach the ledger.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub durability: Option<Durability>,
+    /// Days denials are kept, 1-3650.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<i64>,
+    /// Milliseconds to wait for the upstream's response headers before a 504, 100-600000.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 100, maximum = 600_000)]
     pub upstream_timeout_ms: Option<i64>,
+    /// Credits at or below which a tenant is flagged as running low (0 or more).
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
     pub low_balance_threshold: Option<i64>,
+    /// Denials within a minute that bring a desktop notification, 0 (off) to 1000000.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub denial_spike_per_minute: Option<i64>,
+    /// Closing the desktop window keeps the gateway running in the tray.
     #[cfg_attr(feature = "cli", arg(long))]
     pub close_to_tray: Option<bool>,
 }
@@ -137,73 +235,38 @@ fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
 impl Command for SettingsSet {
     const NAME: &'static str = "settings.set";
     const SUMMARY: &'static str = "Change settings";
-    type Output = Settings;
+    type Output = SettingsReport;
 
-    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Settings, ConsoleError> {
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<SettingsReport, ConsoleError> {
+        let given = serde_json::to_value(&self).expect("settings inputs serialize");
         let mut tx = console.begin().await?;
-        let before = load(&mut tx).await?;
+        let report = load_report(&mut tx).await?;
+        let before = report.settings;
         let mut s = before.clone();
-        if let Some(t) = &self.billing_link_template {
-            s.billing_link_template = validate::http_url("billing_link_template", t)?;
-        }
-        if let Some(t) = &self.problem_type_base {
-            s.problem_type_base = validate::http_url("problem_type_base", t)?;
-        }
-        if let Some(a) = &self.gateway_listen {
-            s.gateway_listen = listen("gateway_listen", a)?;
-        }
-        if let Some(a) = &self.admin_listen {
-            s.admin_listen = listen("admin_listen", a)?;
-        }
-        if let Some(d) = self.durability {
-            s.durability = d;
-        }
-        if let Some(days) = self.retention_days {
-            if !(1..=3650).contains(&days) {
-                return Err(ConsoleError::invalid("retention_days", format!("must be 1-3650, got {days}")));
+        let mut written = Vec::new();
+        for (key, value) in given.as_object().expect("settings inputs are an object") {
+            if !value.is_null() {
+                apply(&mut s, key, value)?;
+                written.push(key.clone());
             }
-            s.retention_days = days;
-        }
-        if let Some(ms) = self.upstream_timeout_ms {
-            if !(100..=600_000).contains(&ms) {
-                return Err(ConsoleError::invalid("upstream_timeout_ms", format!("must be 100-600000, got {ms}")));
-            }
-            s.upstream_timeout_ms = ms;
-        }
-        if let Some(credits) = self.low_balance_threshold {
-            if credits < 0 {
-                return Err(ConsoleError::invalid(
-                    "low_balance_threshold",
-                    format!("must be 0 or more, got {credits}"),
-                ));
-            }
-            s.low_balance_threshold = credits;
-        }
-        if let Some(count) = self.denial_spike_per_minute {
-            if !(0..=1_000_000).contains(&count) {
-                return Err(ConsoleError::invalid(
-                    "denial_spike_per_minute",
-                    format!("must be 0 (off) to 1000000, got {count}"),
-                ));
-            }
-            s.denial_spike_per_minute = count;
-        }
-        if let Some(on) = self.close_to_tray {
-            s.close_to_tray = on;
         }
         let (old, new) =
             (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));
-        for (key, value) in new.as_object().expect("settings are an object") {
-            if old.get(key) != Some(value) {
+        for key in &written {
+            // Also rewrites a value equal to its default when what was stored there is not
+            // valid: setting it repairs it.
+            let repairs = report.invalid.iter().any(|i| &i.key == key);
+            if old.get(key) != new.get(key) || repairs {
                 sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
                     .bind(key)
-                    .bind(value.to_string())
+                    .bind(new[key].to_string())
                     .execute(&mut *tx)
                     .await?;
             }
         }
+        let invalid = report.invalid.into_iter().filter(|i| !written.contains(&i.key)).collect();
         let change = Change::updated(Self::NAME, "settings".into(), &before, &s);
         audit::commit(console, tx, ctx, change).await?;
-        Ok(s)
+        Ok(SettingsReport { settings: s, invalid })
     }
 }

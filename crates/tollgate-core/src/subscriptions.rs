@@ -128,6 +128,10 @@ where
     let before = of(&mut tx, tenant.id).await?;
     apply(&mut tx, &tenant, &before).await?;
     let after = of(&mut tx, tenant.id).await?;
+    if after == before {
+        // Nothing changed (a renewal that is not due yet): nothing to record.
+        return Ok(after);
+    }
     let change = Change::updated(action, tenants::target(&tenant.slug), &before, &after).because(reason.as_deref());
     audit::commit(console, tx, ctx, change).await?;
     Ok(after)
@@ -140,11 +144,14 @@ where
 #[serde(deny_unknown_fields)]
 pub struct ChangePlan {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     /// The new plan.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub plan: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
@@ -182,10 +189,12 @@ impl Command for ChangePlan {
 #[serde(deny_unknown_fields)]
 pub struct SetStatus {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub status: SubscriptionStatus,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
@@ -221,23 +230,39 @@ impl Command for SetStatus {
 
 /// `subscription.renew`: opens the next period (from the end of the current one, or from
 /// now if that has passed), makes the subscription active and grants the plan's credits.
+///
+/// Once per period: it acts when the subscription is due, that is when its period has
+/// ended or it is not active (trialing, past_due, canceled, expired). On an active
+/// subscription whose period still runs it changes nothing and answers the subscription as
+/// it is, so a retried or double-clicked renewal never opens a second period nor grants
+/// the credits twice.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Renew {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
+}
+
+/// Whether `sub` may be renewed at `now`: its period has ended, or it is not active.
+fn due(sub: &Subscription, now: DateTime<Utc>) -> bool {
+    sub.status != SubscriptionStatus::Active || sub.period_end <= now
 }
 
 impl Command for Renew {
     const NAME: &'static str = "subscription.renew";
-    const SUMMARY: &'static str = "Open the next billing period and grant the plan's credits";
+    const SUMMARY: &'static str = "Open the next billing period and grant the plan's credits, once per period";
     type Output = Subscription;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Subscription, ConsoleError> {
         change(console, ctx, Self::NAME, &self.tenant, self.reason.as_deref(), async |conn, tenant, sub| {
+            if !due(sub, ctx.now) {
+                return Ok(());
+            }
             let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
             let start = sub.period_end.max(ctx.now);
             let end = plan.billing_period.end_of(start);

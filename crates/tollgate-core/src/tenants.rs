@@ -53,19 +53,25 @@ pub struct Tenant {
 pub struct TenantCreate {
     /// Display name; the slug is derived from it unless given.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub slug: Option<String>,
     /// The plan to start on.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub plan: String,
     #[cfg_attr(feature = "cli", arg(long = "email"))]
+    #[schema(max_length = 320, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     pub contact_email: Option<String>,
     /// Overrides the billing link template for this tenant.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub billing_link: Option<String>,
     /// Start with a trial of this many days instead of a paid period.
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 365)]
     pub trial_days: Option<i64>,
 }
 
@@ -132,12 +138,16 @@ pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> R
 #[serde(deny_unknown_fields)]
 pub struct TenantUpdate {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     #[cfg_attr(feature = "cli", arg(long = "email"))]
+    #[schema(max_length = 320, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     pub contact_email: Option<String>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub billing_link: Option<String>,
 }
 
@@ -187,9 +197,11 @@ macro_rules! standing_command {
         #[serde(deny_unknown_fields)]
         pub struct $ty {
             #[cfg_attr(feature = "cli", arg(long))]
+            #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
             pub tenant: String,
             /// Why, for the audit log.
             #[cfg_attr(feature = "cli", arg(long))]
+            #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
             pub reason: Option<String>,
         }
 
@@ -305,6 +317,7 @@ pub struct TenantDetail {
 #[serde(deny_unknown_fields)]
 pub struct TenantShow {
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     pub tenant: String,
 }
 

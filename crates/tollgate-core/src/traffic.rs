@@ -216,6 +216,7 @@ pub struct DenialList {
     #[cfg_attr(feature = "cli", arg(long))]
     pub before_id: Option<i64>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -262,6 +263,7 @@ pub struct UsageList {
     #[cfg_attr(feature = "cli", arg(long))]
     pub since: Option<DateTime<Utc>>,
     #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -39,9 +39,28 @@ pub fn slugify(field: &str, name: &str) -> Checked<String> {
     Ok(out)
 }
 
+/// Characters that must not reach a terminal from stored text: C0 and C1 controls (escape
+/// sequences, carriage returns, bells), DEL, and the Unicode line separators and bidi
+/// overrides that reorder or break what a table shows.
+pub fn is_control_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses text holding a [control character](is_control_char), naming the field.
+pub fn plain_text(field: &str, s: &str) -> Checked<()> {
+    match s.chars().find(|c| is_control_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(ConsoleError::invalid(
+            field,
+            format!("must not contain control characters (found U+{:04X})", u32::from(c)),
+        )),
+    }
+}
+
 /// A non-empty display name of at most 200 characters, trimmed.
 pub fn name(field: &str, s: &str) -> Checked<String> {
     let t = s.trim();
+    plain_text(field, t)?;
     if t.is_empty() {
         return Err(ConsoleError::invalid(field, "must not be empty"));
     }
@@ -54,6 +73,7 @@ pub fn name(field: &str, s: &str) -> Checked<String> {
 /// A plausible e-mail address (one `@`, a dot in the domain, no spaces).
 pub fn email(field: &str, s: &str) -> Checked<String> {
     let t = s.trim();
+    plain_text(field, t)?;
     let ok = match t.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -80,6 +100,7 @@ pub fn currency(field: &str, s: &str) -> Checked<String> {
 /// An absolute `http` or `https` URL with a host and no whitespace.
 pub fn http_url(field: &str, s: &str) -> Checked<String> {
     let t = s.trim();
+    plain_text(field, t)?;
     let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"));
     let host_ok = rest.is_some_and(|r| {
         let host = r.split(['/', '?', '#']).next().unwrap_or("");
@@ -144,7 +165,7 @@ pub fn note(field: &str, s: Option<&str>) -> Checked<Option<String>> {
     match s.map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) if t.chars().count() > 500 => Err(ConsoleError::invalid(field, "must be at most 500 characters")),
-        Some(t) => Ok(Some(t.to_string())),
+        Some(t) => plain_text(field, t).map(|()| Some(t.to_string())),
     }
 }
 
@@ -174,6 +195,30 @@ mod tests {
         assert!(http_url("u", "ftp://x").is_err(), "other schemes are refused");
         assert!(http_url("u", "http://").is_err(), "a URL needs a host");
         assert!(http_url("u", "http://a b").is_err(), "spaces are refused");
+    }
+
+    #[test]
+    fn text_with_control_characters_is_refused() {
+        for bad in
+            ["Acme\x1b[2J", "a\nb", "bell\x07", "del\x7f", "c1\u{9b}", "rtl\u{202e}moc.evil", "line\u{2028}break"]
+        {
+            assert!(name("name", bad).is_err(), "{bad:?} is refused as a name");
+            assert!(note("reason", Some(bad)).is_err(), "{bad:?} is refused as a note");
+        }
+        let e = name("name", "Acme\x1b[31m").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "name: must not contain control characters (found U+001B)",
+            "the field and the character"
+        );
+        assert!(email("contact_email", "ops@acme.io\x07").is_err(), "e-mail addresses too");
+        assert!(http_url("billing_link", "https://a.io/\x1b").is_err(), "and URLs");
+        assert_eq!(name("name", "  Ümlaut GmbH  ").unwrap(), "Ümlaut GmbH", "letters of any script pass");
+        assert_eq!(
+            note("reason", Some("\t padded \n")).unwrap().as_deref(),
+            Some("padded"),
+            "trimmed whitespace is no content"
+        );
     }
 
     #[test]

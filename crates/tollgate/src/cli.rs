@@ -21,6 +21,8 @@ pub enum Invocation {
     Tail(TailArgs),
     /// `tollgate import FILE`: `tenant.import` with the file's contents.
     Import(PathBuf),
+    /// `tollgate dashboard-url`: the running server's dashboard address with the token.
+    DashboardUrl,
     /// A console command: its name and JSON input.
     Console { name: &'static str, input: serde_json::Value },
 }
@@ -88,6 +90,11 @@ pub fn build() -> Clap {
             .subcommand(TailArgs::augment_args(Clap::new("tail")).about("Print every gateway decision as it happens")),
     )
     .subcommand(
+        Clap::new("dashboard-url").about(
+            "Print the running server's dashboard URL, with the admin token (serve prints it only to a terminal)",
+        ),
+    )
+    .subcommand(
         Clap::new("import")
             .about("Import tenants and keys from a .csv or .jsonl file (all or nothing; keys are hashed)")
             .arg(Arg::new("file").required(true).value_parser(clap::value_parser!(PathBuf))),
@@ -124,6 +131,9 @@ pub fn parse() -> Result<(Invocation, Globals)> {
     if name == "import" {
         let file = sub.get_one::<PathBuf>("file").cloned().ok_or_else(|| anyhow!("import needs a file"))?;
         return Ok((Invocation::Import(file), globals));
+    }
+    if name == "dashboard-url" {
+        return Ok((Invocation::DashboardUrl, globals));
     }
     if let ("events", Some(("tail", args))) = (name, sub.subcommand()) {
         return Ok((Invocation::Tail(TailArgs::from_arg_matches(args)?), globals));

@@ -1,10 +1,16 @@
 //! The data directory: the database, the admin token, the single-owner lock, and the
 //! address of the running server, `tollgate serve` or the desktop app (so the CLI can
 //! talk to it).
+//!
+//! It holds tenants, balances and the admin token, so it is private to its owner: the
+//! directory is 0700 when Tollgate creates it and every file Tollgate keeps there is 0600.
+//! A process that resolves a data directory creates only private files from then on
+//! (umask 077), which also covers what SQLite and the desktop app create later
+//! (`-wal`/`-shm` take the database's mode, the desktop app's socket the umask's).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -39,15 +45,61 @@ pub struct OwnerLock {
 
 impl DataDir {
     /// `--data-dir`/`TOLLGATE_DATA_DIR` when given, else the OS data directory's `tollgate/`.
+    /// Creates it (0700) when missing and makes this process create only private files.
+    /// An existing directory keeps its mode when it was given (it may be shared, as `/tmp`
+    /// is) and a warning names what others can see; the OS default location is Tollgate's
+    /// own and is tightened to 0700. Tollgate's own files in it are tightened to 0600.
     pub fn resolve(given: Option<PathBuf>) -> Result<Self> {
-        let path = match given {
-            Some(p) => p,
-            None => dirs::data_dir()
-                .context("cannot find the OS data directory; pass --data-dir or set TOLLGATE_DATA_DIR")?
-                .join("tollgate"),
+        let (path, ours) = match given {
+            Some(p) => (p, false),
+            None => (
+                dirs::data_dir()
+                    .context("cannot find the OS data directory; pass --data-dir or set TOLLGATE_DATA_DIR")?
+                    .join("tollgate"),
+                true,
+            ),
         };
-        fs::create_dir_all(&path).with_context(|| format!("cannot create data directory {}", path.display()))?;
-        Ok(Self { path })
+        private_files();
+        let created = !path.exists();
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("cannot create data directory {}", path.display()))?;
+        let dir = Self { path };
+        dir.restrict(ours || created)?;
+        Ok(dir)
+    }
+
+    /// Tightens Tollgate's files in the directory to 0600, and the directory itself to 0700
+    /// when `tighten_dir` (else warns when others may list it).
+    fn restrict(&self, tighten_dir: bool) -> Result<()> {
+        let mode = fs::metadata(&self.path)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            if tighten_dir {
+                fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("cannot restrict permissions of {}", self.path.display()))?;
+                tracing::warn!(dir = %self.path.display(), was = format!("{mode:o}"), "restricted the data directory to its owner (0700)");
+            } else {
+                tracing::warn!(
+                    dir = %self.path.display(),
+                    mode = format!("{mode:o}"),
+                    "other users can list the data directory; its files are private, but consider `chmod 700` on it"
+                );
+            }
+        }
+        for name in OWN_FILES {
+            let file = self.path.join(name);
+            let Ok(meta) = fs::symlink_metadata(&file) else { continue };
+            let kind = meta.file_type();
+            let mode = meta.permissions().mode() & 0o7777;
+            if (kind.is_file() || kind.is_socket()) && mode & 0o077 != 0 {
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot restrict permissions of {}", file.display()))?;
+                tracing::warn!(file = %file.display(), was = format!("{mode:o}"), "restricted a data file to its owner (0600)");
+            }
+        }
+        Ok(())
     }
 
     /// The directory itself.
@@ -74,6 +126,7 @@ impl DataDir {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(self.path.join("tollgate.lock"))
             .context("cannot open the data directory's lock file")?;
         match file.try_lock() {
@@ -112,9 +165,21 @@ impl DataDir {
     /// Publishes where this server listens.
     pub fn write_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let tmp = self.path.join("serve.json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(endpoint)?)?;
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        file.write_all(&serde_json::to_vec_pretty(endpoint)?)?;
+        drop(file);
         fs::rename(&tmp, self.endpoint_path())?;
         Ok(())
+    }
+
+    /// Where the process that owns this directory serves, when one does; `None` when
+    /// nobody owns it (an endpoint file left by a crash is ignored).
+    pub fn running_server(&self) -> Result<Option<Endpoint>> {
+        if self.try_lock()?.is_some() {
+            return Ok(None);
+        }
+        Ok(self.read_endpoint())
     }
 
     /// Where the running server listens, when one has said so.
@@ -126,5 +191,26 @@ impl DataDir {
     /// Forgets the endpoint when the server stops.
     pub fn remove_endpoint(&self) {
         let _ = fs::remove_file(self.endpoint_path());
+    }
+}
+
+/// The files Tollgate keeps in a data directory (the desktop app's socket included).
+const OWN_FILES: &[&str] = &[
+    "tollgate.db",
+    "tollgate.db-wal",
+    "tollgate.db-shm",
+    "tollgate.db-journal",
+    "admin-token",
+    "tollgate.lock",
+    "serve.json",
+    "serve.json.tmp",
+    "desktop.sock",
+];
+
+/// From here on this process creates files and sockets for its owner only (umask 077).
+fn private_files() {
+    // SAFETY: umask(2) only swaps the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod dashboard_url;
 pub mod data_dir;
 pub mod demo;
 pub mod node;

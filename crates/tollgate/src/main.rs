@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use tollgate::cli::{self, Invocation};
 use tollgate::data_dir::DataDir;
-use tollgate::{remote, render, serve, tail};
+use tollgate::{dashboard_url, remote, render, serve, tail};
 use tollgate_core::Command;
 use tollgate_core::import::TenantImport;
 use tollgate_core::verify::Verify;
@@ -51,6 +51,15 @@ async fn run() -> anyhow::Result<ExitCode> {
     match invocation {
         Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
         Invocation::Tail(args) => tail::run(&dir, args, globals.json).await.map(|()| ExitCode::SUCCESS),
+        Invocation::DashboardUrl => {
+            let url = dashboard_url::of_running_server(&dir)?;
+            if globals.json {
+                println!("{}", serde_json::json!({ "url": url }));
+            } else {
+                println!("{url}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Invocation::Import(file) => {
             let input = import_input(&file)?;
             print(&remote::execute(&dir, TenantImport::NAME, input).await?, globals.json)?;

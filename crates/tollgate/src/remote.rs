@@ -88,8 +88,10 @@ async fn through_server(
         .send()
         .await
         .with_context(|| format!("cannot reach the running tollgate serve at {}", endpoint.admin_url))?;
-    let ok = response.status().is_success();
-    let body: serde_json::Value = response.json().await.context("the server's answer is not JSON")?;
+    let status = response.status();
+    let body: serde_json::Value =
+        response.json().await.with_context(|| format!("the server's answer ({status}) is not JSON"))?;
+    let ok = status.is_success();
     if ok {
         Ok(body)
     } else {

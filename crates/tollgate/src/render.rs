@@ -3,7 +3,10 @@
 //! Rendering works on JSON, not on the Rust types, so every command gets a table without
 //! code of its own, and the output is the same whether it came from the server or not.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
+use tollgate_core::validate::is_control_char;
 
 /// Renders a command's output for a terminal.
 pub fn human(value: &Value) -> String {
@@ -14,7 +17,7 @@ pub fn human(value: &Value) -> String {
 
 fn block(out: &mut String, value: &Value, title: Option<&str>) {
     if let Some(t) = title {
-        out.push_str(&format!("\n{t}\n"));
+        out.push_str(&format!("\n{}\n", printable(t)));
     }
     match value {
         Value::Array(items) => table(out, items),
@@ -27,7 +30,7 @@ fn block(out: &mut String, value: &Value, title: Option<&str>) {
                     Value::Array(items) if items.iter().any(Value::is_object) || items.is_empty() && is_list_key(k) => {
                         nested.push((k, v))
                     }
-                    _ => out.push_str(&format!("{k:<width$}  {}\n", cell(v))),
+                    _ => out.push_str(&format!("{:<width$}  {}\n", printable(k), cell(v))),
                 }
             }
             for (k, v) in nested {
@@ -68,7 +71,7 @@ fn table(out: &mut String, items: &[Value]) {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
-    out.push_str(&line(columns.iter().map(|c| c.to_uppercase()).collect()));
+    out.push_str(&line(columns.iter().map(|c| printable(&c.to_uppercase()).into_owned()).collect()));
     for row in rows {
         out.push_str(&line(row));
     }
@@ -77,11 +80,23 @@ fn table(out: &mut String, items: &[Value]) {
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => timestamp(s).unwrap_or_else(|| s.clone()),
+        Value::String(s) => timestamp(s).unwrap_or_else(|| printable(s).into_owned()),
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
-        Value::Object(_) => value.to_string(),
+        Value::Object(_) => printable(&value.to_string()).into_owned(),
         other => other.to_string(),
     }
+}
+
+/// Text as a terminal may show it: control characters (escape sequences, carriage returns,
+/// bidi overrides; see [`is_control_char`]) written as Rust escapes (`\n`, `\u{1b}`), so
+/// stored text from before they were refused cannot rewrite the screen or shift a column.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_control_char) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars().map(|c| if is_control_char(c) { c.escape_default().to_string() } else { c.to_string() }).collect(),
+    )
 }
 
 /// `2026-11-24T10:15:30.123456Z` → `2026-11-24 10:15:30`: seconds are enough on a terminal.
@@ -110,6 +125,18 @@ mod tests {
         assert!(text.starts_with("secret  tg_live_x\n"), "scalars come first: {text}");
         assert!(text.contains("\nkey\nprefix  tg_live_ab\n"), "nested objects get a titled block: {text}");
         assert!(text.contains("\nkeys\n(none)\n"), "empty record lists say so: {text}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        let text = human(&json!([{"name": "Acme\u{1b}[2J\rX", "note": "a\u{202e}b"}]));
+        assert!(!text.chars().any(|c| c != '\n' && is_control_char(c)), "nothing raw reaches the terminal: {text:?}");
+        assert!(text.contains("Acme\\u{1b}[2J\\rX"), "escapes show what was stored: {text}");
+        assert!(text.contains("a\\u{202e}b"), "bidi overrides too: {text}");
+        let block = human(&json!({"reason": "line\nbreak", "nested": {"k\u{7}": "v"}}));
+        assert!(block.contains("reason  line\\nbreak\n"), "in key/value blocks: {block}");
+        assert!(!block.contains('\u{7}'), "keys too: {block:?}");
+        assert_eq!(printable("Ümlaut GmbH"), "Ümlaut GmbH", "other text is untouched");
     }
 
     #[test]

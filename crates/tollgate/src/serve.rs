@@ -1,11 +1,13 @@
 //! `tollgate serve`: owns the data directory and runs the admin API and the gateway until
 //! SIGINT/SIGTERM.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use anyhow::Result;
 use clap::Args;
 
+use crate::dashboard_url;
 use crate::data_dir::DataDir;
 use crate::demo::DemoError;
 use crate::node::{ListenerOverrides, Node, NodeOptions};
@@ -60,9 +62,11 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     println!("Data directory: {} (admin token in {})", path.display(), path.join("admin-token").display());
     println!("OpenAPI document: {admin_url}/api/openapi.json");
     match node.dashboard().root() {
-        // The token rides in the fragment: browsers send it nowhere and the page moves it
-        // into session storage at once.
-        Some(_) => println!("Open the dashboard: {admin_url}/#token={}", node.token()),
+        // The token opens the admin API: only a person at a terminal sees it, never a log.
+        Some(_) if std::io::stdout().is_terminal() => {
+            println!("Open the dashboard: {}", dashboard_url::with_token(admin_url, node.token()))
+        }
+        Some(_) => println!("{}", dashboard_url::hint(node.dir())),
         None => println!("The dashboard is not built (run `make ui`); the admin API works without it"),
     }
     if args.demo {

@@ -49,6 +49,8 @@ pub async fn run(dir: &DataDir, args: TailArgs, json: bool) -> Result<()> {
         let body: Value = response.json().await.unwrap_or_default();
         bail!("{}", body["message"].as_str().unwrap_or("the server refused the event stream"));
     }
+    // Subscribed: every decision from now on is printed (scripts may wait for this line).
+    eprintln!("Following {} (Ctrl-C to stop)", endpoint.admin_url);
     let mut buffer = String::new();
     while let Some(chunk) = response.chunk().await? {
         buffer.push_str(&String::from_utf8_lossy(&chunk));
@@ -84,7 +86,7 @@ fn show(block: &str, json: bool) {
         return;
     }
     let Ok(event) = serde_json::from_str::<Value>(&data) else { return };
-    println!("{}", line(&event));
+    println!("{}", crate::render::printable(&line(&event)));
 }
 
 /// `10:15:30  402 INSUFFICIENT_CREDITS  acme  GET /v1/search  cost=5 balance=0`.

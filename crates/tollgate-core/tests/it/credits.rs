@@ -2,7 +2,9 @@ use tollgate_core::credits::{Adjust, Refund, TopUp};
 use tollgate_core::ledger::EntryKind;
 use tollgate_core::validate::MAX_CREDITS;
 
-use crate::common::{assert_code, assert_invalid, world};
+use tollgate_core::settlement::{Debit, Settlement};
+
+use crate::common::{World, assert_code, assert_invalid, at, world};
 
 fn topup(amount: i64, key: &str) -> TopUp {
     TopUp { tenant: "acme".into(), amount, idempotency_key: key.into(), note: None }
@@ -80,35 +82,64 @@ async fn adjust_moves_both_ways_but_never_below_zero() {
     assert_eq!(w.dump().await, before, "refused adjustments change nothing");
 }
 
+/// Charges `amount` to tenant `tenant_id` for request `request_id`, as the gateway does.
+async fn charge(w: &World, tenant_id: i64, amount: i64, request_id: &str) {
+    let (settlement, writer) = Settlement::spawn(w.console.store().clone());
+    settlement.record(Debit { tenant_id, amount, request_id: request_id.into(), at: at(0).now });
+    settlement.stop().await.expect("the charge is written");
+    writer.await.unwrap();
+}
+
+fn refund(request_id: &str, amount: i64, key: &str) -> Refund {
+    Refund {
+        tenant: "acme".into(),
+        amount,
+        idempotency_key: key.into(),
+        request_id: request_id.into(),
+        reason: Some("upstream bug".into()),
+    }
+}
+
 #[tokio::test]
-async fn refund_gives_credits_back_with_the_request_id() {
+async fn a_refund_names_its_charge_and_never_exceeds_it() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let globex = w.tenant("globex", "pro").await.tenant.id;
+    charge(&w, acme, 5, "req-1").await;
+    charge(&w, acme, 3, "req-2").await;
+    charge(&w, globex, 50, "req-g").await;
+
+    let r = w.run(refund("req-1", 3, "r1")).await.unwrap();
+    assert_eq!(
+        (r.entry.kind, r.entry.request_id.as_deref(), r.balance),
+        (EntryKind::Refund, Some("req-1"), 95),
+        "3 of the 5 charged for req-1 come back"
+    );
+    let again = w.run(refund("req-1", 3, "r1")).await.unwrap();
+    assert_eq!((again.replayed, again.balance), (true, 95), "a retry replays, even with only 2 left");
+
+    let before = w.dump().await;
+    let over = w.run(refund("req-1", 3, "r2")).await;
+    assert!(format!("{over:?}").contains("2 are left"), "says what is left: {over:?}");
+    assert_invalid(over, "amount");
+    assert_code(w.run(refund("req-9", 1, "r3")).await, "NOT_FOUND");
+    assert_code(w.run(refund("req-g", 1, "r4")).await, "NOT_FOUND");
+    assert_invalid(w.run(refund("  ", 1, "r5")).await, "request_id");
+    assert_invalid(w.run(refund("req-1", -3, "r6")).await, "amount");
+    assert_eq!(w.dump().await, before, "refused refunds change nothing");
+
+    assert_eq!(w.run(refund("req-1", 2, "r7")).await.unwrap().balance, 97, "the rest of req-1");
+    assert_invalid(w.run(refund("req-1", 1, "r8")).await, "amount");
+    assert_eq!(w.run(refund("req-2", 3, "r9")).await.unwrap().balance, 100, "req-2 on its own account");
+}
+
+#[tokio::test]
+async fn a_never_charged_tenant_has_nothing_to_refund() {
     let w = world().await;
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
-    let r = w
-        .run(Refund {
-            tenant: "acme".into(),
-            amount: 3,
-            idempotency_key: "r1".into(),
-            request_id: Some("req-9".into()),
-            reason: Some("upstream bug".into()),
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.entry.kind, r.entry.request_id.as_deref(), r.balance),
-        (EntryKind::Refund, Some("req-9"), 3),
-        "refund recorded"
-    );
-    assert_invalid(
-        w.run(Refund {
-            tenant: "acme".into(),
-            amount: -3,
-            idempotency_key: "r2".into(),
-            request_id: None,
-            reason: None,
-        })
-        .await,
-        "amount",
-    );
+    let before = w.dump().await;
+    assert_code(w.run(refund("req-9", 3, "r1")).await, "NOT_FOUND");
+    assert_eq!(w.dump().await, before, "no credits appear from nowhere");
 }

@@ -14,3 +14,4 @@ mod small_disk;
 mod storage_faults;
 mod subscriptions;
 mod tenants;
+mod text_fields;

@@ -1,4 +1,6 @@
 use chrono::TimeDelta;
+use tollgate_core::Ctx;
+use tollgate_core::audit::AuditList;
 use tollgate_core::ledger::{EntryKind, LedgerList};
 use tollgate_core::plans::PlanArchive;
 use tollgate_core::subscriptions::{ChangePlan, Renew, SetStatus, SubscriptionStatus};
@@ -58,26 +60,47 @@ async fn past_due_starts_the_grace_period_now() {
     );
 }
 
+fn grants(entries: &[tollgate_core::ledger::LedgerEntry]) -> Vec<i64> {
+    entries.iter().filter(|e| e.kind == EntryKind::Grant).map(|e| e.amount).collect()
+}
+
 #[tokio::test]
-async fn renew_opens_the_next_period_and_grants_credits() {
+async fn renew_opens_the_next_period_and_grants_credits_once() {
     let w = world().await;
     w.plan("pro", 500).await;
     let d = w.tenant("acme", "pro").await;
     w.run(SetStatus { tenant: "acme".into(), status: SubscriptionStatus::PastDue, reason: None }).await.unwrap();
 
     let s = w.run(Renew { tenant: "acme".into(), reason: None }).await.unwrap();
-    assert_eq!(s.period_start, d.subscription.period_end, "an early renewal continues from the current end");
+    assert_eq!(s.period_start, d.subscription.period_end, "a past-due renewal continues from the current end");
     assert_eq!(s.status, SubscriptionStatus::Active, "renewal makes it active");
     assert_eq!(s.grace_until, None, "and clears the grace");
+
+    // The retried click: the period just opened still runs, so nothing happens.
+    let audit_before = w.run(AuditList { limit: Some(1000), ..Default::default() }).await.unwrap().len();
+    let again = w.run(Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    assert_eq!(again, s, "a repeated renewal answers the same subscription");
+    let ledger = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(grants(&ledger), vec![500, 500], "and grants nothing more");
+    let audit_after = w.run(AuditList { limit: Some(1000), ..Default::default() }).await.unwrap().len();
+    assert_eq!(audit_after, audit_before, "nor records anything");
+
+    // Once that period has ended, the next renewal opens the next one.
+    let ended = Ctx { actor: "test".into(), now: s.period_end };
+    let next = w.run_at(&ended, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    assert_eq!(next.period_start, s.period_end, "renewed when due, from the end");
+    let twice = w.run_at(&ended, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    assert_eq!(twice, next, "and only once for that period too");
 
     // Lapsed long ago: the new period starts now, not in the past.
     let late = at(200);
     let s = w.run_at(&late, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
     assert_eq!(s.period_start, late.now, "a late renewal starts now");
+    let s2 = w.run_at(&late, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    assert_eq!(s2, s, "a late renewal retried is still one");
 
     let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
-    let grants: Vec<i64> = entries.iter().filter(|e| e.kind == EntryKind::Grant).map(|e| e.amount).collect();
-    assert_eq!(grants, vec![500, 500, 500], "creation and each renewal grant the plan's credits once");
-    assert_eq!(entries[0].balance_after, 1500, "the balance follows the grants");
+    assert_eq!(grants(&entries), vec![500, 500, 500, 500], "creation and each due renewal grant once");
+    assert_eq!(entries[0].balance_after, 2000, "the balance follows the grants");
     assert_code(w.run(Renew { tenant: "ghost".into(), reason: None }).await, "NOT_FOUND");
 }

@@ -252,17 +252,32 @@ async fn old_denials_are_pruned_after_the_retention_period() {
 
 #[tokio::test]
 async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
+    use tollgate_core::plans::{BillingPeriod, PlanCreate};
     use tollgate_core::subscriptions::{Renew, SetStatus, SubscriptionStatus};
     use tollgate_core::tenants::TenantCreate;
     use tollgate_core::{Command, Ctx};
     let w = world(100, 1).await;
-    // Tenants that joined in the past: their first monthly period has already ended.
-    let joined = |days: i64| Ctx { actor: "test".into(), now: chrono::Utc::now() - chrono::TimeDelta::days(days) };
-    for (slug, days) in [("in-grace", 32), ("lapsed", 40)] {
-        TenantCreate { name: slug.into(), plan: "pro".into(), ..Default::default() }
-            .run(&w.console, &joined(days))
+    // The gateway judges with the wall clock, so the clock is pinned once here and the
+    // periods have a fixed length: a weekly plan, not a monthly one whose length (28-31
+    // days) would move the period's end with today's date.
+    w.run(PlanCreate {
+        name: "Weekly".into(),
+        billing_period: Some(BillingPeriod::Week),
+        credits_per_period: Some(100),
+        features: vec!["search".into()],
+        grace_days: Some(3),
+        ..Default::default()
+    })
+    .await;
+    let now = chrono::Utc::now();
+    let joined = |hours: i64| Ctx { actor: "test".into(), now: now - chrono::TimeDelta::hours(hours) };
+    // Periods that ended 36 hours ago (inside the 3-day grace) and 10 days ago (past it).
+    for (slug, hours) in [("in-grace", 7 * 24 + 36), ("lapsed", 17 * 24)] {
+        let d = TenantCreate { name: slug.into(), plan: "weekly".into(), ..Default::default() }
+            .run(&w.console, &joined(hours))
             .await
             .unwrap();
+        assert_eq!(d.subscription.period_end, joined(hours).now + chrono::TimeDelta::weeks(1), "a week from joining");
     }
     let key = |slug: &str| tollgate_core::keys::KeyIssue { tenant: slug.into(), ..Default::default() };
     let in_grace = w.run(key("in-grace")).await.secret;
@@ -271,9 +286,9 @@ async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
         let (client, url) = (w.client.clone(), w.url.clone());
         async move { client.get(format!("{url}/v1/x")).bearer_auth(secret).send().await.unwrap() }
     };
-    assert_eq!(call(in_grace.clone()).await.status(), 200, "ended 1-2 days ago, inside the 3-day grace: still served");
+    assert_eq!(call(in_grace.clone()).await.status(), 200, "ended 36 hours ago, inside the 3-day grace: still served");
     let r = call(lapsed.clone()).await;
-    assert_eq!(r.status(), 402, "ended 9-10 days ago: past the grace");
+    assert_eq!(r.status(), 402, "ended 10 days ago: past the grace");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "SUBSCRIPTION_PAST_DUE", "past due, evaluated with the current time and no restart");
     assert!(body["period_end"].is_string() && body["grace_until"].is_string(), "with the dates: {body}");

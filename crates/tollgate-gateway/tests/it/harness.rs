@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body as AxumBody, Bytes};
-use axum::extract::{Query, Request};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{any, get, post};
+use axum::routing::any;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -48,31 +47,6 @@ async fn echo(hits: Hits, request: Request) -> impl IntoResponse {
     }))
 }
 
-#[derive(serde::Deserialize)]
-struct Size {
-    bytes: usize,
-}
-
-/// A body of `bytes` bytes, produced in 64 KiB chunks and never held whole.
-async fn download(Query(size): Query<Size>) -> impl IntoResponse {
-    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-    let chunks = size.bytes / chunk.len();
-    AxumBody::from_stream(futures_util::stream::iter((0..chunks).map(move |_| Ok::<_, std::io::Error>(chunk.clone()))))
-}
-
-/// Counts an upload's bytes as they stream in.
-async fn upload(request: Request) -> impl IntoResponse {
-    use http_body_util::BodyExt;
-    let mut body = request.into_body();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.expect("upload frame").into_data() {
-            total += data.len();
-        }
-    }
-    total.to_string()
-}
-
 pub async fn upstream(hits: Hits) -> SocketAddr {
     let app = Router::new()
         .route("/v1/fail", any(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom at 10.0.0.7") }))
@@ -84,8 +58,6 @@ pub async fn upstream(hits: Hits) -> SocketAddr {
             }),
         )
         .route("/v1/teapot", any(|| async { (StatusCode::IM_A_TEAPOT, "short and stout") }))
-        .route("/v1/download", get(download))
-        .route("/v1/upload", post(upload))
         .fallback(any(move |request: Request| echo(hits.clone(), request)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

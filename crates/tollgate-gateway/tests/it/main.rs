@@ -10,3 +10,4 @@ mod problems;
 mod proxy;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]
 mod small_disk;
+mod streaming;

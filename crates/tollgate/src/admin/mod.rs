@@ -4,6 +4,7 @@
 mod dashboard;
 mod events;
 mod guard;
+mod json_errors;
 mod openapi;
 pub mod typescript;
 
@@ -80,7 +81,8 @@ struct Routes(Router<AdminState>);
 impl CommandVisitor for Routes {
     fn visit<C: Command>(&mut self) {
         let router = std::mem::take(&mut self.0);
-        self.0 = router.route(&format!("/api/{}", C::NAME), post(run::<C>));
+        let handler = post(run::<C>).layer(axum::extract::DefaultBodyLimit::max(C::MAX_INPUT_BYTES));
+        self.0 = router.route(&format!("/api/{}", C::NAME), handler);
     }
 }
 
@@ -95,6 +97,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(authed)
         .fallback(not_api)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_host))
+        .layer(axum::middleware::from_fn(json_errors::as_json))
         .with_state(state)
 }
 

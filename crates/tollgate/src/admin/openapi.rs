@@ -56,6 +56,12 @@ impl CommandVisitor for Collect {
                 ResponseBuilder::new().description("Missing or wrong admin token").content("application/json", error()),
             )
             .response(
+                "403",
+                ResponseBuilder::new()
+                    .description("Host or Origin is not this server (DNS rebinding)")
+                    .content("application/json", error()),
+            )
+            .response(
                 "404",
                 ResponseBuilder::new().description("A named thing does not exist").content("application/json", error()),
             )
@@ -63,6 +69,12 @@ impl CommandVisitor for Collect {
                 "409",
                 ResponseBuilder::new()
                     .description("Conflicts with what is stored")
+                    .content("application/json", error()),
+            )
+            .response(
+                "413",
+                ResponseBuilder::new()
+                    .description(format!("The body is over this command's limit of {} MiB", C::MAX_INPUT_BYTES >> 20))
                     .content("application/json", error()),
             )
             .response(

@@ -73,7 +73,7 @@ fn doc_comment(out: &mut String, schema: &Value, indent: &str) {
         } else {
             let _ = writeln!(out, "{indent}/**");
             for line in lines {
-                let _ = writeln!(out, "{indent} * {line}");
+                let _ = writeln!(out, "{}", format!("{indent} * {line}").trim_end());
             }
             let _ = writeln!(out, "{indent} */");
         }

@@ -278,3 +278,148 @@ async fn the_dashboard_is_served_without_a_token_with_a_strict_policy() {
     assert_eq!(api_miss.status(), StatusCode::NOT_FOUND, "unknown API routes stay JSON 404s");
     assert_eq!(api_miss.headers()[header::CONTENT_TYPE], "application/json", "as JSON");
 }
+
+#[tokio::test]
+async fn every_error_answer_is_json_with_a_code() {
+    let api = api().await;
+    let authed = |request: axum::http::request::Builder| {
+        request.header(header::HOST, HOST).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    };
+    let json_error = |status: StatusCode, body: &Value, headers: &axum::http::HeaderMap, code: &str| {
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{status} is JSON");
+        assert_eq!(body["code"], code, "{status} has a code: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "and a message: {body}");
+    };
+
+    // Over the small limit the other commands keep.
+    let big = json!({"name": "x".repeat(3 << 20)}).to_string();
+    let request = authed(Request::post("/api/plan.create")).body(Body::from(big)).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "3 MiB to plan.create is too large");
+    json_error(status, &body, &headers, "PAYLOAD_TOO_LARGE");
+    assert!(body["message"].as_str().unwrap().contains("2 MiB"), "naming the limit: {body}");
+
+    let request = authed(Request::get("/api/plan.list")).body(Body::empty()).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "commands are POST");
+    json_error(status, &body, &headers, "METHOD_NOT_ALLOWED");
+    assert!(headers.contains_key(header::ALLOW), "the Allow header stays");
+
+    let request = authed(Request::post("/api/nothing.here")).body(Body::from("{}")).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such command");
+    json_error(status, &body, &headers, "NOT_FOUND");
+
+    let request = authed(Request::post("/api/plan.create")).body(Body::from("[1,")).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "broken JSON");
+    json_error(status, &body, &headers, "INVALID_INPUT");
+
+    let request = authed(Request::get("/api/events?status=abc")).body(Body::empty()).unwrap();
+    let (status, body, headers) = api.send(request).await;
+    json_error(status, &body, &headers, "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn tenant_import_takes_a_large_file() {
+    let api = api().await;
+    api.call("plan.create", json!({"name": "Pro"})).await;
+    // About 4 MB: over the 2 MiB of the other commands, well under import's 64 MiB.
+    let key = "k".repeat(3900);
+    let data: String = std::iter::once("slug,name,plan,key\n".to_string())
+        .chain((0..1000).map(|i| format!("t{i},Tenant {i},pro,sk_{i}_{key}\n")))
+        .collect();
+    assert!(data.len() > 3_900_000, "{} bytes", data.len());
+    let (status, report) = api.call("tenant.import", json!({"format": "csv", "data": data})).await;
+    assert_eq!(status, StatusCode::OK, "the import is accepted: {report}");
+    assert_eq!((report["tenants"].as_i64(), report["keys"].as_i64()), (Some(1000), Some(1000)), "all of it");
+}
+
+/// The OpenAPI document's schema of `name`.
+fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    &doc["components"]["schemas"][name]
+}
+
+#[tokio::test]
+async fn the_openapi_document_states_what_each_input_accepts_and_the_server_agrees() {
+    let api = api().await;
+    let request = Request::get("/api/openapi.json").header(header::HOST, HOST).body(Body::empty()).unwrap();
+    let (_, doc, _) = api.send(request).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let input = item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+        let input = schema(&doc, input.rsplit('/').next().unwrap());
+        assert_eq!(input["additionalProperties"], false, "{path} refuses unknown fields, and says so");
+    }
+    let slug = &schema(&doc, "PlanCreate")["properties"]["slug"];
+    assert_eq!(
+        (slug["pattern"].as_str(), slug["maxLength"].as_u64()),
+        (Some("^[a-z0-9][a-z0-9-]*$"), Some(63)),
+        "{slug}"
+    );
+    assert_eq!(schema(&doc, "Durability")["enum"], json!(["batched", "strict"]), "enums are listed");
+    assert_eq!(schema(&doc, "Refund")["required"], json!(["tenant", "amount", "idempotency_key", "request_id"]));
+
+    api.call("plan.create", json!({"name": "Pro"})).await;
+    api.call("tenant.create", json!({"name": "Acme", "plan": "pro"})).await;
+    // Each bound the document states, probed at the bound and one past it.
+    let mut n = 0;
+    let mut base = |command: &str| -> Value {
+        n += 1;
+        match command {
+            "credits.topup" => json!({"tenant": "acme", "amount": 1, "idempotency_key": format!("k{n}")}),
+            "plan.create" => json!({"name": format!("Plan {n}")}),
+            "tenant.create" => json!({"name": format!("Tenant {n}"), "plan": "pro"}),
+            _ => json!({}),
+        }
+    };
+    let probes: &[(&str, &str, &str)] = &[
+        ("credits.topup", "TopUp", "amount"),
+        ("plan.create", "PlanCreate", "price_minor"),
+        ("plan.create", "PlanCreate", "credits_per_period"),
+        ("plan.create", "PlanCreate", "rate_per_second"),
+        ("plan.create", "PlanCreate", "burst"),
+        ("plan.create", "PlanCreate", "period_quota"),
+        ("plan.create", "PlanCreate", "grace_days"),
+        ("plan.create", "PlanCreate", "name"),
+        ("plan.create", "PlanCreate", "slug"),
+        ("tenant.create", "TenantCreate", "trial_days"),
+        ("settings.set", "SettingsSet", "retention_days"),
+        ("settings.set", "SettingsSet", "upstream_timeout_ms"),
+        ("settings.set", "SettingsSet", "low_balance_threshold"),
+        ("settings.set", "SettingsSet", "denial_spike_per_minute"),
+        ("audit.list", "AuditList", "limit"),
+    ];
+    for (command, input, field) in probes {
+        let rules = &schema(&doc, input)["properties"][field];
+        let mut cases: Vec<(Value, bool)> = Vec::new();
+        if let Some(min) = rules["minimum"].as_i64() {
+            cases.extend([(json!(min), true), (json!(min - 1), false)]);
+        }
+        if let Some(max) = rules["maximum"].as_i64() {
+            cases.extend([(json!(max), true), (json!(max + 1), false)]);
+        }
+        if let Some(max) = rules["maxLength"].as_u64() {
+            let text = |len: u64| "a".repeat(usize::try_from(len).unwrap());
+            cases.extend([(json!(text(max)), true), (json!(text(max + 1)), false)]);
+        }
+        assert!(!cases.is_empty(), "{input}.{field} states its bounds: {rules}");
+        for (value, accepted) in cases {
+            let mut body = base(command);
+            body[field] = value.clone();
+            let (status, answer) = api.call(command, body).await;
+            if accepted {
+                // Not an input error (a duplicate slug may still be a conflict).
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::CONFLICT,
+                    "{command} takes {field} = {value} (the schema allows it): {status} {answer}"
+                );
+            } else {
+                assert_eq!(
+                    (status, answer["field"].as_str()),
+                    (StatusCode::UNPROCESSABLE_ENTITY, Some(*field)),
+                    "{command} refuses {field} = {value} (the schema forbids it): {answer}"
+                );
+            }
+        }
+    }
+}

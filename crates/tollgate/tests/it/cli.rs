@@ -147,3 +147,13 @@ fn import_reads_a_csv_file_all_or_nothing() {
     std::fs::write(&wrong, "x").unwrap();
     assert!(fails(d, &["import", wrong.to_str().unwrap()]).contains(".csv or .jsonl"), "the format must be known");
 }
+
+#[test]
+fn settings_help_tells_how_long_batched_charges_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["settings", "set", "--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    // The settlement writer lingers 10 ms before each commit (settlement.rs), as the README says.
+    assert!(help.contains("within about 10 ms"), "batched durability's window is stated:\n{help}");
+    assert!(!help.contains("50 ms"), "and no other figure:\n{help}");
+}

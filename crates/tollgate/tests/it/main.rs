@@ -3,6 +3,7 @@
 mod admin_api;
 mod cli;
 mod listeners;
+mod private_data;
 mod process;
 mod server;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]

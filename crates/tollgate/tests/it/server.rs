@@ -229,8 +229,63 @@ async fn sse_events(
     events
 }
 
+/// `tollgate events tail` as a process; its lines arrive on a channel, so every read has a
+/// deadline, and it is killed when dropped (also when an assertion fails).
+struct Tail {
+    child: std::process::Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Tail {
+    fn start(d: &std::path::Path, args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["--data-dir", d.to_str().unwrap(), "events", "tail"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(stream)).map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+            rx
+        }
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Self { child, stdout, stderr }
+    }
+
+    /// Waits until the tail says it is subscribed.
+    fn wait_until_following(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.starts_with("Following ") => return,
+                Ok(_) => continue,
+                Err(e) => panic!("events tail did not subscribe within {limit:?}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn denials_stream_live_within_a_second_and_filters_hold() {
+    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let upstream = crate::process::upstream();
@@ -240,27 +295,26 @@ fn denials_stream_live_within_a_second_and_filters_hold() {
     json(d, &["route", "create", "--path", "/v1", "--upstream", &upstream]);
     let server = Server::start(d, "warn");
     let token = std::fs::read_to_string(d.join("admin-token")).unwrap();
-    let mut tail = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["--data-dir", d.to_str().unwrap(), "events", "tail", "--status", "402"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let tail = Tail::start(d, &["--status", "402"]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
+        // The server subscribes a stream before it answers, so a stream whose headers
+        // arrived sees every later event.
         let open = |query: &'static str| {
-            client.get(format!("{}/api/events?{query}", server.url)).bearer_auth(token.trim()).send()
+            let request = client.get(format!("{}/api/events?{query}", server.url)).bearer_auth(token.trim()).send();
+            async move { tokio::time::timeout(Duration::from_secs(10), request).await.expect("the stream opens").unwrap() }
         };
-        let mut all = open("kind=gateway").await.unwrap();
-        let mut only_402 = open("status=402").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the tail subscribes too
+        let mut all = open("kind=gateway").await;
+        let mut only_402 = open("status=402").await;
+        tail.wait_until_following(Duration::from_secs(10));
         let gateway = format!("{}/v1/search", server.gateway);
         let sent = std::time::Instant::now();
         assert_eq!(client.get(&gateway).send().await.unwrap().status(), 401, "no key");
         assert_eq!(client.get(&gateway).bearer_auth(&secret).send().await.unwrap().status(), 402, "no credits");
-        let events = sse_events(&mut all, 2, std::time::Duration::from_secs(1)).await;
+        let events = sse_events(&mut all, 2, Duration::from_secs(1)).await;
         assert_eq!(events.len(), 2, "both decisions arrive within a second of being made");
-        assert!(sent.elapsed() < std::time::Duration::from_secs(1), "and well within it: {:?}", sent.elapsed());
+        assert!(sent.elapsed() < Duration::from_secs(1), "and well within it: {:?}", sent.elapsed());
         assert_eq!((events[0]["status"].as_u64(), events[1]["status"].as_u64()), (Some(401), Some(402)), "in order");
         assert_eq!(events[1]["code"], "INSUFFICIENT_CREDITS", "with the code");
         assert_eq!(
@@ -268,14 +322,12 @@ fn denials_stream_live_within_a_second_and_filters_hold() {
             (Some("acme"), Some(1)),
             "and the facts"
         );
-        let filtered = sse_events(&mut only_402, 2, std::time::Duration::from_millis(700)).await;
+        let filtered = sse_events(&mut only_402, 2, Duration::from_millis(700)).await;
         assert_eq!(filtered.len(), 1, "the filtered stream carries only what matches");
         assert_eq!(filtered[0]["status"], 402, "the 402");
     });
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(tail.stdout.take().unwrap()), &mut line).unwrap();
-    let _ = tail.kill();
-    let _ = tail.wait();
+    let line = tail.stdout.recv_timeout(Duration::from_secs(5)).expect("events tail prints the 402 within 5 s");
+    drop(tail);
     assert!(
         line.contains("402 INSUFFICIENT_CREDITS  acme") && line.contains("GET /v1/search"),
         "events tail prints it: {line}"
@@ -329,14 +381,7 @@ fn the_dashboard_url_carries_the_token_and_load_demo_seeds_an_empty_console_once
     let server = Server::start_with(d, "warn", &["--ui-dir", ui_dir]);
     let token = std::fs::read_to_string(d.join("admin-token")).unwrap();
     let url = format!("{}/#token={}", server.url, token.trim());
-    let line = format!("Open the dashboard: {url}");
-    // Printed just after the listen addresses, which is when `start` returns.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !server.output.lock().unwrap().contains(&line) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let printed = server.output.lock().unwrap().clone();
-    assert!(printed.contains(&line), "one URL to open, token in the fragment:\n{printed}");
+    assert_eq!(json(d, &["dashboard-url"])["url"], url, "one URL to open, token in the fragment");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
@@ -363,4 +408,22 @@ fn the_dashboard_url_carries_the_token_and_load_demo_seeds_an_empty_console_once
     assert!(denied, "the demo traffic runs through the gateway");
     let (status, _) = server.stop();
     assert!(status.success(), "stops cleanly with the demo running");
+}
+
+#[test]
+fn a_large_import_goes_through_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d, "warn");
+    json(d, &["plan", "create", "--name", "Pro"]);
+    let key = "k".repeat(3900);
+    let data: String = std::iter::once("slug,name,plan,key\n".to_string())
+        .chain((0..1000).map(|i| format!("t{i},Tenant {i},pro,sk_{i}_{key}\n")))
+        .collect();
+    assert!(data.len() > 3_900_000, "a 3.9 MB file ({} bytes)", data.len());
+    let file = d.join("tenants.csv");
+    std::fs::write(&file, data).unwrap();
+    let report = json(d, &["import", file.to_str().unwrap()]);
+    assert_eq!((report["tenants"].as_i64(), report["keys"].as_i64()), (Some(1000), Some(1000)), "imported: {report}");
+    server.stop();
 }

@@ -160,6 +160,19 @@ export interface ImportReport {
   tenants: number;
 }
 
+/**
+ * A stored setting that is not valid: it is ignored (its default is in force) until a
+ * `settings set` replaces it.
+ */
+export interface InvalidSetting {
+  /** The setting's name, e.g. `durability`. */
+  key: string;
+  /** Why it was refused. */
+  message: string;
+  /** The stored text, as found. */
+  stored: string;
+}
+
 /** A freshly issued key with its secret, which is never shown again. */
 export interface IssuedKey {
   key: ApiKey;
@@ -342,14 +355,18 @@ export interface PlanUpdate {
   rate_per_second?: number | null;
 }
 
-/** `credits.refund`: give back credits charged for usage. */
+/**
+ * `credits.refund`: give back credits the gateway charged for one request. The request
+ * must be a charge (a `debit` entry) of this tenant, and all refunds against it together
+ * cannot exceed what it cost.
+ */
 export interface Refund {
-  /** Credits to give back (positive). */
+  /** Credits to give back (positive; at most what is left of the charge). */
   amount: number;
   idempotency_key: string;
   reason?: string | null;
-  /** The gateway request being refunded, when known. */
-  request_id?: string | null;
+  /** The gateway request whose charge is refunded (its `X-Request-Id`, as in the ledger). */
+  request_id: string;
   tenant: string;
 }
 
@@ -369,6 +386,12 @@ export interface RefusedDebit {
 /**
  * `subscription.renew`: opens the next period (from the end of the current one, or from
  * now if that has passed), makes the subscription active and grants the plan's credits.
+ *
+ * Once per period: it acts when the subscription is due, that is when its period has
+ * ended or it is not active (trialing, past_due, canceled, expired). On an active
+ * subscription whose period still runs it changes nothing and answers the subscription as
+ * it is, so a retried or double-clicked renewal never opens a second period nor grants
+ * the credits twice.
  */
 export interface Renew {
   reason?: string | null;
@@ -478,17 +501,35 @@ export interface Settings {
 /** `settings.get`. */
 export type SettingsGet = Record<string, unknown>;
 
+/**
+ * What `settings.get` and `settings.set` answer: the settings in force and any stored
+ * value that was refused (each falls back to its default alone; the others still apply).
+ */
+export type SettingsReport = Settings & {
+  /** Stored values that are not valid, in force as their defaults until set again. */
+  invalid: InvalidSetting[];
+};
+
 /** `settings.set`: changes only the settings given. */
 export interface SettingsSet {
+  /** IP address and port the admin API listens on (after a restart), e.g. 127.0.0.1:8401. */
   admin_listen?: string | null;
+  /** Where a tenant pays, an http(s) URL; `{tenant}` is replaced by the tenant's slug. */
   billing_link_template?: string | null;
+  /** Closing the desktop window keeps the gateway running in the tray. */
   close_to_tray?: boolean | null;
+  /** Denials within a minute that bring a desktop notification, 0 (off) to 1000000. */
   denial_spike_per_minute?: number | null;
   durability?: null | Durability;
+  /** IP address and port the gateway listens on (after a restart), e.g. 127.0.0.1:8402. */
   gateway_listen?: string | null;
+  /** Credits at or below which a tenant is flagged as running low (0 or more). */
   low_balance_threshold?: number | null;
+  /** Base URI of the `type` member of problem responses, an http(s) URL. */
   problem_type_base?: string | null;
+  /** Days denials are kept, 1-3650. */
   retention_days?: number | null;
+  /** Milliseconds to wait for the upstream's response headers before a 504, 100-600000. */
   upstream_timeout_ms?: number | null;
 }
 
@@ -701,8 +742,8 @@ export interface Commands {
   'route.list': { input: RouteList; output: ListOfRoute };
   'ledger.list': { input: LedgerList; output: ListOfLedgerEntry };
   'audit.list': { input: AuditList; output: ListOfAuditEntry };
-  'settings.get': { input: SettingsGet; output: Settings };
-  'settings.set': { input: SettingsSet; output: Settings };
+  'settings.get': { input: SettingsGet; output: SettingsReport };
+  'settings.set': { input: SettingsSet; output: SettingsReport };
   'verify': { input: Verify; output: VerifyReport };
   'storage.status': { input: StorageShow; output: StorageStatus };
   'denial.list': { input: DenialList; output: ListOfDenial };

@@ -1,7 +1,7 @@
 import { BackendError } from '$lib/backend';
 
 /** What to do when the admin API refuses the token. */
-export const TOKEN_HINT = 'Open the dashboard with the link `tollgate serve` printed: it carries the admin token.';
+export const TOKEN_HINT = 'Open the dashboard with the link `tollgate dashboard-url` prints (or `tollgate serve` printed in its terminal): it carries the admin token.';
 
 /** A failed action as a form shows it: next to `field` when the server named one. */
 export interface ActionError {
