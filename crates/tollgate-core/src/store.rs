@@ -76,7 +76,7 @@ impl Store {
 
     /// Starts a write whose credit movements reach `live` when (and only when) it commits.
     pub async fn write(&self, live: Option<Arc<Live>>) -> Result<Write, sqlx::Error> {
-        Ok(Write { tx: Some(self.write.begin().await?), live, effects: Vec::new() })
+        Ok(Write { tx: Some(self.write.begin().await?), live, effects: Vec::new(), after_commit: Vec::new() })
     }
 
     /// Closes both pools, checkpointing the WAL, so a clean stop leaves one tidy file.
@@ -102,7 +102,11 @@ pub struct Write {
     tx: Option<Transaction<'static, Sqlite>>,
     live: Option<Arc<Live>>,
     effects: Vec<Effect>,
+    after_commit: Vec<AfterCommit>,
 }
+
+/// A change to the live state, read before COMMIT and applied right after it.
+type AfterCommit = Box<dyn FnOnce(&Live) + Send>;
 
 impl Write {
     /// Records that `amount` credits (positive) will be added to `tenant_id` on commit.
@@ -120,7 +124,14 @@ impl Write {
         Ok(())
     }
 
-    /// Commits, then applies the credit movements to memory.
+    /// Runs `apply` on the live state right after COMMIT succeeds, after the credit
+    /// movements and the closures registered before it, with no await in between: once
+    /// the database has committed, nothing can stop memory from following.
+    pub(crate) fn after_commit(&mut self, apply: impl FnOnce(&Live) + Send + 'static) {
+        self.after_commit.push(Box::new(apply));
+    }
+
+    /// Commits, then applies the credit movements and the `after_commit` closures to memory.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         self.tx.take().expect("a write commits once").commit().await?;
         if let Some(live) = &self.live {
@@ -129,6 +140,9 @@ impl Write {
                     Effect::Credit { tenant_id, amount } => live.credit(tenant_id, amount),
                     Effect::SpendHeld { tenant_id, amount } => live.spend_held(tenant_id, amount),
                 }
+            }
+            for apply in self.after_commit.drain(..) {
+                apply(live);
             }
         }
         Ok(())
