@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use tollgate_core::Console;
 use tollgate_core::events::Hub;
-use tollgate_core::live::Live;
+use tollgate_core::live::{Live, reconcile};
 use tollgate_core::settings::Settings;
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
@@ -69,6 +69,8 @@ pub struct Node {
     writer: JoinHandle<()>,
     traffic: TrafficLog,
     traffic_writer: JoinHandle<()>,
+    reconcile_every: tokio::sync::watch::Sender<Duration>,
+    reconciler: JoinHandle<()>,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -150,6 +152,8 @@ impl Node {
         let admin_state = AdminState::new(console.clone(), &token, admin_local)
             .with_demo(demo.clone())
             .with_dashboard(dashboard.clone());
+        let (reconcile_every, every) = tokio::sync::watch::channel(reconcile::EVERY);
+        let reconciler = tokio::spawn(reconcile::run(live.clone(), store.clone(), every, stopped.clone()));
         let app = admin::router(admin_state.clone());
         let admin_task =
             tokio::spawn(axum::serve(admin_listener, app).with_graceful_shutdown(until_stopped(stopped)).into_future());
@@ -173,6 +177,8 @@ impl Node {
             writer,
             traffic,
             traffic_writer,
+            reconcile_every,
+            reconciler,
         })
     }
 
@@ -206,6 +212,18 @@ impl Node {
         &self.token
     }
 
+    /// Compares the gateway's memory with the database every `period` from now on
+    /// (every minute unless told otherwise).
+    pub fn reconcile_every(&self, period: Duration) {
+        self.reconcile_every.send_replace(period);
+    }
+
+    /// Differences between the gateway's memory and the database found (and repaired)
+    /// since start; anything but 0 is a defect.
+    pub fn drift(&self) -> u64 {
+        self.live.drift()
+    }
+
     /// The data directory this node owns.
     pub fn dir(&self) -> &DataDir {
         &self.dir
@@ -229,6 +247,7 @@ impl Node {
         self.admin_state.stop_streams();
         let _ = self.gateway_task.await;
         let served = self.admin_task.await;
+        let _ = self.reconciler.await;
         self.settlement.stop().await;
         let _ = self.writer.await;
         self.traffic.stop();

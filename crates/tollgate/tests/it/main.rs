@@ -2,5 +2,8 @@
 
 mod admin_api;
 mod cli;
+mod drift;
+mod hang_up;
+mod live_node;
 mod process;
 mod server;
