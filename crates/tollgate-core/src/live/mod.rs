@@ -34,9 +34,10 @@ use crate::tenants::Standing;
 /// write's audit entry (0 for what was loaded at start).
 ///
 /// Audit ids follow commit order: every console write inserts its audit entry inside its
-/// transaction, and SQLite's write lock (taken by that insert and held until COMMIT, on the
-/// store's single writer connection) lets no other write insert one before it commits; a
-/// rolled-back write's id is reused but never applied. So no new column or counter is
+/// transaction while holding SQLite's write lock (taken at its first write, held until
+/// COMMIT; console writes also queue on the store's single writer connection), so no other
+/// write can insert one until it has committed; a rolled-back write's id is reused but
+/// never applied. So no new column or counter is
 /// needed: a change carrying an older version than memory holds was overtaken by a later
 /// commit, and is dropped. Writes made behind the console's back carry no version; the
 /// reconciler finds them.
