@@ -6,7 +6,7 @@ use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
 use tollgate::demo::DemoReport;
-use tollgate_core::command::dispatch_json;
+use tollgate_core::command::dispatch_detached;
 use tollgate_core::event_filter::EventFilter;
 use tollgate_core::{ConsoleError, Ctx, ErrorBody};
 
@@ -16,11 +16,12 @@ use crate::feed;
 /// Who acts in the audit log for everything done in the window.
 pub const ACTOR: &str = "desktop";
 
-/// Runs the console command `name` with `input` (absent means `{}`).
+/// Runs the console command `name` with `input` (absent means `{}`), to the end even if
+/// the window stops waiting (the command is its own task).
 #[tauri::command]
 pub async fn console(state: State<'_, Desktop>, name: String, input: Option<Value>) -> Result<Value, ErrorBody> {
     let input = input.filter(|v| !v.is_null()).unwrap_or_else(|| Value::Object(Default::default()));
-    dispatch_json(state.console(), &Ctx::now(ACTOR), &name, input).await.map_err(|e| {
+    dispatch_detached(state.console(), Ctx::now(ACTOR), name.clone(), input).await.map_err(|e| {
         if let ConsoleError::Store(source) = &e {
             tracing::error!(error = %source, command = %name, "console command failed in storage");
         }

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::command::{Command, Ctx};
+use crate::command::{Command, Ctx, joined};
 use crate::list::List;
+use crate::live::Fresh;
 use crate::store::Write;
 use crate::{Console, ConsoleError};
 
@@ -69,8 +70,15 @@ impl<'a> Change<'a> {
     }
 }
 
-/// Ends a console write: records `change` in the same transaction, commits, and only
-/// then announces it, so viewers never see an action that did not happen.
+/// Ends a console write: records `change` in the same transaction, reads what the
+/// gateway's memory must take from it (on the write connection, which sees this
+/// transaction's own writes), commits, and only then announces it, so viewers never see
+/// an action that did not happen.
+///
+/// The commit runs as a task of its own, with the memory update right behind it and no
+/// await in between: a caller that stops waiting (a client that hung up) cannot leave the
+/// database changed and memory not, and a later write's update is never overwritten by
+/// this one's (see [`Version`](crate::live::Version)).
 pub(crate) async fn commit(
     console: &Console,
     mut tx: Write,
@@ -79,14 +87,23 @@ pub(crate) async fn commit(
 ) -> Result<(), ConsoleError> {
     let also = std::mem::take(&mut change.also);
     let entry = record(&mut tx, ctx, change).await?;
-    tx.commit().await?;
-    if let Some(live) = console.live() {
-        // Before the command answers, so the gateway's very next request sees the change.
-        let mut conn = console.store().read().acquire().await?;
-        for target in std::iter::once(&entry.target).chain(&also) {
-            live.refresh(&mut conn, target).await?;
+    let committing = match console.live() {
+        Some(live) => {
+            for target in std::iter::once(&entry.target).chain(&also) {
+                let fresh = Fresh::read(&mut tx, target).await?;
+                let version = entry.id;
+                tx.after_commit(move |live| live.apply(fresh, version));
+            }
+            Some(live.committing())
         }
-    }
+        None => None,
+    };
+    let committed = tokio::spawn(async move {
+        let result = tx.commit().await;
+        drop(committing);
+        result
+    });
+    joined(committed).await?;
     console.announce(entry);
     Ok(())
 }

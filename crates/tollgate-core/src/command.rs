@@ -90,6 +90,36 @@ macro_rules! console_commands {
     };
 }
 
+/// Runs `input` as a task of its own and waits for it. A caller that stops waiting (an
+/// HTTP client that hung up, a reloaded window) then no longer stops the command half-way:
+/// it runs to the end, so what it commits always reaches the gateway's memory too.
+pub async fn run_detached<C: Command>(console: &Console, ctx: Ctx, input: C) -> Result<C::Output, ConsoleError> {
+    let console = console.clone();
+    joined(tokio::spawn(async move { input.run(&console, &ctx).await })).await
+}
+
+/// [`dispatch_json`] as a task of its own, for the same reason as [`run_detached`].
+pub async fn dispatch_detached(
+    console: &Console,
+    ctx: Ctx,
+    name: String,
+    input: serde_json::Value,
+) -> Result<serde_json::Value, ConsoleError> {
+    let console = console.clone();
+    joined(tokio::spawn(async move { dispatch_json(&console, &ctx, &name, input).await })).await
+}
+
+/// The result of a task that runs part of a command; its panic goes on in the caller.
+pub(crate) async fn joined<T, E: Into<ConsoleError>>(
+    task: tokio::task::JoinHandle<Result<T, E>>,
+) -> Result<T, ConsoleError> {
+    match task.await {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(ConsoleError::Store(sqlx::Error::Protocol("the command's task was cancelled".into()))),
+    }
+}
+
 /// Decodes a command input, naming the offending field on failure.
 pub fn parse_input<C: DeserializeOwned>(input: serde_json::Value) -> Result<C, ConsoleError> {
     serde_path_to_error::deserialize(input).map_err(field_error)

@@ -245,18 +245,19 @@ impl Write {
         Ok(())
     }
 
-    /// Runs `apply` on the live state right after the commit succeeds, in the order
-    /// registered, with no await in between: a cancelled caller cannot separate them.
-    #[allow(dead_code)] // the console refreshes land here next
+    /// Runs `apply` on the live state right after COMMIT succeeds, after the credit
+    /// movements and the closures registered before it, with no await in between: once
+    /// the database has committed, nothing can stop memory from following.
     pub(crate) fn after_commit(&mut self, apply: impl FnOnce(&Live) + Send + 'static) {
         self.after_commit.push(Box::new(apply));
     }
 
-    /// Commits, then applies the credit movements and refreshes to memory. An error means
-    /// nothing was committed and memory is as it was.
+    /// Commits, then applies the credit movements and the `after_commit` closures to memory
+    /// before the connection serves the next write, so memory follows commits in order. An
+    /// error means nothing was committed and memory is as it was.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         self.run("COMMIT").await?;
-        drop(self.conn.take()); // back to the pool, ready for the next write
+        let conn = self.conn.take();
         self.store.health.succeeded();
         if let Some(live) = self.live.take() {
             for effect in self.effects.drain(..) {
@@ -269,6 +270,7 @@ impl Write {
                 apply(&live);
             }
         }
+        drop(conn); // back to the pool, ready for the next write
         Ok(())
     }
 }

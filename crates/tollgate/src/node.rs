@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use tollgate_core::Console;
 use tollgate_core::events::Hub;
-use tollgate_core::live::Live;
+use tollgate_core::live::{Live, reconcile};
 use tollgate_core::settings::Settings;
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
@@ -93,6 +93,8 @@ pub struct Node {
     traffic: TrafficLog,
     traffic_writer: JoinHandle<()>,
     storage_watch: JoinHandle<()>,
+    reconcile_every: tokio::sync::watch::Sender<Duration>,
+    reconciler: JoinHandle<()>,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -193,6 +195,8 @@ impl Node {
         let admin_state = AdminState::new(console.clone(), &token, admin_local)
             .with_demo(demo.clone())
             .with_dashboard(dashboard.clone());
+        let (reconcile_every, every) = tokio::sync::watch::channel(reconcile::EVERY);
+        let reconciler = tokio::spawn(reconcile::run(live.clone(), store.clone(), every, stopped.clone()));
         let app = admin::router(admin_state.clone());
         let admin_task = tokio::spawn(listener::serve(
             "admin API",
@@ -222,6 +226,8 @@ impl Node {
             traffic,
             traffic_writer,
             storage_watch,
+            reconcile_every,
+            reconciler,
         })
     }
 
@@ -255,6 +261,18 @@ impl Node {
         &self.token
     }
 
+    /// Compares the gateway's memory with the database every `period` from now on
+    /// (every minute unless told otherwise).
+    pub fn reconcile_every(&self, period: Duration) {
+        self.reconcile_every.send_replace(period);
+    }
+
+    /// Differences between the gateway's memory and the database found (and repaired)
+    /// since start; anything but 0 is a defect.
+    pub fn drift(&self) -> u64 {
+        self.live.drift()
+    }
+
     /// The data directory this node owns.
     pub fn dir(&self) -> &DataDir {
         &self.dir
@@ -279,6 +297,7 @@ impl Node {
         self.admin_state.stop_streams();
         let _ = self.gateway_task.await;
         let served = self.admin_task.await;
+        let _ = self.reconciler.await;
         let settled = self.settlement.stop().await;
         let _ = self.writer.await;
         self.traffic.stop();

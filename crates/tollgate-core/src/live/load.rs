@@ -1,5 +1,5 @@
-//! Filling the live state from the database: everything at start, one thing after each
-//! console command.
+//! Filling the live state from the database: everything at start, and what each console
+//! command changed, read before its COMMIT and applied after it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{Live, LiveKey, TenantState, lock};
+use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
 use crate::plans::Plan;
 use crate::routes::Route;
-use crate::settings;
+use crate::settings::{self, Settings};
 use crate::store::Store;
 use crate::subscriptions::SubscriptionStatus;
 use crate::tenants::Standing;
 
 #[derive(sqlx::FromRow)]
-struct KeyRow {
+pub(super) struct KeyRow {
     id: i64,
     tenant_id: i64,
     prefix: String,
@@ -28,7 +28,7 @@ struct KeyRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct TenantRow {
+pub(super) struct TenantRow {
     id: i64,
     slug: String,
     standing: Standing,
@@ -67,7 +67,7 @@ fn digest(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
+pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
     let digest = digest(&row.secret_hash)?;
     let key = LiveKey {
         id: row.id,
@@ -80,7 +80,7 @@ fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
     Some((digest, Arc::new(key)))
 }
 
-fn tenant_state(row: TenantRow) -> TenantState {
+pub(super) fn tenant_state(row: TenantRow) -> TenantState {
     TenantState {
         id: row.id,
         slug: row.slug,
@@ -95,13 +95,31 @@ fn tenant_state(row: TenantRow) -> TenantState {
         reserved: 0,
         rate_tat: None,
         period_used: row.period_used,
+        version: 0,
     }
 }
 
-fn sorted(mut routes: Vec<Route>) -> Arc<Vec<Arc<Route>>> {
+pub(super) fn sorted(mut routes: Vec<Route>) -> Arc<Vec<Arc<Route>>> {
     routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()).then(a.id.cmp(&b.id)));
     Arc::new(routes.into_iter().map(Arc::new).collect())
 }
+
+/// Tenants' stored facts with their subscriptions (see [`TenantState::take_facts`]),
+/// without counting the period's requests (0): memory keeps its own count, and a tenant
+/// new to memory has made no requests through it. Cheap enough to run inside a write.
+macro_rules! tenant_facts {
+    ($filter:literal) => {
+        concat!(
+            "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
+                s.period_end, s.grace_until, 0 AS period_used
+             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
+            $filter
+        )
+    };
+}
+
+/// Every tenant's stored facts.
+pub(super) const TENANT_FACTS: &str = tenant_facts!("");
 
 /// Keys as the gateway needs them (hash included, to index them by).
 macro_rules! key_query {
@@ -110,92 +128,155 @@ macro_rules! key_query {
     };
 }
 
+/// Every key, as [`key_entry`] takes it.
+pub(super) const ALL_KEYS: &str = key_query!("");
+
 impl Live {
     /// Loads everything. With no usage pending (nothing is running yet), stored balances
     /// are exactly what may be spent.
     pub async fn load(store: &Store) -> Result<Self, sqlx::Error> {
         let mut conn = store.read().acquire().await?;
-        let keys: Vec<KeyRow> = sqlx::query_as(key_query!("")).fetch_all(&mut *conn).await?;
+        let keys: Vec<KeyRow> = sqlx::query_as(ALL_KEYS).fetch_all(&mut *conn).await?;
         let tenants: Vec<TenantRow> = sqlx::query_as(tenant_query!("")).fetch_all(&mut *conn).await?;
         let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *conn).await?;
         let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *conn).await?;
         let settings = settings::load(&mut conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         Ok(Self {
-            keys: keys.into_iter().filter_map(key_entry).collect::<HashMap<_, _, _>>().into(),
+            keys: keys
+                .into_iter()
+                .filter_map(key_entry)
+                .map(|(digest, key)| (digest, Versioned { version: 0, value: key }))
+                .collect::<HashMap<_, _, _>>()
+                .into(),
             tenants: tenants
                 .into_iter()
                 .map(|row| (row.id, Arc::new(Mutex::new(tenant_state(row)))))
                 .collect::<HashMap<_, _>>()
                 .into(),
-            plans: plans.into_iter().map(|p| (p.id, Arc::new(p))).collect::<HashMap<_, _>>().into(),
-            routes: sorted(routes).into(),
-            settings: Arc::new(settings).into(),
+            plans: plans
+                .into_iter()
+                .map(|p| (p.id, Versioned { version: 0, value: Arc::new(p) }))
+                .collect::<HashMap<_, _>>()
+                .into(),
+            routes: Versioned { version: 0, value: sorted(routes) }.into(),
+            settings: Versioned { version: 0, value: Arc::new(settings) }.into(),
+            ..Self::default()
         })
     }
+}
 
-    /// Reloads what a console command changed, named by its audit target
-    /// (`tenant:<slug>`, `plan:<slug>`, `route:<id>`, `settings`).
-    pub(crate) async fn refresh(&self, conn: &mut SqliteConnection, target: &str) -> Result<(), sqlx::Error> {
-        match target.split_once(':') {
-            Some(("tenant", slug)) => self.refresh_tenant(conn, slug).await,
+/// What a console write changed, as memory needs it: read inside the write's transaction
+/// (which sees its own writes) and applied after its COMMIT with [`Live::apply`].
+pub(crate) enum Fresh {
+    /// A tenant's standing and subscription, with all its keys.
+    Tenant(TenantState, Vec<([u8; 32], Arc<LiveKey>)>),
+    Plan(Plan),
+    /// Every route (a change to one can change which matches first).
+    Routes(Vec<Route>),
+    Settings(Settings),
+    /// The target is gone or names nothing memory holds.
+    Nothing,
+}
+
+impl Fresh {
+    /// Reads what the audit target `target` (`tenant:<slug>`, `plan:<slug>`, `route:<id>`,
+    /// `settings`) now is.
+    pub(crate) async fn read(conn: &mut SqliteConnection, target: &str) -> Result<Self, sqlx::Error> {
+        Ok(match target.split_once(':') {
+            Some(("tenant", slug)) => {
+                let row = sqlx::query_as::<_, TenantRow>(tenant_facts!("WHERE t.slug = ?"))
+                    .bind(slug)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else { return Ok(Self::Nothing) };
+                let keys: Vec<KeyRow> =
+                    sqlx::query_as(key_query!("WHERE tenant_id = ?")).bind(row.id).fetch_all(conn).await?;
+                Self::Tenant(tenant_state(row), keys.into_iter().filter_map(key_entry).collect())
+            }
             Some(("plan", slug)) => {
-                let plan: Option<Plan> =
-                    sqlx::query_as("SELECT * FROM plans WHERE slug = ?").bind(slug).fetch_optional(conn).await?;
-                if let Some(plan) = plan {
-                    self.plans.write().expect("plans lock").insert(plan.id, Arc::new(plan));
-                }
-                Ok(())
+                let plan = sqlx::query_as("SELECT * FROM plans WHERE slug = ?").bind(slug).fetch_optional(conn).await?;
+                plan.map_or(Self::Nothing, Self::Plan)
             }
-            Some(("route", _)) => {
-                let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(conn).await?;
-                *self.routes.write().expect("routes lock") = sorted(routes);
-                Ok(())
-            }
+            Some(("route", _)) => Self::Routes(sqlx::query_as("SELECT * FROM routes").fetch_all(conn).await?),
             _ if target == "settings" => {
-                let settings = settings::load(conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                *self.settings.write().expect("settings lock") = Arc::new(settings);
-                Ok(())
+                Self::Settings(settings::load(conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
             }
-            _ => Ok(()),
+            _ => Self::Nothing,
+        })
+    }
+}
+
+impl Live {
+    /// Applies what the console write `version` committed, part by part only where memory
+    /// holds something older. Never waits: it runs right after COMMIT.
+    pub(crate) fn apply(&self, fresh: Fresh, version: Version) {
+        match fresh {
+            Fresh::Tenant(mut state, keys) => {
+                state.version = version;
+                self.put_tenant(state, |held| held.version < version);
+                let mut map = self.keys.write().expect("keys lock");
+                for (digest, key) in keys {
+                    put(&mut map, digest, key, version, |held| held < version);
+                }
+            }
+            Fresh::Plan(plan) => {
+                let mut plans = self.plans.write().expect("plans lock");
+                put(&mut plans, plan.id, Arc::new(plan), version, |held| held < version);
+            }
+            Fresh::Routes(routes) => {
+                let mut held = self.routes.write().expect("routes lock");
+                if held.version < version {
+                    *held = Versioned { version, value: sorted(routes) };
+                }
+            }
+            Fresh::Settings(settings) => {
+                let mut held = self.settings.write().expect("settings lock");
+                if held.version < version {
+                    *held = Versioned { version, value: Arc::new(settings) };
+                }
+            }
+            Fresh::Nothing => {}
         }
     }
 
-    /// Reloads a tenant's standing, subscription and keys. Its balance is kept: memory
-    /// leads the database by the usage not yet written, and credit movements arrive as deltas.
-    async fn refresh_tenant(&self, conn: &mut SqliteConnection, slug: &str) -> Result<(), sqlx::Error> {
-        let Some(row) = sqlx::query_as::<_, TenantRow>(tenant_query!("WHERE t.slug = ?"))
-            .bind(slug)
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
-            return Ok(());
-        };
-        let id = row.id;
-        let existing = self.cell(id);
-        match existing {
-            Some(cell) => {
-                let mut t = lock(&cell);
-                let fresh = tenant_state(row);
-                if fresh.period_start != t.period_start {
-                    t.period_used = 0;
+    /// Adds a tenant memory lacks, or takes `fresh`'s stored facts into the one it holds
+    /// when `replace` says so. Its balance is kept: memory leads the database by the usage
+    /// not yet written, and credit movements arrive as deltas.
+    pub(super) fn put_tenant(&self, fresh: TenantState, replace: impl FnOnce(&TenantState) -> bool) {
+        let existing = {
+            let mut tenants = self.tenants.write().expect("tenants lock");
+            match tenants.entry(fresh.id) {
+                std::collections::hash_map::Entry::Occupied(cell) => cell.get().clone(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(Arc::new(Mutex::new(fresh)));
+                    return;
                 }
-                t.standing = fresh.standing;
-                t.billing_link = fresh.billing_link;
-                t.plan_id = fresh.plan_id;
-                t.status = fresh.status;
-                t.period_start = fresh.period_start;
-                t.period_end = fresh.period_end;
-                t.grace_until = fresh.grace_until;
             }
-            None => {
-                self.tenants.write().expect("tenants lock").insert(id, Arc::new(Mutex::new(tenant_state(row))));
+        };
+        let mut held = lock(&existing);
+        if replace(&held) {
+            held.take_facts(&fresh);
+        }
+    }
+}
+
+/// Inserts `value` at `id` with `version`, or replaces what is there when `replace` says
+/// so given the version it holds.
+pub(super) fn put<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
+    map: &mut HashMap<K, Versioned<V>, S>,
+    id: K,
+    value: V,
+    version: Version,
+    replace: impl FnOnce(Version) -> bool,
+) {
+    match map.entry(id) {
+        std::collections::hash_map::Entry::Occupied(mut held) => {
+            if replace(held.get().version) {
+                *held.get_mut() = Versioned { version, value };
             }
         }
-        let keys: Vec<KeyRow> = sqlx::query_as(key_query!("WHERE tenant_id = ?")).bind(id).fetch_all(conn).await?;
-        let mut map = self.keys.write().expect("keys lock");
-        for (digest, key) in keys.into_iter().filter_map(key_entry) {
-            map.insert(digest, key);
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(Versioned { version, value });
         }
-        Ok(())
     }
 }

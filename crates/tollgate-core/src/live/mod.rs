@@ -4,17 +4,24 @@
 //! Balances here are authoritative for admission: `balance` is what may still be spent
 //! (the stored balance minus usage not yet written and minus reservations in flight).
 //! Console writes move it by deltas on commit ([`crate::store::Write`]); everything else
-//! is reloaded from the database right after the console command commits.
+//! a console write changed is read inside its transaction and applied right after its
+//! COMMIT, only when newer than what memory holds ([`Version`]). [`reconcile`] checks
+//! the whole state against the database now and then.
 
 mod admit;
 mod load;
+pub mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Utc};
 
 pub use admit::{Admission, Admitted, Reservation};
+pub(crate) use load::Fresh;
 
 use crate::ConsoleError;
 use crate::plans::Plan;
@@ -22,6 +29,26 @@ use crate::routes::Route;
 use crate::settings::Settings;
 use crate::subscriptions::SubscriptionStatus;
 use crate::tenants::Standing;
+
+/// Which committed console write a piece of the live state reflects: the id of that
+/// write's audit entry (0 for what was loaded at start).
+///
+/// Audit ids follow commit order: every console write inserts its audit entry inside its
+/// transaction while holding SQLite's write lock (taken at its first write, held until
+/// COMMIT; console writes also queue on the store's single writer connection), so no other
+/// write can insert one until it has committed; a rolled-back write's id is reused but
+/// never applied. So no new column or counter is
+/// needed: a change carrying an older version than memory holds was overtaken by a later
+/// commit, and is dropped. Writes made behind the console's back carry no version; the
+/// reconciler finds them.
+pub type Version = i64;
+
+/// A value with the [`Version`] it was read at.
+#[derive(Debug, Default)]
+struct Versioned<T> {
+    version: Version,
+    value: T,
+}
 
 /// A key as the gateway needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +82,37 @@ pub struct TenantState {
     pub rate_tat: Option<i64>,
     /// Requests admitted in the current period (for the plan's quota).
     pub period_used: i64,
+    /// The console write the fields above `balance` reflect.
+    pub version: Version,
+}
+
+impl TenantState {
+    /// Takes the stored facts (standing, billing link, subscription) from `fresh`; keeps
+    /// the balance, the reservations, the rate limiter and the period's count, which move
+    /// in memory ahead of the database. A new period starts its count afresh.
+    fn take_facts(&mut self, fresh: &TenantState) {
+        if fresh.period_start != self.period_start {
+            self.period_used = 0;
+        }
+        self.slug.clone_from(&fresh.slug);
+        self.standing = fresh.standing;
+        self.billing_link.clone_from(&fresh.billing_link);
+        self.plan_id = fresh.plan_id;
+        self.status = fresh.status;
+        self.period_start = fresh.period_start;
+        self.period_end = fresh.period_end;
+        self.grace_until = fresh.grace_until;
+        self.version = fresh.version;
+    }
+
+    /// Whether the stored facts equal `other`'s (what [`TenantState::take_facts`] copies).
+    fn same_facts(&self, other: &TenantState) -> bool {
+        (self.slug == other.slug)
+            && (self.standing, &self.billing_link, self.plan_id, self.status)
+                == (other.standing, &other.billing_link, other.plan_id, other.status)
+            && (self.period_start, self.period_end, self.grace_until)
+                == (other.period_start, other.period_end, other.grace_until)
+    }
 }
 
 type Cell = Arc<Mutex<TenantState>>;
@@ -85,12 +143,26 @@ type Digests = std::hash::BuildHasherDefault<DigestHasher>;
 /// The whole in-memory state; share it as `Arc<Live>`.
 #[derive(Debug, Default)]
 pub struct Live {
-    keys: RwLock<HashMap<[u8; 32], Arc<LiveKey>, Digests>>,
+    keys: RwLock<HashMap<[u8; 32], Versioned<Arc<LiveKey>>, Digests>>,
     tenants: RwLock<HashMap<i64, Cell>>,
-    plans: RwLock<HashMap<i64, Arc<Plan>>>,
+    plans: RwLock<HashMap<i64, Versioned<Arc<Plan>>>>,
     /// Longest prefix first, so the first match is the most specific.
-    routes: RwLock<Arc<Vec<Arc<Route>>>>,
-    settings: RwLock<Arc<Settings>>,
+    routes: RwLock<Versioned<Arc<Vec<Arc<Route>>>>>,
+    settings: RwLock<Versioned<Arc<Settings>>>,
+    /// Console writes between the start of their COMMIT and the end of applying it here.
+    committing: AtomicUsize,
+    /// Differences from the database the reconciler found (and repaired) since start.
+    drift: AtomicU64,
+}
+
+/// Marks a console write as committing until dropped (after its effects reached memory),
+/// so the reconciler never mistakes a commit on its way to memory for drift.
+pub(crate) struct Committing(Arc<Live>);
+
+impl Drop for Committing {
+    fn drop(&mut self) {
+        self.0.committing.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock(cell: &Cell) -> MutexGuard<'_, TenantState> {
@@ -100,7 +172,7 @@ fn lock(cell: &Cell) -> MutexGuard<'_, TenantState> {
 impl Live {
     /// The key whose SHA-256 is `digest`.
     pub fn key(&self, digest: &[u8; 32]) -> Option<Arc<LiveKey>> {
-        self.keys.read().expect("keys lock").get(digest).cloned()
+        self.keys.read().expect("keys lock").get(digest).map(|k| k.value.clone())
     }
 
     fn cell(&self, tenant_id: i64) -> Option<Cell> {
@@ -119,19 +191,19 @@ impl Live {
 
     /// A plan by id.
     pub fn plan(&self, plan_id: i64) -> Option<Arc<Plan>> {
-        self.plans.read().expect("plans lock").get(&plan_id).cloned()
+        self.plans.read().expect("plans lock").get(&plan_id).map(|p| p.value.clone())
     }
 
     /// The current settings.
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings.read().expect("settings lock").clone()
+        self.settings.read().expect("settings lock").value.clone()
     }
 
     /// The most specific route for `method` and `path`: the longest prefix that ends at a
     /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`). `path` must be
     /// [`normalize`](crate::path::normalize)d first, or dot segments walk around prefixes.
     pub fn route(&self, method: &str, path: &str) -> Option<Arc<Route>> {
-        let routes = self.routes.read().expect("routes lock").clone();
+        let routes = self.routes.read().expect("routes lock").value.clone();
         routes
             .iter()
             .find(|r| {
@@ -139,6 +211,18 @@ impl Live {
                     && (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
             })
             .cloned()
+    }
+
+    /// Differences between memory and the database the reconciler found and repaired
+    /// since start; anything but 0 means some change reached one and not the other.
+    pub fn drift(&self) -> u64 {
+        self.drift.load(Ordering::Relaxed)
+    }
+
+    /// Marks a console write as committing until the returned guard is dropped.
+    pub(crate) fn committing(self: &Arc<Self>) -> Committing {
+        self.committing.fetch_add(1, Ordering::SeqCst);
+        Committing(self.clone())
     }
 
     /// Adds committed credits.

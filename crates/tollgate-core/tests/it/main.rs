@@ -7,6 +7,7 @@ mod credits;
 mod import;
 mod keys;
 mod ledger;
+mod live_order;
 mod plans;
 mod routes;
 mod settings;

@@ -128,9 +128,10 @@ async fn load_demo(State(state): State<AdminState>) -> Response {
     }
 }
 
+/// Runs one command to the end even if its client hangs up (the command is its own task).
 async fn run<C: Command>(State(state): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
     let ctx = Ctx::now(actor(&headers));
-    let result = async { parse_input_bytes::<C>(&body)?.run(&state.console, &ctx).await }.await;
+    let result = async { command::run_detached(&state.console, ctx, parse_input_bytes::<C>(&body)?).await }.await;
     match result {
         Ok(output) => axum::Json(output).into_response(),
         Err(e) => console_error(e),

@@ -2,7 +2,10 @@
 
 mod admin_api;
 mod cli;
+mod drift;
+mod hang_up;
 mod listeners;
+mod live_node;
 mod private_data;
 mod process;
 mod server;

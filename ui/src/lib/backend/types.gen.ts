@@ -697,11 +697,17 @@ export type Verify = Record<string, unknown>;
 
 /** The outcome of `verify`. */
 export interface VerifyReport {
+  /**
+   * Things in the gateway's memory (keys, tenants, plans, routes, settings) this check
+   * found different from the database, and repaired; should be 0. Absent when no
+   * gateway runs in this process, or console writes kept it from comparing.
+   */
+  drift?: number | null;
   entries_checked: number;
   mismatches: Mismatch[];
   /**
-   * True when every tenant's balance equals the sum of its ledger and the ledger
-   * refused no debit.
+   * True when every tenant's balance equals the sum of its ledger, the ledger refused no
+   * debit, and the gateway's memory had not drifted from the database.
    */
   ok: boolean;
   /** Debits of served requests the ledger refused (newest first, at most 100). */

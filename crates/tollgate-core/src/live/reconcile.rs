@@ -1,0 +1,260 @@
+//! Reconciliation: the live state compared with the database, every minute and on
+//! `verify`. Any difference is drift (a change that reached one and not the other, e.g.
+//! a row edited behind the console's back), so each is logged, counted
+//! ([`Live::drift`]) and repaired by taking the database's side. It should stay 0.
+//!
+//! Compared: keys (tenant, prefix, revocation, expiry, scopes), tenants (standing,
+//! billing link, plan and subscription), plans, routes and settings. Not balances: memory
+//! leads the stored balance by the usage the settlement writer has not written yet, which
+//! only that writer knows.
+//!
+//! A snapshot is read at one instant (one read transaction) together with the newest audit
+//! id, `G`: every console write up to `G` is in it. Comparing waits until no console write
+//! is between its COMMIT and memory, so every write up to `G` has reached memory too; what
+//! memory holds at a version above `G` is newer than the snapshot and left alone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::load::{ALL_KEYS, KeyRow, TENANT_FACTS, TenantRow, key_entry, put, sorted, tenant_state};
+use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
+use crate::plans::Plan;
+use crate::routes::Route;
+use crate::settings::{self, Settings};
+use crate::store::Store;
+
+/// How often a node reconciles unless told otherwise.
+pub const EVERY: Duration = Duration::from_secs(60);
+
+/// Longest a pass waits for console writes in flight to reach memory before giving up.
+const QUIET_WITHIN: Duration = Duration::from_secs(5);
+
+/// The database at one instant, as memory holds it.
+pub(super) struct Snapshot {
+    /// The newest console write it includes.
+    version: Version,
+    keys: HashMap<[u8; 32], Arc<LiveKey>>,
+    tenants: HashMap<i64, TenantState>,
+    plans: HashMap<i64, Plan>,
+    routes: Vec<Route>,
+    settings: Settings,
+}
+
+impl Snapshot {
+    async fn read(store: &Store) -> Result<Self, sqlx::Error> {
+        let mut tx = store.read().begin().await?;
+        let version: Version =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(&mut *tx).await?;
+        let keys: Vec<KeyRow> = sqlx::query_as(ALL_KEYS).fetch_all(&mut *tx).await?;
+        let tenants: Vec<TenantRow> = sqlx::query_as(TENANT_FACTS).fetch_all(&mut *tx).await?;
+        let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *tx).await?;
+        let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *tx).await?;
+        let settings = settings::load(&mut tx).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        tx.commit().await?;
+        Ok(Self {
+            version,
+            keys: keys.into_iter().filter_map(key_entry).collect(),
+            tenants: tenants.into_iter().map(tenant_state).map(|t| (t.id, t)).collect(),
+            plans: plans.into_iter().map(|p| (p.id, p)).collect(),
+            routes,
+            settings,
+        })
+    }
+}
+
+/// Compares `live` with the database once and repairs what differs. Returns how many
+/// things differed, or `None` when console writes kept committing for 5 s, so no pass
+/// could be made.
+pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::Error> {
+    let snapshot = Snapshot::read(store).await?;
+    let deadline = tokio::time::Instant::now() + QUIET_WITHIN;
+    while live.committing.load(Ordering::SeqCst) > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let drift = live.repair(snapshot);
+    live.drift.fetch_add(drift, Ordering::Relaxed);
+    Ok(Some(drift))
+}
+
+/// Reconciles every `every` (which may change while it runs) until `stop` turns true.
+pub async fn run(live: Arc<Live>, store: Store, mut every: watch::Receiver<Duration>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let period = *every.borrow_and_update();
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            changed = every.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return, // the node is gone
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match reconcile(&live, &store).await {
+            Ok(Some(0)) => tracing::debug!("live state agrees with the database"),
+            Ok(Some(drift)) => tracing::warn!(drift, since_start = live.drift(), "live state drifted; repaired"),
+            Ok(None) => tracing::info!("reconciliation skipped: console writes kept committing"),
+            Err(e) => tracing::warn!(error = %e, "cannot reconcile the live state"),
+        }
+    }
+}
+
+/// The stored facts of a tenant, for the log.
+fn facts(t: &TenantState) -> impl std::fmt::Debug + '_ {
+    (&t.slug, t.standing, &t.billing_link, t.plan_id, t.status, t.period_start, t.period_end, t.grace_until)
+}
+
+impl Live {
+    /// Takes the database's side wherever memory holds something at most as new as the
+    /// snapshot and different from it; returns how many things that was. Never waits.
+    pub(super) fn repair(&self, db: Snapshot) -> u64 {
+        let at = db.version;
+        self.repair_tenants(db.tenants, at)
+            + self.repair_keys(db.keys, at)
+            + self.repair_plans(db.plans, at)
+            + self.repair_routes(db.routes, at)
+            + self.repair_settings(db.settings, at)
+    }
+
+    fn repair_tenants(&self, db: HashMap<i64, TenantState>, at: Version) -> u64 {
+        let mut drift = 0;
+        {
+            let mut tenants = self.tenants.write().expect("tenants lock");
+            tenants.retain(|id, cell| {
+                let gone = !db.contains_key(id) && lock(cell).version <= at;
+                if gone {
+                    tracing::warn!(tenant_id = id, "drift: a tenant in memory is not in the database");
+                    drift += 1;
+                }
+                !gone
+            });
+        }
+        for (id, mut fresh) in db {
+            fresh.version = at;
+            let Some(cell) = self.cell(id) else {
+                tracing::warn!(tenant = %fresh.slug, "drift: a tenant in the database was missing from memory");
+                self.put_tenant(fresh, |_| false);
+                drift += 1;
+                continue;
+            };
+            let mut held = lock(&cell);
+            if held.version <= at && !held.same_facts(&fresh) {
+                tracing::warn!(tenant = %fresh.slug, memory = ?facts(&held), database = ?facts(&fresh), "drift: tenant");
+                held.take_facts(&fresh);
+                drift += 1;
+            }
+        }
+        drift
+    }
+
+    fn repair_keys(&self, db: HashMap<[u8; 32], Arc<LiveKey>>, at: Version) -> u64 {
+        // Compared under the read lock, repaired under the write lock, so the gateway's
+        // key lookups are held up only for the repairs.
+        let mut wrong: Vec<([u8; 32], Option<Arc<LiveKey>>)> = Vec::new();
+        {
+            let held = self.keys.read().expect("keys lock");
+            for (digest, key) in &db {
+                match held.get(digest) {
+                    Some(k) if k.version > at || k.value == *key => {}
+                    other => {
+                        let memory = other.map(|k| &k.value);
+                        tracing::warn!(key = %key.prefix, ?memory, database = ?key, "drift: key");
+                        wrong.push((*digest, Some(key.clone())));
+                    }
+                }
+            }
+            for (digest, k) in held.iter() {
+                if k.version <= at && !db.contains_key(digest) {
+                    tracing::warn!(key = %k.value.prefix, "drift: a key in memory is not in the database");
+                    wrong.push((*digest, None));
+                }
+            }
+        }
+        let mut held = self.keys.write().expect("keys lock");
+        let mut drift = 0;
+        for (digest, key) in wrong {
+            match key {
+                Some(key) => put(&mut held, digest, key, at, |version| version <= at),
+                None => {
+                    if held.get(&digest).is_none_or(|k| k.version > at) {
+                        continue;
+                    }
+                    held.remove(&digest);
+                }
+            }
+            drift += 1;
+        }
+        drift
+    }
+
+    fn repair_plans(&self, db: HashMap<i64, Plan>, at: Version) -> u64 {
+        let mut plans = self.plans.write().expect("plans lock");
+        let mut drift = 0;
+        plans.retain(|id, p| {
+            let gone = p.version <= at && !db.contains_key(id);
+            if gone {
+                tracing::warn!(plan = %p.value.slug, "drift: a plan in memory is not in the database");
+                drift += 1;
+            }
+            !gone
+        });
+        for (id, plan) in db {
+            if plans.get(&id).is_some_and(|p| p.version > at || *p.value == plan) {
+                continue;
+            }
+            tracing::warn!(plan = %plan.slug, memory = ?plans.get(&id).map(|p| &p.value), database = ?plan, "drift: plan");
+            put(&mut plans, id, Arc::new(plan), at, |version| version <= at);
+            drift += 1;
+        }
+        drift
+    }
+
+    fn repair_routes(&self, db: Vec<Route>, at: Version) -> u64 {
+        let db = sorted(db);
+        let mut routes = self.routes.write().expect("routes lock");
+        if routes.version > at || routes.value == db {
+            return 0;
+        }
+        tracing::warn!(memory = ?routes.value, database = ?db, "drift: routes");
+        *routes = Versioned { version: at, value: db };
+        1
+    }
+
+    fn repair_settings(&self, db: Settings, at: Version) -> u64 {
+        let mut settings = self.settings.write().expect("settings lock");
+        if settings.version > at || *settings.value == db {
+            return 0;
+        }
+        tracing::warn!(memory = ?settings.value, database = ?db, "drift: settings");
+        *settings = Versioned { version: at, value: Arc::new(db) };
+        1
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A database holding one tenant (id 1) with one key, at `version`.
+    pub(in crate::live) fn snapshot(
+        version: Version,
+        tenant: TenantState,
+        key: Arc<LiveKey>,
+        routes: Vec<Route>,
+        settings: Settings,
+    ) -> Snapshot {
+        Snapshot {
+            version,
+            keys: HashMap::from([([7; 32], key)]),
+            tenants: HashMap::from([(tenant.id, tenant)]),
+            plans: HashMap::new(),
+            routes,
+            settings,
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The live state's rules that no timing can reach from outside: a change applies only
+//! when newer than what memory holds, and reconciliation leaves newer state alone.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use super::reconcile::tests::snapshot;
+use super::{Fresh, Live, LiveKey, TenantState};
+use crate::routes::Route;
+use crate::settings::Settings;
+use crate::subscriptions::SubscriptionStatus;
+use crate::tenants::Standing;
+
+const DIGEST: [u8; 32] = [7; 32];
+
+pub(super) fn tenant(standing: Standing) -> TenantState {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    TenantState {
+        id: 1,
+        slug: "acme".into(),
+        standing,
+        billing_link: None,
+        plan_id: 1,
+        status: SubscriptionStatus::Active,
+        period_start: t0,
+        period_end: t0 + chrono::TimeDelta::days(30),
+        grace_until: None,
+        balance: 100,
+        reserved: 0,
+        rate_tat: None,
+        period_used: 0,
+        version: 0,
+    }
+}
+
+pub(super) fn key(revoked: bool) -> Arc<LiveKey> {
+    Arc::new(LiveKey {
+        id: 1,
+        tenant_id: 1,
+        prefix: "tg_live_abcdefgh".into(),
+        revoked,
+        expires_at: None,
+        scopes: vec![],
+    })
+}
+
+fn tenant_change(standing: Standing, revoked: bool) -> Fresh {
+    Fresh::Tenant(tenant(standing), vec![(DIGEST, key(revoked))])
+}
+
+fn route(cost: i64) -> Route {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    Route {
+        id: 1,
+        path_prefix: "/v1".into(),
+        methods: vec![],
+        upstream_url: "http://127.0.0.1:9".into(),
+        cost,
+        required_feature: None,
+        required_scope: None,
+        created_at: t0,
+        updated_at: t0,
+    }
+}
+
+fn settings(template: &str) -> Settings {
+    Settings { billing_link_template: template.into(), ..Settings::default() }
+}
+
+#[test]
+fn a_change_read_before_a_newer_one_but_applied_after_it_is_dropped() {
+    let live = Live::default();
+    live.apply(tenant_change(Standing::Active, false), 4);
+    live.apply(Fresh::Routes(vec![route(1)]), 4);
+    live.apply(Fresh::Settings(settings("a")), 4);
+
+    live.apply(tenant_change(Standing::Blocked, true), 6);
+    live.apply(Fresh::Routes(vec![route(3)]), 6);
+    live.apply(Fresh::Settings(settings("c")), 6);
+    // Write 5 committed before write 6 but reached memory after it.
+    live.apply(tenant_change(Standing::Suspended, false), 5);
+    live.apply(Fresh::Routes(vec![route(2)]), 5);
+    live.apply(Fresh::Settings(settings("b")), 5);
+
+    let t = live.tenant(1).unwrap();
+    assert_eq!((t.standing, t.version), (Standing::Blocked, 6), "the tenant stays at the newer write");
+    assert!(live.key(&DIGEST).unwrap().revoked, "so does its key");
+    assert_eq!(live.route("GET", "/v1").unwrap().cost, 3, "and the routes");
+    assert_eq!(live.settings().billing_link_template, "c", "and the settings");
+}
+
+#[test]
+fn a_stored_change_keeps_the_balance_memory_moves_itself() {
+    let live = Live::default();
+    live.apply(tenant_change(Standing::Active, false), 1);
+    live.credit(1, 50);
+    let mut suspended = tenant(Standing::Suspended);
+    suspended.balance = 0; // the stored balance lags memory's; a change never copies it
+    live.apply(Fresh::Tenant(suspended, vec![]), 2);
+    let t = live.tenant(1).unwrap();
+    assert_eq!((t.standing, t.balance), (Standing::Suspended, 150), "standing taken, balance kept");
+}
+
+#[test]
+fn reconciliation_repairs_what_is_not_newer_than_the_database_and_counts_it() {
+    let live = Live::default();
+    live.apply(tenant_change(Standing::Active, false), 5);
+    live.apply(Fresh::Routes(vec![route(1)]), 5);
+    live.apply(Fresh::Settings(settings("a")), 5);
+
+    // The database at write 5 agrees: nothing to do.
+    let db = snapshot(5, tenant(Standing::Active), key(false), vec![route(1)], settings("a"));
+    assert_eq!(live.repair(db), 0, "memory agrees with the database");
+
+    // Memory holds write 7; a snapshot taken at write 6 is older and must not win.
+    live.apply(tenant_change(Standing::Blocked, true), 7);
+    let older = snapshot(6, tenant(Standing::Active), key(false), vec![route(1)], settings("a"));
+    assert_eq!(live.repair(older), 0, "newer memory is left alone");
+    assert_eq!(live.tenant(1).unwrap().standing, Standing::Blocked, "as it was");
+
+    // Changed behind the console's back (no audit entry): same version, other facts.
+    let behind = snapshot(7, tenant(Standing::Suspended), key(false), vec![route(2)], settings("b"));
+    assert_eq!(live.repair(behind), 4, "tenant, key, routes and settings each differ once");
+    assert_eq!(live.tenant(1).unwrap().standing, Standing::Suspended, "the database's side is taken");
+    assert!(!live.key(&DIGEST).unwrap().revoked, "for the key too");
+    assert_eq!(live.route("GET", "/v1").unwrap().cost, 2, "and the routes");
+    assert_eq!(live.settings().billing_link_template, "b", "and the settings");
+}
