@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::live::Reservation;
+use crate::live::{Live, Reservation};
 use crate::store::{Durability, Store, Write, is_storage_failure};
 
 /// Usage to charge: credits already reserved in memory for a served request.
@@ -88,7 +88,8 @@ impl StopError {
 }
 
 struct Strict {
-    reservation: Reservation,
+    /// Taken by the writer when it writes the debit.
+    reservation: Option<Reservation>,
     done: oneshot::Sender<Result<(), SettleError>>,
 }
 
@@ -129,9 +130,16 @@ const STOP_PATIENCE: Duration = Duration::from_secs(5);
 impl Settlement {
     /// Starts the writer task on the current runtime.
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
+        Self::spawn_with(store, None)
+    }
+
+    /// Starts the writer task for the gateway deciding from `live`: batched charges
+    /// handed over ([`Reservation::hand_over`]) leave its unwritten count as they are
+    /// committed, so reconciliation can check every balance against the database.
+    pub fn spawn_with(store: Store, live: Option<Arc<Live>>) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let settlement = Self { tx, store: store.clone(), lost: Arc::default() };
-        (settlement, tokio::spawn(run(store, rx)))
+        (settlement, tokio::spawn(run(Ledger { store, live }, rx)))
     }
 
     /// True while the database refuses writes: strict requests are then refused before
@@ -153,7 +161,7 @@ impl Settlement {
     /// dropped meanwhile.
     pub async fn record_durably(&self, debit: Debit, reservation: Reservation) -> Result<(), SettleError> {
         let (done, committed) = oneshot::channel();
-        if self.tx.send(Message::Debit(debit, Some(Strict { reservation, done }))).is_err() {
+        if self.tx.send(Message::Debit(debit, Some(Strict { reservation: Some(reservation), done }))).is_err() {
             return Err(SettleError::Stopped); // the message, reservation included, was dropped: released
         }
         committed.await.unwrap_or(Err(SettleError::Stopped))
@@ -252,7 +260,61 @@ struct Row<'a> {
     at: DateTime<Utc>,
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Message>) {
+/// Where the writer writes, and the live state it keeps in step (when a gateway runs).
+struct Ledger {
+    store: Store,
+    live: Option<Arc<Live>>,
+}
+
+impl Ledger {
+    /// Batched debits of `rows` the ledger refused for good leave the unwritten count.
+    fn written(&self, rows: &[Row<'_>]) {
+        if let Some(live) = &self.live {
+            for row in rows {
+                live.written(row.tenant_id, row.amount);
+            }
+        }
+    }
+}
+
+/// What memory does once a write commits: applied by the write itself, before its
+/// connection serves anyone else, so reconciliation (which reads on that connection)
+/// never sees the database ahead of memory.
+type OnCommit = Box<dyn FnOnce(&Live) + Send>;
+
+/// Batched rows leave the unwritten count when committed.
+fn rows_written(rows: &[Row<'_>]) -> OnCommit {
+    let amounts: Vec<(i64, i64)> = rows.iter().map(|r| (r.tenant_id, r.amount)).collect();
+    Box::new(move |live| {
+        for (tenant_id, amount) in amounts {
+            live.written(tenant_id, amount);
+        }
+    })
+}
+
+/// A strict caller's reservation, shared with the write that may spend it: a write that
+/// fails drops its closure and leaves the reservation here for a retry or a release.
+type Slot = Arc<std::sync::Mutex<Option<Reservation>>>;
+
+fn spend_on_commit(slots: Vec<Slot>) -> OnCommit {
+    Box::new(move |_| {
+        for slot in slots {
+            if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                r.spend();
+            }
+        }
+    })
+}
+
+/// Spends (or, `false`, releases) what a slot still holds.
+fn settle_slot(slot: &Slot, spend: bool) {
+    if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if spend { r.spend() } else { drop(r) }
+    }
+}
+
+async fn run(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Message>) {
+    let store = &ledger.store;
     let mut pending = Pending::default();
     let mut strict: Vec<(Debit, Strict)> = Vec::new();
     let mut retry = FIRST_RETRY;
@@ -274,7 +336,7 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Message>) {
         };
         let Some(first) = first else {
             // Every sender is gone: write what is left, as a stop would.
-            if let Err(e) = flush_for_stop(&store, &mut pending).await {
+            if let Err(e) = flush_for_stop(&ledger, &mut pending).await {
                 tracing::error!(error = %e, "the settlement writer ended with charges unwritten");
             }
             return;
@@ -312,12 +374,12 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Message>) {
                     None => pending.push(d),
                 }
             }
-            settle_strict(&store, &mut strict).await;
-            let result = flush_for_stop(&store, &mut pending).await;
+            settle_strict(&ledger, &mut strict).await;
+            let result = flush_for_stop(&ledger, &mut pending).await;
             let _ = done.send(result);
             return;
         }
-        settle_strict(&store, &mut strict).await;
+        settle_strict(&ledger, &mut strict).await;
         if pending.is_empty() {
             if store.health().is_failing() {
                 match store.probe().await {
@@ -327,7 +389,7 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Message>) {
             }
             continue;
         }
-        match write_pending(&store, &mut pending).await {
+        match write_pending(&ledger, &mut pending).await {
             Ok(()) => retry = FIRST_RETRY,
             Err(e) => {
                 tracing::error!(error = %e, waiting = pending.debits.len(), folded_tenants = pending.folded.len(),
@@ -340,40 +402,43 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Message>) {
 
 /// Writes the strict debits (durable on power loss) and answers each caller; on a
 /// storage failure every one of them fails at once and its credits go back.
-async fn settle_strict(store: &Store, strict: &mut Vec<(Debit, Strict)>) {
+async fn settle_strict(ledger: &Ledger, strict: &mut Vec<(Debit, Strict)>) {
     if strict.is_empty() {
         return;
     }
+    let slots: Vec<Slot> =
+        strict.iter_mut().map(|(_, s)| Arc::new(std::sync::Mutex::new(s.reservation.take()))).collect();
     let rows: Vec<Row> = strict.iter().map(|(d, _)| single(d)).collect();
-    match write_rows(store, &rows, Durability::PowerLoss).await {
+    let written = write_rows(ledger, &rows, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
+    match written {
         Ok(()) => {
-            for (_, s) in strict.drain(..) {
-                s.reservation.spend();
+            for ((_, s), slot) in strict.drain(..).zip(&slots) {
+                settle_slot(slot, true); // without a live state, nothing spent it yet
                 let _ = s.done.send(Ok(()));
             }
         }
         Err(WriteError::Storage(e)) => {
             let message = e.to_string();
-            for (_, s) in strict.drain(..) {
-                drop(s.reservation); // released: nothing was charged
+            for ((_, s), slot) in strict.drain(..).zip(&slots) {
+                settle_slot(slot, false); // released: nothing was charged
                 let _ = s.done.send(Err(SettleError::StorageUnavailable(message.clone())));
             }
         }
         Err(WriteError::Refused) => {
             // One by one, so one refused debit does not fail the others.
-            for (d, s) in strict.drain(..) {
-                let result = match write_rows(store, &[single(&d)], Durability::PowerLoss).await {
+            for ((d, s), slot) in strict.drain(..).zip(slots) {
+                let once = spend_on_commit(vec![slot.clone()]);
+                let result = match write_rows(ledger, &[single(&d)], Durability::PowerLoss, once).await {
                     Ok(()) => Ok(()),
                     Err(WriteError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
                     Err(WriteError::Refused) => {
-                        record_refused(store, &single(&d)).await;
+                        record_refused(&ledger.store, &single(&d)).await;
                         Err(SettleError::Refused)
                     }
                 };
-                match &result {
-                    Ok(()) | Err(SettleError::Refused) => s.reservation.spend(),
-                    Err(_) => drop(s.reservation),
-                }
+                // A refused debit stays spent in memory (the cautious side; reconciliation
+                // then takes the database's figure).
+                settle_slot(&slot, matches!(result, Ok(()) | Err(SettleError::Refused)));
                 let _ = s.done.send(result);
             }
         }
@@ -386,17 +451,21 @@ fn single(d: &Debit) -> Row<'_> {
 
 /// Writes the pending batched debits; they stay pending on a storage failure. A debit the
 /// ledger refuses is recorded for `verify` and not retried.
-async fn write_pending(store: &Store, pending: &mut Pending) -> Result<(), sqlx::Error> {
+async fn write_pending(ledger: &Ledger, pending: &mut Pending) -> Result<(), sqlx::Error> {
     let rows = pending.rows();
-    match write_rows(store, &rows, Durability::Crash).await {
+    match write_rows(ledger, &rows, Durability::Crash, rows_written(&rows)).await {
         Ok(()) => {}
         Err(WriteError::Storage(e)) => return Err(e),
         Err(WriteError::Refused) => {
             let mut failed = None;
             for (i, row) in rows.iter().enumerate() {
-                match write_rows(store, std::slice::from_ref(row), Durability::Crash).await {
+                let one = std::slice::from_ref(row);
+                match write_rows(ledger, one, Durability::Crash, rows_written(one)).await {
                     Ok(()) => {}
-                    Err(WriteError::Refused) => record_refused(store, row).await,
+                    Err(WriteError::Refused) => {
+                        record_refused(&ledger.store, row).await;
+                        ledger.written(std::slice::from_ref(row));
+                    }
                     Err(WriteError::Storage(e)) => {
                         failed = Some((i, e));
                         break;
@@ -429,11 +498,11 @@ fn keep_from(pending: &mut Pending, written: usize) {
 }
 
 /// A stop's last attempts: retries for a few seconds, then reports what is left.
-async fn flush_for_stop(store: &Store, pending: &mut Pending) -> Result<(), StopError> {
+async fn flush_for_stop(ledger: &Ledger, pending: &mut Pending) -> Result<(), StopError> {
     let deadline = tokio::time::Instant::now() + STOP_PATIENCE;
     let mut retry = FIRST_RETRY;
     while !pending.is_empty() {
-        match write_pending(store, pending).await {
+        match write_pending(ledger, pending).await {
             Ok(()) => break,
             Err(e) if tokio::time::Instant::now() + retry < deadline => {
                 tracing::error!(error = %e, "cannot write the last charges; retrying before stopping");
@@ -485,7 +554,12 @@ enum WriteError {
 /// limit on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
 
-async fn write_rows(store: &Store, rows: &[Row<'_>], durability: Durability) -> Result<(), WriteError> {
+async fn write_rows(
+    ledger: &Ledger,
+    rows: &[Row<'_>],
+    durability: Durability,
+    on_commit: OnCommit,
+) -> Result<(), WriteError> {
     // Every statement is a round trip to SQLite's thread, and every row it returns one
     // more: so nothing is read back. Each entry's balance_after is the tenant's stored
     // balance minus the debits before it in this batch (computed here), and each
@@ -500,7 +574,8 @@ async fn write_rows(store: &Store, rows: &[Row<'_>], durability: Durability) -> 
         *total += row.amount;
         numbered.push((row, *total));
     }
-    let mut write = store.begin_with(durability, None).await.map_err(WriteError::Storage)?;
+    let mut write = ledger.store.begin_with(durability, ledger.live.clone()).await.map_err(WriteError::Storage)?;
+    write.after_commit(on_commit);
     for (chunk_index, chunk) in numbered.chunks(ROWS_PER_INSERT).enumerate() {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, request_id, created_at, requests, reason)

@@ -330,7 +330,7 @@ impl Gateway {
         let debit =
             Debit { tenant_id: who.tenant_id, amount: cost, request_id: upstream.request_id.to_string(), at: now };
         if !strict {
-            reservation.spend();
+            reservation.hand_over();
             self.settlement.record(debit);
             return Ok(client_response(response));
         }

@@ -176,7 +176,7 @@ impl Node {
             );
         }
         let dashboard = Dashboard::find(options.ui_dir.clone());
-        let (settlement, writer) = Settlement::spawn(store.clone());
+        let (settlement, writer) = Settlement::spawn_with(store.clone(), Some(live.clone()));
         let storage_watch = tokio::spawn(announce_storage(store.clone(), console.hub().clone()));
         let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
         let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone()));

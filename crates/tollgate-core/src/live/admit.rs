@@ -160,6 +160,16 @@ impl Reservation {
         }
     }
 
+    /// The request was served in `batched` mode: its credits are spent and its debit is
+    /// on its way to the ledger (counted as unwritten until the writer commits it).
+    pub fn hand_over(mut self) {
+        if let Some(cell) = self.cell.take() {
+            let mut t = lock(&cell);
+            t.reserved -= self.cost;
+            t.unwritten += self.cost;
+        }
+    }
+
     /// The request was not served: the credits go back. Returns the balance after.
     pub fn release(mut self) -> i64 {
         self.give_back().unwrap_or_default()

@@ -93,6 +93,7 @@ pub(super) fn tenant_state(row: TenantRow) -> TenantState {
         grace_until: row.grace_until,
         balance: row.balance,
         reserved: 0,
+        unwritten: 0,
         rate_tat: None,
         period_used: row.period_used,
         version: 0,

@@ -78,6 +78,9 @@ pub struct TenantState {
     pub balance: i64,
     /// Credits set aside for requests in flight and console removals not yet committed.
     pub reserved: i64,
+    /// Credits of served requests handed to the ledger writer and not yet committed: the
+    /// stored balance is `balance + reserved + unwritten` (what reconciliation checks).
+    pub unwritten: i64,
     /// GCRA theoretical arrival time, ns since the epoch.
     pub rate_tat: Option<i64>,
     /// Requests admitted in the current period (for the plan's quota).
@@ -249,6 +252,14 @@ impl Live {
     pub(crate) fn spend_held(&self, tenant_id: i64, amount: i64) {
         if let Some(cell) = self.cell(tenant_id) {
             lock(&cell).reserved -= amount;
+        }
+    }
+
+    /// The ledger writer committed debits of `amount` credits that were handed over
+    /// unwritten (or gave up on them: the ledger refused them).
+    pub(crate) fn written(&self, tenant_id: i64, amount: i64) {
+        if let Some(cell) = self.cell(tenant_id) {
+            lock(&cell).unwritten -= amount;
         }
     }
 

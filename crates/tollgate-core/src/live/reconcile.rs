@@ -4,9 +4,10 @@
 //! ([`Live::drift`]) and repaired by taking the database's side. It should stay 0.
 //!
 //! Compared: keys (tenant, prefix, revocation, expiry, scopes), tenants (standing,
-//! billing link, plan and subscription), plans, routes and settings. Not balances: memory
-//! leads the stored balance by the usage the settlement writer has not written yet, which
-//! only that writer knows.
+//! billing link, plan and subscription), plans, routes, settings, and balances: memory's
+//! `balance + reserved + unwritten` must equal the stored balance. Balances are read on the
+//! writer connection, because every write (console or ledger writer) brings memory in
+//! step before it lets that connection go: holding it, the two cannot be caught apart.
 //!
 //! A snapshot is read at one instant (one read transaction) together with the newest audit
 //! id, `G`: every console write up to `G` is in it. Comparing waits until no console write
@@ -78,9 +79,32 @@ pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let drift = live.repair(snapshot);
+    let drift = live.repair(snapshot) + repair_balances(live, store).await?;
     live.drift.fetch_add(drift, Ordering::Relaxed);
     Ok(Some(drift))
+}
+
+/// Compares every balance with the database while holding the writer connection, and
+/// takes the database's figure where they differ: what may still be spent becomes the
+/// stored balance less what is reserved and what is on its way to the ledger.
+async fn repair_balances(live: &Live, store: &Store) -> Result<u64, sqlx::Error> {
+    let mut write = store.begin().await?;
+    let stored = sqlx::query_as::<_, (i64, i64)>("SELECT id, balance FROM tenants").fetch_all(&mut *write).await;
+    let stored = write.check(stored)?;
+    let mut drift = 0;
+    for (id, balance) in stored {
+        let Some(cell) = live.cell(id) else { continue };
+        let mut t = lock(&cell);
+        let spendable = balance - t.reserved - t.unwritten;
+        if t.balance != spendable {
+            tracing::warn!(tenant = %t.slug, memory = t.balance, database = spendable, reserved = t.reserved,
+                unwritten = t.unwritten, "drift: balance");
+            t.balance = spendable;
+            drift += 1;
+        }
+    }
+    let _ = write.commit().await; // read only: nothing to keep
+    Ok(drift)
 }
 
 /// Reconciles every `every` (which may change while it runs) until `stop` turns true.

@@ -28,6 +28,7 @@ pub(super) fn tenant(standing: Standing) -> TenantState {
         grace_until: None,
         balance: 100,
         reserved: 0,
+        unwritten: 0,
         rate_tat: None,
         period_used: 0,
         version: 0,

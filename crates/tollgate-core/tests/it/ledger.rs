@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use tollgate_core::Command;
 use tollgate_core::credits::TopUp;
 use tollgate_core::ledger::LedgerList;
 use tollgate_core::live::Live;
@@ -178,4 +179,72 @@ async fn charges_after_the_writer_stopped_are_counted_not_silently_dropped() {
     let result = settlement.record_durably(strict, live.reserve(id, 1).unwrap()).await;
     assert_eq!(result, Err(SettleError::Stopped), "a strict one fails at once");
     assert_eq!(live.tenant(id).unwrap().balance, 100, "and its reservation went back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balances_reconcile_to_zero_under_traffic_and_a_change_behind_the_back_is_repaired() {
+    use tollgate_core::live::reconcile::reconcile;
+    let w = world().await;
+    w.plan("pro", 100_000).await;
+    let id = w.tenant("acme", "pro").await.tenant.id;
+    let store = w.console.store().clone();
+    let live = Arc::new(Live::load(&store).await.unwrap());
+    let console = w.console.clone().with_live(live.clone());
+    let (settlement, writer) = Settlement::spawn_with(store.clone(), Some(live.clone()));
+    let traffic = tokio::spawn({
+        let (live, settlement) = (live.clone(), settlement.clone());
+        async move {
+            for n in 0..3000 {
+                let reservation = live.reserve(id, 2).unwrap();
+                let debit = Debit { tenant_id: id, amount: 2, request_id: format!("b{n}"), at: t0() };
+                if n % 10 == 0 {
+                    settlement.record_durably(debit, reservation).await.unwrap();
+                } else {
+                    reservation.hand_over();
+                    settlement.record(debit);
+                }
+                if n % 100 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    });
+    let mut passes = 0;
+    while !traffic.is_finished() {
+        let topup = TopUp { tenant: "acme".into(), amount: 7, idempotency_key: format!("t{passes}"), note: None };
+        topup.run(&console, &crate::common::at(0)).await.unwrap();
+        let in_flight = live.reserve(id, 5).unwrap(); // a request being served meanwhile
+        assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "no drift while charges flow (pass {passes})");
+        drop(in_flight);
+        passes += 1;
+    }
+    traffic.await.unwrap();
+    assert!(passes > 0, "reconciliation ran while the traffic flowed");
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "none after the last commit either");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(id).fetch_one(store.read()).await.unwrap();
+    assert_eq!(live.tenant(id).unwrap().balance, stored, "memory equals the database once everything is written");
+
+    // Behind the console's back: 1,000 credits go in the database only.
+    let mut write = store.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at) VALUES (?, 'adjustment', -1000, ?, 'sql', ?)",
+    )
+    .bind(id)
+    .bind(stored - 1000)
+    .bind(t0())
+    .execute(&mut *write)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tenants SET balance = balance - 1000 WHERE id = ?")
+        .bind(id)
+        .execute(&mut *write)
+        .await
+        .unwrap();
+    write.commit().await.unwrap();
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(1), "the balance drift is found");
+    assert_eq!(live.tenant(id).unwrap().balance, stored - 1000, "and memory takes the database's figure");
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "once");
 }

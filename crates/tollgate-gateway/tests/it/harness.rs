@@ -163,7 +163,7 @@ pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64
     let live = Arc::new(Live::load(&store).await.unwrap());
     let hub = Hub::default();
     let console = Console::new(store.clone(), hub.clone()).with_live(live.clone());
-    let (settlement, _writer) = Settlement::spawn(store.clone());
+    let (settlement, _writer) = Settlement::spawn_with(store.clone(), Some(live.clone()));
     let (traffic, _log) = TrafficLog::spawn(store.clone());
     let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), hub.clone(), traffic));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
