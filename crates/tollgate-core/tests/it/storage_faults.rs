@@ -32,9 +32,8 @@ async fn ledger_debits(console: &Console, tenant_id: i64) -> i64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else() {
-    let Some(disk) = SmallDisk::mount(3) else { return };
+/// A database on `disk` with tenant acme on plan pro, granted 1,000,000 credits.
+async fn acme_on(disk: &SmallDisk) -> (Console, i64) {
     let console = Console::open(&disk.path().join("tollgate.db")).await.expect("database opens");
     let ctx = Ctx::now("test");
     let plan = tollgate_core::plans::PlanCreate {
@@ -51,6 +50,14 @@ async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else()
         ..Default::default()
     };
     let tenant_id = create.run(&console, &ctx).await.unwrap().tenant.id;
+    (console, tenant_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else() {
+    let Some(disk) = SmallDisk::mount(3) else { return };
+    let ctx = Ctx::now("test");
+    let (console, tenant_id) = acme_on(&disk).await;
     let live = Arc::new(Live::load(console.store()).await.unwrap());
     let console = console.with_live(live.clone());
     let (settlement, writer) = Settlement::spawn(console.store().clone());
@@ -128,19 +135,7 @@ async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_on_a_full_disk_says_what_it_could_not_write() {
     let Some(disk) = SmallDisk::mount(3) else { return };
-    let console = Console::open(&disk.path().join("tollgate.db")).await.expect("database opens");
-    let ctx = Ctx::now("test");
-    let plan = tollgate_core::plans::PlanCreate { name: "Pro".into(), slug: Some("pro".into()), ..Default::default() };
-    plan.run(&console, &ctx).await.unwrap();
-    let create = tollgate_core::tenants::TenantCreate {
-        name: "Acme".into(),
-        slug: Some("acme".into()),
-        plan: "pro".into(),
-        ..Default::default()
-    };
-    let tenant_id = create.run(&console, &ctx).await.unwrap().tenant.id;
-    let topup = TopUp { tenant: "acme".into(), amount: 1_000_000, idempotency_key: "k".into(), note: None };
-    topup.run(&console, &ctx).await.unwrap();
+    let (console, tenant_id) = acme_on(&disk).await;
     let (settlement, writer) = Settlement::spawn(console.store().clone());
     disk.fill();
     let mut sent = 0i64;
