@@ -313,15 +313,49 @@ fn settle_slot(slot: &Slot, spend: bool) {
     }
 }
 
+/// While writes fail: when to try again, and what to say about it (once when it begins,
+/// then at most every [`REPORT_EVERY`], never once per charge).
+struct Outage {
+    next_try: tokio::time::Instant,
+    retry: Duration,
+    last_report: tokio::time::Instant,
+    attempts: u64,
+}
+
+/// How often a continuing outage is reported in the log.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+impl Outage {
+    fn begin(error: &sqlx::Error, pending: &Pending) -> Self {
+        tracing::error!(%error, waiting = pending.debits.len(), folded_tenants = pending.folded.len(),
+            "cannot write usage to the ledger; charges wait in memory and are retried");
+        let now = tokio::time::Instant::now();
+        Self { next_try: now + FIRST_RETRY, retry: FIRST_RETRY, last_report: now, attempts: 1 }
+    }
+
+    fn failed_again(&mut self, error: &sqlx::Error, pending: &Pending) {
+        let now = tokio::time::Instant::now();
+        self.attempts += 1;
+        self.retry = (self.retry * 2).min(MAX_RETRY);
+        self.next_try = now + self.retry;
+        if now.duration_since(self.last_report) >= REPORT_EVERY {
+            self.last_report = now;
+            tracing::error!(%error, attempts = self.attempts, waiting = pending.debits.len(),
+                folded_tenants = pending.folded.len(), "still cannot write usage to the ledger");
+        }
+    }
+}
+
 async fn run(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Message>) {
     let store = &ledger.store;
     let mut pending = Pending::default();
     let mut strict: Vec<(Debit, Strict)> = Vec::new();
-    let mut retry = FIRST_RETRY;
+    let mut outage: Option<Outage> = None;
+    let mut probe_retry = FIRST_RETRY;
     let mut health = store.health().subscribe();
     loop {
-        // Wait for work; while batched debits wait for storage, or storage is known to
-        // fail (strict requests are refused meanwhile), wake to try again.
+        // Wait for work. While batched debits wait for storage, or storage is known to
+        // fail (strict requests are refused meanwhile), also wake to try again.
         let first = if pending.is_empty() && !store.health().is_failing() {
             tokio::select! {
                 m = rx.recv() => m,
@@ -329,9 +363,10 @@ async fn run(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Message>) {
                 Ok(()) = health.changed() => Some(Message::Retry),
             }
         } else {
+            let wake = outage.as_ref().map_or_else(|| tokio::time::Instant::now() + probe_retry, |o| o.next_try);
             tokio::select! {
                 m = rx.recv() => m,
-                () = tokio::time::sleep(retry) => Some(Message::Retry),
+                () = tokio::time::sleep_until(wake) => Some(Message::Retry),
             }
         };
         let Some(first) = first else {
@@ -383,19 +418,26 @@ async fn run(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Message>) {
         if pending.is_empty() {
             if store.health().is_failing() {
                 match store.probe().await {
-                    Ok(()) => retry = FIRST_RETRY,
-                    Err(_) => retry = (retry * 2).min(MAX_RETRY),
+                    Ok(()) => probe_retry = FIRST_RETRY,
+                    Err(_) => probe_retry = (probe_retry * 2).min(MAX_RETRY),
                 }
             }
             continue;
         }
+        // During an outage, charges only gather until the next try is due.
+        if outage.as_ref().is_some_and(|o| tokio::time::Instant::now() < o.next_try) {
+            continue;
+        }
         match write_pending(&ledger, &mut pending).await {
-            Ok(()) => retry = FIRST_RETRY,
-            Err(e) => {
-                tracing::error!(error = %e, waiting = pending.debits.len(), folded_tenants = pending.folded.len(),
-                    "cannot write usage to the ledger; charges wait in memory and are retried");
-                retry = (retry * 2).min(MAX_RETRY);
+            Ok(()) => {
+                if let Some(o) = outage.take() {
+                    tracing::warn!(attempts = o.attempts, "usage held in memory is written to the ledger again");
+                }
             }
+            Err(e) => match &mut outage {
+                Some(o) => o.failed_again(&e, &pending),
+                None => outage = Some(Outage::begin(&e, &pending)),
+            },
         }
     }
 }

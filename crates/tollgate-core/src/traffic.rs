@@ -58,6 +58,8 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<Arc<Event>>>) 
     let mut usage: HashMap<UsageKey, (i64, i64)> = HashMap::new();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let mut last_prune: Option<std::time::Instant> = None;
+    let mut failing_since: Option<std::time::Instant> = None;
+    let mut dropped: u64 = 0;
     loop {
         let stop = tokio::select! {
             message = rx.recv() => match message {
@@ -72,13 +74,21 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<Arc<Event>>>) 
             },
             _ = tick.tick() => false,
         };
-        if let Err(e) = flush(&store, &mut denials, &mut usage).await {
-            tracing::error!(error = %e, "cannot write the traffic log; will retry");
-            // Denials are samples, not money: while storage fails keep only the newest.
-            if denials.len() > MAX_PENDING_DENIALS {
-                let dropped = denials.len() - MAX_PENDING_DENIALS;
-                denials.drain(..dropped);
-                tracing::warn!(dropped, "dropped stored denials while storage fails (the live monitor still had them)");
+        match flush(&store, &mut denials, &mut usage).await {
+            Ok(()) => failing_since = None,
+            Err(e) => {
+                // Denials are samples, not money: while storage fails keep only the newest.
+                if denials.len() > MAX_PENDING_DENIALS {
+                    let excess = denials.len() - MAX_PENDING_DENIALS;
+                    denials.drain(..excess);
+                    dropped += excess as u64;
+                }
+                // Once when the failure begins, then every 30 s (the store reports it loudly).
+                if failing_since.is_none_or(|t: std::time::Instant| t.elapsed() > Duration::from_secs(30)) {
+                    tracing::error!(error = %e, dropped_denials = dropped,
+                        "cannot write the traffic log; will retry (denials past 50,000 are dropped, the live monitor had them)");
+                    failing_since = Some(std::time::Instant::now());
+                }
             }
         }
         if stop {

@@ -308,8 +308,18 @@ impl Node {
         self.store.close().await;
         drop(self.lock);
         if let Err(unwritten) = settled {
+            let owed: Vec<String> = unwritten
+                .unwritten
+                .iter()
+                .map(|u| {
+                    let tenant = self.live.tenant(u.tenant_id).map_or_else(|| format!("#{}", u.tenant_id), |t| t.slug);
+                    format!("tenant {tenant} owes {} credits for {} requests", u.amount, u.requests)
+                })
+                .collect();
             bail!(
-                "stopped with charges missing from the ledger: {unwritten}; re-apply them with `tollgate credits adjust`"
+                "stopped with charges missing from the ledger (storage refused them): {}; once storage works, \
+                 charge them with `tollgate credits adjust --tenant <slug> --amount -<credits> --reason …`",
+                owed.join("; ")
             );
         }
         if lost > 0 {
