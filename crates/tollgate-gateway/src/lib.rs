@@ -35,10 +35,9 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
-use tollgate_core::keys::{PresentedKey, digest};
 use tollgate_core::live::{Admitted, Live, Reservation};
 use tollgate_core::path::normalize;
-use tollgate_core::policy::{DenialFacts, Outcome};
+use tollgate_core::policy::{DenialCode, DenialFacts, Outcome};
 use tollgate_core::rate::RateLimit;
 use tollgate_core::settings::{Durability, Settings};
 use tollgate_core::settlement::{Debit, Settlement};
@@ -104,33 +103,29 @@ impl Gateway {
                             }
                         }
                     }
-                    self.over_keyless_limit(&request, peer).map(|seconds| {
-                        (
-                            Reason::KeylessRateLimited,
-                            DenialFacts { retry_after: Some(seconds), ..DenialFacts::default() },
-                        )
-                    })
+                    None
                 }
             },
         };
         match refused {
             Some((reason, facts)) => self.refuse(&request, reason, facts),
-            None => self.handle(request, client_ip).await,
+            None => self.handle(request, peer, client_ip).await,
         }
     }
 
-    /// For a request the gateway would answer 401 `MISSING_API_KEY`/`INVALID_API_KEY` or
-    /// 404, counts it against `peer`'s keyless budget; `Some(seconds)` when over it.
-    fn over_keyless_limit(&self, request: &Request<Incoming>, peer: IpAddr) -> Option<u64> {
-        let keyless = match self.live.route(request.method().as_str(), request.uri().path()) {
-            None => true,
-            Some(_) => match presented_key(request.headers()) {
-                PresentedKey::Key(key) => self.live.key(&digest(key)).is_none(),
-                PresentedKey::Absent | PresentedKey::Malformed => true,
-            },
-        };
+    /// Counts a request the gateway would answer 401 `MISSING_API_KEY`/`INVALID_API_KEY`
+    /// or 404 against `peer`'s keyless budget; the facts of a 429 when over it. Asked only
+    /// once routing and admission found no usable key, so paying requests never pay for it.
+    fn over_keyless_limit(&self, peer: IpAddr) -> Option<DenialFacts> {
         let now_ns = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        if keyless { self.keyless.check(peer, now_ns).err() } else { None }
+        let seconds = self.keyless.check(peer, now_ns).err()?;
+        Some(DenialFacts { retry_after: Some(seconds), ..DenialFacts::default() })
+    }
+
+    /// The policy of the keyless limit, as a `RateLimit-Policy` header value.
+    fn keyless_policy(&self) -> HeaderValue {
+        let RateLimit { per_second, burst } = self.keyless.limit();
+        HeaderValue::from_str(&format!("\"keyless\";q={per_second};w=1;burst={burst}")).expect("ascii")
     }
 
     /// Answers a request refused before routing, and reports it like any other decision.
@@ -154,9 +149,7 @@ impl Gateway {
             headers.insert("x-request-id", id);
         }
         if reason == Reason::KeylessRateLimited {
-            let RateLimit { per_second, burst } = self.keyless.limit();
-            let policy = format!("\"keyless\";q={per_second};w=1;burst={burst}");
-            headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
+            headers.insert("ratelimit-policy", self.keyless_policy());
         }
         let event = GatewayEvent {
             at: Utc::now(),
@@ -179,7 +172,7 @@ impl Gateway {
         response
     }
 
-    async fn handle(self: Arc<Self>, request: Request<Incoming>, client_ip: &str) -> Response<Body> {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: IpAddr, client_ip: &str) -> Response<Body> {
         let now = Utc::now();
         let request_id = request_id::next();
         let audience = Audience::of(request.headers());
@@ -225,8 +218,17 @@ impl Gateway {
             }
             response
         };
+        let keyless =
+            |event: &mut GatewayEvent, otherwise: Reason, facts: DenialFacts| match self.over_keyless_limit(peer) {
+                Some(limited) => {
+                    let mut response = problem(Reason::KeylessRateLimited, limited, None, event);
+                    response.headers_mut().insert("ratelimit-policy", self.keyless_policy());
+                    response
+                }
+                None => problem(otherwise, facts, None, event),
+            };
         let mut response = match self.live.route(&event.method, &path) {
-            None => problem(Reason::RouteNotFound, DenialFacts::default(), None, event),
+            None => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
             Some(route) => {
                 event.route = Some(route.path_prefix.clone());
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
@@ -252,6 +254,11 @@ impl Gateway {
                                 }
                             }
                         }
+                    }
+                    (Outcome::Deny(denial), None, _)
+                        if matches!(denial.code, DenialCode::MissingApiKey | DenialCode::InvalidApiKey) =>
+                    {
+                        keyless(event, Reason::Denied(denial.code), denial.facts)
                     }
                     (Outcome::Deny(denial), who, _) => {
                         problem(Reason::Denied(denial.code), denial.facts, who.as_ref(), event)
