@@ -57,6 +57,9 @@ pub struct LedgerEntry {
     /// Repeating a movement with the same key returns the first entry instead of a second one.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Served requests a usage debit covers (usage is written summed per tenant); 1 for
+    /// every other entry.
+    pub requests: i64,
 }
 
 /// A movement to record.

@@ -401,11 +401,13 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
     // Taken from the shards and not yet written (storage failing).
     let mut pending = Sums::new();
     let mut outage: Option<Outage> = None;
-    let mut next_flush = tokio::time::Instant::now() + w.every();
+    let mut last_flush = tokio::time::Instant::now();
     let mut next_probe = tokio::time::Instant::now();
     let mut probe_retry = FIRST_RETRY;
     let mut health = w.store.health().subscribe();
     loop {
+        // Read each time round, so a changed setting applies at once.
+        let next_flush = last_flush + w.every();
         let probing = pending.is_empty() && outage.is_none() && w.store.health().is_failing();
         let wake = match &outage {
             Some(o) => o.next_try,
@@ -416,15 +418,17 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
             m = rx.recv() => m,
             () = tokio::time::sleep_until(wake) => {
                 let now = tokio::time::Instant::now();
-                if now >= next_flush {
-                    next_flush = now + w.every();
+                let due = match &outage {
+                    Some(o) => now >= o.next_try,
+                    None => now >= last_flush + w.every(),
+                };
+                if due {
+                    last_flush = now;
+                    w.sums.take(&mut pending, false);
                 }
-                w.sums.take(&mut pending, false);
-                if !pending.is_empty() {
-                    if outage.as_ref().is_none_or(|o| now >= o.next_try) {
-                        let _ = flush(&w, &mut pending, &mut outage).await; // logged by the outage
-                    }
-                } else if w.store.health().is_failing() && now >= next_probe {
+                if due && !pending.is_empty() {
+                    let _ = flush(&w, &mut pending, &mut outage).await; // logged by the outage
+                } else if pending.is_empty() && w.store.health().is_failing() && now >= next_probe {
                     // Strict requests are refused while storage fails: find out when it is back.
                     match w.store.probe().await {
                         Ok(()) => probe_retry = FIRST_RETRY,
