@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::command::{Command, Ctx};
 use crate::settings;
 use crate::store::Store;
+use crate::{Console, ConsoleError};
 
 /// A strict request's charge, as [`charged_request`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -104,5 +106,32 @@ pub(crate) async fn run(store: Store) {
             Ok(n) => tracing::debug!(deleted = n, "pruned old per-request charges"),
             Err(e) => tracing::warn!(error = %e, "cannot prune old per-request charges"),
         }
+    }
+}
+
+/// `charge.show`: what a `strict` request was charged, to whom and when, by its request
+/// id (the `x-request-id` the gateway answered with), within the retention period.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct ChargeShow {
+    /// The request id, e.g. `req_5f3a9c1e_000000000017`.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub request_id: String,
+}
+
+impl Command for ChargeShow {
+    const NAME: &'static str = "charge.show";
+    const SUMMARY: &'static str = "Show what a strict request was charged, to whom and when";
+    type Output = ChargedRequest;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<ChargedRequest, ConsoleError> {
+        let id = self.request_id.trim();
+        if id.is_empty() || id.len() > 200 {
+            return Err(ConsoleError::invalid("request_id", "must be 1 to 200 characters"));
+        }
+        let mut conn = console.store().read().acquire().await?;
+        charged_request(&mut conn, id).await?.ok_or_else(|| ConsoleError::not_found("charge of request", id))
     }
 }

@@ -568,10 +568,8 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
     if strict.is_empty() {
         return;
     }
-    let slots: Vec<Slot> = strict
-        .iter_mut()
-        .map(|c| Arc::new(Mutex::new(c.reservation.take().map(|r| (r, c.amount)))))
-        .collect();
+    let slots: Vec<Slot> =
+        strict.iter_mut().map(|c| Arc::new(Mutex::new(c.reservation.take().map(|r| (r, c.amount))))).collect();
     let mut per_tenant: HashMap<i64, Usage> = HashMap::new();
     for c in strict.iter() {
         let u = per_tenant.entry(c.tenant_id).or_insert(Usage {
@@ -661,7 +659,11 @@ fn unwritten(pending: &Sums) -> Vec<Unwritten> {
 
 /// Keeps a refused charge where `verify` reports it (best effort: logged either way).
 async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>) {
-    tracing::error!(?usage, request_id, "the ledger refused a charge: memory and database disagreed; verify will report it");
+    tracing::error!(
+        ?usage,
+        request_id,
+        "the ledger refused a charge: memory and database disagreed; verify will report it"
+    );
     let result = async {
         let mut write = store.begin().await?;
         let inserted = sqlx::query(

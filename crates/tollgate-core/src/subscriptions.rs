@@ -269,7 +269,8 @@ impl Command for Renew {
             if !due(sub, ctx.now) {
                 return Ok(());
             }
-            let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
+            let plan: Plan =
+                sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
             let start = sub.period_end.max(ctx.now);
             let end = plan.billing_period.end_of(start);
             sqlx::query(
