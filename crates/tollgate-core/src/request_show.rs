@@ -54,9 +54,8 @@ impl Command for RequestShow {
     type Output = RequestShown;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<RequestShown, ConsoleError> {
-        let id = RequestId::parse(&self.request_id).ok_or_else(|| {
-            ConsoleError::invalid("request_id", "expected an id such as req_5f3a9c1e_000000000017")
-        })?;
+        let id = RequestId::parse(&self.request_id)
+            .ok_or_else(|| ConsoleError::invalid("request_id", "expected an id such as req_5f3a9c1e_000000000017"))?;
         let log = console.request_log().ok_or_else(|| ConsoleError::NotFound {
             what: "request (no request log here yet)",
             id: self.request_id.clone(),
@@ -78,7 +77,9 @@ impl Command for RequestShow {
         };
         let read = console.store().read();
         let tenant: Option<String> = match record.tenant_id {
-            Some(id) => sqlx::query_scalar("SELECT slug FROM tenants WHERE id = ?").bind(id).fetch_optional(read).await?,
+            Some(id) => {
+                sqlx::query_scalar("SELECT slug FROM tenants WHERE id = ?").bind(id).fetch_optional(read).await?
+            }
             None => None,
         };
         let route: Option<String> = match record.route_id {

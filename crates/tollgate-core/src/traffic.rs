@@ -250,7 +250,13 @@ impl TrafficLog {
                 && k.route.as_deref() == route
                 && &*k.code == code
         };
-        let make = || DenialKey { minute, tenant: tenant.map(Into::into), route: route.map(Into::into), status, code: code.into() };
+        let make = || DenialKey {
+            minute,
+            tenant: tenant.map(Into::into),
+            route: route.map(Into::into),
+            status,
+            code: code.into(),
+        };
         let sample = match denials.entry(hash, is, make, limits.max_keys) {
             Some(count) => {
                 count.requests += 1;
@@ -263,7 +269,11 @@ impl TrafficLog {
                 self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
                 let hash = hasher.hash_one((minute, None::<&str>, None::<&str>, status, code));
                 let is = |k: &DenialKey| {
-                    k.minute == minute && k.status == status && k.tenant.is_none() && k.route.is_none() && &*k.code == code
+                    k.minute == minute
+                        && k.status == status
+                        && k.tenant.is_none()
+                        && k.route.is_none()
+                        && &*k.code == code
                 };
                 let make = || DenialKey { minute, tenant: None, route: None, status, code: code.into() };
                 denials.entry(hash, is, make, usize::MAX).expect("no cap").requests += 1;

@@ -95,7 +95,8 @@ async fn a_flood_of_denials_is_counted_whole_and_sampled_a_few_per_minute() {
             .await
             .unwrap();
     assert_eq!((len, truncated), (512, true), "an 8 KB path is kept cut to 512 bytes and marked");
-    let listed = w.run(tollgate_core::traffic::DenialCounts { tenant: Some("tenant-0".into()), ..Default::default() }).await;
+    let listed =
+        w.run(tollgate_core::traffic::DenialCounts { tenant: Some("tenant-0".into()), ..Default::default() }).await;
     assert_eq!(listed.iter().map(|m| m.requests).sum::<i64>(), 50, "denial.counts lists one tenant's");
     let rows = w.run(tollgate_core::tenants::TenantList::default()).await;
     let row = rows.iter().find(|t| t.slug == "tenant-1").expect("listed");
