@@ -92,20 +92,23 @@ impl Gateway {
 
     /// Reports a finished request: its record to the request log, its counts (and maybe
     /// a sample) to the traffic log, and the event to the hub when someone watches.
-    fn report(&self, event: GatewayEvent, id: RequestId, tenant_id: Option<i64>, route_id: Option<i64>) {
+    /// A `durable` record is written before the answer leaves (it then survives a crash
+    /// of the process, as the strict charge does).
+    fn report(&self, event: GatewayEvent, id: RequestId, at: Ids, durable: bool) {
         if let Some(log) = &self.requests {
-            log.record(RequestRecord {
+            let record = RequestRecord {
                 id,
                 at_ms: event.at.timestamp_millis(),
-                tenant_id,
-                route_id,
+                tenant_id: at.tenant_id,
+                route_id: at.route_id,
                 key_prefix: Short::new(event.key_prefix.as_deref().unwrap_or("")),
                 code: Short::new(event.code.as_deref().unwrap_or("")),
                 method: Short::new(&event.method),
                 status: event.status,
                 cost: event.cost,
                 latency_us: u32::try_from(event.latency_us).unwrap_or(u32::MAX),
-            });
+            };
+            if durable { log.record_now(record) } else { log.record(record) }
         }
         self.traffic.record(&event);
         if self.hub.is_watched() {
@@ -199,7 +202,7 @@ impl Gateway {
             latency_us: 0,
             facts: (facts_json != "{}").then(|| RawValue::from_string(facts_json).ok()).flatten(),
         };
-        self.report(event, id, None, None);
+        self.report(event, id, Ids::default(), false);
         response
     }
 
@@ -215,8 +218,8 @@ impl Gateway {
             gateway: &self,
             started: Instant::now(),
             id,
-            tenant_id: None,
-            route_id: None,
+            ids: Ids::default(),
+            durable: false,
             event: Some(GatewayEvent {
                 at: now,
                 request_id: request_id.clone(),
@@ -235,6 +238,7 @@ impl Gateway {
         };
         let event = finish.event.as_mut().expect("present until published");
         let settings = self.live.settings();
+        finish.durable = settings.durability == Durability::Strict;
         let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
             let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
             let p = Problem {
@@ -266,10 +270,10 @@ impl Gateway {
             None => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
             Some(route) => {
                 event.route = Some(route.path_prefix.clone());
-                finish.route_id = Some(route.id);
+                finish.ids.route_id = Some(route.id);
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
                 if let Some(who) = &admission.who {
-                    finish.tenant_id = Some(who.tenant_id);
+                    finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
                     event.key_prefix = Some(who.key_prefix.clone());
                     event.balance = Some(who.balance);
@@ -389,19 +393,28 @@ impl Gateway {
     }
 }
 
-/// The request's always-run last phase (as pingora's `logging`): its event reaches the
-/// traffic log and the hub however the request ends. Dropped before [`publish`]
-/// (the client went away, the handler panicked), it reports status 499, nginx's "client
-/// closed request"; the request's reservation has then already gone back by itself.
+/// The request's always-run last phase (as pingora's `logging`): its record reaches the
+/// request log, its event the traffic log and the hub, however the request ends. Dropped
+/// before [`publish`] (the client went away, the handler panicked), it reports status 499,
+/// nginx's "client closed request"; the request's reservation has then already gone back
+/// by itself.
 ///
 /// [`publish`]: Finish::publish
 struct Finish<'a> {
     gateway: &'a Gateway,
     started: Instant,
     id: RequestId,
+    ids: Ids,
+    /// `strict`: the request's record is written before its answer leaves.
+    durable: bool,
+    event: Option<GatewayEvent>,
+}
+
+/// The tenant and route a request reached, by id, for the request log.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ids {
     tenant_id: Option<i64>,
     route_id: Option<i64>,
-    event: Option<GatewayEvent>,
 }
 
 /// The status reported for a request whose client left before the answer.
@@ -411,7 +424,7 @@ impl Finish<'_> {
     fn publish(&mut self) {
         let Some(mut event) = self.event.take() else { return };
         event.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.gateway.report(event, self.id, self.tenant_id, self.route_id);
+        self.gateway.report(event, self.id, self.ids, self.durable);
     }
 }
 

@@ -271,3 +271,20 @@ async fn request_show_finds_a_served_and_a_refused_request_by_the_id_the_client_
     let error = show(&w, "req_nothing").await.expect_err("not an id");
     assert_eq!(error.code(), "INVALID_INPUT");
 }
+
+#[tokio::test]
+async fn in_strict_mode_a_served_request_is_in_the_ring_file_before_its_answer_leaves() {
+    use tollgate_core::request_log::{Lookup, RequestId, RequestLog};
+    use tollgate_core::settings::{Durability, SettingsSet};
+    let w = world(10, 1).await;
+    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
+    let served = w.get("/v1/x").await;
+    assert_eq!(served.status(), 200);
+    let id = RequestId::parse(&request_id(&served)).unwrap();
+    // A reader of the file alone (as after a crash): no buffer in between.
+    let reader = RequestLog::reader(&w.db.with_file_name("requests.log")).unwrap().expect("the ring exists");
+    match reader.find(id).unwrap() {
+        Lookup::Found(record) => assert_eq!((record.status, record.cost), (200, 1)),
+        Lookup::Gone => panic!("the strict answer left before its record was written"),
+    }
+}
