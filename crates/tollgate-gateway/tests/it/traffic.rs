@@ -288,3 +288,35 @@ async fn in_strict_mode_a_served_request_is_in_the_ring_file_before_its_answer_l
         Lookup::Gone => panic!("the strict answer left before its record was written"),
     }
 }
+
+/// A `batched` request's usage is summed per tenant in the ledger; its refund finds the
+/// charge in the request log, and never gives back more than it cost.
+#[tokio::test]
+async fn a_batched_request_is_refunded_by_the_id_its_client_got() {
+    use tollgate_core::credits::Refund;
+    let w = world(10, 3).await;
+    let served = w.get("/v1/x").await;
+    assert_eq!(served.status(), 200);
+    let id = request_id(&served);
+    let refund = |amount, key: &str| Refund {
+        tenant: "acme".into(),
+        amount,
+        idempotency_key: key.into(),
+        request_id: id.clone(),
+        reason: None,
+    };
+    let too_much = refund(4, "r0").run(&w.console, &Ctx::now("test")).await.expect_err("more than it cost");
+    assert_eq!(too_much.code(), "INVALID_INPUT", "{too_much}");
+    let done = refund(3, "r1").run(&w.console, &Ctx::now("test")).await.expect("the charge is in the request log");
+    assert_eq!(done.entry.amount, 3);
+    let again = refund(1, "r2").run(&w.console, &Ctx::now("test")).await.expect_err("nothing left to refund");
+    assert_eq!(again.code(), "INVALID_INPUT", "{again}");
+    let refused = w.client.get(format!("{}/v1/x", w.url)).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "no key");
+    let refused_id = request_id(&refused);
+    let error = Refund { request_id: refused_id, ..refund(1, "r3") }
+        .run(&w.console, &Ctx::now("test"))
+        .await
+        .expect_err("a refusal charged nothing");
+    assert_eq!(error.code(), "NOT_FOUND", "{error}");
+}
