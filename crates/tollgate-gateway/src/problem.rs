@@ -10,8 +10,8 @@ use tollgate_core::live::Admitted;
 use tollgate_core::policy::DenialFacts;
 use tollgate_core::settings::Settings;
 
-use crate::{Body, names};
 use crate::messages::{Lang, Reason, pay_label, quality, text};
+use crate::{Body, names};
 
 /// What the client asked for that shapes the answer.
 #[derive(Debug, Clone, Copy)]
@@ -143,7 +143,10 @@ impl Problem<'_> {
                 let retry = self.facts.retry_after.unwrap_or(1);
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
                 let policy = if self.reason == Reason::KeylessRateLimited { "keyless" } else { "plan" };
-                h.insert(names::RATELIMIT, HeaderValue::from_str(&format!("\"{policy}\";r=0;t={retry}")).expect("ascii"));
+                h.insert(
+                    names::RATELIMIT,
+                    HeaderValue::from_str(&format!("\"{policy}\";r=0;t={retry}")).expect("ascii"),
+                );
                 if let Some((rate, burst)) = self.who().and_then(|w| w.rate) {
                     // draft-ietf-httpapi-ratelimit-headers: the quota per one-second window.
                     let policy = format!("\"plan\";q={rate};w=1;burst={burst}");

@@ -66,6 +66,13 @@ fn digest(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+impl KeyRow {
+    /// The key's row id (reconciliation pages by it).
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
     let digest = digest(&row.secret_hash)?;
     let key = LiveKey {
@@ -130,6 +137,10 @@ macro_rules! key_query {
 
 /// Every key, as [`key_entry`] takes it.
 pub(super) const ALL_KEYS: &str = key_query!("");
+
+/// One page of keys, in id order after `?1`, at most `?2` (reconciliation reads the keys a
+/// page at a time, so a pass never holds a second copy of them all).
+pub(super) const KEYS_AFTER: &str = key_query!("WHERE id > ?1 ORDER BY id LIMIT ?2");
 
 impl Live {
     /// Loads everything. With no usage pending (nothing is running yet), stored balances

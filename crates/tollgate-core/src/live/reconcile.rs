@@ -14,14 +14,14 @@
 //! is between its COMMIT and memory, so every write up to `G` has reached memory too; what
 //! memory holds at a version above `G` is newer than the snapshot and left alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::load::{ALL_KEYS, KeyRow, TENANT_FACTS, TenantRow, key_entry, put, sorted, tenant_state};
+use super::load::{KEYS_AFTER, KeyRow, TENANT_FACTS, TenantRow, key_entry, put, sorted, tenant_state};
 use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
 use crate::plans::Plan;
 use crate::routes::Route;
@@ -34,10 +34,16 @@ pub const EVERY: Duration = Duration::from_secs(60);
 /// Longest a pass waits for console writes in flight to reach memory before giving up.
 const QUIET_WITHIN: Duration = Duration::from_secs(5);
 
-/// The database at one instant, as memory holds it.
+/// Keys read per page: a pass holds this many rows (and a set of every key's digest, 32
+/// bytes each) rather than a second copy of every key.
+const KEYS_PER_PAGE: i64 = 4096;
+
+/// The database at one instant, as memory holds it, but for the keys: those are compared
+/// a page at a time ([`Live::repair_keys_paged`]) in the same read transaction.
 pub(super) struct Snapshot {
     /// The newest console write it includes.
     version: Version,
+    /// Keys to compare with memory in full (tests); empty when they are paged.
     keys: HashMap<[u8; 32], Arc<LiveKey>>,
     tenants: HashMap<i64, TenantState>,
     plans: HashMap<i64, Plan>,
@@ -46,19 +52,17 @@ pub(super) struct Snapshot {
 }
 
 impl Snapshot {
-    async fn read(store: &Store) -> Result<Self, sqlx::Error> {
-        let mut tx = store.read().begin().await?;
+    /// Everything but the keys, in `tx` (a read transaction the keys are then paged in).
+    async fn read(tx: &mut sqlx::SqliteConnection) -> Result<Self, sqlx::Error> {
         let version: Version =
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(&mut *tx).await?;
-        let keys: Vec<KeyRow> = sqlx::query_as(ALL_KEYS).fetch_all(&mut *tx).await?;
         let tenants: Vec<TenantRow> = sqlx::query_as(TENANT_FACTS).fetch_all(&mut *tx).await?;
         let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *tx).await?;
         let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *tx).await?;
-        let settings = settings::load(&mut tx).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        tx.commit().await?;
+        let settings = settings::load(&mut *tx).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         Ok(Self {
             version,
-            keys: keys.into_iter().filter_map(key_entry).collect(),
+            keys: HashMap::new(),
             tenants: tenants.into_iter().map(tenant_state).map(|t| (t.id, t)).collect(),
             plans: plans.into_iter().map(|p| (p.id, p)).collect(),
             routes,
@@ -71,7 +75,8 @@ impl Snapshot {
 /// things differed, or `None` when console writes kept committing for 5 s, so no pass
 /// could be made.
 pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::Error> {
-    let snapshot = Snapshot::read(store).await?;
+    let mut tx = store.read().begin().await?;
+    let snapshot = Snapshot::read(&mut tx).await?;
     let deadline = tokio::time::Instant::now() + QUIET_WITHIN;
     while live.committing.load(Ordering::SeqCst) > 0 {
         if tokio::time::Instant::now() >= deadline {
@@ -79,7 +84,11 @@ pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let drift = live.repair(snapshot) + repair_balances(live, store).await?;
+    let at = snapshot.version;
+    let mut drift = live.repair(snapshot, false);
+    drift += live.repair_keys_paged(&mut tx, at).await?;
+    tx.commit().await?;
+    drift += repair_balances(live, store).await?;
     live.drift.fetch_add(drift, Ordering::Relaxed);
     Ok(Some(drift))
 }
@@ -136,10 +145,14 @@ fn facts(t: &TenantState) -> impl std::fmt::Debug + '_ {
 impl Live {
     /// Takes the database's side wherever memory holds something at most as new as the
     /// snapshot and different from it; returns how many things that was. Never waits.
-    pub(super) fn repair(&self, db: Snapshot) -> u64 {
+    /// With `all_keys`, the snapshot's keys are every key (memory's others are drift);
+    /// otherwise they are compared a page at a time afterwards.
+    pub(super) fn repair(&self, db: Snapshot, all_keys: bool) -> u64 {
         let at = db.version;
+        let keys = self.repair_key_values(&db.keys, at)
+            + if all_keys { self.remove_keys_not_in(|digest| db.keys.contains_key(digest), at) } else { 0 };
         self.repair_tenants(db.tenants, at)
-            + self.repair_keys(db.keys, at)
+            + keys
             + self.repair_plans(db.plans, at)
             + self.repair_routes(db.routes, at)
             + self.repair_settings(db.settings, at)
@@ -176,42 +189,72 @@ impl Live {
         drift
     }
 
-    fn repair_keys(&self, db: HashMap<[u8; 32], Arc<LiveKey>>, at: Version) -> u64 {
-        // Compared under the read lock, repaired under the write lock, so the gateway's
-        // key lookups are held up only for the repairs.
-        let mut wrong: Vec<([u8; 32], Option<Arc<LiveKey>>)> = Vec::new();
+    /// Compares the keys of `tx` (a read transaction at version `at`) with memory a page
+    /// at a time, then drops what memory holds that the database does not.
+    async fn repair_keys_paged(&self, tx: &mut sqlx::SqliteConnection, at: Version) -> Result<u64, sqlx::Error> {
+        let mut seen: HashSet<[u8; 32]> = HashSet::with_capacity(self.counts().0);
+        let (mut after, mut drift) = (0, 0);
+        loop {
+            let rows: Vec<KeyRow> =
+                sqlx::query_as(KEYS_AFTER).bind(after).bind(KEYS_PER_PAGE).fetch_all(&mut *tx).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id();
+            let page: HashMap<[u8; 32], Arc<LiveKey>> = rows.into_iter().filter_map(key_entry).collect();
+            drift += self.repair_key_values(&page, at);
+            seen.extend(page.into_keys());
+        }
+        Ok(drift + self.remove_keys_not_in(|digest| seen.contains(digest), at))
+    }
+
+    /// Takes the database's value for each key of `db` that memory lacks or holds
+    /// differently (at most as new as `at`). Compared under the read lock, repaired under
+    /// the write lock, so the gateway's key lookups are held up only for the repairs.
+    fn repair_key_values(&self, db: &HashMap<[u8; 32], Arc<LiveKey>>, at: Version) -> u64 {
+        let mut wrong: Vec<([u8; 32], Arc<LiveKey>)> = Vec::new();
         {
             let held = self.keys.read().expect("keys lock");
-            for (digest, key) in &db {
+            for (digest, key) in db {
                 match held.get(digest) {
                     Some(k) if k.version > at || k.value == *key => {}
                     other => {
                         let memory = other.map(|k| &k.value);
                         tracing::warn!(key = %key.prefix, ?memory, database = ?key, "drift: key");
-                        wrong.push((*digest, Some(key.clone())));
+                        wrong.push((*digest, key.clone()));
                     }
-                }
-            }
-            for (digest, k) in held.iter() {
-                if k.version <= at && !db.contains_key(digest) {
-                    tracing::warn!(key = %k.value.prefix, "drift: a key in memory is not in the database");
-                    wrong.push((*digest, None));
                 }
             }
         }
+        if wrong.is_empty() {
+            return 0;
+        }
+        let mut held = self.keys.write().expect("keys lock");
+        let drift = wrong.len() as u64;
+        for (digest, key) in wrong {
+            put(&mut held, digest, key, at, |version| version <= at);
+        }
+        drift
+    }
+
+    /// Drops the keys memory holds (at most as new as `at`) that `in_database` says the
+    /// database does not.
+    fn remove_keys_not_in(&self, in_database: impl Fn(&[u8; 32]) -> bool, at: Version) -> u64 {
+        let gone: Vec<[u8; 32]> = {
+            let held = self.keys.read().expect("keys lock");
+            held.iter()
+                .filter(|(digest, k)| k.version <= at && !in_database(digest))
+                .map(|(digest, k)| {
+                    tracing::warn!(key = %k.value.prefix, "drift: a key in memory is not in the database");
+                    *digest
+                })
+                .collect()
+        };
         let mut held = self.keys.write().expect("keys lock");
         let mut drift = 0;
-        for (digest, key) in wrong {
-            match key {
-                Some(key) => put(&mut held, digest, key, at, |version| version <= at),
-                None => {
-                    if held.get(&digest).is_none_or(|k| k.version > at) {
-                        continue;
-                    }
-                    held.remove(&digest);
-                }
+        for digest in gone {
+            if held.get(&digest).is_some_and(|k| k.version <= at) {
+                held.remove(&digest);
+                drift += 1;
             }
-            drift += 1;
         }
         drift
     }

@@ -112,17 +112,17 @@ fn reconciliation_repairs_what_is_not_newer_than_the_database_and_counts_it() {
 
     // The database at write 5 agrees: nothing to do.
     let db = snapshot(5, tenant(Standing::Active), key(false), vec![route(1)], settings("a"));
-    assert_eq!(live.repair(db), 0, "memory agrees with the database");
+    assert_eq!(live.repair(db, true), 0, "memory agrees with the database");
 
     // Memory holds write 7; a snapshot taken at write 6 is older and must not win.
     live.apply(tenant_change(Standing::Blocked, true), 7);
     let older = snapshot(6, tenant(Standing::Active), key(false), vec![route(1)], settings("a"));
-    assert_eq!(live.repair(older), 0, "newer memory is left alone");
+    assert_eq!(live.repair(older, true), 0, "newer memory is left alone");
     assert_eq!(live.tenant(1).unwrap().standing, Standing::Blocked, "as it was");
 
     // Changed behind the console's back (no audit entry): same version, other facts.
     let behind = snapshot(7, tenant(Standing::Suspended), key(false), vec![route(2)], settings("b"));
-    assert_eq!(live.repair(behind), 4, "tenant, key, routes and settings each differ once");
+    assert_eq!(live.repair(behind, true), 4, "tenant, key, routes and settings each differ once");
     assert_eq!(live.tenant(1).unwrap().standing, Standing::Suspended, "the database's side is taken");
     assert!(!live.key(&DIGEST).unwrap().revoked, "for the key too");
     assert_eq!(live.route("GET", "/v1").unwrap().cost, 2, "and the routes");

@@ -114,3 +114,58 @@ async fn rotate_overlaps_then_the_old_key_expires() {
     );
     assert_eq!(w.run(KeyList { tenant: "acme".into() }).await.unwrap().len(), 3, "rotation adds keys, never deletes");
 }
+
+/// Reconciliation reads keys a page at a time (so a pass never holds a second copy of
+/// them all): keys added, changed and removed behind the console's back are found on
+/// every page, and memory then holds exactly the database's keys.
+#[tokio::test]
+async fn reconciliation_pages_through_keys_and_repairs_each_page() {
+    use std::sync::Arc;
+    use tollgate_core::keys::digest;
+    use tollgate_core::live::Live;
+    use tollgate_core::live::reconcile::reconcile;
+    let w = world().await;
+    w.plan("pro", 0).await;
+    let tenant_id = w.tenant("acme", "pro").await.tenant.id;
+    let store = w.console.store().clone();
+    let secret = |i: usize| format!("tg_live_paged{i:06}");
+    let insert = |from: usize, to: usize| {
+        let store = store.clone();
+        async move {
+            let mut write = store.begin().await.unwrap();
+            for i in from..to {
+                sqlx::query("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at) VALUES (?, ?, ?, 'k', '[]', ?)")
+                    .bind(tenant_id)
+                    .bind(format!("tg_live_p{i}"))
+                    .bind(hash_secret(&secret(i)))
+                    .bind(t0())
+                    .execute(&mut *write)
+                    .await
+                    .unwrap();
+            }
+            write.commit().await.unwrap();
+        }
+    };
+    insert(0, 5000).await;
+    let live = Arc::new(Live::load(&store).await.unwrap());
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "memory agrees after loading");
+
+    // Behind the console's back: 5,000 more keys (two more pages), one key on the first
+    // page revoked, one on the second removed.
+    insert(5000, 10_000).await;
+    let mut write = store.begin().await.unwrap();
+    sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE prefix = 'tg_live_p10'")
+        .bind(t0())
+        .execute(&mut *write)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM api_keys WHERE prefix = 'tg_live_p4500'").execute(&mut *write).await.unwrap();
+    write.commit().await.unwrap();
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(5002), "every added, changed and removed key is drift");
+    let held = |i: usize| live.key(&digest(&secret(i)));
+    assert!(held(9999).is_some_and(|k| k.tenant_id == tenant_id), "a key from the last page is in memory");
+    assert!(held(10).is_some_and(|k| k.revoked), "the revocation reached memory");
+    assert!(held(4500).is_none(), "the removed key left memory");
+    assert_eq!(live.counts().0, 9999, "memory holds exactly the database's keys");
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "once");
+}
