@@ -17,7 +17,7 @@ use crate::{Console, ConsoleError, validate};
 #[serde(rename_all = "snake_case")]
 pub enum Durability {
     /// Answers at once; charges are summed per tenant in memory and written every
-    /// `usage_flush_ms` (default 1000 ms; one ledger entry per tenant). A crash loses at
+    /// `usage_flush_ms` (default 2000 ms; one ledger entry per tenant). A crash loses at
     /// most the charges not yet written: in the tenant's favour, never an overspend.
     Batched,
     /// An answer leaves only after its charge is committed, durable on power loss.
@@ -62,7 +62,7 @@ impl Default for Settings {
             gateway_listen: "127.0.0.1:8402".into(),
             admin_listen: "127.0.0.1:8401".into(),
             durability: Durability::Batched,
-            usage_flush_ms: 1000,
+            usage_flush_ms: 2000,
             retention_days: 30,
             upstream_timeout_ms: 30_000,
             low_balance_threshold: 100,

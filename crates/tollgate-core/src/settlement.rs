@@ -302,7 +302,7 @@ struct Writer {
 impl Writer {
     fn every(&self) -> Duration {
         self.live.as_ref().map_or(DEFAULT_FLUSH, |live| {
-            Duration::from_millis(u64::try_from(live.settings().usage_flush_ms).unwrap_or(1000).max(1))
+            Duration::from_millis(u64::try_from(live.settings().usage_flush_ms).unwrap_or(2000).max(1))
         })
     }
 

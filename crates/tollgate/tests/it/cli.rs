@@ -156,7 +156,7 @@ fn settings_help_tells_how_long_batched_charges_wait() {
     let help = String::from_utf8(out.stdout).unwrap();
     // Batched usage is written every `usage_flush_ms` (settlement.rs), as the README says.
     assert!(
-        help.contains("written every `usage_flush_ms` (default 1000 ms"),
+        help.contains("written every `usage_flush_ms` (default 2000 ms"),
         "batched durability's window is stated:\n{help}"
     );
     assert!(help.contains("--usage-flush-ms"), "and can be set:\n{help}");
