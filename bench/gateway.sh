@@ -89,6 +89,10 @@ cpu_ticks() {
   done
   echo "$total"
 }
+# Busy clock ticks of the whole machine (every CPU), from /proc/stat.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# CPU seconds of the shell's finished children, from the output of the `times` builtin.
+children_cpu_s() { awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, t, /[ms]/); s += t[1] * 60 + t[2]}} END {print s}' "$1"; }
 wait_http() { # URL PID LOG: until the URL answers anything, or the process died
   until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)" != 000 ]; do
     kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "error: the server stopped (log above)" >&2; exit 1; }
@@ -103,7 +107,10 @@ import sys, secrets
 work, total, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(f"{work}/tenants.jsonl", "w") as t, open(f"{work}/funded.txt", "w") as f, open(f"{work}/zero.txt", "w") as z:
     for i in range(total):
-        key = "tg_live_" + secrets.token_hex(20)
+        # Random from the first character: the key's shown prefix (its first quarter, at most
+        # 8 characters, and 8 hex digits of its hash) must be unique, which 100,000 keys
+        # sharing "tg_live_" would break by the birthday bound on those 32 bits.
+        key = "bk_" + secrets.token_hex(22)
         if i < active:
             credits, out = 10**12, f            # rotated by the allowed runs
         elif i < 2 * active:
@@ -191,9 +198,16 @@ run() {
     perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
   fi
   local statuses=(); [ "$expect" = 402 ] && statuses=(env BENCH_STATUSES=1)
+  # The machine's busy ticks and wrk's own CPU (builtins only, no process in between): what
+  # other processes took from this run shows as others_cpu_pct.
+  local b0 b1 t0; b0=$(busy_ticks); t0=$(date +%s%N)
+  times >"$work/times0"
   "${statuses[@]}" env BENCH_KEYS="$keys" "${wrk[@]}" -c"$conns" -d"${DURATION}s" --latency -s "bench/wrk/$script" "$url" >"$out"
+  times >"$work/times1"
+  b1=$(busy_ticks)
   s1=$(cpu_ticks "${server[@]}"); u1=$(cpu_ticks "$upstream_pid")
   local fields=(mode="$mode" conns="$conns" rep="$rep" target="$target" expect="$expect" server_ticks=$((s1 - s0)))
+  fields+=(busy_ticks=$((b1 - b0)) wall_ns=$(( $(date +%s%N) - t0 )) wrk_cpu_s="$(awk -v a="$(children_cpu_s "$work/times1")" -v b="$(children_cpu_s "$work/times0")" 'BEGIN {print a - b}')")
   [ "$target" != upstream ] && fields+=(upstream_ticks=$((u1 - u0)))
   if [ -n "$db_before" ]; then
     sleep "$SETTLE"
@@ -202,12 +216,7 @@ run() {
   [ "$target" = tg_strict ] && tg settings set --durability batched >/dev/null
   local line; line=$(results run "$out" "${fields[@]}") || { cat "$out" >&2; exit 1; }
   echo "$line" >>"$work/runs.jsonl"
-  python3 -c '
-import json, sys
-r = json.loads(sys.argv[1])
-cpu = f"{r[\"server_cpu_us\"]:6.1f}" if "server_cpu_us" in r else "     —"
-db = f"  db {r[\"db_growth_bytes\"] / r[\"requests\"]:6.1f} B/req" if "db_growth_bytes" in r else ""
-print(f"  {r[\"target\"]:10} {r[\"rps\"]:>9,.0f} req/s  p50 {r[\"p50_ms\"]:6.2f} ms  p99 {r[\"p99_ms\"]:6.2f} ms  server {cpu} µs/req{db}")' "$line"
+  results show "$line"
   if [[ $target == tg || $target == tg_strict ]]; then
     served=$((served + $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$line")))
   fi

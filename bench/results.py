@@ -4,6 +4,7 @@ clean, measures the database, and turns the runs into medians, ratios, target ch
 the files in artifacts/bench/.
 
   results.py run WRK_OUTPUT KEY=VALUE...   one run as a JSON line (exit 3: refused)
+  results.py show RUN_JSON                 that run on one line
   results.py dbsize DATA_DIR               checkpoints the WAL, prints the sizes as JSON
   results.py report WORK_DIR OUT_DIR       the tables, ratios and targets of a whole run
 """
@@ -110,10 +111,26 @@ def cmd_run(path, fields):
         ticks = run.pop(f"{part}_ticks", None)
         if ticks is not None:
             run[f"{part}_cpu_us"] = ticks * 1e6 / hz / run["requests"]
+    if "busy_ticks" in run:
+        # What the rest of the machine used during the run, in % of all its CPUs: the servers'
+        # and wrk's own CPU taken out of the machine's busy time. High values mean a noisy run.
+        ours = run.get("server_cpu_us", 0) + run.get("upstream_cpu_us", 0)
+        ours_s = ours * run["requests"] / 1e6 + run.pop("wrk_cpu_s")
+        busy_s = run.pop("busy_ticks") / hz
+        run["others_cpu_pct"] = max(0.0, busy_s - ours_s) * 100 / (os.cpu_count() * run.pop("wall_ns") / 1e9)
     if "db_before" in run and "db_after" in run:
         run["db_growth_bytes"] = run["db_after"]["files"] - run["db_before"]["files"]
         run["db_logical_growth_bytes"] = run["db_after"]["logical"] - run["db_before"]["logical"]
     print(json.dumps(run))
+
+
+def cmd_show(line):
+    """One run on one line of the console."""
+    r = json.loads(line)
+    cpu = f"{r['server_cpu_us']:6.1f}" if "server_cpu_us" in r else "     —"
+    db = f"  db {r['db_growth_bytes'] / r['requests']:6.1f} B/req" if "db_growth_bytes" in r else ""
+    others = f"  others {r['others_cpu_pct']:3.0f}% CPU" if "others_cpu_pct" in r else ""
+    print(f"  {r['target']:10} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  server {cpu} µs/req{db}{others}")
 
 
 def cmd_dbsize(data_dir):
@@ -189,6 +206,7 @@ def summarize(runs, extra):
                 "p99_ms": med(r["p99_ms"] for r in mine),
                 "server_cpu_us": med(r.get("server_cpu_us") for r in mine),
                 "upstream_cpu_us": med(r.get("upstream_cpu_us") for r in mine),
+                "others_cpu_pct": med(r.get("others_cpu_pct") for r in mine),
                 "per_rep_rps": [r["rps"] for r in sorted(mine, key=lambda r: r["rep"])],
             }
         ratios = []
@@ -277,11 +295,11 @@ def markdown(summary, checks, meta):
     lines = [f"# Gateway benchmark {meta['date']}", "", f"`{meta['command']}` on commit {meta['commit']}: {meta['settings']}", ""]
     for t in summary["tables"]:
         lines += [f"## {t['mode']}, {t['conns']} connections", "",
-                  "| target | req/s (median) | p50 | p99 | server CPU µs/req | upstream CPU µs/req | req/s per repetition |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| target | req/s (median) | p50 | p99 | server CPU µs/req | upstream CPU µs/req | other processes' CPU | req/s per repetition |",
+                  "|---|---|---|---|---|---|---|---|"]
         for row in t["targets"].values():
             cpu = lambda x: f"{x:.1f}" if x is not None else "—"
-            lines.append(f"| {row['name']} | {fmt_int(row['rps'])} | {fmt_ms(row['p50_ms'])} | {fmt_ms(row['p99_ms'])} | {cpu(row['server_cpu_us'])} | {cpu(row['upstream_cpu_us'])} | {', '.join(fmt_int(x) for x in row['per_rep_rps'])} |")
+            lines.append(f"| {row['name']} | {fmt_int(row['rps'])} | {fmt_ms(row['p50_ms'])} | {fmt_ms(row['p99_ms'])} | {cpu(row['server_cpu_us'])} | {cpu(row['upstream_cpu_us'])} | {cpu(row['others_cpu_pct'])}% | {', '.join(fmt_int(x) for x in row['per_rep_rps'])} |")
         lines += ["", "| ratio | of medians | per repetition |", "|---|---|---|"]
         for r in t["ratios"]:
             lines.append(f"| {r['label']} | {r['of_medians']:.2f}× | {', '.join(f'{x:.2f}' for x in r['per_rep'])} |")
@@ -295,7 +313,7 @@ def markdown(summary, checks, meta):
     for f in summary["extra"].get("flood", []):
         lines.append(f"- {f['name']}: {f['seconds']} s at {f['rps']:,.0f} req/s ({f['requests']:,} requests, statuses {json.dumps(f['statuses'])}), peak RSS {f['peak_rss_mb']:.1f} MB (RSS {f['rss_before_mb']:.1f} MB before), CPU {f['cpu_ms_first_second']:.0f} ms in the second after wrk ended and {f['cpu_ms_second_1_to_2']:.0f} ms in the next; database +{f['db_growth_bytes']:,} B")
     for r in summary["extra"].get("ready", []):
-        lines.append(f"- ready (launch until the gateway answers) with {r['keys']:,} keys, {r['history_requests']:,} requests served before: {r['ms']:.0f} ms (median of {r['samples']}: {r['all_ms']}), database {r['db_mb']:.1f} MB; `verify` {r.get('verify_s', 0):.2f} s")
+        lines.append(f"- ready (launch until the gateway answers) with {r['keys']:,} keys, {r['history_requests']:,} requests served before: {r['ms']:.0f} ms (median of {r['samples']}: {r['all_ms']}), database {r['db_mb']:.1f} MB" + (f"; `verify` {r['verify_s']:.2f} s" if "verify_s" in r else ""))
     lines += ["", "## Targets", ""]
     for ok, line in checks:
         lines.append(f"- {'PASS' if ok else ('FAIL' if ok is False else 'N/A')} {line}")
@@ -323,6 +341,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "run":
         cmd_run(args[0], args[1:])
+    elif cmd == "show":
+        cmd_show(args[0])
     elif cmd == "dbsize":
         cmd_dbsize(args[0])
     elif cmd == "report":
