@@ -77,6 +77,6 @@ verify_start=$(date +%s%N)
 tg verify >/dev/null || true
 verify_s=$(awk -v ns=$(( $(date +%s%N) - verify_start )) 'BEGIN {printf "%.2f", ns / 1e9}')
 median_ms=$(printf '%s\n' "${samples[@]}" | sort -n | sed -n 2p)
-extra "{\"kind\": \"ready\", \"mode\": \"free\", \"keys\": $KEYS, \"history_requests\": $served, \"ms\": $median_ms, \"samples\": 3, \"all_ms\": [$(IFS=,; echo "${samples[*]}")], \"db_mb\": $(du -sm "$data" | cut -f1), \"verify_s\": $verify_s}"
+extra "{\"kind\": \"ready\", \"mode\": \"free\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $served, \"ms\": $median_ms, \"samples\": 3, \"all_ms\": [$(IFS=,; echo "${samples[*]}")], \"db_mb\": $(du -sm "$data" | cut -f1), \"verify_s\": $verify_s}"
 echo "-- ready: ${samples[*]} ms after launch ($loaded; $served requests served before); verify ${verify_s} s"
 extra "{\"kind\": \"others\", \"files\": $(results dbsize "$data" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["others"]))')}"

@@ -7,7 +7,7 @@
 #   lua, lua402  nginx + Lua doing Tollgate's job in its simplest form (bench/nginx/access.lua):
 #              the key file Tollgate imports in a lua_shared_dict, 401, JSON 402, atomic debit
 #   tg, tg_strict, tg402  Tollgate's allowed path (batched, strict) and its 402 path
-# Same keys everywhere: KEYS tenants with a key each (imported by Tollgate, loaded by nginx),
+# Same keys everywhere: KEYS keys on TENANTS tenants (imported by Tollgate, loaded by nginx),
 # ACTIVE funded keys rotated per request, ACTIVE keys at zero balance for the 402 runs.
 #
 # For each mode (pinned: every server on CPU 0, wrk -t1 on CPU 1; free: no pinning, Tollgate
@@ -35,6 +35,7 @@ DURATION=${DURATION:-10}        # seconds per target and repetition
 FLOOD=${FLOOD:-60}              # seconds per flood
 KEYS=${KEYS:-100000}
 ACTIVE=${ACTIVE:-1000}
+TENANTS=${TENANTS:-$((2 * ACTIVE))}   # tenants holding the KEYS keys (at least 2 × ACTIVE)
 # Requests served by the database the start-up time is measured on (the issue's 10 million;
 # a smoke run settles for fewer and says so).
 HISTORY=${HISTORY:-$([ "$DURATION" -ge 10 ] && echo 10000000 || echo 200000)}
@@ -100,13 +101,17 @@ wait_http() { # URL PID LOG: until the URL answers anything, or the process died
   done
 }
 
-# --- the keys: one tenants file, imported by Tollgate, loaded by nginx + Lua ---------
-echo "Seeding $KEYS tenants with a key each ($ACTIVE funded and rotated, $ACTIVE at zero) ..."
-python3 - "$work" "$KEYS" "$ACTIVE" <<'PY'
+# --- the keys: a tenants file imported by Tollgate and loaded by nginx + Lua ------------
+# TENANTS tenants with a key each go through `tollgate import` (ACTIVE funded, ACTIVE at zero,
+# the rest funded and never used); the other KEYS - TENANTS keys are spread over them with
+# SQL (the import makes one tenant per key, and a 100,000-tenant import takes a minute) and
+# written to a second file nginx loads as well, so both hold the same KEYS keys.
+echo "Seeding $KEYS keys on $TENANTS tenants ($ACTIVE funded keys rotated, $ACTIVE keys at zero) ..."
+python3 - "$work" "$TENANTS" "$ACTIVE" <<'PY'
 import sys, secrets
-work, total, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, tenants, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(f"{work}/tenants.jsonl", "w") as t, open(f"{work}/funded.txt", "w") as f, open(f"{work}/zero.txt", "w") as z:
-    for i in range(total):
+    for i in range(tenants):
         # Random from the first character: the key's shown prefix (its first quarter, at most
         # 8 characters, and 8 hex digits of its hash) must be unique, which 100,000 keys
         # sharing "tg_live_" would break by the birthday bound on those 32 bits.
@@ -126,7 +131,21 @@ mkdir -m 700 "$data"
 tg plan create --name Bench --features bench >/dev/null
 seed_start=$(date +%s%N)
 tg import "$work/tenants.jsonl" >/dev/null
-echo "  imported in $(( ($(date +%s%N) - seed_start) / 1000000 )) ms"
+python3 - "$work" "$KEYS" "$TENANTS" <<'PY'
+import sys, secrets, sqlite3, hashlib
+work, total, tenants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+con = sqlite3.connect(f"{work}/data/tollgate.db")
+ids = [r[0] for r in con.execute("SELECT id FROM tenants ORDER BY id")]
+rows = []
+with open(f"{work}/extra_keys.jsonl", "w") as out:
+    for i in range(max(0, total - tenants)):
+        key = "bk_" + secrets.token_hex(22)
+        rows.append((ids[i % len(ids)], f"bk_extra{i:07d}", hashlib.sha256(key.encode()).hexdigest(), "extra", "[]", "2026-01-01T00:00:00+00:00"))
+        out.write(f'{{"key":"{key}"}}\n')
+con.executemany("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at) VALUES (?,?,?,?,?,?)", rows)
+con.commit()
+PY
+echo "  seeded in $(( ($(date +%s%N) - seed_start) / 1000000 )) ms"
 tg route create --path /v1 --upstream "http://127.0.0.1:$UPSTREAM_PORT" --cost 1 --feature bench >/dev/null
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -135,8 +154,8 @@ stamp=$(date -u +%Y%m%d-%H%M)
 python3 - "$work/meta.json" <<PY
 import json, sys
 json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "stamp": "$stamp", "modes": "$(echo $MODES | tr ' ' '+')",
-           "commit": "$commit", "command": "REPS=$REPS DURATION=$DURATION FLOOD=$FLOOD MODES='$MODES' CONNS='$CONNS' KEYS=$KEYS HISTORY=$HISTORY bench/gateway.sh",
-           "settings": "$KEYS keys loaded, $ACTIVE funded keys rotated (allowed), $ACTIVE zero-balance keys rotated (402), cost 1, $REPS × ${DURATION} s per target, order rotated per repetition; profile $BENCH_PROFILE; $(nproc) CPUs"},
+           "commit": "$commit", "command": "REPS=$REPS DURATION=$DURATION FLOOD=$FLOOD MODES='$MODES' CONNS='$CONNS' KEYS=$KEYS TENANTS=$TENANTS HISTORY=$HISTORY bench/gateway.sh",
+           "settings": "$KEYS keys on $TENANTS tenants loaded, $ACTIVE funded keys rotated (allowed), $ACTIVE zero-balance keys rotated (402), cost 1, $REPS × ${DURATION} s per target, order rotated per repetition; profile $BENCH_PROFILE; $(nproc) CPUs"},
           open(sys.argv[1], "w"))
 PY
 
@@ -153,7 +172,7 @@ start_nginx() { # MODE
   [ "$1" = free ] && { master=on; workers=2; pin=(); }
   mkdir -p "$dir"
   sed -e "s|@MASTER@|$master|; s|@WORKERS@|$workers|; s|@WORK@|$dir|g; s|@BENCH@|$root/bench|g" \
-      -e "s|@KEY_FILE@|$work/tenants.jsonl|; s|@UPSTREAM_PORT@|$UPSTREAM_PORT|" \
+      -e "s|@KEY_FILE@|$work/tenants.jsonl|; s|@EXTRA_KEY_FILE@|$work/extra_keys.jsonl|; s|@UPSTREAM_PORT@|$UPSTREAM_PORT|" \
       -e "s|@PLAIN_PORT@|$NGINX_PORT|; s|@LUA_PORT@|$((NGINX_PORT + 1))|" bench/nginx/nginx.conf >"$dir/nginx.conf"
   "${pin[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
   nginx_pid=$!; pids+=("$nginx_pid")
@@ -227,7 +246,7 @@ for mode in $MODES; do
   start_upstream "$mode"
   start_nginx "$mode"
   start_gateway "$mode"
-  extra "{\"kind\": \"ready\", \"mode\": \"$mode\", \"keys\": $KEYS, \"history_requests\": $served, \"ms\": $ready_ms, \"samples\": 1, \"all_ms\": [$ready_ms], \"db_mb\": $(du -sm "$data" | cut -f1)}"
+  extra "{\"kind\": \"ready\", \"mode\": \"$mode\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $served, \"ms\": $ready_ms, \"samples\": 1, \"all_ms\": [$ready_ms], \"db_mb\": $(du -sm "$data" | cut -f1)}"
   echo "== $mode: $(grep -o 'Loaded .*' "$work/serve.log"); gateway answered ${ready_ms} ms after launch"
   for conns in $CONNS; do
     for rep in $(seq 1 "$REPS"); do
@@ -241,7 +260,7 @@ for mode in $MODES; do
 done
 
 # --- storage, memory, idleness and start-up ---------------------------------------------
-export work data bin upstream_bin served FLOOD HISTORY KEYS GATEWAY_PORT UPSTREAM_PORT
+# floods.sh runs in this shell: it uses the servers, keys and counters above.
 source bench/floods.sh
 
 tg verify >/dev/null || { tg verify >&2; echo "REFUSED: verify failed after the run" >&2; exit 1; }

@@ -115,9 +115,12 @@ def cmd_run(path, fields):
         # What the rest of the machine used during the run, in % of all its CPUs: the servers'
         # and wrk's own CPU taken out of the machine's busy time. High values mean a noisy run.
         ours = run.get("server_cpu_us", 0) + run.get("upstream_cpu_us", 0)
-        ours_s = ours * run["requests"] / 1e6 + run.pop("wrk_cpu_s")
+        wrk_s, wall_s = run.pop("wrk_cpu_s"), run.pop("wall_ns") / 1e9
+        ours_s = ours * run["requests"] / 1e6 + wrk_s
         busy_s = run.pop("busy_ticks") / hz
-        run["others_cpu_pct"] = max(0.0, busy_s - ours_s) * 100 / (os.cpu_count() * run.pop("wall_ns") / 1e9)
+        run["others_cpu_pct"] = max(0.0, busy_s - ours_s) * 100 / (os.cpu_count() * wall_s)
+        # wrk near 100% of a CPU per thread is the load generator, not the server, at its limit.
+        run["wrk_cpu_pct"] = wrk_s * 100 / wall_s
     if "db_before" in run and "db_after" in run:
         run["db_growth_bytes"] = run["db_after"]["files"] - run["db_before"]["files"]
         run["db_logical_growth_bytes"] = run["db_after"]["logical"] - run["db_before"]["logical"]
@@ -129,7 +132,7 @@ def cmd_show(line):
     r = json.loads(line)
     cpu = f"{r['server_cpu_us']:6.1f}" if "server_cpu_us" in r else "     —"
     db = f"  db {r['db_growth_bytes'] / r['requests']:6.1f} B/req" if "db_growth_bytes" in r else ""
-    others = f"  others {r['others_cpu_pct']:3.0f}% CPU" if "others_cpu_pct" in r else ""
+    others = f"  wrk {r['wrk_cpu_pct']:3.0f}%  others {r['others_cpu_pct']:3.0f}% CPU" if "others_cpu_pct" in r else ""
     print(f"  {r['target']:10} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  server {cpu} µs/req{db}{others}")
 
 
@@ -151,7 +154,7 @@ def cmd_dbsize(data_dir):
     others = {}
     for p in glob.glob(os.path.join(data_dir, "**"), recursive=True):
         name = os.path.relpath(p, data_dir)
-        if os.path.isfile(p) and not name.startswith("tollgate.db") and name not in ("tollgate.lock", "admin-token"):
+        if os.path.isfile(p) and not name.startswith("tollgate.db") and name not in ("tollgate.lock", "admin-token", "serve.json"):
             others[name] = size(p)
     print(json.dumps({"files": size(db) + size(db + "-wal"), "logical": (pages - free) * page, "others": others}))
 
@@ -236,7 +239,15 @@ def summarize(runs, extra):
         }
 
     storage = {"allowed": growth({"tg", "tg_strict"}), "denied (402)": growth({"tg402"})}
-    return {"tables": tables, "storage": storage, "extra": extra}
+    # Other files of the data directory (a request log): the largest size each reached.
+    largest = {}
+    for r in runs:
+        for name, size in r.get("db_after", {}).get("others", {}).items():
+            largest[name] = max(size, largest.get(name, 0))
+    for o in extra.get("others", []):
+        for name, size in o["files"].items():
+            largest[name] = max(size, largest.get(name, 0))
+    return {"tables": tables, "storage": storage, "other_files_largest": largest, "extra": extra}
 
 
 def targets(summary):
@@ -286,7 +297,7 @@ def targets(summary):
         out.append((f["cpu_ms_second_1_to_2"] <= 20, f"{f['name']}: idle within 1 s of the end: {f['cpu_ms_first_second']:.0f} ms CPU in the first second after wrk ended, {f['cpu_ms_second_1_to_2']:.0f} ms in the next (idle: ≤ 20 ms)"))
     for r in summary["extra"].get("ready", [])[-1:]:
         enough = r["history_requests"] >= 10_000_000
-        line = f"ready < 1 s with {r['keys']:,} keys and {r['history_requests']:,} requests served: {r['ms']:.0f} ms (median of {r['samples']}; database {r['db_mb']:.1f} MB)"
+        line = f"ready < 1 s with {r['keys']:,} keys ({r.get('tenants', 0):,} tenants) and {r['history_requests']:,} requests served: {r['ms']:.0f} ms (median of {r['samples']}; database {r['db_mb']:.1f} MB)"
         out.append((r["ms"] < 1000 if enough else None, line + ("" if enough else " — history below 10 M, not the target's condition")))
     return out
 
@@ -300,6 +311,9 @@ def markdown(summary, checks, meta):
         for row in t["targets"].values():
             cpu = lambda x: f"{x:.1f}" if x is not None else "—"
             lines.append(f"| {row['name']} | {fmt_int(row['rps'])} | {fmt_ms(row['p50_ms'])} | {fmt_ms(row['p99_ms'])} | {cpu(row['server_cpu_us'])} | {cpu(row['upstream_cpu_us'])} | {cpu(row['others_cpu_pct'])}% | {', '.join(fmt_int(x) for x in row['per_rep_rps'])} |")
+        others = med(row["others_cpu_pct"] for row in t["targets"].values())
+        if others is not None and others > 10:
+            lines += ["", f"**Noisy:** other processes used {others:.0f}% of the machine's CPU (median over targets) during these runs; take the ratios with care."]
         lines += ["", "| ratio | of medians | per repetition |", "|---|---|---|"]
         for r in t["ratios"]:
             lines.append(f"| {r['label']} | {r['of_medians']:.2f}× | {', '.join(f'{x:.2f}' for x in r['per_rep'])} |")
@@ -308,12 +322,13 @@ def markdown(summary, checks, meta):
     for name, g in summary["storage"].items():
         if g:
             lines.append(f"- database growth, {name}: {g['bytes_per_request']:.1f} B/request ({g['bytes']:,} B over {g['requests']:,} requests; pages in use {g['logical_bytes_per_request']:.1f} B/request)")
-    for o in summary["extra"].get("others", []):
-        lines.append(f"- other files in the data directory (request log): {json.dumps(o['files'])}")
+    largest = summary["other_files_largest"]
+    lines.append("- other files in the data directory (request log), largest size reached: "
+                 + (", ".join(f"{name} {size:,} B" for name, size in sorted(largest.items())) or "none"))
     for f in summary["extra"].get("flood", []):
-        lines.append(f"- {f['name']}: {f['seconds']} s at {f['rps']:,.0f} req/s ({f['requests']:,} requests, statuses {json.dumps(f['statuses'])}), peak RSS {f['peak_rss_mb']:.1f} MB (RSS {f['rss_before_mb']:.1f} MB before), CPU {f['cpu_ms_first_second']:.0f} ms in the second after wrk ended and {f['cpu_ms_second_1_to_2']:.0f} ms in the next; database +{f['db_growth_bytes']:,} B")
+        lines.append(f"- {f['name']}: {f['seconds']} s at {f['rps']:,.0f} req/s ({f['requests']:,} requests, statuses {json.dumps(f['statuses'])}), peak RSS {f['peak_rss_mb']:.1f} MB (RSS {f['rss_before_mb']:.1f} MB before), CPU {f['cpu_ms_first_second']:.0f} ms in the second after wrk ended and {f['cpu_ms_second_1_to_2']:.0f} ms in the next; database +{f['db_growth_bytes']:,} B ({f['db_growth_bytes'] / f['requests']:.1f} B/request)")
     for r in summary["extra"].get("ready", []):
-        lines.append(f"- ready (launch until the gateway answers) with {r['keys']:,} keys, {r['history_requests']:,} requests served before: {r['ms']:.0f} ms (median of {r['samples']}: {r['all_ms']}), database {r['db_mb']:.1f} MB" + (f"; `verify` {r['verify_s']:.2f} s" if "verify_s" in r else ""))
+        lines.append(f"- ready (launch until the gateway answers) with {r['keys']:,} keys on {r.get('tenants', 0):,} tenants, {r['history_requests']:,} requests served before: {r['ms']:.0f} ms (median of {r['samples']}: {r['all_ms']}), database {r['db_mb']:.1f} MB" + (f"; `verify` {r['verify_s']:.2f} s" if "verify_s" in r else ""))
     lines += ["", "## Targets", ""]
     for ok, line in checks:
         lines.append(f"- {'PASS' if ok else ('FAIL' if ok is False else 'N/A')} {line}")

@@ -3,7 +3,7 @@
 local file = assert(os.getenv("BENCH_KEYS"), "BENCH_KEYS: the keys file")
 local keys, i = {}, 0
 statuses = {}
-if os.getenv("BENCH_STATUSES") then dofile(os.getenv("BENCH_DIR") .. "/wrk/statuses.lua") end
+if (os.getenv("BENCH_STATUSES") or "") ~= "" then dofile(os.getenv("BENCH_DIR") .. "/wrk/statuses.lua") end
 
 function init()
   for line in io.lines(file) do keys[#keys + 1] = line end
