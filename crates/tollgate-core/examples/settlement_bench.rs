@@ -45,7 +45,7 @@ fn main() {
         let (started, cpu) = (Instant::now(), cpu_seconds());
         for i in 0..debits {
             let tenant_id = (i % tenants) as i64 + 1;
-            settlement.record(Debit { tenant_id, amount: 1, request_id: format!("req_{i}"), at: chrono::Utc::now() });
+            settlement.record(Debit { tenant_id, amount: 1, request_id: &format!("req_{i}"), at: chrono::Utc::now() });
             if i % 256 == 0 {
                 tokio::task::yield_now().await;
             }

@@ -91,8 +91,8 @@ pub(crate) async fn commit(
         Some(live) => {
             for target in std::iter::once(&entry.target).chain(&also) {
                 let fresh = Fresh::read(&mut tx, target).await?;
-                let version = entry.id;
-                tx.after_commit(move |live| live.apply(fresh, version));
+                let (version, live) = (entry.id, live.clone());
+                tx.after_commit(move || live.apply(fresh, version));
             }
             Some(live.committing())
         }

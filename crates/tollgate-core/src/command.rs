@@ -139,7 +139,8 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, credits, health, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic, verify,
+    audit, charges, credits, health, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic,
+    verify,
 };
 
 console_commands! {
@@ -170,6 +171,7 @@ console_commands! {
     routes::RouteDelete,
     routes::RouteList,
     ledger::LedgerList,
+    charges::ChargeShow,
     audit::AuditList,
     settings::SettingsGet,
     settings::SettingsSet,

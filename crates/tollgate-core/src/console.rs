@@ -45,7 +45,7 @@ impl Console {
 
     /// Starts a console write transaction.
     pub(crate) async fn begin(&self) -> Result<Write, sqlx::Error> {
-        self.store.write(self.live.clone()).await
+        self.store.write().await
     }
 
     /// The event hub.

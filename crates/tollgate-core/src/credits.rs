@@ -147,8 +147,11 @@ struct Movement {
 }
 
 /// Checks that `request_id` is a charge of `tenant_id` with at least `amount` credits not
-/// yet refunded. A scan of the tenant's entries: refunds are rare, and an index on request
-/// ids would cost every usage debit the gateway writes.
+/// yet refunded. A request's charge is found among the per-request charges of `strict`
+/// requests ([`crate::charges`]) or, for a database written before usage was summed per
+/// tenant, as a debit naming it (`batched` usage is summed per tenant: no request to
+/// name). Refunds are a scan of the tenant's entries: they are rare, and an index on
+/// request ids would cost every usage entry the gateway writes.
 async fn check_refundable(
     conn: &mut sqlx::SqliteConnection,
     tenant_id: i64,
@@ -156,8 +159,11 @@ async fn check_refundable(
     amount: i64,
 ) -> Result<(), ConsoleError> {
     let (charged, refunded): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT -SUM(CASE WHEN kind = 'debit' THEN amount END), SUM(CASE WHEN kind = 'refund' THEN amount END)
-         FROM ledger WHERE tenant_id = ? AND request_id = ?",
+        "SELECT COALESCE(-SUM(CASE WHEN kind = 'debit' THEN amount END),
+                    (SELECT c.amount FROM charged_requests c JOIN ledger l ON l.id = c.entry_id
+                     WHERE c.request_id = ?2 AND l.tenant_id = ?1)),
+                SUM(CASE WHEN kind = 'refund' THEN amount END)
+         FROM ledger WHERE tenant_id = ?1 AND request_id = ?2",
     )
     .bind(tenant_id)
     .bind(request_id)
@@ -209,6 +215,7 @@ async fn apply(
     }
     let posted = ledger::post(
         &mut tx,
+        console.live(),
         &ctx.actor,
         ctx.now,
         Posting {

@@ -143,7 +143,8 @@ async fn import_one(
             request_id: None,
             idempotency_key: Some(&key),
         };
-        ledger::post(tx, &ctx.actor, ctx.now, posting).await?;
+        // The tenant is new (created above): it reaches memory with its balance on commit.
+        ledger::post(tx, None, &ctx.actor, ctx.now, posting).await?;
         report.credits += amount;
     }
     if let Some(secret) = empty_to_none(record.key) {

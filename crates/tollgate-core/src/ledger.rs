@@ -1,7 +1,12 @@
 //! The credit ledger: append-only entries from which every balance is derived.
 //!
-//! [`post`] is the only code that moves credits. It writes the entry and the tenant's new
-//! balance in the caller's transaction, so `balance == sum(ledger)` holds after every commit.
+//! This module is the only code that moves credits: [`post`] for console movements and
+//! [`charge_usage`] for served usage. Each writes the entries and the tenants' new
+//! balances in the caller's transaction, so `balance == sum(ledger)` holds after every
+//! commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +16,8 @@ use utoipa::ToSchema;
 use crate::audit::page_limit;
 use crate::command::{Command, Ctx};
 use crate::list::List;
-use crate::store::Write;
+use crate::live::Live;
+use crate::store::{Write, is_storage_failure};
 use crate::{Console, ConsoleError, tenants};
 
 /// Why credits moved.
@@ -51,6 +57,9 @@ pub struct LedgerEntry {
     /// Repeating a movement with the same key returns the first entry instead of a second one.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Served requests a usage debit covers (usage is written summed per tenant); 1 for
+    /// every other entry.
+    pub requests: i64,
 }
 
 /// A movement to record.
@@ -71,25 +80,169 @@ pub struct Posted {
     pub replayed: bool,
 }
 
-/// Records `posting` in the caller's write, and moves the in-memory balance with it:
-/// a removal is held there at once (and refused if the gateway has spent the credits),
-/// an addition appears when the write commits.
+/// Records `posting` in the caller's write, and moves the gateway's in-memory balance
+/// (`live`, when a gateway runs) with it: a removal is held there at once (and refused if
+/// the gateway has spent the credits) and given back if the write is abandoned; an
+/// addition appears when the write commits.
 pub async fn post(
     write: &mut Write,
+    live: Option<&Arc<Live>>,
     actor: &str,
     now: DateTime<Utc>,
     posting: Posting<'_>,
 ) -> Result<Posted, ConsoleError> {
     let (tenant_id, amount) = (posting.tenant_id, posting.amount);
     let posted = record(write, actor, now, posting).await?;
-    if !posted.replayed {
+    if let (false, Some(live)) = (posted.replayed, live) {
         if amount < 0 {
-            write.hold(tenant_id, -amount)?;
+            live.hold(tenant_id, -amount)?;
+            let (spent, released) = (live.clone(), live.clone());
+            write.after_commit(move || spent.spend_held(tenant_id, -amount));
+            write.on_abandon(move || released.release_held(tenant_id, -amount));
         } else {
-            write.credit(tenant_id, amount);
+            let live = live.clone();
+            write.after_commit(move || live.credit(tenant_id, amount));
         }
     }
     Ok(posted)
+}
+
+/// Served usage of one tenant, summed over `requests` calls, to charge in one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub tenant_id: i64,
+    /// Positive credits.
+    pub credits: i64,
+    /// Calls the entry covers (at least 1).
+    pub requests: i64,
+    /// When the last of them was served: the entry's time.
+    pub at: DateTime<Utc>,
+}
+
+/// One request's share of a usage entry, kept so the operator can find its charge by
+/// request id ([`crate::charges::charged_request`]). The entry is the newest of its tenant in the write.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCharge<'a> {
+    pub request_id: &'a str,
+    pub tenant_id: i64,
+    pub amount: i64,
+}
+
+/// Why [`charge_usage`] wrote nothing (the write is then over: drop it).
+#[derive(Debug)]
+pub enum UsageError {
+    /// The ledger refused an entry: it would take a stored balance below zero, or names a
+    /// tenant that does not exist. Storage itself works.
+    Refused,
+    /// The database failed.
+    Storage(sqlx::Error),
+}
+
+/// Rows per multi-row statement: few round trips to SQLite's thread, well under its
+/// limit on bound parameters.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Charges served usage in the caller's write: one debit entry per [`Usage`] (carrying the
+/// calls it covers), each tenant's stored balance once, its period's request counter, and
+/// the per-request records `requests` (their entries must be in `usage`).
+///
+/// Every statement is a round trip to SQLite's thread, and every row it returns one more,
+/// so nothing is read back: each entry's `balance_after` is the stored balance minus the
+/// usage before it in this call (computed here), and the ledger's CHECK refuses a negative
+/// result.
+pub async fn charge_usage(
+    write: &mut Write,
+    usage: &[Usage],
+    requests: &[RequestCharge<'_>],
+) -> Result<(), UsageError> {
+    struct Total {
+        credits: i64,
+        requests: i64,
+        at: DateTime<Utc>,
+    }
+    let mut totals: HashMap<i64, Total> = HashMap::new();
+    let mut numbered: Vec<(&Usage, i64)> = Vec::with_capacity(usage.len());
+    for u in usage {
+        if u.credits <= 0 || u.requests <= 0 {
+            return Err(UsageError::Refused);
+        }
+        let total = totals.entry(u.tenant_id).or_insert(Total { credits: 0, requests: 0, at: u.at });
+        total.credits += u.credits;
+        total.requests += u.requests;
+        total.at = total.at.max(u.at);
+        numbered.push((u, total.credits));
+    }
+    for (chunk_index, chunk) in numbered.chunks(ROWS_PER_INSERT).enumerate() {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests)
+             SELECT v.column1, 'debit', -v.column2, t.balance - v.column3, 'gateway', v.column4, v.column6
+             FROM (",
+        );
+        insert.push_values(chunk.iter().enumerate(), |mut b, (i, (u, spent_so_far))| {
+            b.push_bind(u.tenant_id)
+                .push_bind(u.credits)
+                .push_bind(*spent_so_far)
+                .push_bind(u.at)
+                .push_bind((chunk_index * ROWS_PER_INSERT + i) as i64)
+                .push_bind(u.requests);
+        });
+        insert.push(") AS v JOIN tenants t ON t.id = v.column1 ORDER BY v.column5");
+        let inserted = insert.build().execute(&mut **write).await;
+        let inserted = statement(write, inserted)?;
+        if inserted.rows_affected() != chunk.len() as u64 {
+            return Err(UsageError::Refused); // usage of a tenant that does not exist
+        }
+    }
+    let totals: Vec<(i64, Total)> = totals.into_iter().collect();
+    for chunk in totals.chunks(ROWS_PER_INSERT * 3) {
+        let mut update =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE tenants SET balance = balance - v.column2 FROM (");
+        update.push_values(chunk, |mut b, (id, total)| {
+            b.push_bind(*id).push_bind(total.credits);
+        });
+        update.push(") AS v WHERE tenants.id = v.column1");
+        let done = update.build().execute(&mut **write).await;
+        statement(write, done)?;
+        // The period's count, as the old per-request query counted it: usage at or after
+        // the period's start.
+        let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE subscriptions SET period_used = period_used + v.column2 FROM (",
+        );
+        count.push_values(chunk, |mut b, (id, total)| {
+            b.push_bind(*id).push_bind(total.requests).push_bind(total.at);
+        });
+        count.push(
+            ") AS v WHERE subscriptions.tenant_id = v.column1
+             AND julianday(v.column3) >= julianday(subscriptions.period_start)",
+        );
+        let done = count.build().execute(&mut **write).await;
+        statement(write, done)?;
+    }
+    for chunk in requests.chunks(ROWS_PER_INSERT * 3) {
+        // A request id seen before (another process start drew the same prefix) keeps
+        // the newest charge.
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT OR REPLACE INTO charged_requests (request_id, entry_id, amount)
+             SELECT v.column1, (SELECT MAX(id) FROM ledger WHERE tenant_id = v.column2), v.column3 FROM (",
+        );
+        insert.push_values(chunk, |mut b, r| {
+            b.push_bind(r.request_id).push_bind(r.tenant_id).push_bind(r.amount);
+        });
+        insert.push(") AS v");
+        let done = insert.build().execute(&mut **write).await;
+        statement(write, done)?;
+    }
+    Ok(())
+}
+
+/// A CHECK constraint failing means the ledger refused the data, not that storage failed.
+fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, UsageError> {
+    match write.check(result) {
+        Ok(v) => Ok(v),
+        Err(sqlx::Error::Database(d)) if d.is_check_violation() => Err(UsageError::Refused),
+        Err(e) if !is_storage_failure(&e) => Err(UsageError::Refused),
+        Err(e) => Err(UsageError::Storage(e)),
+    }
 }
 
 /// Writes one entry and the new stored balance; refuses to take the balance below zero

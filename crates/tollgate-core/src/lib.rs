@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod charges;
 pub mod command;
 pub mod console;
 pub mod credits;

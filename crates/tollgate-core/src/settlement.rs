@@ -1,22 +1,23 @@
-//! Settlement: the one task that writes served usage to the ledger, many debits per
-//! transaction (group commit), so the gateway never waits on the database to decide.
+//! Settlement: served usage on its way to the ledger, so the gateway never waits on the
+//! database to decide. It orchestrates only; the ledger writes ([`ledger::charge_usage`]).
 //!
-//! `batched` callers hand a debit over and answer at once; a crash loses at most the
-//! debits not yet committed (the writer starts a commit as soon as work arrives, so the
-//! window is the 10 ms linger plus one commit). `strict` callers hand over their
-//! [`Reservation`] too and wait: the writer spends it when the debit is committed (durable
-//! on power loss) and lets it go when it cannot be, so a caller that goes away meanwhile
-//! changes nothing.
+//! `batched` charges are added to per-tenant sums in memory (no message, no allocation per
+//! request) and a writer task writes them every `usage_flush_ms`: one ledger entry per
+//! tenant, carrying the calls it covers. A crash loses at most the sums not yet written,
+//! in the tenant's favour. `strict` callers hand over their [`Reservation`] and wait: the
+//! writer commits concurrent strict charges together (durable on power loss; one entry per
+//! tenant, plus each request's share in `charged_requests`), spends the reservations when
+//! it has, and lets them go when it cannot, so a caller that goes away meanwhile changes
+//! nothing.
 //!
-//! When storage fails, strict debits fail at once ([`SettleError`]), and batched ones stay
-//! in memory and are written as soon as storage is back. Memory stays bounded: past
-//! [`MAX_PENDING`] debits, further ones are summed per tenant (one ledger row per tenant,
-//! carrying its request count). Nothing is ever dropped: a stop that cannot write
-//! everything returns what it could not write.
+//! When storage fails, strict charges fail at once ([`SettleError`]), and batched sums stay
+//! in memory (bounded by the number of tenants) and are written as soon as storage is
+//! back. Nothing is ever dropped: a stop that cannot write everything returns what it
+//! could not write.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,21 +25,25 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::ledger::{self, RequestCharge, Usage, UsageError};
 use crate::live::{Live, Reservation};
-use crate::store::{Durability, Store, Write, is_storage_failure};
+use crate::store::{Durability, Store};
 
-/// Usage to charge: credits already reserved in memory for a served request.
+/// A served request's charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Debit {
+pub struct Debit<'a> {
     pub tenant_id: i64,
-    /// Positive credits.
+    /// Credits charged (positive; 0 charges nothing). May be less than the request's
+    /// reservation: the rest goes back.
     pub amount: i64,
-    pub request_id: String,
+    /// Kept for `strict` charges (see [`crate::charges`]); `batched` usage is summed per
+    /// tenant.
+    pub request_id: &'a str,
     pub at: DateTime<Utc>,
 }
 
-/// Why a strict debit was not committed; nothing was charged and its reservation went back
-/// (or, when the ledger refused it, stays spent in memory, the cautious side).
+/// Why a strict charge was not committed; nothing was charged and its reservation went
+/// back (or, when the ledger refused it, stays spent in memory, the cautious side).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettleError {
     /// The database refuses writes (disk full, I/O error).
@@ -87,38 +92,112 @@ impl StopError {
     }
 }
 
-struct Strict {
-    /// Taken by the writer when it writes the debit.
+/// One tenant's batched usage not yet written.
+#[derive(Debug, Clone, Copy)]
+struct Sum {
+    credits: i64,
+    requests: i64,
+    /// When the latest of them was served.
+    at: DateTime<Utc>,
+}
+
+impl Sum {
+    fn add(&mut self, other: Sum) {
+        self.credits += other.credits;
+        self.requests += other.requests;
+        self.at = self.at.max(other.at);
+    }
+}
+
+type Sums = HashMap<i64, Sum>;
+
+fn merge(into: &mut Sums, from: impl IntoIterator<Item = (i64, Sum)>) {
+    for (tenant_id, sum) in from {
+        match into.entry(tenant_id) {
+            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().add(sum),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(sum);
+            }
+        }
+    }
+}
+
+/// The batched sums the gateway adds to, split by tenant id so concurrent requests of
+/// different tenants rarely meet on a lock.
+#[derive(Debug)]
+struct Shards([Mutex<Shard>; SHARDS]);
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+struct Shard {
+    /// Set by a stop once it took the last sums: later charges are counted lost.
+    closed: bool,
+    sums: Sums,
+}
+
+impl Shards {
+    fn lock(&self, tenant_id: i64) -> MutexGuard<'_, Shard> {
+        let shard = &self.0[tenant_id.rem_euclid(SHARDS as i64) as usize];
+        shard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a charge; false once closed.
+    fn add(&self, tenant_id: i64, sum: Sum) -> bool {
+        let mut shard = self.lock(tenant_id);
+        if shard.closed {
+            return false;
+        }
+        shard.sums.entry(tenant_id).and_modify(|s| s.add(sum)).or_insert(sum);
+        true
+    }
+
+    /// Moves every sum into `into`; with `close`, no charge is taken after this.
+    fn take(&self, into: &mut Sums, close: bool) {
+        for shard in &self.0 {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            shard.closed |= close;
+            merge(into, shard.sums.drain());
+        }
+    }
+}
+
+struct StrictCharge {
+    tenant_id: i64,
+    amount: i64,
+    request_id: String,
+    at: DateTime<Utc>,
+    /// Taken by the writer when it writes the charge.
     reservation: Option<Reservation>,
     done: oneshot::Sender<Result<(), SettleError>>,
 }
 
 enum Message {
-    Debit(Debit, Option<Strict>),
+    Strict(StrictCharge),
+    Flush(oneshot::Sender<Result<(), SettleError>>),
     Stop(oneshot::Sender<Result<(), StopError>>),
-    /// Not sent: the writer's own wake-up to retry pending debits.
-    Retry,
 }
 
-/// Hands debits to the writer task; cheap to clone.
+/// Hands charges to the writer task; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Settlement {
-    tx: mpsc::UnboundedSender<Message>,
+    tx: mpsc::Sender<Message>,
+    sums: Arc<Shards>,
     store: Store,
-    /// Batched debits handed over after the writer stopped (a bug if ever non-zero).
+    /// Batched charges handed over after the writer stopped (a bug if ever non-zero).
     lost: Arc<AtomicU64>,
 }
 
-/// Most debits written in one transaction.
+/// Strict charges and commands waiting for the writer. Strict callers wait for their
+/// answer, so at most one message per request in flight is queued; past this bound they
+/// wait to be queued too.
+const QUEUE: usize = 8192;
+
+/// Most strict charges, or tenants' sums, written in one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// Debits kept one by one while storage fails; past this, they are summed per tenant, so
-/// a long outage costs memory per tenant, not per request.
-pub const MAX_PENDING: usize = 100_000;
-
-/// How long a batched debit waits for others before the writer commits: long enough to
-/// fill a batch under load, short enough to keep the crash window small.
-const LINGER: Duration = Duration::from_millis(10);
+/// How often batched usage is written when no live state gives the setting.
+const DEFAULT_FLUSH: Duration = Duration::from_millis(1000);
 
 /// First wait before writing again after a storage failure; doubles up to [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -128,18 +207,21 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 const STOP_PATIENCE: Duration = Duration::from_secs(5);
 
 impl Settlement {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer task on the current runtime; batched usage is written every
+    /// second.
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
         Self::spawn_with(store, None)
     }
 
     /// Starts the writer task for the gateway deciding from `live`: batched charges
-    /// handed over ([`Reservation::hand_over`]) leave its unwritten count as they are
-    /// committed, so reconciliation can check every balance against the database.
+    /// handed over ([`Reservation::hand_over_part`]) leave its unwritten count as they are
+    /// committed, so reconciliation can check every balance against the database, and
+    /// its settings give the flush interval (`usage_flush_ms`).
     pub fn spawn_with(store: Store, live: Option<Arc<Live>>) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let settlement = Self { tx, store: store.clone(), lost: Arc::default() };
-        (settlement, tokio::spawn(run(Ledger { store, live }, rx)))
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let sums = Arc::new(Shards(std::array::from_fn(|_| Mutex::default())));
+        let settlement = Self { tx, sums: sums.clone(), store: store.clone(), lost: Arc::default() };
+        (settlement, tokio::spawn(run(Writer { store, live, sums }, rx)))
     }
 
     /// True while the database refuses writes: strict requests are then refused before
@@ -148,23 +230,49 @@ impl Settlement {
         self.store.health().is_failing()
     }
 
-    /// Queues a debit whose reservation the caller already spent (`batched` durability).
-    pub fn record(&self, debit: Debit) {
-        if let Err(mpsc::error::SendError(Message::Debit(debit, _))) = self.tx.send(Message::Debit(debit, None)) {
+    /// Adds a charge whose reservation the caller already handed over (`batched`
+    /// durability) to its tenant's sum; the writer writes it with the next flush.
+    pub fn record(&self, debit: Debit<'_>) {
+        if debit.amount <= 0 {
+            return;
+        }
+        let sum = Sum { credits: debit.amount, requests: 1, at: debit.at };
+        if !self.sums.add(debit.tenant_id, sum) {
             self.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!(?debit, "a charge arrived after the settlement writer stopped and is NOT in the ledger");
         }
     }
 
-    /// Queues a debit and waits until it is committed durably (`strict`). The writer
-    /// spends `reservation` on commit and lets it go otherwise, even if this future is
-    /// dropped meanwhile.
-    pub async fn record_durably(&self, debit: Debit, reservation: Reservation) -> Result<(), SettleError> {
+    /// Charges `debit` and waits until it is committed durably (`strict`). The writer
+    /// spends `debit.amount` of `reservation` on commit (the rest goes back) and lets it
+    /// all go otherwise, even if this future is dropped meanwhile.
+    pub async fn record_durably(&self, debit: Debit<'_>, reservation: Reservation) -> Result<(), SettleError> {
+        if debit.amount <= 0 {
+            reservation.spend_part(0);
+            return Ok(());
+        }
         let (done, committed) = oneshot::channel();
-        if self.tx.send(Message::Debit(debit, Some(Strict { reservation: Some(reservation), done }))).is_err() {
+        let charge = StrictCharge {
+            tenant_id: debit.tenant_id,
+            amount: debit.amount.min(reservation.cost()),
+            request_id: debit.request_id.to_owned(),
+            at: debit.at,
+            reservation: Some(reservation),
+            done,
+        };
+        if self.tx.send(Message::Strict(charge)).await.is_err() {
             return Err(SettleError::Stopped); // the message, reservation included, was dropped: released
         }
         committed.await.unwrap_or(Err(SettleError::Stopped))
+    }
+
+    /// Writes the batched usage summed so far now, and waits until it is (or fails).
+    pub async fn flush(&self) -> Result<(), SettleError> {
+        let (done, flushed) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_err() {
+            return Err(SettleError::Stopped);
+        }
+        flushed.await.unwrap_or(Err(SettleError::Stopped))
     }
 
     /// Batched charges that arrived after the writer stopped.
@@ -172,144 +280,73 @@ impl Settlement {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Writes everything queued so far and stops the task; for a clean shutdown. Gives up
-    /// after a few seconds of storage failures and says what it could not write.
+    /// Writes everything summed or queued so far and stops the task; for a clean shutdown.
+    /// Gives up after a few seconds of storage failures and says what it could not write.
     pub async fn stop(&self) -> Result<(), StopError> {
         let (done, stopped) = oneshot::channel();
-        if self.tx.send(Message::Stop(done)).is_err() {
+        if self.tx.send(Message::Stop(done)).await.is_err() {
             return Ok(()); // already stopped
         }
         stopped.await.unwrap_or(Ok(()))
     }
 }
 
-/// Debits summed per tenant once [`MAX_PENDING`] are waiting.
-#[derive(Debug, Clone, Copy)]
-struct Folded {
-    amount: i64,
-    requests: i64,
-    at: DateTime<Utc>,
-}
-
-/// Batched debits waiting for a commit.
-#[derive(Default)]
-struct Pending {
-    debits: Vec<Debit>,
-    folded: HashMap<i64, Folded>,
-}
-
-impl Pending {
-    fn push(&mut self, debit: Debit) {
-        if self.debits.len() < MAX_PENDING {
-            self.debits.push(debit);
-            return;
-        }
-        let f = self.folded.entry(debit.tenant_id).or_insert(Folded { amount: 0, requests: 0, at: debit.at });
-        f.amount += debit.amount;
-        f.requests += 1;
-        f.at = f.at.max(debit.at);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.debits.is_empty() && self.folded.is_empty()
-    }
-
-    /// Rows to write: every debit, then one per folded tenant.
-    fn rows(&self) -> Vec<Row<'_>> {
-        let singles = self.debits.iter().map(|d| Row {
-            tenant_id: d.tenant_id,
-            amount: d.amount,
-            requests: 1,
-            request_id: Some(&d.request_id),
-            at: d.at,
-        });
-        let folded = self.folded.iter().map(|(tenant_id, f)| Row {
-            tenant_id: *tenant_id,
-            amount: f.amount,
-            requests: f.requests,
-            request_id: None,
-            at: f.at,
-        });
-        singles.chain(folded).collect()
-    }
-
-    fn unwritten(&self) -> Vec<Unwritten> {
-        let mut by_tenant: HashMap<i64, Unwritten> = HashMap::new();
-        for row in self.rows() {
-            let u = by_tenant.entry(row.tenant_id).or_insert(Unwritten {
-                tenant_id: row.tenant_id,
-                amount: 0,
-                requests: 0,
-            });
-            u.amount += row.amount;
-            u.requests += row.requests;
-        }
-        let mut list: Vec<Unwritten> = by_tenant.into_values().collect();
-        list.sort_by_key(|u| u.tenant_id);
-        list
-    }
-}
-
-/// One ledger row to write.
-#[derive(Debug, Clone)]
-struct Row<'a> {
-    tenant_id: i64,
-    amount: i64,
-    requests: i64,
-    request_id: Option<&'a str>,
-    at: DateTime<Utc>,
-}
-
-/// Where the writer writes, and the live state it keeps in step (when a gateway runs).
-struct Ledger {
+/// The writer task's side: where it writes, the sums it takes from, and the live state it
+/// keeps in step (when a gateway runs).
+struct Writer {
     store: Store,
     live: Option<Arc<Live>>,
+    sums: Arc<Shards>,
 }
 
-impl Ledger {
-    /// Batched debits of `rows` the ledger refused for good leave the unwritten count.
-    fn written(&self, rows: &[Row<'_>]) {
-        if let Some(live) = &self.live {
-            for row in rows {
-                live.written(row.tenant_id, row.amount);
+impl Writer {
+    fn every(&self) -> Duration {
+        self.live.as_ref().map_or(DEFAULT_FLUSH, |live| {
+            Duration::from_millis(u64::try_from(live.settings().usage_flush_ms).unwrap_or(1000).max(1))
+        })
+    }
+
+    /// What memory does once `usage` is committed (or refused for good): it leaves the
+    /// unwritten count. Run by the write itself, before its connection serves anyone
+    /// else, so reconciliation (which reads on that connection) never sees the database
+    /// ahead of memory.
+    fn written(&self, usage: &[Usage]) -> impl FnOnce() + Send + 'static {
+        let live = self.live.clone();
+        let amounts: Vec<(i64, i64)> = match live {
+            Some(_) => usage.iter().map(|u| (u.tenant_id, u.credits)).collect(),
+            None => Vec::new(),
+        };
+        move || {
+            if let Some(live) = live {
+                for (tenant_id, amount) in amounts {
+                    live.written(tenant_id, amount);
+                }
             }
         }
     }
 }
 
-/// What memory does once a write commits: applied by the write itself, before its
-/// connection serves anyone else, so reconciliation (which reads on that connection)
-/// never sees the database ahead of memory.
-type OnCommit = Box<dyn FnOnce(&Live) + Send>;
+/// A strict caller's reservation with the amount to spend of it, shared with the write
+/// that may spend it: a write that fails drops its hook and leaves the reservation here
+/// for a retry or a release.
+type Slot = Arc<Mutex<Option<(Reservation, i64)>>>;
 
-/// Batched rows leave the unwritten count when committed.
-fn rows_written(rows: &[Row<'_>]) -> OnCommit {
-    let amounts: Vec<(i64, i64)> = rows.iter().map(|r| (r.tenant_id, r.amount)).collect();
-    Box::new(move |live| {
-        for (tenant_id, amount) in amounts {
-            live.written(tenant_id, amount);
-        }
-    })
-}
-
-/// A strict caller's reservation, shared with the write that may spend it: a write that
-/// fails drops its closure and leaves the reservation here for a retry or a release.
-type Slot = Arc<std::sync::Mutex<Option<Reservation>>>;
-
-fn spend_on_commit(slots: Vec<Slot>) -> OnCommit {
-    Box::new(move |_| {
+fn spend_on_commit(slots: Vec<Slot>) -> impl FnOnce() + Send + 'static {
+    move || {
         for slot in slots {
-            if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                r.spend();
-            }
+            settle_slot(&slot, true);
         }
-    })
+    }
 }
 
 /// Spends (or, `false`, releases) what a slot still holds.
 fn settle_slot(slot: &Slot, spend: bool) {
-    if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        if spend { r.spend() } else { drop(r) }
+    if let Some((r, amount)) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if spend {
+            r.spend_part(amount);
+        } else {
+            drop(r);
+        }
     }
 }
 
@@ -326,225 +363,275 @@ struct Outage {
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 impl Outage {
-    fn begin(error: &sqlx::Error, pending: &Pending) -> Self {
-        tracing::error!(%error, waiting = pending.debits.len(), folded_tenants = pending.folded.len(),
-            "cannot write usage to the ledger; charges wait in memory and are retried");
+    fn begin(error: &sqlx::Error, pending: &Sums) -> Self {
+        tracing::error!(%error, tenants = pending.len(), requests = requests(pending),
+            "cannot write usage to the ledger; charges wait in memory (summed per tenant) and are retried");
         let now = tokio::time::Instant::now();
         Self { next_try: now + FIRST_RETRY, retry: FIRST_RETRY, last_report: now, attempts: 1 }
     }
 
-    fn failed_again(&mut self, error: &sqlx::Error, pending: &Pending) {
+    fn failed_again(&mut self, error: &sqlx::Error, pending: &Sums) {
         let now = tokio::time::Instant::now();
         self.attempts += 1;
         self.retry = (self.retry * 2).min(MAX_RETRY);
         self.next_try = now + self.retry;
         if now.duration_since(self.last_report) >= REPORT_EVERY {
             self.last_report = now;
-            tracing::error!(%error, attempts = self.attempts, waiting = pending.debits.len(),
-                folded_tenants = pending.folded.len(), "still cannot write usage to the ledger");
+            tracing::error!(%error, attempts = self.attempts, tenants = pending.len(), requests = requests(pending),
+                "still cannot write usage to the ledger");
         }
     }
 }
 
-async fn run(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Message>) {
-    let store = &ledger.store;
-    let mut pending = Pending::default();
-    let mut strict: Vec<(Debit, Strict)> = Vec::new();
+fn requests(sums: &Sums) -> i64 {
+    sums.values().map(|s| s.requests).sum()
+}
+
+/// Aborts the task it holds when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
+    let _pruner = AbortOnDrop(tokio::spawn(crate::charges::run(w.store.clone())));
+    // Taken from the shards and not yet written (storage failing).
+    let mut pending = Sums::new();
     let mut outage: Option<Outage> = None;
+    let mut last_flush = tokio::time::Instant::now();
+    let mut next_probe = tokio::time::Instant::now();
     let mut probe_retry = FIRST_RETRY;
-    let mut health = store.health().subscribe();
+    let mut health = w.store.health().subscribe();
     loop {
-        // Wait for work. While batched debits wait for storage, or storage is known to
-        // fail (strict requests are refused meanwhile), also wake to try again.
-        let first = if pending.is_empty() && !store.health().is_failing() {
-            tokio::select! {
-                m = rx.recv() => m,
-                // A console write met the failure: start probing.
-                Ok(()) = health.changed() => Some(Message::Retry),
-            }
-        } else {
-            let wake = outage.as_ref().map_or_else(|| tokio::time::Instant::now() + probe_retry, |o| o.next_try);
-            tokio::select! {
-                m = rx.recv() => m,
-                () = tokio::time::sleep_until(wake) => Some(Message::Retry),
-            }
+        // Read each time round, so a changed setting applies at once.
+        let next_flush = last_flush + w.every();
+        let probing = pending.is_empty() && outage.is_none() && w.store.health().is_failing();
+        let wake = match &outage {
+            Some(o) => o.next_try,
+            None if probing => next_flush.min(next_probe),
+            None => next_flush,
         };
-        let Some(first) = first else {
+        let message = tokio::select! {
+            m = rx.recv() => m,
+            () = tokio::time::sleep_until(wake) => {
+                let now = tokio::time::Instant::now();
+                let due = match &outage {
+                    Some(o) => now >= o.next_try,
+                    None => now >= last_flush + w.every(),
+                };
+                if due {
+                    last_flush = now;
+                    w.sums.take(&mut pending, false);
+                }
+                if due && !pending.is_empty() {
+                    let _ = flush(&w, &mut pending, &mut outage).await; // logged by the outage
+                } else if pending.is_empty() && w.store.health().is_failing() && now >= next_probe {
+                    // Strict requests are refused while storage fails: find out when it is back.
+                    match w.store.probe().await {
+                        Ok(()) => probe_retry = FIRST_RETRY,
+                        Err(_) => probe_retry = (probe_retry * 2).min(MAX_RETRY),
+                    }
+                    next_probe = tokio::time::Instant::now() + probe_retry;
+                }
+                continue;
+            }
+            // A console write met a failure: start probing (the loop recomputes its wake).
+            Ok(()) = health.changed() => continue,
+        };
+        let Some(first) = message else {
             // Every sender is gone: write what is left, as a stop would.
-            if let Err(e) = flush_for_stop(&ledger, &mut pending).await {
+            w.sums.take(&mut pending, true);
+            if let Err(e) = flush_for_stop(&w, &mut pending).await {
                 tracing::error!(error = %e, "the settlement writer ended with charges unwritten");
             }
             return;
         };
-        // A batched debit may wait a moment for company: one commit then carries many.
-        // A strict one is written at once; strict callers still share commits, since they
-        // queue while one runs.
-        if matches!(first, Message::Debit(_, None)) && pending.is_empty() {
-            tokio::time::sleep(LINGER).await;
-        }
-        let mut stop = None;
-        let mut next = first;
-        let mut taken = 0;
-        loop {
-            match next {
-                Message::Debit(d, None) => pending.push(d),
-                Message::Debit(d, Some(s)) => strict.push((d, s)),
-                Message::Stop(done) => stop = Some(done),
-                Message::Retry => {}
+        // Strict charges queued together are committed together.
+        let mut strict = Vec::new();
+        let mut commands = Vec::new();
+        let mut next = Some(first);
+        while let Some(m) = next {
+            match m {
+                Message::Strict(c) => strict.push(c),
+                other => commands.push(other),
             }
-            taken += 1;
-            if stop.is_some() || taken >= MAX_BATCH {
-                break;
-            }
-            next = match rx.try_recv() {
-                Ok(m) => m,
-                Err(_) => break,
-            };
+            next = if strict.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
         }
-        if let Some(done) = stop {
-            // Stopping: everything still queued goes in too.
-            while let Ok(Message::Debit(d, s)) = rx.try_recv() {
-                match s {
-                    Some(s) => strict.push((d, s)),
-                    None => pending.push(d),
+        settle_strict(&w, &mut strict).await;
+        for command in commands {
+            match command {
+                Message::Strict(_) => unreachable!("gathered above"),
+                Message::Flush(done) => {
+                    w.sums.take(&mut pending, false);
+                    let result = flush(&w, &mut pending, &mut outage).await;
+                    let _ = done.send(result.map_err(|e| SettleError::StorageUnavailable(e.to_string())));
+                }
+                Message::Stop(done) => {
+                    // Stopping: strict charges still queued go in too, then every sum.
+                    rx.close();
+                    let mut strict = Vec::new();
+                    while let Ok(m) = rx.try_recv() {
+                        match m {
+                            Message::Strict(c) => strict.push(c),
+                            Message::Flush(d) => drop(d), // answered Stopped
+                            Message::Stop(d) => {
+                                let _ = d.send(Ok(()));
+                            }
+                        }
+                    }
+                    settle_strict(&w, &mut strict).await;
+                    w.sums.take(&mut pending, true);
+                    let _ = done.send(flush_for_stop(&w, &mut pending).await);
+                    return;
                 }
             }
-            settle_strict(&ledger, &mut strict).await;
-            let result = flush_for_stop(&ledger, &mut pending).await;
-            let _ = done.send(result);
-            return;
-        }
-        settle_strict(&ledger, &mut strict).await;
-        if pending.is_empty() {
-            if store.health().is_failing() {
-                match store.probe().await {
-                    Ok(()) => probe_retry = FIRST_RETRY,
-                    Err(_) => probe_retry = (probe_retry * 2).min(MAX_RETRY),
-                }
-            }
-            continue;
-        }
-        // During an outage, charges only gather until the next try is due.
-        if outage.as_ref().is_some_and(|o| tokio::time::Instant::now() < o.next_try) {
-            continue;
-        }
-        match write_pending(&ledger, &mut pending).await {
-            Ok(()) => {
-                if let Some(o) = outage.take() {
-                    tracing::warn!(attempts = o.attempts, "usage held in memory is written to the ledger again");
-                }
-            }
-            Err(e) => match &mut outage {
-                Some(o) => o.failed_again(&e, &pending),
-                None => outage = Some(Outage::begin(&e, &pending)),
-            },
         }
     }
 }
 
-/// Writes the strict debits (durable on power loss) and answers each caller; on a
-/// storage failure every one of them fails at once and its credits go back.
-async fn settle_strict(ledger: &Ledger, strict: &mut Vec<(Debit, Strict)>) {
+/// Writes `pending`, keeping the outage state; what cannot be written stays pending.
+async fn flush(w: &Writer, pending: &mut Sums, outage: &mut Option<Outage>) -> Result<(), sqlx::Error> {
+    match write_pending(w, pending).await {
+        Ok(()) => {
+            if let Some(o) = outage.take() {
+                tracing::warn!(attempts = o.attempts, "usage held in memory is written to the ledger again");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            match outage {
+                Some(o) => o.failed_again(&e, pending),
+                None => *outage = Some(Outage::begin(&e, pending)),
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes one entry per tenant in `pending`, [`MAX_BATCH`] tenants per transaction; what
+/// is written leaves `pending`, the rest stays on a storage failure. A tenant's sum the
+/// ledger refuses is recorded for `verify` and not retried.
+async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error> {
+    let usage: Vec<Usage> = pending
+        .iter()
+        .map(|(tenant_id, s)| Usage { tenant_id: *tenant_id, credits: s.credits, requests: s.requests, at: s.at })
+        .collect();
+    for batch in usage.chunks(MAX_BATCH) {
+        match write_usage(w, batch, &[], Durability::Crash, w.written(batch)).await {
+            Ok(()) => {}
+            Err(UsageError::Storage(e)) => return Err(e),
+            Err(UsageError::Refused) => {
+                // One tenant at a time, so one refused sum does not hold up the others.
+                for u in batch {
+                    let one = std::slice::from_ref(u);
+                    match write_usage(w, one, &[], Durability::Crash, w.written(one)).await {
+                        Ok(()) => {}
+                        Err(UsageError::Refused) => {
+                            record_refused(&w.store, u, None).await;
+                            w.written(one)();
+                        }
+                        Err(UsageError::Storage(e)) => return Err(e),
+                    }
+                    pending.remove(&u.tenant_id);
+                }
+            }
+        }
+        for u in batch {
+            pending.remove(&u.tenant_id);
+        }
+    }
+    Ok(())
+}
+
+/// One transaction charging `usage` (and the per-request records `requests`); `on_commit`
+/// runs right after it commits.
+async fn write_usage(
+    w: &Writer,
+    usage: &[Usage],
+    requests: &[RequestCharge<'_>],
+    durability: Durability,
+    on_commit: impl FnOnce() + Send + 'static,
+) -> Result<(), UsageError> {
+    let mut write = w.store.begin_with(durability).await.map_err(UsageError::Storage)?;
+    write.after_commit(on_commit);
+    ledger::charge_usage(&mut write, usage, requests).await?;
+    write.commit().await.map_err(UsageError::Storage)
+}
+
+/// Writes the strict charges (durable on power loss), one entry per tenant, and answers
+/// each caller; on a storage failure every one of them fails at once and its credits go
+/// back.
+async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
     if strict.is_empty() {
         return;
     }
     let slots: Vec<Slot> =
-        strict.iter_mut().map(|(_, s)| Arc::new(std::sync::Mutex::new(s.reservation.take()))).collect();
-    let rows: Vec<Row> = strict.iter().map(|(d, _)| single(d)).collect();
-    let written = write_rows(ledger, &rows, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
+        strict.iter_mut().map(|c| Arc::new(Mutex::new(c.reservation.take().map(|r| (r, c.amount))))).collect();
+    let mut per_tenant: HashMap<i64, Usage> = HashMap::new();
+    for c in strict.iter() {
+        let u = per_tenant.entry(c.tenant_id).or_insert(Usage {
+            tenant_id: c.tenant_id,
+            credits: 0,
+            requests: 0,
+            at: c.at,
+        });
+        u.credits += c.amount;
+        u.requests += 1;
+        u.at = u.at.max(c.at);
+    }
+    let usage: Vec<Usage> = per_tenant.into_values().collect();
+    let requests: Vec<RequestCharge> = strict.iter().map(request_charge).collect();
+    let written = write_usage(w, &usage, &requests, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
+    drop(requests);
     match written {
         Ok(()) => {
-            for ((_, s), slot) in strict.drain(..).zip(&slots) {
-                settle_slot(slot, true); // without a live state, nothing spent it yet
-                let _ = s.done.send(Ok(()));
+            for (c, slot) in strict.drain(..).zip(&slots) {
+                settle_slot(slot, true); // already spent by the commit; here for safety
+                let _ = c.done.send(Ok(()));
             }
         }
-        Err(WriteError::Storage(e)) => {
+        Err(UsageError::Storage(e)) => {
             let message = e.to_string();
-            for ((_, s), slot) in strict.drain(..).zip(&slots) {
+            for (c, slot) in strict.drain(..).zip(&slots) {
                 settle_slot(slot, false); // released: nothing was charged
-                let _ = s.done.send(Err(SettleError::StorageUnavailable(message.clone())));
+                let _ = c.done.send(Err(SettleError::StorageUnavailable(message.clone())));
             }
         }
-        Err(WriteError::Refused) => {
-            // One by one, so one refused debit does not fail the others.
-            for ((d, s), slot) in strict.drain(..).zip(slots) {
+        Err(UsageError::Refused) => {
+            // One by one, so one refused charge does not fail the others.
+            for (c, slot) in strict.drain(..).zip(slots) {
+                let usage = [Usage { tenant_id: c.tenant_id, credits: c.amount, requests: 1, at: c.at }];
                 let once = spend_on_commit(vec![slot.clone()]);
-                let result = match write_rows(ledger, &[single(&d)], Durability::PowerLoss, once).await {
+                let result = match write_usage(w, &usage, &[request_charge(&c)], Durability::PowerLoss, once).await {
                     Ok(()) => Ok(()),
-                    Err(WriteError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
-                    Err(WriteError::Refused) => {
-                        record_refused(&ledger.store, &single(&d)).await;
+                    Err(UsageError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
+                    Err(UsageError::Refused) => {
+                        record_refused(&w.store, &usage[0], Some(&c.request_id)).await;
                         Err(SettleError::Refused)
                     }
                 };
-                // A refused debit stays spent in memory (the cautious side; reconciliation
+                // A refused charge stays spent in memory (the cautious side; reconciliation
                 // then takes the database's figure).
                 settle_slot(&slot, matches!(result, Ok(()) | Err(SettleError::Refused)));
-                let _ = s.done.send(result);
+                let _ = c.done.send(result);
             }
         }
     }
 }
 
-fn single(d: &Debit) -> Row<'_> {
-    Row { tenant_id: d.tenant_id, amount: d.amount, requests: 1, request_id: Some(&d.request_id), at: d.at }
-}
-
-/// Writes the pending batched debits; they stay pending on a storage failure. A debit the
-/// ledger refuses is recorded for `verify` and not retried.
-async fn write_pending(ledger: &Ledger, pending: &mut Pending) -> Result<(), sqlx::Error> {
-    let rows = pending.rows();
-    match write_rows(ledger, &rows, Durability::Crash, rows_written(&rows)).await {
-        Ok(()) => {}
-        Err(WriteError::Storage(e)) => return Err(e),
-        Err(WriteError::Refused) => {
-            let mut failed = None;
-            for (i, row) in rows.iter().enumerate() {
-                let one = std::slice::from_ref(row);
-                match write_rows(ledger, one, Durability::Crash, rows_written(one)).await {
-                    Ok(()) => {}
-                    Err(WriteError::Refused) => {
-                        record_refused(&ledger.store, row).await;
-                        ledger.written(std::slice::from_ref(row));
-                    }
-                    Err(WriteError::Storage(e)) => {
-                        failed = Some((i, e));
-                        break;
-                    }
-                }
-            }
-            drop(rows);
-            if let Some((written, e)) = failed {
-                // Storage failed midway: keep only what is not yet written.
-                keep_from(pending, written);
-                return Err(e);
-            }
-        }
-    }
-    *pending = Pending::default();
-    Ok(())
-}
-
-/// Drops the first `written` rows of `pending` (singles come first, then folded tenants).
-fn keep_from(pending: &mut Pending, written: usize) {
-    let singles = written.min(pending.debits.len());
-    pending.debits.drain(..singles);
-    let folded_written = written - singles;
-    if folded_written > 0 {
-        let done: Vec<i64> = pending.folded.keys().take(folded_written).copied().collect();
-        for id in done {
-            pending.folded.remove(&id);
-        }
-    }
+fn request_charge(c: &StrictCharge) -> RequestCharge<'_> {
+    RequestCharge { request_id: &c.request_id, tenant_id: c.tenant_id, amount: c.amount }
 }
 
 /// A stop's last attempts: retries for a few seconds, then reports what is left.
-async fn flush_for_stop(ledger: &Ledger, pending: &mut Pending) -> Result<(), StopError> {
+async fn flush_for_stop(w: &Writer, pending: &mut Sums) -> Result<(), StopError> {
     let deadline = tokio::time::Instant::now() + STOP_PATIENCE;
     let mut retry = FIRST_RETRY;
     while !pending.is_empty() {
-        match write_pending(ledger, pending).await {
+        match write_pending(w, pending).await {
             Ok(()) => break,
             Err(e) if tokio::time::Instant::now() + retry < deadline => {
                 tracing::error!(error = %e, "cannot write the last charges; retrying before stopping");
@@ -552,7 +639,7 @@ async fn flush_for_stop(ledger: &Ledger, pending: &mut Pending) -> Result<(), St
                 retry = (retry * 2).min(MAX_RETRY);
             }
             Err(e) => {
-                let error = StopError { unwritten: pending.unwritten() };
+                let error = StopError { unwritten: unwritten(pending) };
                 tracing::error!(error = %e, unwritten = ?error.unwritten, "stopping with charges NOT written to the ledger");
                 return Err(error);
             }
@@ -561,19 +648,32 @@ async fn flush_for_stop(ledger: &Ledger, pending: &mut Pending) -> Result<(), St
     Ok(())
 }
 
-/// Keeps a refused debit where `verify` reports it (best effort: logged either way).
-async fn record_refused(store: &Store, row: &Row<'_>) {
-    tracing::error!(?row, "the ledger refused a debit: memory and database disagreed; verify will report it");
+fn unwritten(pending: &Sums) -> Vec<Unwritten> {
+    let mut list: Vec<Unwritten> = pending
+        .iter()
+        .map(|(tenant_id, s)| Unwritten { tenant_id: *tenant_id, amount: s.credits, requests: s.requests })
+        .collect();
+    list.sort_by_key(|u| u.tenant_id);
+    list
+}
+
+/// Keeps a refused charge where `verify` reports it (best effort: logged either way).
+async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>) {
+    tracing::error!(
+        ?usage,
+        request_id,
+        "the ledger refused a charge: memory and database disagreed; verify will report it"
+    );
     let result = async {
         let mut write = store.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(row.tenant_id)
-        .bind(row.amount)
-        .bind(row.requests)
-        .bind(row.request_id)
-        .bind(row.at)
+        .bind(usage.tenant_id)
+        .bind(usage.credits)
+        .bind(usage.requests)
+        .bind(request_id)
+        .bind(usage.at)
         .bind("the balance in the database could not cover it")
         .execute(&mut *write)
         .await;
@@ -582,86 +682,7 @@ async fn record_refused(store: &Store, row: &Row<'_>) {
     }
     .await;
     if let Err(e) = result {
-        tracing::error!(error = %e, "cannot record the refused debit");
-    }
-}
-
-#[derive(Debug)]
-enum WriteError {
-    Refused,
-    Storage(sqlx::Error),
-}
-
-/// Rows per multi-row INSERT: few round trips to SQLite's thread, well under its
-/// limit on bound parameters.
-const ROWS_PER_INSERT: usize = 100;
-
-async fn write_rows(
-    ledger: &Ledger,
-    rows: &[Row<'_>],
-    durability: Durability,
-    on_commit: OnCommit,
-) -> Result<(), WriteError> {
-    // Every statement is a round trip to SQLite's thread, and every row it returns one
-    // more: so nothing is read back. Each entry's balance_after is the tenant's stored
-    // balance minus the debits before it in this batch (computed here), and each
-    // tenant's balance is written once. The ledger's CHECK refuses a negative result.
-    let mut spent: HashMap<i64, i64> = HashMap::new();
-    let mut numbered: Vec<(&Row, i64)> = Vec::with_capacity(rows.len());
-    for row in rows {
-        if row.amount <= 0 {
-            return Err(WriteError::Refused);
-        }
-        let total = spent.entry(row.tenant_id).or_default();
-        *total += row.amount;
-        numbered.push((row, *total));
-    }
-    let mut write = ledger.store.begin_with(durability, ledger.live.clone()).await.map_err(WriteError::Storage)?;
-    write.after_commit(on_commit);
-    for (chunk_index, chunk) in numbered.chunks(ROWS_PER_INSERT).enumerate() {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, request_id, created_at, requests, reason)
-             SELECT v.column1, 'debit', -v.column2, t.balance - v.column3, 'gateway', v.column4, v.column5, v.column7,
-                    CASE WHEN v.column7 > 1 THEN v.column7 || ' requests charged while storage was failing' END
-             FROM (",
-        );
-        insert.push_values(chunk.iter().enumerate(), |mut b, (i, (row, spent_so_far))| {
-            b.push_bind(row.tenant_id)
-                .push_bind(row.amount)
-                .push_bind(*spent_so_far)
-                .push_bind(row.request_id)
-                .push_bind(row.at)
-                .push_bind((chunk_index * ROWS_PER_INSERT + i) as i64)
-                .push_bind(row.requests);
-        });
-        insert.push(") AS v JOIN tenants t ON t.id = v.column1 ORDER BY v.column6");
-        let inserted = insert.build().execute(&mut *write).await;
-        let inserted = statement(&mut write, inserted)?;
-        if inserted.rows_affected() != chunk.len() as u64 {
-            return Err(WriteError::Refused); // a debit for a tenant that does not exist
-        }
-    }
-    let totals: Vec<(i64, i64)> = spent.into_iter().collect();
-    for chunk in totals.chunks(ROWS_PER_INSERT * 5) {
-        let mut update =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE tenants SET balance = balance - v.column2 FROM (");
-        update.push_values(chunk, |mut b, (id, total)| {
-            b.push_bind(*id).push_bind(*total);
-        });
-        update.push(") AS v WHERE tenants.id = v.column1");
-        let updated = update.build().execute(&mut *write).await;
-        statement(&mut write, updated)?;
-    }
-    write.commit().await.map_err(WriteError::Storage)
-}
-
-/// A CHECK constraint failing means the ledger refused the data, not that storage failed.
-fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, WriteError> {
-    match write.check(result) {
-        Ok(v) => Ok(v),
-        Err(sqlx::Error::Database(d)) if d.is_check_violation() => Err(WriteError::Refused),
-        Err(e) if !is_storage_failure(&e) => Err(WriteError::Refused),
-        Err(e) => Err(WriteError::Storage(e)),
+        tracing::error!(error = %e, "cannot record the refused charge");
     }
 }
 
@@ -669,32 +690,26 @@ fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, 
 mod tests {
     use super::*;
 
-    fn debit(tenant_id: i64, n: usize) -> Debit {
-        Debit { tenant_id, amount: 2, request_id: format!("r{n}"), at: Utc::now() }
+    fn sum(credits: i64, at: i64) -> Sum {
+        Sum { credits, requests: 1, at: DateTime::from_timestamp(at, 0).unwrap() }
     }
 
     #[test]
-    fn pending_debits_fold_per_tenant_past_the_bound_and_lose_nothing() {
-        let mut p = Pending::default();
-        for n in 0..MAX_PENDING + 1000 {
-            p.push(debit((n % 3) as i64, n));
+    fn charges_sum_per_tenant_and_lose_nothing() {
+        let shards = Shards(std::array::from_fn(|_| Mutex::default()));
+        for n in 0..10_000 {
+            assert!(shards.add(n % 3, sum(2, n)));
         }
-        assert_eq!(p.debits.len(), MAX_PENDING, "kept one by one up to the bound");
-        assert_eq!(p.folded.len(), 3, "then one entry per tenant");
-        let rows = p.rows();
-        assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), (MAX_PENDING + 1000) as i64, "every request counted");
-        assert_eq!(rows.iter().map(|r| r.amount).sum::<i64>(), 2 * (MAX_PENDING + 1000) as i64, "every credit kept");
-        let unwritten = p.unwritten();
-        assert_eq!(unwritten.iter().map(|u| u.amount).sum::<i64>(), 2 * (MAX_PENDING + 1000) as i64);
-    }
-
-    #[test]
-    fn keeping_from_a_midpoint_drops_only_what_was_written() {
-        let mut p = Pending::default();
-        for n in 0..5 {
-            p.push(debit(1, n));
-        }
-        keep_from(&mut p, 3);
-        assert_eq!(p.debits.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>(), ["r3", "r4"]);
+        let mut pending = Sums::new();
+        shards.take(&mut pending, false);
+        assert_eq!(pending.len(), 3, "one sum per tenant, however many requests");
+        assert_eq!(requests(&pending), 10_000, "every request counted");
+        assert_eq!(pending.values().map(|s| s.credits).sum::<i64>(), 20_000, "every credit kept");
+        assert_eq!(pending[&0].at, DateTime::from_timestamp(9999, 0).unwrap(), "the latest time");
+        assert!(shards.add(1, sum(5, 1)), "sums gather again after a take");
+        shards.take(&mut pending, true);
+        assert_eq!(pending[&1].credits, 3333 * 2 + 5, "merged into what was not yet written");
+        assert!(!shards.add(1, sum(5, 1)), "refused once closed");
+        assert_eq!(unwritten(&pending).iter().map(|u| u.amount).sum::<i64>(), 20_005);
     }
 }

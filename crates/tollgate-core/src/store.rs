@@ -24,7 +24,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
 
 pub use crate::health::{Health, StorageStatus, is_storage_failure};
-use crate::live::Live;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -104,26 +103,24 @@ impl Store {
     /// Starts a write transaction that survives a crash; waits its turn behind other
     /// writers of this process.
     pub async fn begin(&self) -> Result<Write, sqlx::Error> {
-        self.begin_with(Durability::Crash, None).await
+        self.begin_with(Durability::Crash).await
     }
 
-    /// Starts a console write: durable on power loss, and its credit movements reach
-    /// `live` when (and only when) it commits.
-    pub async fn write(&self, live: Option<Arc<Live>>) -> Result<Write, sqlx::Error> {
-        let mut write = self.begin_with(Durability::PowerLoss, live).await?;
+    /// Starts a console write: durable on power loss, and probing storage when abandoned.
+    pub async fn write(&self) -> Result<Write, sqlx::Error> {
+        let mut write = self.begin_with(Durability::PowerLoss).await?;
         write.probe_on_drop = true;
         Ok(write)
     }
 
     /// Starts a write transaction with the given durability.
-    pub async fn begin_with(&self, durability: Durability, live: Option<Arc<Live>>) -> Result<Write, sqlx::Error> {
+    pub async fn begin_with(&self, durability: Durability) -> Result<Write, sqlx::Error> {
         let conn = self.write.acquire().await.inspect_err(|e| self.health.failed(e))?;
         let mut write = Write {
             conn: Some(conn),
             store: self.clone(),
-            live,
-            effects: Vec::new(),
             after_commit: Vec::new(),
+            on_abandon: Vec::new(),
             probe_on_drop: false,
         };
         let wanted = match durability {
@@ -163,31 +160,21 @@ impl Store {
     }
 }
 
-/// What a committed write does to the in-memory balances.
-#[derive(Debug, Clone, Copy)]
-enum Effect {
-    /// Credits were added: the available balance grows.
-    Credit { tenant_id: i64, amount: i64 },
-    /// Credits were taken; they were set aside when posted, so the hold is simply spent.
-    SpendHeld { tenant_id: i64, amount: i64 },
-}
+/// Run right after a commit (or, for [`Write::on_abandon`], when the write is dropped
+/// uncommitted), with no await in between.
+type Hook = Box<dyn FnOnce() + Send>;
 
-/// Applied to the live state right after a commit, with no await in between.
-type AfterCommit = Box<dyn FnOnce(&Live) + Send>;
-
-/// A write transaction on the one writer connection. A console write also keeps the
-/// in-memory balances in step with the ledger: credits appear in memory after commit, and
-/// removals are held in memory before it, so a concurrent gateway request can never spend
-/// credits the ledger is about to remove.
+/// A write transaction on the one writer connection. What the layers above must do once
+/// it commits (memory following the database) or once it is abandoned (giving back what
+/// they set aside for it) they register as hooks; the store only runs them.
 ///
 /// Dropped before [`commit`](Write::commit) (an error, a cancelled task), it rolls back by
-/// closing the connection, and gives back what it held.
+/// closing the connection, and runs its [`on_abandon`](Write::on_abandon) hooks.
 pub struct Write {
     conn: Option<PoolConnection<Sqlite>>,
     store: Store,
-    live: Option<Arc<Live>>,
-    effects: Vec<Effect>,
-    after_commit: Vec<AfterCommit>,
+    after_commit: Vec<Hook>,
+    on_abandon: Vec<Hook>,
     /// Console writes probe storage when abandoned (see `Drop`); the writers that report
     /// their own failures do not.
     probe_on_drop: bool,
@@ -230,45 +217,28 @@ impl Write {
         result
     }
 
-    /// Records that `amount` credits (positive) will be added to `tenant_id` on commit.
-    pub(crate) fn credit(&mut self, tenant_id: i64, amount: i64) {
-        self.effects.push(Effect::Credit { tenant_id, amount });
-    }
-
-    /// Holds `amount` credits (positive) of `tenant_id` in memory for a removal; fails
-    /// when fewer are available there (the gateway may have reserved or spent some).
-    pub(crate) fn hold(&mut self, tenant_id: i64, amount: i64) -> Result<(), crate::ConsoleError> {
-        if let Some(live) = &self.live {
-            live.hold(tenant_id, amount)?;
-        }
-        self.effects.push(Effect::SpendHeld { tenant_id, amount });
-        Ok(())
-    }
-
-    /// Runs `apply` on the live state right after COMMIT succeeds, after the credit
-    /// movements and the closures registered before it, with no await in between: once
-    /// the database has committed, nothing can stop memory from following.
-    pub(crate) fn after_commit(&mut self, apply: impl FnOnce(&Live) + Send + 'static) {
+    /// Runs `apply` right after COMMIT succeeds, after the hooks registered before it,
+    /// with no await in between: once the database has committed, nothing can stop memory
+    /// from following.
+    pub(crate) fn after_commit(&mut self, apply: impl FnOnce() + Send + 'static) {
         self.after_commit.push(Box::new(apply));
     }
 
-    /// Commits, then applies the credit movements and the `after_commit` closures to memory
-    /// before the connection serves the next write, so memory follows commits in order. An
-    /// error means nothing was committed and memory is as it was.
+    /// Runs `undo` when the write ends without committing (an error, a cancelled task).
+    pub(crate) fn on_abandon(&mut self, undo: impl FnOnce() + Send + 'static) {
+        self.on_abandon.push(Box::new(undo));
+    }
+
+    /// Commits, then runs the `after_commit` hooks in order before the connection serves
+    /// the next write, so memory follows commits in order. An error means nothing was
+    /// committed (the `on_abandon` hooks then run as the write is dropped).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         self.run("COMMIT").await?;
         let conn = self.conn.take();
         self.store.health.succeeded();
-        if let Some(live) = self.live.take() {
-            for effect in self.effects.drain(..) {
-                match effect {
-                    Effect::Credit { tenant_id, amount } => live.credit(tenant_id, amount),
-                    Effect::SpendHeld { tenant_id, amount } => live.spend_held(tenant_id, amount),
-                }
-            }
-            for apply in self.after_commit.drain(..) {
-                apply(&live);
-            }
+        self.on_abandon.clear();
+        for apply in self.after_commit.drain(..) {
+            apply();
         }
         drop(conn); // back to the pool, ready for the next write
         Ok(())
@@ -277,7 +247,7 @@ impl Write {
 
 impl Drop for Write {
     /// A write that never committed rolls back (its connection is closed, not reused) and
-    /// gives back what it held.
+    /// runs its `on_abandon` hooks.
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take() {
             conn.close_on_drop();
@@ -292,12 +262,8 @@ impl Drop for Write {
                 });
             }
         }
-        if let Some(live) = &self.live {
-            for effect in &self.effects {
-                if let Effect::SpendHeld { tenant_id, amount } = *effect {
-                    live.release_held(tenant_id, amount);
-                }
-            }
+        for undo in self.on_abandon.drain(..) {
+            undo();
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Subscriptions: which plan a tenant is on, and whether its current period is paid.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
@@ -8,6 +10,7 @@ use utoipa::ToSchema;
 use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::ledger::{self, EntryKind, Posting};
+use crate::live::Live;
 use crate::plans::{self, Plan};
 use crate::store::Write;
 use crate::tenants::{self, Tenant};
@@ -71,12 +74,15 @@ pub(crate) async fn start(
     .bind(ctx.now)
     .execute(&mut **conn)
     .await?;
-    grant(conn, ctx, tenant.id, plan, ctx.now).await
+    // A new tenant is not in the gateway's memory yet: it arrives there with its balance
+    // when this write commits, so there is no in-memory balance to move.
+    grant(conn, None, ctx, tenant.id, plan, ctx.now).await
 }
 
 /// Grants a plan's credits for the period starting at `start`; at most once per period.
 async fn grant(
     conn: &mut Write,
+    live: Option<&Arc<Live>>,
     ctx: &Ctx,
     tenant_id: i64,
     plan: &Plan,
@@ -95,7 +101,7 @@ async fn grant(
         request_id: None,
         idempotency_key: Some(&key),
     };
-    ledger::post(conn, &ctx.actor, ctx.now, posting).await?;
+    ledger::post(conn, live, &ctx.actor, ctx.now, posting).await?;
     Ok(())
 }
 
@@ -263,11 +269,13 @@ impl Command for Renew {
             if !due(sub, ctx.now) {
                 return Ok(());
             }
-            let plan: Plan = sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
+            let plan: Plan =
+                sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
             let start = sub.period_end.max(ctx.now);
             let end = plan.billing_period.end_of(start);
             sqlx::query(
-                "UPDATE subscriptions SET status = 'active', period_start = ?, period_end = ?, grace_until = NULL, updated_at = ?
+                "UPDATE subscriptions SET status = 'active', period_start = ?, period_end = ?, grace_until = NULL,
+                    updated_at = ?, period_used = 0
                  WHERE id = ?",
             )
             .bind(start)
@@ -276,7 +284,7 @@ impl Command for Renew {
             .bind(sub.id)
             .execute(&mut **conn)
             .await?;
-            grant(conn, ctx, tenant.id, &plan, start).await
+            grant(conn, console.live(), ctx, tenant.id, &plan, start).await
         })
         .await
     }

@@ -20,6 +20,17 @@ pub struct Mismatch {
     pub last_balance_after: i64,
 }
 
+/// A tenant whose stored count of requests this period (what the quota and start-up use)
+/// disagrees with the usage its ledger charged since the period began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct PeriodCountMismatch {
+    pub tenant: String,
+    /// `subscriptions.period_used`.
+    pub stored: i64,
+    /// The requests the tenant's debits since the period's start cover.
+    pub ledger: i64,
+}
+
 /// A served request whose debit the ledger refused: memory spent credits the database
 /// did not have. Each one needs the operator's look.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -35,12 +46,15 @@ pub struct RefusedDebit {
 /// The outcome of `verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerifyReport {
-    /// True when every tenant's balance equals the sum of its ledger, the ledger refused no
-    /// debit, and the gateway's memory had not drifted from the database.
+    /// True when every tenant's balance equals the sum of its ledger, so does its period's
+    /// request count, the ledger refused no debit, and the gateway's memory had not
+    /// drifted from the database.
     pub ok: bool,
     pub tenants_checked: i64,
     pub entries_checked: i64,
     pub mismatches: Vec<Mismatch>,
+    /// Tenants whose stored period count disagrees with their ledger.
+    pub period_count_mismatches: Vec<PeriodCountMismatch>,
     /// Debits of served requests the ledger refused (newest first, at most 100).
     pub refused_debits: Vec<RefusedDebit>,
     /// Things in the gateway's memory (keys, tenants, plans, routes, settings) this check
@@ -73,6 +87,16 @@ impl Command for Verify {
         )
         .fetch_all(&mut *tx)
         .await?;
+        let period_count_mismatches: Vec<PeriodCountMismatch> = sqlx::query_as(
+            "SELECT tenant, stored, ledger FROM (
+                SELECT t.slug AS tenant, s.period_used AS stored,
+                       COALESCE((SELECT SUM(l.requests) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                                 AND julianday(l.created_at) >= julianday(s.period_start)), 0) AS ledger
+                FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id)
+             WHERE stored <> ledger ORDER BY tenant",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         let entries_checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *tx).await?;
         let refused_debits: Vec<RefusedDebit> = sqlx::query_as(
             "SELECT COALESCE(t.slug, '#' || r.tenant_id) AS tenant, r.amount, r.requests, r.request_id, r.at, r.reason
@@ -88,7 +112,18 @@ impl Command for Verify {
             Some(live) => reconcile(live, console.store()).await?,
             None => None,
         };
-        let ok = mismatches.is_empty() && refused_debits.is_empty() && drift.unwrap_or(0) == 0;
-        Ok(VerifyReport { ok, tenants_checked, entries_checked, mismatches, refused_debits, drift })
+        let ok = mismatches.is_empty()
+            && period_count_mismatches.is_empty()
+            && refused_debits.is_empty()
+            && drift.unwrap_or(0) == 0;
+        Ok(VerifyReport {
+            ok,
+            tenants_checked,
+            entries_checked,
+            mismatches,
+            period_count_mismatches,
+            refused_debits,
+            drift,
+        })
     }
 }

@@ -329,16 +329,17 @@ impl Gateway {
             Ok(response) if response.status().as_u16() < 500 => response,
             failure => return Err(Refunded { balance: Some(reservation.release()), failure }),
         };
-        let cost = reservation.cost();
-        if cost == 0 {
+        // The charge: the route's cost today; a charge known only from the upstream's
+        // answer may be less than what was reserved (the rest goes back).
+        let charge = reservation.cost();
+        if charge == 0 {
             reservation.spend();
             return Ok(client_response(response));
         }
-        let debit =
-            Debit { tenant_id: who.tenant_id, amount: cost, request_id: upstream.request_id.to_string(), at: now };
+        let debit = Debit { tenant_id: who.tenant_id, amount: charge, request_id: upstream.request_id, at: now };
         if !strict {
-            reservation.hand_over();
-            self.settlement.record(debit);
+            let amount = reservation.hand_over_part(debit.amount);
+            self.settlement.record(Debit { amount, ..debit });
             return Ok(client_response(response));
         }
         match self.settlement.record_durably(debit, reservation).await {

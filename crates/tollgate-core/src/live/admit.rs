@@ -152,22 +152,44 @@ impl Reservation {
         self.cost
     }
 
-    /// The request was charged: its reserved credits are spent (the ledger writer
-    /// records the debit).
-    pub fn spend(mut self) {
-        if let Some(cell) = self.cell.take() {
-            lock(&cell).reserved -= self.cost;
-        }
+    /// The request was charged its whole reservation (the ledger writer records the debit).
+    pub fn spend(self) {
+        let cost = self.cost;
+        self.spend_part(cost);
     }
 
-    /// The request was served in `batched` mode: its credits are spent and its debit is
-    /// on its way to the ledger (counted as unwritten until the writer commits it).
-    pub fn hand_over(mut self) {
+    /// The request was charged `amount` credits, at most its reservation (a larger amount
+    /// is capped at it): those are spent, the rest goes back. Returns what was spent.
+    pub fn spend_part(mut self, amount: i64) -> i64 {
+        let amount = amount.clamp(0, self.cost);
         if let Some(cell) = self.cell.take() {
             let mut t = lock(&cell);
             t.reserved -= self.cost;
-            t.unwritten += self.cost;
+            t.balance += self.cost - amount;
         }
+        amount
+    }
+
+    /// The request was served in `batched` mode and charged its whole reservation: see
+    /// [`hand_over_part`](Reservation::hand_over_part).
+    pub fn hand_over(self) {
+        let cost = self.cost;
+        self.hand_over_part(cost);
+    }
+
+    /// The request was served in `batched` mode and charged `amount` credits, at most its
+    /// reservation (a larger amount is capped at it): those are spent and on their way to
+    /// the ledger (counted as unwritten until the writer commits them), the rest goes
+    /// back. Returns what was charged: the amount to hand the ledger writer.
+    pub fn hand_over_part(mut self, amount: i64) -> i64 {
+        let amount = amount.clamp(0, self.cost);
+        if let Some(cell) = self.cell.take() {
+            let mut t = lock(&cell);
+            t.reserved -= self.cost;
+            t.balance += self.cost - amount;
+            t.unwritten += amount;
+        }
+        amount
     }
 
     /// The request was not served: the credits go back. Returns the balance after.

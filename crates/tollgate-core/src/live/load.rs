@@ -42,14 +42,13 @@ pub(super) struct TenantRow {
     period_used: i64,
 }
 
-/// Each tenant with its subscription and the requests it made this period.
+/// Each tenant with its subscription and the requests charged this period, as stored
+/// (the usage writes keep the count; start-up never sums the ledger).
 macro_rules! tenant_query {
     ($filter:literal) => {
         concat!(
             "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until,
-                (SELECT COALESCE(SUM(l.requests), 0) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
-                    AND julianday(l.created_at) >= julianday(s.period_start)) AS period_used
+                s.period_end, s.grace_until, s.period_used
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
             $filter
         )

@@ -128,3 +128,26 @@ fn reconciliation_repairs_what_is_not_newer_than_the_database_and_counts_it() {
     assert_eq!(live.route("GET", "/v1").unwrap().cost, 2, "and the routes");
     assert_eq!(live.settings().billing_link_template, "b", "and the settings");
 }
+
+#[test]
+fn a_charge_below_its_reservation_spends_that_much_and_gives_the_rest_back() {
+    let live = Live::default();
+    live.apply(tenant_change(Standing::Active, false), 1);
+    let r = live.reserve(1, 10).unwrap();
+    let t = live.tenant(1).unwrap();
+    assert_eq!((t.balance, t.reserved), (90, 10), "the most it can cost is set aside");
+    assert_eq!(r.hand_over_part(4), 4, "batched: charged 4");
+    let t = live.tenant(1).unwrap();
+    assert_eq!((t.balance, t.reserved, t.unwritten), (96, 0, 4), "6 back, 4 on their way to the ledger");
+
+    let r = live.reserve(1, 10).unwrap();
+    assert_eq!(r.spend_part(3), 3, "strict: charged 3");
+    let t = live.tenant(1).unwrap();
+    assert_eq!((t.balance, t.reserved, t.unwritten), (93, 0, 4), "7 back");
+    assert_eq!(t.balance + t.reserved + t.unwritten, 100 - 3, "stored: the strict charge, the batched one on its way");
+
+    let r = live.reserve(1, 10).unwrap();
+    assert_eq!(r.hand_over_part(25), 10, "never more than was reserved");
+    assert_eq!(live.tenant(1).unwrap().balance, 83);
+    assert_eq!(live.tenant(1).unwrap().period_used, 3, "each served request counts once");
+}

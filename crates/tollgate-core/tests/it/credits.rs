@@ -1,5 +1,6 @@
 use tollgate_core::credits::{Adjust, Refund, TopUp};
 use tollgate_core::ledger::EntryKind;
+use tollgate_core::live::Live;
 use tollgate_core::validate::MAX_CREDITS;
 
 use tollgate_core::settlement::{Debit, Settlement};
@@ -82,11 +83,14 @@ async fn adjust_moves_both_ways_but_never_below_zero() {
     assert_eq!(w.dump().await, before, "refused adjustments change nothing");
 }
 
-/// Charges `amount` to tenant `tenant_id` for request `request_id`, as the gateway does.
+/// Charges `amount` to tenant `tenant_id` for request `request_id`, as the gateway does in
+/// `strict` durability (the one that keeps each request's charge).
 async fn charge(w: &World, tenant_id: i64, amount: i64, request_id: &str) {
+    let live = Live::load(w.console.store()).await.unwrap();
     let (settlement, writer) = Settlement::spawn(w.console.store().clone());
-    settlement.record(Debit { tenant_id, amount, request_id: request_id.into(), at: at(0).now });
-    settlement.stop().await.expect("the charge is written");
+    let debit = Debit { tenant_id, amount, request_id, at: at(0).now };
+    settlement.record_durably(debit, live.reserve(tenant_id, amount).unwrap()).await.expect("the charge is written");
+    settlement.stop().await.unwrap();
     writer.await.unwrap();
 }
 

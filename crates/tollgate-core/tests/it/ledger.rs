@@ -29,7 +29,7 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
                     };
                     w.run(topup).await.expect("top-up succeeds");
                 } else {
-                    let debit = Debit { tenant_id, amount: 1, request_id: format!("req-{writer}-{i}"), at: t0() };
+                    let debit = Debit { tenant_id, amount: 1, request_id: &format!("req-{writer}-{i}"), at: t0() };
                     settlement.record(debit);
                 }
             }
@@ -47,7 +47,15 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
     assert_eq!(balance, 8 * (500 * 3 - 500), "every top-up and debit counted exactly once");
     let report = w.run(Verify {}).await.unwrap();
     assert!(report.ok, "verify passes: {report:?}");
-    assert_eq!(report.entries_checked, 8000, "one entry per movement");
+    let (debits, requests): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), SUM(requests) FROM ledger WHERE tenant_id = ? AND kind = 'debit'")
+            .bind(tenant_id)
+            .fetch_one(w.console.store().read())
+            .await
+            .unwrap();
+    assert_eq!(requests, 4000, "the debit entries cover every charge");
+    assert!(debits < 4000, "summed per tenant, not one entry per request ({debits} entries)");
+    assert_eq!(report.entries_checked, 4000 + debits, "one entry per top-up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -86,12 +94,12 @@ async fn a_debit_the_ledger_refuses_fails_its_strict_caller_and_verify_reports_i
     let first = Live::load(w.console.store()).await.unwrap();
     let second = Live::load(w.console.store()).await.unwrap();
     let (settlement, _writer) = Settlement::spawn(w.console.store().clone());
-    let debit = |amount, n: u32| Debit { tenant_id: id, amount, request_id: format!("r{n}"), at: t0() };
-    let ok = settlement.record_durably(debit(2, 1), first.reserve(id, 2).unwrap()).await;
+    let debit = |amount, request_id| Debit { tenant_id: id, amount, request_id, at: t0() };
+    let ok = settlement.record_durably(debit(2, "r1"), first.reserve(id, 2).unwrap()).await;
     assert_eq!(ok, Ok(()), "the covered debit commits");
-    let refused = settlement.record_durably(debit(2, 2), second.reserve(id, 2).unwrap()).await;
+    let refused = settlement.record_durably(debit(2, "r2"), second.reserve(id, 2).unwrap()).await;
     assert_eq!(refused, Err(SettleError::Refused), "the strict caller learns its charge was refused");
-    settlement.record(debit(1, 3)); // batched: nobody waits, so verify must tell
+    settlement.record(debit(1, "r3")); // batched: nobody waits, so verify must tell
     settlement.stop().await.unwrap();
     let entries = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
     let debits: Vec<i64> = entries.iter().filter(|e| e.amount < 0).map(|e| e.amount).collect();
@@ -101,7 +109,11 @@ async fn a_debit_the_ledger_refuses_fails_its_strict_caller_and_verify_reports_i
     assert!(report.mismatches.is_empty(), "balances still equal their ledgers");
     let refused: Vec<(i64, Option<&str>)> =
         report.refused_debits.iter().map(|r| (r.amount, r.request_id.as_deref())).collect();
-    assert_eq!(refused, vec![(1, Some("r3")), (2, Some("r2"))], "each refused debit is reported, newest first");
+    assert_eq!(
+        refused,
+        vec![(1, None), (2, Some("r2"))],
+        "each refused charge is reported, newest first (batched usage is a tenant's sum: no request id)"
+    );
 }
 
 #[tokio::test]
@@ -155,11 +167,11 @@ async fn strict_and_console_writes_commit_durably_and_batched_ones_do_not() {
     assert_eq!(store.writer_synchronous().await.unwrap(), 2, "a console write syncs the WAL (FULL)");
     let live = Live::load(store).await.unwrap();
     let (settlement, _writer) = Settlement::spawn(store.clone());
-    settlement.record(Debit { tenant_id: id, amount: 1, request_id: "b".into(), at: t0() });
+    settlement.record(Debit { tenant_id: id, amount: 1, request_id: "b", at: t0() });
     settlement.stop().await.unwrap();
     assert_eq!(store.writer_synchronous().await.unwrap(), 1, "a batched commit survives a crash only (NORMAL)");
     let (settlement, _writer) = Settlement::spawn(store.clone());
-    let strict = Debit { tenant_id: id, amount: 1, request_id: "s".into(), at: t0() };
+    let strict = Debit { tenant_id: id, amount: 1, request_id: "s", at: t0() };
     settlement.record_durably(strict, live.reserve(id, 1).unwrap()).await.unwrap();
     assert_eq!(store.writer_synchronous().await.unwrap(), 2, "a strict commit survives a power loss (FULL)");
 }
@@ -173,9 +185,9 @@ async fn charges_after_the_writer_stopped_are_counted_not_silently_dropped() {
     let (settlement, writer) = Settlement::spawn(w.console.store().clone());
     settlement.stop().await.unwrap();
     writer.await.unwrap();
-    settlement.record(Debit { tenant_id: id, amount: 1, request_id: "late".into(), at: t0() });
+    settlement.record(Debit { tenant_id: id, amount: 1, request_id: "late", at: t0() });
     assert_eq!(settlement.lost(), 1, "a batched charge after the stop is counted (the node then fails its stop)");
-    let strict = Debit { tenant_id: id, amount: 1, request_id: "late-strict".into(), at: t0() };
+    let strict = Debit { tenant_id: id, amount: 1, request_id: "late-strict", at: t0() };
     let result = settlement.record_durably(strict, live.reserve(id, 1).unwrap()).await;
     assert_eq!(result, Err(SettleError::Stopped), "a strict one fails at once");
     assert_eq!(live.tenant(id).unwrap().balance, 100, "and its reservation went back");
@@ -196,7 +208,7 @@ async fn balances_reconcile_to_zero_under_traffic_and_a_change_behind_the_back_i
         async move {
             for n in 0..3000 {
                 let reservation = live.reserve(id, 2).unwrap();
-                let debit = Debit { tenant_id: id, amount: 2, request_id: format!("b{n}"), at: t0() };
+                let debit = Debit { tenant_id: id, amount: 2, request_id: &format!("b{n}"), at: t0() };
                 if n % 10 == 0 {
                     settlement.record_durably(debit, reservation).await.unwrap();
                 } else {

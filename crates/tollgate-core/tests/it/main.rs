@@ -16,3 +16,4 @@ mod storage_faults;
 mod subscriptions;
 mod tenants;
 mod text_fields;
+mod usage;

@@ -3,27 +3,23 @@
 
 use std::time::Duration;
 
+use tollgate_core::charges::charged_request;
 use tollgate_core::credits::TopUp;
 use tollgate_core::ledger::{EntryKind, LedgerList};
 use tollgate_core::plans::{PlanCreate, PlanUpdate};
 use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::SettingsSet;
+use tollgate_core::settings::{Durability, SettingsSet};
 use tollgate_core::subscriptions::ChangePlan;
 use tollgate_core::verify::Verify;
 
 use crate::harness::{World, world};
 
-/// Waits until the settlement writer has written `n` debits (batched mode writes soon after).
-async fn debits(w: &World, n: usize) -> Vec<i64> {
-    for _ in 0..200 {
-        let entries = w.run(LedgerList { tenant: "acme".into(), limit: Some(1000), ..Default::default() }).await;
-        let d: Vec<i64> = entries.iter().filter(|e| e.kind == EntryKind::Debit).map(|e| e.amount).collect();
-        if d.len() >= n {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the settlement writer did not write {n} debits");
+/// The debit entries (amount, requests covered), newest first, once the usage summed in
+/// memory is written.
+async fn debits(w: &World) -> Vec<(i64, i64)> {
+    w.settlement.flush().await.expect("usage written");
+    let entries = w.run(LedgerList { tenant: "acme".into(), limit: Some(1000), ..Default::default() }).await;
+    entries.iter().filter(|e| e.kind == EntryKind::Debit).map(|e| (e.amount, e.requests)).collect()
 }
 
 #[tokio::test]
@@ -36,7 +32,7 @@ async fn a_top_up_lets_the_very_next_request_through() {
     assert_eq!(r.status(), 200, "the top-up applies at once, no sleep");
     assert_eq!(r.headers()["x-credits-remaining"], "0", "the call spent the top-up");
     assert_eq!(w.get("/v1/search").await.status(), 402, "and the next one has nothing left");
-    assert_eq!(debits(&w, 1).await, vec![-3], "one debit of the route's cost");
+    assert_eq!(debits(&w).await, vec![(-3, 1)], "one debit of the route's cost");
     assert!(w.run(Verify {}).await.ok, "the ledger balances");
 }
 
@@ -64,20 +60,21 @@ async fn a_plan_change_unlocks_a_feature_at_once() {
     assert_eq!(w.get("/v2/export").await.status(), 200, "the next request passes");
 }
 
-// Multi-threaded: the gateway's connections run on several workers, so admissions truly
-// overlap (a single-threaded runtime would serialise them and prove nothing).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_clients_spend_exactly_the_balance() {
+/// 64 clients on one tenant with 1,000 credits (cost 1) send 1,280 requests at once in
+/// `durability`: exactly 1,000 are served, and the ledger, the stored balance, the stored
+/// period count and `verify` agree. Returns the request ids of the 200s.
+async fn sixty_four_concurrent_clients(durability: Durability) -> (World, Vec<String>) {
     let w = world(1000, 1).await;
+    w.run(SettingsSet { durability: Some(durability), ..Default::default() }).await;
     let tasks: Vec<_> = (0..64)
         .map(|_| {
             let (client, url, secret) = (w.client.clone(), w.url.clone(), w.secret.clone());
             tokio::spawn(async move {
-                let mut ok = 0;
+                let mut ok = Vec::new();
                 for _ in 0..20 {
                     let r = client.get(format!("{url}/v1/x")).bearer_auth(&secret).send().await.unwrap();
                     match r.status().as_u16() {
-                        200 => ok += 1,
+                        200 => ok.push(r.headers()["x-request-id"].to_str().unwrap().to_owned()),
                         402 => {}
                         other => panic!("unexpected status {other}"),
                     }
@@ -86,16 +83,60 @@ async fn sixty_four_concurrent_clients_spend_exactly_the_balance() {
             })
         })
         .collect();
-    let mut served = 0;
+    let mut served = Vec::new();
     for t in tasks {
-        served += t.await.unwrap();
+        served.extend(t.await.unwrap());
     }
-    assert_eq!(served, 1000, "1,280 attempts, exactly 1,000 served");
+    assert_eq!(served.len(), 1000, "1,280 attempts, exactly 1,000 served");
     assert_eq!(w.hits.count(), 1000, "the upstream saw exactly the served ones");
     assert_eq!(w.balance().await, 0, "nothing left in memory");
-    assert_eq!(debits(&w, 1000).await.len(), 1000, "one debit per served request");
+    let debits = debits(&w).await;
+    assert_eq!(debits.iter().map(|(amount, _)| amount).sum::<i64>(), -1000, "the ledger charged every credit");
+    assert_eq!(debits.iter().map(|(_, requests)| requests).sum::<i64>(), 1000, "and counts every request");
+    let store = w.console.store().read();
+    let (balance, period_used): (i64, i64) = sqlx::query_as(
+        "SELECT t.balance, s.period_used FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id WHERE t.slug = 'acme'",
+    )
+    .fetch_one(store)
+    .await
+    .unwrap();
+    assert_eq!((balance, period_used), (0, 1000), "stored balance and period count agree");
     let report = w.run(Verify {}).await;
     assert!(report.ok, "balance == sum(ledger): {report:?}");
+    (w, served)
+}
+
+// Multi-threaded: the gateway's connections run on several workers, so admissions truly
+// overlap (a single-threaded runtime would serialise them and prove nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_clients_spend_exactly_the_balance_batched() {
+    let (w, _) = sixty_four_concurrent_clients(Durability::Batched).await;
+    let entries = debits(&w).await.len();
+    assert!(entries <= 100, "usage is summed per tenant: {entries} entries for 1,000 requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_clients_spend_exactly_the_balance_strict() {
+    let (w, served) = sixty_four_concurrent_clients(Durability::Strict).await;
+    let entries = debits(&w).await.len();
+    assert!(entries < 1000, "concurrent strict requests share commits and entries: {entries} entries");
+    let mut conn = w.console.store().read().acquire().await.unwrap();
+    for id in &served {
+        let charge = charged_request(&mut conn, id).await.unwrap();
+        let charge = charge.unwrap_or_else(|| panic!("the charge of served request {id} is on record"));
+        assert_eq!((charge.tenant.as_str(), charge.amount), ("acme", 1), "whose and how much");
+    }
+}
+
+#[tokio::test]
+async fn batched_usage_reaches_the_ledger_as_one_entry_per_tenant_per_flush() {
+    let w = world(1000, 2).await;
+    w.run(SettingsSet { usage_flush_ms: Some(60_000), ..Default::default() }).await;
+    for _ in 0..50 {
+        assert_eq!(w.get("/v1/x").await.status(), 200);
+    }
+    assert_eq!(debits(&w).await, vec![(-100, 50)], "50 requests, one entry");
+    assert!(w.run(Verify {}).await.ok, "balance == sum(ledger)");
 }
 
 #[tokio::test]
@@ -161,7 +202,7 @@ async fn upstream_failures_charge_nothing() {
     assert_eq!(r.status(), 418, "a 4xx from the upstream is its answer");
     assert_eq!(w.balance().await, 8, "and is charged: the upstream served it");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(debits(&w, 1).await, vec![-2], "only the served request is in the ledger");
+    assert_eq!(debits(&w).await, vec![(-2, 1)], "only the served request is in the ledger");
 }
 
 #[tokio::test]

@@ -70,6 +70,28 @@ export interface ChangePlan {
   tenant: string;
 }
 
+/**
+ * `charge.show`: what a `strict` request was charged, to whom and when, by its request
+ * id (the `x-request-id` the gateway answered with), within the retention period.
+ */
+export interface ChargeShow {
+  /** The request id, e.g. `req_5f3a9c1e_000000000017`. */
+  request_id: string;
+}
+
+/** A strict request's charge, as [`charged_request`] finds it. */
+export interface ChargedRequest {
+  /** Credits charged for this request (positive). */
+  amount: number;
+  /** That entry's time: when the last of its requests was served. */
+  charged_at: string;
+  /** The ledger entry that holds it, with the requests committed alongside. */
+  entry_id: number;
+  request_id: string;
+  /** The tenant's slug. */
+  tenant: string;
+}
+
 /** What a credit movement did. */
 export interface CreditMovement {
   /** The tenant's balance now. */
@@ -229,6 +251,11 @@ export interface LedgerEntry {
   reason?: string | null;
   /** The gateway request this entry charges or refunds. */
   request_id?: string | null;
+  /**
+   * Served requests a usage debit covers (usage is written summed per tenant); 1 for
+   * every other entry.
+   */
+  requests: number;
   tenant_id: number;
 }
 
@@ -266,6 +293,18 @@ export interface Mismatch {
   last_balance_after: number;
   /** The sum of the tenant's ledger amounts. */
   ledger_sum: number;
+  tenant: string;
+}
+
+/**
+ * A tenant whose stored count of requests this period (what the quota and start-up use)
+ * disagrees with the usage its ledger charged since the period began.
+ */
+export interface PeriodCountMismatch {
+  /** The requests the tenant's debits since the period's start cover. */
+  ledger: number;
+  /** `subscriptions.period_used`. */
+  stored: number;
   tenant: string;
 }
 
@@ -492,10 +531,15 @@ export interface Settings {
   low_balance_threshold: number;
   /** Base URI of the `type` member of problem responses; the code is appended. */
   problem_type_base: string;
-  /** Days denials are kept. */
+  /** Days denials and the per-request charges of `strict` requests are kept. */
   retention_days: number;
   /** How long the gateway waits for the upstream's response headers before a 504. */
   upstream_timeout_ms: number;
+  /**
+   * How often, in `batched` durability, the charges summed in memory are written to
+   * the ledger (one entry per tenant): the most usage a crash can lose.
+   */
+  usage_flush_ms: number;
 }
 
 /** `settings.get`. */
@@ -527,10 +571,15 @@ export interface SettingsSet {
   low_balance_threshold?: number | null;
   /** Base URI of the `type` member of problem responses, an http(s) URL. */
   problem_type_base?: string | null;
-  /** Days denials are kept, 1-3650. */
+  /** Days denials and strict requests' charges are kept, 1-3650. */
   retention_days?: number | null;
   /** Milliseconds to wait for the upstream's response headers before a 504, 100-600000. */
   upstream_timeout_ms?: number | null;
+  /**
+   * Milliseconds between writes of `batched` usage to the ledger, 10-60000: the most a
+   * crash can lose (in the tenant's favour).
+   */
+  usage_flush_ms?: number | null;
 }
 
 /** Whether a tenant may use the API at all, apart from its subscription. */
@@ -706,10 +755,13 @@ export interface VerifyReport {
   entries_checked: number;
   mismatches: Mismatch[];
   /**
-   * True when every tenant's balance equals the sum of its ledger, the ledger refused no
-   * debit, and the gateway's memory had not drifted from the database.
+   * True when every tenant's balance equals the sum of its ledger, so does its period's
+   * request count, the ledger refused no debit, and the gateway's memory had not
+   * drifted from the database.
    */
   ok: boolean;
+  /** Tenants whose stored period count disagrees with their ledger. */
+  period_count_mismatches: PeriodCountMismatch[];
   /** Debits of served requests the ledger refused (newest first, at most 100). */
   refused_debits: RefusedDebit[];
   tenants_checked: number;
@@ -747,6 +799,7 @@ export interface Commands {
   'route.delete': { input: RouteDelete; output: Route };
   'route.list': { input: RouteList; output: ListOfRoute };
   'ledger.list': { input: LedgerList; output: ListOfLedgerEntry };
+  'charge.show': { input: ChargeShow; output: ChargedRequest };
   'audit.list': { input: AuditList; output: ListOfAuditEntry };
   'settings.get': { input: SettingsGet; output: SettingsReport };
   'settings.set': { input: SettingsSet; output: SettingsReport };
