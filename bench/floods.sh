@@ -4,10 +4,10 @@
 #     with 8 KB random paths (bench/wrk/keyless.lua), each on a freshly started gateway with
 #     every key loaded: peak RSS (VmHWM), and the CPU the process still uses in the first
 #     and the second second after wrk ends (idle: the flood left no backlog behind);
-#   - the request history behind the start-up time: the throughput runs served some; real
-#     load through the real gateway tops it up to HISTORY requests (default 10 million), so
-#     the database holds exactly what serving them writes, ledger, counters and request log,
-#     and passes `verify` like any other;
+#   - the request history behind the start-up time: the throughput runs and the floods
+#     answered some (served and denied); real load through the real gateway (allowed path)
+#     tops it up to HISTORY requests (default 10 million), so the database holds exactly what
+#     answering them writes (ledger, counters, denials, request log) and passes `verify`;
 #   - ready: launch until the gateway answers, median of 3 starts on that database.
 FLOOD_MODE=${FLOOD_MODE:-pinned}
 FLOOD_CONNS=${FLOOD_CONNS:-200}
@@ -30,6 +30,7 @@ flood() {
   local line; line=$(results run "$out" mode="$FLOOD_MODE" conns="$FLOOD_CONNS" rep=0 target="$name" expect="$expect") \
     || { cat "$out" >&2; exit 1; }
   stop "$gateway_pid"
+  denied=$((denied + $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$line")))
   local db_after; db_after=$(results dbsize "$data")
   extra "$(python3 - "$line" "$db_before" "$db_after" <<PY
 import json, sys
@@ -49,13 +50,13 @@ flood "keyless flood, 8 KB paths" keyless.lua "$work/zero.txt" 4xx
 stop "$upstream_pid"
 
 # --- history: real traffic through the real gateway, up to HISTORY served requests ------
-if [ "$served" -lt "$HISTORY" ]; then
-  echo "-- history: $served requests served so far; serving $((HISTORY - served)) more (allowed path, free mode)"
+if [ $((served + denied)) -lt "$HISTORY" ]; then
+  echo "-- history: $served requests served and $denied denied so far; serving $((HISTORY - served - denied)) more (allowed path, free mode)"
   start_upstream free
   start_gateway free
   rate=30000
-  while [ "$served" -lt "$HISTORY" ]; do
-    chunk=$(( (HISTORY - served) / rate + 1 )); [ "$chunk" -gt 60 ] && chunk=60
+  while [ $((served + denied)) -lt "$HISTORY" ]; do
+    chunk=$(( (HISTORY - served - denied) / rate + 1 )); [ "$chunk" -gt 60 ] && chunk=60
     BENCH_KEYS=$work/funded.txt wrk -t2 -c200 -d"${chunk}s" -s bench/wrk/keys.lua "http://127.0.0.1:$GATEWAY_PORT" >"$work/history.txt"
     line=$(results run "$work/history.txt" target=history expect=2xx) || { cat "$work/history.txt" >&2; exit 1; }
     n=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$line")
@@ -77,6 +78,6 @@ verify_start=$(date +%s%N)
 tg verify >/dev/null || true
 verify_s=$(awk -v ns=$(( $(date +%s%N) - verify_start )) 'BEGIN {printf "%.2f", ns / 1e9}')
 median_ms=$(printf '%s\n' "${samples[@]}" | sort -n | sed -n 2p)
-extra "{\"kind\": \"ready\", \"mode\": \"free\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $served, \"ms\": $median_ms, \"samples\": 3, \"all_ms\": [$(IFS=,; echo "${samples[*]}")], \"db_mb\": $(du -sm "$data" | cut -f1), \"verify_s\": $verify_s}"
-echo "-- ready: ${samples[*]} ms after launch ($loaded; $served requests served before); verify ${verify_s} s"
+extra "{\"kind\": \"ready\", \"mode\": \"free\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $((served + denied)), \"served\": $served, \"denied\": $denied, \"ms\": $median_ms, \"samples\": 3, \"all_ms\": [$(IFS=,; echo "${samples[*]}")], \"db_mb\": $(du -sm "$data" | cut -f1), \"verify_s\": $verify_s}"
+echo "-- ready: ${samples[*]} ms after launch ($loaded; $served requests served and $denied denied before); verify ${verify_s} s"
 extra "{\"kind\": \"others\", \"files\": $(results dbsize "$data" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["others"]))')}"

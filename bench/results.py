@@ -297,7 +297,7 @@ def targets(summary):
         out.append((f["cpu_ms_second_1_to_2"] <= 20, f"{f['name']}: idle within 1 s of the end: {f['cpu_ms_first_second']:.0f} ms CPU in the first second after wrk ended, {f['cpu_ms_second_1_to_2']:.0f} ms in the next (idle: ≤ 20 ms)"))
     for r in summary["extra"].get("ready", [])[-1:]:
         enough = r["history_requests"] >= 10_000_000
-        line = f"ready < 1 s with {r['keys']:,} keys ({r.get('tenants', 0):,} tenants) and {r['history_requests']:,} requests served: {r['ms']:.0f} ms (median of {r['samples']}; database {r['db_mb']:.1f} MB)"
+        line = f"ready < 1 s with {r['keys']:,} keys ({r.get('tenants', 0):,} tenants) and {r['history_requests']:,} requests answered ({r.get('served', 0):,} served, {r.get('denied', 0):,} denied): {r['ms']:.0f} ms (median of {r['samples']}; database {r['db_mb']:.1f} MB)"
         out.append((r["ms"] < 1000 if enough else None, line + ("" if enough else " — history below 10 M, not the target's condition")))
     return out
 
@@ -328,7 +328,7 @@ def markdown(summary, checks, meta):
     for f in summary["extra"].get("flood", []):
         lines.append(f"- {f['name']}: {f['seconds']} s at {f['rps']:,.0f} req/s ({f['requests']:,} requests, statuses {json.dumps(f['statuses'])}), peak RSS {f['peak_rss_mb']:.1f} MB (RSS {f['rss_before_mb']:.1f} MB before), CPU {f['cpu_ms_first_second']:.0f} ms in the second after wrk ended and {f['cpu_ms_second_1_to_2']:.0f} ms in the next; database +{f['db_growth_bytes']:,} B ({f['db_growth_bytes'] / f['requests']:.1f} B/request)")
     for r in summary["extra"].get("ready", []):
-        lines.append(f"- ready (launch until the gateway answers) with {r['keys']:,} keys on {r.get('tenants', 0):,} tenants, {r['history_requests']:,} requests served before: {r['ms']:.0f} ms (median of {r['samples']}: {r['all_ms']}), database {r['db_mb']:.1f} MB" + (f"; `verify` {r['verify_s']:.2f} s" if "verify_s" in r else ""))
+        lines.append(f"- ready (launch until the gateway answers) with {r['keys']:,} keys on {r.get('tenants', 0):,} tenants, {r['history_requests']:,} requests answered before ({r.get('served', 0):,} served, {r.get('denied', 0):,} denied): {r['ms']:.0f} ms (median of {r['samples']}: {r['all_ms']}), database {r['db_mb']:.1f} MB" + (f"; `verify` {r['verify_s']:.2f} s" if "verify_s" in r else ""))
     lines += ["", "## Targets", ""]
     for ok, line in checks:
         lines.append(f"- {'PASS' if ok else ('FAIL' if ok is False else 'N/A')} {line}")
