@@ -139,8 +139,8 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, charges, credits, health, import, keys, ledger, plans, routes, settings, subscriptions, tenants, traffic,
-    verify,
+    audit, charges, credits, health, import, keys, ledger, plans, request_show, routes, settings, subscriptions,
+    tenants, traffic, verify,
 };
 
 console_commands! {
@@ -178,5 +178,8 @@ console_commands! {
     verify::Verify,
     health::StorageShow,
     traffic::DenialList,
+    traffic::DenialCounts,
     traffic::UsageList,
+    traffic::TrafficStatusShow,
+    request_show::RequestShow,
 }

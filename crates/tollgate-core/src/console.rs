@@ -6,7 +6,9 @@ use std::sync::Arc;
 use crate::audit::AuditEntry;
 use crate::events::{Event, Hub};
 use crate::live::Live;
+use crate::request_log::RequestLog;
 use crate::store::{OpenError, Store, Write};
+use crate::traffic::TrafficLog;
 
 /// What every console command runs against; cheap to clone and share between adapters.
 #[derive(Clone, Debug)]
@@ -14,12 +16,14 @@ pub struct Console {
     store: Store,
     hub: Hub,
     live: Option<Arc<Live>>,
+    traffic: Option<TrafficLog>,
+    request_log: Option<RequestLog>,
 }
 
 impl Console {
     /// A console over an open store and a hub.
     pub fn new(store: Store, hub: Hub) -> Self {
-        Self { store, hub, live: None }
+        Self { store, hub, live: None, traffic: None, request_log: None }
     }
 
     /// Opens the database at `path` with a fresh hub.
@@ -41,6 +45,28 @@ impl Console {
     /// The gateway's live state, when a gateway runs in this process.
     pub fn live(&self) -> Option<&Arc<Live>> {
         self.live.as_ref()
+    }
+
+    /// The same console, reporting what `traffic` (the gateway's traffic log) kept and dropped.
+    pub fn with_traffic(mut self, traffic: TrafficLog) -> Self {
+        self.traffic = Some(traffic);
+        self
+    }
+
+    /// The same console, answering `request.show` from `log`.
+    pub fn with_request_log(mut self, log: RequestLog) -> Self {
+        self.request_log = Some(log);
+        self
+    }
+
+    /// The traffic log, when a gateway runs in this process.
+    pub fn traffic(&self) -> Option<&TrafficLog> {
+        self.traffic.as_ref()
+    }
+
+    /// The request log, when one was given.
+    pub fn request_log(&self) -> Option<&RequestLog> {
+        self.request_log.as_ref()
     }
 
     /// Starts a console write transaction.

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
 use crate::ledger::{self, EntryKind, LedgerEntry, Posting};
+use crate::request_log::{Lookup, RequestId, RequestLog};
 use crate::{Console, ConsoleError, tenants, validate};
 
 /// What a credit movement did.
@@ -148,12 +149,14 @@ struct Movement {
 
 /// Checks that `request_id` is a charge of `tenant_id` with at least `amount` credits not
 /// yet refunded. A request's charge is found among the per-request charges of `strict`
-/// requests ([`crate::charges`]) or, for a database written before usage was summed per
-/// tenant, as a debit naming it (`batched` usage is summed per tenant: no request to
-/// name). Refunds are a scan of the tenant's entries: they are rare, and an index on
-/// request ids would cost every usage entry the gateway writes.
+/// requests ([`crate::charges`]), in the request log for a recent `batched` request (its
+/// usage is summed per tenant in the ledger, so the log is the only per-request record),
+/// or, for a database written before usage was summed, as a debit naming it. Refunds are a
+/// scan of the tenant's entries: they are rare, and an index on request ids would cost
+/// every usage entry the gateway writes.
 async fn check_refundable(
     conn: &mut sqlx::SqliteConnection,
+    log: Option<&RequestLog>,
     tenant_id: i64,
     request_id: &str,
     amount: i64,
@@ -169,6 +172,7 @@ async fn check_refundable(
     .bind(request_id)
     .fetch_one(conn)
     .await?;
+    let charged = charged.or_else(|| logged_charge(log?, tenant_id, request_id));
     let Some(charged) = charged else {
         // Not this tenant's charge (another's, a denial, a typo): nothing to give back.
         return Err(ConsoleError::not_found("charge", request_id));
@@ -183,6 +187,20 @@ async fn check_refundable(
         ));
     }
     Ok(())
+}
+
+/// What the request log says `request_id` charged `tenant_id`, if it was served to them.
+fn logged_charge(log: &RequestLog, tenant_id: i64, request_id: &str) -> Option<i64> {
+    match log.find(RequestId::parse(request_id)?) {
+        Ok(Lookup::Found(r)) if r.tenant_id == Some(tenant_id) && r.code.as_str().is_empty() && r.cost > 0 => {
+            Some(r.cost)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the request log to find a charge to refund");
+            None
+        }
+    }
 }
 
 /// Posts one operator movement and its audit entry in one transaction. `reason` is the
@@ -210,7 +228,7 @@ async fn apply(
                 .fetch_optional(&mut *tx)
                 .await?;
         if repeat.is_none() {
-            check_refundable(&mut tx, tenant.id, request_id, movement.amount).await?;
+            check_refundable(&mut tx, console.request_log(), tenant.id, request_id, movement.amount).await?;
         }
     }
     let posted = ledger::post(

@@ -87,6 +87,11 @@ impl Hub {
         let _ = self.tx.send(event);
     }
 
+    /// Whether anyone is subscribed, so a publisher can skip building what nobody reads.
+    pub fn is_watched(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// A new stream of events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()

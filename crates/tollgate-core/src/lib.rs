@@ -23,6 +23,8 @@ pub mod path;
 pub mod plans;
 pub mod policy;
 pub mod rate;
+pub mod request_log;
+pub mod request_show;
 pub mod routes;
 pub mod settings;
 pub mod settlement;

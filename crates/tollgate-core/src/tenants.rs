@@ -287,7 +287,7 @@ impl Command for TenantList {
         Ok(List(
             sqlx::query_as::<_, TenantRow>(
                 "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
-                    (SELECT count(*) FROM denials d WHERE d.tenant = t.slug AND d.at >= ?2) AS denials_24h
+                    (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= ?2) AS denials_24h
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
              WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
              ORDER BY t.slug",

@@ -1,201 +1,572 @@
-//! The traffic log: what the gateway did, kept for the operator. Denials are stored one by
-//! one (and pruned after the retention period); served requests are summed per minute,
-//! tenant and route, so the database does not grow with every request.
+//! The traffic log: what the gateway did, kept for the operator without a row per request.
+//!
+//! - Denials are counted per minute, tenant (none for keyless requests), route, status and
+//!   code (`denial_minutes`), and the first [`TrafficLimits::samples_per_key`] of each such
+//!   count per minute are kept whole as samples (`denials`, path cut to
+//!   [`TrafficLimits::path_bytes`]).
+//! - Served requests are summed per minute, tenant and route (`usage_minutes`).
+//!
+//! Counting happens when the gateway records the event, in a map under a mutex (no queue
+//! of events): its size is bounded by the keys of two minutes, capped at
+//! [`TrafficLimits::max_keys`]; past the cap a denial is counted without its tenant and
+//! route (never lost, counted as unattributed). Samples wait in a bounded buffer; when it
+//! is full (storage slow or failing) a sample is dropped and counted. What was dropped is
+//! shown by `traffic.status`. Old rows are deleted in batches of [`PRUNE_BATCH`], each its
+//! own short write, so a console command waits at most one batch behind a prune.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::audit::page_limit;
 use crate::command::{Command, Ctx};
-use std::sync::Arc;
-
-use crate::events::Event;
+use crate::events::GatewayEvent;
 use crate::list::List;
 use crate::settings;
 use crate::store::Store;
 use crate::{Console, ConsoleError};
 
-/// Denials kept while storage refuses writes; older ones are dropped (and counted in the log).
-const MAX_PENDING_DENIALS: usize = 50_000;
-
 /// How often the log writes what it gathered.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// How often old rows are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Rows deleted per statement (each its own write).
+pub const PRUNE_BATCH: i64 = 1000;
 
-/// Feeds gateway events to the log writer; cheap to clone, never blocks.
-#[derive(Clone, Debug)]
+/// The bounds of the traffic log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficLimits {
+    /// Whole denials kept per minute, tenant, route, status and code.
+    pub samples_per_key: u8,
+    /// Samples held in memory (gathered and not yet written); more are dropped and counted.
+    pub max_pending_samples: u64,
+    /// Distinct count keys held (the current and the previous minute).
+    pub max_keys: usize,
+    /// Bytes of a sample's path kept.
+    pub path_bytes: usize,
+}
+
+impl Default for TrafficLimits {
+    fn default() -> Self {
+        Self { samples_per_key: 3, max_pending_samples: 2000, max_keys: 20_000, path_bytes: 512 }
+    }
+}
+
+/// Feeds gateway decisions to the log; cheap to clone, never blocks on storage.
+#[derive(Clone)]
 pub struct TrafficLog {
-    tx: mpsc::UnboundedSender<Option<Arc<Event>>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TrafficLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrafficLog").field("limits", &self.shared.limits).finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    limits: TrafficLimits,
+    tallies: Mutex<Tallies>,
+    wake: Notify,
+    stopping: AtomicBool,
+    /// Denials chosen as samples, written or not.
+    sampled: AtomicU64,
+    stored: AtomicU64,
+    dropped: AtomicU64,
+    /// Samples in memory: gathered, or taken by the writer and not yet written.
+    held: AtomicU64,
+    peak_held: AtomicU64,
+    /// Denials counted without tenant and route because the key cap was reached.
+    unattributed: AtomicU64,
+}
+
+struct Tallies {
+    hasher: RandomState,
+    denials: Tally<DenialKey, DenialCount>,
+    usage: Tally<UsageKey, UsageCount>,
+    samples: Vec<Sample>,
+}
+
+/// Entries found by a hash of their borrowed parts, so counting an event allocates only
+/// for a key not seen yet.
+struct Tally<K, V> {
+    buckets: HashMap<u64, Vec<(K, V)>>,
+    len: usize,
+}
+
+impl<K, V: Default> Tally<K, V> {
+    fn new() -> Self {
+        Self { buckets: HashMap::new(), len: 0 }
+    }
+
+    /// The entry whose key `is`, made with `make` when missing and fewer than `cap` are held.
+    fn entry(&mut self, hash: u64, is: impl Fn(&K) -> bool, make: impl FnOnce() -> K, cap: usize) -> Option<&mut V> {
+        let found = self.buckets.get(&hash).and_then(|b| b.iter().position(|(k, _)| is(k)));
+        if found.is_none() && self.len >= cap {
+            return None;
+        }
+        let bucket = self.buckets.entry(hash).or_default();
+        let at = match found {
+            Some(at) => at,
+            None => {
+                bucket.push((make(), V::default()));
+                self.len += 1;
+                bucket.len() - 1
+            }
+        };
+        Some(&mut bucket[at].1)
+    }
+
+    /// Hands every entry to `take` (which may empty it) and drops those `keep` refuses.
+    fn drain(&mut self, mut take: impl FnMut(&K, &mut V), keep: impl Fn(&K) -> bool) {
+        let mut len = 0;
+        self.buckets.retain(|_, bucket| {
+            for (k, v) in bucket.iter_mut() {
+                take(k, v);
+            }
+            bucket.retain(|(k, _)| keep(k));
+            len += bucket.len();
+            !bucket.is_empty()
+        });
+        self.len = len;
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DenialKey {
+    minute: i64,
+    tenant: Option<Box<str>>,
+    route: Option<Box<str>>,
+    status: u16,
+    code: Box<str>,
+}
+
+#[derive(Default)]
+struct DenialCount {
+    /// Counted since the last flush.
+    requests: i64,
+    /// Samples taken this minute.
+    sampled: u8,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct UsageKey {
+    minute: i64,
+    tenant: Box<str>,
+    route: Box<str>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct UsageCount {
+    requests: i64,
+    credits: i64,
+}
+
+/// A denial kept whole.
+struct Sample {
+    at: DateTime<Utc>,
+    request_id: String,
+    tenant: Option<String>,
+    key_prefix: Option<String>,
+    route: Option<String>,
+    method: String,
+    path: String,
+    path_truncated: bool,
+    status: u16,
+    code: String,
+    facts: Option<String>,
 }
 
 impl TrafficLog {
-    /// Starts the writer task; it flushes twice a second and prunes old denials hourly.
+    /// Starts the writer (it flushes twice a second) and the pruner (every ten minutes).
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, tokio::spawn(run(store, rx)))
+        Self::spawn_with(store, TrafficLimits::default())
     }
 
-    /// Hands over one decision (shared with the hub, not copied); other events are ignored.
-    pub fn record(&self, event: Arc<Event>) {
-        let _ = self.tx.send(Some(event));
+    /// [`spawn`](Self::spawn) within other bounds.
+    pub fn spawn_with(store: Store, limits: TrafficLimits) -> (Self, JoinHandle<()>) {
+        let log = Self {
+            shared: Arc::new(Shared {
+                limits,
+                tallies: Mutex::new(Tallies {
+                    hasher: RandomState::new(),
+                    denials: Tally::new(),
+                    usage: Tally::new(),
+                    samples: Vec::new(),
+                }),
+                wake: Notify::new(),
+                stopping: AtomicBool::new(false),
+                sampled: AtomicU64::new(0),
+                stored: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                held: AtomicU64::new(0),
+                peak_held: AtomicU64::new(0),
+                unattributed: AtomicU64::new(0),
+            }),
+        };
+        (log.clone(), tokio::spawn(run(store, log.shared)))
+    }
+
+    /// Counts one decision (and keeps it whole when it is among the first denials of its
+    /// kind this minute); reads the event, never keeps it.
+    pub fn record(&self, event: &GatewayEvent) {
+        let minute = event.at.timestamp().div_euclid(60);
+        let limits = &self.shared.limits;
+        let mut tallies = self.shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        let Tallies { hasher, denials, usage, samples } = &mut *tallies;
+        let Some(code) = event.code.as_deref() else {
+            let (Some(tenant), Some(route)) = (event.tenant.as_deref(), event.route.as_deref()) else { return };
+            let hash = hasher.hash_one((minute, tenant, route));
+            let make = || UsageKey { minute, tenant: tenant.into(), route: route.into() };
+            let is = |k: &UsageKey| k.minute == minute && &*k.tenant == tenant && &*k.route == route;
+            let entry = match usage.entry(hash, is, make, limits.max_keys) {
+                Some(entry) => entry,
+                None => {
+                    self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
+                    let hash = hasher.hash_one((minute, "*", "*"));
+                    let is = |k: &UsageKey| k.minute == minute && &*k.tenant == "*" && &*k.route == "*";
+                    let make = || UsageKey { minute, tenant: "*".into(), route: "*".into() };
+                    usage.entry(hash, is, make, usize::MAX).expect("no cap")
+                }
+            };
+            entry.requests += 1;
+            entry.credits += event.cost;
+            return;
+        };
+        let (tenant, route, status) = (event.tenant.as_deref(), event.route.as_deref(), event.status);
+        let hash = hasher.hash_one((minute, tenant, route, status, code));
+        let is = |k: &DenialKey| {
+            k.minute == minute
+                && k.status == status
+                && k.tenant.as_deref() == tenant
+                && k.route.as_deref() == route
+                && &*k.code == code
+        };
+        let make = || DenialKey {
+            minute,
+            tenant: tenant.map(Into::into),
+            route: route.map(Into::into),
+            status,
+            code: code.into(),
+        };
+        let sample = match denials.entry(hash, is, make, limits.max_keys) {
+            Some(count) => {
+                count.requests += 1;
+                let sample = count.sampled < limits.samples_per_key;
+                count.sampled += u8::from(sample);
+                sample
+            }
+            None => {
+                // Past the cap: still counted, without tenant and route (bounded by the codes).
+                self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
+                let hash = hasher.hash_one((minute, None::<&str>, None::<&str>, status, code));
+                let is = |k: &DenialKey| {
+                    k.minute == minute
+                        && k.status == status
+                        && k.tenant.is_none()
+                        && k.route.is_none()
+                        && &*k.code == code
+                };
+                let make = || DenialKey { minute, tenant: None, route: None, status, code: code.into() };
+                denials.entry(hash, is, make, usize::MAX).expect("no cap").requests += 1;
+                false
+            }
+        };
+        if !sample {
+            return;
+        }
+        self.shared.sampled.fetch_add(1, Ordering::Relaxed);
+        let held = self.shared.held.fetch_add(1, Ordering::Relaxed) + 1;
+        if held > limits.max_pending_samples {
+            self.shared.held.fetch_sub(1, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.shared.peak_held.fetch_max(held, Ordering::Relaxed);
+        samples.push(Sample::of(event, code, limits.path_bytes));
+    }
+
+    /// How the log is doing: samples taken, stored, dropped and waiting.
+    pub fn stats(&self) -> TrafficStats {
+        let s = &self.shared;
+        TrafficStats {
+            samples_taken: s.sampled.load(Ordering::Relaxed),
+            samples_stored: s.stored.load(Ordering::Relaxed),
+            samples_dropped: s.dropped.load(Ordering::Relaxed),
+            samples_pending: s.held.load(Ordering::Relaxed),
+            samples_peak_pending: s.peak_held.load(Ordering::Relaxed),
+            sample_limit: s.limits.max_pending_samples,
+            denials_unattributed: s.unattributed.load(Ordering::Relaxed),
+        }
     }
 
     /// Writes what is pending and stops the task (the returned handle then completes).
     pub fn stop(&self) {
-        let _ = self.tx.send(None);
+        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
     }
 }
 
-type UsageKey = (DateTime<Utc>, String, String);
+impl Sample {
+    fn of(event: &GatewayEvent, code: &str, path_bytes: usize) -> Self {
+        let mut cut = event.path.len().min(path_bytes);
+        while !event.path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Self {
+            at: event.at,
+            request_id: event.request_id.clone(),
+            tenant: event.tenant.clone(),
+            key_prefix: event.key_prefix.clone(),
+            route: event.route.clone(),
+            method: event.method.clone(),
+            path: event.path[..cut].to_string(),
+            path_truncated: cut < event.path.len(),
+            status: event.status,
+            code: code.to_string(),
+            facts: event.facts.as_ref().map(|f| f.get().to_string()),
+        }
+    }
+}
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Option<Arc<Event>>>) {
-    let mut denials: Vec<Arc<Event>> = Vec::new();
-    let mut usage: HashMap<UsageKey, (i64, i64)> = HashMap::new();
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    let mut last_prune: Option<std::time::Instant> = None;
+/// Counters of the traffic log since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrafficStats {
+    /// Denials chosen to be kept whole.
+    pub samples_taken: u64,
+    /// Of those, written to the database.
+    pub samples_stored: u64,
+    /// Of those, dropped because the buffer was full (storage slow or failing).
+    pub samples_dropped: u64,
+    /// Waiting to be written.
+    pub samples_pending: u64,
+    /// The most ever waiting at once.
+    pub samples_peak_pending: u64,
+    /// The most that may wait; past it samples are dropped.
+    pub sample_limit: u64,
+    /// Denials counted without their tenant and route (too many distinct ones in a minute).
+    pub denials_unattributed: u64,
+}
+
+/// Counts taken out of memory and not yet written, merged across failed flushes.
+#[derive(Default)]
+struct Unwritten {
+    denials: HashMap<DenialKey, i64>,
+    usage: HashMap<UsageKey, UsageCount>,
+    samples: Vec<Sample>,
+}
+
+async fn run(store: Store, shared: Arc<Shared>) {
+    let pruner = tokio::spawn(prune_every(store.clone(), PRUNE_EVERY));
+    let _stop_pruner = AbortOnDrop(pruner);
+    let mut unwritten = Unwritten::default();
     let mut failing_since: Option<std::time::Instant> = None;
-    let mut dropped: u64 = 0;
     loop {
-        let stop = tokio::select! {
-            message = rx.recv() => match message {
-                Some(Some(event)) => {
-                    gather(event, &mut denials, &mut usage);
-                    if denials.len() < 1000 {
-                        continue;
-                    }
-                    false
-                }
-                Some(None) | None => true,
-            },
-            _ = tick.tick() => false,
-        };
-        match flush(&store, &mut denials, &mut usage).await {
-            Ok(()) => failing_since = None,
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(FLUSH_EVERY) => {}
+        }
+        let stopping = shared.stopping.load(Ordering::Acquire);
+        take(&shared, &mut unwritten, Utc::now().timestamp().div_euclid(60));
+        match flush(&store, &unwritten).await {
+            Ok(()) => {
+                let written = unwritten.samples.len() as u64;
+                shared.stored.fetch_add(written, Ordering::Relaxed);
+                shared.held.fetch_sub(written, Ordering::Relaxed);
+                unwritten = Unwritten::default();
+                failing_since = None;
+            }
             Err(e) => {
-                // Denials are samples, not money: while storage fails keep only the newest.
-                if denials.len() > MAX_PENDING_DENIALS {
-                    let excess = denials.len() - MAX_PENDING_DENIALS;
-                    denials.drain(..excess);
-                    dropped += excess as u64;
-                }
                 // Once when the failure begins, then every 30 s (the store reports it loudly).
                 if failing_since.is_none_or(|t: std::time::Instant| t.elapsed() > Duration::from_secs(30)) {
-                    tracing::error!(error = %e, dropped_denials = dropped,
-                        "cannot write the traffic log; will retry (denials past 50,000 are dropped, the live monitor had them)");
+                    tracing::error!(error = %e, dropped_samples = shared.dropped.load(Ordering::Relaxed),
+                        "cannot write the traffic log; will retry (counts are kept; samples past the buffer are dropped, the live monitor had them)");
                     failing_since = Some(std::time::Instant::now());
                 }
             }
         }
-        if stop {
+        if stopping {
             return;
         }
-        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            last_prune = Some(std::time::Instant::now());
-            if let Err(e) = prune(&store, Utc::now()).await {
-                tracing::warn!(error = %e, "cannot prune old denials");
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Moves what memory gathered into `unwritten`; forgets the keys of minutes before the
+/// previous one (their sample allowance is spent).
+fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
+    let mut tallies = shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
+    let Tallies { denials, usage, samples, .. } = &mut *tallies;
+    denials.drain(
+        |key, count| {
+            if count.requests > 0 {
+                *unwritten.denials.entry(key.clone()).or_default() += std::mem::take(&mut count.requests);
             }
-        }
-    }
+        },
+        |key| key.minute >= now_minute - 1,
+    );
+    usage.drain(
+        |key, count| {
+            if count.requests > 0 {
+                let total = unwritten.usage.entry(key.clone()).or_default();
+                total.requests += count.requests;
+                total.credits += count.credits;
+                *count = UsageCount::default();
+            }
+        },
+        |key| key.minute >= now_minute - 1,
+    );
+    unwritten.samples.append(samples);
 }
 
-fn gather(shared: Arc<Event>, denials: &mut Vec<Arc<Event>>, usage: &mut HashMap<UsageKey, (i64, i64)>) {
-    let Event::Gateway(event) = &*shared else { return };
-    if event.code.is_some() {
-        denials.push(shared);
-    } else if let (Some(tenant), Some(route)) = (&event.tenant, &event.route) {
-        let minute = event.at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(event.at);
-        let entry = usage.entry((minute, tenant.clone(), route.clone())).or_default();
-        entry.0 += 1;
-        entry.1 += event.cost;
-    }
+fn minute_start(minute: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(minute * 60, 0).unwrap_or_default()
 }
 
-async fn flush(
-    store: &Store,
-    denials: &mut Vec<Arc<Event>>,
-    usage: &mut HashMap<UsageKey, (i64, i64)>,
-) -> Result<(), sqlx::Error> {
-    if denials.is_empty() && usage.is_empty() {
+async fn flush(store: &Store, unwritten: &Unwritten) -> Result<(), sqlx::Error> {
+    if unwritten.denials.is_empty() && unwritten.usage.is_empty() && unwritten.samples.is_empty() {
         return Ok(());
     }
     let mut tx = store.begin().await?;
-    for chunk in denials.chunks(100) {
+    for chunk in unwritten.samples.chunks(100) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, status, code, facts) ",
+            "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts) ",
         );
-        let rows = chunk.iter().filter_map(|e| match &**e {
-            Event::Gateway(d) => Some(d),
-            Event::Console(_) | Event::Storage(_) => None,
+        insert.push_values(chunk, |mut row, s| {
+            row.push_bind(s.at)
+                .push_bind(s.request_id.as_str())
+                .push_bind(s.tenant.as_deref())
+                .push_bind(s.key_prefix.as_deref())
+                .push_bind(s.route.as_deref())
+                .push_bind(s.method.as_str())
+                .push_bind(s.path.as_str())
+                .push_bind(s.path_truncated)
+                .push_bind(i64::from(s.status))
+                .push_bind(s.code.as_str())
+                .push_bind(s.facts.as_deref());
         });
-        insert.push_values(rows, |mut row, d| {
-            row.push_bind(d.at)
-                .push_bind(d.request_id.as_str())
-                .push_bind(d.tenant.as_deref())
-                .push_bind(d.key_prefix.as_deref())
-                .push_bind(d.route.as_deref())
-                .push_bind(d.method.as_str())
-                .push_bind(d.path.as_str())
-                .push_bind(i64::from(d.status))
-                .push_bind(d.code.as_deref())
-                .push_bind(d.facts.as_ref().map(|f| f.get()));
-        });
-        insert.build().execute(&mut *tx).await?;
+        let result = insert.build().execute(&mut *tx).await;
+        tx.check(result)?;
     }
-    let totals: Vec<(&UsageKey, &(i64, i64))> = usage.iter().collect();
+    let counts: Vec<(&DenialKey, &i64)> = unwritten.denials.iter().collect();
+    for chunk in counts.chunks(100) {
+        let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO denial_minutes (minute, tenant, route, status, code, requests) ",
+        );
+        upsert.push_values(chunk, |mut row, (key, requests)| {
+            row.push_bind(minute_start(key.minute))
+                .push_bind(key.tenant.as_deref())
+                .push_bind(key.route.as_deref())
+                .push_bind(i64::from(key.status))
+                .push_bind(&*key.code)
+                .push_bind(**requests);
+        });
+        upsert.push(
+            " ON CONFLICT (minute, ifnull(tenant, ''), ifnull(route, ''), status, code)
+              DO UPDATE SET requests = requests + excluded.requests",
+        );
+        let result = upsert.build().execute(&mut *tx).await;
+        tx.check(result)?;
+    }
+    let totals: Vec<(&UsageKey, &UsageCount)> = unwritten.usage.iter().collect();
     for chunk in totals.chunks(100) {
         let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO usage_minutes (minute, tenant, route, requests, credits) ",
         );
-        upsert.push_values(chunk, |mut row, ((minute, tenant, route), (requests, credits))| {
-            row.push_bind(*minute)
-                .push_bind(tenant.as_str())
-                .push_bind(route.as_str())
-                .push_bind(*requests)
-                .push_bind(*credits);
+        upsert.push_values(chunk, |mut row, (key, total)| {
+            row.push_bind(minute_start(key.minute))
+                .push_bind(&*key.tenant)
+                .push_bind(&*key.route)
+                .push_bind(total.requests)
+                .push_bind(total.credits);
         });
         upsert.push(
             " ON CONFLICT (minute, tenant, route) DO UPDATE
               SET requests = requests + excluded.requests, credits = credits + excluded.credits",
         );
-        upsert.build().execute(&mut *tx).await?;
+        let result = upsert.build().execute(&mut *tx).await;
+        tx.check(result)?;
     }
-    tx.commit().await?;
-    denials.clear();
-    usage.clear();
-    Ok(())
+    tx.commit().await
 }
 
-/// Removes denials older than the retention the settings give.
+async fn prune_every(store: Store, every: Duration) {
+    loop {
+        if let Err(e) = prune(&store, Utc::now()).await {
+            tracing::warn!(error = %e, "cannot prune old traffic");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Removes denial samples, denial counts and usage totals older than the retention the
+/// settings give, [`PRUNE_BATCH`] rows per write; returns the samples removed.
 pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
     let mut conn = store.read().acquire().await?;
     let days = settings::load(&mut conn).await.map(|s| s.retention_days).unwrap_or(30);
-    drop(conn);
     let cutoff = now - TimeDelta::days(days);
-    let mut tx = store.begin().await?;
-    // Rows arrive in time order: everything before the first row inside the retention goes
-    // (or everything, when no row is that recent).
-    let removed = sqlx::query(
-        "DELETE FROM denials WHERE id < COALESCE(
+    // Samples arrive in time order: everything before the first one inside the retention
+    // goes (or everything, when none is that recent). Found once, on a reader.
+    let below: Option<i64> = sqlx::query_scalar(
+        "SELECT COALESCE(
              (SELECT id FROM denials WHERE julianday(at) >= julianday(?1) ORDER BY id LIMIT 1),
              (SELECT MAX(id) + 1 FROM denials))",
     )
     .bind(cutoff)
-    .execute(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM usage_minutes WHERE julianday(minute) < julianday(?)")
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(removed.rows_affected())
+    drop(conn);
+    let mut removed = 0;
+    if let Some(below) = below {
+        let sql = "DELETE FROM denials WHERE id IN (SELECT id FROM denials WHERE id < ?1 ORDER BY id LIMIT ?2)";
+        removed += in_batches(store, || sqlx::query(sql).bind(below)).await?;
+    }
+    // Minutes are stored in one format (RFC 3339, UTC, whole seconds), so text order is
+    // time order and the indexes that start with the minute serve the range.
+    let minute = minute_start(cutoff.timestamp().div_euclid(60));
+    let sql = "DELETE FROM denial_minutes WHERE rowid IN (SELECT rowid FROM denial_minutes WHERE minute < ?1 LIMIT ?2)";
+    in_batches(store, || sqlx::query(sql).bind(minute)).await?;
+    let sql = "DELETE FROM usage_minutes WHERE rowid IN (SELECT rowid FROM usage_minutes WHERE minute < ?1 LIMIT ?2)";
+    in_batches(store, || sqlx::query(sql).bind(minute)).await?;
+    Ok(removed)
 }
 
-/// A stored denial.
+/// Runs the delete `make` gives (its last parameter, the batch size, is bound here) until
+/// it removes nothing, each batch its own write, letting other writers in between.
+async fn in_batches<'q>(
+    store: &Store,
+    make: impl Fn() -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+) -> Result<u64, sqlx::Error> {
+    let mut removed = 0;
+    loop {
+        let mut tx = store.begin().await?;
+        let result = make().bind(PRUNE_BATCH).execute(&mut *tx).await;
+        let done = tx.check(result)?.rows_affected();
+        tx.commit().await?;
+        removed += done;
+        if done < PRUNE_BATCH as u64 {
+            return Ok(removed);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A stored denial: one of the first few of its kind in its minute, kept whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Denial {
     pub id: i64,
@@ -205,7 +576,10 @@ pub struct Denial {
     pub key_prefix: Option<String>,
     pub route: Option<String>,
     pub method: String,
+    /// The request's path, cut to 512 bytes (see `path_truncated`).
     pub path: String,
+    /// The path was longer than what is kept.
+    pub path_truncated: bool,
     pub status: i64,
     pub code: String,
     #[sqlx(json(nullable))]
@@ -213,7 +587,7 @@ pub struct Denial {
     pub facts: Option<serde_json::Value>,
 }
 
-/// `denial.list`: stored denials, newest first.
+/// `denial.list`: stored denial samples, newest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
@@ -232,19 +606,74 @@ pub struct DenialList {
 
 impl Command for DenialList {
     const NAME: &'static str = "denial.list";
-    const SUMMARY: &'static str = "List stored gateway denials, newest first";
+    const SUMMARY: &'static str =
+        "List stored gateway denials (the first few of each kind per minute), newest first; denial.counts has them all";
     type Output = List<Denial>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Denial>, ConsoleError> {
         let limit = page_limit(self.limit)?;
         Ok(List(
             sqlx::query_as::<_, Denial>(
-                "SELECT * FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
+                "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
+                 FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
                  AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
             )
             .bind(self.tenant)
             .bind(self.code)
             .bind(self.before_id)
+            .bind(limit)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
+    }
+}
+
+/// Denials of one kind in one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct DenialMinute {
+    pub minute: DateTime<Utc>,
+    /// Absent for requests without a usable key (and for those counted past the cap).
+    pub tenant: Option<String>,
+    pub route: Option<String>,
+    pub status: i64,
+    pub code: String,
+    pub requests: i64,
+}
+
+/// `denial.counts`: every denial, counted per minute, newest first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct DenialCounts {
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub tenant: Option<String>,
+    /// Only this code, e.g. INSUFFICIENT_CREDITS.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub code: Option<String>,
+    /// Only minutes at or after this instant (RFC 3339).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub since: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+impl Command for DenialCounts {
+    const NAME: &'static str = "denial.counts";
+    const SUMMARY: &'static str = "List denials counted per minute, tenant, route, status and code, newest first";
+    type Output = List<DenialMinute>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<DenialMinute>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        Ok(List(
+            sqlx::query_as::<_, DenialMinute>(
+                "SELECT minute, tenant, route, status, code, requests FROM denial_minutes
+                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2) AND (?3 IS NULL OR minute >= ?3)
+                 ORDER BY minute DESC, tenant, route, code LIMIT ?4",
+            )
+            .bind(self.tenant)
+            .bind(self.code)
+            .bind(self.since.map(|s| minute_start(s.timestamp().div_euclid(60))))
             .bind(limit)
             .fetch_all(console.store().read())
             .await?,
@@ -295,5 +724,41 @@ impl Command for UsageList {
             .fetch_all(console.store().read())
             .await?,
         ))
+    }
+}
+
+/// What the traffic and request logs kept and dropped since this server started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrafficStatus {
+    /// False when no gateway runs in this process (the CLI without a server): all zero.
+    pub running: bool,
+    pub traffic: TrafficStats,
+    /// Requests the request log holds (the last this many).
+    pub request_log_capacity: u64,
+    pub request_log_written: u64,
+    /// Request records dropped because the log's writer fell behind.
+    pub request_log_dropped: u64,
+}
+
+/// `traffic.status`: what the gateway's logs kept and dropped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct TrafficStatusShow {}
+
+impl Command for TrafficStatusShow {
+    const NAME: &'static str = "traffic.status";
+    const SUMMARY: &'static str = "Show what the traffic and request logs kept and dropped since the server started";
+    type Output = TrafficStatus;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<TrafficStatus, ConsoleError> {
+        let requests = console.request_log().map(|log| log.stats()).unwrap_or_default();
+        Ok(TrafficStatus {
+            running: console.traffic().is_some(),
+            traffic: console.traffic().map(TrafficLog::stats).unwrap_or_default(),
+            request_log_capacity: requests.capacity,
+            request_log_written: requests.written,
+            request_log_dropped: requests.dropped,
+        })
     }
 }

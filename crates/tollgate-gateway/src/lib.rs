@@ -39,6 +39,7 @@ use tollgate_core::live::{Admitted, Live, Reservation};
 use tollgate_core::path::normalize;
 use tollgate_core::policy::{DenialCode, DenialFacts, Outcome};
 use tollgate_core::rate::RateLimit;
+use tollgate_core::request_log::{RequestId, RequestLog, RequestRecord, Short};
 use tollgate_core::settings::{Durability, Settings};
 use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::traffic::TrafficLog;
@@ -58,6 +59,7 @@ pub struct Gateway {
     settlement: Settlement,
     hub: Hub,
     traffic: TrafficLog,
+    requests: Option<RequestLog>,
     client: Client<HttpConnector, ClientBody>,
     keyless: KeylessLimiter,
 }
@@ -70,7 +72,7 @@ impl Gateway {
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
         let keyless = KeylessLimiter::new(keyless::DEFAULT_LIMIT);
-        Self { live, settlement, hub, traffic, client, keyless }
+        Self { live, settlement, hub, traffic, requests: None, client, keyless }
     }
 
     /// The same gateway with another limit on requests without a usable key, per client
@@ -79,6 +81,39 @@ impl Gateway {
     pub fn with_keyless_limit(mut self, limit: RateLimit) -> Self {
         self.keyless = KeylessLimiter::new(limit);
         self
+    }
+
+    /// The same gateway, keeping a record of every request in `log` (see `request.show`).
+    #[must_use]
+    pub fn with_request_log(mut self, log: RequestLog) -> Self {
+        self.requests = Some(log);
+        self
+    }
+
+    /// Reports a finished request: its record to the request log, its counts (and maybe
+    /// a sample) to the traffic log, and the event to the hub when someone watches.
+    /// A `durable` record is written before the answer leaves (it then survives a crash
+    /// of the process, as the strict charge does).
+    fn report(&self, event: GatewayEvent, id: RequestId, at: Ids, durable: bool) {
+        if let Some(log) = &self.requests {
+            let record = RequestRecord {
+                id,
+                at_ms: event.at.timestamp_millis(),
+                tenant_id: at.tenant_id,
+                route_id: at.route_id,
+                key_prefix: Short::new(event.key_prefix.as_deref().unwrap_or("")),
+                code: Short::new(event.code.as_deref().unwrap_or("")),
+                method: Short::new(&event.method),
+                status: event.status,
+                cost: event.cost,
+                latency_us: u32::try_from(event.latency_us).unwrap_or(u32::MAX),
+            };
+            if durable { log.record_now(record) } else { log.record(record) }
+        }
+        self.traffic.record(&event);
+        if self.hub.is_watched() {
+            self.hub.publish(Event::Gateway(event));
+        }
     }
 
     /// Screens a request, then [`handle`](Self::handle)s it: refuses a missing, repeated
@@ -130,7 +165,8 @@ impl Gateway {
 
     /// Answers a request refused before routing, and reports it like any other decision.
     fn refuse(&self, request: &Request<Incoming>, reason: Reason, facts: DenialFacts) -> Response<Body> {
-        let request_id = request_id::next();
+        let id = request_id::next();
+        let request_id = id.to_string();
         let path = request.uri().path().to_string();
         let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
         let settings = self.live.settings();
@@ -166,15 +202,14 @@ impl Gateway {
             latency_us: 0,
             facts: (facts_json != "{}").then(|| RawValue::from_string(facts_json).ok()).flatten(),
         };
-        let event = Arc::new(Event::Gateway(event));
-        self.traffic.record(event.clone());
-        self.hub.publish_shared(event);
+        self.report(event, id, Ids::default(), false);
         response
     }
 
     async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: IpAddr, client_ip: &str) -> Response<Body> {
         let now = Utc::now();
-        let request_id = request_id::next();
+        let id = request_id::next();
+        let request_id = id.to_string();
         let audience = Audience::of(request.headers());
         let path = request.uri().path().to_string();
         // Published however the request ends: answered, abandoned by its client, or
@@ -182,6 +217,9 @@ impl Gateway {
         let mut finish = Finish {
             gateway: &self,
             started: Instant::now(),
+            id,
+            ids: Ids::default(),
+            durable: false,
             event: Some(GatewayEvent {
                 at: now,
                 request_id: request_id.clone(),
@@ -200,6 +238,7 @@ impl Gateway {
         };
         let event = finish.event.as_mut().expect("present until published");
         let settings = self.live.settings();
+        finish.durable = settings.durability == Durability::Strict;
         let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
             let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
             let p = Problem {
@@ -231,8 +270,10 @@ impl Gateway {
             None => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
             Some(route) => {
                 event.route = Some(route.path_prefix.clone());
+                finish.ids.route_id = Some(route.id);
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
                 if let Some(who) = &admission.who {
+                    finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
                     event.key_prefix = Some(who.key_prefix.clone());
                     event.balance = Some(who.balance);
@@ -353,16 +394,28 @@ impl Gateway {
     }
 }
 
-/// The request's always-run last phase (as pingora's `logging`): its event reaches the
-/// traffic log and the hub however the request ends. Dropped before [`publish`]
-/// (the client went away, the handler panicked), it reports status 499, nginx's "client
-/// closed request"; the request's reservation has then already gone back by itself.
+/// The request's always-run last phase (as pingora's `logging`): its record reaches the
+/// request log, its event the traffic log and the hub, however the request ends. Dropped
+/// before [`publish`] (the client went away, the handler panicked), it reports status 499,
+/// nginx's "client closed request"; the request's reservation has then already gone back
+/// by itself.
 ///
 /// [`publish`]: Finish::publish
 struct Finish<'a> {
     gateway: &'a Gateway,
     started: Instant,
+    id: RequestId,
+    ids: Ids,
+    /// `strict`: the request's record is written before its answer leaves.
+    durable: bool,
     event: Option<GatewayEvent>,
+}
+
+/// The tenant and route a request reached, by id, for the request log.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ids {
+    tenant_id: Option<i64>,
+    route_id: Option<i64>,
 }
 
 /// The status reported for a request whose client left before the answer.
@@ -372,9 +425,7 @@ impl Finish<'_> {
     fn publish(&mut self) {
         let Some(mut event) = self.event.take() else { return };
         event.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let event = Arc::new(Event::Gateway(event));
-        self.gateway.traffic.record(event.clone());
-        self.gateway.hub.publish_shared(event);
+        self.gateway.report(event, self.id, self.ids, self.durable);
     }
 }
 

@@ -112,6 +112,11 @@ impl DataDir {
         self.path.join("tollgate.db")
     }
 
+    /// The request log's ring file (see `tollgate_core::request_log`).
+    pub fn request_log(&self) -> PathBuf {
+        self.path.join("requests.log")
+    }
+
     fn token_path(&self) -> PathBuf {
         self.path.join("admin-token")
     }
@@ -205,6 +210,7 @@ const OWN_FILES: &[&str] = &[
     "serve.json",
     "serve.json.tmp",
     "desktop.sock",
+    "requests.log",
 ];
 
 /// From here on this process creates files and sockets for its owner only (umask 077).

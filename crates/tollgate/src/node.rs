@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tollgate_core::Console;
 use tollgate_core::events::Hub;
 use tollgate_core::live::{Live, reconcile};
+use tollgate_core::request_log::{self, RequestLog};
 use tollgate_core::settings::Settings;
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
@@ -40,6 +41,8 @@ pub struct NodeOptions {
     /// Overrides of both listeners' limits (tests, hostile networks); `None` keeps
     /// [`Limits::gateway`] and [`Limits::admin`].
     pub limits: ListenerOverrides,
+    /// Requests the request log keeps (default [`request_log::DEFAULT_ENTRIES`]).
+    pub request_log_entries: Option<u64>,
 }
 
 /// Changes to the listeners' default [`Limits`].
@@ -92,6 +95,8 @@ pub struct Node {
     writer: JoinHandle<()>,
     traffic: TrafficLog,
     traffic_writer: JoinHandle<()>,
+    request_log: RequestLog,
+    request_log_writer: JoinHandle<()>,
     storage_watch: JoinHandle<()>,
     reconcile_every: tokio::sync::watch::Sender<Duration>,
     reconciler: JoinHandle<()>,
@@ -179,7 +184,14 @@ impl Node {
         let (settlement, writer) = Settlement::spawn_with(store.clone(), Some(live.clone()));
         let storage_watch = tokio::spawn(announce_storage(store.clone(), console.hub().clone()));
         let (traffic, traffic_writer) = TrafficLog::spawn(store.clone());
-        let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone()));
+        let entries = options.request_log_entries.unwrap_or(request_log::DEFAULT_ENTRIES);
+        let (request_log, request_log_writer) = RequestLog::open(&dir.request_log(), entries)
+            .with_context(|| format!("cannot open the request log {}", dir.request_log().display()))?;
+        let console = console.with_traffic(traffic.clone()).with_request_log(request_log.clone());
+        let gateway = Arc::new(
+            Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
+                .with_request_log(request_log.clone()),
+        );
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
         let mut gateway_limits = options.limits.apply(Limits::gateway());
@@ -225,6 +237,8 @@ impl Node {
             writer,
             traffic,
             traffic_writer,
+            request_log,
+            request_log_writer,
             storage_watch,
             reconcile_every,
             reconciler,
@@ -302,6 +316,8 @@ impl Node {
         let _ = self.writer.await;
         self.traffic.stop();
         let _ = self.traffic_writer.await;
+        self.request_log.stop();
+        let _ = self.request_log_writer.await;
         self.storage_watch.abort();
         let lost = self.settlement.lost();
         self.dir.remove_endpoint();

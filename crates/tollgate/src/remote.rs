@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tollgate_core::command::dispatch_json;
+use tollgate_core::request_log::RequestLog;
 use tollgate_core::{Console, ConsoleError, Ctx, ErrorBody};
 
 use crate::admin::ACTOR_HEADER;
@@ -58,7 +59,10 @@ async fn route(dir: &DataDir) -> Result<Route> {
 pub async fn execute(dir: &DataDir, name: &str, input: serde_json::Value) -> Result<serde_json::Value> {
     match route(dir).await? {
         Route::Local(lock) => {
-            let console = Console::open(&dir.database()).await?;
+            let mut console = Console::open(&dir.database()).await?;
+            if let Ok(Some(log)) = RequestLog::reader(&dir.request_log()) {
+                console = console.with_request_log(log);
+            }
             let result = dispatch_json(&console, &Ctx::now(actor()), name, input).await;
             console.store().close().await;
             drop(lock);

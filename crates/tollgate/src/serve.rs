@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// the open-file limit, 298 under 1024).
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
+    /// Requests the request log keeps, 128 bytes each, for `tollgate request show`
+    /// (default 1000000: at most 128 MB in `requests.log` in the data directory).
+    #[arg(long, env = "TOLLGATE_REQUEST_LOG_ENTRIES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_log_entries: Option<u64>,
 }
 
 /// Runs the admin API and the gateway until a shutdown signal, then writes every
@@ -51,6 +55,7 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         gateway_listen: args.gateway_listen,
         ui_dir: args.ui_dir,
         limits,
+        request_log_entries: args.request_log_entries,
     };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();

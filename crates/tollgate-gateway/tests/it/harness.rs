@@ -15,9 +15,10 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tollgate_core::events::Hub;
 use tollgate_core::live::Live;
+use tollgate_core::request_log::RequestLog;
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
-use tollgate_core::traffic::TrafficLog;
+use tollgate_core::traffic::{TrafficLimits, TrafficLog};
 use tollgate_core::{Command, Console, Ctx};
 use tollgate_gateway::Gateway;
 use tollgate_gateway::listener::Limits;
@@ -74,6 +75,9 @@ pub struct World {
     pub hub: Hub,
     pub settlement: Settlement,
     pub live: Arc<Live>,
+    pub traffic: TrafficLog,
+    /// The request log, [`RING_ENTRIES`] long.
+    pub requests: RequestLog,
     pub url: String,
     pub upstream: SocketAddr,
     pub hits: Hits,
@@ -152,8 +156,29 @@ pub async fn world_with(credits: i64, cost: i64, limits: Limits) -> World {
     world_in(Some(dir), db, credits, cost, limits).await
 }
 
+/// Requests a world's request log keeps.
+pub const RING_ENTRIES: u64 = 64;
+
+/// [`world`] with its traffic log within `traffic`.
+pub async fn world_with_traffic(credits: i64, cost: i64, traffic: TrafficLimits) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tollgate.db");
+    world_within(Some(dir), db, credits, cost, Limits::gateway(), traffic).await
+}
+
 /// The same world with its database at `db` (on a filesystem a test controls).
 pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64, cost: i64, limits: Limits) -> World {
+    world_within(dir, db, credits, cost, limits, TrafficLimits::default()).await
+}
+
+async fn world_within(
+    dir: Option<TempDir>,
+    db: std::path::PathBuf,
+    credits: i64,
+    cost: i64,
+    limits: Limits,
+    traffic: TrafficLimits,
+) -> World {
     use tollgate_core::keys::KeyIssue;
     use tollgate_core::plans::PlanCreate;
     use tollgate_core::routes::RouteCreate;
@@ -162,10 +187,16 @@ pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64
     let store = Store::open(&db).await.unwrap();
     let live = Arc::new(Live::load(&store).await.unwrap());
     let hub = Hub::default();
-    let console = Console::new(store.clone(), hub.clone()).with_live(live.clone());
+    let (traffic, _log) = TrafficLog::spawn_with(store.clone(), traffic);
+    let (requests, _ring) = RequestLog::open(&db.with_file_name("requests.log"), RING_ENTRIES).unwrap();
+    let console = Console::new(store.clone(), hub.clone())
+        .with_live(live.clone())
+        .with_traffic(traffic.clone())
+        .with_request_log(requests.clone());
     let (settlement, _writer) = Settlement::spawn_with(store.clone(), Some(live.clone()));
-    let (traffic, _log) = TrafficLog::spawn(store.clone());
-    let gateway = Arc::new(Gateway::new(live.clone(), settlement.clone(), hub.clone(), traffic));
+    let gateway = Arc::new(
+        Gateway::new(live.clone(), settlement.clone(), hub.clone(), traffic.clone()).with_request_log(requests.clone()),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, std::future::pending()));
@@ -178,6 +209,8 @@ pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64
         hub,
         settlement,
         live,
+        traffic,
+        requests,
         url,
         upstream,
         hits,

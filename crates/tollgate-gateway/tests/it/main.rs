@@ -11,3 +11,4 @@ mod proxy;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]
 mod small_disk;
 mod streaming;
+mod traffic;

@@ -103,7 +103,7 @@ export interface CreditMovement {
   tenant: string;
 }
 
-/** A stored denial. */
+/** A stored denial: one of the first few of its kind in its minute, kept whole. */
 export interface Denial {
   at: string;
   code: string;
@@ -111,19 +111,43 @@ export interface Denial {
   id: number;
   key_prefix?: string | null;
   method: string;
+  /** The request's path, cut to 512 bytes (see `path_truncated`). */
   path: string;
+  /** The path was longer than what is kept. */
+  path_truncated: boolean;
   request_id: string;
   route?: string | null;
   status: number;
   tenant?: string | null;
 }
 
-/** `denial.list`: stored denials, newest first. */
+/** `denial.counts`: every denial, counted per minute, newest first. */
+export interface DenialCounts {
+  /** Only this code, e.g. INSUFFICIENT_CREDITS. */
+  code?: string | null;
+  limit?: number | null;
+  /** Only minutes at or after this instant (RFC 3339). */
+  since?: string | null;
+  tenant?: string | null;
+}
+
+/** `denial.list`: stored denial samples, newest first. */
 export interface DenialList {
   before_id?: number | null;
   /** Only this code, e.g. INSUFFICIENT_CREDITS. */
   code?: string | null;
   limit?: number | null;
+  tenant?: string | null;
+}
+
+/** Denials of one kind in one minute. */
+export interface DenialMinute {
+  code: string;
+  minute: string;
+  requests: number;
+  route?: string | null;
+  status: number;
+  /** Absent for requests without a usable key (and for those counted past the cap). */
   tenant?: string | null;
 }
 
@@ -274,6 +298,8 @@ export type ListOfApiKey = ApiKey[];
 export type ListOfAuditEntry = AuditEntry[];
 
 export type ListOfDenial = Denial[];
+
+export type ListOfDenialMinute = DenialMinute[];
 
 export type ListOfLedgerEntry = LedgerEntry[];
 
@@ -435,6 +461,42 @@ export interface RefusedDebit {
 export interface Renew {
   reason?: string | null;
   tenant: string;
+}
+
+/**
+ * `request.show`: was a request served, to whom, for how much and when; or why it was
+ * refused.
+ */
+export interface RequestShow {
+  /** The request id, e.g. req_5f3a9c1e_000000000017. */
+  request_id: string;
+}
+
+/** One request as the log kept it. */
+export interface RequestShown {
+  at: string;
+  /** The denial or failure code, for a refusal. */
+  code?: string | null;
+  /** Credits charged. */
+  cost: number;
+  denial?: null | Denial;
+  key_prefix?: string | null;
+  latency_us: number;
+  /** What the code means. */
+  meaning?: string | null;
+  method: string;
+  /**
+   * `served` (the upstream answered below 500), `refused` (Tollgate answered with a
+   * code) or `failed` (the upstream answered 500 or more).
+   */
+  outcome: string;
+  request_id: string;
+  /** The matched route's path prefix. */
+  route?: string | null;
+  /** The status the client got. */
+  status: number;
+  /** Tenant slug, once the key was known. */
+  tenant?: string | null;
 }
 
 /** A rotation's result: the new key (with its secret) and the old one with its new expiry. */
@@ -724,6 +786,39 @@ export interface TopUp {
   tenant: string;
 }
 
+/** Counters of the traffic log since the process started. */
+export interface TrafficStats {
+  /** Denials counted without their tenant and route (too many distinct ones in a minute). */
+  denials_unattributed: number;
+  /** The most that may wait; past it samples are dropped. */
+  sample_limit: number;
+  /** Of those, dropped because the buffer was full (storage slow or failing). */
+  samples_dropped: number;
+  /** The most ever waiting at once. */
+  samples_peak_pending: number;
+  /** Waiting to be written. */
+  samples_pending: number;
+  /** Of those, written to the database. */
+  samples_stored: number;
+  /** Denials chosen to be kept whole. */
+  samples_taken: number;
+}
+
+/** What the traffic and request logs kept and dropped since this server started. */
+export interface TrafficStatus {
+  /** Requests the request log holds (the last this many). */
+  request_log_capacity: number;
+  /** Request records dropped because the log's writer fell behind. */
+  request_log_dropped: number;
+  request_log_written: number;
+  /** False when no gateway runs in this process (the CLI without a server): all zero. */
+  running: boolean;
+  traffic: TrafficStats;
+}
+
+/** `traffic.status`: what the gateway's logs kept and dropped. */
+export type TrafficStatusShow = Record<string, unknown>;
+
 /** `usage.list`: served traffic per minute, newest first. */
 export interface UsageList {
   limit?: number | null;
@@ -806,5 +901,8 @@ export interface Commands {
   'verify': { input: Verify; output: VerifyReport };
   'storage.status': { input: StorageShow; output: StorageStatus };
   'denial.list': { input: DenialList; output: ListOfDenial };
+  'denial.counts': { input: DenialCounts; output: ListOfDenialMinute };
   'usage.list': { input: UsageList; output: ListOfUsageMinute };
+  'traffic.status': { input: TrafficStatusShow; output: TrafficStatus };
+  'request.show': { input: RequestShow; output: RequestShown };
 }
