@@ -155,7 +155,8 @@ def cmd_dbsize(data_dir):
     for p in glob.glob(os.path.join(data_dir, "**"), recursive=True):
         name = os.path.relpath(p, data_dir)
         if os.path.isfile(p) and not name.startswith("tollgate.db") and name not in ("tollgate.lock", "admin-token", "serve.json"):
-            others[name] = size(p)
+            # On disk, not the apparent size: the request log is a sparse file of its full size.
+            others[name] = os.stat(p).st_blocks * 512
     print(json.dumps({"files": size(db) + size(db + "-wal"), "logical": (pages - free) * page, "others": others}))
 
 
@@ -328,7 +329,7 @@ def markdown(summary, checks, meta):
         if g:
             lines.append(f"- database growth, {name}: {g['bytes_per_request']:.1f} B/request ({g['bytes']:,} B over {g['requests']:,} requests; pages in use {g['logical_bytes_per_request']:.1f} B/request)")
     largest = summary["other_files_largest"]
-    lines.append("- other files in the data directory (request log), largest size reached: "
+    lines.append("- other files in the data directory (the request log), largest size on disk: "
                  + (", ".join(f"{name} {size:,} B" for name, size in sorted(largest.items())) or "none"))
     for f in summary["extra"].get("flood", []):
         lines.append(f"- {f['name']}: {f['seconds']} s at {f['rps']:,.0f} req/s ({f['requests']:,} requests, statuses {json.dumps(f['statuses'])}), peak RSS {f['peak_rss_mb']:.1f} MB (RSS {f['rss_before_mb']:.1f} MB before), CPU {f['cpu_ms_first_second']:.0f} ms in the second after wrk ended and {f['cpu_ms_second_1_to_2']:.0f} ms in the next; database +{f['db_growth_bytes']:,} B ({f['db_growth_bytes'] / f['requests']:.1f} B/request)")
