@@ -40,9 +40,9 @@ TENANTS=${TENANTS:-$((2 * ACTIVE))}   # tenants holding the KEYS keys (at least 
 # issue's 10 million; a smoke run settles for fewer and says so).
 HISTORY=${HISTORY:-$([ "$DURATION" -ge 10 ] && echo 10000000 || echo 200000)}
 SETTLE=${SETTLE:-2}             # seconds for pending charges to reach the database after a run
-UPSTREAM_PORT=${UPSTREAM_PORT:-19000}
-GATEWAY_PORT=${GATEWAY_PORT:-19402}
-NGINX_PORT=${NGINX_PORT:-19500} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 1
+UPSTREAM_PORT=${UPSTREAM_PORT:-19600}
+GATEWAY_PORT=${GATEWAY_PORT:-19602}
+NGINX_PORT=${NGINX_PORT:-19604} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 1
 BENCH_PROFILE=${BENCH_PROFILE:-release}   # the cargo profile the binaries are built with
 export BENCH_DIR=$root/bench
 
@@ -99,6 +99,7 @@ wait_http() { # URL PID LOG: until the URL answers anything, or the process died
     kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "error: the server stopped (log above)" >&2; exit 1; }
     sleep 0.005
   done
+  kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "error: the server stopped (log above)" >&2; exit 1; }
 }
 
 # --- the keys: a tenants file imported by Tollgate and loaded by nginx + Lua ------------
@@ -160,9 +161,18 @@ json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "stamp": "$stamp", "modes
 PY
 
 # --- servers -----------------------------------------------------------------------
+# A port already taken (another benchmark?) would measure someone else's server.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "error: port $1 is in use (another benchmark running?); set UPSTREAM_PORT, GATEWAY_PORT or NGINX_PORT" >&2
+    exit 1
+  fi
+}
+for port in "$UPSTREAM_PORT" "$GATEWAY_PORT" "$NGINX_PORT" "$((NGINX_PORT + 1))"; do port_free "$port"; done
 start_upstream() { # MODE
   local threads=1 pin=(taskset -c 0)
   [ "$1" = free ] && { threads=2; pin=(); }
+  port_free "$UPSTREAM_PORT"
   "${pin[@]}" "$upstream_bin" "127.0.0.1:$UPSTREAM_PORT" "$threads" >"$work/upstream.log" &
   upstream_pid=$!; pids+=("$upstream_pid")
   wait_http "http://127.0.0.1:$UPSTREAM_PORT/" "$upstream_pid" "$work/upstream.log"
@@ -171,6 +181,7 @@ start_nginx() { # MODE
   local dir=$work/nginx-$1 master=off workers=1 pin=(taskset -c 0)
   [ "$1" = free ] && { master=on; workers=2; pin=(); }
   mkdir -p "$dir"
+  port_free "$NGINX_PORT"; port_free "$((NGINX_PORT + 1))"
   sed -e "s|@MASTER@|$master|; s|@WORKERS@|$workers|; s|@WORK@|$dir|g; s|@BENCH@|$root/bench|g" \
       -e "s|@KEY_FILE@|$work/tenants.jsonl|; s|@EXTRA_KEY_FILE@|$work/extra_keys.jsonl|; s|@UPSTREAM_PORT@|$UPSTREAM_PORT|" \
       -e "s|@PLAIN_PORT@|$NGINX_PORT|; s|@LUA_PORT@|$((NGINX_PORT + 1))|" bench/nginx/nginx.conf >"$dir/nginx.conf"
@@ -183,6 +194,7 @@ start_nginx() { # MODE
 start_gateway() {
   local pin=(taskset -c 0) t0
   [ "$1" = free ] && pin=()
+  port_free "$GATEWAY_PORT"
   t0=$(date +%s%N)
   "${pin[@]}" "$bin" --data-dir "$data" serve --admin-listen 127.0.0.1:0 --gateway-listen "127.0.0.1:$GATEWAY_PORT" \
     >"$work/serve.log" 2>&1 &
