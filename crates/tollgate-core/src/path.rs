@@ -120,6 +120,14 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    if already_normal(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    resolve(raw)
+}
+
+/// The full normaliser: decodes, then resolves dot and empty segments.
+fn resolve(raw: &str) -> Result<Cow<'_, str>, PathError> {
     let decoded = decode(raw)?;
     let mut segments: Vec<&str> = Vec::new();
     let mut trailing_slash = false;
@@ -145,6 +153,15 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
         out.push('/');
     }
     Ok(if out == raw { Cow::Borrowed(raw) } else { Cow::Owned(out) })
+}
+
+/// Most paths are normal as sent: no escapes, no empty or dot segments. Saying so without
+/// copying keeps three allocations off every request.
+fn already_normal(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !bytes.iter().any(|b| matches!(b, b'%' | b'\\' | 0..0x20 | 0x7f))
+        && !bytes.windows(2).any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'))
 }
 
 /// True when `path` is at or below `prefix`: the prefix ends at a segment boundary
@@ -267,6 +284,15 @@ mod tests {
                 }
                 prop_assert!(!p.to_ascii_lowercase().contains("%2e"), "{raw} -> {p}");
                 prop_assert_eq!(normalize(&p).map(Cow::into_owned), Ok(p.to_string()), "normalising is idempotent");
+            }
+        }
+
+        #[test]
+        fn the_shortcut_agrees_with_the_full_normaliser(raw in "/[ -~]{0,40}", p in raw_path()) {
+            for raw in [raw, p] {
+                if already_normal(&raw) {
+                    prop_assert_eq!(resolve(&raw).map(Cow::into_owned), Ok(raw.clone()), "{} is normal", raw);
+                }
             }
         }
 

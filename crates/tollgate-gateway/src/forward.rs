@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use tollgate_core::keys::PresentedKey;
 
-use crate::Body;
+use crate::{Body, names};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -192,13 +192,13 @@ pub fn upstream_request(
         .and_then(|v| v.to_str().ok())
         .map(|earlier| format!("{earlier}, {}", caller.client_ip));
     for (name, value) in [
-        ("x-request-id", caller.request_id),
-        ("x-tollgate-tenant", caller.tenant),
-        ("x-tollgate-plan", caller.plan),
-        ("x-forwarded-for", forwarded_for.as_deref().unwrap_or(caller.client_ip)),
+        (names::X_REQUEST_ID, caller.request_id),
+        (names::X_TOLLGATE_TENANT, caller.tenant),
+        (names::X_TOLLGATE_PLAN, caller.plan),
+        (names::X_FORWARDED_FOR, forwarded_for.as_deref().unwrap_or(caller.client_ip)),
     ] {
         if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
+            headers.insert(name, v);
         }
     }
     parts.uri = url.parse()?;

@@ -168,12 +168,13 @@ impl Gateway {
         let id = request_id::next();
         let request_id = id.to_string();
         let path = request.uri().path().to_string();
-        let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
+        let facts_raw = facts_raw(&facts);
+        let facts_json = facts_raw.as_deref().map_or("{}", RawValue::get);
         let settings = self.live.settings();
         let problem = Problem {
             reason,
             facts,
-            facts_json: &facts_json,
+            facts_json,
             request_id: &request_id,
             instance: &path,
             who: None,
@@ -182,10 +183,10 @@ impl Gateway {
         let mut response = problem.response(Audience::of(request.headers()));
         let headers = response.headers_mut();
         if let Ok(id) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-request-id", id);
+            headers.insert(names::X_REQUEST_ID, id);
         }
         if reason == Reason::KeylessRateLimited {
-            headers.insert("ratelimit-policy", self.keyless_policy());
+            headers.insert(names::RATELIMIT_POLICY, self.keyless_policy());
         }
         let event = GatewayEvent {
             at: Utc::now(),
@@ -200,7 +201,7 @@ impl Gateway {
             cost: 0,
             balance: None,
             latency_us: 0,
-            facts: (facts_json != "{}").then(|| RawValue::from_string(facts_json).ok()).flatten(),
+            facts: facts_raw,
         };
         self.report(event, id, Ids::default(), false);
         response
@@ -240,11 +241,12 @@ impl Gateway {
         let settings = self.live.settings();
         finish.durable = settings.durability == Durability::Strict;
         let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
-            let facts_json = serde_json::to_string(&facts).unwrap_or_else(|_| "{}".into());
+            let facts_raw = facts_raw(&facts);
+            let facts_json = facts_raw.as_deref().map_or("{}", RawValue::get);
             let p = Problem {
                 reason,
                 facts,
-                facts_json: &facts_json,
+                facts_json,
                 request_id: &request_id,
                 instance: &path,
                 who,
@@ -252,16 +254,14 @@ impl Gateway {
             };
             event.code = Some(reason.code().to_string());
             let response = p.response(audience);
-            if facts_json != "{}" {
-                event.facts = RawValue::from_string(facts_json).ok();
-            }
+            event.facts = facts_raw;
             response
         };
         let keyless =
             |event: &mut GatewayEvent, otherwise: Reason, facts: DenialFacts| match self.over_keyless_limit(peer) {
                 Some(limited) => {
                     let mut response = problem(Reason::KeylessRateLimited, limited, None, event);
-                    response.headers_mut().insert("ratelimit-policy", self.keyless_policy());
+                    response.headers_mut().insert(names::RATELIMIT_POLICY, self.keyless_policy());
                     response
                 }
                 None => problem(otherwise, facts, None, event),
@@ -311,10 +311,10 @@ impl Gateway {
         let account_hidden = response.extensions().get::<AccountHidden>().is_some();
         let headers = response.headers_mut();
         if let Ok(id) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-request-id", id);
+            headers.insert(names::X_REQUEST_ID, id);
         }
         if let Some(balance) = event.balance.filter(|_| !account_hidden) {
-            headers.insert("x-credits-remaining", HeaderValue::from(balance));
+            headers.insert(names::X_CREDITS_REMAINING, HeaderValue::from(balance));
         }
         event.status = response.status().as_u16();
         finish.publish();
@@ -453,6 +453,25 @@ struct Refunded {
     balance: Option<i64>,
     /// The upstream's 5xx answer, or why there was none.
     failure: Result<Response<Incoming>, Reason>,
+}
+
+/// A denial's facts as the JSON object the client gets, serialized once (no second parse)
+/// and shared by the body and the event; `None` when there are none.
+fn facts_raw(facts: &DenialFacts) -> Option<Box<RawValue>> {
+    serde_json::value::to_raw_value(facts).ok().filter(|raw| raw.get() != "{}")
+}
+
+/// Header names the gateway sets on every answer, validated once rather than per request.
+mod names {
+    use http::header::HeaderName;
+
+    pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    pub const X_CREDITS_REMAINING: HeaderName = HeaderName::from_static("x-credits-remaining");
+    pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+    pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+    pub const X_TOLLGATE_TENANT: HeaderName = HeaderName::from_static("x-tollgate-tenant");
+    pub const X_TOLLGATE_PLAN: HeaderName = HeaderName::from_static("x-tollgate-plan");
+    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 }
 
 /// `uri` with its path replaced by `path` and its query kept.

@@ -10,7 +10,7 @@ use tollgate_core::live::Admitted;
 use tollgate_core::policy::DenialFacts;
 use tollgate_core::settings::Settings;
 
-use crate::Body;
+use crate::{Body, names};
 use crate::messages::{Lang, Reason, pay_label, quality, text};
 
 /// What the client asked for that shapes the answer.
@@ -70,7 +70,6 @@ impl Problem<'_> {
     pub fn json(&self, lang: Lang, link: Option<&str>) -> Vec<u8> {
         let (title, detail) = text(lang, self.reason, &self.facts);
         let code = self.reason.code();
-        let type_uri = format!("{}{}", self.settings.problem_type_base, code.to_ascii_lowercase().replace('_', "-"));
         let mut out = Vec::with_capacity(384 + self.facts_json.len());
         let member = |out: &mut Vec<u8>, name: &str, value: &str| {
             out.push(if out.is_empty() { b'{' } else { b',' });
@@ -79,7 +78,13 @@ impl Problem<'_> {
             out.extend_from_slice(b"\":");
             serde_json::to_writer(&mut *out, value).expect("writing to a Vec cannot fail");
         };
-        member(&mut out, "type", &type_uri);
+        // `type`: the base, then `INSUFFICIENT_CREDITS` as `insufficient-credits` (codes are
+        // ASCII capitals and underscores: nothing to escape), without a String per answer.
+        out.extend_from_slice(b"{\"type\":");
+        serde_json::to_writer(&mut out, &self.settings.problem_type_base).expect("writing to a Vec cannot fail");
+        out.pop(); // the base's closing quote
+        out.extend(code.bytes().map(|b| if b == b'_' { b'-' } else { b.to_ascii_lowercase() }));
+        out.push(b'"');
         member(&mut out, "title", title);
         out.extend_from_slice(format!(",\"status\":{}", self.reason.status()).as_bytes());
         member(&mut out, "detail", &detail);
@@ -138,11 +143,11 @@ impl Problem<'_> {
                 let retry = self.facts.retry_after.unwrap_or(1);
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry));
                 let policy = if self.reason == Reason::KeylessRateLimited { "keyless" } else { "plan" };
-                h.insert("ratelimit", HeaderValue::from_str(&format!("\"{policy}\";r=0;t={retry}")).expect("ascii"));
+                h.insert(names::RATELIMIT, HeaderValue::from_str(&format!("\"{policy}\";r=0;t={retry}")).expect("ascii"));
                 if let Some((rate, burst)) = self.who().and_then(|w| w.rate) {
                     // draft-ietf-httpapi-ratelimit-headers: the quota per one-second window.
                     let policy = format!("\"plan\";q={rate};w=1;burst={burst}");
-                    h.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ascii"));
+                    h.insert(names::RATELIMIT_POLICY, HeaderValue::from_str(&policy).expect("ascii"));
                 }
             }
             _ => {}
