@@ -1,221 +1,285 @@
 #!/usr/bin/env bash
-# Gateway benchmark: on this machine, over loopback, one run measures Tollgate against
-# references started by this same script, targets alternating within each repetition:
-#   - the fixed-response upstream on its own,
-#   - nginx `proxy_pass` in front of it (no checks),
-#   - nginx + Lua doing the same work as the gateway: key lookup, balance check, atomic
-#     debit (a shared dict), and a JSON 402 for a key without credits,
-#   - Tollgate's allowed path (many keys, cost 1), batched and strict, and its 402 path,
-# and prints requests/s, p50/p99, server CPU µs per request, peak RSS, and the ratios of
-# the medians (Tollgate / nginx+Lua, Tollgate / nginx). Servers on CPU 0, wrk on CPU 1.
+# Gateway benchmark (`make bench`): on this machine, over loopback, one run measures
+# Tollgate against references this script starts itself, all in front of the same
+# fixed-response upstream (crates/tollgate-gateway/examples/fixed_upstream.rs):
+#   upstream   the fixed upstream alone
+#   nginx      nginx `proxy_pass` to it with a keepalive pool (bench/nginx/nginx.conf)
+#   lua, lua402  nginx + Lua doing Tollgate's job in its simplest form (bench/nginx/access.lua):
+#              the key file Tollgate imports in a lua_shared_dict, 401, JSON 402, atomic debit
+#   tg, tg_strict, tg402  Tollgate's allowed path (batched, strict) and its 402 path
+# Same keys everywhere: KEYS keys on TENANTS tenants (imported by Tollgate, loaded by nginx),
+# ACTIVE funded keys rotated per request, ACTIVE keys at zero balance for the 402 runs.
 #
-#   bench/gateway.sh                 # 3 × 10 s per target, 50 connections, 100,000 keys
-#   REPS=5 DURATION=30 CONNS=50 bench/gateway.sh
+# For each mode (pinned: every server on CPU 0, wrk -t1 on CPU 1; free: no pinning, Tollgate
+# on its multi-threaded runtime, nginx with 2 workers, a 2-thread upstream, wrk -t2) and each
+# connection count, REPS repetitions each run every target back to back, their order rotated
+# from one repetition to the next. Then bench/floods.sh measures memory and idleness under
+# floods, and the start-up time on a database with HISTORY requests behind it.
+# It prints req/s, p50/p99 and server CPU µs per request, the medians and per-repetition
+# ratios, database growth per request and the targets of issue 11 (PASS/FAIL), and writes
+# them to artifacts/bench/. A run with socket errors or an unexpected status is refused:
+# the script stops, exits 1 and reports nothing.
+#
+#   bench/gateway.sh                                  # the full run, about 20 minutes
+#   REPS=1 DURATION=2 FLOOD=5 bench/gateway.sh        # a smoke run, a few minutes
+#   MODES=pinned CONNS=50 bench/gateway.sh            # one configuration
+#   PROFILE=tg402 bench/gateway.sh                    # a perf profile of that target's runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
-DURATION=${DURATION:-10}
+MODES=${MODES:-pinned free}
+CONNS=${CONNS:-50 200}
 REPS=${REPS:-3}
-CONNS=${CONNS:-50}
+DURATION=${DURATION:-10}        # seconds per target and repetition
+FLOOD=${FLOOD:-60}              # seconds per flood
 KEYS=${KEYS:-100000}
-ACTIVE=${ACTIVE:-1000}  # keys the load generator rotates through
-UPSTREAM_PORT=${UPSTREAM_PORT:-19000}
-GATEWAY_PORT=${GATEWAY_PORT:-19402}
-NGINX_PORT=${NGINX_PORT:-19500}     # nginx + Lua; nginx proxy_pass on NGINX_PORT + 1
+ACTIVE=${ACTIVE:-1000}
+TENANTS=${TENANTS:-$((2 * ACTIVE))}   # tenants holding the KEYS keys (at least 2 × ACTIVE)
+# Requests answered (served or denied) by the database the start-up time is measured on (the
+# issue's 10 million; a smoke run settles for fewer and says so).
+HISTORY=${HISTORY:-$([ "$DURATION" -ge 10 ] && echo 10000000 || echo 200000)}
+SETTLE=${SETTLE:-2}             # seconds for pending charges to reach the database after a run
+UPSTREAM_PORT=${UPSTREAM_PORT:-19600}
+GATEWAY_PORT=${GATEWAY_PORT:-19602}
+NGINX_PORT=${NGINX_PORT:-19604} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 1
+BENCH_PROFILE=${BENCH_PROFILE:-release}   # the cargo profile the binaries are built with
+export BENCH_DIR=$root/bench
 
+# --- what the benchmark needs --------------------------------------------------------
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # The package starts a system nginx on port 80; the benchmark runs its own.
   "${sudo[@]}" systemctl stop nginx 2>/dev/null || "${sudo[@]}" service nginx stop 2>/dev/null || true
 fi
-cargo build --release -q -p tollgate --bin tollgate
-cargo build --release -q -p tollgate-gateway --example fixed_upstream
+profile_dir=$([ "$BENCH_PROFILE" = dev ] && echo debug || echo "$BENCH_PROFILE")
+if [ -z "${TOLLGATE_BIN:-}" ]; then
+  cargo build --profile "$BENCH_PROFILE" -q -p tollgate --bin tollgate -p tollgate-gateway --example fixed_upstream
+fi
+bin=${TOLLGATE_BIN:-target/$profile_dir/tollgate}
+upstream_bin=${UPSTREAM_BIN:-target/$profile_dir/examples/fixed_upstream}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d)
+data=$work/data
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP:-}" ] && echo "work directory kept: $work" || rm -rf "$work"
+}
 trap cleanup EXIT
-bin=${TOLLGATE_BIN:-target/release/tollgate}
-tg() { "$bin" --data-dir "$work/data" "$@"; }
+tg() { "$bin" --data-dir "$data" "$@"; }
+results() { python3 "$root/bench/results.py" "$@"; }
+extra() { echo "$1" >>"$work/extra.jsonl"; }
+: >"$work/runs.jsonl"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# CPU clock ticks (user + system) of processes and, for nginx's master, its workers.
+cpu_ticks() {
+  local total=0 p
+  for p in "$@"; do
+    for q in "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
+      total=$((total + $(awk '{print $14 + $15}' "/proc/$q/stat" 2>/dev/null || echo 0)))
+    done
+  done
+  echo "$total"
+}
+# Busy clock ticks of the whole machine (every CPU), from /proc/stat.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# CPU seconds of the shell's finished children, from the output of the `times` builtin.
+children_cpu_s() { awk 'NR == 2 {for (i = 1; i <= 2; i++) {split($i, t, /[ms]/); s += t[1] * 60 + t[2]}} END {print s}' "$1"; }
+wait_http() { # URL PID LOG: until the URL answers anything, or the process died
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)" != 000 ]; do
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "error: the server stopped (log above)" >&2; exit 1; }
+    sleep 0.005
+  done
+  kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "error: the server stopped (log above)" >&2; exit 1; }
+}
 
-# --- the upstream ---------------------------------------------------------------
-taskset -c 0 target/release/examples/fixed_upstream "127.0.0.1:$UPSTREAM_PORT" >"$work/upstream.log" &
-upstream_pid=$!
-pids+=("$upstream_pid")
-
-# --- seed: ACTIVE tenants with known keys (imported), more keys up to KEYS -------
-mkdir -m 700 "$work/data"
-tg plan create --name Bench --credits 1000000000000000 --features bench >/dev/null
-python3 - "$work" "$ACTIVE" <<'PY'
+# --- the keys: a tenants file imported by Tollgate and loaded by nginx + Lua ------------
+# TENANTS tenants with a key each go through `tollgate import` (ACTIVE funded, ACTIVE at zero,
+# the rest funded and never used); the other KEYS - TENANTS keys are spread over them with
+# SQL (the import makes one tenant per key, and a 100,000-tenant import takes a minute) and
+# written to a second file nginx loads as well, so both hold the same KEYS keys.
+echo "Seeding $KEYS keys on $TENANTS tenants ($ACTIVE funded keys rotated, $ACTIVE keys at zero) ..."
+python3 - "$work" "$TENANTS" "$ACTIVE" <<'PY'
 import sys, secrets
-work, active = sys.argv[1], int(sys.argv[2])
-with open(f"{work}/tenants.jsonl", "w") as t, open(f"{work}/keys.txt", "w") as k:
-    for i in range(active):
-        key = "tg_live_" + secrets.token_urlsafe(30).replace("-", "a").replace("_", "b")[:40]
-        t.write(f'{{"slug":"t{i}","name":"Tenant {i}","plan":"bench","key":"{key}"}}\n')
-        k.write(key + "\n")
+work, tenants, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(f"{work}/tenants.jsonl", "w") as t, open(f"{work}/funded.txt", "w") as f, open(f"{work}/zero.txt", "w") as z:
+    for i in range(tenants):
+        # Random from the first character: the key's shown prefix (its first quarter, at most
+        # 8 characters, and 8 hex digits of its hash) must be unique, which 100,000 keys
+        # sharing "tg_live_" would break by the birthday bound on those 32 bits.
+        key = "bk_" + secrets.token_hex(22)
+        if i < active:
+            credits, out = 10**12, f            # rotated by the allowed runs
+        elif i < 2 * active:
+            credits, out = 0, z                 # rotated by the 402 runs
+        else:
+            credits, out = 10**6, None          # loaded, never used
+        line = f'{{"slug":"t{i}","name":"Tenant {i}","plan":"bench","key":"{key}"'
+        t.write(line + (f',"credits":{credits}}}\n' if credits else "}\n"))
+        if out:
+            out.write(key + "\n")
 PY
+mkdir -m 700 "$data"
+tg plan create --name Bench --features bench >/dev/null
+seed_start=$(date +%s%N)
 tg import "$work/tenants.jsonl" >/dev/null
-tg plan create --name Broke >/dev/null
-tg tenant create --name broke --plan broke >/dev/null
-broke_key=$(tg key issue --tenant broke --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-python3 - "$work/data/tollgate.db" "$KEYS" "$ACTIVE" <<'PY'
-import sys, sqlite3, secrets, hashlib
-db, total, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-con = sqlite3.connect(db)
-now = "2026-01-01T00:00:00+00:00"
+python3 - "$work" "$KEYS" "$TENANTS" <<'PY'
+import sys, secrets, sqlite3, hashlib
+work, total, tenants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+con = sqlite3.connect(f"{work}/data/tollgate.db")
+ids = [r[0] for r in con.execute("SELECT id FROM tenants ORDER BY id")]
 rows = []
-for i in range(max(0, total - active - 1)):
-    secret = secrets.token_hex(24)
-    rows.append((1, f"tg_live_x{i:07d}", hashlib.sha256(secret.encode()).hexdigest(), "filler", "[]", now))
+with open(f"{work}/extra_keys.jsonl", "w") as out:
+    for i in range(max(0, total - tenants)):
+        key = "bk_" + secrets.token_hex(22)
+        rows.append((ids[i % len(ids)], f"bk_extra{i:07d}", hashlib.sha256(key.encode()).hexdigest(), "extra", "[]", "2026-01-01T00:00:00+00:00"))
+        out.write(f'{{"key":"{key}"}}\n')
 con.executemany("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at) VALUES (?,?,?,?,?,?)", rows)
 con.commit()
 PY
+echo "  seeded in $(( ($(date +%s%N) - seed_start) / 1000000 )) ms"
 tg route create --path /v1 --upstream "http://127.0.0.1:$UPSTREAM_PORT" --cost 1 --feature bench >/dev/null
 
-cat >"$work/keys.lua" <<LUA
-local keys = {}
-for line in io.lines("$work/keys.txt") do keys[#keys + 1] = line end
-local i = math.random(#keys)
-request = function()
-  i = i % #keys + 1
-  return wrk.format("GET", "/v1/bench", { ["Authorization"] = "Bearer " .. keys[i] })
-end
-LUA
-cat >"$work/broke.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $broke_key"
-wrk.path = "/v1/bench"
-LUA
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
+stamp=$(date -u +%Y%m%d-%H%M)
+python3 - "$work/meta.json" <<PY
+import json, sys
+json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "stamp": "$stamp", "modes": "$(echo $MODES | tr ' ' '+')",
+           "commit": "$commit", "command": "REPS=$REPS DURATION=$DURATION FLOOD=$FLOOD MODES='$MODES' CONNS='$CONNS' KEYS=$KEYS TENANTS=$TENANTS HISTORY=$HISTORY bench/gateway.sh",
+           "settings": "$KEYS keys on $TENANTS tenants loaded, $ACTIVE funded keys rotated (allowed), $ACTIVE zero-balance keys rotated (402), cost 1, $REPS × ${DURATION} s per target, order rotated per repetition; profile $BENCH_PROFILE; $(nproc) CPUs"},
+          open(sys.argv[1], "w"))
+PY
 
-# --- the references: nginx, and nginx + Lua with the same keys ----------------------
-mkdir -p "$work/nginx"
-{
-  echo "local b = ngx.shared.balances"
-  while read -r k; do echo "b:set(\"$k\", 1000000000000)"; done <"$work/keys.txt"
-  echo "b:set(\"$broke_key\", 0)"
-} >"$work/nginx/seed.lua"
-cat >"$work/nginx/nginx.conf" <<NGINX
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-master_process off; daemon off; worker_processes 1;
-error_log $work/nginx/error.log warn; pid $work/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  lua_shared_dict balances 64m;
-  init_by_lua_file $work/nginx/seed.lua;
-  upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 256; }
-  server {
-    listen 127.0.0.1:$((NGINX_PORT + 1));
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      access_by_lua_block {
-        local auth = ngx.var.http_authorization
-        local key = auth and auth:sub(8)
-        local b = ngx.shared.balances
-        local balance = key and b:get(key)
-        if not balance then
-          ngx.status = 401
-          ngx.header["Content-Type"] = "application/problem+json"
-          ngx.say('{"type":"https://tollgate.dev/problems/invalid-api-key","status":401,"code":"INVALID_API_KEY"}')
-          return ngx.exit(401)
-        end
-        if balance < 1 then
-          ngx.status = 402
-          ngx.header["Content-Type"] = "application/problem+json"
-          ngx.say('{"type":"https://tollgate.dev/problems/insufficient-credits","title":"Insufficient credits","status":402,"code":"INSUFFICIENT_CREDITS","balance":' .. balance .. ',"cost":1}')
-          return ngx.exit(402)
-        end
-        b:incr(key, -1)
-      }
-      proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
-    }
-  }
-}
-NGINX
-taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-nginx_pid=$!
-pids+=("$nginx_pid")
-until curl -s -o /dev/null "http://127.0.0.1:$((NGINX_PORT + 1))/"; do
-  kill -0 "$nginx_pid" 2>/dev/null || { cat "$work/nginx/error.log"; exit 1; }
-  sleep 0.01
-done
-
-# --- the gateway ------------------------------------------------------------------
-start_ns=$(date +%s%N)
-taskset -c 0 "$bin" --data-dir "$work/data" serve --admin-listen 127.0.0.1:0 --gateway-listen "127.0.0.1:$GATEWAY_PORT" \
-  >"$work/serve.log" 2>&1 &
-gateway_pid=$!
-pids+=("$gateway_pid")
-until grep -q "gateway listening" "$work/serve.log"; do
-  kill -0 "$gateway_pid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
-  sleep 0.01
-done
-startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-loaded=$(grep -o "Loaded .*" "$work/serve.log")
-
-# run NAME URL SCRIPT PID: prints one result line and appends rps to RPS[NAME]; PID is
-# the server whose CPU time is counted (the gateway, nginx, or none for the upstream).
-declare -A RPS
-run() {
-  local name=$1 url=$2 script=$3 pid=$4
-  local s0 u0 s1 u1 out rps p50 p99 reqs
-  s0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$upstream_pid")
-  if [ "${PROFILE:-}" = "$name" ]; then
-    # PROFILE="gateway 402" bench/gateway.sh: a flat CPU profile of the gateway during that run.
-    perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "$pid" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
+# --- servers -----------------------------------------------------------------------
+# A port already taken (another benchmark?) would measure someone else's server.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "error: port $1 is in use (another benchmark running?); set UPSTREAM_PORT, GATEWAY_PORT or NGINX_PORT" >&2
+    exit 1
   fi
-  out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$script" "$url")
-  s1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$upstream_pid")
-  rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
-  local ticks_hz; ticks_hz=$(getconf CLK_TCK)
-  local sv_us up_us
-  sv_us=$(awk -v d=$((s1 - s0)) -v n="$reqs" -v hz="$ticks_hz" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
-  up_us=$(awk -v d=$((u1 - u0)) -v n="$reqs" -v hz="$ticks_hz" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
-  RPS[$name]="${RPS[$name]:-} $rps"
-  printf "%-26s %9s req/s  p50 %8s  p99 %8s  server %6s µs/req  upstream %5s µs/req  non-2xx %s\n" \
-    "$name" "$rps" "$p50" "$p99" "$sv_us" "$up_us" "$non2xx"
+}
+for port in "$UPSTREAM_PORT" "$GATEWAY_PORT" "$NGINX_PORT" "$((NGINX_PORT + 1))"; do port_free "$port"; done
+start_upstream() { # MODE
+  local threads=1 pin=(taskset -c 0)
+  [ "$1" = free ] && { threads=2; pin=(); }
+  port_free "$UPSTREAM_PORT"
+  "${pin[@]}" "$upstream_bin" "127.0.0.1:$UPSTREAM_PORT" "$threads" >"$work/upstream.log" &
+  upstream_pid=$!; pids+=("$upstream_pid")
+  wait_http "http://127.0.0.1:$UPSTREAM_PORT/" "$upstream_pid" "$work/upstream.log"
+}
+start_nginx() { # MODE
+  local dir=$work/nginx-$1 master=off workers=1 pin=(taskset -c 0)
+  [ "$1" = free ] && { master=on; workers=2; pin=(); }
+  mkdir -p "$dir"
+  port_free "$NGINX_PORT"; port_free "$((NGINX_PORT + 1))"
+  sed -e "s|@MASTER@|$master|; s|@WORKERS@|$workers|; s|@WORK@|$dir|g; s|@BENCH@|$root/bench|g" \
+      -e "s|@KEY_FILE@|$work/tenants.jsonl|; s|@EXTRA_KEY_FILE@|$work/extra_keys.jsonl|; s|@UPSTREAM_PORT@|$UPSTREAM_PORT|" \
+      -e "s|@PLAIN_PORT@|$NGINX_PORT|; s|@LUA_PORT@|$((NGINX_PORT + 1))|" bench/nginx/nginx.conf >"$dir/nginx.conf"
+  "${pin[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+  nginx_pid=$!; pids+=("$nginx_pid")
+  wait_http "http://127.0.0.1:$NGINX_PORT/" "$nginx_pid" "$dir/error.log"
+  wait_http "http://127.0.0.1:$((NGINX_PORT + 1))/" "$nginx_pid" "$dir/error.log"
+}
+# start_gateway MODE: launches `tollgate serve` and records the ms until the gateway answers.
+start_gateway() {
+  local pin=(taskset -c 0) t0
+  [ "$1" = free ] && pin=()
+  port_free "$GATEWAY_PORT"
+  t0=$(date +%s%N)
+  "${pin[@]}" "$bin" --data-dir "$data" serve --admin-listen 127.0.0.1:0 --gateway-listen "127.0.0.1:$GATEWAY_PORT" \
+    >"$work/serve.log" 2>&1 &
+  gateway_pid=$!; pids+=("$gateway_pid")
+  wait_http "http://127.0.0.1:$GATEWAY_PORT/" "$gateway_pid" "$work/serve.log"
+  ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+stop() { # PID: SIGTERM and wait, so a gateway writes what it holds
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
 
-median() { tr ' ' '\n' <<<"${RPS[$1]}" | grep . | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# --- one run -----------------------------------------------------------------------
+# Tollgate's answers over the whole run, the history behind the ready time: served (2xx) and
+# denied (402, and the floods' 4xx).
+served=0
+denied=0
+# run MODE CONNS REP TARGET: one wrk run of the target, checked and appended to runs.jsonl.
+run() {
+  local mode=$1 conns=$2 rep=$3 target=$4 url script=keys.lua keys=$work/funded.txt expect=2xx
+  local server=() wrk=(wrk -t2) db_before='' s0 u0 s1 u1 out=$work/wrk-$mode-$conns-$rep-$target.txt
+  [ "$mode" = pinned ] && wrk=(taskset -c 1 wrk -t1)
+  case $target in
+    upstream) url=http://127.0.0.1:$UPSTREAM_PORT; server=("$upstream_pid") ;;
+    nginx) url=http://127.0.0.1:$NGINX_PORT; server=("$nginx_pid") ;;
+    lua) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid") ;;
+    lua402) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid"); keys=$work/zero.txt; expect=402 ;;
+    tg | tg_strict) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid") ;;
+    tg402) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); keys=$work/zero.txt; expect=402 ;;
+  esac
+  [ "$target" = tg_strict ] && tg settings set --durability strict >/dev/null
+  [[ $target == tg* ]] && db_before=$(results dbsize "$data")
+  s0=$(cpu_ticks "${server[@]}"); u0=$(cpu_ticks "$upstream_pid")
+  if [ "${PROFILE:-}" = "$target" ]; then
+    perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
+  fi
+  local statuses=(); [ "$expect" = 402 ] && statuses=(env BENCH_STATUSES=1)
+  # The machine's busy ticks and wrk's own CPU (builtins only, no process in between): what
+  # other processes took from this run shows as others_cpu_pct.
+  local b0 b1 t0; b0=$(busy_ticks); t0=$(date +%s%N)
+  times >"$work/times0"
+  "${statuses[@]}" env BENCH_KEYS="$keys" "${wrk[@]}" -c"$conns" -d"${DURATION}s" --latency -s "bench/wrk/$script" "$url" >"$out"
+  times >"$work/times1"
+  b1=$(busy_ticks)
+  s1=$(cpu_ticks "${server[@]}"); u1=$(cpu_ticks "$upstream_pid")
+  local fields=(mode="$mode" conns="$conns" rep="$rep" target="$target" expect="$expect" server_ticks=$((s1 - s0)))
+  fields+=(busy_ticks=$((b1 - b0)) wall_ns=$(( $(date +%s%N) - t0 )) wrk_cpu_s="$(awk -v a="$(children_cpu_s "$work/times1")" -v b="$(children_cpu_s "$work/times0")" 'BEGIN {print a - b}')")
+  [ "$target" != upstream ] && fields+=(upstream_ticks=$((u1 - u0)))
+  if [ -n "$db_before" ]; then
+    sleep "$SETTLE"
+    fields+=(db_before="$db_before" db_after="$(results dbsize "$data")")
+  fi
+  [ "$target" = tg_strict ] && tg settings set --durability batched >/dev/null
+  local line; line=$(results run "$out" "${fields[@]}") || { cat "$out" >&2; exit 1; }
+  echo "$line" >>"$work/runs.jsonl"
+  results show "$line"
+  local n; n=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$line")
+  case $target in
+    tg | tg_strict) served=$((served + n)) ;;
+    tg402) denied=$((denied + n)) ;;
+  esac
+}
 
-empty=$work/empty.lua; : >"$empty"
-gw=http://127.0.0.1:$GATEWAY_PORT
-lua=http://127.0.0.1:$NGINX_PORT
-echo "Gateway benchmark: $REPS × ${DURATION}s per target, alternating, $CONNS connections, wrk on CPU 1, servers on CPU 0"
-echo "$loaded; gateway ready ${startup_ms} ms after launch"
-for rep in $(seq 1 "$REPS"); do
-  echo "-- repetition $rep"
-  run "upstream direct" "http://127.0.0.1:$UPSTREAM_PORT/v1/bench" "$empty" "$upstream_pid"
-  run "nginx proxy_pass" "http://127.0.0.1:$((NGINX_PORT + 1))" "$empty" "$nginx_pid"
-  run "nginx+Lua allowed" "$lua" "$work/keys.lua" "$nginx_pid"
-  run "gateway allowed (batched)" "$gw" "$work/keys.lua" "$gateway_pid"
-  run "nginx+Lua 402" "$lua" "$work/broke.lua" "$nginx_pid"
-  run "gateway 402" "$gw" "$work/broke.lua" "$gateway_pid"
-  tg settings set --durability strict >/dev/null
-  run "gateway allowed (strict)" "$gw" "$work/keys.lua" "$gateway_pid"
-  tg settings set --durability batched >/dev/null
+targets=(upstream nginx lua lua402 tg tg_strict tg402)
+for mode in $MODES; do
+  start_upstream "$mode"
+  start_nginx "$mode"
+  start_gateway "$mode"
+  extra "{\"kind\": \"ready\", \"mode\": \"$mode\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $((served + denied)), \"served\": $served, \"denied\": $denied, \"ms\": $ready_ms, \"samples\": 1, \"all_ms\": [$ready_ms], \"db_mb\": $(du -sm "$data" | cut -f1)}"
+  echo "== $mode: $(grep -o 'Loaded .*' "$work/serve.log"); gateway answered ${ready_ms} ms after launch"
+  for conns in $CONNS; do
+    for rep in $(seq 1 "$REPS"); do
+      echo "-- $mode, $conns connections, repetition $rep/$REPS"
+      for i in "${!targets[@]}"; do
+        run "$mode" "$conns" "$rep" "${targets[$(( (i + rep - 1) % ${#targets[@]} ))]}"
+      done
+    done
+  done
+  stop "$gateway_pid"; stop "$nginx_pid"; stop "$upstream_pid"
 done
-echo "gateway peak RSS: $(peak_rss_mb "$gateway_pid") MB with $KEYS keys; nginx peak RSS: $(peak_rss_mb "$nginx_pid") MB"
-echo "medians (req/s): nginx $(median "nginx proxy_pass")  nginx+Lua $(median "nginx+Lua allowed")  gateway $(median "gateway allowed (batched)")  strict $(median "gateway allowed (strict)")  nginx+Lua 402 $(median "nginx+Lua 402")  gateway 402 $(median "gateway 402")"
-awk -v g="$(median "gateway allowed (batched)")" -v l="$(median "nginx+Lua allowed")" -v n="$(median "nginx proxy_pass")" \
-    -v s="$(median "gateway allowed (strict)")" -v g4="$(median "gateway 402")" -v l4="$(median "nginx+Lua 402")" 'BEGIN {
-  printf "ratios (same run, medians): allowed vs nginx+Lua %.2f   allowed vs nginx %.2f   402 vs nginx+Lua 402 %.2f   strict/batched %.2f\n", g / l, g / n, g4 / l4, s / g
-}'
-kill -TERM "$gateway_pid"; wait "$gateway_pid" || true
-tg verify >/dev/null && echo "verify after the runs: ok (balance == sum(ledger) for every tenant)"
+
+# --- storage, memory, idleness and start-up ---------------------------------------------
+# floods.sh runs in this shell: it uses the servers, keys and counters above.
+source bench/floods.sh
+
+tg verify >/dev/null || { tg verify >&2; echo "REFUSED: verify failed after the run" >&2; exit 1; }
+echo "verify after the run: ok (balance == sum(ledger) for every tenant)"
+results report "$work" artifacts/bench

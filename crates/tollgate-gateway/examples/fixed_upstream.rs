@@ -1,7 +1,10 @@
 //! A fixed-response HTTP/1.1 upstream for benchmarks: answers every request with the same
 //! small body, doing as little as possible so the gateway's cost stands out.
 //!
-//! `cargo run --release -p tollgate-gateway --example fixed_upstream -- 127.0.0.1:9000`
+//! `cargo run --release -p tollgate-gateway --example fixed_upstream -- 127.0.0.1:9000 [THREADS]`
+//!
+//! One thread by default (the pinned benchmark runs everything on one CPU); bench/gateway.sh
+//! asks for two in its free mode, so the upstream is not what limits every target there.
 
 use std::convert::Infallible;
 
@@ -14,7 +17,15 @@ use tokio::net::TcpListener;
 
 fn main() {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9000".into());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let threads: usize = std::env::args().nth(2).map_or(1, |n| n.parse().expect("THREADS is a number"));
+    let mut builder = if threads > 1 {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder.enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let listener = TcpListener::bind(&addr).await.expect("bind");
         println!("fixed upstream listening on http://{}", listener.local_addr().expect("addr"));
