@@ -48,6 +48,19 @@ async fn json_lines_work_too() {
     assert_eq!((report.tenants, report.keys), (2, 1), "blank lines are skipped");
 }
 
+/// Two keys with the same head whose hashes start with the same 8 hex digits (found by a
+/// birthday search): their visible prefixes must still differ, or the second is refused.
+#[tokio::test]
+async fn keys_whose_hashes_share_a_start_are_imported_apart() {
+    let w = world().await;
+    w.plan("pro", 0).await;
+    let (a, b) = ("sk_live_collide_00006529", "sk_live_collide_00028567");
+    assert_eq!(hash_secret(a)[..8], hash_secret(b)[..8], "the pair clashes on 32 bits of hash");
+    let data = format!("slug,name,plan,email,credits,key,key_name,scopes\n,A,pro,,,{a},,\n,B,pro,,,{b},,\n");
+    let report = w.run(TenantImport { format: ImportFormat::Csv, data }).await.unwrap();
+    assert_eq!(report.keys, 2, "both keys are imported");
+}
+
 #[tokio::test]
 async fn one_bad_record_names_its_line_and_imports_nothing() {
     let w = world().await;
