@@ -254,5 +254,7 @@ async fn apply(
         let change = Change::updated(action, tenants::target(&tenant.slug), &before, &after).because(reason.as_deref());
         audit::commit(console, tx, ctx, change).await?;
     }
+    // Committed: memory is in step, and counts usage not yet written.
+    let balance = tenants::charged_balance(console, tenant.id, balance);
     Ok(CreditMovement { tenant: tenant.slug, entry: posted.entry, balance, replayed: posted.replayed })
 }

@@ -328,8 +328,18 @@ impl Command for TenantShow {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<TenantDetail, ConsoleError> {
         let mut conn = console.store().read().acquire().await?;
-        detail(&mut conn, &self.tenant).await
+        let mut detail = detail(&mut conn, &self.tenant).await?;
+        detail.tenant.balance = charged_balance(console, detail.tenant.id, detail.tenant.balance);
+        Ok(detail)
     }
+}
+
+/// The balance to show for a tenant whose stored balance is `stored`: with a gateway
+/// running, what memory holds (spendable plus reserved), which already counts the
+/// `batched` usage not yet written to the ledger (it is written every `usage_flush_ms`), so
+/// the operator sees the customer's last request at once.
+pub(crate) fn charged_balance(console: &Console, tenant_id: i64, stored: i64) -> i64 {
+    console.live().and_then(|live| live.tenant(tenant_id)).map_or(stored, |t| t.balance + t.reserved)
 }
 
 /// Loads a tenant's [`TenantDetail`].

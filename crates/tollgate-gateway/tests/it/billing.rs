@@ -135,6 +135,14 @@ async fn batched_usage_reaches_the_ledger_as_one_entry_per_tenant_per_flush() {
     for _ in 0..50 {
         assert_eq!(w.get("/v1/x").await.status(), 200);
     }
+    // Before the flush: the ledger does not have the usage yet, the operator's view does.
+    let stored: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE slug = 'acme'")
+        .fetch_one(w.console.store().read())
+        .await
+        .unwrap();
+    assert_eq!(stored, 1000, "nothing written yet");
+    let shown = w.run(tollgate_core::tenants::TenantShow { tenant: "acme".into() }).await;
+    assert_eq!(shown.tenant.balance, 900, "the tenant page counts the usage not yet written");
     assert_eq!(debits(&w).await, vec![(-100, 50)], "50 requests, one entry");
     assert!(w.run(Verify {}).await.ok, "balance == sum(ledger)");
 }
