@@ -108,7 +108,9 @@ impl Gateway {
                 cost: event.cost,
                 latency_us: u32::try_from(event.latency_us).unwrap_or(u32::MAX),
             };
-            if durable { log.record_now(record) } else { log.record(record) }
+            // Only a charge needs its record to survive a crash: a strict 402 flood must not
+            // cost a write per refusal.
+            if durable && event.cost > 0 { log.record_now(record) } else { log.record(record) }
         }
         self.traffic.record(&event);
         if self.hub.is_watched() {
