@@ -139,7 +139,7 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, charges, credits, health, import, keys, ledger, plans, request_show, routes, settings, subscriptions,
+    audit, charges, credits, explain, health, import, keys, ledger, plans, request_show, routes, settings, subscriptions,
     tenants, traffic, verify,
 };
 
@@ -182,4 +182,5 @@ console_commands! {
     traffic::UsageList,
     traffic::TrafficStatusShow,
     request_show::RequestShow,
+    explain::Explain,
 }

@@ -13,6 +13,7 @@ pub mod credits;
 pub mod error;
 pub mod event_filter;
 pub mod events;
+pub mod explain;
 pub mod health;
 pub mod import;
 pub mod keys;

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Cell, Live, lock};
+use super::{Cell, Live, LiveKey, TenantState, lock};
 use crate::keys::{PresentedKey, digest};
 use crate::policy::{Account, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::rate::RateLimit;
+use crate::plans::Plan;
 use crate::routes::Route;
 
 /// Who a request came from, once its key is known.
@@ -49,11 +50,7 @@ impl Live {
     /// Decides one request at `now` and, when it is allowed, reserves its cost. The caller
     /// hands back a [`Reservation`] that the caller spends or lets go.
     pub fn admit(&self, presented_key: PresentedKey<'_>, route: &Route, now: DateTime<Utc>) -> Admission {
-        let route_facts = RouteFacts {
-            cost: route.cost,
-            required_feature: route.required_feature.clone(),
-            required_scope: route.required_scope.clone(),
-        };
+        let route_facts = route_facts(route);
         let key = match presented_key {
             PresentedKey::Key(k) => self.key(&digest(k)),
             PresentedKey::Absent | PresentedKey::Malformed => None,
@@ -61,9 +58,7 @@ impl Live {
         let key_state = match (presented_key, &key) {
             (PresentedKey::Absent, _) => KeyState::Missing,
             (PresentedKey::Malformed | PresentedKey::Key(_), None) => KeyState::Unknown,
-            (_, Some(k)) => {
-                KeyState::Known(KeyFacts { revoked: k.revoked, expires_at: k.expires_at, scopes: k.scopes.clone() })
-            }
+            (_, Some(k)) => KeyState::Known(key_facts(k)),
         };
         let cell = key.as_ref().and_then(|k| self.cell(k.tenant_id));
         let Some((key, cell)) = key.zip(cell) else {
@@ -75,23 +70,7 @@ impl Live {
             let request = Request { key: &key_state, route: &route_facts, account: None };
             return Admission { outcome: decide(&request, now).outcome, who: None, reservation: None };
         };
-        let account = Account {
-            standing: t.standing,
-            status: t.status,
-            period_end: t.period_end,
-            grace_until: t.grace_until,
-            plan: plan.slug.clone(),
-            features: plan.features.clone(),
-            grace_days: plan.grace_days,
-            rate: plan.rate_per_second.map(|r| RateLimit {
-                per_second: u32::try_from(r).unwrap_or(u32::MAX),
-                burst: u32::try_from(plan.burst).unwrap_or(u32::MAX),
-            }),
-            period_quota: plan.period_quota,
-            period_used: t.period_used,
-            balance: t.balance,
-            rate_tat: t.rate_tat,
-        };
+        let account = account(&t, &plan);
         let decision = decide(&Request { key: &key_state, route: &route_facts, account: Some(&account) }, now);
         if let Some(tat) = decision.next_tat {
             t.rate_tat = Some(tat);
@@ -117,6 +96,47 @@ impl Live {
         drop(t);
         Admission { outcome: decision.outcome, who: Some(who), reservation }
     }
+}
+
+/// What the policy needs of a route.
+pub(super) fn route_facts(route: &Route) -> RouteFacts {
+    RouteFacts {
+        cost: route.cost,
+        required_feature: route.required_feature.clone(),
+        required_scope: route.required_scope.clone(),
+    }
+}
+
+/// What the policy needs of a stored key.
+pub(super) fn key_facts(key: &LiveKey) -> KeyFacts {
+    KeyFacts { revoked: key.revoked, expires_at: key.expires_at, scopes: key.scopes.clone() }
+}
+
+/// What the policy needs of a tenant on `plan`: admission and `explain` build it here
+/// alike, so both decide from the same facts.
+pub(super) fn account(t: &TenantState, plan: &Plan) -> Account {
+    Account {
+        standing: t.standing,
+        status: t.status,
+        period_end: t.period_end,
+        grace_until: t.grace_until,
+        plan: plan.slug.clone(),
+        features: plan.features.clone(),
+        grace_days: plan.grace_days,
+        rate: plan_rate(plan),
+        period_quota: plan.period_quota,
+        period_used: t.period_used,
+        balance: t.balance,
+        rate_tat: t.rate_tat,
+    }
+}
+
+/// The plan's rate limit for the policy; `None` is unlimited.
+fn plan_rate(plan: &Plan) -> Option<RateLimit> {
+    plan.rate_per_second.map(|r| RateLimit {
+        per_second: u32::try_from(r).unwrap_or(u32::MAX),
+        burst: u32::try_from(plan.burst).unwrap_or(u32::MAX),
+    })
 }
 
 impl Live {

@@ -9,6 +9,7 @@
 //! the whole state against the database now and then.
 
 mod admit;
+mod answer;
 mod load;
 pub mod reconcile;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use chrono::{DateTime, Utc};
 
 pub use admit::{Admission, Admitted, Reservation};
+pub use answer::{RateNow, RouteAnswer, TenantAnswers};
 pub(crate) use load::Fresh;
 
 use crate::ConsoleError;
