@@ -162,3 +162,32 @@ fn settings_help_tells_how_long_batched_charges_wait() {
     assert!(help.contains("--usage-flush-ms"), "and can be set:\n{help}");
     assert!(!help.contains("10 ms"), "and no other figure:\n{help}");
 }
+
+#[test]
+fn explain_prints_what_the_gateway_answers_one_line_per_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    json(d, &["tenant", "create", "--name", "acme", "--plan", "pro"]);
+    json(d, &["key", "issue", "--tenant", "acme"]);
+    json(d, &["route", "create", "--path", "/v1", "--upstream", "http://127.0.0.1:9", "--cost", "1"]);
+    json(d, &["route", "create", "--path", "/v1/search", "--upstream", "http://127.0.0.1:9", "--feature", "search"]);
+    json(d, &["tenant", "suspend", "--tenant", "acme"]);
+    let out = run(d, &["explain", "--tenant", "acme"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "explain is a top-level word: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("ACCOUNT_SUSPENDED_NONPAYMENT")).collect();
+    assert!(text.contains("every call gets 402 ACCOUNT_SUSPENDED_NONPAYMENT"), "the verdict in words:\n{text}");
+    assert!(
+        lines.iter().filter(|l| l.starts_with("/v1")).count() == 2,
+        "one line per route, each with its answer:\n{text}"
+    );
+    let one = json(d, &["explain", "--tenant", "acme", "--route", "/v1/search"]);
+    assert_eq!(one["routes"].as_array().map(Vec::len), Some(1), "--route narrows it to one: {one}");
+    assert_eq!(one["routes"][0]["fix"], "resume", "with the fix");
+    json(d, &["tenant", "resume", "--tenant", "acme"]);
+    let served = json(d, &["explain", "--tenant", "acme", "--route", "/v1/search"]);
+    assert_eq!(served["routes"][0]["status"], 200, "resumed, with the feature and credits: served: {served}");
+    let err = fails(d, &["explain", "--tenant", "acme", "--route", "/nowhere"]);
+    assert!(err.contains("route") && err.contains("/nowhere"), "an unmatched route is named: {err}");
+}

@@ -167,6 +167,36 @@ export interface ErrorBody {
   message: string;
 }
 
+/** `explain`: why a tenant's calls are served or refused. */
+export interface Explain {
+  /** Only this route: its path prefix, or a path it matches (e.g. `/v1/search/x`). */
+  route?: string | null;
+  /** The tenant's slug. */
+  tenant: string;
+}
+
+/** A tenant as the gateway sees it. */
+export interface Explanation {
+  /** The instant the answers hold for. */
+  at: string;
+  /** Credits that may still be spent, as the gateway holds them. */
+  balance: number;
+  /** Whether the next call would run into the plan's rate limit (transient; not in the answers). */
+  over_rate: boolean;
+  /** The rate state in words: "no rate limit", "within the rate limit" or "over …". */
+  rate: string;
+  /** One answer per route, most specific prefix first. */
+  routes: RouteExplained[];
+  /** The verdict in words, for a badge: e.g. "every call gets 402 SUBSCRIPTION_PAST_DUE". */
+  summary: string;
+  tenant: string;
+  /** `serving` (every route), `refused` (every route), `partly_refused` or `no_routes`. */
+  verdict: string;
+}
+
+/** What fixes a refusal: the console action to take. */
+export type Fix = 'top_up' | 'renew' | 'change_plan' | 'resume' | 'issue_key' | 'create_route';
+
 /** One gateway decision, allowed or denied, as the live monitor shows it. */
 export interface GatewayEvent {
   at: string;
@@ -543,6 +573,25 @@ export interface RouteDelete {
   id: number;
 }
 
+/** The gateway's answer on one route. */
+export interface RouteExplained {
+  /** The answer in words, e.g. "every call gets 402 SUBSCRIPTION_PAST_DUE: …". */
+  answer: string;
+  /** The denial code, when refused. */
+  code?: string | null;
+  fix?: null | Fix;
+  /** The fix in words, e.g. "top up at least 5 credits". */
+  fix_hint?: string | null;
+  /** The tenant's key the answer is for (the one that gets furthest); none when it has none. */
+  key_prefix?: string | null;
+  /** The method of the representative call (the route's first, or `GET`). */
+  method: string;
+  /** The route's path prefix. */
+  route: string;
+  /** The status a call gets: 200 when it goes upstream (the upstream may answer otherwise). */
+  status: number;
+}
+
 /** `route.list`. */
 export type RouteList = Record<string, unknown>;
 
@@ -905,4 +954,5 @@ export interface Commands {
   'usage.list': { input: UsageList; output: ListOfUsageMinute };
   'traffic.status': { input: TrafficStatusShow; output: TrafficStatus };
   'request.show': { input: RequestShow; output: RequestShown };
+  'explain': { input: Explain; output: Explanation };
 }
