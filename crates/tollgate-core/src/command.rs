@@ -139,8 +139,8 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, charges, credits, explain, health, import, keys, ledger, plans, request_show, routes, settings, subscriptions,
-    tenants, traffic, verify,
+    audit, charges, credits, explain, health, import, keys, ledger, plans, request_show, routes, settings,
+    subscriptions, tenants, traffic, verify,
 };
 
 console_commands! {

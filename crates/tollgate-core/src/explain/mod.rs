@@ -95,7 +95,8 @@ pub struct Explanation {
 
 impl Command for Explain {
     const NAME: &'static str = "explain";
-    const SUMMARY: &'static str = "Say what the gateway answers a tenant right now on each route, and what fixes a refusal";
+    const SUMMARY: &'static str =
+        "Say what the gateway answers a tenant right now on each route, and what fixes a refusal";
     type Output = Explanation;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Explanation, ConsoleError> {

@@ -39,7 +39,11 @@ fn reason(denial: &Denial, has_key: bool, now: DateTime<Utc>) -> String {
                 }
                 (_, until) => format!("the grace ended {}", at(until)),
             };
-            format!("the period ended {} and {grace}", at(f.period_end))
+            match f.period_end.filter(|end| *end <= now) {
+                Some(end) => format!("the period ended {} and {grace}", relative(end, now)),
+                // Marked past due before its period ended: only the grace counts.
+                None => format!("the subscription is past due and {grace}"),
+            }
         }
         D::FeatureNotInPlan => format!(
             "plan {} lacks the feature \"{}\"",
@@ -68,10 +72,9 @@ pub(super) fn fix(outcome: &Outcome) -> Option<(Fix, String)> {
         D::MissingApiKey | D::InvalidApiKey | D::ApiKeyRevoked | D::ApiKeyExpired => {
             (Fix::IssueKey, "issue the tenant a key".into())
         }
-        D::ScopeNotGranted => (
-            Fix::IssueKey,
-            format!("issue a key with the scope \"{}\"", f.required_scope.as_deref().unwrap_or("?")),
-        ),
+        D::ScopeNotGranted => {
+            (Fix::IssueKey, format!("issue a key with the scope \"{}\"", f.required_scope.as_deref().unwrap_or("?")))
+        }
         D::TenantBlocked => (Fix::Resume, "resume the tenant (lifts the block)".into()),
         D::AccountSuspendedNonpayment => (Fix::Resume, "resume the tenant once it has paid".into()),
         D::SubscriptionCanceled | D::SubscriptionExpired | D::SubscriptionPastDue => {

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Cell, Live, LiveKey, TenantState, lock};
 use crate::keys::{PresentedKey, digest};
+use crate::plans::Plan;
 use crate::policy::{Account, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::rate::RateLimit;
-use crate::plans::Plan;
 use crate::routes::Route;
 
 /// Who a request came from, once its key is known.

@@ -88,7 +88,8 @@ impl Live {
     /// The tenant's keys, oldest first.
     fn keys_of(&self, tenant_id: i64) -> Vec<Arc<LiveKey>> {
         let map = self.keys.read().expect("keys lock");
-        let mut keys: Vec<_> = map.values().filter(|k| k.value.tenant_id == tenant_id).map(|k| k.value.clone()).collect();
+        let mut keys: Vec<_> =
+            map.values().filter(|k| k.value.tenant_id == tenant_id).map(|k| k.value.clone()).collect();
         keys.sort_by_key(|k| k.id);
         keys
     }

@@ -151,3 +151,63 @@ fn a_charge_below_its_reservation_spends_that_much_and_gives_the_rest_back() {
     assert_eq!(live.tenant(1).unwrap().balance, 83);
     assert_eq!(live.tenant(1).unwrap().period_used, 3, "each served request counts once");
 }
+
+/// A tenant at zero credits on a plan of 1 request/s: its retries run into the rate limit,
+/// but `answers` still says the payment condition, and reports the limit apart.
+#[test]
+fn answers_name_the_payment_condition_behind_a_rate_limit_and_change_nothing() {
+    use super::RateNow;
+    use crate::keys::{PresentedKey, digest};
+    use crate::plans::{BillingPeriod, Plan};
+    use crate::policy::{DenialCode, Outcome};
+
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+    let live = Live::default();
+    let mut broke = tenant(Standing::Active);
+    broke.balance = 0;
+    live.apply(Fresh::Tenant(broke, vec![(digest("tg_live_secret"), key(false))]), 1);
+    live.apply(Fresh::Routes(vec![route(1)]), 1);
+    live.apply(
+        Fresh::Plan(Plan {
+            id: 1,
+            slug: "slow".into(),
+            name: "Slow".into(),
+            price_minor: 0,
+            currency: "USD".into(),
+            billing_period: BillingPeriod::Month,
+            credits_per_period: 0,
+            features: vec![],
+            rate_per_second: Some(1),
+            burst: 1,
+            period_quota: None,
+            grace_days: 0,
+            archived: false,
+            created_at: t0,
+            updated_at: t0,
+        }),
+        1,
+    );
+    let r = live.route("GET", "/v1").expect("the route is live");
+    let code = |o: &Outcome| match o {
+        Outcome::Deny(d) => Some(d.code),
+        Outcome::Allow { .. } => None,
+    };
+    let first = live.admit(PresentedKey::Key("tg_live_secret"), &r, t0);
+    assert_eq!(code(&first.outcome), Some(DenialCode::InsufficientCredits), "the first call: no credits");
+    // Retries at the same instant use up the burst, then get 429.
+    let retries: Vec<_> =
+        (0..5).map(|_| code(&live.admit(PresentedKey::Key("tg_live_secret"), &r, t0).outcome)).collect();
+    assert_eq!(retries.last(), Some(&Some(DenialCode::RateLimited)), "retries run into the limit: {retries:?}");
+
+    let before = live.tenant(1).unwrap();
+    let answers = live.answers(1, t0).expect("the tenant is live");
+    assert_eq!(
+        code(&answers.routes[0].outcome),
+        Some(DenialCode::InsufficientCredits),
+        "the answer is the payment condition, not the transient 429"
+    );
+    assert!(matches!(answers.rate, RateNow::Over { .. }), "the limit is reported apart: {:?}", answers.rate);
+    assert_eq!(live.tenant(1).unwrap(), before, "asking reserved, counted and stored nothing");
+    let later = live.answers(1, t0 + chrono::TimeDelta::seconds(5)).unwrap();
+    assert_eq!(later.rate, RateNow::Within, "the limit passes by itself");
+}
