@@ -108,6 +108,7 @@ describe('the monitor after a reload', () => {
     await waitFor(async () => (await integer(page, 'tenant-history-served')) === 5, 10_000, 'acme served 5');
     expect(await integer(page, 'tenant-history-INSUFFICIENT_CREDITS'), "acme's refusals only").toBe(3);
     expect(await integer(page, 'tenant-history-refused')).toBe(3);
+    expect(await integer(page, 'tenant-history-credits'), 'one credit per served call').toBe(5);
     expect(await page.getByTestId('tenant-history').locator('canvas').count(), 'a chart is drawn').toBeGreaterThan(0);
     await page.getByTestId('tenant-history').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);

@@ -132,8 +132,7 @@ pub struct TrafficHistory {
 
 impl Command for TrafficHistoryShow {
     const NAME: &'static str = "traffic.history";
-    const SUMMARY: &'static str =
-        "Show served requests and denials per status and code over a window (5m to 30d), in buckets, with the top tenants";
+    const SUMMARY: &'static str = "Show served requests and denials per status and code over a window (5m to 30d), in buckets, with the top tenants";
     type Output = TrafficHistory;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<TrafficHistory, ConsoleError> {
@@ -314,7 +313,10 @@ impl Tally {
             buckets,
             served,
             credits,
-            denials: totals.into_iter().map(|((status, code), requests)| CodeCount { status, code, requests }).collect(),
+            denials: totals
+                .into_iter()
+                .map(|((status, code), requests)| CodeCount { status, code, requests })
+                .collect(),
             top_tenants,
         }
     }

@@ -79,7 +79,11 @@ async fn counts_are_bucketed_per_window_with_totals_per_code_and_the_top_tenants
     let h = history(&w, HistoryWindow::Hour, None).await.unwrap();
     assert_eq!(h.buckets.len(), 60);
     assert_eq!(h.denials, vec![denial(401, "MISSING_API_KEY", 1), denial(402, "INSUFFICIENT_CREDITS", 2)]);
-    assert_eq!(h.top_tenants, vec![TenantDenials { tenant: "acme".into(), requests: 2 }], "keyless refusals name no tenant");
+    assert_eq!(
+        h.top_tenants,
+        vec![TenantDenials { tenant: "acme".into(), requests: 2 }],
+        "keyless refusals name no tenant"
+    );
 
     let h = history(&w, HistoryWindow::Day, None).await.unwrap();
     assert_eq!((h.bucket_seconds, h.buckets.len()), (900, 96));
@@ -90,7 +94,10 @@ async fn counts_are_bucketed_per_window_with_totals_per_code_and_the_top_tenants
     );
     assert_eq!(
         h.top_tenants,
-        vec![TenantDenials { tenant: "bolt".into(), requests: 4 }, TenantDenials { tenant: "acme".into(), requests: 2 }]
+        vec![
+            TenantDenials { tenant: "bolt".into(), requests: 4 },
+            TenantDenials { tenant: "acme".into(), requests: 2 }
+        ]
     );
     assert_eq!(h.served, 3);
 
@@ -118,7 +125,9 @@ async fn counts_not_yet_written_are_included_once_and_stay_once_after_the_write(
     tenants(&w).await;
     let (log, writer) = TrafficLog::spawn(w.console.store().clone());
     let console = w.console.clone().with_traffic(log.clone());
-    let run = || async { TrafficHistoryShow { window: HistoryWindow::Hour, tenant: None }.run(&console, &Ctx::now("t")).await };
+    let run = || async {
+        TrafficHistoryShow { window: HistoryWindow::Hour, tenant: None }.run(&console, &Ctx::now("t")).await
+    };
     let now = Utc::now();
     for _ in 0..5 {
         log.record(&event(now, Some("acme"), 200, None, 1));

@@ -33,7 +33,7 @@ function history(): TrafficHistory {
 
 /** A live event that started at `at` and took `latencyUs`. */
 function live(at: string, latencyUs: number, code: string | null = null, tenant = 'acme'): LiveDecision {
-  return { at, latency_us: latencyUs, status: code ? 402 : 200, code, tenant };
+  return { at, latency_us: latencyUs, status: code ? 402 : 200, code, tenant, cost: code ? 0 : 1 };
 }
 
 describe('toMicros', () => {
@@ -53,6 +53,7 @@ describe('WindowTally', () => {
     expect(tally.window(NOW).y['402']).toEqual([0, 2, 0, 0, 1]);
     expect(tally.window(NOW).x[4]).toBe(Date.parse('2026-11-24T12:03:00Z') / 1000);
     expect(tally.top(8)).toEqual([{ tenant: 'acme', count: 3 }]);
+    expect(tally.credits(NOW)).toBe(8);
   });
 
   it('counts an event recorded before the cut-off once, from the history, and one after it live', () => {
@@ -73,6 +74,7 @@ describe('WindowTally', () => {
       { tenant: 'globex', count: 1 },
     ]);
     expect(tally.window(NOW).y.served[4]).toBe(4);
+    expect(tally.credits(NOW), 'the long request was charged live').toBe(9);
   });
 
   it('slides: buckets older than the window stop counting', () => {

@@ -30,7 +30,7 @@ export function bucketUnit(bucketSeconds: number): string {
 const MAX_WAITING = 100_000;
 
 /** What of a live event the window needs. */
-export type LiveDecision = Pick<GatewayEvent, 'at' | 'latency_us' | 'status' | 'code' | 'tenant'>;
+export type LiveDecision = Pick<GatewayEvent, 'at' | 'latency_us' | 'status' | 'code' | 'tenant' | 'cost'>;
 
 /**
  * Microseconds since the epoch of an RFC 3339 instant, keeping the fraction `Date.parse`
@@ -59,6 +59,8 @@ export class WindowTally {
   private readonly keys = new Map<number, Map<string, number>>();
   private readonly classes = new Map<number, Map<StatusClass, number>>();
   private readonly tenants = new Map<string, number>();
+  /** Credits charged per bucket start. */
+  private readonly spent = new Map<number, number>();
 
   /** A tally filled from `history`. */
   static of(history: TrafficHistory): WindowTally {
@@ -79,6 +81,7 @@ export class WindowTally {
     for (const bucket of history.buckets) {
       const start = Math.floor(Date.parse(bucket.start) / 1000);
       if (bucket.served > 0) this.count(start, SERVED, 'served', bucket.served);
+      if (bucket.credits !== 0) this.spent.set(start, (this.spent.get(start) ?? 0) + bucket.credits);
       for (const d of bucket.denials) this.count(start, d.code, statusClass({ status: d.status, code: d.code }), d.requests);
     }
     for (const t of history.top_tenants) this.tenants.set(t.tenant, (this.tenants.get(t.tenant) ?? 0) + t.requests);
@@ -98,6 +101,7 @@ export class WindowTally {
     if (recordedMicros(event) <= this.asOf) return;
     const start = this.bucketOf(Date.parse(event.at));
     this.count(start, counterKey(event), statusClass(event), 1);
+    if (event.cost !== 0) this.spent.set(start, (this.spent.get(start) ?? 0) + event.cost);
     if (event.tenant && isDenial(event)) this.tenants.set(event.tenant, (this.tenants.get(event.tenant) ?? 0) + 1);
   }
 
@@ -126,6 +130,7 @@ export class WindowTally {
       if (start < oldest) {
         this.keys.delete(start);
         this.classes.delete(start);
+        this.spent.delete(start);
       }
     }
   }
@@ -145,6 +150,14 @@ export class WindowTally {
       for (const [key, n] of keys) out[key] = (out[key] ?? 0) + n;
     }
     return out;
+  }
+
+  /** Credits charged over the window ending at `nowMs`. */
+  credits(nowMs: number): number {
+    const oldest = this.starts(nowMs)[0];
+    let sum = 0;
+    for (const [start, n] of this.spent) if (start >= oldest) sum += n;
+    return sum;
   }
 
   /** The chart's data: one x per bucket (Unix seconds) and one y array per status class. */
