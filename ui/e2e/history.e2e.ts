@@ -87,6 +87,7 @@ describe('the monitor after a reload', () => {
     expect(after).toEqual(before);
     expect(await integer(page, 'top-tenant-acme'), 'top tenants from the history').toBe(3);
     expect(await integer(page, 'top-tenant-broke')).toBe(2);
+    await screenshot(page, 'monitor-history-5m');
 
     // Right after the reload, new traffic is counted once on top of the history.
     expect((await callGateway(tollgate.gateway, broke)).status).toBe(402);

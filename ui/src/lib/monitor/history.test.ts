@@ -49,8 +49,9 @@ describe('WindowTally', () => {
   it('shows the history when it arrives', () => {
     const tally = WindowTally.of(history());
     expect(tally.counts(NOW)).toEqual({ SERVED: 8, INSUFFICIENT_CREDITS: 3, MISSING_API_KEY: 1 });
-    expect(tally.window(NOW).y.served).toEqual([0, 4, 0, 1, 3]);
-    expect(tally.window(NOW).y['402']).toEqual([0, 2, 0, 0, 1]);
+    expect(tally.window(NOW).y.served, 'the last bucket repeated at its end').toEqual([0, 4, 0, 1, 3, 3]);
+    expect(tally.window(NOW).y['402']).toEqual([0, 2, 0, 0, 1, 1]);
+    expect(tally.window(NOW).x[5]).toBe(Date.parse('2026-11-24T12:04:00Z') / 1000);
     expect(tally.window(NOW).x[4]).toBe(Date.parse('2026-11-24T12:03:00Z') / 1000);
     expect(tally.top(8)).toEqual([{ tenant: 'acme', count: 3 }]);
     expect(tally.credits(NOW)).toBe(8);
@@ -81,7 +82,7 @@ describe('WindowTally', () => {
     const tally = WindowTally.of(history());
     const later = Date.parse('2026-11-24T12:05:10Z');
     expect(tally.counts(later)).toEqual({ SERVED: 4, INSUFFICIENT_CREDITS: 1, MISSING_API_KEY: 1 });
-    expect(tally.window(later).y.served).toEqual([0, 1, 3, 0, 0]);
+    expect(tally.window(later).y.served).toEqual([0, 1, 3, 0, 0, 0]);
   });
 });
 

@@ -160,11 +160,18 @@ export class WindowTally {
     return sum;
   }
 
-  /** The chart's data: one x per bucket (Unix seconds) and one y array per status class. */
+  /**
+   * The chart's data, drawn as steps: one x per bucket start (Unix seconds) and the end of
+   * the last bucket, which repeats its counts so that bucket has a width too.
+   */
   window(nowMs: number, _windowSeconds?: number): { x: number[]; y: Record<StatusClass, number[]> } {
-    const x = this.starts(nowMs);
+    const starts = this.starts(nowMs);
+    const x = [...starts, starts[starts.length - 1] + this.bucketSeconds];
     const y = {} as Record<StatusClass, number[]>;
-    for (const s of STATUS_CLASSES) y[s] = x.map((start) => this.classes.get(start)?.get(s) ?? 0);
+    for (const s of STATUS_CLASSES) {
+      y[s] = starts.map((start) => this.classes.get(start)?.get(s) ?? 0);
+      y[s].push(y[s][y[s].length - 1]);
+    }
     return { x, y };
   }
 
