@@ -140,7 +140,7 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 
 use crate::{
     audit, charges, credits, explain, health, import, keys, ledger, plans, request_show, routes, settings,
-    subscriptions, tenants, traffic, verify,
+    subscriptions, tenants, traffic, traffic_history, verify,
 };
 
 console_commands! {
@@ -181,6 +181,7 @@ console_commands! {
     traffic::DenialCounts,
     traffic::UsageList,
     traffic::TrafficStatusShow,
+    traffic_history::TrafficHistoryShow,
     request_show::RequestShow,
     explain::Explain,
 }

@@ -47,7 +47,8 @@ impl Console {
         self.live.as_ref()
     }
 
-    /// The same console, reporting what `traffic` (the gateway's traffic log) kept and dropped.
+    /// The same console, reporting what `traffic` (the gateway's traffic log) kept and dropped,
+    /// and counting what it holds unwritten in `traffic.history`.
     pub fn with_traffic(mut self, traffic: TrafficLog) -> Self {
         self.traffic = Some(traffic);
         self

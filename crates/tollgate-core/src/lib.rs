@@ -33,6 +33,7 @@ pub mod store;
 pub mod subscriptions;
 pub mod tenants;
 pub mod traffic;
+pub mod traffic_history;
 pub mod validate;
 pub mod verify;
 

@@ -86,6 +86,9 @@ struct Shared {
     peak_held: AtomicU64,
     /// Denials counted without tenant and route because the key cap was reached.
     unattributed: AtomicU64,
+    /// Counts taken out of memory and not yet committed; the writer holds it from taking
+    /// to committing, so a reader holding it sees every count exactly once (stored or here).
+    unwritten: tokio::sync::Mutex<Unwritten>,
 }
 
 struct Tallies {
@@ -123,6 +126,13 @@ impl<K, V: Default> Tally<K, V> {
             }
         };
         Some(&mut bucket[at].1)
+    }
+
+    /// Shows every entry to `see`.
+    fn each(&self, mut see: impl FnMut(&K, &V)) {
+        for (k, v) in self.buckets.values().flatten() {
+            see(k, v);
+        }
     }
 
     /// Hands every entry to `take` (which may empty it) and drops those `keep` refuses.
@@ -210,6 +220,7 @@ impl TrafficLog {
                 held: AtomicU64::new(0),
                 peak_held: AtomicU64::new(0),
                 unattributed: AtomicU64::new(0),
+                unwritten: tokio::sync::Mutex::new(Unwritten::default()),
             }),
         };
         (log.clone(), tokio::spawn(run(store, log.shared)))
@@ -313,6 +324,60 @@ impl TrafficLog {
         self.shared.stopping.store(true, Ordering::Release);
         self.shared.wake.notify_one();
     }
+
+    /// Keeps the writer from committing counts while the returned guard lives, so what a
+    /// reader finds stored and what [`WritesHeld::pending`] reports never overlap.
+    pub(crate) async fn hold_writes(&self) -> WritesHeld<'_> {
+        WritesHeld { shared: &self.shared, unwritten: self.shared.unwritten.lock().await }
+    }
+}
+
+/// The writer kept from committing (see [`TrafficLog::hold_writes`]).
+pub(crate) struct WritesHeld<'a> {
+    shared: &'a Shared,
+    unwritten: tokio::sync::MutexGuard<'a, Unwritten>,
+}
+
+/// Denials recorded and not yet stored, per minute (Unix minutes), tenant, status and code.
+pub(crate) type PendingDenial = (i64, Option<String>, u16, String, i64);
+/// Served requests recorded and not yet stored, per minute, tenant: requests and credits.
+pub(crate) type PendingUsage = (i64, String, i64, i64);
+
+/// Counts recorded and not yet stored, and the instant they were read at: every decision
+/// recorded before `as_of` is either stored or in here.
+pub(crate) struct Pending {
+    pub as_of: DateTime<Utc>,
+    pub denials: Vec<PendingDenial>,
+    pub usage: Vec<PendingUsage>,
+}
+
+impl WritesHeld<'_> {
+    /// What memory holds and the writer has not committed, read at one instant.
+    pub(crate) fn pending(&self) -> Pending {
+        let tallies = self.shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        let as_of = Utc::now();
+        let mut pending = Pending { as_of, denials: Vec::new(), usage: Vec::new() };
+        let mut denial = |k: &DenialKey, requests: i64| {
+            if requests > 0 {
+                let tenant = k.tenant.as_deref().map(str::to_string);
+                pending.denials.push((k.minute, tenant, k.status, k.code.to_string(), requests));
+            }
+        };
+        tallies.denials.each(|k, v| denial(k, v.requests));
+        for (k, requests) in &self.unwritten.denials {
+            denial(k, *requests);
+        }
+        let mut usage = |k: &UsageKey, c: &UsageCount| {
+            if c.requests > 0 {
+                pending.usage.push((k.minute, k.tenant.to_string(), c.requests, c.credits));
+            }
+        };
+        tallies.usage.each(|k, v| usage(k, v));
+        for (k, c) in &self.unwritten.usage {
+            usage(k, c);
+        }
+        pending
+    }
 }
 
 impl Sample {
@@ -367,7 +432,6 @@ struct Unwritten {
 async fn run(store: Store, shared: Arc<Shared>) {
     let pruner = tokio::spawn(prune_every(store.clone(), PRUNE_EVERY));
     let _stop_pruner = AbortOnDrop(pruner);
-    let mut unwritten = Unwritten::default();
     let mut failing_since: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
@@ -375,13 +439,14 @@ async fn run(store: Store, shared: Arc<Shared>) {
             () = tokio::time::sleep(FLUSH_EVERY) => {}
         }
         let stopping = shared.stopping.load(Ordering::Acquire);
+        let mut unwritten = shared.unwritten.lock().await;
         take(&shared, &mut unwritten, Utc::now().timestamp().div_euclid(60));
         match flush(&store, &unwritten).await {
             Ok(()) => {
                 let written = unwritten.samples.len() as u64;
                 shared.stored.fetch_add(written, Ordering::Relaxed);
                 shared.held.fetch_sub(written, Ordering::Relaxed);
-                unwritten = Unwritten::default();
+                *unwritten = Unwritten::default();
                 failing_since = None;
             }
             Err(e) => {
@@ -393,6 +458,7 @@ async fn run(store: Store, shared: Arc<Shared>) {
                 }
             }
         }
+        drop(unwritten);
         if stopping {
             return;
         }
@@ -434,7 +500,7 @@ fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
     unwritten.samples.append(samples);
 }
 
-fn minute_start(minute: i64) -> DateTime<Utc> {
+pub(crate) fn minute_start(minute: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(minute * 60, 0).unwrap_or_default()
 }
 

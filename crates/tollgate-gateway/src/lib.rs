@@ -95,6 +95,9 @@ impl Gateway {
     /// A `durable` record is written before the answer leaves (it then survives a crash
     /// of the process, as the strict charge does).
     fn report(&self, event: GatewayEvent, id: RequestId, at: Ids, durable: bool) {
+        // Counted first, right after its latency was measured: `traffic.history` takes a
+        // decision as recorded before its cut-off when `at` plus the latency is before it.
+        self.traffic.record(&event);
         if let Some(log) = &self.requests {
             let record = RequestRecord {
                 id,
@@ -112,7 +115,6 @@ impl Gateway {
             // cost a write per refusal.
             if durable && event.cost > 0 { log.record_now(record) } else { log.record(record) }
         }
-        self.traffic.record(&event);
         if self.hub.is_watched() {
             self.hub.publish(Event::Gateway(event));
         }

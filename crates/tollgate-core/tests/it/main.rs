@@ -16,4 +16,5 @@ mod storage_faults;
 mod subscriptions;
 mod tenants;
 mod text_fields;
+mod traffic_history;
 mod usage;

@@ -92,6 +92,13 @@ export interface ChargedRequest {
   tenant: string;
 }
 
+/** Requests refused with one status and code. */
+export interface CodeCount {
+  code: string;
+  requests: number;
+  status: number;
+}
+
 /** What a credit movement did. */
 export interface CreditMovement {
   /** The tenant's balance now. */
@@ -224,6 +231,19 @@ export interface GatewayEvent {
   /** Tenant slug, once the key is known. */
   tenant?: string | null;
 }
+
+/** One bucket of the window. */
+export interface HistoryBucket {
+  credits: number;
+  /** Refusals per status and code, by status then code; absent when none. */
+  denials: CodeCount[];
+  /** Requests the upstream answered (upstream failures without a Tollgate code included). */
+  served: number;
+  start: string;
+}
+
+/** How far back `traffic.history` looks. */
+export type HistoryWindow = '5m' | '1h' | '24h' | '7d' | '30d';
 
 /** How the records are written. */
 export type ImportFormat = 'csv' | 'jsonl';
@@ -762,6 +782,12 @@ export interface TenantCreate {
   trial_days?: number | null;
 }
 
+/** A tenant's refusals over the window. */
+export interface TenantDenials {
+  requests: number;
+  tenant: string;
+}
+
 /** Everything the operator needs to see about one tenant. */
 export interface TenantDetail {
   /** Where this tenant pays: its own link, or the settings' template filled in. */
@@ -833,6 +859,35 @@ export interface TopUp {
   /** Why, for the audit log. */
   note?: string | null;
   tenant: string;
+}
+
+/** Served requests and refusals over a window, in buckets, with their totals. */
+export interface TrafficHistory {
+  /**
+   * The cut-off: every decision recorded before it is counted here, none after it.
+   * A live event belongs after it when its `at` plus its latency is later.
+   */
+  as_of: string;
+  bucket_seconds: number;
+  /** Every bucket of the window, oldest first (the last one holds `as_of`). */
+  buckets: HistoryBucket[];
+  credits: number;
+  /** Refusals per status and code over the window. */
+  denials: CodeCount[];
+  /** The start of the first bucket. */
+  from: string;
+  served: number;
+  tenant?: string | null;
+  /** The tenants refused most over the window, most first (at most 10; empty for one tenant). */
+  top_tenants: TenantDenials[];
+  window: HistoryWindow;
+}
+
+/** `traffic.history`: what the gateway served and refused over a window. */
+export interface TrafficHistoryShow {
+  /** Only this tenant's traffic. */
+  tenant?: string | null;
+  window?: HistoryWindow;
 }
 
 /** Counters of the traffic log since the process started. */
@@ -953,6 +1008,7 @@ export interface Commands {
   'denial.counts': { input: DenialCounts; output: ListOfDenialMinute };
   'usage.list': { input: UsageList; output: ListOfUsageMinute };
   'traffic.status': { input: TrafficStatusShow; output: TrafficStatus };
+  'traffic.history': { input: TrafficHistoryShow; output: TrafficHistory };
   'request.show': { input: RequestShow; output: RequestShown };
   'explain': { input: Explain; output: Explanation };
 }

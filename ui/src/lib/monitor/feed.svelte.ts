@@ -62,6 +62,7 @@ export class MonitorFeed {
   /** Events applied to the visible list since the page opened (to notice a missed frame). */
   appliedTotal = 0;
 
+  private readonly listeners = new Set<(event: GatewayEvent) => void>();
   private readonly balances = new Map<string, ReportedBalance>();
   private pending: GatewayEvent[] = [];
   private scheduled = false;
@@ -93,6 +94,12 @@ export class MonitorFeed {
     });
   }
 
+  /** Calls `listener` with every gateway event as it arrives; returns what stops it. */
+  listen(listener: (event: GatewayEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Closes the stream. */
   stop(): void {
     this.unsubscribe?.();
@@ -121,6 +128,7 @@ export class MonitorFeed {
         if (!known || atMs >= known.atMs) this.balances.set(gateway.tenant, { balance: gateway.balance, atMs });
       }
     }
+    for (const listener of this.listeners) listener(gateway);
     this.pending.push(gateway);
     // A tab in the background gets no frames: keep the queue as bounded as the list.
     if (this.pending.length > FEED_CAPACITY * 2) this.pending.splice(0, this.pending.length - FEED_CAPACITY);
