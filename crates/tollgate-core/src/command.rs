@@ -139,8 +139,8 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, charges, credits, health, import, keys, ledger, plans, request_show, routes, settings, subscriptions,
-    tenants, traffic, verify,
+    audit, charges, credits, health, import, keys, ledger, overview, plans, request_show, routes, settings,
+    subscriptions, tenants, traffic, verify,
 };
 
 console_commands! {
@@ -182,4 +182,5 @@ console_commands! {
     traffic::UsageList,
     traffic::TrafficStatusShow,
     request_show::RequestShow,
+    overview::OverviewShow,
 }
