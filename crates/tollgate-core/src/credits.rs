@@ -44,7 +44,7 @@ pub struct TopUp {
     pub note: Option<String>,
     /// What the customer paid, in minor units of the tenant's plan currency (4900 = 49.00
     /// USD); kept with the entry for the overview's revenue.
-    #[cfg_attr(feature = "cli", arg(long))]
+    #[cfg_attr(feature = "cli", arg(long = "paid", value_name = "PAID_MINOR"))]
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1e15)]
     pub paid_minor: Option<i64>,

@@ -132,6 +132,7 @@ pub enum Risk {
     /// At or below the low-balance threshold.
     LowBalance,
     /// Many 402s within the last day.
+    #[serde(rename = "many_402s")]
     Many402s,
     /// Its period (or trial) ends within a week.
     PeriodEndingSoon,
