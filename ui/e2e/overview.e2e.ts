@@ -35,6 +35,12 @@ describe('the overview in the browser', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
 
+    // Before anything exists: the screen says so instead of showing empty charts.
+    await page.goto(tollgate.dashboard);
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.getByText('No plans yet.').waitFor();
+    await screenshot(page, 'overview-empty');
+
     // Two monthly subscribers at $49.00 and one yearly at $120.00: MRR $98.00 + $10.00.
     await tollgate.call('plan.create', { name: 'Pro', slug: 'pro', price_minor: 4900, currency: 'USD', billing_period: 'month', credits_per_period: 5, features: ['echo'] });
     await tollgate.call('plan.create', { name: 'Yearly', slug: 'yearly', price_minor: 12_000, currency: 'USD', billing_period: 'year', credits_per_period: 0, features: ['echo'] });
@@ -45,7 +51,6 @@ describe('the overview in the browser', () => {
     const key = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
 
     // A top-up of 10 credits, paid $25.50, recorded in the browser.
-    await page.goto(tollgate.dashboard);
     await page.goto(`${tollgate.admin}/#/tenants/acme`);
     await page.getByRole('button', { name: 'Top up' }).first().click();
     await page.getByLabel('Amount').fill('10');
