@@ -36,7 +36,7 @@ fn main() {
                 .run(&console, &ctx)
                 .await
                 .expect("tenant");
-            TopUp { tenant: slug, amount: 1_000_000_000, idempotency_key: "seed".into(), note: None }
+            TopUp { tenant: slug, amount: 1_000_000_000, idempotency_key: "seed".into(), note: None, paid_minor: None }
                 .run(&console, &ctx)
                 .await
                 .expect("top-up");

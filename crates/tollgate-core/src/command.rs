@@ -139,7 +139,7 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, charges, credits, explain, health, import, keys, ledger, plans, request_show, routes, settings,
+    audit, charges, credits, explain, health, import, keys, ledger, overview, plans, request_show, routes, settings,
     subscriptions, tenants, traffic, traffic_history, verify,
 };
 
@@ -184,4 +184,5 @@ console_commands! {
     traffic_history::TrafficHistoryShow,
     request_show::RequestShow,
     explain::Explain,
+    overview::OverviewShow,
 }

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::audit::{self, Change};
 use crate::command::{Command, Ctx};
-use crate::ledger::{self, EntryKind, LedgerEntry, Posting};
+use crate::ledger::{self, EntryKind, LedgerEntry, Paid, Posting};
 use crate::request_log::{Lookup, RequestId, RequestLog};
 use crate::{Console, ConsoleError, tenants, validate};
 
@@ -42,6 +42,12 @@ pub struct TopUp {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub note: Option<String>,
+    /// What the customer paid, in minor units of the tenant's plan currency (4900 = 49.00
+    /// USD); kept with the entry for the overview's revenue.
+    #[cfg_attr(feature = "cli", arg(long = "paid", value_name = "PAID_MINOR"))]
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1e15)]
+    pub paid_minor: Option<i64>,
 }
 
 impl Command for TopUp {
@@ -51,7 +57,11 @@ impl Command for TopUp {
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<CreditMovement, ConsoleError> {
         let amount = validate::positive_credits("amount", self.amount)?;
-        let movement = Movement { kind: EntryKind::Topup, amount, request_id: None };
+        let paid_minor = self.paid_minor.map(|p| validate::bounded("paid_minor", p)).transpose()?;
+        if paid_minor.is_some_and(|p| p < 0) {
+            return Err(ConsoleError::invalid("paid_minor", "must be 0 or more (minor units, e.g. 4900 for 49.00)"));
+        }
+        let movement = Movement { kind: EntryKind::Topup, amount, request_id: None, paid_minor };
         let note = ("note", self.note.as_deref());
         apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, note, movement).await
     }
@@ -90,7 +100,7 @@ impl Command for Adjust {
         let amount = validate::bounded("amount", self.amount)?;
         let reason = validate::note("reason", Some(&self.reason))?
             .ok_or_else(|| ConsoleError::invalid("reason", "an adjustment needs a reason"))?;
-        let movement = Movement { kind: EntryKind::Adjustment, amount, request_id: None };
+        let movement = Movement { kind: EntryKind::Adjustment, amount, request_id: None, paid_minor: None };
         let reason = ("reason", Some(reason.as_str()));
         apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, reason, movement).await
     }
@@ -134,7 +144,8 @@ impl Command for Refund {
             return Err(ConsoleError::invalid("request_id", "name the charged request to refund"));
         }
         validate::plain_text("request_id", request_id)?;
-        let movement = Movement { kind: EntryKind::Refund, amount, request_id: Some(request_id.to_string()) };
+        let movement =
+            Movement { kind: EntryKind::Refund, amount, request_id: Some(request_id.to_string()), paid_minor: None };
         let reason = ("reason", self.reason.as_deref());
         apply(console, ctx, Self::NAME, &self.tenant, &self.idempotency_key, reason, movement).await
     }
@@ -145,6 +156,8 @@ struct Movement {
     amount: i64,
     /// For a refund: the charged request it gives credits back for.
     request_id: Option<String>,
+    /// For a top-up: what the customer paid, in the tenant's plan currency.
+    paid_minor: Option<i64>,
 }
 
 /// Checks that `request_id` is a charge of `tenant_id` with at least `amount` credits not
@@ -231,6 +244,18 @@ async fn apply(
             check_refundable(&mut tx, console.request_log(), tenant.id, request_id, movement.amount).await?;
         }
     }
+    let currency: Option<String> = match movement.paid_minor {
+        Some(_) => Some(
+            sqlx::query_scalar(
+                "SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = ?",
+            )
+            .bind(tenant.id)
+            .fetch_one(&mut *tx)
+            .await?,
+        ),
+        None => None,
+    };
+    let paid = movement.paid_minor.zip(currency.as_deref()).map(|(minor, currency)| Paid { minor, currency });
     let posted = ledger::post(
         &mut tx,
         console.live(),
@@ -243,6 +268,7 @@ async fn apply(
             reason: reason.as_deref(),
             request_id: movement.request_id.as_deref(),
             idempotency_key: Some(&key),
+            paid,
         },
     )
     .await?;
@@ -250,7 +276,11 @@ async fn apply(
         sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant.id).fetch_one(&mut *tx).await?;
     if !posted.replayed {
         let before = serde_json::json!({ "balance": tenant.balance });
-        let after = serde_json::json!({ "balance": balance, "amount": movement.amount, "entry_id": posted.entry.id });
+        let mut after =
+            serde_json::json!({ "balance": balance, "amount": movement.amount, "entry_id": posted.entry.id });
+        if let Some(paid) = paid {
+            after["paid"] = serde_json::json!({ "minor": paid.minor, "currency": paid.currency });
+        }
         let change = Change::updated(action, tenants::target(&tenant.slug), &before, &after).because(reason.as_deref());
         audit::commit(console, tx, ctx, change).await?;
     }

@@ -144,6 +144,7 @@ async fn import_one(
             reason: Some("opening balance imported"),
             request_id: None,
             idempotency_key: Some(&key),
+            paid: None,
         };
         // The tenant is new (created above): it reaches memory with its balance on commit.
         ledger::post(tx, None, &ctx.actor, ctx.now, posting).await?;

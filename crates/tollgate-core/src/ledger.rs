@@ -60,6 +60,11 @@ pub struct LedgerEntry {
     /// Served requests a usage debit covers (usage is written summed per tenant); 1 for
     /// every other entry.
     pub requests: i64,
+    /// For a top-up: what the customer paid, in minor units of `paid_currency`, when the
+    /// operator recorded it.
+    pub paid_minor: Option<i64>,
+    /// ISO 4217 code of `paid_minor`.
+    pub paid_currency: Option<String>,
 }
 
 /// A movement to record.
@@ -71,6 +76,15 @@ pub struct Posting<'a> {
     pub reason: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
+    /// What the customer paid for it (a top-up), kept with the entry.
+    pub paid: Option<Paid<'a>>,
+}
+
+/// Money received for credits: minor units of an ISO 4217 currency.
+#[derive(Debug, Clone, Copy)]
+pub struct Paid<'a> {
+    pub minor: i64,
+    pub currency: &'a str,
 }
 
 /// The entry a posting produced, and whether it was already there (an idempotent replay).
@@ -261,7 +275,9 @@ pub(crate) async fn record(
                 .fetch_optional(&mut *conn)
                 .await?;
         if let Some(entry) = earlier {
-            if entry.kind == posting.kind && entry.amount == posting.amount {
+            let paid = posting.paid.map(|p| (p.minor, p.currency.to_string()));
+            let entry_paid = entry.paid_minor.zip(entry.paid_currency.clone());
+            if entry.kind == posting.kind && entry.amount == posting.amount && entry_paid == paid {
                 return Ok(Posted { entry, replayed: true });
             }
             return Err(ConsoleError::Conflict {
@@ -290,8 +306,9 @@ pub(crate) async fn record(
         .execute(&mut *conn)
         .await?;
     let entry = sqlx::query_as::<_, LedgerEntry>(
-        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, reason, request_id, idempotency_key, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, reason, request_id, idempotency_key, created_at,
+                             paid_minor, paid_currency)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
     )
     .bind(posting.tenant_id)
     .bind(posting.kind)
@@ -302,6 +319,8 @@ pub(crate) async fn record(
     .bind(posting.request_id)
     .bind(posting.idempotency_key)
     .bind(now)
+    .bind(posting.paid.map(|p| p.minor))
+    .bind(posting.paid.map(|p| p.currency))
     .fetch_one(&mut *conn)
     .await?;
     Ok(Posted { entry, replayed: false })

@@ -68,6 +68,11 @@ pub struct Plan {
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Tenants on it whose subscription is trialing, active or past due; counted by
+    /// `plan.list` only (absent elsewhere).
+    #[sqlx(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribers: Option<i64>,
 }
 
 /// `plan.create`.
@@ -364,10 +369,14 @@ impl Command for PlanList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Plan>, ConsoleError> {
         Ok(List(
-            sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE (? OR archived = 0) ORDER BY price_minor, slug")
-                .bind(self.include_archived)
-                .fetch_all(console.store().read())
-                .await?,
+            sqlx::query_as::<_, Plan>(
+                "SELECT p.*, (SELECT COUNT(*) FROM subscriptions s WHERE s.plan_id = p.id
+                              AND s.status IN ('trialing', 'active', 'past_due')) AS subscribers
+                 FROM plans p WHERE (? OR p.archived = 0) ORDER BY p.price_minor, p.slug",
+            )
+            .bind(self.include_archived)
+            .fetch_all(console.store().read())
+            .await?,
         ))
     }
 }

@@ -100,6 +100,7 @@ async fn grant(
         reason: Some(&reason),
         request_id: None,
         idempotency_key: Some(&key),
+        paid: None,
     };
     ledger::post(conn, live, &ctx.actor, ctx.now, posting).await?;
     Ok(())

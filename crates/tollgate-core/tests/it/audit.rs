@@ -33,7 +33,8 @@ async fn committed_actions_are_announced_on_the_hub_and_replays_are_not() {
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
     let mut events = w.console.hub().subscribe();
-    let topup = || TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "once".into(), note: None };
+    let topup =
+        || TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "once".into(), note: None, paid_minor: None };
     w.run(topup()).await.unwrap();
     w.run(topup()).await.unwrap();
     let event = events.try_recv().expect("the top-up was announced");

@@ -8,7 +8,7 @@ use tollgate_core::settlement::{Debit, Settlement};
 use crate::common::{World, assert_code, assert_invalid, at, world};
 
 fn topup(amount: i64, key: &str) -> TopUp {
-    TopUp { tenant: "acme".into(), amount, idempotency_key: key.into(), note: None }
+    TopUp { tenant: "acme".into(), amount, idempotency_key: key.into(), note: None, paid_minor: None }
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
                         amount: 3,
                         idempotency_key: format!("w{writer}-{i}"),
                         note: None,
+                        paid_minor: None,
                     };
                     w.run(topup).await.expect("top-up succeeds");
                 } else {
@@ -67,9 +68,15 @@ async fn ten_concurrent_repeats_of_one_topup_add_once() {
         .map(|_| {
             let w = w.clone();
             tokio::spawn(async move {
-                w.run(TopUp { tenant: "acme".into(), amount: 250, idempotency_key: "double-click".into(), note: None })
-                    .await
-                    .expect("each call answers")
+                w.run(TopUp {
+                    tenant: "acme".into(),
+                    amount: 250,
+                    idempotency_key: "double-click".into(),
+                    note: None,
+                    paid_minor: None,
+                })
+                .await
+                .expect("each call answers")
             })
         })
         .collect();
@@ -122,9 +129,18 @@ async fn the_ledger_is_append_only_and_pages_newest_first() {
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
     for i in 0..5 {
-        w.run_at(&at(i), TopUp { tenant: "acme".into(), amount: 1 + i, idempotency_key: format!("k{i}"), note: None })
-            .await
-            .unwrap();
+        w.run_at(
+            &at(i),
+            TopUp {
+                tenant: "acme".into(),
+                amount: 1 + i,
+                idempotency_key: format!("k{i}"),
+                note: None,
+                paid_minor: None,
+            },
+        )
+        .await
+        .unwrap();
     }
     let page = w.run(LedgerList { tenant: "acme".into(), limit: Some(2), before_id: None }).await.unwrap();
     assert_eq!(page.iter().map(|e| e.amount).collect::<Vec<_>>(), [5, 4], "newest first");
@@ -223,7 +239,13 @@ async fn balances_reconcile_to_zero_under_traffic_and_a_change_behind_the_back_i
     });
     let mut passes = 0;
     while !traffic.is_finished() {
-        let topup = TopUp { tenant: "acme".into(), amount: 7, idempotency_key: format!("t{passes}"), note: None };
+        let topup = TopUp {
+            tenant: "acme".into(),
+            amount: 7,
+            idempotency_key: format!("t{passes}"),
+            note: None,
+            paid_minor: None,
+        };
         topup.run(&console, &crate::common::at(0)).await.unwrap();
         let in_flight = live.reserve(id, 5).unwrap(); // a request being served meanwhile
         assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "no drift while charges flow (pass {passes})");

@@ -8,6 +8,7 @@ mod import;
 mod keys;
 mod ledger;
 mod live_order;
+mod overview;
 mod plans;
 mod routes;
 mod settings;

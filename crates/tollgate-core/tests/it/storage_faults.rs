@@ -93,7 +93,8 @@ async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else()
     assert_eq!(live.tenant(tenant_id).unwrap().balance, balance_before, "its reservation went back");
 
     // A console write is refused, clearly, and changes nothing in memory.
-    let topup = TopUp { tenant: "acme".into(), amount: 5000, idempotency_key: "during".into(), note: None };
+    let topup =
+        TopUp { tenant: "acme".into(), amount: 5000, idempotency_key: "during".into(), note: None, paid_minor: None };
     assert_code(topup.run(&console, &ctx).await, "STORAGE_UNAVAILABLE");
     assert_eq!(live.tenant(tenant_id).unwrap().balance, balance_before, "memory unchanged by the refused top-up");
     assert!(console.store().health().status().error.is_some_and(|e| e.contains("full")), "the status names the cause");
@@ -108,7 +109,8 @@ async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else()
 
     // Writes are real commits again: a top-up lands, and no transaction stays open
     // (another connection can take the write lock at once).
-    let topup = TopUp { tenant: "acme".into(), amount: 5000, idempotency_key: "after".into(), note: None };
+    let topup =
+        TopUp { tenant: "acme".into(), amount: 5000, idempotency_key: "after".into(), note: None, paid_minor: None };
     let moved = topup.run(&console, &ctx).await.expect("a top-up works once the disk has room");
     assert!(!moved.replayed, "it was applied, not replayed");
     let mut outside =

@@ -55,7 +55,14 @@ async fn control_characters_are_refused_in_every_text_field() {
         assert_invalid(w.run(KeyIssue { tenant: "acme".into(), name: some(), ..Default::default() }).await, "name");
         assert_invalid(w.run(KeyRevoke { key: key.key.prefix.clone(), reason: some() }).await, "reason");
         assert_invalid(
-            w.run(TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "k1".into(), note: some() }).await,
+            w.run(TopUp {
+                tenant: "acme".into(),
+                amount: 5,
+                idempotency_key: "k1".into(),
+                note: some(),
+                paid_minor: None,
+            })
+            .await,
             "note",
         );
         assert_invalid(

@@ -176,7 +176,8 @@ async fn a_top_up_during_a_large_prune_waits_for_one_batch_not_the_whole_prune()
     while left().await == backlog {
         tokio::task::yield_now().await; // the first batch is not gone yet
     }
-    let topup = TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "during".into(), note: None };
+    let topup =
+        TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "during".into(), note: None, paid_minor: None };
     assert_eq!(w.run(topup).await.unwrap().balance, 105, "the top-up commits");
     let remaining = left().await;
     assert!(remaining > 0, "while the prune still had batches to go: it took its turn between two of them");

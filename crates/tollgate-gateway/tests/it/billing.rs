@@ -27,7 +27,7 @@ async fn a_top_up_lets_the_very_next_request_through() {
     let w = world(0, 3).await;
     let r = w.get("/v1/search").await;
     assert_eq!(r.status(), 402, "no credits");
-    w.run(TopUp { tenant: "acme".into(), amount: 3, idempotency_key: "t1".into(), note: None }).await;
+    w.run(TopUp { tenant: "acme".into(), amount: 3, idempotency_key: "t1".into(), note: None, paid_minor: None }).await;
     let r = w.get("/v1/search").await;
     assert_eq!(r.status(), 200, "the top-up applies at once, no sleep");
     assert_eq!(r.headers()["x-credits-remaining"], "0", "the call spent the top-up");

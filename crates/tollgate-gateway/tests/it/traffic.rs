@@ -184,6 +184,7 @@ async fn a_prune_of_a_large_backlog_lets_a_top_up_in_between_its_batches() {
         amount: 5,
         idempotency_key: "during-prune".into(),
         note: None,
+        paid_minor: None,
     }
     .run(&w.console, &Ctx::now("test"))
     .await

@@ -41,7 +41,13 @@ async fn the_node_reconciles_on_its_own_and_counts_only_real_drift() {
     let writes = tokio::spawn(async move {
         for i in 0..20 {
             let ctx = Ctx::now("test");
-            let topup = TopUp { tenant: "acme".into(), amount: 10, idempotency_key: format!("t{i}"), note: None };
+            let topup = TopUp {
+                tenant: "acme".into(),
+                amount: 10,
+                idempotency_key: format!("t{i}"),
+                note: None,
+                paid_minor: None,
+            };
             topup.run(&console, &ctx).await.unwrap();
             TenantSuspend { tenant: "acme".into(), reason: None }.run(&console, &ctx).await.unwrap();
             KeyIssue { tenant: "acme".into(), ..Default::default() }.run(&console, &ctx).await.unwrap();

@@ -26,6 +26,20 @@ export interface ApiKey {
   tenant_id: number;
 }
 
+/** A tenant worth a look, and why. */
+export interface AtRisk {
+  /** Credits, counting usage the gateway holds in memory not yet written. */
+  balance: number;
+  name: string;
+  period_end: string;
+  plan: string;
+  /** 402 answers within the last 24 hours. */
+  recent_402s: number;
+  risks: Risk[];
+  status: SubscriptionStatus;
+  tenant: string;
+}
+
 /** One console action as recorded. */
 export interface AuditEntry {
   /** The console command, e.g. `credits.topup`. */
@@ -99,6 +113,24 @@ export interface CodeCount {
   status: number;
 }
 
+/** Credits moved on one UTC day, by why. */
+export interface CreditDay {
+  /** Operator corrections, signed. */
+  adjusted: number;
+  /** Charged for served requests (positive). */
+  consumed: number;
+  /** `YYYY-MM-DD`. */
+  day: string;
+  /** Credits that lapsed (positive). */
+  expired: number;
+  /** Plan credits granted at the start of periods. */
+  granted: number;
+  refunded: number;
+  /** Requests those charges cover. */
+  requests: number;
+  topped_up: number;
+}
+
 /** What a credit movement did. */
 export interface CreditMovement {
   /** The tenant's balance now. */
@@ -136,6 +168,13 @@ export interface DenialCounts {
   /** Only minutes at or after this instant (RFC 3339). */
   since?: string | null;
   tenant?: string | null;
+}
+
+/** 402 answers of one code on one UTC day. */
+export interface DenialDay {
+  code: string;
+  day: string;
+  requests: number;
 }
 
 /** `denial.list`: stored denial samples, newest first. */
@@ -322,6 +361,13 @@ export interface LedgerEntry {
   /** Repeating a movement with the same key returns the first entry instead of a second one. */
   idempotency_key?: string | null;
   kind: EntryKind;
+  /** ISO 4217 code of `paid_minor`. */
+  paid_currency?: string | null;
+  /**
+   * For a top-up: what the customer paid, in minor units of `paid_currency`, when the
+   * operator recorded it.
+   */
+  paid_minor?: number | null;
   reason?: string | null;
   /** The gateway request this entry charges or refunds. */
   request_id?: string | null;
@@ -372,6 +418,44 @@ export interface Mismatch {
   tenant: string;
 }
 
+/** An amount of one currency. */
+export interface MoneyTotal {
+  currency: string;
+  minor: number;
+}
+
+/** The money view over a window of days. */
+export interface Overview {
+  /** Tenants worth a look now, the most urgent first (at most 100). */
+  at_risk: AtRisk[];
+  /** Credits moved per UTC day of the window that had any movement, oldest first. */
+  credits: CreditDay[];
+  days: number;
+  /** 402 answers per UTC day and code, oldest first. */
+  denials_402: DenialDay[];
+  /** The credits at or below which a balance counts as low (the setting). */
+  low_balance_threshold: number;
+  /** Monthly recurring revenue of active subscriptions, per currency. */
+  mrr: MoneyTotal[];
+  /** Plans with subscribers, and every plan not archived. */
+  plans: PlanRevenue[];
+  /** The window's first instant (00:00 UTC of its first day). */
+  since: string;
+  /** Every top-up in the window. */
+  topup_count: number;
+  topup_credits: number;
+  /** What was paid for them, per currency (top-ups recorded without a payment are not in it). */
+  topup_paid: MoneyTotal[];
+  /** Top-ups in the window, newest first (at most 50). */
+  topups: TopUpRecord[];
+}
+
+/** `overview.show`: the money view. */
+export interface OverviewShow {
+  /** Days to cover, today included (1-90, default 30), in UTC days. */
+  days?: number | null;
+}
+
 /**
  * A tenant whose stored count of requests this period (what the quota and start-up use)
  * disagrees with the usage its ledger charged since the period began.
@@ -411,6 +495,11 @@ export interface Plan {
   rate_per_second?: number | null;
   /** Stable identifier used everywhere else, e.g. `pro`. */
   slug: string;
+  /**
+   * Tenants on it whose subscription is trialing, active or past due; counted by
+   * `plan.list` only (absent elsewhere).
+   */
+  subscribers?: number | null;
   updated_at: string;
 }
 
@@ -449,6 +538,24 @@ export interface PlanCreate {
 export interface PlanList {
   /** Include archived plans. */
   include_archived?: boolean;
+}
+
+/** One plan's subscribers and what they bring in each month. */
+export interface PlanRevenue {
+  active: number;
+  archived: boolean;
+  billing_period: BillingPeriod;
+  currency: string;
+  /**
+   * Active subscriptions × the price normalised to a month (a year is 1/12, a week
+   * 52/12, a day 365/12), in minor units, rounded half up.
+   */
+  mrr_minor: number;
+  name: string;
+  past_due: number;
+  price_minor: number;
+  slug: string;
+  trialing: number;
 }
 
 /** `plan.update`: changes only the fields given. */
@@ -548,6 +655,9 @@ export interface RequestShown {
   /** Tenant slug, once the key was known. */
   tenant?: string | null;
 }
+
+/** Why a tenant is at risk. */
+export type Risk = 'past_due' | 'low_balance' | 'many_402s' | 'period_ending_soon';
 
 /** A rotation's result: the new key (with its secret) and the old one with its new expiry. */
 export interface RotatedKey {
@@ -858,6 +968,22 @@ export interface TopUp {
   idempotency_key: string;
   /** Why, for the audit log. */
   note?: string | null;
+  /**
+   * What the customer paid, in minor units of the tenant's plan currency (4900 = 49.00
+   * USD); kept with the entry for the overview's revenue.
+   */
+  paid_minor?: number | null;
+  tenant: string;
+}
+
+/** One top-up. */
+export interface TopUpRecord {
+  actor: string;
+  at: string;
+  credits: number;
+  note?: string | null;
+  paid_currency?: string | null;
+  paid_minor?: number | null;
   tenant: string;
 }
 
@@ -1011,4 +1137,5 @@ export interface Commands {
   'traffic.history': { input: TrafficHistoryShow; output: TrafficHistory };
   'request.show': { input: RequestShow; output: RequestShown };
   'explain': { input: Explain; output: Explanation };
+  'overview.show': { input: OverviewShow; output: Overview };
 }

@@ -13,6 +13,7 @@ describe('parseHash', () => {
     expect(parseHash('#/tenants/')).toEqual({ name: 'tenants' });
     expect(parseHash('#/tenants/acme')).toEqual({ name: 'tenant', slug: 'acme' });
     expect(parseHash('#/plans')).toEqual({ name: 'plans' });
+    expect(parseHash('#/overview')).toEqual({ name: 'overview' });
     expect(parseHash('#/routes')).toEqual({ name: 'routes' });
     expect(parseHash('#/settings')).toEqual({ name: 'settings' });
     expect(parseHash('#/audit')).toEqual({ name: 'audit' });
@@ -34,6 +35,7 @@ describe('href', () => {
   it('round-trips every route', () => {
     const routes: Route[] = [
       { name: 'monitor' },
+      { name: 'overview' },
       { name: 'tenants' },
       { name: 'tenant', slug: 'a/b c' },
       { name: 'plans' },

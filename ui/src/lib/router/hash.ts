@@ -4,6 +4,7 @@
 /** Every screen and what it needs to open. */
 export type Route =
   | { name: 'monitor' }
+  | { name: 'overview' }
   | { name: 'tenants' }
   | { name: 'tenant'; slug: string }
   | { name: 'plans' }
@@ -29,6 +30,8 @@ export function parseHash(hash: string): Route {
     }
     if (second === undefined) {
       switch (first) {
+        case 'overview':
+          return { name: 'overview' };
         case 'plans':
           return { name: 'plans' };
         case 'routes':
