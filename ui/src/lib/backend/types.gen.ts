@@ -202,8 +202,27 @@ export type ImportFormat = 'csv' | 'jsonl';
 export interface ImportReport {
   /** Credits given as opening balances (as top-ups in the ledger). */
   credits: number;
+  dry_run: boolean;
+  errors: ImportLineError[];
   keys: number;
+  rows: ImportedTenant[];
   tenants: number;
+}
+
+export interface ImportLineError {
+  field?: string | null;
+  line: number;
+  message: string;
+}
+
+export interface ImportedTenant {
+  contact_email?: string | null;
+  credits: number;
+  key_name?: string | null;
+  line: number;
+  name: string;
+  plan: string;
+  slug: string;
 }
 
 /**
@@ -727,6 +746,7 @@ export interface TenantDetail {
 export interface TenantImport {
   /** The file's contents (on the command line: `--data "$(cat tenants.csv)"`). */
   data: string;
+  dry_run?: boolean;
   format: ImportFormat;
 }
 
