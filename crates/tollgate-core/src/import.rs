@@ -52,11 +52,17 @@ pub struct ImportReport {
     pub credits: i64,
     /// True when nothing was written: the figures and rows are what the import would do.
     pub dry_run: bool,
-    /// One row per tenant, in file order.
+    /// The first 1000 tenants, in file order (the counts above cover all).
     pub rows: Vec<ImportedTenant>,
-    /// Every bad line (a dry run only: a real import stops at the first one and fails).
+    /// Lines that cannot be imported (a dry run only: a real import stops at the first).
+    pub bad_lines: i64,
+    /// The first 1000 of those lines, with why.
     pub errors: Vec<ImportLineError>,
 }
+
+/// How many tenants and bad lines a report lists: a preview of a file of 100,000 lines
+/// shows its start and its counts, not megabytes of rows.
+pub const SHOWN_LINES: usize = 1000;
 
 /// One tenant an import creates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -80,6 +86,16 @@ pub struct ImportLineError {
     /// The record's field at fault, when one is.
     pub field: Option<String>,
     pub message: String,
+}
+
+impl ImportReport {
+    /// Counts a bad line, listing it among the first [`SHOWN_LINES`].
+    fn refuse(&mut self, error: ImportLineError) {
+        self.bad_lines += 1;
+        if self.errors.len() < SHOWN_LINES {
+            self.errors.push(error);
+        }
+    }
 }
 
 impl ImportLineError {
@@ -122,9 +138,12 @@ fn empty_to_none(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// A record by its line, or why its line does not parse.
+type Line = (usize, Result<Record, String>);
+
 /// Parses every record, numbering them by line (the CSV header is line 1); a line that
 /// does not parse is kept as its error so a dry run can report them all.
-fn parse(format: ImportFormat, data: &str) -> Result<Vec<(usize, Result<Record, String>)>, ConsoleError> {
+fn parse(format: ImportFormat, data: &str) -> Result<Vec<Line>, ConsoleError> {
     let mut out = Vec::new();
     match format {
         ImportFormat::Csv => {
@@ -169,8 +188,9 @@ async fn import_one(
     record: Record,
     line: usize,
     report: &mut ImportReport,
-) -> Result<(), ConsoleError> {
-    let key_name = empty_to_none(record.key.clone()).map(|_| record.key_name.clone().unwrap_or_else(|| "imported".into()));
+) -> Result<String, ConsoleError> {
+    let key_name =
+        empty_to_none(record.key.clone()).map(|_| record.key_name.clone().unwrap_or_else(|| "imported".into()));
     let input = TenantCreate {
         name: record.name,
         slug: empty_to_none(record.slug),
@@ -213,16 +233,18 @@ async fn import_one(
     report.tenants += 1;
     report.keys += i64::from(key_name.is_some());
     report.credits += credits_given;
-    report.rows.push(ImportedTenant {
-        line: line as i64,
-        slug: tenant.slug,
-        name: tenant.name,
-        plan: input.plan,
-        contact_email: tenant.contact_email,
-        credits: credits_given,
-        key_name,
-    });
-    Ok(())
+    if report.rows.len() < SHOWN_LINES {
+        report.rows.push(ImportedTenant {
+            line: line as i64,
+            slug: tenant.slug.clone(),
+            name: tenant.name,
+            plan: input.plan,
+            contact_email: tenant.contact_email,
+            credits: credits_given,
+            key_name,
+        });
+    }
+    Ok(tenant.slug)
 }
 
 impl Command for TenantImport {
@@ -235,22 +257,30 @@ impl Command for TenantImport {
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<ImportReport, ConsoleError> {
         let records = parse(self.format, &self.data)?;
         let mut tx = console.begin().await?;
-        let mut report =
-            ImportReport { tenants: 0, keys: 0, credits: 0, dry_run: self.dry_run, rows: Vec::new(), errors: Vec::new() };
+        let mut report = ImportReport {
+            tenants: 0,
+            keys: 0,
+            credits: 0,
+            dry_run: self.dry_run,
+            rows: Vec::new(),
+            bad_lines: 0,
+            errors: Vec::new(),
+        };
+        let mut slugs = Vec::new();
         for (line, record) in records {
             let result = match record {
                 Ok(record) => import_one(&mut tx, ctx, record, line, &mut report).await,
                 Err(message) if self.dry_run => {
-                    report.errors.push(ImportLineError { line: line as i64, field: None, message });
+                    report.refuse(ImportLineError { line: line as i64, field: None, message });
                     continue;
                 }
                 Err(message) => return Err(ConsoleError::invalid(format!("line {line}"), message)),
             };
             match result {
-                Ok(()) => {}
+                Ok(slug) => slugs.push(slug),
                 Err(e @ (ConsoleError::Store(_) | ConsoleError::StorageUnavailable(_))) => return Err(e),
                 // A dry run goes on to find every bad line; the transaction is never committed.
-                Err(e) if self.dry_run => report.errors.push(ImportLineError::of(line, &e)),
+                Err(e) if self.dry_run => report.refuse(ImportLineError::of(line, &e)),
                 Err(e) => return Err(at_line(line)(e)),
             }
         }
@@ -261,7 +291,7 @@ impl Command for TenantImport {
         }
         let summary = serde_json::json!({ "tenants": report.tenants, "keys": report.keys, "credits": report.credits });
         let mut change = Change::created(Self::NAME, "tenants".into(), &summary);
-        change.also = report.rows.iter().map(|r| tenants::target(&r.slug)).collect();
+        change.also = slugs.iter().map(|s| tenants::target(s)).collect();
         audit::commit(console, tx, ctx, change).await?;
         Ok(report)
     }

@@ -73,9 +73,15 @@ async fn one_bad_record_names_its_line_and_imports_nothing() {
         "names the line and the plan: {err}"
     );
     let bad_credits = "slug,name,plan,credits\nacme,Acme,pro,-5\n".to_string();
-    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: bad_credits, dry_run: false }).await, "line 2: credits");
+    assert_invalid(
+        w.run(TenantImport { format: ImportFormat::Csv, data: bad_credits, dry_run: false }).await,
+        "line 2: credits",
+    );
     let short_key = "slug,name,plan,key\nacme,Acme,pro,short\n".to_string();
-    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: short_key, dry_run: false }).await, "line 2: key");
+    assert_invalid(
+        w.run(TenantImport { format: ImportFormat::Csv, data: short_key, dry_run: false }).await,
+        "line 2: key",
+    );
     let junk = "{\"name\": \"Acme\", \"plan\": \"pro\", \"colour\": \"red\"}".to_string();
     let err = w.run(TenantImport { format: ImportFormat::Jsonl, data: junk, dry_run: false }).await.unwrap_err();
     assert!(
@@ -84,10 +90,17 @@ async fn one_bad_record_names_its_line_and_imports_nothing() {
     );
     let dup = "slug,name,plan\nacme,Acme,pro\nacme,Acme again,pro\n".to_string();
     assert!(
-        w.run(TenantImport { format: ImportFormat::Csv, data: dup, dry_run: false }).await.unwrap_err().to_string().contains("line 3"),
+        w.run(TenantImport { format: ImportFormat::Csv, data: dup, dry_run: false })
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("line 3"),
         "duplicates too"
     );
-    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: "slug,name,plan\n".into(), dry_run: false }).await, "data");
+    assert_invalid(
+        w.run(TenantImport { format: ImportFormat::Csv, data: "slug,name,plan\n".into(), dry_run: false }).await,
+        "data",
+    );
     assert_eq!(w.dump().await, before, "nothing from a refused import is kept");
 }
 
@@ -113,12 +126,17 @@ async fn a_dry_run_reports_every_bad_line_and_what_would_be_created_and_creates_
     assert_eq!(rows, [(2, "acme", 5000, Some("legacy")), (5, "initech", 0, None)], "the good lines, slugs derived");
     let errors: Vec<(i64, bool)> = report.errors.iter().map(|e| (e.line, e.message.contains("gold"))).collect();
     assert_eq!(errors, [(3, true), (4, false)], "the unknown plan and the taken slug: {:?}", report.errors);
+    assert_eq!((report.bad_lines, report.tenants, report.credits), (2, 2, 5000));
     assert!(report.errors[1].message.contains("taken"), "{:?}", report.errors[1]);
     assert_eq!(w.dump().await, before, "a dry run creates nothing");
 
     let good = "slug,name,plan,credits\nacme,Acme Corp,pro,5000\n,Initech,pro,\n".to_string();
     let preview = w.run(TenantImport { format: ImportFormat::Csv, data: good.clone(), dry_run: true }).await.unwrap();
     let done = w.run(TenantImport { format: ImportFormat::Csv, data: good, dry_run: false }).await.unwrap();
-    assert_eq!((preview.rows, preview.tenants, preview.credits), (done.rows, done.tenants, done.credits), "the preview is what is created");
+    assert_eq!(
+        (preview.rows, preview.tenants, preview.credits),
+        (done.rows, done.tenants, done.credits),
+        "the preview is what is created"
+    );
     assert!(!done.dry_run && done.errors.is_empty());
 }
