@@ -236,6 +236,27 @@ describe('the console forms', () => {
     await tollgate.call('settings.set', { usage_flush_ms: 2000 });
   });
 
+  it('sets the usage write interval in Settings, and says what retention prunes', async () => {
+    const { page } = browser;
+    await page.goto(`${tollgate.dashboard.split('#')[0]}#/settings`);
+    const field = page.getByLabel('Usage write interval (ms)');
+    await field.waitFor();
+    expect(await field.inputValue()).toBe('2000');
+    await field.fill('5');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await waitFor(async () => (await field.getAttribute('aria-invalid')) === 'true', 5000, 'the field error');
+    expect((await tollgate.call<{ usage_flush_ms: number }>('settings.get')).usage_flush_ms, 'refused input changes nothing').toBe(2000);
+    await field.fill('500');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Saved 1 setting.').waitFor();
+    expect((await tollgate.call<{ usage_flush_ms: number }>('settings.get')).usage_flush_ms).toBe(500);
+    const retention = await page.getByLabel('Retention (days)').getAttribute('aria-describedby');
+    const hint = await page.locator(`[id="${retention!.split(' ')[0]}"]`).textContent();
+    expect(hint).toContain('per-minute usage');
+    await screenshot(page, 'settings-flush');
+    await tollgate.call('settings.set', { usage_flush_ms: 2000 });
+  });
+
   it("draws the rate chart in the theme's colours when the stylesheet applies after the chart mounted", async () => {
     const { page } = browser;
     await page.goto(`${tollgate.dashboard.split('#')[0]}#/tenants`);
@@ -271,5 +292,6 @@ describe('the console forms', () => {
       "the chart redrawn in the theme's 402 colour",
     );
     expect(final.drawn).toBe(final.theme);
+    await screenshot(page, 'monitor-codes');
   });
 });
