@@ -1,6 +1,8 @@
 //! `tenant.import`: tenants and their keys from another gateway, as CSV or JSON lines.
-//! All or nothing: one bad record names its line and nothing is imported. Plaintext
-//! keys are hashed on the way in and never stored.
+//! All or nothing: one bad record names its line and nothing is imported. A dry run checks
+//! every line against what is stored, creates nothing, and returns what would be created
+//! with every bad line's error, so the operator sees the whole file before committing it.
+//! Plaintext keys are hashed on the way in and never stored.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,15 +37,75 @@ pub struct TenantImport {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(min_length = 1)]
     pub data: String,
+    /// Check every line and report what would be created (and each bad line), creating nothing.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
-/// What an import added.
+/// What an import added (or, in a dry run, would add).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ImportReport {
     pub tenants: i64,
     pub keys: i64,
     /// Credits given as opening balances (as top-ups in the ledger).
     pub credits: i64,
+    /// True when nothing was written: the figures and rows are what the import would do.
+    pub dry_run: bool,
+    /// The first 1000 tenants, in file order (the counts above cover all).
+    pub rows: Vec<ImportedTenant>,
+    /// Lines that cannot be imported (a dry run only: a real import stops at the first).
+    pub bad_lines: i64,
+    /// The first 1000 of those lines, with why.
+    pub errors: Vec<ImportLineError>,
+}
+
+/// How many tenants and bad lines a report lists: a preview of a file of 100,000 lines
+/// shows its start and its counts, not megabytes of rows.
+pub const SHOWN_LINES: usize = 1000;
+
+/// One tenant an import creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportedTenant {
+    /// The file's line (the CSV header is line 1).
+    pub line: i64,
+    pub slug: String,
+    pub name: String,
+    pub plan: String,
+    pub contact_email: Option<String>,
+    /// Opening balance on top of the plan's first-period grant.
+    pub credits: i64,
+    /// The imported key's name, when the line carries a key.
+    pub key_name: Option<String>,
+}
+
+/// Why one line cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportLineError {
+    pub line: i64,
+    /// The record's field at fault, when one is.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ImportReport {
+    /// Counts a bad line, listing it among the first [`SHOWN_LINES`].
+    fn refuse(&mut self, error: ImportLineError) {
+        self.bad_lines += 1;
+        if self.errors.len() < SHOWN_LINES {
+            self.errors.push(error);
+        }
+    }
+}
+
+impl ImportLineError {
+    fn of(line: usize, e: &ConsoleError) -> Self {
+        let (field, message) = match e {
+            ConsoleError::Invalid { field, message } => (Some(field.clone()), message.clone()),
+            other => (None, other.to_string()),
+        };
+        Self { line: line as i64, field, message }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,23 +138,23 @@ fn empty_to_none(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// Parses every record, numbering them by line (the CSV header is line 1).
-fn parse(format: ImportFormat, data: &str) -> Result<Vec<(usize, Record)>, ConsoleError> {
+/// A record by its line, or why its line does not parse.
+type Line = (usize, Result<Record, String>);
+
+/// Parses every record, numbering them by line (the CSV header is line 1); a line that
+/// does not parse is kept as its error so a dry run can report them all.
+fn parse(format: ImportFormat, data: &str) -> Result<Vec<Line>, ConsoleError> {
     let mut out = Vec::new();
     match format {
         ImportFormat::Csv => {
             let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(data.as_bytes());
             for (i, row) in reader.deserialize::<Record>().enumerate() {
-                let line = i + 2;
-                out.push((line, row.map_err(|e| ConsoleError::invalid(format!("line {line}"), e.to_string()))?));
+                out.push((i + 2, row.map_err(|e| e.to_string())));
             }
         }
         ImportFormat::Jsonl => {
             for (i, text) in data.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let line = i + 1;
-                let record = serde_json::from_str(text)
-                    .map_err(|e| ConsoleError::invalid(format!("line {line}"), e.to_string()))?;
-                out.push((line, record));
+                out.push((i + 1, serde_json::from_str(text).map_err(|e| e.to_string())));
             }
         }
     }
@@ -124,8 +186,11 @@ async fn import_one(
     tx: &mut Write,
     ctx: &Ctx,
     record: Record,
+    line: usize,
     report: &mut ImportReport,
 ) -> Result<String, ConsoleError> {
+    let key_name =
+        empty_to_none(record.key.clone()).map(|_| record.key_name.clone().unwrap_or_else(|| "imported".into()));
     let input = TenantCreate {
         name: record.name,
         slug: empty_to_none(record.slug),
@@ -134,6 +199,7 @@ async fn import_one(
         ..Default::default()
     };
     let tenant = tenants::create(tx, ctx, &input).await?;
+    let mut credits_given = 0;
     if let Some(credits) = record.credits.filter(|c| *c != 0) {
         let amount = validate::positive_credits("credits", credits)?;
         let key = format!("import:{}", tenant.slug);
@@ -148,7 +214,7 @@ async fn import_one(
         };
         // The tenant is new (created above): it reaches memory with its balance on commit.
         ledger::post(tx, None, &ctx.actor, ctx.now, posting).await?;
-        report.credits += amount;
+        credits_given = amount;
     }
     if let Some(secret) = empty_to_none(record.key) {
         if secret.len() < 16 || secret.chars().any(char::is_whitespace) {
@@ -164,9 +230,21 @@ async fn import_one(
         let scopes = validate::tokens("scopes", &scopes)?;
         let name = validate::name("key_name", record.key_name.as_deref().unwrap_or("imported"))?;
         keys::store(tx, ctx, tenant.id, &name, &scopes, None, &secret, &visible_prefix(&secret)).await?;
-        report.keys += 1;
     }
     report.tenants += 1;
+    report.keys += i64::from(key_name.is_some());
+    report.credits += credits_given;
+    if report.rows.len() < SHOWN_LINES {
+        report.rows.push(ImportedTenant {
+            line: line as i64,
+            slug: tenant.slug.clone(),
+            name: tenant.name,
+            plan: input.plan,
+            contact_email: tenant.contact_email,
+            credits: credits_given,
+            key_name,
+        });
+    }
     Ok(tenant.slug)
 }
 
@@ -180,12 +258,40 @@ impl Command for TenantImport {
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<ImportReport, ConsoleError> {
         let records = parse(self.format, &self.data)?;
         let mut tx = console.begin().await?;
-        let mut report = ImportReport { tenants: 0, keys: 0, credits: 0 };
+        let mut report = ImportReport {
+            tenants: 0,
+            keys: 0,
+            credits: 0,
+            dry_run: self.dry_run,
+            rows: Vec::new(),
+            bad_lines: 0,
+            errors: Vec::new(),
+        };
         let mut slugs = Vec::new();
         for (line, record) in records {
-            slugs.push(import_one(&mut tx, ctx, record, &mut report).await.map_err(at_line(line))?);
+            let result = match record {
+                Ok(record) => import_one(&mut tx, ctx, record, line, &mut report).await,
+                Err(message) if self.dry_run => {
+                    report.refuse(ImportLineError { line: line as i64, field: None, message });
+                    continue;
+                }
+                Err(message) => return Err(ConsoleError::invalid(format!("line {line}"), message)),
+            };
+            match result {
+                Ok(slug) => slugs.push(slug),
+                Err(e @ (ConsoleError::Store(_) | ConsoleError::StorageUnavailable(_))) => return Err(e),
+                // A dry run goes on to find every bad line; the transaction is never committed.
+                Err(e) if self.dry_run => report.refuse(ImportLineError::of(line, &e)),
+                Err(e) => return Err(at_line(line)(e)),
+            }
         }
-        let mut change = Change::created(Self::NAME, "tenants".into(), &report);
+        if self.dry_run {
+            // Dropping the transaction rolls back everything the checks inserted.
+            drop(tx);
+            return Ok(report);
+        }
+        let summary = serde_json::json!({ "tenants": report.tenants, "keys": report.keys, "credits": report.credits });
+        let mut change = Change::created(Self::NAME, "tenants".into(), &summary);
         change.also = slugs.iter().map(|s| tenants::target(s)).collect();
         audit::commit(console, tx, ctx, change).await?;
         Ok(report)

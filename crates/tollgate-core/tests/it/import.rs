@@ -15,7 +15,7 @@ async fn csv_brings_tenants_balances_and_hashed_keys() {
          acme,Acme Corp,pro,ops@acme.io,5000,{FOREIGN_KEY},legacy,read;write\n\
          ,Globex,pro,,,,,\n"
     );
-    let report = w.run(TenantImport { format: ImportFormat::Csv, data }).await.unwrap();
+    let report = w.run(TenantImport { format: ImportFormat::Csv, data, dry_run: false }).await.unwrap();
     assert_eq!(
         (report.tenants, report.keys, report.credits),
         (2, 1, 5000),
@@ -44,7 +44,7 @@ async fn json_lines_work_too() {
     let data = format!(
         "{{\"name\":\"Acme\",\"plan\":\"pro\",\"key\":\"{FOREIGN_KEY}\",\"scopes\":[\"read\"]}}\n\n{{\"name\":\"Initech\",\"plan\":\"pro\"}}\n"
     );
-    let report = w.run(TenantImport { format: ImportFormat::Jsonl, data }).await.unwrap();
+    let report = w.run(TenantImport { format: ImportFormat::Jsonl, data, dry_run: false }).await.unwrap();
     assert_eq!((report.tenants, report.keys), (2, 1), "blank lines are skipped");
 }
 
@@ -57,7 +57,7 @@ async fn keys_whose_hashes_share_a_start_are_imported_apart() {
     let (a, b) = ("sk_live_collide_00006529", "sk_live_collide_00028567");
     assert_eq!(hash_secret(a)[..8], hash_secret(b)[..8], "the pair clashes on 32 bits of hash");
     let data = format!("slug,name,plan,email,credits,key,key_name,scopes\n,A,pro,,,{a},,\n,B,pro,,,{b},,\n");
-    let report = w.run(TenantImport { format: ImportFormat::Csv, data }).await.unwrap();
+    let report = w.run(TenantImport { format: ImportFormat::Csv, data, dry_run: false }).await.unwrap();
     assert_eq!(report.keys, 2, "both keys are imported");
 }
 
@@ -67,26 +67,76 @@ async fn one_bad_record_names_its_line_and_imports_nothing() {
     w.plan("pro", 0).await;
     let before = w.dump().await;
     let bad_plan = "slug,name,plan\nacme,Acme,pro\nglobex,Globex,gold\n".to_string();
-    let err = w.run(TenantImport { format: ImportFormat::Csv, data: bad_plan }).await.unwrap_err();
+    let err = w.run(TenantImport { format: ImportFormat::Csv, data: bad_plan, dry_run: false }).await.unwrap_err();
     assert!(
         err.to_string().contains("line 3") && err.to_string().contains("gold"),
         "names the line and the plan: {err}"
     );
     let bad_credits = "slug,name,plan,credits\nacme,Acme,pro,-5\n".to_string();
-    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: bad_credits }).await, "line 2: credits");
+    assert_invalid(
+        w.run(TenantImport { format: ImportFormat::Csv, data: bad_credits, dry_run: false }).await,
+        "line 2: credits",
+    );
     let short_key = "slug,name,plan,key\nacme,Acme,pro,short\n".to_string();
-    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: short_key }).await, "line 2: key");
+    assert_invalid(
+        w.run(TenantImport { format: ImportFormat::Csv, data: short_key, dry_run: false }).await,
+        "line 2: key",
+    );
     let junk = "{\"name\": \"Acme\", \"plan\": \"pro\", \"colour\": \"red\"}".to_string();
-    let err = w.run(TenantImport { format: ImportFormat::Jsonl, data: junk }).await.unwrap_err();
+    let err = w.run(TenantImport { format: ImportFormat::Jsonl, data: junk, dry_run: false }).await.unwrap_err();
     assert!(
         err.to_string().contains("line 1") && err.to_string().contains("colour"),
         "unknown fields are named: {err}"
     );
     let dup = "slug,name,plan\nacme,Acme,pro\nacme,Acme again,pro\n".to_string();
     assert!(
-        w.run(TenantImport { format: ImportFormat::Csv, data: dup }).await.unwrap_err().to_string().contains("line 3"),
+        w.run(TenantImport { format: ImportFormat::Csv, data: dup, dry_run: false })
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("line 3"),
         "duplicates too"
     );
-    assert_invalid(w.run(TenantImport { format: ImportFormat::Csv, data: "slug,name,plan\n".into() }).await, "data");
+    assert_invalid(
+        w.run(TenantImport { format: ImportFormat::Csv, data: "slug,name,plan\n".into(), dry_run: false }).await,
+        "data",
+    );
     assert_eq!(w.dump().await, before, "nothing from a refused import is kept");
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_every_bad_line_and_what_would_be_created_and_creates_nothing() {
+    let w = world().await;
+    w.plan("pro", 100).await;
+    w.run(TenantImport { format: ImportFormat::Csv, data: "slug,name,plan\ntaken,Taken,pro\n".into(), dry_run: false })
+        .await
+        .unwrap();
+    let before = w.dump().await;
+    let data = format!(
+        "slug,name,plan,email,credits,key,key_name,scopes\n\
+         acme,Acme Corp,pro,ops@acme.io,5000,{FOREIGN_KEY},legacy,read\n\
+         globex,Globex,gold,,,,,\n\
+         taken,Taken again,pro,,,,,\n\
+         ,Initech,pro,,,,,\n"
+    );
+    let report = w.run(TenantImport { format: ImportFormat::Csv, data: data.clone(), dry_run: true }).await.unwrap();
+    assert!(report.dry_run);
+    let rows: Vec<(i64, &str, i64, Option<&str>)> =
+        report.rows.iter().map(|r| (r.line, r.slug.as_str(), r.credits, r.key_name.as_deref())).collect();
+    assert_eq!(rows, [(2, "acme", 5000, Some("legacy")), (5, "initech", 0, None)], "the good lines, slugs derived");
+    let errors: Vec<(i64, bool)> = report.errors.iter().map(|e| (e.line, e.message.contains("gold"))).collect();
+    assert_eq!(errors, [(3, true), (4, false)], "the unknown plan and the taken slug: {:?}", report.errors);
+    assert_eq!((report.bad_lines, report.tenants, report.credits), (2, 2, 5000));
+    assert!(report.errors[1].message.contains("taken"), "{:?}", report.errors[1]);
+    assert_eq!(w.dump().await, before, "a dry run creates nothing");
+
+    let good = "slug,name,plan,credits\nacme,Acme Corp,pro,5000\n,Initech,pro,\n".to_string();
+    let preview = w.run(TenantImport { format: ImportFormat::Csv, data: good.clone(), dry_run: true }).await.unwrap();
+    let done = w.run(TenantImport { format: ImportFormat::Csv, data: good, dry_run: false }).await.unwrap();
+    assert_eq!(
+        (preview.rows, preview.tenants, preview.credits),
+        (done.rows, done.tenants, done.credits),
+        "the preview is what is created"
+    );
+    assert!(!done.dry_run && done.errors.is_empty());
 }

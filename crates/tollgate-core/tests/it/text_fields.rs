@@ -87,7 +87,7 @@ async fn control_characters_are_refused_in_every_text_field() {
             "billing_link_template",
         );
         let data = serde_json::json!({"name": text(), "plan": "pro"}).to_string();
-        assert_invalid(w.run(TenantImport { format: ImportFormat::Jsonl, data }).await, "line 1: name");
+        assert_invalid(w.run(TenantImport { format: ImportFormat::Jsonl, data, dry_run: false }).await, "line 1: name");
     }
     let e = w.run(PlanCreate { name: "Pro\x07".into(), ..Default::default() }).await.unwrap_err();
     assert!(e.to_string().contains("control characters (found U+0007)"), "the message says what was found: {e}");

@@ -359,7 +359,7 @@ async fn an_imported_key_works_at_once() {
     let w = world(0, 1).await;
     let legacy = "sk_live_from_the_old_gateway_0001";
     let data = format!("slug,name,plan,credits,key\nmoved,Moved Inc,pro,10,{legacy}\n");
-    w.run(TenantImport { format: ImportFormat::Csv, data }).await;
+    w.run(TenantImport { format: ImportFormat::Csv, data, dry_run: false }).await;
     let r = w.client.get(format!("{}/v1/x", w.url)).bearer_auth(legacy).send().await.unwrap();
     assert_eq!(r.status(), 200, "the old key is accepted without a restart");
     assert_eq!(r.headers()["x-credits-remaining"], "9", "with the imported balance");

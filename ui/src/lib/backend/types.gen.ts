@@ -287,12 +287,42 @@ export type HistoryWindow = '5m' | '1h' | '24h' | '7d' | '30d';
 /** How the records are written. */
 export type ImportFormat = 'csv' | 'jsonl';
 
-/** What an import added. */
+/** Why one line cannot be imported. */
+export interface ImportLineError {
+  /** The record's field at fault, when one is. */
+  field?: string | null;
+  line: number;
+  message: string;
+}
+
+/** What an import added (or, in a dry run, would add). */
 export interface ImportReport {
+  /** Lines that cannot be imported (a dry run only: a real import stops at the first). */
+  bad_lines: number;
   /** Credits given as opening balances (as top-ups in the ledger). */
   credits: number;
+  /** True when nothing was written: the figures and rows are what the import would do. */
+  dry_run: boolean;
+  /** The first 1000 of those lines, with why. */
+  errors: ImportLineError[];
   keys: number;
+  /** The first 1000 tenants, in file order (the counts above cover all). */
+  rows: ImportedTenant[];
   tenants: number;
+}
+
+/** One tenant an import creates. */
+export interface ImportedTenant {
+  contact_email?: string | null;
+  /** Opening balance on top of the plan's first-period grant. */
+  credits: number;
+  /** The imported key's name, when the line carries a key. */
+  key_name?: string | null;
+  /** The file's line (the CSV header is line 1). */
+  line: number;
+  name: string;
+  plan: string;
+  slug: string;
 }
 
 /**
@@ -912,6 +942,8 @@ export interface TenantDetail {
 export interface TenantImport {
   /** The file's contents (on the command line: `--data "$(cat tenants.csv)"`). */
   data: string;
+  /** Check every line and report what would be created (and each bad line), creating nothing. */
+  dry_run?: boolean;
   format: ImportFormat;
 }
 
