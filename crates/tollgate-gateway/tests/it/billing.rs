@@ -143,6 +143,8 @@ async fn batched_usage_reaches_the_ledger_as_one_entry_per_tenant_per_flush() {
     assert_eq!(stored, 1000, "nothing written yet");
     let shown = w.run(tollgate_core::tenants::TenantShow { tenant: "acme".into() }).await;
     assert_eq!(shown.tenant.balance, 900, "the tenant page counts the usage not yet written");
+    let listed = w.run(tollgate_core::tenants::TenantList::default()).await;
+    assert_eq!(listed.0[0].balance, 900, "and so does the tenant list");
     assert_eq!(debits(&w).await, vec![(-100, 50)], "50 requests, one entry");
     assert!(w.run(Verify {}).await.ok, "balance == sum(ledger)");
 }

@@ -162,3 +162,26 @@ fn settings_help_tells_how_long_batched_charges_wait() {
     assert!(help.contains("--usage-flush-ms"), "and can be set:\n{help}");
     assert!(!help.contains("10 ms"), "and no other figure:\n{help}");
 }
+
+#[test]
+fn the_audit_log_names_the_os_user_who_ran_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let user = |name: Option<&str>, args: &[&str]| {
+        let mut cmd = crate::process::binary();
+        cmd.env_remove("USER").env_remove("LOGNAME");
+        if let Some(name) = name {
+            cmd.env("USER", name);
+        }
+        let out = cmd.arg("--data-dir").arg(d).args(args).output().expect("tollgate runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    user(Some("alice"), &["plan", "create", "--name", "Pro"]);
+    // Without USER and LOGNAME (cron, systemd, some containers) the account database names them.
+    user(None, &["plan", "create", "--name", "Team"]);
+    let log = json(d, &["audit", "list"]);
+    let actors: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let me = format!("cli:{}", String::from_utf8_lossy(&id.stdout).trim());
+    assert_eq!(actors, [me.as_str(), "cli:alice"], "who ran each command, never cli:unknown");
+}
