@@ -344,7 +344,10 @@ async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
     assert_eq!(body["code"], "SUBSCRIPTION_PAST_DUE", "past due, evaluated with the current time and no restart");
     assert!(body["period_end"].is_string() && body["grace_until"].is_string(), "with the dates: {body}");
     let grace = body["grace_until"].as_str().unwrap();
-    assert!(grace.len() == 20 && grace.ends_with('Z') && !grace.contains('.'), "to the second, though stored finer: {grace}");
+    assert!(
+        grace.len() == 20 && grace.ends_with('Z') && !grace.contains('.'),
+        "to the second, though stored finer: {grace}"
+    );
     // A person sees the same facts with labels in their language, not member names.
     for (lang, labels, raw) in [
         ("en", ["Grace period until", "Period ended", "Request ID", "Plan"], "request_id"),

@@ -127,10 +127,17 @@ async fn settings_report_where_the_server_listens_beside_the_stored_addresses() 
     assert_eq!(format!("http://{}", listening.admin_listen), node.admin_url(), "the admin API's real address");
     assert_eq!(format!("http://{}", listening.gateway_listen), node.gateway_url(), "the gateway's");
     assert_eq!(listening.dashboard_url, node.admin_url(), "and where the dashboard opens");
-    assert_eq!(report.settings.admin_listen, "127.0.0.1:8401", "the stored address is still reported (for the next start)");
+    assert_eq!(
+        report.settings.admin_listen, "127.0.0.1:8401",
+        "the stored address is still reported (for the next start)"
+    );
     assert_ne!(listening.admin_listen, report.settings.admin_listen, "the command line chose another");
     let set = SettingsSet { gateway_listen: Some("127.0.0.1:9999".into()), ..Default::default() };
     let after = set.run(node.console(), &Ctx::now("test")).await.unwrap();
-    assert_eq!(after.listening.map(|l| l.gateway_listen), Some(listening.gateway_listen), "a new stored address waits for a restart");
+    assert_eq!(
+        after.listening.map(|l| l.gateway_listen),
+        Some(listening.gateway_listen),
+        "a new stored address waits for a restart"
+    );
     node.stop().await.unwrap();
 }
