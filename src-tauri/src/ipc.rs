@@ -13,15 +13,17 @@ use tollgate_core::{ConsoleError, Ctx, ErrorBody};
 use crate::Desktop;
 use crate::feed;
 
-/// Who acts in the audit log for everything done in the window.
-pub const ACTOR: &str = "desktop";
+/// Who acts in the audit log for everything done in the window: `desktop:` and the OS user.
+pub fn actor() -> String {
+    tollgate::os_user::actor("desktop")
+}
 
 /// Runs the console command `name` with `input` (absent means `{}`), to the end even if
 /// the window stops waiting (the command is its own task).
 #[tauri::command]
 pub async fn console(state: State<'_, Desktop>, name: String, input: Option<Value>) -> Result<Value, ErrorBody> {
     let input = input.filter(|v| !v.is_null()).unwrap_or_else(|| Value::Object(Default::default()));
-    dispatch_detached(state.console(), Ctx::now(ACTOR), name.clone(), input).await.map_err(|e| {
+    dispatch_detached(state.console(), Ctx::now(actor()), name.clone(), input).await.map_err(|e| {
         if let ConsoleError::Store(source) = &e {
             tracing::error!(error = %source, command = %name, "console command failed in storage");
         }

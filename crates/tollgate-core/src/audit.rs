@@ -9,7 +9,7 @@ use crate::command::{Command, Ctx, joined};
 use crate::list::List;
 use crate::live::Fresh;
 use crate::store::Write;
-use crate::{Console, ConsoleError};
+use crate::{Console, ConsoleError, validate};
 
 /// One console action as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -131,15 +131,32 @@ fn snapshot<T: Serialize>(value: &T) -> Option<serde_json::Value> {
     Some(serde_json::to_value(value).expect("domain types serialize"))
 }
 
-/// `audit.list`: the newest actions first, optionally for one target.
+/// `audit.list`: the latest actions first (by when they happened, which is not always the
+/// order they were recorded in: an import or the demo records actions dated earlier),
+/// narrowed by any of the filters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct AuditList {
-    /// Only actions on this target, e.g. `tenant:acme`.
+    /// Only actions on this tenant (its slug, e.g. `acme`).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
+    pub tenant: Option<String>,
+    /// Only actions by this actor: a whole one (`cli:alice`) or its kind (`cli`, `desktop`, `dashboard`).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub actor: Option<String>,
+    /// Only this command (`credits.topup`) or group of commands (`credits`).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z][a-z0-9_.-]*$")]
+    pub action: Option<String>,
+    /// Only actions at or after this instant (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub since: Option<DateTime<Utc>>,
+    /// Only actions on this target, e.g. `tenant:acme`, `plan:pro`, `settings`.
     #[cfg_attr(feature = "cli", arg(long))]
     pub target: Option<String>,
-    /// Only entries older than this id (for paging).
+    /// Only entries listed after this one (its id, for paging).
     #[cfg_attr(feature = "cli", arg(long))]
     pub before_id: Option<i64>,
     /// At most this many entries (1-1000, default 100).
@@ -150,23 +167,47 @@ pub struct AuditList {
 
 impl Command for AuditList {
     const NAME: &'static str = "audit.list";
-    const SUMMARY: &'static str = "List console actions, newest first";
+    const SUMMARY: &'static str = "List console actions, latest first, by tenant, actor, command or time";
     type Output = List<AuditEntry>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<AuditEntry>, ConsoleError> {
         let limit = page_limit(self.limit)?;
+        let tenant = self.tenant.as_deref().map(|t| validate::slug("tenant", t.trim())).transpose()?;
+        let actor = filter_text("actor", self.actor.as_deref())?;
+        let action = filter_text("action", self.action.as_deref())?;
+        // Times are stored in one format (RFC 3339 in UTC), so their text order is time order;
+        // `id` breaks ties. A page continues after the entry `before_id` in that order.
         let rows = sqlx::query_as::<_, AuditEntry>(
             "SELECT * FROM audit_log
-             WHERE (?1 IS NULL OR target = ?1) AND (?2 IS NULL OR id < ?2)
-             ORDER BY id DESC LIMIT ?3",
+             WHERE (?1 IS NULL OR target = ?1)
+               AND (?2 IS NULL OR target = 'tenant:' || ?2)
+               AND (?3 IS NULL OR actor = ?3 OR substr(actor, 1, length(?3) + 1) = ?3 || ':')
+               AND (?4 IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
+               AND (?5 IS NULL OR julianday(at) >= julianday(?5))
+               AND (?6 IS NULL OR (at, id) < (SELECT at, id FROM audit_log WHERE id = ?6))
+             ORDER BY at DESC, id DESC LIMIT ?7",
         )
         .bind(self.target)
+        .bind(tenant)
+        .bind(actor)
+        .bind(action)
+        .bind(self.since)
         .bind(self.before_id)
         .bind(limit)
         .fetch_all(console.store().read())
         .await?;
         Ok(List(rows))
     }
+}
+
+/// A filter's text, trimmed; empty means no filter.
+fn filter_text(field: &str, value: Option<&str>) -> Result<Option<String>, ConsoleError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    validate::plain_text(field, value)?;
+    if value.chars().count() > 100 {
+        return Err(ConsoleError::invalid(field, "must be at most 100 characters"));
+    }
+    Ok(Some(value.to_string()))
 }
 
 /// A page size between 1 and 1000, 100 when not given.

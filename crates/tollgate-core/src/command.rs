@@ -22,9 +22,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A context for `actor` at the current wall-clock time.
+    /// A context for `actor` at the current wall-clock time, to the whole second: what
+    /// the command stores (period ends, grace windows, audit times) is shown to people,
+    /// and nobody reads nanoseconds.
     pub fn now(actor: impl Into<String>) -> Self {
-        Self { actor: actor.into(), now: Utc::now() }
+        use chrono::SubsecRound;
+        Self { actor: actor.into(), now: Utc::now().trunc_subsecs(0) }
     }
 }
 

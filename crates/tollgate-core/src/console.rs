@@ -7,6 +7,7 @@ use crate::audit::AuditEntry;
 use crate::events::{Event, Hub};
 use crate::live::Live;
 use crate::request_log::RequestLog;
+use crate::settings::Listening;
 use crate::store::{OpenError, Store, Write};
 use crate::traffic::TrafficLog;
 
@@ -18,12 +19,13 @@ pub struct Console {
     live: Option<Arc<Live>>,
     traffic: Option<TrafficLog>,
     request_log: Option<RequestLog>,
+    listening: Option<Listening>,
 }
 
 impl Console {
     /// A console over an open store and a hub.
     pub fn new(store: Store, hub: Hub) -> Self {
-        Self { store, hub, live: None, traffic: None, request_log: None }
+        Self { store, hub, live: None, traffic: None, request_log: None, listening: None }
     }
 
     /// Opens the database at `path` with a fresh hub.
@@ -58,6 +60,17 @@ impl Console {
     pub fn with_request_log(mut self, log: RequestLog) -> Self {
         self.request_log = Some(log);
         self
+    }
+
+    /// The same console, reporting that this process listens where `listening` says.
+    pub fn with_listening(mut self, listening: Listening) -> Self {
+        self.listening = Some(listening);
+        self
+    }
+
+    /// Where this process listens, when it serves.
+    pub fn listening(&self) -> Option<&Listening> {
+        self.listening.as_ref()
     }
 
     /// The traffic log, when a gateway runs in this process.

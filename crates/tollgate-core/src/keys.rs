@@ -35,7 +35,11 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The last request made with this key (whatever the answer), to the second. Written
+    /// with the traffic log's periodic flush, so it trails the gateway by up to a second.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Requests made with this key (served or refused), written with `last_used_at`.
+    pub calls: i64,
 }
 
 /// A freshly issued key with its secret, which is never shown again.
@@ -144,7 +148,7 @@ pub(crate) async fn store(
     sqlx::query_as::<_, ApiKey>(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)
-         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(tenant_id)
     .bind(prefix)
@@ -206,7 +210,7 @@ impl Command for KeyRevoke {
 async fn set_revoked(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> Result<ApiKey, ConsoleError> {
     Ok(sqlx::query_as::<_, ApiKey>(
         "UPDATE api_keys SET revoked_at = ? WHERE id = ?
-         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(now)
     .bind(id)
@@ -263,7 +267,7 @@ impl Command for KeyRotate {
             let until = before.expires_at.map_or(until, |at| at.min(until));
             sqlx::query_as::<_, ApiKey>(
                 "UPDATE api_keys SET expires_at = ? WHERE id = ?
-                 RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at",
+                 RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
             )
             .bind(until)
             .bind(before.id)
@@ -302,7 +306,7 @@ impl Command for KeyList {
 /// A tenant's keys, newest first.
 pub(crate) async fn of_tenant(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
     Ok(sqlx::query_as::<_, ApiKey>(
-        "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at
+        "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls
          FROM api_keys WHERE tenant_id = ? ORDER BY id DESC",
     )
     .bind(tenant_id)
@@ -317,10 +321,10 @@ async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiKey, String)
     let (column_value, by_hash) =
         if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
     let sql = if by_hash {
-        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, t.slug
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
     } else {
-        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, t.slug
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?"
     };
     let row = sqlx::query(sql).bind(&column_value).fetch_optional(&mut *conn).await?;

@@ -97,6 +97,21 @@ pub struct SettingsReport {
     pub settings: Settings,
     /// Stored values that are not valid, in force as their defaults until set again.
     pub invalid: Vec<InvalidSetting>,
+    /// Where the running server listens now, which the command line may have chosen over
+    /// the stored `admin_listen` and `gateway_listen` (those then apply at the next start).
+    /// Absent when no server runs this command (the CLI on the database directly).
+    pub listening: Option<Listening>,
+}
+
+/// The addresses a running server listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Listening {
+    /// The admin API's address, e.g. `127.0.0.1:8401`.
+    pub admin_listen: String,
+    /// The gateway's address, e.g. `127.0.0.1:8402`.
+    pub gateway_listen: String,
+    /// Where the dashboard opens (the admin API's URL; the admin token is not in it).
+    pub dashboard_url: String,
 }
 
 /// Reads the stored settings over the defaults; a stored value that is not valid keeps
@@ -130,7 +145,7 @@ pub async fn load_report(conn: &mut SqliteConnection) -> Result<SettingsReport, 
             }
         }
     }
-    Ok(SettingsReport { settings, invalid })
+    Ok(SettingsReport { settings, invalid, listening: None })
 }
 
 /// Sets `key` on `s` from its JSON value, checked; `Ok(false)` for a key that is no setting.
@@ -183,7 +198,7 @@ impl Command for SettingsGet {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<SettingsReport, ConsoleError> {
         let mut conn = console.store().read().acquire().await?;
-        load_report(&mut conn).await
+        Ok(SettingsReport { listening: console.listening().cloned(), ..load_report(&mut conn).await? })
     }
 }
 
@@ -279,6 +294,6 @@ impl Command for SettingsSet {
         let invalid = report.invalid.into_iter().filter(|i| !written.contains(&i.key)).collect();
         let change = Change::updated(Self::NAME, "settings".into(), &before, &s);
         audit::commit(console, tx, ctx, change).await?;
-        Ok(SettingsReport { settings: s, invalid })
+        Ok(SettingsReport { settings: s, invalid, listening: console.listening().cloned() })
     }
 }

@@ -91,7 +91,9 @@ async fn grant(
     if plan.credits_per_period == 0 {
         return Ok(());
     }
-    let key = format!("grant:{}", start.to_rfc3339());
+    // Unique per tenant: a period starts after the previous one did (at its end, or later),
+    // and periods last at least a day, so whole seconds tell them apart.
+    let key = format!("grant:{}", start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let reason = format!("plan {} credits for the period from {}", plan.slug, start.format("%Y-%m-%d"));
     let posting = Posting {
         tenant_id,

@@ -283,19 +283,34 @@ impl Command for TenantList {
     type Output = List<TenantRow>;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
+        /// A row with the tenant's id, to find its balance in memory.
+        #[derive(sqlx::FromRow)]
+        struct Listed {
+            id: i64,
+            #[sqlx(flatten)]
+            row: TenantRow,
+        }
         let pattern = self.search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
-        Ok(List(
-            sqlx::query_as::<_, TenantRow>(
-                "SELECT t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
-                    (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= ?2) AS denials_24h
+        let listed = sqlx::query_as::<_, Listed>(
+            "SELECT t.id, t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
+                (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= ?2) AS denials_24h
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
              WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
              ORDER BY t.slug",
-            )
-            .bind(pattern)
-            .bind(ctx.now - chrono::TimeDelta::hours(24))
-            .fetch_all(console.store().read())
-            .await?,
+        )
+        .bind(pattern)
+        .bind(ctx.now - chrono::TimeDelta::hours(24))
+        .fetch_all(console.store().read())
+        .await?;
+        // The same balance as tenant.show: memory's, with usage not yet written.
+        Ok(List(
+            listed
+                .into_iter()
+                .map(|Listed { id, mut row }| {
+                    row.balance = charged_balance(console, id, row.balance);
+                    row
+                })
+                .collect(),
         ))
     }
 }

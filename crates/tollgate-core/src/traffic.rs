@@ -5,6 +5,9 @@
 //!   count per minute are kept whole as samples (`denials`, path cut to
 //!   [`TrafficLimits::path_bytes`]).
 //! - Served requests are summed per minute, tenant and route (`usage_minutes`).
+//! - Requests made with a known key are counted per key, with the latest time, and
+//!   written to the key (`api_keys.calls`, `last_used_at`): one row per key used per
+//!   flush, never a write per request. Held for keys the gateway found, so bounded by them.
 //!
 //! Counting happens when the gateway records the event, in a map under a mutex (no queue
 //! of events): its size is bounded by the keys of two minutes, capped at
@@ -95,7 +98,16 @@ struct Tallies {
     hasher: RandomState,
     denials: Tally<DenialKey, DenialCount>,
     usage: Tally<UsageKey, UsageCount>,
+    /// Per key prefix: calls since the last flush and the latest of them.
+    keys: HashMap<Box<str>, KeyUse>,
     samples: Vec<Sample>,
+}
+
+/// Requests made with one key since the last flush.
+#[derive(Clone, Copy)]
+struct KeyUse {
+    calls: i64,
+    last: DateTime<Utc>,
 }
 
 /// Entries found by a hash of their borrowed parts, so counting an event allocates only
@@ -210,6 +222,7 @@ impl TrafficLog {
                     hasher: RandomState::new(),
                     denials: Tally::new(),
                     usage: Tally::new(),
+                    keys: HashMap::new(),
                     samples: Vec::new(),
                 }),
                 wake: Notify::new(),
@@ -232,7 +245,18 @@ impl TrafficLog {
         let minute = event.at.timestamp().div_euclid(60);
         let limits = &self.shared.limits;
         let mut tallies = self.shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
-        let Tallies { hasher, denials, usage, samples } = &mut *tallies;
+        let Tallies { hasher, denials, usage, keys, samples } = &mut *tallies;
+        if let Some(prefix) = event.key_prefix.as_deref() {
+            match keys.get_mut(prefix) {
+                Some(used) => {
+                    used.calls += 1;
+                    used.last = used.last.max(event.at);
+                }
+                None => {
+                    keys.insert(prefix.into(), KeyUse { calls: 1, last: event.at });
+                }
+            }
+        }
         let Some(code) = event.code.as_deref() else {
             let (Some(tenant), Some(route)) = (event.tenant.as_deref(), event.route.as_deref()) else { return };
             let hash = hasher.hash_one((minute, tenant, route));
@@ -426,6 +450,7 @@ pub struct TrafficStats {
 struct Unwritten {
     denials: HashMap<DenialKey, i64>,
     usage: HashMap<UsageKey, UsageCount>,
+    keys: HashMap<Box<str>, KeyUse>,
     samples: Vec<Sample>,
 }
 
@@ -477,7 +502,18 @@ impl Drop for AbortOnDrop {
 /// previous one (their sample allowance is spent).
 fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
     let mut tallies = shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
-    let Tallies { denials, usage, samples, .. } = &mut *tallies;
+    let Tallies { denials, usage, keys, samples, .. } = &mut *tallies;
+    for (prefix, used) in keys.drain() {
+        match unwritten.keys.get_mut(&prefix) {
+            Some(total) => {
+                total.calls += used.calls;
+                total.last = total.last.max(used.last);
+            }
+            None => {
+                unwritten.keys.insert(prefix, used);
+            }
+        }
+    }
     denials.drain(
         |key, count| {
             if count.requests > 0 {
@@ -505,7 +541,11 @@ pub(crate) fn minute_start(minute: i64) -> DateTime<Utc> {
 }
 
 async fn flush(store: &Store, unwritten: &Unwritten) -> Result<(), sqlx::Error> {
-    if unwritten.denials.is_empty() && unwritten.usage.is_empty() && unwritten.samples.is_empty() {
+    if unwritten.denials.is_empty()
+        && unwritten.usage.is_empty()
+        && unwritten.keys.is_empty()
+        && unwritten.samples.is_empty()
+    {
         return Ok(());
     }
     let mut tx = store.begin().await?;
@@ -568,7 +608,28 @@ async fn flush(store: &Store, unwritten: &Unwritten) -> Result<(), sqlx::Error> 
         let result = upsert.build().execute(&mut *tx).await;
         tx.check(result)?;
     }
+    let used: Vec<(&Box<str>, &KeyUse)> = unwritten.keys.iter().collect();
+    for chunk in used.chunks(100) {
+        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH used (prefix, calls, last) AS (");
+        update.push_values(chunk, |mut row, (prefix, key)| {
+            row.push_bind(&***prefix).push_bind(key.calls).push_bind(whole_seconds(key.last));
+        });
+        // Times are stored in one format (RFC 3339, UTC), so the text order is time order.
+        update.push(
+            ") UPDATE api_keys SET calls = api_keys.calls + used.calls,
+                 last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.last
+                                     THEN used.last ELSE api_keys.last_used_at END
+               FROM used WHERE api_keys.prefix = used.prefix",
+        );
+        let result = update.build().execute(&mut *tx).await;
+        tx.check(result)?;
+    }
     tx.commit().await
+}
+
+/// `at` without its fraction of a second: what the operator is shown.
+fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
 }
 
 async fn prune_every(store: Store, every: Duration) {

@@ -88,10 +88,30 @@ pub fn email(field: &str, s: &str) -> Checked<String> {
     if ok { Ok(t.to_string()) } else { Err(ConsoleError::invalid(field, format!("'{s}' is not an e-mail address"))) }
 }
 
-/// An ISO 4217 code: three ASCII letters, returned upper-case.
+/// The active ISO 4217 currencies a price can be set in (list one as of 2026), sorted:
+/// the national currencies, without the fund codes (BOV, CHE, …), precious metals, the
+/// testing code XTS and XXX ("no currency"), and without codes since withdrawn (ANG, BGN,
+/// CUC, HRK, SLL, ZWL), so a typo such as `XYZ` or `USS` is refused.
+pub const CURRENCIES: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD", "BIF", "BMD", "BND",
+    "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE",
+    "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD",
+    "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY",
+    "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD",
+    "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO",
+    "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF",
+    "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VED", "VES", "VND",
+    "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+/// An active ISO 4217 currency code (see [`CURRENCIES`]), returned upper-case.
 pub fn currency(field: &str, s: &str) -> Checked<String> {
-    if s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(s.to_ascii_uppercase())
+    let code = s.trim().to_ascii_uppercase();
+    if code.len() == 3 && CURRENCIES.binary_search(&code.as_str()).is_ok() {
+        Ok(code)
+    } else if s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Err(ConsoleError::invalid(field, format!("'{s}' is not an active ISO 4217 currency code (e.g. USD, EUR, GBP)")))
     } else {
         Err(ConsoleError::invalid(field, format!("'{s}' is not a 3-letter ISO 4217 currency code")))
     }
@@ -219,6 +239,16 @@ mod tests {
             Some("padded"),
             "trimmed whitespace is no content"
         );
+    }
+
+    #[test]
+    fn currencies_are_active_iso_4217_codes() {
+        assert!(CURRENCIES.windows(2).all(|w| w[0] < w[1]), "the list is sorted (it is binary searched)");
+        assert_eq!(currency("currency", "eur").unwrap(), "EUR", "any case, returned upper-case");
+        for bad in ["XYZ", "USS", "XTS", "XXX", "BGN", "EURO", "U1D"] {
+            let e = currency("currency", bad).unwrap_err();
+            assert!(e.to_string().starts_with("currency: "), "{bad} is refused naming the field: {e}");
+        }
     }
 
     #[test]

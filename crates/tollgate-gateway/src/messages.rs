@@ -203,6 +203,33 @@ fn path_error_de(e: PathError) -> &'static str {
     }
 }
 
+/// The label a person reads beside a member of the problem body on the HTML page; the
+/// member's own name for one this list does not know.
+pub fn fact_label(lang: Lang, member: &str) -> &str {
+    let (en, de) = match member {
+        "status" => ("Status", "Status"),
+        "code" => ("Code", "Code"),
+        "request_id" => ("Request ID", "Anfrage-ID"),
+        "tenant" => ("Account", "Konto"),
+        "balance" => ("Balance", "Guthaben"),
+        "cost" => ("Cost of this call", "Kosten dieses Aufrufs"),
+        "plan" => ("Plan", "Tarif"),
+        "required_feature" => ("Required feature", "Benötigte Funktion"),
+        "required_scope" => ("Required scope", "Benötigte Berechtigung"),
+        "period_end" => ("Period ended", "Zeitraum endete"),
+        "grace_until" => ("Grace period until", "Kulanzfrist bis"),
+        "retry_after" => ("Retry after (seconds)", "Erneut versuchen nach (Sekunden)"),
+        "quota" => ("Requests per period", "Anfragen pro Zeitraum"),
+        "used" => ("Requests used", "Verbrauchte Anfragen"),
+        "expires_at" => ("Key expired", "Schlüssel abgelaufen"),
+        _ => return member,
+    };
+    match lang {
+        Lang::En => en,
+        Lang::De => de,
+    }
+}
+
 /// The label of the pay/top-up button on the HTML page.
 pub fn pay_label(lang: Lang) -> &'static str {
     match lang {

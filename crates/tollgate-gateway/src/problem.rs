@@ -10,7 +10,7 @@ use tollgate_core::live::Admitted;
 use tollgate_core::policy::DenialFacts;
 use tollgate_core::settings::Settings;
 
-use crate::messages::{Lang, Reason, pay_label, quality, text};
+use crate::messages::{Lang, Reason, fact_label, pay_label, quality, text};
 use crate::{Body, names};
 
 /// What the client asked for that shapes the answer.
@@ -176,7 +176,7 @@ fn page(body: &Map<String, Value>, lang: Lang, status: StatusCode) -> String {
         .filter(|(k, _)| !skip.contains(&k.as_str()))
         .map(|(k, v)| {
             let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&v))
+            format!("<tr><th>{}</th><td>{}</td></tr>", escape(fact_label(lang, k)), escape(&v))
         })
         .collect();
     let button = match (status.as_u16(), body.get("link").and_then(Value::as_str)) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use tokio::net::TcpListener;
 use tollgate_core::keys::KeyIssue;
 use tollgate_core::plans::{BillingPeriod, PlanCreate, PlanList};
@@ -127,7 +127,7 @@ async fn seed(console: &Console, upstream: &str) -> Result<DemoKeys> {
     let tenants = [("acme", "pro", 0), ("globex", "starter", 0), ("initech", "starter", 40), ("hooli", "starter", 0)];
     let mut keys = Vec::new();
     for (slug, plan, joined_days_ago) in tenants {
-        let joined = Ctx { actor: "demo".into(), now: Utc::now() - TimeDelta::days(joined_days_ago) };
+        let joined = Ctx { actor: "demo".into(), now: ctx.now - TimeDelta::days(joined_days_ago) };
         let input = TenantCreate {
             name: slug.into(),
             plan: plan.into(),

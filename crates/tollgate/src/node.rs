@@ -15,7 +15,7 @@ use tollgate_core::Console;
 use tollgate_core::events::Hub;
 use tollgate_core::live::{Live, reconcile};
 use tollgate_core::request_log::{self, RequestLog};
-use tollgate_core::settings::Settings;
+use tollgate_core::settings::{Listening, Settings};
 use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
 use tollgate_core::traffic::TrafficLog;
@@ -187,7 +187,13 @@ impl Node {
         let entries = options.request_log_entries.unwrap_or(request_log::DEFAULT_ENTRIES);
         let (request_log, request_log_writer) = RequestLog::open(&dir.request_log(), entries)
             .with_context(|| format!("cannot open the request log {}", dir.request_log().display()))?;
-        let console = console.with_traffic(traffic.clone()).with_request_log(request_log.clone());
+        let listening = Listening {
+            admin_listen: admin_local.to_string(),
+            gateway_listen: gateway_listener.local_addr()?.to_string(),
+            dashboard_url: admin_url.clone(),
+        };
+        let console =
+            console.with_traffic(traffic.clone()).with_request_log(request_log.clone()).with_listening(listening);
         let gateway = Arc::new(
             Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
                 .with_request_log(request_log.clone()),

@@ -23,9 +23,9 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Who the CLI acts as in the audit log.
+/// Who the CLI acts as in the audit log: `cli:` and the OS user.
 fn actor() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+    crate::os_user::actor("cli")
 }
 
 /// Where a command will run.

@@ -113,10 +113,10 @@ pub struct DenialFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_scope: Option<String>,
     /// End of the billing period or trial.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "whole_seconds")]
     pub period_end: Option<DateTime<Utc>>,
     /// End of the grace window that was applied.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "whole_seconds")]
     pub grace_until: Option<DateTime<Utc>>,
     /// Whole seconds to wait before retrying, rounded up, at least 1.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,8 +128,16 @@ pub struct DenialFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used: Option<i64>,
     /// When the key expired.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "whole_seconds")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An instant as a client reads it: RFC 3339 to the second (`2026-12-02T07:32:24Z`).
+fn whole_seconds<S: serde::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => s.serialize_none(),
+    }
 }
 
 /// A refusal: the code decides status and title, the facts fill the body.

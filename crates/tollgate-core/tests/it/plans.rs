@@ -33,6 +33,11 @@ async fn create_rejects_bad_input_and_changes_nothing() {
     assert_invalid(w.run(PlanCreate { price_minor: Some(-1), ..base() }).await, "price_minor");
     assert_invalid(w.run(PlanCreate { price_minor: Some(i64::MAX), ..base() }).await, "price_minor");
     assert_invalid(w.run(PlanCreate { currency: Some("EURO".into()), ..base() }).await, "currency");
+    assert_invalid(w.run(PlanCreate { currency: Some("XYZ".into()), ..base() }).await, "currency");
+    assert_invalid(
+        w.run(PlanUpdate { plan: "pro".into(), currency: Some("USS".into()), ..Default::default() }).await,
+        "currency",
+    );
     assert_invalid(w.run(PlanCreate { credits_per_period: Some(-5), ..base() }).await, "credits_per_period");
     assert_invalid(w.run(PlanCreate { features: vec!["Has Space".into()], ..base() }).await, "features");
     assert_invalid(w.run(PlanCreate { rate_per_second: Some(0), ..base() }).await, "rate_per_second");

@@ -104,3 +104,31 @@ async fn renew_opens_the_next_period_and_grants_credits_once() {
     assert_eq!(entries[0].balance_after, 2000, "the balance follows the grants");
     assert_code(w.run(Renew { tenant: "ghost".into(), reason: None }).await, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn what_a_command_stores_is_to_the_second_and_grant_keys_stay_unique() {
+    let w = world().await;
+    w.plan("pro", 500).await;
+    // The clock a real command runs on (the CLI, the admin API, the desktop).
+    let live = Ctx::now("test");
+    assert_eq!(live.now.timestamp_subsec_nanos(), 0, "commands run on whole seconds");
+    let d = w
+        .run_at(
+            &live,
+            tollgate_core::tenants::TenantCreate { name: "acme".into(), plan: "pro".into(), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.subscription.period_end.timestamp_subsec_nanos(), 0, "the period end shown has no fraction");
+    let s = w
+        .run_at(&live, SetStatus { tenant: "acme".into(), status: SubscriptionStatus::PastDue, reason: None })
+        .await
+        .unwrap();
+    assert_eq!(s.grace_until.map(|g| g.timestamp_subsec_nanos()), Some(0), "nor has the grace end");
+    w.run_at(&live, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    let ledger = w.run(LedgerList { tenant: "acme".into(), ..Default::default() }).await.unwrap();
+    let keys: Vec<&str> = ledger.iter().filter_map(|e| e.idempotency_key.as_deref()).collect();
+    let start = live.now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let end = d.subscription.period_end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert_eq!(keys, [format!("grant:{end}"), format!("grant:{start}")], "one key per period, whole seconds, distinct");
+}

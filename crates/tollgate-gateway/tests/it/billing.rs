@@ -143,6 +143,8 @@ async fn batched_usage_reaches_the_ledger_as_one_entry_per_tenant_per_flush() {
     assert_eq!(stored, 1000, "nothing written yet");
     let shown = w.run(tollgate_core::tenants::TenantShow { tenant: "acme".into() }).await;
     assert_eq!(shown.tenant.balance, 900, "the tenant page counts the usage not yet written");
+    let listed = w.run(tollgate_core::tenants::TenantList::default()).await;
+    assert_eq!(listed.0[0].balance, 900, "and so does the tenant list");
     assert_eq!(debits(&w).await, vec![(-100, 50)], "50 requests, one entry");
     assert!(w.run(Verify {}).await.ok, "balance == sum(ledger)");
 }
@@ -341,6 +343,32 @@ async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "SUBSCRIPTION_PAST_DUE", "past due, evaluated with the current time and no restart");
     assert!(body["period_end"].is_string() && body["grace_until"].is_string(), "with the dates: {body}");
+    let grace = body["grace_until"].as_str().unwrap();
+    assert!(
+        grace.len() == 20 && grace.ends_with('Z') && !grace.contains('.'),
+        "to the second, though stored finer: {grace}"
+    );
+    // A person sees the same facts with labels in their language, not member names.
+    for (lang, labels, raw) in [
+        ("en", ["Grace period until", "Period ended", "Request ID", "Plan"], "request_id"),
+        ("de", ["Kulanzfrist bis", "Zeitraum endete", "Anfrage-ID", "Tarif"], "grace_until"),
+    ] {
+        let page = w
+            .client
+            .get(format!("{}/v1/x", w.url))
+            .bearer_auth(&lapsed)
+            .header("accept", "text/html")
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        for label in labels {
+            assert!(html.contains(&format!("<th>{label}</th>")), "{lang}: labelled '{label}': {html}");
+        }
+        assert!(!html.contains(&format!("<th>{raw}</th>")), "{lang}: no raw member name as a label: {html}");
+        assert!(html.contains(&format!("<td>{grace}</td>")), "{lang}: the date to the second: {html}");
+    }
     w.run(Renew { tenant: "lapsed".into(), reason: None }).await;
     assert_eq!(call(lapsed).await.status(), 200, "renewal lets the next request through");
 

@@ -321,3 +321,36 @@ async fn a_batched_request_is_refunded_by_the_id_its_client_got() {
         .expect_err("a refusal charged nothing");
     assert_eq!(error.code(), "NOT_FOUND", "{error}");
 }
+
+/// Waits (at most 10 s) until acme's key shows `calls` calls.
+async fn key_calls(w: &World, calls: i64) -> tollgate_core::keys::ApiKey {
+    for _ in 0..500 {
+        let keys = w.run(tollgate_core::keys::KeyList { tenant: "acme".into() }).await;
+        if keys[0].calls == calls {
+            return keys[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the key never showed {calls} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_shows_when_it_was_last_used_and_how_often() {
+    let w = world(3, 1).await;
+    let before = w.run(tollgate_core::keys::KeyList { tenant: "acme".into() }).await;
+    assert_eq!((before[0].calls, before[0].last_used_at), (0, None), "a new key was never used");
+    let started = chrono::Utc::now();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(w.get("/v1/x").await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 402, 402], "three served, then out of credits");
+    let key = key_calls(&w, 5).await;
+    let last = key.last_used_at.expect("the key's last use is recorded");
+    assert!(last >= started - chrono::TimeDelta::seconds(1) && last <= chrono::Utc::now(), "last use is now: {last}");
+    assert_eq!(last.timestamp_subsec_nanos(), 0, "to the second");
+    // More calls add to the count; the last use never goes back.
+    w.get("/v1/x").await;
+    let key = key_calls(&w, 6).await;
+    assert!(key.last_used_at.unwrap() >= last, "the last use moves forward");
+}

@@ -191,3 +191,26 @@ fn explain_prints_what_the_gateway_answers_one_line_per_route() {
     let err = fails(d, &["explain", "--tenant", "acme", "--route", "/nowhere"]);
     assert!(err.contains("route") && err.contains("/nowhere"), "an unmatched route is named: {err}");
 }
+
+#[test]
+fn the_audit_log_names_the_os_user_who_ran_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let user = |name: Option<&str>, args: &[&str]| {
+        let mut cmd = crate::process::binary();
+        cmd.env_remove("USER").env_remove("LOGNAME");
+        if let Some(name) = name {
+            cmd.env("USER", name);
+        }
+        let out = cmd.arg("--data-dir").arg(d).args(args).output().expect("tollgate runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    user(Some("alice"), &["plan", "create", "--name", "Pro"]);
+    // Without USER and LOGNAME (cron, systemd, some containers) the account database names them.
+    user(None, &["plan", "create", "--name", "Team"]);
+    let log = json(d, &["audit", "list"]);
+    let actors: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    let id = std::process::Command::new("id").arg("-un").output().unwrap();
+    let me = format!("cli:{}", String::from_utf8_lossy(&id.stdout).trim());
+    assert_eq!(actors, [me.as_str(), "cli:alice"], "who ran each command, never cli:unknown");
+}

@@ -113,3 +113,31 @@ fn stalled_connections_under_a_low_file_limit_neither_starve_the_listeners_nor_s
     let (status, output) = server.stop();
     assert!(status.success(), "and the server stops cleanly: {output}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_report_where_the_server_listens_beside_the_stored_addresses() {
+    use tollgate_core::settings::{SettingsGet, SettingsSet};
+    use tollgate_core::{Command, Ctx};
+    let dir = tempfile::tempdir().unwrap();
+    let local = Some("127.0.0.1:0".parse().unwrap());
+    let options = NodeOptions { admin_listen: local, gateway_listen: local, ..NodeOptions::default() };
+    let node = Node::start(DataDir::resolve(Some(dir.path().into())).unwrap(), options).await.unwrap();
+    let report = SettingsGet {}.run(node.console(), &Ctx::now("test")).await.unwrap();
+    let listening = report.listening.expect("a running server says where it listens");
+    assert_eq!(format!("http://{}", listening.admin_listen), node.admin_url(), "the admin API's real address");
+    assert_eq!(format!("http://{}", listening.gateway_listen), node.gateway_url(), "the gateway's");
+    assert_eq!(listening.dashboard_url, node.admin_url(), "and where the dashboard opens");
+    assert_eq!(
+        report.settings.admin_listen, "127.0.0.1:8401",
+        "the stored address is still reported (for the next start)"
+    );
+    assert_ne!(listening.admin_listen, report.settings.admin_listen, "the command line chose another");
+    let set = SettingsSet { gateway_listen: Some("127.0.0.1:9999".into()), ..Default::default() };
+    let after = set.run(node.console(), &Ctx::now("test")).await.unwrap();
+    assert_eq!(
+        after.listening.map(|l| l.gateway_listen),
+        Some(listening.gateway_listen),
+        "a new stored address waits for a restart"
+    );
+    node.stop().await.unwrap();
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn binary() -> Command {
+pub fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.env_remove("TOLLGATE_DATA_DIR").env("TOLLGATE_LOG", "warn");
     cmd

@@ -3,6 +3,7 @@ import type { CommandName, Input, Output } from './index';
 import type { Event } from './types.gen';
 import { BackendError, backendError } from './error';
 import { SseParser } from './sse';
+import { tabActor } from './actor';
 
 /** How long to wait before reconnecting a broken event stream. */
 const RECONNECT_MS = 1000;
@@ -23,7 +24,7 @@ export class HttpBackend implements Backend {
     try {
       response = await fetch(`${this.base}/api/${path}`, {
         method: 'POST',
-        headers: this.headers({ 'Content-Type': 'application/json', 'X-Tollgate-Actor': 'dashboard' }),
+        headers: this.headers({ 'Content-Type': 'application/json', 'X-Tollgate-Actor': tabActor() }),
         body: JSON.stringify(body ?? {}),
       });
     } catch (e) {

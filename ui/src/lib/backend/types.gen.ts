@@ -13,9 +13,15 @@ export interface Adjust {
 
 /** A key as stored and shown: never the secret, never its hash. */
 export interface ApiKey {
+  /** Requests made with this key (served or refused), written with `last_used_at`. */
+  calls: number;
   created_at: string;
   expires_at?: string | null;
   id: number;
+  /**
+   * The last request made with this key (whatever the answer), to the second. Written
+   * with the traffic log's periodic flush, so it trails the gateway by up to a second.
+   */
   last_used_at?: string | null;
   name: string;
   /** The visible start of the key, e.g. `tg_live_AbCd1234`; identifies it in commands. */
@@ -60,14 +66,26 @@ export interface AuditEntry {
   target: string;
 }
 
-/** `audit.list`: the newest actions first, optionally for one target. */
+/**
+ * `audit.list`: the latest actions first (by when they happened, which is not always the
+ * order they were recorded in: an import or the demo records actions dated earlier),
+ * narrowed by any of the filters.
+ */
 export interface AuditList {
-  /** Only entries older than this id (for paging). */
+  /** Only this command (`credits.topup`) or group of commands (`credits`). */
+  action?: string | null;
+  /** Only actions by this actor: a whole one (`cli:alice`) or its kind (`cli`, `desktop`, `dashboard`). */
+  actor?: string | null;
+  /** Only entries listed after this one (its id, for paging). */
   before_id?: number | null;
   /** At most this many entries (1-1000, default 100). */
   limit?: number | null;
-  /** Only actions on this target, e.g. `tenant:acme`. */
+  /** Only actions at or after this instant (RFC 3339, e.g. 2026-12-01T00:00:00Z). */
+  since?: string | null;
+  /** Only actions on this target, e.g. `tenant:acme`, `plan:pro`, `settings`. */
   target?: string | null;
+  /** Only actions on this tenant (its slug, e.g. `acme`). */
+  tenant?: string | null;
 }
 
 /** How long one billing period lasts. */
@@ -436,6 +454,16 @@ export type ListOfRoute = Route[];
 export type ListOfTenantRow = TenantRow[];
 
 export type ListOfUsageMinute = UsageMinute[];
+
+/** The addresses a running server listens on. */
+export interface Listening {
+  /** The admin API's address, e.g. `127.0.0.1:8401`. */
+  admin_listen: string;
+  /** Where the dashboard opens (the admin API's URL; the admin token is not in it). */
+  dashboard_url: string;
+  /** The gateway's address, e.g. `127.0.0.1:8402`. */
+  gateway_listen: string;
+}
 
 /** A tenant whose stored balance disagrees with its ledger. */
 export interface Mismatch {
@@ -823,6 +851,7 @@ export type SettingsGet = Record<string, unknown>;
 export type SettingsReport = Settings & {
   /** Stored values that are not valid, in force as their defaults until set again. */
   invalid: InvalidSetting[];
+  listening?: null | Listening;
 };
 
 /** `settings.set`: changes only the settings given. */

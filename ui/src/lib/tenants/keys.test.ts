@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiKey } from '$lib/backend';
-import { keyState, sortKeys } from './keys';
+import { keyState, keyUse, sortKeys } from './keys';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 function key(prefix: string, extra: Partial<ApiKey> = {}): ApiKey {
-  return { id: 1, tenant_id: 1, prefix, name: 'default', scopes: [], created_at: '2026-11-01T00:00:00Z', ...extra };
+  return { id: 1, tenant_id: 1, prefix, name: 'default', scopes: [], created_at: '2026-11-01T00:00:00Z', calls: 0, ...extra };
 }
 
 describe('keyState', () => {
@@ -25,5 +25,14 @@ describe('sortKeys', () => {
       key('new', { created_at: '2026-11-10T00:00:00Z' }),
     ];
     expect(sortKeys(keys, NOW).map((k) => k.prefix)).toEqual(['new', 'old', 'revoked']);
+  });
+});
+
+describe('keyUse', () => {
+  it('says when a key was last used and how often', () => {
+    expect(keyUse(key('a'), NOW)).toBe('never');
+    expect(keyUse(key('a', { last_used_at: '2026-11-24T11:58:00Z', calls: 37 }), NOW)).toBe('2 min ago · 37 calls');
+    expect(keyUse(key('a', { last_used_at: '2026-11-21T12:00:00Z', calls: 1 }), NOW)).toBe('3 d ago · 1 call');
+    expect(keyUse(key('a', { last_used_at: '2026-11-24T11:00:00Z', calls: 12345 }), NOW)).toBe('1 h ago · 12,345 calls');
   });
 });

@@ -1,4 +1,5 @@
 import type { ApiKey } from '$lib/backend';
+import { formatRelative } from '$lib/format/time';
 import type { Tone } from '$lib/format/tone';
 
 /** Where a key stands now: the gateway's view, for the key table's badge. */
@@ -16,4 +17,17 @@ export function keyState(key: ApiKey, now: number): { text: string; tone: Tone }
 export function sortKeys(keys: readonly ApiKey[], now: number): ApiKey[] {
   const dead = (k: ApiKey) => (keyState(k, now).tone === 'danger' ? 1 : 0);
   return [...keys].sort((a, b) => dead(a) - dead(b) || Date.parse(b.created_at) - Date.parse(a.created_at));
+}
+
+/**
+ * "2 min ago · 37 calls", or "never": when the key was last used and how often. The
+ * server writes both with its traffic flush, so they trail the gateway by about a second.
+ */
+export function keyUse(key: ApiKey, now: number): string {
+  if (!key.last_used_at) return key.calls > 0 ? `${callCount(key.calls)}` : 'never';
+  return `${formatRelative(key.last_used_at, now)} · ${callCount(key.calls)}`;
+}
+
+function callCount(calls: number): string {
+  return `${calls.toLocaleString('en-US')} ${calls === 1 ? 'call' : 'calls'}`;
 }
