@@ -184,6 +184,7 @@ fn answers_name_the_payment_condition_behind_a_rate_limit_and_change_nothing() {
             archived: false,
             created_at: t0,
             updated_at: t0,
+            subscribers: None,
         }),
         1,
     );

@@ -53,8 +53,13 @@ async fn the_log_is_in_time_order_and_filters_by_tenant_actor_command_and_time()
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
     w.tenant("globex", "pro").await;
-    let topup =
-        |tenant: &str, key: &str| TopUp { tenant: tenant.into(), amount: 5, idempotency_key: key.into(), note: None };
+    let topup = |tenant: &str, key: &str| TopUp {
+        tenant: tenant.into(),
+        amount: 5,
+        idempotency_key: key.into(),
+        note: None,
+        paid_minor: None,
+    };
     let by = |actor: &str, days: i64| Ctx { actor: actor.into(), now: t0() + TimeDelta::days(days) };
     // Recorded in this order, dated out of it (as an import or the demo does).
     w.run_at(&by("cli:alice", 3), topup("acme", "a")).await.unwrap();
