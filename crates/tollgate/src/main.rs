@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use tollgate::cli::{self, Invocation};
 use tollgate::data_dir::DataDir;
-use tollgate::{dashboard_url, remote, render, serve, tail};
+use tollgate::out::{self, OutputClosed};
+use tollgate::{dashboard_url, echo, remote, render, serve, tail};
 use tollgate_core::Command;
 use tollgate_core::import::TenantImport;
 use tollgate_core::verify::Verify;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     let runtime = runtime().build().expect("tokio runtime starts");
     match runtime.block_on(run()) {
         Ok(code) => code,
+        Err(e) if e.is::<OutputClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -51,13 +53,14 @@ async fn run() -> anyhow::Result<ExitCode> {
     let dir = DataDir::resolve(globals.data_dir)?;
     match invocation {
         Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
+        Invocation::Echo(args) => echo::run(args).await.map(|()| ExitCode::SUCCESS),
         Invocation::Tail(args) => tail::run(&dir, args, globals.json).await.map(|()| ExitCode::SUCCESS),
         Invocation::DashboardUrl => {
             let url = dashboard_url::of_running_server(&dir)?;
             if globals.json {
-                println!("{}", serde_json::json!({ "url": url }));
+                out::print(&format!("{}\n", serde_json::json!({ "url": url })))?;
             } else {
-                println!("{url}");
+                out::print(&format!("{url}\n"))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -93,9 +96,8 @@ fn import_input(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
 /// Prints a command's output as a table, or as JSON with `--json`.
 fn print(output: &serde_json::Value, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(output)?);
+        out::print(&format!("{}\n", serde_json::to_string_pretty(output)?))
     } else {
-        print!("{}", render::human(output));
+        out::print(&render::human(output))
     }
-    Ok(())
 }
