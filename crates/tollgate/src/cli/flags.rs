@@ -309,7 +309,7 @@ mod tests {
             }
             for cmd in group.get_subcommands().chain([group]) {
                 for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
-                    if !arg.get_help().is_some_and(|h| !h.to_string().is_empty()) {
+                    if arg.get_help().is_none_or(|h| h.to_string().is_empty()) {
                         bare.push(format!("{} {} --{}", group.get_name(), cmd.get_name(), arg.get_id()));
                     }
                 }
