@@ -21,19 +21,33 @@ pub struct DesktopArgs {
 }
 
 impl DesktopArgs {
-    /// Parses `args` (without the program name). Flags it does not know are left out
-    /// first: a WebDriver launches the app with its own (`--automation`).
+    /// Parses `args` (without the program name). Arguments it does not know are left out
+    /// first, as they always were: a WebDriver launches the app with its own (`--automation`).
     pub fn parse_from_args(args: impl IntoIterator<Item = String>) -> Result<Self, clap::Error> {
         let command = Self::command();
-        let known = |flag: &str| {
-            let name = flag.trim_start_matches('-').split('=').next().unwrap_or_default();
-            matches!(name, "help" | "version")
-                || command.get_arguments().any(|a| a.get_long() == Some(name))
-                || !flag.starts_with("--")
+        let flag = |arg: &str| {
+            let name = arg.strip_prefix("--")?.split('=').next()?;
+            if matches!(name, "help" | "version") {
+                return Some(false);
+            }
+            let known = command.get_arguments().find(|a| a.get_long() == Some(name))?;
+            Some(known.get_action().takes_values() && !arg.contains('='))
         };
-        let argv = std::iter::once(OsString::from("tollgate-desktop"))
-            .chain(args.into_iter().filter(|a| known(a)).map(OsString::from));
-        let matches = command.clone().try_get_matches_from(argv)?;
+        let mut kept = vec![OsString::from("tollgate-desktop")];
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match flag(&arg) {
+                Some(takes_value) => {
+                    kept.push(arg.into());
+                    if takes_value {
+                        kept.extend(args.next().map(OsString::from));
+                    }
+                }
+                None if arg == "-h" || arg == "-V" => kept.push(arg.into()),
+                None => tracing::debug!(%arg, "ignoring an argument the app does not take"),
+            }
+        }
+        let matches = command.clone().try_get_matches_from(kept)?;
         Self::from_arg_matches(&matches)
     }
 }
@@ -59,7 +73,7 @@ mod tests {
 
     #[test]
     fn takes_serves_flags_and_skips_a_webdrivers() {
-        let a = parse(&["--automation", "--data-dir", "/d", "--gateway-listen", "127.0.0.1:0"]).unwrap();
+        let a = parse(&["--automation", "--data-dir", "/d", "about:blank", "--gateway-listen=127.0.0.1:0"]).unwrap();
         assert_eq!(a.data_dir.as_deref(), Some(std::path::Path::new("/d")));
         assert_eq!(a.listen.gateway_listen, Some("127.0.0.1:0".parse().unwrap()));
         let e = parse(&["--admin-listen", "localhost"]).unwrap_err().to_string();
