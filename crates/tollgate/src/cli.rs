@@ -137,6 +137,19 @@ impl CommandVisitor for Pick<'_> {
     }
 }
 
+/// The flag that sets `field` of the command called `name`, when it is not simply the
+/// field's name with dashes (`rate_per_second` is `--rate`), so an error can say what to type.
+pub fn flag_for(name: &str, field: &str) -> Option<String> {
+    let (group, verb) = words(command::COMMAND_NAMES.iter().find(|n| **n == name)?);
+    let root = build();
+    let mut cmd = root.find_subcommand(group)?;
+    if let Some(verb) = verb {
+        cmd = cmd.find_subcommand(verb)?;
+    }
+    let long = cmd.get_arguments().find(|a| a.get_id() == field)?.get_long()?;
+    (long != field.replace('_', "-")).then(|| format!("--{long}"))
+}
+
 /// Parses the process arguments into an [`Invocation`] and the global options.
 pub fn parse() -> Result<(Invocation, Globals)> {
     let cli = build();
@@ -188,6 +201,14 @@ mod tests {
                 "`{name}` must be reachable on the command line"
             );
         }
+    }
+
+    #[test]
+    fn errors_can_name_the_flag_of_a_field() {
+        assert_eq!(flag_for("plan.create", "rate_per_second").as_deref(), Some("--rate"));
+        assert_eq!(flag_for("plan.create", "price_minor").as_deref(), Some("--price"));
+        assert_eq!(flag_for("credits.topup", "amount"), None, "--amount says itself");
+        assert_eq!(flag_for("nothing.here", "amount"), None);
     }
 
     #[test]

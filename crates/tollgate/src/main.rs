@@ -70,7 +70,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Invocation::Console { name, input } => {
-            let output = remote::execute(&dir, name, input).await?;
+            let output = remote::execute(&dir, name, input).await.map_err(|e| with_flag(e, name))?;
             print(&output, globals.json)?;
             if !globals.json && (output.get("secret").is_some() || output.pointer("/issued/secret").is_some()) {
                 eprintln!("\nStore this key now: Tollgate keeps only its hash and cannot show it again.");
@@ -78,6 +78,16 @@ async fn run() -> anyhow::Result<ExitCode> {
             let failed_check = name == Verify::NAME && output.get("ok") == Some(&serde_json::Value::Bool(false));
             Ok(if failed_check { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
+    }
+}
+
+/// An input error about a field whose flag reads differently also names the flag.
+fn with_flag(e: anyhow::Error, name: &str) -> anyhow::Error {
+    let flag =
+        e.downcast_ref::<remote::Failure>().and_then(|f| f.0.field.as_deref()).and_then(|f| cli::flag_for(name, f));
+    match flag {
+        Some(flag) => anyhow::anyhow!("{e}, given as {flag}"),
+        None => e,
     }
 }
 

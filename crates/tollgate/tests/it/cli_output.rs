@@ -68,6 +68,7 @@ fn the_subject_comes_first_and_bad_values_name_the_field() {
     let rate = run(d, &["plan", "create", "--name", "Bad", "--rate", "-1"]);
     let said = String::from_utf8_lossy(&rate.stderr);
     assert!(!rate.status.success() && said.contains("rate_per_second: must be 1-1000000"), "{said}");
+    assert!(said.contains("given as --rate"), "and the flag it came from: {said}");
     let expiry = run(d, &["key", "issue", "acme-corp", "--expires-at", "tomorrow"]);
     let said = String::from_utf8_lossy(&expiry.stderr);
     assert!(!expiry.status.success() && said.contains("--expires-at") && said.contains("2027-01-31"), "{said}");
