@@ -6,6 +6,7 @@
 //! command ([`ipc::console`]), the live feed through a `tauri::ipc::Channel`
 //! ([`feed`]), and the alert rules are core's ([`tollgate_core::alerts`]).
 
+pub mod args;
 pub mod feed;
 pub mod instance;
 pub mod ipc;

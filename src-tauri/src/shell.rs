@@ -12,6 +12,7 @@ use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
 
+use crate::args::DesktopArgs;
 use crate::{Desktop, instance, ipc, tray, watch};
 
 /// The app's configuration, icons and the built dashboard, embedded at compile time.
@@ -31,9 +32,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     ])
 }
 
-/// Where the app keeps its data and listens: `--data-dir` or `TOLLGATE_DATA_DIR`, and
-/// `TOLLGATE_ADMIN_LISTEN`/`TOLLGATE_GATEWAY_LISTEN`, as for `tollgate serve`. Other
-/// arguments are ignored (a WebDriver launches the app with its own).
+/// Where the app keeps its data and listens: `--data-dir`/`TOLLGATE_DATA_DIR` and
+/// `--admin-listen`/`--gateway-listen` (or `TOLLGATE_ADMIN_LISTEN`/`TOLLGATE_GATEWAY_LISTEN`),
+/// as for `tollgate serve`. Flags it does not know are ignored (a WebDriver launches the
+/// app with its own).
 #[derive(Debug, Default)]
 pub struct Options {
     /// `None`: the OS data directory's `tollgate/`.
@@ -43,30 +45,33 @@ pub struct Options {
 }
 
 impl Options {
-    /// Reads the command line and the environment.
+    /// Reads the command line and the environment; `--help` and `--version` print and
+    /// exit here, and a bad flag exits with clap's message.
     pub fn from_env() -> Result<Self> {
-        Self::parse(std::env::args().skip(1), |name| std::env::var(name).ok())
+        Self::parse(std::env::args().skip(1), |name| std::env::var(name).ok()).map_err(|e| {
+            match e.downcast::<clap::Error>() {
+                Ok(clap) => clap.exit(),
+                Err(e) => e,
+            }
+        })
     }
 
-    /// Reads `args` (without the program name) and the variables `var` looks up.
+    /// Reads `args` (without the program name) and the variables `var` looks up (the
+    /// flags win; clap reads the process environment itself, `var` is for tests).
     pub fn parse(args: impl IntoIterator<Item = String>, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut args = args.into_iter();
-        let mut data_dir = var("TOLLGATE_DATA_DIR").map(PathBuf::from);
-        while let Some(arg) = args.next() {
-            if let Some(path) = arg.strip_prefix("--data-dir=") {
-                data_dir = Some(path.into());
-            } else if arg == "--data-dir" {
-                data_dir = Some(args.next().context("--data-dir needs a directory")?.into());
+        let parsed = DesktopArgs::parse_from_args(args)?;
+        let data_dir = parsed.data_dir.or_else(|| var("TOLLGATE_DATA_DIR").map(PathBuf::from));
+        let addr = |given: Option<SocketAddr>, name: &str| -> Result<Option<SocketAddr>> {
+            match given {
+                Some(a) => Ok(Some(a)),
+                None => var(name)
+                    .map(|v| v.parse().with_context(|| format!("{name}='{v}' is not an address, e.g. 127.0.0.1:8402")))
+                    .transpose(),
             }
-        }
-        let addr = |name: &str| -> Result<Option<SocketAddr>> {
-            var(name)
-                .map(|v| v.parse().with_context(|| format!("{name}='{v}' is not an address, e.g. 127.0.0.1:8402")))
-                .transpose()
         };
         let node = NodeOptions {
-            admin_listen: addr("TOLLGATE_ADMIN_LISTEN")?,
-            gateway_listen: addr("TOLLGATE_GATEWAY_LISTEN")?,
+            admin_listen: addr(parsed.listen.admin_listen, "TOLLGATE_ADMIN_LISTEN")?,
+            gateway_listen: addr(parsed.listen.gateway_listen, "TOLLGATE_GATEWAY_LISTEN")?,
             ui_dir: None,
             ..NodeOptions::default()
         };
@@ -206,7 +211,8 @@ mod tests {
         assert_eq!(o.data_dir.as_deref(), Some(std::path::Path::new("/eq")));
         let o = Options::parse(args(&[]), env).unwrap();
         assert_eq!(o.data_dir.as_deref(), Some(std::path::Path::new("/from/env")));
-        assert!(Options::parse(args(&["--data-dir"]), env).unwrap_err().to_string().contains("--data-dir needs"));
+        let e = Options::parse(args(&["--data-dir"]), env).unwrap_err().to_string();
+        assert!(e.contains("--data-dir") && e.contains("value is required"), "{e}");
     }
 
     #[test]

@@ -10,13 +10,18 @@ use anyhow::{Result, anyhow};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command as Clap, FromArgMatches};
 use tollgate_core::command::{self, Command, CommandVisitor};
 
+use crate::echo::EchoArgs;
 use crate::serve::ServeArgs;
+
+mod flags;
 use crate::tail::TailArgs;
 
 /// What the user asked for.
 pub enum Invocation {
     /// `tollgate serve`.
     Serve(ServeArgs),
+    /// `tollgate echo`: the walkthrough's upstream.
+    Echo(EchoArgs),
     /// `tollgate events tail`.
     Tail(TailArgs),
     /// `tollgate import FILE`: `tenant.import` with the file's contents.
@@ -51,10 +56,10 @@ impl CommandVisitor for Tree {
         let (group, verb) = words(C::NAME);
         match verb {
             Some(verb) => {
-                let sub = C::augment_args(Clap::new(verb)).about(C::SUMMARY);
+                let sub = flags::leaf(C::augment_args(Clap::new(verb)).about(C::SUMMARY), &format!("{group} {verb}"));
                 self.groups.entry(group).or_default().push(sub);
             }
-            None => self.top.push(C::augment_args(Clap::new(C::NAME)).about(C::SUMMARY)),
+            None => self.top.push(flags::leaf(C::augment_args(Clap::new(C::NAME)).about(C::SUMMARY), C::NAME)),
         }
     }
 }
@@ -73,15 +78,22 @@ pub fn build() -> Clap {
                 .long("data-dir")
                 .env("TOLLGATE_DATA_DIR")
                 .global(true)
+                .value_name("DIR")
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("Data directory (default: the OS data directory's tollgate/)"),
         )
         .arg(Arg::new("json").long("json").global(true).action(ArgAction::SetTrue).help("Print JSON instead of tables"))
-        .subcommand(ServeArgs::augment_args(Clap::new("serve")).about("Run the admin API until SIGINT/SIGTERM"));
-    for (group, subs) in tree.groups {
-        root = root.subcommand(
-            Clap::new(group).about(format!("{group} commands")).subcommand_required(true).subcommands(subs),
+        .subcommand(
+            ServeArgs::augment_args(Clap::new("serve"))
+                .about("Run the gateway, the admin API and the dashboard until SIGINT/SIGTERM"),
+        )
+        .subcommand(
+            EchoArgs::augment_args(Clap::new("echo"))
+                .about("Run a test upstream that answers every request with 200 and a JSON echo of it"),
         );
+    for (group, subs) in tree.groups {
+        let about = flags::group_about(group, &subs);
+        root = root.subcommand(Clap::new(group).about(about).subcommand_required(true).subcommands(subs));
     }
     root.subcommand(
         Clap::new("events")
@@ -97,7 +109,12 @@ pub fn build() -> Clap {
     .subcommand(
         Clap::new("import")
             .about("Import tenants and keys from a .csv or .jsonl file (all or nothing; keys are hashed)")
-            .arg(Arg::new("file").required(true).value_parser(clap::value_parser!(PathBuf))),
+            .arg(
+                Arg::new("file")
+                    .required(true)
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("A .csv or .jsonl file: one tenant per line"),
+            ),
     )
     .subcommands(tree.top)
 }
@@ -120,13 +137,31 @@ impl CommandVisitor for Pick<'_> {
     }
 }
 
+/// The flag that sets `field` of the command called `name`, when it is not simply the
+/// field's name with dashes (`rate_per_second` is `--rate`), so an error can say what to type.
+pub fn flag_for(name: &str, field: &str) -> Option<String> {
+    let (group, verb) = words(command::COMMAND_NAMES.iter().find(|n| **n == name)?);
+    let root = build();
+    let mut cmd = root.find_subcommand(group)?;
+    if let Some(verb) = verb {
+        cmd = cmd.find_subcommand(verb)?;
+    }
+    let long = cmd.get_arguments().find(|a| a.get_id() == field)?.get_long()?;
+    (long != field.replace('_', "-")).then(|| format!("--{long}"))
+}
+
 /// Parses the process arguments into an [`Invocation`] and the global options.
 pub fn parse() -> Result<(Invocation, Globals)> {
-    let matches = build().get_matches();
+    let cli = build();
+    let args = flags::subject_as_flag(&cli, std::env::args_os().collect());
+    let matches = cli.get_matches_from(args);
     let globals = Globals { data_dir: matches.get_one::<PathBuf>("data-dir").cloned(), json: matches.get_flag("json") };
     let (name, sub) = matches.subcommand().ok_or_else(|| anyhow!("no command given"))?;
     if name == "serve" {
         return Ok((Invocation::Serve(ServeArgs::from_arg_matches(sub)?), globals));
+    }
+    if name == "echo" {
+        return Ok((Invocation::Echo(EchoArgs::from_arg_matches(sub)?), globals));
     }
     if name == "import" {
         let file = sub.get_one::<PathBuf>("file").cloned().ok_or_else(|| anyhow!("import needs a file"))?;
@@ -166,6 +201,14 @@ mod tests {
                 "`{name}` must be reachable on the command line"
             );
         }
+    }
+
+    #[test]
+    fn errors_can_name_the_flag_of_a_field() {
+        assert_eq!(flag_for("plan.create", "rate_per_second").as_deref(), Some("--rate"));
+        assert_eq!(flag_for("plan.create", "price_minor").as_deref(), Some("--price"));
+        assert_eq!(flag_for("credits.topup", "amount"), None, "--amount says itself");
+        assert_eq!(flag_for("nothing.here", "amount"), None);
     }
 
     #[test]

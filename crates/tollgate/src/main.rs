@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use tollgate::cli::{self, Invocation};
 use tollgate::data_dir::DataDir;
-use tollgate::{dashboard_url, remote, render, serve, tail};
+use tollgate::out::{self, OutputClosed};
+use tollgate::{dashboard_url, echo, remote, render, serve, tail};
 use tollgate_core::Command;
 use tollgate_core::import::TenantImport;
 use tollgate_core::verify::Verify;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     let runtime = runtime().build().expect("tokio runtime starts");
     match runtime.block_on(run()) {
         Ok(code) => code,
+        Err(e) if e.is::<OutputClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -51,13 +53,14 @@ async fn run() -> anyhow::Result<ExitCode> {
     let dir = DataDir::resolve(globals.data_dir)?;
     match invocation {
         Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
+        Invocation::Echo(args) => echo::run(args).await.map(|()| ExitCode::SUCCESS),
         Invocation::Tail(args) => tail::run(&dir, args, globals.json).await.map(|()| ExitCode::SUCCESS),
         Invocation::DashboardUrl => {
             let url = dashboard_url::of_running_server(&dir)?;
             if globals.json {
-                println!("{}", serde_json::json!({ "url": url }));
+                out::print(&format!("{}\n", serde_json::json!({ "url": url })))?;
             } else {
-                println!("{url}");
+                out::print(&format!("{url}\n"))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -67,7 +70,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Invocation::Console { name, input } => {
-            let output = remote::execute(&dir, name, input).await?;
+            let output = remote::execute(&dir, name, input).await.map_err(|e| with_flag(e, name))?;
             print(&output, globals.json)?;
             if !globals.json && (output.get("secret").is_some() || output.pointer("/issued/secret").is_some()) {
                 eprintln!("\nStore this key now: Tollgate keeps only its hash and cannot show it again.");
@@ -75,6 +78,16 @@ async fn run() -> anyhow::Result<ExitCode> {
             let failed_check = name == Verify::NAME && output.get("ok") == Some(&serde_json::Value::Bool(false));
             Ok(if failed_check { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
+    }
+}
+
+/// An input error about a field whose flag reads differently also names the flag.
+fn with_flag(e: anyhow::Error, name: &str) -> anyhow::Error {
+    let flag =
+        e.downcast_ref::<remote::Failure>().and_then(|f| f.0.field.as_deref()).and_then(|f| cli::flag_for(name, f));
+    match flag {
+        Some(flag) => anyhow::anyhow!("{e}, given as {flag}"),
+        None => e,
     }
 }
 
@@ -93,9 +106,8 @@ fn import_input(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
 /// Prints a command's output as a table, or as JSON with `--json`.
 fn print(output: &serde_json::Value, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(output)?);
+        out::print(&format!("{}\n", serde_json::to_string_pretty(output)?))
     } else {
-        print!("{}", render::human(output));
+        out::print(&render::human(output))
     }
-    Ok(())
 }

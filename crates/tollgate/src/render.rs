@@ -5,13 +5,78 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tollgate_core::validate::is_control_char;
 
 /// Renders a command's output for a terminal.
 pub fn human(value: &Value) -> String {
     let mut out = String::new();
-    block(&mut out, value, None);
+    block(&mut out, &for_people(value, None), None);
+    out
+}
+
+/// The output as a person reads it: amounts in minor units (`price_minor` beside a
+/// `currency`) become money (`price  49.00 USD`), and a nested record's empty field that
+/// its parent states in full (a tenant's own `billing_link`, unset, beside the link it
+/// actually gets) is left out, so one fact is not shown twice with two values.
+fn for_people(value: &Value, parent: Option<&Map<String, Value>>) -> Value {
+    match value {
+        // Rows are not compared with their parent: a table keeps the same columns in every row.
+        Value::Array(items) => Value::Array(items.iter().map(|v| for_people(v, None)).collect()),
+        Value::Object(map) => {
+            let currency = map.get("currency").and_then(Value::as_str);
+            let has_money = currency.is_some() && map.iter().any(|(k, v)| k.ends_with("_minor") && v.is_i64());
+            let mut tidy = Map::new();
+            for (k, v) in map {
+                let stated_above = v.is_null() && parent.is_some_and(|p| p.get(k).is_some_and(|p| !p.is_null()));
+                match (k.strip_suffix("_minor"), v.as_i64(), currency) {
+                    _ if stated_above => {}
+                    _ if k == "currency" && has_money => {}
+                    (Some(name), Some(minor), Some(code)) => {
+                        tidy.insert(name.to_string(), Value::String(money(minor, code)));
+                    }
+                    _ => {
+                        tidy.insert(k.clone(), for_people(v, Some(map)));
+                    }
+                }
+            }
+            Value::Object(tidy)
+        }
+        other => other.clone(),
+    }
+}
+
+/// `4900, "USD"` → `49.00 USD`; the decimals are the currency's (ISO 4217 minor units).
+pub fn money(minor: i64, currency: &str) -> String {
+    let code = printable(currency);
+    let decimals = match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    };
+    let sign = if minor < 0 { "-" } else { "" };
+    let units = minor.unsigned_abs();
+    let scale = 10u64.pow(decimals);
+    let whole = grouped(units / scale);
+    if decimals == 0 {
+        return format!("{sign}{whole} {code}");
+    }
+    let fraction = units % scale;
+    format!("{sign}{whole}.{fraction:0width$} {code}", width = decimals as usize)
+}
+
+/// `1234567` → `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -137,6 +202,49 @@ mod tests {
         assert!(block.contains("reason  line\\nbreak\n"), "in key/value blocks: {block}");
         assert!(!block.contains('\u{7}'), "keys too: {block:?}");
         assert_eq!(printable("Ümlaut GmbH"), "Ümlaut GmbH", "other text is untouched");
+    }
+
+    #[test]
+    fn money_is_printed_as_money() {
+        assert_eq!(money(4900, "USD"), "49.00 USD");
+        assert_eq!(money(5, "EUR"), "0.05 EUR", "cents keep their leading zero");
+        assert_eq!(money(0, "USD"), "0.00 USD");
+        assert_eq!(money(123_456_789, "USD"), "1,234,567.89 USD", "thousands are grouped");
+        assert_eq!(money(-250, "GBP"), "-2.50 GBP");
+        assert_eq!(money(4900, "JPY"), "4,900 JPY", "yen have no minor unit");
+        assert_eq!(money(1500, "KWD"), "1.500 KWD", "dinars have three decimals");
+        assert_eq!(money(i64::MIN, "USD"), "-92,233,720,368,547,758.08 USD", "no overflow at the extremes");
+    }
+
+    #[test]
+    fn plans_show_their_price_not_minor_units() {
+        let plans = json!([
+            {"slug": "pro", "price_minor": 4900, "currency": "USD", "credits_per_period": 10000},
+            {"slug": "yen", "price_minor": 500, "currency": "JPY", "credits_per_period": 5}
+        ]);
+        let text = human(&plans);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["SLUG", "PRICE", "CREDITS_PER_PERIOD"]);
+        assert!(lines[1].contains("49.00 USD") && lines[2].contains("500 JPY"), "{text}");
+        assert!(!text.contains("4900"), "no minor units: {text}");
+        let block = human(&json!({"plan": {"name": "Pro", "price_minor": 4900, "currency": "USD"}}));
+        assert!(block.contains("price  49.00 USD\n"), "in blocks too: {block}");
+        let no_currency = human(&json!({"price_minor": 4900}));
+        assert!(no_currency.contains("price_minor  4900"), "without a currency it stays a number: {no_currency}");
+    }
+
+    #[test]
+    fn one_billing_link_is_shown() {
+        let created = json!({
+            "tenant": {"slug": "acme", "billing_link": null},
+            "billing_link": "https://billing.acme-api.com/acme"
+        });
+        let text = human(&created);
+        assert_eq!(text.matches("billing_link").count(), 1, "the link customers get, once: {text}");
+        assert!(text.contains("billing_link  https://billing.acme-api.com/acme"), "{text}");
+        let own =
+            human(&json!({"tenant": {"billing_link": "https://pay.acme.io"}, "billing_link": "https://pay.acme.io"}));
+        assert_eq!(own.matches("https://pay.acme.io").count(), 2, "a value that is set is never hidden: {own}");
     }
 
     #[test]

@@ -11,16 +11,24 @@ use crate::dashboard_url;
 use crate::data_dir::DataDir;
 use crate::demo::DemoError;
 use crate::node::{ListenerOverrides, Node, NodeOptions};
+use crate::out::line;
 
-/// Options of `tollgate serve`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Admin API address (default: the `admin_listen` setting, 127.0.0.1:8401). Port 0 picks a free port.
+/// Where the server listens: `tollgate serve` and the desktop app take the same flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListenArgs {
+    /// Admin API and dashboard address (default: the `admin_listen` setting, 127.0.0.1:8401). Port 0 picks a free port.
     #[arg(long, env = "TOLLGATE_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// Gateway address (default: the `gateway_listen` setting, 127.0.0.1:8402). Port 0 picks a free port.
     #[arg(long, env = "TOLLGATE_GATEWAY_LISTEN")]
     pub gateway_listen: Option<SocketAddr>,
+}
+
+/// Options of `tollgate serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
     /// Seed a fresh data directory with demo plans, tenants, keys and routes, start a demo
     /// upstream on loopback, and send a gentle mix of traffic.
     #[arg(long)]
@@ -51,32 +59,34 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         max_connections: args.max_connections.and_then(|n| usize::try_from(n).ok()),
     };
     let options = NodeOptions {
-        admin_listen: args.admin_listen,
-        gateway_listen: args.gateway_listen,
+        admin_listen: args.listen.admin_listen,
+        gateway_listen: args.listen.gateway_listen,
         ui_dir: args.ui_dir,
         limits,
         request_log_entries: args.request_log_entries,
     };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();
-    println!("Loaded {} keys and {} tenants in {} ms", loaded.keys, loaded.tenants, loaded.ms);
+    if !args.demo {
+        line(&format!("Loaded {} keys and {} tenants in {} ms", loaded.keys, loaded.tenants, loaded.ms));
+    }
     let (admin_url, gateway_url) = (node.admin_url(), node.gateway_url());
-    println!("Tollgate admin API listening on {admin_url}");
-    println!("Tollgate gateway listening on {gateway_url}");
+    line(&format!("Tollgate admin API listening on {admin_url}"));
+    line(&format!("Tollgate gateway listening on {gateway_url}"));
     let path = node.dir().path();
-    println!("Data directory: {} (admin token in {})", path.display(), path.join("admin-token").display());
-    println!("OpenAPI document: {admin_url}/api/openapi.json");
+    line(&format!("Data directory: {} (admin token in {})", path.display(), path.join("admin-token").display()));
+    line(&format!("OpenAPI document: {admin_url}/api/openapi.json"));
     match node.dashboard().root() {
         // The token opens the admin API: only a person at a terminal sees it, never a log.
         Some(_) if std::io::stdout().is_terminal() => {
-            println!("Open the dashboard: {}", dashboard_url::with_token(admin_url, node.token()))
+            line(&format!("Open the dashboard: {}", dashboard_url::with_token(admin_url, node.token())))
         }
-        Some(_) => println!("{}", dashboard_url::hint(node.dir())),
-        None => println!("The dashboard is not built (run `make ui`); the admin API works without it"),
+        Some(_) => line(&dashboard_url::hint(node.dir())),
+        None => line("The dashboard is not built (run `make ui`); the admin API works without it"),
     }
     if args.demo {
         let launched = node.demo().launch(node.console()).await;
-        let (_, keys, upstream) = match launched {
+        let (report, keys, upstream) = match launched {
             Ok(launched) => launched,
             Err(e) => {
                 // The listeners already run: stop them the clean way before saying why.
@@ -89,19 +99,22 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
                 });
             }
         };
-        println!(
+        // Counted after seeding: before it, the demo's console was empty.
+        line(&format!("Loaded {} keys and {} tenants (seeded by --demo)", report.keys, report.tenants));
+        line(&format!(
             "Demo: seeded plans starter and pro, tenants {}, upstream {upstream}",
             keys.0.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
-        );
-        println!("Demo: try  curl -H 'Authorization: Bearer {}' {gateway_url}/v1/search", keys.0[0].1);
+        ));
+        line(&format!("Demo: try  curl -H 'Authorization: Bearer {}' {gateway_url}/v1/search", keys.0[0].1));
     }
     shutdown_signal().await;
     node.stop().await?;
-    println!("Tollgate stopped cleanly");
+    line("Tollgate stopped cleanly");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");

@@ -56,7 +56,7 @@ pub async fn run(dir: &DataDir, args: TailArgs, json: bool) -> Result<()> {
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
-            show(&block, json);
+            show(&block, json)?;
         }
     }
     eprintln!("the server closed the event stream");
@@ -64,7 +64,7 @@ pub async fn run(dir: &DataDir, args: TailArgs, json: bool) -> Result<()> {
 }
 
 /// Prints one SSE block (`event:` and `data:` lines).
-fn show(block: &str, json: bool) {
+fn show(block: &str, json: bool) -> Result<()> {
     let mut kind = "message";
     let mut data = String::new();
     for line in block.lines() {
@@ -75,18 +75,17 @@ fn show(block: &str, json: bool) {
         }
     }
     if data.is_empty() {
-        return;
+        return Ok(());
     }
     if kind == "dropped" {
         eprintln!("warning: this terminal fell behind and was dropped after missing events: {data}");
-        return;
+        return Ok(());
     }
     if json {
-        println!("{data}");
-        return;
+        return crate::out::print(&format!("{data}\n"));
     }
-    let Ok(event) = serde_json::from_str::<Value>(&data) else { return };
-    println!("{}", crate::render::printable(&line(&event)));
+    let Ok(event) = serde_json::from_str::<Value>(&data) else { return Ok(()) };
+    crate::out::print(&format!("{}\n", crate::render::printable(&line(&event))))
 }
 
 /// `10:15:30  402 INSUFFICIENT_CREDITS  acme  GET /v1/search  cost=5 balance=0`.

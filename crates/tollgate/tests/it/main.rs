@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod cli;
+mod cli_output;
 mod drift;
 mod hang_up;
 mod listeners;
@@ -12,3 +13,4 @@ mod server;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]
 mod small_disk;
 mod storage_faults;
+mod walkthrough;

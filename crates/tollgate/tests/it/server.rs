@@ -383,8 +383,13 @@ fn the_demo_seeds_a_fresh_dir_and_makes_every_kind_of_traffic() {
     let served: i64 =
         json(d, &["usage", "list"]).as_array().unwrap().iter().map(|u| u["requests"].as_i64().unwrap()).sum();
     assert!(served > 0, "and served traffic");
-    let (status, _) = server.stop();
+    let (status, printed) = server.stop();
     assert!(status.success(), "the demo stops cleanly");
+    assert!(
+        printed.contains("Loaded 4 keys and 4 tenants (seeded by --demo)"),
+        "what it loaded, once seeded:\n{printed}"
+    );
+    assert!(!printed.contains("Loaded 0 keys"), "not the empty directory before seeding:\n{printed}");
     assert_eq!(json(d, &["verify"])["ok"], true, "its ledger balances");
     let again = fails(d, &["serve", "--demo", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"]);
     assert!(again.contains("fresh data directory"), "a second --demo on the same data refuses to seed twice: {again}");
