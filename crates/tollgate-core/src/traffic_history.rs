@@ -74,6 +74,7 @@ impl HistoryWindow {
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct TrafficHistoryShow {
+    /// How far back: 5m, 1h, 24h, 7d or 30d (buckets of 1 min up to 6 h).
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value = "1h"))]
     #[serde(default)]
     pub window: HistoryWindow,

@@ -60,6 +60,7 @@ const GROUP_ABOUT: &[(&str, &str)] = &[
     ("denial", "Refused requests: recent denials and counts per code"),
     ("key", "API keys: issue, list, rotate and revoke"),
     ("ledger", "A tenant's credit movements, entry by entry"),
+    ("overview", "The money view: revenue per plan, credits per day, top-ups, tenants at risk"),
     ("plan", "Plans: price, credits per period, features and rate limits"),
     ("request", "Find out what happened to one request, by its id"),
     ("route", "Routes: which paths the gateway forwards where, and what a call costs"),
@@ -67,7 +68,7 @@ const GROUP_ABOUT: &[(&str, &str)] = &[
     ("storage", "Whether the database accepts writes"),
     ("subscription", "A tenant's subscription: change plan, set status, renew"),
     ("tenant", "Tenants (your customers): create, show, update, suspend, resume, block, import"),
-    ("traffic", "What the traffic and request logs kept and dropped"),
+    ("traffic", "Traffic history per window, and what the traffic and request logs kept and dropped"),
     ("usage", "Served traffic per minute, tenant and route"),
 ];
 

@@ -1074,6 +1074,7 @@ export interface TrafficHistory {
 export interface TrafficHistoryShow {
   /** Only this tenant's traffic. */
   tenant?: string | null;
+  /** How far back: 5m, 1h, 24h, 7d or 30d (buckets of 1 min up to 6 h). */
   window?: HistoryWindow;
 }
 
