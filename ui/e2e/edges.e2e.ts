@@ -2,44 +2,30 @@
  * Rough edges a newcomer meets: a key's last use and call count, the audit log's filters
  * and who it names, and the Settings page saying where the server really listens.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { describe, expect, it } from 'vitest';
+import { callGateway, screenshot, useStack } from './harness';
 import { waitFor } from './wait';
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
-});
+const stack = useStack();
 
 describe('rough edges', () => {
   it('shows key use, filters the audit log and says where the server listens', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await tollgate.call('plan.create', { name: 'Pro', credits_per_period: 5 });
-    await tollgate.call('tenant.create', { name: 'acme', plan: 'pro' });
-    await tollgate.call('tenant.create', { name: 'globex', plan: 'pro' });
-    const { secret } = await tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme', name: 'production' });
-    await tollgate.call('route.create', { path_prefix: '/v1', upstream_url: upstream.url, cost: 1 });
+    await stack.tollgate.call('plan.create', { name: 'Pro', credits_per_period: 5 });
+    await stack.tollgate.call('tenant.create', { name: 'acme', plan: 'pro' });
+    await stack.tollgate.call('tenant.create', { name: 'globex', plan: 'pro' });
+    const { secret } = await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme', name: 'production' });
+    await stack.tollgate.call('route.create', { path_prefix: '/v1', upstream_url: stack.upstream.url, cost: 1 });
     const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) statuses.push((await callGateway(tollgate.gateway, secret)).status);
+    for (let i = 0; i < 7; i++) statuses.push((await callGateway(stack.tollgate.gateway, secret)).status);
     expect(statuses, 'five served, then out of credits').toEqual([200, 200, 200, 200, 200, 402, 402]);
 
     // The key's row: when it was last used and how often (written with the traffic flush).
-    const calls = async () => (await tollgate.call<{ calls: number }[]>('key.list', { tenant: 'acme' }))[0].calls;
+    const calls = async () => (await stack.tollgate.call<{ calls: number }[]>('key.list', { tenant: 'acme' }))[0].calls;
     await waitFor(async () => (await calls()) === 7, 10_000, 'key.list counting 7 calls', 100);
-    await page.goto(tollgate.dashboard);
+    await page.goto(stack.tollgate.dashboard);
     await page.getByRole('link', { name: 'Monitor', exact: true }).first().waitFor();
     await page.evaluate(() => (location.hash = '#/tenants/acme'));
     const keys = page.getByRole('region', { name: 'API keys' });
@@ -71,8 +57,8 @@ describe('rough edges', () => {
     const listening = page.getByTestId('listening-now');
     await listening.waitFor();
     const text = (await listening.textContent()) ?? '';
-    expect(text).toContain(new URL(tollgate.gateway).host);
-    expect(text).toContain(new URL(tollgate.admin).host);
+    expect(text).toContain(new URL(stack.tollgate.gateway).host);
+    expect(text).toContain(new URL(stack.tollgate.admin).host);
     expect(text).toContain('used at next start');
     await screenshot(page, 'settings-listen');
     expect(errors, 'no page errors').toEqual([]);

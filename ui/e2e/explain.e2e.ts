@@ -4,25 +4,20 @@
  * answers; the fix button opens the form that fixes it; and a request id taken from a real
  * 402 body is found through the search box, while an unknown one says it is not found.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { callGateway, screenshot, useStack } from './harness';
 import { waitFor } from './wait';
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
+const stack = useStack();
 const keys: Record<string, string> = {};
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-  const call = tollgate.call.bind(tollgate);
+  const call = stack.tollgate.call.bind(stack.tollgate);
   await call('plan.create', { name: 'Pro', credits_per_period: 100, grace_days: 3 });
   await call('plan.create', { name: 'Empty', credits_per_period: 0 });
   await call('plan.create', { name: 'No grace', slug: 'no-grace', credits_per_period: 100, grace_days: 0 });
-  await call('route.create', { path_prefix: '/v1', upstream_url: upstream.url, cost: 1 });
+  await call('route.create', { path_prefix: '/v1', upstream_url: stack.upstream.url, cost: 1 });
   for (const [slug, plan] of [
     ['healthy', 'pro'],
     ['broke', 'empty'],
@@ -35,12 +30,6 @@ beforeAll(async () => {
   // Past due with a grace of 0 days: beyond its grace from the moment it is set.
   await call('subscription.set-status', { tenant: 'late', status: 'past_due' });
   await call('tenant.block', { tenant: 'blocked' });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
 });
 
 async function openTenant(page: Page, slug: string): Promise<void> {
@@ -57,10 +46,10 @@ async function answersNow(page: Page): Promise<{ status: number; code: string | 
 
 describe('the tenant page says what the gateway answers', () => {
   it('matches the gateway for healthy, zero-credit, past-due and blocked tenants', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(tollgate.dashboard);
+    await page.goto(stack.tollgate.dashboard);
     await page.getByRole('link', { name: 'Monitor', exact: true }).first().waitFor();
 
     const expected: Record<string, string | null> = {
@@ -74,7 +63,7 @@ describe('the tenant page says what the gateway answers', () => {
       const said = await answersNow(page);
       await screenshot(page, `tenant-explain-${slug}`);
       expect(said.code, `${slug}: the page's answer`).toBe(expected[slug]);
-      const got = await callGateway(tollgate.gateway, keys[slug], '/v1/echo');
+      const got = await callGateway(stack.tollgate.gateway, keys[slug], '/v1/echo');
       expect({ status: got.status, code: (got.body.code as string | undefined) ?? null }, `${slug}: the gateway then answers what the page said`).toEqual(said);
       const badge = (await page.getByTestId('gateway-badge').textContent()) ?? '';
       expect(badge, `${slug}: the header badge says the same`).toContain(said.code ?? 'served on every route');
@@ -92,13 +81,13 @@ describe('the tenant page says what the gateway answers', () => {
     await page.getByLabel('Amount').fill('10');
     await page.getByRole('button', { name: 'Confirm top-up' }).click();
     await waitFor(async () => (await row.getAttribute('data-status')) === '200', 5000, 'the answer after the top-up');
-    expect((await callGateway(tollgate.gateway, keys.broke, '/v1/echo')).status, 'the gateway now serves it').toBe(200);
+    expect((await callGateway(stack.tollgate.gateway, keys.broke, '/v1/echo')).status, 'the gateway now serves it').toBe(200);
     expect(errors, 'no page errors').toEqual([]);
   });
 
   it('finds a request by the id in a real 402 body, and says when one is not found', async () => {
-    const { page } = browser;
-    const refused = await callGateway(tollgate.gateway, keys.late, '/v1/echo');
+    const { page } = stack.browser;
+    const refused = await callGateway(stack.tollgate.gateway, keys.late, '/v1/echo');
     expect(refused.status).toBe(402);
     const id = refused.body.request_id as string;
     expect(id, 'the problem body carries its request id').toMatch(/^req_/);

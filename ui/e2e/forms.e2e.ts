@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { callGateway, screenshot, useStack } from './harness';
 import { waitFor } from './wait';
 
 interface LedgerEntry {
@@ -29,61 +29,53 @@ interface Denial {
   path: string;
 }
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
+const stack = useStack();
 let files: string;
 let acmeKey: string;
 let brokeKey: string;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
   files = mkdtempSync(path.join(tmpdir(), 'tollgate-import-'));
-  await tollgate.call('plan.create', { name: 'basic', credits_per_period: 10, features: ['echo'] });
-  await tollgate.call('plan.create', { name: 'empty', credits_per_period: 0, features: ['echo'] });
+  await stack.tollgate.call('plan.create', { name: 'basic', credits_per_period: 10, features: ['echo'] });
+  await stack.tollgate.call('plan.create', { name: 'empty', credits_per_period: 0, features: ['echo'] });
   // Named as its slug: the page must not read "acme acme".
-  await tollgate.call('tenant.create', { name: 'acme', plan: 'basic' });
-  await tollgate.call('tenant.create', { name: 'broke', plan: 'empty' });
-  acmeKey = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
-  brokeKey = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'broke' })).secret;
-  await tollgate.call('route.create', { path_prefix: '/v1', upstream_url: upstream.url, cost: 2, required_feature: 'echo' });
-  await tollgate.call('route.create', { path_prefix: '/gold', upstream_url: upstream.url, cost: 1, required_feature: 'gold' });
+  await stack.tollgate.call('tenant.create', { name: 'acme', plan: 'basic' });
+  await stack.tollgate.call('tenant.create', { name: 'broke', plan: 'empty' });
+  acmeKey = (await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
+  brokeKey = (await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'broke' })).secret;
+  await stack.tollgate.call('route.create', { path_prefix: '/v1', upstream_url: stack.upstream.url, cost: 2, required_feature: 'echo' });
+  await stack.tollgate.call('route.create', { path_prefix: '/gold', upstream_url: stack.upstream.url, cost: 1, required_feature: 'gold' });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
   if (files) rmSync(files, { recursive: true, force: true });
 });
 
 async function openTenant(page: Page, slug: string): Promise<void> {
-  await page.goto(`${tollgate.dashboard.split('#')[0]}#/tenants/${slug}`);
+  await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/tenants/${slug}`);
   await page.getByTestId('balance').waitFor();
 }
 
 async function tenants(): Promise<TenantRow[]> {
-  return tollgate.call<TenantRow[]>('tenant.list', {});
+  return stack.tollgate.call<TenantRow[]>('tenant.list', {});
 }
 
 describe('the console forms', () => {
   it('refuses a refund above what is left of the charge, beside the amount, and changes nothing', async () => {
-    const { page } = browser;
-    const served = await fetch(`${tollgate.gateway}/v1/echo`, { headers: { Authorization: `Bearer ${acmeKey}` } });
+    const { page } = stack.browser;
+    const served = await fetch(`${stack.tollgate.gateway}/v1/echo`, { headers: { Authorization: `Bearer ${acmeKey}` } });
     expect(served.status).toBe(200);
     const requestId = served.headers.get('x-request-id');
     expect(requestId).toBeTruthy();
     // Batched usage reaches the ledger within usage_flush_ms: wait for it, so the balance
     // and ledger compared below move only if the refund moves them.
     await waitFor(
-      async () => (await tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' })).some((e) => e.kind === 'debit'),
+      async () => (await stack.tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' })).some((e) => e.kind === 'debit'),
       30_000,
       'the usage written to the ledger',
     );
 
-    await page.goto(tollgate.dashboard);
+    await page.goto(stack.tollgate.dashboard);
     await openTenant(page, 'acme');
     // The name equals the slug: it is shown once.
     const head = page.locator('.page-head');
@@ -91,7 +83,7 @@ describe('the console forms', () => {
     expect(await head.locator('code').count(), 'no slug repeating the name').toBe(0);
 
     const before = (await tenants()).find((t) => t.slug === 'acme')!.balance;
-    const ledgerBefore = await tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' });
+    const ledgerBefore = await stack.tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' });
     await page.getByRole('button', { name: 'Refund', exact: true }).click();
     await page.getByLabel('Request id').fill(requestId!);
     await page.getByLabel('Amount').fill('5');
@@ -105,19 +97,19 @@ describe('the console forms', () => {
     await screenshot(page, 'refund-error');
 
     expect((await tenants()).find((t) => t.slug === 'acme')!.balance, 'the balance did not move').toBe(before);
-    const ledgerAfter = await tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' });
+    const ledgerAfter = await stack.tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' });
     expect(ledgerAfter, 'no ledger entry was written').toEqual(ledgerBefore);
 
     // What is left of the charge can be given back.
     await amount.fill('2');
     await page.getByRole('button', { name: 'Confirm refund' }).click();
     await page.getByText('Refunded +2 credits').waitFor();
-    const refunds = (await tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' })).filter((e) => e.kind === 'refund');
+    const refunds = (await stack.tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' })).filter((e) => e.kind === 'refund');
     expect(refunds.map((e) => e.amount)).toEqual([2]);
   });
 
   it('edits a tenant, and the change persists', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     await openTenant(page, 'acme');
     await page.getByRole('button', { name: 'Edit', exact: true }).click();
     await page.getByLabel('Name', { exact: true }).fill('Acme Corporation');
@@ -137,12 +129,12 @@ describe('the console forms', () => {
   });
 
   it('previews an import: a bad line is shown and nothing is created; a good file creates what the preview showed', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     const bad = path.join(files, 'bad.csv');
     writeFileSync(bad, 'slug,name,plan,email,credits\nglobex,Globex,basic,ops@globex.example,500\ninitech,Initech,gold,,\n');
     const before = await tenants();
 
-    await page.goto(`${tollgate.dashboard.split('#')[0]}#/tenants`);
+    await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/tenants`);
     await page.getByRole('button', { name: 'Import…' }).click();
     await page.getByLabel('File', { exact: true }).setInputFiles(bad);
     const error = page.getByTestId('import-error');
@@ -186,14 +178,14 @@ describe('the console forms', () => {
   });
 
   it('groups repeated denials with a count, first and last seen', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     for (let i = 0; i < 5; i++) {
-      expect((await callGateway(tollgate.gateway, brokeKey, '/v1/echo')).status).toBe(402);
-      expect((await callGateway(tollgate.gateway, brokeKey, '/gold/x')).status).toBe(402);
+      expect((await callGateway(stack.tollgate.gateway, brokeKey, '/v1/echo')).status).toBe(402);
+      expect((await callGateway(stack.tollgate.gateway, brokeKey, '/gold/x')).status).toBe(402);
     }
     const stored = await waitFor(
       async () => {
-        const list = await tollgate.call<Denial[]>('denial.list', { tenant: 'broke', limit: 500 });
+        const list = await stack.tollgate.call<Denial[]>('denial.list', { tenant: 'broke', limit: 500 });
         const routes = new Set(list.map((d) => d.route));
         return routes.has('/v1') && routes.has('/gold') && list.length >= 6 ? list : null;
       },
@@ -220,11 +212,11 @@ describe('the console forms', () => {
   });
 
   it('shows usage held in memory and not yet written as a ledger row', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     // The writer checks the interval each time it wakes: from now on it writes 60 s after
     // its last write (at most 2 s ago), so this call stays in memory for the next 58 s.
-    await tollgate.call('settings.set', { usage_flush_ms: 60_000 });
-    expect((await callGateway(tollgate.gateway, acmeKey)).status).toBe(200);
+    await stack.tollgate.call('settings.set', { usage_flush_ms: 60_000 });
+    expect((await callGateway(stack.tollgate.gateway, acmeKey)).status).toBe(200);
 
     await openTenant(page, 'acme');
     const row = page.getByTestId('ledger-unwritten');
@@ -233,33 +225,33 @@ describe('the console forms', () => {
     expect(await row.textContent()).toContain('every 60 s');
     await row.scrollIntoViewIfNeeded();
     await screenshot(page, 'ledger-unwritten');
-    await tollgate.call('settings.set', { usage_flush_ms: 2000 });
+    await stack.tollgate.call('settings.set', { usage_flush_ms: 2000 });
   });
 
   it('sets the usage write interval in Settings, and says what retention prunes', async () => {
-    const { page } = browser;
-    await page.goto(`${tollgate.dashboard.split('#')[0]}#/settings`);
+    const { page } = stack.browser;
+    await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/settings`);
     const field = page.getByLabel('Usage write interval (ms)');
     await field.waitFor();
     expect(await field.inputValue()).toBe('2000');
     await field.fill('5');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await waitFor(async () => (await field.getAttribute('aria-invalid')) === 'true', 5000, 'the field error');
-    expect((await tollgate.call<{ usage_flush_ms: number }>('settings.get')).usage_flush_ms, 'refused input changes nothing').toBe(2000);
+    expect((await stack.tollgate.call<{ usage_flush_ms: number }>('settings.get')).usage_flush_ms, 'refused input changes nothing').toBe(2000);
     await field.fill('500');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('Saved 1 setting.').waitFor();
-    expect((await tollgate.call<{ usage_flush_ms: number }>('settings.get')).usage_flush_ms).toBe(500);
+    expect((await stack.tollgate.call<{ usage_flush_ms: number }>('settings.get')).usage_flush_ms).toBe(500);
     const retention = await page.getByLabel('Retention (days)').getAttribute('aria-describedby');
     const hint = await page.locator(`[id="${retention!.split(' ')[0]}"]`).textContent();
     expect(hint).toContain('per-minute usage');
     await screenshot(page, 'settings-flush');
-    await tollgate.call('settings.set', { usage_flush_ms: 2000 });
+    await stack.tollgate.call('settings.set', { usage_flush_ms: 2000 });
   });
 
   it("draws the rate chart in the theme's colours when the stylesheet applies after the chart mounted", async () => {
-    const { page } = browser;
-    await page.goto(`${tollgate.dashboard.split('#')[0]}#/tenants`);
+    const { page } = stack.browser;
+    await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/tenants`);
     await page.getByRole('heading', { name: 'Tenants', level: 1 }).waitFor();
     // As in the desktop app's first launch: the theme is not there when the chart is made.
     const toggle = (disabled: boolean) =>

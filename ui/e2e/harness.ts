@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root. */
@@ -164,4 +165,30 @@ export async function callGateway(gateway: string, key: string, route = '/v1/ech
     body = { text };
   }
   return { status: response.status, body };
+}
+
+/** What one test file shares: a real upstream, a `tollgate serve` and a browser. */
+export interface Stack {
+  upstream: Awaited<ReturnType<typeof startUpstream>>;
+  tollgate: Tollgate;
+  browser: Awaited<ReturnType<typeof launchBrowser>>;
+}
+
+/**
+ * Starts the file's stack before its tests and stops it after them. The object returned is
+ * filled in once the file's first `beforeAll` has run, so tests and later hooks read from it.
+ */
+export function useStack(): Stack {
+  const stack = {} as Stack;
+  beforeAll(async () => {
+    stack.upstream = await startUpstream();
+    stack.tollgate = await startTollgate();
+    stack.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await stack.browser?.close();
+    await stack.tollgate?.stop();
+    await stack.upstream?.close();
+  });
+  return stack;
 }

@@ -5,35 +5,24 @@
  * and the tenant page charts the tenant's own traffic.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { callGateway, screenshot, useStack } from './harness';
 import { waitFor } from './wait';
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
+const stack = useStack();
 let acme = '';
 let broke = '';
 
 const KEYS = ['SERVED', 'INSUFFICIENT_CREDITS', 'MISSING_API_KEY'] as const;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-  await tollgate.call('plan.create', { name: 'Small', credits_per_period: 5, features: ['echo'] });
-  await tollgate.call('plan.create', { name: 'Empty', credits_per_period: 0, features: ['echo'] });
-  await tollgate.call('tenant.create', { name: 'acme', plan: 'small' });
-  await tollgate.call('tenant.create', { name: 'broke', plan: 'empty' });
-  acme = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
-  broke = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'broke' })).secret;
-  await tollgate.call('route.create', { path_prefix: '/v1', upstream_url: upstream.url, cost: 1, required_feature: 'echo' });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
+  await stack.tollgate.call('plan.create', { name: 'Small', credits_per_period: 5, features: ['echo'] });
+  await stack.tollgate.call('plan.create', { name: 'Empty', credits_per_period: 0, features: ['echo'] });
+  await stack.tollgate.call('tenant.create', { name: 'acme', plan: 'small' });
+  await stack.tollgate.call('tenant.create', { name: 'broke', plan: 'empty' });
+  acme = (await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
+  broke = (await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'broke' })).secret;
+  await stack.tollgate.call('route.create', { path_prefix: '/v1', upstream_url: stack.upstream.url, cost: 1, required_feature: 'echo' });
 });
 
 /** The integer a test id shows; a missing element or no number throws (never read as 0). */
@@ -66,17 +55,17 @@ async function countersReach(page: Page, expected: Record<string, number>, what:
 
 describe('the monitor after a reload', () => {
   it('shows the counts from before it, then counts on live without doubling, and the tenant charts its traffic', async () => {
-    const { page } = browser;
-    await page.goto(tollgate.dashboard);
+    const { page } = stack.browser;
+    await page.goto(stack.tollgate.dashboard);
     await page.getByTestId('counter-SERVED').first().waitFor();
     await page.waitForTimeout(500);
 
     // Known traffic: acme's 5 credits served, then 3 refused for credits; 2 refused for
     // broke; one call without a key.
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push((await callGateway(tollgate.gateway, acme)).status);
-    for (let i = 0; i < 2; i++) statuses.push((await callGateway(tollgate.gateway, broke)).status);
-    statuses.push((await fetch(`${tollgate.gateway}/v1/echo`)).status);
+    for (let i = 0; i < 8; i++) statuses.push((await callGateway(stack.tollgate.gateway, acme)).status);
+    for (let i = 0; i < 2; i++) statuses.push((await callGateway(stack.tollgate.gateway, broke)).status);
+    statuses.push((await fetch(`${stack.tollgate.gateway}/v1/echo`)).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 402, 402, 402, 402, 402, 401]);
     const expected = { SERVED: 5, INSUFFICIENT_CREDITS: 5, MISSING_API_KEY: 1 };
     const before = await countersReach(page, expected, 'the live counters before the reload');
@@ -90,7 +79,7 @@ describe('the monitor after a reload', () => {
     await screenshot(page, 'monitor-history-5m');
 
     // Right after the reload, new traffic is counted once on top of the history.
-    expect((await callGateway(tollgate.gateway, broke)).status).toBe(402);
+    expect((await callGateway(stack.tollgate.gateway, broke)).status).toBe(402);
     const plusOne = { ...expected, INSUFFICIENT_CREDITS: 6 };
     await countersReach(page, plusOne, 'one more 402, counted once');
     await waitFor(async () => (await integer(page, 'top-tenant-broke')) === 3, 5000, 'broke refused 3 times');
@@ -105,7 +94,7 @@ describe('the monitor after a reload', () => {
     await screenshot(page, 'monitor-history-1h');
 
     // The tenant page charts the tenant's own traffic from the same history.
-    await page.goto(`${tollgate.admin}/#/tenants/acme`);
+    await page.goto(`${stack.tollgate.admin}/#/tenants/acme`);
     await waitFor(async () => (await integer(page, 'tenant-history-served')) === 5, 10_000, 'acme served 5');
     expect(await integer(page, 'tenant-history-INSUFFICIENT_CREDITS'), "acme's refusals only").toBe(3);
     expect(await integer(page, 'tenant-history-refused')).toBe(3);

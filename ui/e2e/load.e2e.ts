@@ -5,31 +5,20 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifacts, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { artifacts, screenshot, useStack } from './harness';
 
 const RATE = 1000; // denials per second
 const SECONDS = 10;
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
+const stack = useStack();
 let key = '';
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-  await tollgate.call('plan.create', { name: 'Empty', credits_per_period: 0, features: ['echo'] });
-  await tollgate.call('tenant.create', { name: 'broke', plan: 'empty' });
-  key = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'broke' })).secret;
-  await tollgate.call('route.create', { path_prefix: '/v1', upstream_url: upstream.url, cost: 1, required_feature: 'echo' });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
+  await stack.tollgate.call('plan.create', { name: 'Empty', credits_per_period: 0, features: ['echo'] });
+  await stack.tollgate.call('tenant.create', { name: 'broke', plan: 'empty' });
+  key = (await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'broke' })).secret;
+  await stack.tollgate.call('route.create', { path_prefix: '/v1', upstream_url: stack.upstream.url, cost: 1, required_feature: 'echo' });
 });
 
 function percentile(sorted: number[], p: number): number {
@@ -38,8 +27,8 @@ function percentile(sorted: number[], p: number): number {
 
 describe('the monitor under load', () => {
   it('stays responsive at 1,000 denials per second and counts every one', async () => {
-    const { page } = browser;
-    await page.goto(tollgate.dashboard);
+    const { page } = stack.browser;
+    await page.goto(stack.tollgate.dashboard);
     await page.getByTestId('counter-SERVED').first().waitFor();
     // Give the event stream a moment to connect before the flood.
     await page.waitForTimeout(500);
@@ -65,7 +54,7 @@ describe('the monitor under load', () => {
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
         void Promise.all(
           Array.from({ length: RATE / 10 }, () =>
-            fetch(`${tollgate.gateway}/v1/flood`, { headers: { Authorization: `Bearer ${key}` } }).then(async (r) => {
+            fetch(`${stack.tollgate.gateway}/v1/flood`, { headers: { Authorization: `Bearer ${key}` } }).then(async (r) => {
               await r.arrayBuffer();
               statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
             }),

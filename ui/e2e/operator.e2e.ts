@@ -3,26 +3,12 @@
  * credits through the gateway; see the 402 arrive in the live monitor; open the tenant from
  * it, top up, and see the next request pass. Screenshots of every screen are saved.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { callGateway, screenshot, useStack } from './harness';
 import { waitFor } from './wait';
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
-});
+const stack = useStack();
 
 async function open(page: Page, screen: string): Promise<void> {
   await page.getByRole('link', { name: screen, exact: true }).first().click();
@@ -41,10 +27,10 @@ async function integer(page: Page, testId: string): Promise<number> {
 
 describe('the operator in the browser', () => {
   it('sets up, watches a 402 arrive, tops up, and sees the next request pass', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(tollgate.dashboard);
+    await page.goto(stack.tollgate.dashboard);
     await page.getByRole('link', { name: 'Monitor', exact: true }).first().waitFor();
     expect(page.url(), 'the token leaves the address bar at once').not.toContain('token=');
     await screenshot(page, 'first-start');
@@ -82,15 +68,15 @@ describe('the operator in the browser', () => {
     const fieldError = await page.locator(`[id="${describedBy.split(' ').pop()}"]`).textContent();
     expect(fieldError, 'the server\'s message, next to its field').toMatch(/^Https upstreams are not supported yet/);
     await screenshot(page, 'route-field-error');
-    await page.getByLabel('Upstream URL').fill(upstream.url);
+    await page.getByLabel('Upstream URL').fill(stack.upstream.url);
     await page.getByLabel('Cost').fill('1');
     await page.getByLabel('Required feature').fill('echo');
     await page.getByRole('button', { name: 'Create route' }).click();
-    await page.getByText(upstream.url).first().waitFor();
+    await page.getByText(stack.upstream.url).first().waitFor();
     await screenshot(page, 'routes');
 
     // A key, shown once.
-    await page.goto(`${tollgate.admin}/#/tenants/acme-corp`);
+    await page.goto(`${stack.tollgate.admin}/#/tenants/acme-corp`);
     await page.getByRole('button', { name: 'Issue key' }).first().click();
     const confirm = page.getByRole('dialog').getByRole('button', { name: /issue/i });
     if (await confirm.isVisible().catch(() => false)) await confirm.click();
@@ -103,7 +89,7 @@ describe('the operator in the browser', () => {
     await open(page, 'Monitor');
     let denied: { status: number; body: Record<string, unknown> } | null = null;
     for (let i = 0; i < 10 && !denied; i++) {
-      const answer = await callGateway(tollgate.gateway, secret);
+      const answer = await callGateway(stack.tollgate.gateway, secret);
       if (answer.status === 402) denied = answer;
       else expect(answer.status, `request ${i + 1} is served`).toBe(200);
     }
@@ -130,7 +116,7 @@ describe('the operator in the browser', () => {
     await screenshot(page, 'tenant');
 
     // The very next request passes, and the monitor shows it.
-    const after = await callGateway(tollgate.gateway, secret);
+    const after = await callGateway(stack.tollgate.gateway, secret);
     expect(after.status, 'the next request passes').toBe(200);
     await open(page, 'Monitor');
     await waitFor(async () => (await integer(page, 'counter-SERVED')) === 4, 2000, 'the served request in the monitor');
@@ -139,7 +125,7 @@ describe('the operator in the browser', () => {
     await screenshot(page, 'monitor-passed');
 
     // The ledger agrees: 3 granted, 3 spent, 10 topped up, 1 spent.
-    const report = await tollgate.call<{ ok: boolean }>('verify');
+    const report = await stack.tollgate.call<{ ok: boolean }>('verify');
     expect(report.ok, 'balance == sum(ledger)').toBe(true);
 
     for (const screen of ['Settings', 'Audit log']) {

@@ -4,26 +4,12 @@
  * reads the overview's figures: each must equal what it put in. The plans list shows the
  * subscribers per plan. Screenshots: overview.png, plans-subscribers.png.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { callGateway, launchBrowser, screenshot, startTollgate, startUpstream, type Tollgate } from './harness';
+import { callGateway, screenshot, useStack } from './harness';
 import { waitFor } from './wait';
 
-let tollgate: Tollgate;
-let upstream: Awaited<ReturnType<typeof startUpstream>>;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-  await upstream?.close();
-});
+const stack = useStack();
 
 async function text(page: Page, testId: string): Promise<string> {
   return ((await page.getByTestId(testId).first().textContent({ timeout: 1000 })) ?? '').trim();
@@ -31,27 +17,27 @@ async function text(page: Page, testId: string): Promise<string> {
 
 describe('the overview in the browser', () => {
   it('shows the revenue, credits, top-ups, risks and 402s the test put in', async () => {
-    const { page } = browser;
+    const { page } = stack.browser;
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
 
     // Before anything exists: the screen says so instead of showing empty charts.
-    await page.goto(tollgate.dashboard);
+    await page.goto(stack.tollgate.dashboard);
     await page.getByRole('link', { name: 'Overview', exact: true }).click();
     await page.getByText('No plans yet.').waitFor();
     await screenshot(page, 'overview-empty');
 
     // Two monthly subscribers at $49.00 and one yearly at $120.00: MRR $98.00 + $10.00.
-    await tollgate.call('plan.create', { name: 'Pro', slug: 'pro', price_minor: 4900, currency: 'USD', billing_period: 'month', credits_per_period: 5, features: ['echo'] });
-    await tollgate.call('plan.create', { name: 'Yearly', slug: 'yearly', price_minor: 12_000, currency: 'USD', billing_period: 'year', credits_per_period: 0, features: ['echo'] });
-    await tollgate.call('tenant.create', { name: 'Acme Corp', slug: 'acme', plan: 'pro' });
-    await tollgate.call('tenant.create', { name: 'Globex', slug: 'globex', plan: 'pro' });
-    await tollgate.call('tenant.create', { name: 'Initech', slug: 'initech', plan: 'yearly' });
-    await tollgate.call('route.create', { path_prefix: '/v1', upstream_url: upstream.url, cost: 1, required_feature: 'echo' });
-    const key = (await tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
+    await stack.tollgate.call('plan.create', { name: 'Pro', slug: 'pro', price_minor: 4900, currency: 'USD', billing_period: 'month', credits_per_period: 5, features: ['echo'] });
+    await stack.tollgate.call('plan.create', { name: 'Yearly', slug: 'yearly', price_minor: 12_000, currency: 'USD', billing_period: 'year', credits_per_period: 0, features: ['echo'] });
+    await stack.tollgate.call('tenant.create', { name: 'Acme Corp', slug: 'acme', plan: 'pro' });
+    await stack.tollgate.call('tenant.create', { name: 'Globex', slug: 'globex', plan: 'pro' });
+    await stack.tollgate.call('tenant.create', { name: 'Initech', slug: 'initech', plan: 'yearly' });
+    await stack.tollgate.call('route.create', { path_prefix: '/v1', upstream_url: stack.upstream.url, cost: 1, required_feature: 'echo' });
+    const key = (await stack.tollgate.call<{ secret: string }>('key.issue', { tenant: 'acme' })).secret;
 
     // A top-up of 10 credits, paid $25.50, recorded in the browser.
-    await page.goto(`${tollgate.admin}/#/tenants/acme`);
+    await page.goto(`${stack.tollgate.admin}/#/tenants/acme`);
     await page.getByRole('button', { name: 'Top up' }).first().click();
     await page.getByLabel('Amount').fill('10');
     await page.getByLabel('Paid (USD)').fill('25.505');
@@ -64,9 +50,9 @@ describe('the overview in the browser', () => {
     await page.getByRole('dialog').waitFor({ state: 'detached' });
 
     // 5 granted + 10 topped up = 15 served calls, then 12 refused with 402.
-    for (let i = 0; i < 15; i++) expect((await callGateway(tollgate.gateway, key)).status, `call ${i + 1} is served`).toBe(200);
+    for (let i = 0; i < 15; i++) expect((await callGateway(stack.tollgate.gateway, key)).status, `call ${i + 1} is served`).toBe(200);
     for (let i = 0; i < 12; i++) {
-      const answer = await callGateway(tollgate.gateway, key);
+      const answer = await callGateway(stack.tollgate.gateway, key);
       expect([answer.status, answer.body.code], `refusal ${i + 1}`).toEqual([402, 'INSUFFICIENT_CREDITS']);
     }
 
@@ -102,7 +88,7 @@ describe('the overview in the browser', () => {
     expect(await page.getByTestId('risk-globex').getAttribute('data-risks'), '5 credits is below the threshold of 100').toBe('low_balance');
 
     // The same figures as the ledger holds.
-    const ledger = await tollgate.call<{ kind: string; amount: number; paid_minor: number | null; paid_currency: string | null }[]>('ledger.list', { tenant: 'acme' });
+    const ledger = await stack.tollgate.call<{ kind: string; amount: number; paid_minor: number | null; paid_currency: string | null }[]>('ledger.list', { tenant: 'acme' });
     const paid = ledger.filter((e) => e.kind === 'topup').map((e) => [e.amount, e.paid_minor, e.paid_currency]);
     expect(paid).toEqual([[10, 2550, 'USD']]);
     const consumed = -ledger.filter((e) => e.kind === 'debit').reduce((sum, e) => sum + e.amount, 0);

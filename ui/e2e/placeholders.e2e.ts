@@ -2,26 +2,15 @@
  * A fresh install's billing link and problem types are example.com placeholders: the
  * monitor and Settings say so until the operator sets them (the server only logs it).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, screenshot, startTollgate, type Tollgate } from './harness';
+import { describe, expect, it } from 'vitest';
+import { screenshot, useStack } from './harness';
 
-let tollgate: Tollgate;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
-
-beforeAll(async () => {
-  tollgate = await startTollgate();
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await tollgate?.stop();
-});
+const stack = useStack();
 
 describe('placeholder settings', () => {
   it('are shown on the monitor and in Settings until the operator sets them', async () => {
-    const { page } = browser;
-    await page.goto(tollgate.dashboard);
+    const { page } = stack.browser;
+    await page.goto(stack.tollgate.dashboard);
     const notice = page.getByTestId('placeholder-settings');
     await notice.waitFor();
     expect(await notice.textContent()).toContain('https://billing.example.com/{tenant}');
@@ -37,7 +26,7 @@ describe('placeholder settings', () => {
     await page.getByLabel('Problem type base').fill('https://acme-api.com/problems/');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByTestId('placeholder-settings').waitFor({ state: 'detached' });
-    const stored = await tollgate.call<{ billing_link_template: string }>('settings.get');
+    const stored = await stack.tollgate.call<{ billing_link_template: string }>('settings.get');
     expect(stored.billing_link_template, 'the notice went because the settings were saved').toBe('https://billing.acme-api.com/{tenant}');
   });
 });
