@@ -88,7 +88,10 @@ pub fn is_storage_failure(e: &sqlx::Error) -> bool {
                 | sqlx::error::ErrorKind::NotNullViolation
                 | sqlx::error::ErrorKind::CheckViolation
         ),
-        sqlx::Error::RowNotFound
+        // A closed pool is this process shutting down (the CLI after its command, while a
+        // probe of an abandoned write still runs), not a disk refusing writes.
+        sqlx::Error::PoolClosed
+        | sqlx::Error::RowNotFound
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)

@@ -205,7 +205,6 @@ impl Command for OverviewShow {
             *mrr.entry(plan.currency.clone()).or_default() += plan.mrr_minor;
         }
 
-        let first = first_entry_since(&mut conn, since).await?;
         let credits = sqlx::query_as::<_, CreditDay>(
             "SELECT substr(created_at, 1, 10) AS day,
                     COALESCE(SUM(CASE WHEN kind = 'grant' THEN amount END), 0) AS granted,
@@ -215,9 +214,8 @@ impl Command for OverviewShow {
                     COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount END), 0) AS refunded,
                     COALESCE(SUM(CASE WHEN kind = 'adjustment' THEN amount END), 0) AS adjusted,
                     COALESCE(-SUM(CASE WHEN kind = 'expiry' THEN amount END), 0) AS expired
-             FROM ledger WHERE id >= ? AND created_at >= ? GROUP BY 1 ORDER BY 1",
+             FROM ledger WHERE created_at >= ? GROUP BY 1 ORDER BY 1",
         )
-        .bind(first)
         .bind(since)
         .fetch_all(&mut *conn)
         .await?;
@@ -226,26 +224,23 @@ impl Command for OverviewShow {
             "SELECT l.created_at AS at, t.slug AS tenant, l.amount AS credits, l.paid_minor, l.paid_currency,
                     l.reason AS note, l.actor
              FROM ledger l JOIN tenants t ON t.id = l.tenant_id
-             WHERE l.kind = 'topup' AND l.id >= ? AND l.created_at >= ? ORDER BY l.id DESC LIMIT ?",
+             WHERE l.kind = 'topup' AND l.created_at >= ? ORDER BY l.id DESC LIMIT ?",
         )
-        .bind(first)
         .bind(since)
         .bind(TOPUPS_LISTED)
         .fetch_all(&mut *conn)
         .await?;
         let (topup_count, topup_credits): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'topup' AND id >= ? AND created_at >= ?",
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'topup' AND created_at >= ?",
         )
-        .bind(first)
         .bind(since)
         .fetch_one(&mut *conn)
         .await?;
         let topup_paid = sqlx::query_as::<_, (String, i64)>(
             "SELECT paid_currency, SUM(paid_minor) FROM ledger
-             WHERE kind = 'topup' AND id >= ? AND created_at >= ? AND paid_minor IS NOT NULL
+             WHERE kind = 'topup' AND created_at >= ? AND paid_minor IS NOT NULL
              GROUP BY paid_currency ORDER BY paid_currency",
         )
-        .bind(first)
         .bind(since)
         .fetch_all(&mut *conn)
         .await?
@@ -346,31 +341,6 @@ pub fn monthly(price: i64, period: BillingPeriod, count: i64) -> i64 {
 }
 
 /// An instant as `denial_minutes` stores its minutes, for comparing as text.
-/// The id of the first ledger entry written at or after `since`, found by bisecting ids
-/// (entries are appended in time order) with point reads on the primary key: the ledger
-/// keeps every entry forever and has no index on its time, so a window is read from here on
-/// instead of scanning the whole table. An entry whose clock ran backwards across `since`
-/// by a few seconds may fall on either side of the window's start.
-async fn first_entry_since(conn: &mut sqlx::SqliteConnection, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
-    let (mut lo, mut hi): (i64, i64) =
-        sqlx::query_as("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) + 1 FROM ledger")
-            .fetch_one(&mut *conn)
-            .await?;
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let at: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT created_at FROM ledger WHERE id >= ? ORDER BY id LIMIT 1")
-                .bind(mid)
-                .fetch_optional(&mut *conn)
-                .await?;
-        match at {
-            Some(at) if at < since => lo = mid + 1,
-            _ => hi = mid,
-        }
-    }
-    Ok(lo)
-}
-
 fn minute_text(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:00+00:00").to_string()
 }

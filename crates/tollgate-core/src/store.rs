@@ -115,7 +115,11 @@ impl Store {
 
     /// Starts a write transaction with the given durability.
     pub async fn begin_with(&self, durability: Durability) -> Result<Write, sqlx::Error> {
-        let conn = self.write.acquire().await.inspect_err(|e| self.health.failed(e))?;
+        let conn = self.write.acquire().await.inspect_err(|e| {
+            if is_storage_failure(e) {
+                self.health.failed(e)
+            }
+        })?;
         let mut write = Write {
             conn: Some(conn),
             store: self.clone(),

@@ -123,10 +123,11 @@ fn credits(n: i64) -> String {
 fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let d = now - t;
     let (past, d) = if d >= TimeDelta::zero() { (true, d) } else { (false, -d) };
+    // Rounded, as people count: a period that ended 9 days and 23 hours ago ended 10 days ago.
     let (n, unit) = if d.num_days() >= 1 {
-        (d.num_days(), "day")
+        ((d + TimeDelta::hours(12)).num_days(), "day")
     } else if d.num_hours() >= 1 {
-        (d.num_hours(), "hour")
+        ((d + TimeDelta::minutes(30)).num_hours(), "hour")
     } else if d.num_minutes() >= 1 {
         (d.num_minutes(), "minute")
     } else {
@@ -144,6 +145,7 @@ mod tests {
     fn relative_times_read_as_people_say_them() {
         let now = Utc::now();
         assert_eq!(relative(now - TimeDelta::days(9), now), "9 days ago", "whole days");
+        assert_eq!(relative(now - TimeDelta::days(10) + TimeDelta::seconds(1), now), "10 days ago", "rounded");
         assert_eq!(relative(now - TimeDelta::hours(1), now), "1 hour ago", "singular");
         assert_eq!(relative(now + TimeDelta::minutes(5), now), "in 5 minutes", "the future");
         assert_eq!(relative(now, now), "just now", "now");

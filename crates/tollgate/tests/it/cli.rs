@@ -214,3 +214,17 @@ fn the_audit_log_names_the_os_user_who_ran_the_cli() {
     let me = format!("cli:{}", String::from_utf8_lossy(&id.stdout).trim());
     assert_eq!(actors, [me.as_str(), "cli:alice"], "who ran each command, never cli:unknown");
 }
+
+#[test]
+fn a_refused_command_is_not_reported_as_failing_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    // The abandoned write probes storage as the CLI closes its pool: a closed pool is the
+    // process ending, not a disk refusing writes, so the operator sees only the refusal.
+    for _ in 0..3 {
+        let err = fails(d, &["tenant", "create", "--name", "acme", "--plan", "nope"]);
+        assert!(err.contains("plan 'nope' not found"), "the refusal: {err}");
+        assert!(!err.contains("STORAGE IS FAILING"), "a refused input is not a failing disk: {err}");
+    }
+}
