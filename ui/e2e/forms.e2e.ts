@@ -85,7 +85,7 @@ describe('the console forms', () => {
     const before = (await tenants()).find((t) => t.slug === 'acme')!.balance;
     const ledgerBefore = await stack.tollgate.call<LedgerEntry[]>('ledger.list', { tenant: 'acme' });
     await page.getByRole('button', { name: 'Refund', exact: true }).click();
-    await page.getByLabel('Request id').fill(requestId!);
+    await page.getByRole('dialog').getByLabel('Request id').fill(requestId!);
     await page.getByLabel('Amount').fill('5');
     await page.getByRole('button', { name: 'Confirm refund' }).click();
     const amount = page.getByLabel('Amount');
