@@ -82,6 +82,12 @@ describe('the tenant page says what the gateway answers', () => {
     await page.getByRole('button', { name: 'Confirm top-up' }).click();
     await waitFor(async () => (await row.getAttribute('data-status')) === '200', 5000, 'the answer after the top-up');
     expect((await callGateway(stack.tollgate.gateway, keys.broke, '/v1/echo')).status, 'the gateway now serves it').toBe(200);
+
+    // Live traffic drains the credits: the page follows the gateway without a re-check.
+    let last = 200;
+    for (let i = 0; i < 20 && last === 200; i++) last = (await callGateway(stack.tollgate.gateway, keys.broke, '/v1/echo')).status;
+    expect(last, 'the credits ran out').toBe(402);
+    await waitFor(async () => (await row.getAttribute('data-status')) === '402', 10_000, 'the answer following live traffic');
     expect(errors, 'no page errors').toEqual([]);
   });
 

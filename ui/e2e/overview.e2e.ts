@@ -48,6 +48,9 @@ describe('the overview in the browser', () => {
     await screenshot(page, 'tenant-top-up-paid');
     await page.getByRole('button', { name: 'Confirm top-up' }).click();
     await page.getByRole('dialog').waitFor({ state: 'detached' });
+    const paidCell = page.getByTestId('ledger-paid').first();
+    await paidCell.waitFor();
+    expect(await paidCell.textContent(), 'the tenant ledger shows what was paid for the top-up').toBe('paid $25.50');
 
     // 5 granted + 10 topped up = 15 served calls, then 12 refused with 402.
     for (let i = 0; i < 15; i++) expect((await callGateway(stack.tollgate.gateway, key)).status, `call ${i + 1} is served`).toBe(200);

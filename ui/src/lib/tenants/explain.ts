@@ -1,4 +1,4 @@
-import type { Explanation, Fix, SubscriptionStatus } from '$lib/backend';
+import type { Explanation, Fix, GatewayEvent, SubscriptionStatus } from '$lib/backend';
 import { humanize, subscriptionTone, type Tone } from '$lib/format/tone';
 
 /** The tenant page's actions a fix opens (the forms that already exist there). */
@@ -56,4 +56,18 @@ export function subscriptionBadge(
     return { tone: 'danger', text: `subscription ${refusal.slice('SUBSCRIPTION_'.length).toLowerCase().replace('_', ' ')}: refused` };
   }
   return { tone: subscriptionTone(status), text: `subscription ${humanize(status)}` };
+}
+
+/**
+ * Whether a live gateway decision for this tenant says something other than the page's
+ * answers: a served call on a route the page says is refused, or a 402 / block it does not
+ * show (credits drained by live traffic, a period that lapsed). Refusals that belong to one
+ * key or pass by themselves (401, 403 scope, 429) say nothing about the tenant's standing.
+ */
+export function contradicts(e: Pick<Explanation, 'routes'>, event: Pick<GatewayEvent, 'route' | 'status' | 'code'>): boolean {
+  const answer = e.routes.find((r) => r.route === event.route);
+  if (!answer) return false;
+  if (!event.code) return answer.status !== 200;
+  if (event.status === 402 || event.code === 'TENANT_BLOCKED') return answer.code !== event.code;
+  return false;
 }
