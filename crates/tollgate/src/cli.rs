@@ -24,8 +24,8 @@ pub enum Invocation {
     Echo(EchoArgs),
     /// `tollgate events tail`.
     Tail(TailArgs),
-    /// `tollgate import FILE`: `tenant.import` with the file's contents.
-    Import(PathBuf),
+    /// `tollgate import FILE [--dry-run]`: `tenant.import` with the file's contents.
+    Import { file: PathBuf, dry_run: bool },
     /// `tollgate dashboard-url`: the running server's dashboard address with the token.
     DashboardUrl,
     /// A console command: its name and JSON input.
@@ -114,6 +114,12 @@ pub fn build() -> Clap {
                     .required(true)
                     .value_parser(clap::value_parser!(PathBuf))
                     .help("A .csv or .jsonl file: one tenant per line"),
+            )
+            .arg(
+                Arg::new("dry-run")
+                    .long("dry-run")
+                    .action(clap::ArgAction::SetTrue)
+                    .help("Check every line and show what would be created, creating nothing"),
             ),
     )
     .subcommands(tree.top)
@@ -165,7 +171,7 @@ pub fn parse() -> Result<(Invocation, Globals)> {
     }
     if name == "import" {
         let file = sub.get_one::<PathBuf>("file").cloned().ok_or_else(|| anyhow!("import needs a file"))?;
-        return Ok((Invocation::Import(file), globals));
+        return Ok((Invocation::Import { file, dry_run: sub.get_flag("dry-run") }, globals));
     }
     if name == "dashboard-url" {
         return Ok((Invocation::DashboardUrl, globals));

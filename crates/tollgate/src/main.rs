@@ -64,8 +64,8 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Invocation::Import(file) => {
-            let input = import_input(&file)?;
+        Invocation::Import { file, dry_run } => {
+            let input = import_input(&file, dry_run)?;
             print(&remote::execute(&dir, TenantImport::NAME, input).await?, globals.json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -92,7 +92,7 @@ fn with_flag(e: anyhow::Error, name: &str) -> anyhow::Error {
 }
 
 /// The `tenant.import` input for a file: the format from its extension, its contents.
-fn import_input(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+fn import_input(file: &std::path::Path, dry_run: bool) -> anyhow::Result<serde_json::Value> {
     use anyhow::Context;
     let format = match file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("csv") => "csv",
@@ -100,7 +100,7 @@ fn import_input(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
         _ => anyhow::bail!("{}: name the file .csv or .jsonl so its format is known", file.display()),
     };
     let data = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    Ok(serde_json::json!({ "format": format, "data": data }))
+    Ok(serde_json::json!({ "format": format, "data": data, "dry_run": dry_run }))
 }
 
 /// Prints a command's output as a table, or as JSON with `--json`.

@@ -141,6 +141,12 @@ fn import_reads_a_csv_file_all_or_nothing() {
     assert_eq!((report["tenants"].as_i64(), report["keys"].as_i64()), (Some(2), Some(1)), "both tenants and the key");
     let bad = d.join("more.csv");
     std::fs::write(&bad, "slug,name,plan\ninitech,Initech,pro\numbrella,Umbrella,gold\n").unwrap();
+    let preview = json(d, &["import", bad.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["bad_lines"], 1, "the dry run names the bad line: {preview}");
+    assert_eq!(preview["errors"][0]["line"], 3, "by number: {preview}");
+    assert_eq!(preview["rows"][0]["slug"], "initech", "and shows what would be created: {preview}");
+    assert_eq!(json(d, &["tenant", "list"]).as_array().unwrap().len(), 2, "a dry run creates nothing");
     let err = fails(d, &["import", bad.to_str().unwrap()]);
     assert!(err.contains("line 3"), "the bad line is named: {err}");
     assert_eq!(json(d, &["tenant", "list"]).as_array().unwrap().len(), 2, "and nothing from that file was imported");
