@@ -41,6 +41,26 @@ describe('the operator in the desktop app', () => {
     expect(await s.execute<boolean>('return "__TAURI_INTERNALS__" in window'), 'the page runs in the Tauri webview').toBe(true);
     await waitFor(async () => (await s.text(await s.element('header .stream'))).includes('Live'), 10_000, 'the live feed open');
     await screenshotWindow(s, 'desktop-first-start');
+    // At first launch the rate chart once drew every series grey (colours read before the
+    // theme applied): the 402 series is drawn in the theme's colour.
+    const colours = await waitFor(
+      async () => {
+        const c = await s.execute<{ drawn: string; theme: string } | null>(`
+          const marker = Array.from(document.querySelectorAll('.u-legend .u-series'))
+            .find((el) => el.textContent.trim() === '402')?.querySelector('.u-marker');
+          if (!marker) return null;
+          const probe = document.createElement('span');
+          probe.style.color = getComputedStyle(document.documentElement).getPropertyValue('--c-402').trim();
+          document.body.append(probe);
+          const theme = getComputedStyle(probe).color;
+          probe.remove();
+          return { drawn: getComputedStyle(marker).borderColor, theme };`);
+        return c && c.drawn === c.theme ? c : null;
+      },
+      10_000,
+      'the chart drawn in the theme colours',
+    );
+    expect(colours.drawn, 'not the grey of a chart drawn before its theme').not.toBe('rgb(136, 136, 136)');
 
     await nav('Plans');
     await s.click(await s.byText('New plan'));
