@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use tollgate_core::keys::PresentedKey;
 
+use crate::upstream::PooledBody;
 use crate::{Body, names};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
@@ -119,9 +120,33 @@ pub struct Caller<'a> {
     pub client_ip: &'a str,
 }
 
-/// `base` joined with the request's path and query: `http://up/api` + `/v1/x?q=1`.
-pub fn upstream_url(base: &str, path_and_query: &str) -> String {
-    format!("{}{}", base.trim_end_matches('/'), path_and_query)
+/// Where a route's upstream is, from its URL: the authority (`host[:port]`, the pool's key
+/// and the `Host` the upstream is told) and the base path requests go under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamBase<'a> {
+    pub authority: &'a str,
+    pub path: &'a str,
+}
+
+impl<'a> UpstreamBase<'a> {
+    /// Splits `http://host:port/base`; `None` for anything else (routes only take such
+    /// URLs, see `routes.rs`).
+    pub fn parse(url: &'a str) -> Option<Self> {
+        let rest = url.get(..7).filter(|s| s.eq_ignore_ascii_case("http://")).map(|_| &url[7..])?;
+        let (authority, path) = rest.find(['/', '?', '#']).map_or((rest, ""), |i| rest.split_at(i));
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        (!authority.is_empty() && !authority.contains('@')).then_some(Self { authority, path })
+    }
+
+    /// The request target the upstream gets (origin form): the base path joined with the
+    /// request's path and query, `/api` + `/v1/x?q=1`.
+    pub fn target(&self, path_and_query: &str) -> String {
+        let base = self.path.trim_end_matches('/');
+        let mut target = String::with_capacity(base.len() + path_and_query.len());
+        target.push_str(base);
+        target.push_str(path_and_query);
+        target
+    }
 }
 
 /// The client's request body on its way upstream. It remembers whether reading it
@@ -177,15 +202,17 @@ impl hyper::body::Body for ClientBody {
 /// headers, the caller's identity in `X-Tollgate-*`, and never the API key. The
 /// [`BodyRead`] tells afterwards whether the client's body failed.
 pub fn upstream_request(
-    url: &str,
+    base: UpstreamBase<'_>,
     request: Request<Incoming>,
     caller: &Caller,
 ) -> Result<(Request<ClientBody>, BodyRead), http::Error> {
     let (mut parts, body) = request.into_parts();
     let (body, body_read) = ClientBody::new(body);
     let headers = &mut parts.headers;
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = base.target(path_and_query);
     strip_hop_by_hop(headers);
-    headers.remove(header::HOST);
+    headers.insert(header::HOST, HeaderValue::from_str(base.authority)?);
     strip_credentials(headers);
     let forwarded_for = headers
         .get("x-forwarded-for")
@@ -201,13 +228,13 @@ pub fn upstream_request(
             headers.insert(name, v);
         }
     }
-    parts.uri = url.parse()?;
+    parts.uri = http::Uri::try_from(target)?;
     parts.version = http::Version::HTTP_11;
     Ok((Request::from_parts(parts, body), body_read))
 }
 
 /// The upstream's answer for the client, body streamed as it arrives.
-pub fn client_response(upstream: Response<Incoming>) -> Response<Body> {
+pub fn client_response(upstream: Response<PooledBody>) -> Response<Body> {
     let (mut parts, body) = upstream.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, body.map_err(Into::into).boxed())
@@ -301,7 +328,15 @@ mod tests {
 
     #[test]
     fn urls_join_without_double_slashes() {
-        assert_eq!(upstream_url("http://127.0.0.1:9000/", "/v1/x?q=1"), "http://127.0.0.1:9000/v1/x?q=1", "joined");
-        assert_eq!(upstream_url("http://up/api", "/v1"), "http://up/api/v1", "base path kept");
+        let base = UpstreamBase::parse("http://127.0.0.1:9000/").unwrap();
+        assert_eq!(base, UpstreamBase { authority: "127.0.0.1:9000", path: "/" });
+        assert_eq!(base.target("/v1/x?q=1"), "/v1/x?q=1", "joined");
+        let base = UpstreamBase::parse("HTTP://up/api").unwrap();
+        assert_eq!((base.authority, base.target("/v1")), ("up", "/api/v1".to_string()), "base path kept");
+        assert_eq!(UpstreamBase::parse("http://[::1]:8080").unwrap().authority, "[::1]:8080", "IPv6");
+        assert_eq!(UpstreamBase::parse("http://up?x=1").unwrap().path, "", "a query on the base is not a path");
+        assert_eq!(UpstreamBase::parse("https://up"), None, "not http");
+        assert_eq!(UpstreamBase::parse("http://"), None, "no host");
+        assert_eq!(UpstreamBase::parse("http://u:p@up"), None, "no credentials in the URL");
     }
 }

@@ -15,6 +15,7 @@ pub mod listener;
 mod messages;
 mod problem;
 mod request_id;
+pub mod upstream;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,9 +30,6 @@ use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
@@ -44,11 +42,12 @@ use tollgate_core::settings::{Durability, Settings};
 use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::traffic::TrafficLog;
 
-use crate::forward::{Caller, ClientBody, client_response, presented_key, upstream_request, upstream_url};
+use crate::forward::{Caller, UpstreamBase, client_response, presented_key, upstream_request};
 use crate::keyless::KeylessLimiter;
 use crate::listener::Limits;
 use crate::messages::Reason;
 use crate::problem::{AccountHidden, Audience, Problem};
+use crate::upstream::{PooledBody, Target, Upstreams};
 
 /// The response body type: problems are in memory, upstream bodies stream.
 pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -60,7 +59,7 @@ pub struct Gateway {
     hub: Hub,
     traffic: TrafficLog,
     requests: Option<RequestLog>,
-    client: Client<HttpConnector, ClientBody>,
+    upstreams: Arc<Upstreams>,
     keyless: KeylessLimiter,
 }
 
@@ -68,11 +67,8 @@ impl Gateway {
     /// A gateway deciding from `live`, charging through `settlement`, reporting each
     /// decision to `hub` (live viewers) and `traffic` (the stored log).
     pub fn new(live: Arc<Live>, settlement: Settlement, hub: Hub, traffic: TrafficLog) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
         let keyless = KeylessLimiter::new(keyless::DEFAULT_LIMIT);
-        Self { live, settlement, hub, traffic, requests: None, client, keyless }
+        Self { live, settlement, hub, traffic, requests: None, upstreams: Upstreams::new(256), keyless }
     }
 
     /// The same gateway with another limit on requests without a usable key, per client
@@ -343,18 +339,20 @@ impl Gateway {
             let balance = Some(reservation.release());
             return Err(Refunded { balance, failure: Err(Reason::StorageUnavailable) });
         }
-        let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let url = upstream_url(upstream.url, path_and_query);
         let caller = Caller {
             request_id: upstream.request_id,
             tenant: &who.tenant,
             plan: &who.plan,
             client_ip: upstream.client_ip,
         };
-        let answer = match upstream_request(&url, request, &caller) {
-            Ok((outgoing, body_read)) => {
+        let built = UpstreamBase::parse(upstream.url)
+            .ok_or_else(|| format!("the route's upstream URL {:?} is not http://host[:port][/path]", upstream.url))
+            .and_then(|base| Ok((base, upstream_request(base, request, &caller).map_err(|e| e.to_string())?)));
+        let answer = match built {
+            Ok((base, (outgoing, body_read))) => {
                 let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
-                match tokio::time::timeout(timeout, self.client.request(outgoing)).await {
+                let target = Target { authority: base.authority };
+                match tokio::time::timeout(timeout, self.upstreams.send(target, outgoing)).await {
                     Err(_) => Err(Reason::UpstreamTimeout),
                     // The client's body broke, not the upstream: the client's fault (400).
                     Ok(Err(_)) if body_read.failed() => Err(Reason::BadRequestBody),
@@ -456,7 +454,7 @@ struct Refunded {
     /// The tenant's balance after the refund.
     balance: Option<i64>,
     /// The upstream's 5xx answer, or why there was none.
-    failure: Result<Response<Incoming>, Reason>,
+    failure: Result<Response<PooledBody>, Reason>,
 }
 
 /// A denial's facts as the JSON object the client gets, serialized once (no second parse)

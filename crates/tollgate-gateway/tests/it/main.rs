@@ -7,6 +7,7 @@ mod harness;
 mod hostile;
 mod lifecycle;
 mod meaning;
+mod pool;
 mod problems;
 mod proxy;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]

@@ -1,0 +1,134 @@
+//! The upstream connection pool (`upstream.rs`): connections are kept and reused, one an
+//! upstream closed is never an error for the next request, and one whose answer was not
+//! read to its end is never reused.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tollgate_core::routes::RouteCreate;
+
+use crate::harness::{World, raw, status_of, world};
+
+/// A hand-written HTTP/1.1 upstream that counts the connections it accepted. Paths:
+/// `/p/empty` 204, `/p/chunked` a chunked body, `/p/close` answers and then closes the
+/// connection without saying so, `/p/half` sends half its body and stops, anything else
+/// `hello` with a length.
+async fn counting_upstream() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve(stream));
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+async fn serve(mut stream: TcpStream) {
+    let mut buf = Vec::new();
+    loop {
+        // One request head at a time (the gateway sends no body here).
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end);
+        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        let answer: &[u8] = match path.as_str() {
+            "/p/empty" => b"HTTP/1.1 204 No Content\r\n\r\n",
+            "/p/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
+            "/p/half" => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
+            _ if head.starts_with("HEAD ") => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            _ => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        };
+        if stream.write_all(answer).await.is_err() {
+            return;
+        }
+        match path.as_str() {
+            "/p/close" => return,
+            // The rest never comes: the connection stays open with the answer unfinished.
+            "/p/half" => {
+                let _ = stream.read(&mut [0u8; 1]).await;
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A world with route `/p` to the counting upstream, at cost 1.
+async fn pooled_world() -> (World, Arc<AtomicUsize>) {
+    let w = world(1000, 1).await;
+    let (upstream, accepted) = counting_upstream().await;
+    w.run(RouteCreate { path_prefix: "/p".into(), upstream_url: upstream, cost: Some(1), ..Default::default() }).await;
+    (w, accepted)
+}
+
+async fn get_text(w: &World, path: &str) -> (u16, String) {
+    let r = w.client.get(format!("{}{path}", w.url)).bearer_auth(&w.secret).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn one_connection_carries_every_request_in_turn() {
+    let (w, accepted) = pooled_world().await;
+    for round in 0..10 {
+        assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()), "round {round}: a body with a length");
+        assert_eq!(get_text(&w, "/p/empty").await, (204, String::new()), "round {round}: no body");
+        assert_eq!(get_text(&w, "/p/chunked").await, (200, "hello".into()), "round {round}: a chunked body");
+        let head = w.client.head(format!("{}/p/x", w.url)).bearer_auth(&w.secret).send().await.unwrap();
+        assert_eq!(head.status(), 200, "round {round}: HEAD");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "40 requests one after another, one upstream connection");
+    assert_eq!(w.balance().await, 1000 - 40, "each one charged once");
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_costs_no_request() {
+    let (w, accepted) = pooled_world().await;
+    for round in 0..10 {
+        // The upstream closes each connection after answering, without a `Connection:
+        // close`: the pool holds a dead connection when the next request comes.
+        assert_eq!(get_text(&w, "/p/close").await, (200, "hello".into()), "round {round}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 10, "a new connection for each, none reused dead");
+}
+
+#[tokio::test]
+async fn a_connection_whose_answer_was_not_read_whole_is_not_reused() {
+    let (w, accepted) = pooled_world().await;
+    assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()), "a first connection, back in the pool");
+    // The client takes the head of a half-sent answer and hangs up.
+    let mut client = TcpStream::connect(w.addr()).await.unwrap();
+    let request = format!("GET /p/half HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", w.secret);
+    client.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = client.read(&mut head).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&head[..n])), 200, "the head arrived");
+    drop(client);
+    // The next requests must not read the rest of that answer as theirs.
+    for round in 0..5 {
+        let r = raw(
+            w.addr(),
+            format!("GET /p/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\r\n", w.secret)
+                .as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&r), 200, "round {round}: {r}");
+        assert!(r.ends_with("\r\n\r\nhello"), "round {round}: its own body: {r}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the half-read connection was dropped, the first one reused");
+}
