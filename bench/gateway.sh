@@ -24,6 +24,10 @@
 #   REPS=1 DURATION=2 FLOOD=5 bench/gateway.sh        # a smoke run, a few minutes
 #   MODES=pinned CONNS=50 bench/gateway.sh            # one configuration
 #   PROFILE=tg402 bench/gateway.sh                    # a perf profile of that target's runs
+#   TARGETS="nginx lua tg" FLOOD=0 bench/gateway.sh   # some targets only, no floods
+#   BASELINE_BIN=path/to/older/tollgate bench/gateway.sh
+#              # adds tg_base: the allowed path of another build (on a copy of the same
+#              # data), so a change's effect is a ratio measured in the same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,6 +48,7 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-19600}
 GATEWAY_PORT=${GATEWAY_PORT:-19602}
 NGINX_PORT=${NGINX_PORT:-19604} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 1
 BENCH_PROFILE=${BENCH_PROFILE:-release}   # the cargo profile the binaries are built with
+BASELINE_PORT=$((GATEWAY_PORT + 10))
 export BENCH_DIR=$root/bench
 
 # --- what the benchmark needs --------------------------------------------------------
@@ -190,6 +195,16 @@ start_nginx() { # MODE
   wait_http "http://127.0.0.1:$NGINX_PORT/" "$nginx_pid" "$dir/error.log"
   wait_http "http://127.0.0.1:$((NGINX_PORT + 1))/" "$nginx_pid" "$dir/error.log"
 }
+# start_baseline MODE: the baseline build's gateway on its own copy of the data.
+start_baseline() {
+  local pin=(taskset -c 0)
+  [ "$1" = free ] && pin=()
+  port_free "$BASELINE_PORT"
+  "${pin[@]}" "$BASELINE_BIN" --data-dir "$work/data-base" serve --admin-listen 127.0.0.1:0 \
+    --gateway-listen "127.0.0.1:$BASELINE_PORT" >"$work/serve-base.log" 2>&1 &
+  baseline_pid=$!; pids+=("$baseline_pid")
+  wait_http "http://127.0.0.1:$BASELINE_PORT/" "$baseline_pid" "$work/serve-base.log"
+}
 # start_gateway MODE: launches `tollgate serve` and records the ms until the gateway answers.
 start_gateway() {
   local pin=(taskset -c 0) t0
@@ -223,10 +238,11 @@ run() {
     lua) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid") ;;
     lua402) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid"); keys=$work/zero.txt; expect=402 ;;
     tg | tg_strict) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid") ;;
+    tg_base) url=http://127.0.0.1:$BASELINE_PORT; server=("$baseline_pid") ;;
     tg402) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); keys=$work/zero.txt; expect=402 ;;
   esac
   [ "$target" = tg_strict ] && tg settings set --durability strict >/dev/null
-  [[ $target == tg* ]] && db_before=$(results dbsize "$data")
+  [[ $target == tg* && $target != tg_base ]] && db_before=$(results dbsize "$data")
   s0=$(cpu_ticks "${server[@]}"); u0=$(cpu_ticks "$upstream_pid")
   if [ "${PROFILE:-}" = "$target" ]; then
     perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
@@ -258,11 +274,13 @@ run() {
   esac
 }
 
-targets=(upstream nginx lua lua402 tg tg_strict tg402)
+read -ra targets <<<"${TARGETS:-upstream nginx lua lua402 tg tg_strict tg402${BASELINE_BIN:+ tg_base}}"
+[ -n "${BASELINE_BIN:-}" ] && cp -a "$data" "$work/data-base"
 for mode in $MODES; do
   start_upstream "$mode"
   start_nginx "$mode"
   start_gateway "$mode"
+  [ -n "${BASELINE_BIN:-}" ] && start_baseline "$mode"
   extra "{\"kind\": \"ready\", \"mode\": \"$mode\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $((served + denied)), \"served\": $served, \"denied\": $denied, \"ms\": $ready_ms, \"samples\": 1, \"all_ms\": [$ready_ms], \"db_mb\": $(du -sm "$data" | cut -f1)}"
   echo "== $mode: $(grep -o 'Loaded .*' "$work/serve.log"); gateway answered ${ready_ms} ms after launch"
   for conns in $CONNS; do
@@ -274,11 +292,13 @@ for mode in $MODES; do
     done
   done
   stop "$gateway_pid"; stop "$nginx_pid"; stop "$upstream_pid"
+  [ -n "${BASELINE_BIN:-}" ] && stop "$baseline_pid"
 done
 
 # --- storage, memory, idleness and start-up ---------------------------------------------
-# floods.sh runs in this shell: it uses the servers, keys and counters above.
-source bench/floods.sh
+# floods.sh runs in this shell: it uses the servers, keys and counters above. FLOOD=0 skips
+# it (a throughput-only run, e.g. to compare two builds).
+[ "$FLOOD" = 0 ] || source bench/floods.sh
 
 tg verify >/dev/null || { tg verify >&2; echo "REFUSED: verify failed after the run" >&2; exit 1; }
 echo "verify after the run: ok (balance == sum(ledger) for every tenant)"

@@ -29,6 +29,7 @@ TARGETS = {
     "tg_strict": "Tollgate allowed strict",
     "lua402": "nginx+Lua 402",
     "tg402": "Tollgate 402",
+    "tg_base": "baseline build, allowed batched",
 }
 
 # (numerator, denominator, label): every ratio of the issue, of req/s unless said.
@@ -37,6 +38,7 @@ RATIOS = [
     ("tg", "lua", "allowed vs nginx+Lua"),
     ("tg402", "lua402", "402 vs nginx+Lua 402"),
     ("tg_strict", "tg", "strict vs batched"),
+    ("tg", "tg_base", "allowed vs the baseline build"),
 ]
 
 
