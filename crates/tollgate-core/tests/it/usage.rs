@@ -287,3 +287,31 @@ async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() 
     assert!(entries < 200, "the tenants' open entries held them ({entries} entries)");
     assert!(w.run(Verify {}).await.unwrap().ok);
 }
+
+#[tokio::test]
+async fn the_database_lets_only_the_newest_usage_entry_grow_and_nothing_else_change() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
+    w.plan("pro", 100).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    strict_request(&settlement, &live, &log, acme, 2, 0).await;
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+    let usage = ledger_of(&w, "acme").await.pop().unwrap();
+    let grant = ledger_of(&w, "acme").await.remove(0);
+    let store = w.console.store().clone();
+    let refused = async |sql: &'static str, id: i64| {
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.is_err()
+    };
+    let grow = "UPDATE ledger SET amount = amount - 1, requests = requests + 1, balance_after = balance_after - 1 WHERE id = ?";
+    assert!(refused("UPDATE ledger SET amount = amount + 1, balance_after = balance_after + 1 WHERE id = ?", usage.id).await, "usage never shrinks");
+    assert!(refused("UPDATE ledger SET created_at = '2000-01-01' WHERE id = ?", usage.id).await, "nor moves in time");
+    assert!(refused("UPDATE ledger SET amount = amount - 1, requests = requests + 1 WHERE id = ?", usage.id).await, "nor breaks the chain");
+    assert!(refused(grow, grant.id).await, "a grant never changes");
+    assert!(!refused(grow, usage.id).await, "the newest usage entry may take one more call");
+    let topup = TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "t".into(), note: None, paid_minor: None };
+    w.run(topup).await.unwrap();
+    assert!(refused(grow, usage.id).await, "but not once another entry follows it");
+}
