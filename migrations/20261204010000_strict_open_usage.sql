@@ -1,4 +1,5 @@
--- `strict` usage no longer costs a row per request, nor a ledger entry per commit.
+-- `strict` usage no longer costs a row per request, nor a ledger entry per commit, and a
+-- usage write changes the tenant's row only, not also its subscription's.
 -- Forward-only: never edit this file once it has landed.
 
 -- A strict request's charge is found through the request log (its record names the ledger
@@ -23,3 +24,9 @@ WHEN NOT (
     AND OLD.id = (SELECT MAX(id) FROM ledger WHERE tenant_id = OLD.tenant_id)
 )
 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only (only the gateway''s open usage entry grows)'); END;
+
+-- The period's request count moves beside the balance: a usage write then changes one
+-- row per tenant (the tenant's), not two on different pages. A renewal resets it.
+ALTER TABLE tenants ADD COLUMN period_used INTEGER NOT NULL DEFAULT 0 CHECK (period_used >= 0);
+UPDATE tenants SET period_used = COALESCE((SELECT s.period_used FROM subscriptions s WHERE s.tenant_id = tenants.id), 0);
+ALTER TABLE subscriptions DROP COLUMN period_used;

@@ -148,7 +148,8 @@ pub enum UsageError {
 const ROWS_PER_INSERT: usize = 100;
 
 /// Charges served usage in the caller's write: per tenant, one debit entry carrying the
-/// calls it covers, the tenant's stored balance, and its period's request counter.
+/// calls it covers, and the tenant's row (its stored balance and its period's request
+/// counter).
 /// Returns each tenant's entry id.
 ///
 /// A tenant whose entry `open` names adds to that entry in place (amount, calls and
@@ -219,28 +220,23 @@ pub async fn charge_usage(
     }
     let totals: Vec<&Usage> = totals.values().collect();
     for chunk in totals.chunks(ROWS_PER_INSERT * 3) {
-        let mut update =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE tenants SET balance = balance - v.column2 FROM (");
+        // The balance, and the period's count as `verify` counts it: the calls of entries
+        // whose time is at or after the period's start (an entry opened before a renewal
+        // is not continued past it). One statement, one row per tenant.
+        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE tenants SET balance = balance - v.column2,
+                    period_used = period_used + CASE WHEN julianday(l.created_at) >= julianday(s.period_start)
+                                                     THEN v.column3 ELSE 0 END
+             FROM (",
+        );
         update.push_values(chunk, |mut b, u| {
-            b.push_bind(u.tenant_id).push_bind(u.credits);
+            b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.requests).push_bind(entries[&u.tenant_id]);
         });
-        update.push(") AS v WHERE tenants.id = v.column1");
+        update.push(
+            ") AS v JOIN ledger l ON l.id = v.column4 LEFT JOIN subscriptions s ON s.tenant_id = v.column1
+             WHERE tenants.id = v.column1",
+        );
         let done = update.build().execute(&mut **write).await;
-        statement(write, done)?;
-        // The period's count, as `verify` counts it: the calls of entries whose time is at
-        // or after the period's start (an entry opened before a renewal is not continued
-        // past it).
-        let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE subscriptions SET period_used = period_used + v.column2 FROM (",
-        );
-        count.push_values(chunk, |mut b, u| {
-            b.push_bind(u.tenant_id).push_bind(u.requests).push_bind(entries[&u.tenant_id]);
-        });
-        count.push(
-            ") AS v JOIN ledger l ON l.id = v.column3 WHERE subscriptions.tenant_id = v.column1
-             AND julianday(l.created_at) >= julianday(subscriptions.period_start)",
-        );
-        let done = count.build().execute(&mut **write).await;
         statement(write, done)?;
     }
     Ok(entries)

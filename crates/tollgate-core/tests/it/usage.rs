@@ -21,7 +21,7 @@ async fn usage_of(w: &World, id: i64) -> (i64, i64, i64) {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM ledger WHERE tenant_id = ?1 AND kind = 'debit'),
                 (SELECT COALESCE(SUM(requests), 0) FROM ledger WHERE tenant_id = ?1 AND kind = 'debit'),
-                (SELECT period_used FROM subscriptions WHERE tenant_id = ?1)",
+                (SELECT period_used FROM tenants WHERE id = ?1)",
     )
     .bind(id)
     .fetch_one(w.console.store().read())
@@ -76,7 +76,7 @@ async fn verify_reports_a_stored_period_count_that_disagrees_with_the_ledger() {
     w.plan("pro", 1000).await;
     w.tenant("acme", "pro").await;
     let mut write = w.console.store().begin().await.unwrap();
-    sqlx::query("UPDATE subscriptions SET period_used = 7").execute(&mut *write).await.unwrap();
+    sqlx::query("UPDATE tenants SET period_used = 7").execute(&mut *write).await.unwrap();
     write.commit().await.unwrap();
     let report = w.run(Verify {}).await.unwrap();
     assert!(!report.ok, "a wrong count fails verify");
@@ -314,4 +314,26 @@ async fn the_database_lets_only_the_newest_usage_entry_grow_and_nothing_else_cha
     let topup = TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "t".into(), note: None, paid_minor: None };
     w.run(topup).await.unwrap();
     assert!(refused(grow, usage.id).await, "but not once another entry follows it");
+}
+
+#[tokio::test]
+async fn a_renewal_closes_the_open_entry_even_when_it_grants_nothing() {
+    let w = world().await;
+    w.plan("free", 0).await; // a renewal posts no grant: only the period tells
+    let acme = w.tenant("acme", "free").await.tenant.id;
+    let topup = TopUp { tenant: "acme".into(), amount: 10, idempotency_key: "t".into(), note: None, paid_minor: None };
+    w.run(topup).await.unwrap();
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    let charge = async |at| {
+        let debit = Debit { tenant_id: acme, amount: 1, request_id: "r", at };
+        settlement.record_durably(debit, live.reserve(acme, 1).unwrap()).await.unwrap();
+    };
+    charge(t0() + TimeDelta::hours(1)).await;
+    let renewed = at(40);
+    w.run_at(&renewed, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    charge(renewed.now + TimeDelta::hours(1)).await;
+    assert_eq!(usage_of(&w, acme).await, (2, 2, 1), "the new period's call opens its own entry, and counts");
+    assert!(w.run(Verify {}).await.unwrap().ok);
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
 }
