@@ -1,4 +1,6 @@
-//! The credit ledger: append-only entries from which every balance is derived.
+//! The credit ledger: append-only entries from which every balance is derived. One entry
+//! may change, and only grow: the gateway's open usage entry of a tenant, while it is the
+//! tenant's newest (a trigger enforces it; see [`charge_usage`]).
 //!
 //! This module is the only code that moves credits: [`post`] for console movements and
 //! [`charge_usage`] for served usage. Each writes the entries and the tenants' new

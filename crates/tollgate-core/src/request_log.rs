@@ -7,6 +7,11 @@
 //! so a lookup reads one slot and checks that it still holds that prefix and counter; a
 //! later request (or a later process) that reused the slot means "no longer in the log".
 //!
+//! A `strict` request's record also names the ledger entry holding its charge: it is that
+//! request's only per-request record ([`crate::charges`]). It is written after the charge's
+//! commit and before the answer leaves, so a killed process keeps it; a power loss can lose
+//! it (never the charge, which is in the fsynced entry).
+//!
 //! File layout: a 128-byte header (magic, version, capacity), then `capacity` records of
 //! [`RECORD_BYTES`]. The file is created sparse at its full size (1,000,000 entries:
 //! 128 MB at most, on disk only as far as it was written). Records reach the file in

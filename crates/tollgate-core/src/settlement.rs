@@ -258,11 +258,7 @@ impl Settlement {
     /// all go otherwise, even if this future is dropped meanwhile. Answers the id of the
     /// ledger entry that holds the charge (`None` when there was nothing to charge), for
     /// the request's record.
-    pub async fn record_durably(
-        &self,
-        debit: Debit<'_>,
-        reservation: Reservation,
-    ) -> Result<Option<i64>, SettleError> {
+    pub async fn record_durably(&self, debit: Debit<'_>, reservation: Reservation) -> Result<Option<i64>, SettleError> {
         if debit.amount <= 0 {
             reservation.spend_part(0);
             return Ok(None);

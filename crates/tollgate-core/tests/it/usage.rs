@@ -281,7 +281,10 @@ async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() 
     let per_request = growth as f64 / CHARGES as f64;
     assert!(per_request < 20.0, "{growth} bytes for {CHARGES} strict charges: {per_request:.1} per request");
     let (entries, requests): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), SUM(requests) FROM ledger WHERE kind = 'debit'").fetch_one(&read).await.unwrap();
+        sqlx::query_as("SELECT COUNT(*), SUM(requests) FROM ledger WHERE kind = 'debit'")
+            .fetch_one(&read)
+            .await
+            .unwrap();
     assert_eq!(requests, CHARGES as i64, "every charge covered");
     // Some 200 commits over 20 tenants: one entry per tenant per commit would be ~4,000.
     assert!(entries < 200, "the tenants' open entries held them ({entries} entries)");
@@ -306,9 +309,16 @@ async fn the_database_lets_only_the_newest_usage_entry_grow_and_nothing_else_cha
         sqlx::query(sql).bind(id).execute(&mut *tx).await.is_err()
     };
     let grow = "UPDATE ledger SET amount = amount - 1, requests = requests + 1, balance_after = balance_after - 1 WHERE id = ?";
-    assert!(refused("UPDATE ledger SET amount = amount + 1, balance_after = balance_after + 1 WHERE id = ?", usage.id).await, "usage never shrinks");
+    assert!(
+        refused("UPDATE ledger SET amount = amount + 1, balance_after = balance_after + 1 WHERE id = ?", usage.id)
+            .await,
+        "usage never shrinks"
+    );
     assert!(refused("UPDATE ledger SET created_at = '2000-01-01' WHERE id = ?", usage.id).await, "nor moves in time");
-    assert!(refused("UPDATE ledger SET amount = amount - 1, requests = requests + 1 WHERE id = ?", usage.id).await, "nor breaks the chain");
+    assert!(
+        refused("UPDATE ledger SET amount = amount - 1, requests = requests + 1 WHERE id = ?", usage.id).await,
+        "nor breaks the chain"
+    );
     assert!(refused(grow, grant.id).await, "a grant never changes");
     assert!(!refused(grow, usage.id).await, "the newest usage entry may take one more call");
     let topup = TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "t".into(), note: None, paid_minor: None };

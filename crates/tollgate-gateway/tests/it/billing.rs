@@ -94,12 +94,8 @@ async fn sixty_four_concurrent_clients(durability: Durability) -> (World, Vec<St
     assert_eq!(debits.iter().map(|(amount, _)| amount).sum::<i64>(), -1000, "the ledger charged every credit");
     assert_eq!(debits.iter().map(|(_, requests)| requests).sum::<i64>(), 1000, "and counts every request");
     let store = w.console.store().read();
-    let (balance, period_used): (i64, i64) = sqlx::query_as(
-        "SELECT balance, period_used FROM tenants WHERE slug = 'acme'",
-    )
-    .fetch_one(store)
-    .await
-    .unwrap();
+    let (balance, period_used): (i64, i64) =
+        sqlx::query_as("SELECT balance, period_used FROM tenants WHERE slug = 'acme'").fetch_one(store).await.unwrap();
     assert_eq!((balance, period_used), (0, 1000), "stored balance and period count agree");
     let report = w.run(Verify {}).await;
     assert!(report.ok, "balance == sum(ledger): {report:?}");
