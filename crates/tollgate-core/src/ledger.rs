@@ -151,15 +151,16 @@ const ROWS_PER_INSERT: usize = 100;
 
 /// Charges served usage in the caller's write: per tenant, one debit entry carrying the
 /// calls it covers, and the tenant's row (its stored balance and its period's request
-/// counter).
-/// Returns each tenant's entry id.
+/// counter). Returns each tenant's entry id.
 ///
 /// A tenant whose entry `open` names adds to that entry in place (amount, calls and
-/// `balance_after` move; its time and the balance before it stay) when it is still the
-/// tenant's newest entry and no younger than the tenant's period, checked in the same
-/// statement: a console movement (or a renewal) since closed it. Otherwise, and for every other tenant, a new entry is appended. Either way the
-/// `balance_after` chain and `balance == sum(ledger)` hold after the commit, and the write
-/// touches one ledger row per tenant instead of adding one.
+/// `balance_after` move; its time and the balance before it stay) while it is still the
+/// tenant's newest entry, ends at the stored balance, and opened in the tenant's current
+/// period, all checked in the same statement: a console movement or a renewal since then
+/// closed it. Otherwise, and for every other tenant, a new entry is appended. Either way
+/// the `balance_after` chain and `balance == sum(ledger)` hold after the commit; adding in
+/// place changes one ledger row per tenant and no index, where an append adds a row and
+/// its index entries.
 ///
 /// Every statement is a round trip to SQLite's thread, so nothing else is read back: each
 /// entry's `balance_after` is the stored balance minus this usage, and the ledger's CHECK
@@ -195,6 +196,7 @@ pub async fn charge_usage(
             ") AS v JOIN tenants t ON t.id = v.column1
              WHERE ledger.id = v.column2 AND ledger.tenant_id = v.column1 AND ledger.kind = 'debit'
                AND ledger.id = (SELECT MAX(l.id) FROM ledger l WHERE l.tenant_id = v.column1)
+               AND ledger.balance_after = t.balance
                AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = v.column1
                                AND julianday(ledger.created_at) < julianday(s.period_start))
              RETURNING ledger.tenant_id, ledger.id",
