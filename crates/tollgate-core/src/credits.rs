@@ -161,12 +161,12 @@ struct Movement {
 }
 
 /// Checks that `request_id` is a charge of `tenant_id` with at least `amount` credits not
-/// yet refunded. A request's charge is found among the per-request charges of `strict`
-/// requests ([`crate::charges`]), in the request log for a recent `batched` request (its
-/// usage is summed per tenant in the ledger, so the log is the only per-request record),
-/// or, for a database written before usage was summed, as a debit naming it. Refunds are a
-/// scan of the tenant's entries: they are rare, and an index on request ids would cost
-/// every usage entry the gateway writes.
+/// yet refunded. A request's charge is found as a debit naming it (a database written
+/// before usage was summed), or in the request log for a recent request, `strict` or
+/// `batched` (its usage is summed per tenant in the ledger, so the log is the only
+/// per-request record; see [`crate::charges`]). Refunds are a scan of the tenant's
+/// entries: they are rare, and an index on request ids would cost every usage entry the
+/// gateway writes.
 async fn check_refundable(
     conn: &mut sqlx::SqliteConnection,
     log: Option<&RequestLog>,
@@ -175,10 +175,7 @@ async fn check_refundable(
     amount: i64,
 ) -> Result<(), ConsoleError> {
     let (charged, refunded): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT COALESCE(-SUM(CASE WHEN kind = 'debit' THEN amount END),
-                    (SELECT c.amount FROM charged_requests c JOIN ledger l ON l.id = c.entry_id
-                     WHERE c.request_id = ?2 AND l.tenant_id = ?1)),
-                SUM(CASE WHEN kind = 'refund' THEN amount END)
+        "SELECT -SUM(CASE WHEN kind = 'debit' THEN amount END), SUM(CASE WHEN kind = 'refund' THEN amount END)
          FROM ledger WHERE tenant_id = ?1 AND request_id = ?2",
     )
     .bind(tenant_id)

@@ -1,4 +1,6 @@
-//! The credit ledger: append-only entries from which every balance is derived.
+//! The credit ledger: append-only entries from which every balance is derived. One entry
+//! may change, and only grow: the gateway's open usage entry of a tenant, while it is the
+//! tenant's newest (a trigger enforces it; see [`charge_usage`]).
 //!
 //! This module is the only code that moves credits: [`post`] for console movements and
 //! [`charge_usage`] for served usage. Each writes the entries and the tenants' new
@@ -129,17 +131,8 @@ pub struct Usage {
     pub credits: i64,
     /// Calls the entry covers (at least 1).
     pub requests: i64,
-    /// When the last of them was served: the entry's time.
+    /// When the last of them was served: the time of the entry it opens.
     pub at: DateTime<Utc>,
-}
-
-/// One request's share of a usage entry, kept so the operator can find its charge by
-/// request id ([`crate::charges::charged_request`]). The entry is the newest of its tenant in the write.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestCharge<'a> {
-    pub request_id: &'a str,
-    pub tenant_id: i64,
-    pub amount: i64,
 }
 
 /// Why [`charge_usage`] wrote nothing (the write is then over: drop it).
@@ -156,97 +149,101 @@ pub enum UsageError {
 /// limit on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
 
-/// Charges served usage in the caller's write: one debit entry per [`Usage`] (carrying the
-/// calls it covers), each tenant's stored balance once, its period's request counter, and
-/// the per-request records `requests` (their entries must be in `usage`).
+/// Charges served usage in the caller's write: per tenant, one debit entry carrying the
+/// calls it covers, and the tenant's row (its stored balance and its period's request
+/// counter). Returns each tenant's entry id.
 ///
-/// Every statement is a round trip to SQLite's thread, and every row it returns one more,
-/// so nothing is read back: each entry's `balance_after` is the stored balance minus the
-/// usage before it in this call (computed here), and the ledger's CHECK refuses a negative
-/// result.
+/// A tenant whose entry `open` names adds to that entry in place (amount, calls and
+/// `balance_after` move; its time and the balance before it stay) while it is still the
+/// tenant's newest entry, ends at the stored balance, and opened in the tenant's current
+/// period, all checked in the same statement: a console movement or a renewal since then
+/// closed it. Otherwise, and for every other tenant, a new entry is appended. Either way
+/// the `balance_after` chain and `balance == sum(ledger)` hold after the commit; adding in
+/// place changes one ledger row per tenant and no index, where an append adds a row and
+/// its index entries.
+///
+/// Every statement is a round trip to SQLite's thread, so nothing else is read back: each
+/// entry's `balance_after` is the stored balance minus this usage, and the ledger's CHECK
+/// refuses a negative result.
 pub async fn charge_usage(
     write: &mut Write,
     usage: &[Usage],
-    requests: &[RequestCharge<'_>],
-) -> Result<(), UsageError> {
-    struct Total {
-        credits: i64,
-        requests: i64,
-        at: DateTime<Utc>,
-    }
-    let mut totals: HashMap<i64, Total> = HashMap::new();
-    let mut numbered: Vec<(&Usage, i64)> = Vec::with_capacity(usage.len());
+    open: &HashMap<i64, i64>,
+) -> Result<HashMap<i64, i64>, UsageError> {
+    let mut totals: HashMap<i64, Usage> = HashMap::with_capacity(usage.len());
     for u in usage {
         if u.credits <= 0 || u.requests <= 0 {
             return Err(UsageError::Refused);
         }
-        let total = totals.entry(u.tenant_id).or_insert(Total { credits: 0, requests: 0, at: u.at });
+        let total = totals.entry(u.tenant_id).or_insert(Usage { credits: 0, requests: 0, ..*u });
         total.credits += u.credits;
         total.requests += u.requests;
         total.at = total.at.max(u.at);
-        numbered.push((u, total.credits));
     }
-    for (chunk_index, chunk) in numbered.chunks(ROWS_PER_INSERT).enumerate() {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests)
-             SELECT v.column1, 'debit', -v.column2, t.balance - v.column3, 'gateway', v.column4, v.column6
+    let mut entries: HashMap<i64, i64> = HashMap::with_capacity(totals.len());
+    let continued: Vec<(&Usage, i64)> =
+        totals.values().filter_map(|u| open.get(&u.tenant_id).map(|entry| (u, *entry))).collect();
+    for chunk in continued.chunks(ROWS_PER_INSERT) {
+        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE ledger SET amount = ledger.amount - v.column3, requests = ledger.requests + v.column4,
+                    balance_after = t.balance - v.column3
              FROM (",
         );
-        insert.push_values(chunk.iter().enumerate(), |mut b, (i, (u, spent_so_far))| {
-            b.push_bind(u.tenant_id)
-                .push_bind(u.credits)
-                .push_bind(*spent_so_far)
-                .push_bind(u.at)
-                .push_bind((chunk_index * ROWS_PER_INSERT + i) as i64)
-                .push_bind(u.requests);
+        update.push_values(chunk, |mut b, (u, entry)| {
+            b.push_bind(u.tenant_id).push_bind(*entry).push_bind(u.credits).push_bind(u.requests);
         });
-        insert.push(") AS v JOIN tenants t ON t.id = v.column1 ORDER BY v.column5");
-        let inserted = insert.build().execute(&mut **write).await;
+        update.push(
+            ") AS v JOIN tenants t ON t.id = v.column1
+             WHERE ledger.id = v.column2 AND ledger.tenant_id = v.column1 AND ledger.kind = 'debit'
+               AND ledger.id = (SELECT MAX(l.id) FROM ledger l WHERE l.tenant_id = v.column1)
+               AND ledger.balance_after = t.balance
+               AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = v.column1
+                               AND julianday(ledger.created_at) < julianday(s.period_start))
+             RETURNING ledger.tenant_id, ledger.id",
+        );
+        let updated = update.build_query_as::<(i64, i64)>().fetch_all(&mut **write).await;
+        entries.extend(statement(write, updated)?);
+    }
+    let opened: Vec<&Usage> = totals.values().filter(|u| !entries.contains_key(&u.tenant_id)).collect();
+    for chunk in opened.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests)
+             SELECT v.column1, 'debit', -v.column2, t.balance - v.column2, 'gateway', v.column3, v.column4
+             FROM (",
+        );
+        insert.push_values(chunk, |mut b, u| {
+            b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.at).push_bind(u.requests);
+        });
+        insert.push(") AS v JOIN tenants t ON t.id = v.column1 RETURNING tenant_id, id");
+        let inserted = insert.build_query_as::<(i64, i64)>().fetch_all(&mut **write).await;
         let inserted = statement(write, inserted)?;
-        if inserted.rows_affected() != chunk.len() as u64 {
+        if inserted.len() != chunk.len() {
             return Err(UsageError::Refused); // usage of a tenant that does not exist
         }
+        entries.extend(inserted);
     }
-    let totals: Vec<(i64, Total)> = totals.into_iter().collect();
+    let totals: Vec<&Usage> = totals.values().collect();
     for chunk in totals.chunks(ROWS_PER_INSERT * 3) {
-        let mut update =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE tenants SET balance = balance - v.column2 FROM (");
-        update.push_values(chunk, |mut b, (id, total)| {
-            b.push_bind(*id).push_bind(total.credits);
+        // The balance, and the period's count as `verify` counts it: the calls of entries
+        // whose time is at or after the period's start (an entry opened before a renewal
+        // is not continued past it). One statement, one row per tenant.
+        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE tenants SET balance = balance - v.column2,
+                    period_used = period_used + CASE WHEN julianday(l.created_at) >= julianday(s.period_start)
+                                                     THEN v.column3 ELSE 0 END
+             FROM (",
+        );
+        update.push_values(chunk, |mut b, u| {
+            b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.requests).push_bind(entries[&u.tenant_id]);
         });
-        update.push(") AS v WHERE tenants.id = v.column1");
+        update.push(
+            ") AS v JOIN ledger l ON l.id = v.column4 LEFT JOIN subscriptions s ON s.tenant_id = v.column1
+             WHERE tenants.id = v.column1",
+        );
         let done = update.build().execute(&mut **write).await;
         statement(write, done)?;
-        // The period's count, as the old per-request query counted it: usage at or after
-        // the period's start.
-        let mut count = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE subscriptions SET period_used = period_used + v.column2 FROM (",
-        );
-        count.push_values(chunk, |mut b, (id, total)| {
-            b.push_bind(*id).push_bind(total.requests).push_bind(total.at);
-        });
-        count.push(
-            ") AS v WHERE subscriptions.tenant_id = v.column1
-             AND julianday(v.column3) >= julianday(subscriptions.period_start)",
-        );
-        let done = count.build().execute(&mut **write).await;
-        statement(write, done)?;
     }
-    for chunk in requests.chunks(ROWS_PER_INSERT * 3) {
-        // A request id seen before (another process start drew the same prefix) keeps
-        // the newest charge.
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT OR REPLACE INTO charged_requests (request_id, entry_id, amount)
-             SELECT v.column1, (SELECT MAX(id) FROM ledger WHERE tenant_id = v.column2), v.column3 FROM (",
-        );
-        insert.push_values(chunk, |mut b, r| {
-            b.push_bind(r.request_id).push_bind(r.tenant_id).push_bind(r.amount);
-        });
-        insert.push(") AS v");
-        let done = insert.build().execute(&mut **write).await;
-        statement(write, done)?;
-    }
-    Ok(())
+    Ok(entries)
 }
 
 /// A CHECK constraint failing means the ledger refused the data, not that storage failed.

@@ -7,6 +7,11 @@
 //! so a lookup reads one slot and checks that it still holds that prefix and counter; a
 //! later request (or a later process) that reused the slot means "no longer in the log".
 //!
+//! A `strict` request's record also names the ledger entry holding its charge: it is that
+//! request's only per-request record ([`crate::charges`]). It is written after the charge's
+//! commit and before the answer leaves, so a killed process keeps it; a power loss can lose
+//! it (never the charge, which is in the fsynced entry).
+//!
 //! File layout: a 128-byte header (magic, version, capacity), then `capacity` records of
 //! [`RECORD_BYTES`]. The file is created sparse at its full size (1,000,000 entries:
 //! 128 MB at most, on disk only as far as it was written). Records reach the file in
@@ -35,7 +40,11 @@ const MAX_PENDING: usize = 65_536;
 /// How often the writer empties the buffer (sooner when it is half full).
 const WRITE_EVERY: Duration = Duration::from_millis(100);
 const MAGIC: &[u8; 8] = b"TGREQLOG";
+/// The file's layout (header and slots); records carry their own version
+/// ([`RECORD_VERSION`]), so a ring written before a record grew a field is still read.
 const VERSION: u32 = 1;
+/// Version 1 records have no ledger entry; version 2 add it.
+const RECORD_VERSION: u8 = 2;
 
 /// A request id, `req_5f3a9c1e_000000000017`: the process's prefix and a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,18 +130,23 @@ pub struct RequestRecord {
     /// Credits charged.
     pub cost: i64,
     pub latency_us: u32,
+    /// The ledger entry holding a `strict` request's charge (its per-request record lives
+    /// only here); `None` for batched usage, summed per tenant.
+    pub entry_id: Option<i64>,
 }
 
 impl RequestRecord {
     /// Layout: prefix u32, counter u64, version u8, flags u8, status u16, at_ms i64,
     /// tenant_id i64, route_id i64, cost i64, latency_us u32, key_prefix 24, code 32,
-    /// method 8 (all little-endian; 104 bytes used of 128).
+    /// method 8, entry_id i64 (version 2) (all little-endian; 124 bytes used of 128).
     fn encode(&self, out: &mut [u8]) {
         out.fill(0);
         out[0..4].copy_from_slice(&self.id.prefix.to_le_bytes());
         out[4..12].copy_from_slice(&self.id.counter.to_le_bytes());
-        out[12] = 1;
-        out[13] = u8::from(self.tenant_id.is_some()) | u8::from(self.route_id.is_some()) << 1;
+        out[12] = RECORD_VERSION;
+        out[13] = u8::from(self.tenant_id.is_some())
+            | u8::from(self.route_id.is_some()) << 1
+            | u8::from(self.entry_id.is_some()) << 2;
         out[14..16].copy_from_slice(&self.status.to_le_bytes());
         out[16..24].copy_from_slice(&self.at_ms.to_le_bytes());
         out[24..32].copy_from_slice(&self.tenant_id.unwrap_or(0).to_le_bytes());
@@ -142,11 +156,13 @@ impl RequestRecord {
         out[52..52 + self.key_prefix.as_str().len()].copy_from_slice(self.key_prefix.as_str().as_bytes());
         out[76..76 + self.code.as_str().len()].copy_from_slice(self.code.as_str().as_bytes());
         out[108..108 + self.method.as_str().len()].copy_from_slice(self.method.as_str().as_bytes());
+        out[116..124].copy_from_slice(&self.entry_id.unwrap_or(0).to_le_bytes());
     }
 
     /// `None` for a slot never written.
     fn decode(raw: &[u8]) -> Option<Self> {
-        if raw[12] != 1 {
+        let version = raw[12];
+        if !(1..=RECORD_VERSION).contains(&version) {
             return None;
         }
         let u64_at = |at: usize| u64::from_le_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
@@ -163,6 +179,7 @@ impl RequestRecord {
             key_prefix: Short::from_bytes(&raw[52..76]),
             code: Short::from_bytes(&raw[76..108]),
             method: Short::from_bytes(&raw[108..116]),
+            entry_id: (version >= 2 && flags & 4 != 0).then(|| i64_at(116)),
         })
     }
 }
@@ -441,6 +458,7 @@ mod tests {
             status: 402,
             cost: 0,
             latency_us: 120,
+            entry_id: None,
         }
     }
 
@@ -460,6 +478,15 @@ mod tests {
         let mut raw = [0u8; RECORD_BYTES];
         r.encode(&mut raw);
         assert_eq!(RequestRecord::decode(&raw), Some(r));
+        let charged = RequestRecord { entry_id: Some(41), cost: 3, ..r };
+        charged.encode(&mut raw);
+        assert_eq!(RequestRecord::decode(&raw), Some(charged), "with the entry holding its charge");
+        // A version 1 record (written before records named their entry) still reads.
+        r.encode(&mut raw);
+        raw[12] = 1;
+        raw[13] |= 4;
+        raw[116..124].copy_from_slice(&[0xff; 8]);
+        assert_eq!(RequestRecord::decode(&raw), Some(r), "an old record reads, without an entry");
         assert_eq!(RequestRecord::decode(&[0u8; RECORD_BYTES]), None, "an empty slot holds nothing");
         assert_eq!(Short::<2>::new("héllo").as_str(), "h", "cut at a character boundary");
     }

@@ -5,10 +5,19 @@
 //! request) and a writer task writes them every `usage_flush_ms`: one ledger entry per
 //! tenant, carrying the calls it covers. A crash loses at most the sums not yet written,
 //! in the tenant's favour. `strict` callers hand over their [`Reservation`] and wait: the
-//! writer commits concurrent strict charges together (durable on power loss; one entry per
-//! tenant, plus each request's share in `charged_requests`), spends the reservations when
-//! it has, and lets them go when it cannot, so a caller that goes away meanwhile changes
-//! nothing.
+//! writer commits concurrent strict charges together (durable on power loss), spends the
+//! reservations when it has, and lets them go when it cannot, so a caller that goes away
+//! meanwhile changes nothing.
+//!
+//! A strict commit adds no row per request, and not even one per tenant each time: each
+//! tenant's usage goes into its open usage entry, updated in place while it is the
+//! tenant's newest entry and younger than `usage_flush_ms` (so strict's ledger has
+//! batched's granularity: one entry per tenant per interval), else into a new one. The
+//! caller gets the entry's id, which the gateway puts in the request's record in the
+//! request log ([`crate::request_log`]): that record is the per-request detail ("was
+//! request X charged, to whom, how much"), the ledger entry the money. The record is
+//! written (not fsynced) after the commit, so a power loss can lose a strict request's
+//! detail but never its charge: that is in the fsynced entry, counted in its `requests`.
 //!
 //! When storage fails, strict charges fail at once ([`SettleError`]), and batched sums stay
 //! in memory (bounded by the number of tenants) and are written as soon as storage is
@@ -25,7 +34,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::ledger::{self, RequestCharge, Usage, UsageError};
+use crate::ledger::{self, Usage, UsageError};
 use crate::live::{Live, Reservation};
 use crate::store::{Durability, Store};
 
@@ -36,8 +45,8 @@ pub struct Debit<'a> {
     /// Credits charged (positive; 0 charges nothing). May be less than the request's
     /// reservation: the rest goes back.
     pub amount: i64,
-    /// Kept for `strict` charges (see [`crate::charges`]); `batched` usage is summed per
-    /// tenant.
+    /// Named when a strict charge is refused (see `verify`); usage is summed per tenant,
+    /// and the request log keeps the per-request detail.
     pub request_id: &'a str,
     pub at: DateTime<Utc>,
 }
@@ -169,7 +178,8 @@ struct StrictCharge {
     at: DateTime<Utc>,
     /// Taken by the writer when it writes the charge.
     reservation: Option<Reservation>,
-    done: oneshot::Sender<Result<(), SettleError>>,
+    /// The ledger entry that holds the charge, once committed.
+    done: oneshot::Sender<Result<i64, SettleError>>,
 }
 
 enum Message {
@@ -221,7 +231,7 @@ impl Settlement {
         let (tx, rx) = mpsc::channel(QUEUE);
         let sums = Arc::new(Shards(std::array::from_fn(|_| Mutex::default())));
         let settlement = Self { tx, sums: sums.clone(), store: store.clone(), lost: Arc::default() };
-        (settlement, tokio::spawn(run(Writer { store, live, sums }, rx)))
+        (settlement, tokio::spawn(run(Writer { store, live, sums, open: Mutex::default() }, rx)))
     }
 
     /// True while the database refuses writes: strict requests are then refused before
@@ -245,11 +255,13 @@ impl Settlement {
 
     /// Charges `debit` and waits until it is committed durably (`strict`). The writer
     /// spends `debit.amount` of `reservation` on commit (the rest goes back) and lets it
-    /// all go otherwise, even if this future is dropped meanwhile.
-    pub async fn record_durably(&self, debit: Debit<'_>, reservation: Reservation) -> Result<(), SettleError> {
+    /// all go otherwise, even if this future is dropped meanwhile. Answers the id of the
+    /// ledger entry that holds the charge (`None` when there was nothing to charge), for
+    /// the request's record.
+    pub async fn record_durably(&self, debit: Debit<'_>, reservation: Reservation) -> Result<Option<i64>, SettleError> {
         if debit.amount <= 0 {
             reservation.spend_part(0);
-            return Ok(());
+            return Ok(None);
         }
         let (done, committed) = oneshot::channel();
         let charge = StrictCharge {
@@ -263,7 +275,7 @@ impl Settlement {
         if self.tx.send(Message::Strict(charge)).await.is_err() {
             return Err(SettleError::Stopped); // the message, reservation included, was dropped: released
         }
-        committed.await.unwrap_or(Err(SettleError::Stopped))
+        committed.await.unwrap_or(Err(SettleError::Stopped)).map(Some)
     }
 
     /// Writes the batched usage summed so far now, and waits until it is (or fails).
@@ -291,15 +303,43 @@ impl Settlement {
     }
 }
 
-/// The writer task's side: where it writes, the sums it takes from, and the live state it
-/// keeps in step (when a gateway runs).
+/// The writer task's side: where it writes, the sums it takes from, the live state it
+/// keeps in step (when a gateway runs), and the tenants' open strict usage entries.
 struct Writer {
     store: Store,
     live: Option<Arc<Live>>,
     sums: Arc<Shards>,
+    /// Per tenant, the usage entry strict commits add to and when it opened; only the
+    /// writer task touches it (a lock only so the task is `Send`). Forgotten once older
+    /// than the flush interval, so it holds the tenants of the last interval at most.
+    open: Mutex<HashMap<i64, (i64, tokio::time::Instant)>>,
 }
 
 impl Writer {
+    /// The open entries of `tenants` still young enough to add to (forgetting the old).
+    fn open_entries(&self, tenants: impl Iterator<Item = i64>) -> HashMap<i64, i64> {
+        let every = self.every();
+        let now = tokio::time::Instant::now();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, (_, opened)| now.duration_since(*opened) < every);
+        tenants.filter_map(|t| open.get(&t).map(|(entry, _)| (t, *entry))).collect()
+    }
+
+    /// Remembers the entries a commit wrote to: a new one opens now, a continued one keeps
+    /// its time.
+    fn opened(&self, entries: &HashMap<i64, i64>) {
+        let now = tokio::time::Instant::now();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        for (tenant_id, entry) in entries {
+            match open.get(tenant_id) {
+                Some((held, _)) if held == entry => {}
+                _ => {
+                    open.insert(*tenant_id, (*entry, now));
+                }
+            }
+        }
+    }
+
     fn every(&self) -> Duration {
         self.live.as_ref().map_or(DEFAULT_FLUSH, |live| {
             Duration::from_millis(u64::try_from(live.settings().usage_flush_ms).unwrap_or(2000).max(1))
@@ -387,17 +427,7 @@ fn requests(sums: &Sums) -> i64 {
     sums.values().map(|s| s.requests).sum()
 }
 
-/// Aborts the task it holds when dropped.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
-    let _pruner = AbortOnDrop(tokio::spawn(crate::charges::run(w.store.clone())));
     // Taken from the shards and not yet written (storage failing).
     let mut pending = Sums::new();
     let mut outage: Option<Outage> = None;
@@ -520,15 +550,15 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
         .map(|(tenant_id, s)| Usage { tenant_id: *tenant_id, credits: s.credits, requests: s.requests, at: s.at })
         .collect();
     for batch in usage.chunks(MAX_BATCH) {
-        match write_usage(w, batch, &[], Durability::Crash, w.written(batch)).await {
-            Ok(()) => {}
+        match write_usage(w, batch, &HashMap::new(), Durability::Crash, w.written(batch)).await {
+            Ok(_) => {}
             Err(UsageError::Storage(e)) => return Err(e),
             Err(UsageError::Refused) => {
                 // One tenant at a time, so one refused sum does not hold up the others.
                 for u in batch {
                     let one = std::slice::from_ref(u);
-                    match write_usage(w, one, &[], Durability::Crash, w.written(one)).await {
-                        Ok(()) => {}
+                    match write_usage(w, one, &HashMap::new(), Durability::Crash, w.written(one)).await {
+                        Ok(_) => {}
                         Err(UsageError::Refused) => {
                             record_refused(&w.store, u, None).await;
                             w.written(one)();
@@ -546,24 +576,25 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// One transaction charging `usage` (and the per-request records `requests`); `on_commit`
-/// runs right after it commits.
+/// One transaction charging `usage`, adding to the `open` entries where it can; `on_commit`
+/// runs right after it commits. Answers each tenant's entry id.
 async fn write_usage(
     w: &Writer,
     usage: &[Usage],
-    requests: &[RequestCharge<'_>],
+    open: &HashMap<i64, i64>,
     durability: Durability,
     on_commit: impl FnOnce() + Send + 'static,
-) -> Result<(), UsageError> {
+) -> Result<HashMap<i64, i64>, UsageError> {
     let mut write = w.store.begin_with(durability).await.map_err(UsageError::Storage)?;
     write.after_commit(on_commit);
-    ledger::charge_usage(&mut write, usage, requests).await?;
-    write.commit().await.map_err(UsageError::Storage)
+    let entries = ledger::charge_usage(&mut write, usage, open).await?;
+    write.commit().await.map_err(UsageError::Storage)?;
+    Ok(entries)
 }
 
-/// Writes the strict charges (durable on power loss), one entry per tenant, and answers
-/// each caller; on a storage failure every one of them fails at once and its credits go
-/// back.
+/// Writes the strict charges (durable on power loss) into one entry per tenant (its open
+/// one when it can) and answers each caller with it; on a storage failure every one of
+/// them fails at once and its credits go back.
 async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
     if strict.is_empty() {
         return;
@@ -582,15 +613,15 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
         u.requests += 1;
         u.at = u.at.max(c.at);
     }
+    let open = w.open_entries(per_tenant.keys().copied());
     let usage: Vec<Usage> = per_tenant.into_values().collect();
-    let requests: Vec<RequestCharge> = strict.iter().map(request_charge).collect();
-    let written = write_usage(w, &usage, &requests, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
-    drop(requests);
+    let written = write_usage(w, &usage, &open, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
     match written {
-        Ok(()) => {
+        Ok(entries) => {
+            w.opened(&entries);
             for (c, slot) in strict.drain(..).zip(&slots) {
                 settle_slot(slot, true); // already spent by the commit; here for safety
-                let _ = c.done.send(Ok(()));
+                let _ = c.done.send(Ok(entries[&c.tenant_id]));
             }
         }
         Err(UsageError::Storage(e)) => {
@@ -605,8 +636,12 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
             for (c, slot) in strict.drain(..).zip(slots) {
                 let usage = [Usage { tenant_id: c.tenant_id, credits: c.amount, requests: 1, at: c.at }];
                 let once = spend_on_commit(vec![slot.clone()]);
-                let result = match write_usage(w, &usage, &[request_charge(&c)], Durability::PowerLoss, once).await {
-                    Ok(()) => Ok(()),
+                let open = w.open_entries(std::iter::once(c.tenant_id));
+                let result = match write_usage(w, &usage, &open, Durability::PowerLoss, once).await {
+                    Ok(entries) => {
+                        w.opened(&entries);
+                        Ok(entries[&c.tenant_id])
+                    }
                     Err(UsageError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
                     Err(UsageError::Refused) => {
                         record_refused(&w.store, &usage[0], Some(&c.request_id)).await;
@@ -615,15 +650,11 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
                 };
                 // A refused charge stays spent in memory (the cautious side; reconciliation
                 // then takes the database's figure).
-                settle_slot(&slot, matches!(result, Ok(()) | Err(SettleError::Refused)));
+                settle_slot(&slot, matches!(result, Ok(_) | Err(SettleError::Refused)));
                 let _ = c.done.send(result);
             }
         }
     }
-}
-
-fn request_charge(c: &StrictCharge) -> RequestCharge<'_> {
-    RequestCharge { request_id: &c.request_id, tenant_id: c.tenant_id, amount: c.amount }
 }
 
 /// A stop's last attempts: retries for a few seconds, then reports what is left.

@@ -278,7 +278,7 @@ impl Command for Renew {
             let end = plan.billing_period.end_of(start);
             sqlx::query(
                 "UPDATE subscriptions SET status = 'active', period_start = ?, period_end = ?, grace_until = NULL,
-                    updated_at = ?, period_used = 0
+                    updated_at = ?
                  WHERE id = ?",
             )
             .bind(start)
@@ -287,6 +287,9 @@ impl Command for Renew {
             .bind(sub.id)
             .execute(&mut **conn)
             .await?;
+            // The new period's count starts at zero (kept on the tenant's row, beside the
+            // balance the usage writes change too).
+            sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = ?").bind(tenant.id).execute(&mut **conn).await?;
             grant(conn, console.live(), ctx, tenant.id, &plan, start).await
         })
         .await

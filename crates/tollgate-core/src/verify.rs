@@ -25,7 +25,7 @@ pub struct Mismatch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct PeriodCountMismatch {
     pub tenant: String,
-    /// `subscriptions.period_used`.
+    /// `tenants.period_used`.
     pub stored: i64,
     /// The requests the tenant's debits since the period's start cover.
     pub ledger: i64,
@@ -89,7 +89,7 @@ impl Command for Verify {
         .await?;
         let period_count_mismatches: Vec<PeriodCountMismatch> = sqlx::query_as(
             "SELECT tenant, stored, ledger FROM (
-                SELECT t.slug AS tenant, s.period_used AS stored,
+                SELECT t.slug AS tenant, t.period_used AS stored,
                        COALESCE((SELECT SUM(l.requests) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
                                  AND julianday(l.created_at) >= julianday(s.period_start)), 0) AS ledger
                 FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id)

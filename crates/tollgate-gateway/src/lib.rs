@@ -106,6 +106,7 @@ impl Gateway {
                 status: event.status,
                 cost: event.cost,
                 latency_us: u32::try_from(event.latency_us).unwrap_or(u32::MAX),
+                entry_id: at.entry_id,
             };
             // Only a charge needs its record to survive a crash: a strict 402 flood must not
             // cost a write per refusal.
@@ -283,8 +284,9 @@ impl Gateway {
                         let upstream = Upstream { url: &route.upstream_url, request_id: &request_id, client_ip };
                         let cost = reservation.cost();
                         match self.proxy(request, upstream, &who, reservation, now, &settings).await {
-                            Ok(response) => {
+                            Ok((response, entry_id)) => {
                                 event.cost = cost;
+                                finish.ids.entry_id = entry_id;
                                 response
                             }
                             Err(Refunded { balance, failure }) => {
@@ -323,8 +325,9 @@ impl Gateway {
 
     /// Forwards an allowed request and settles its reservation: charged when the upstream
     /// answers below 500, given back otherwise. In `strict` mode the answer leaves only
-    /// once its charge is committed; when that cannot be (storage failing), the request
-    /// is refused with 503 and nothing is charged.
+    /// once its charge is committed (with the ledger entry holding it, for the request's
+    /// record); when that cannot be (storage failing), the request is refused with 503
+    /// and nothing is charged.
     async fn proxy(
         &self,
         request: Request<Incoming>,
@@ -333,7 +336,7 @@ impl Gateway {
         reservation: Reservation,
         now: chrono::DateTime<Utc>,
         settings: &Settings,
-    ) -> Result<Response<Body>, Refunded> {
+    ) -> Result<(Response<Body>, Option<i64>), Refunded> {
         let strict = settings.durability == Durability::Strict;
         if strict && self.settlement.storage_failing() {
             let balance = Some(reservation.release());
@@ -377,16 +380,16 @@ impl Gateway {
         let charge = reservation.cost();
         if charge == 0 {
             reservation.spend();
-            return Ok(client_response(response));
+            return Ok((client_response(response), None));
         }
         let debit = Debit { tenant_id: who.tenant_id, amount: charge, request_id: upstream.request_id, at: now };
         if !strict {
             let amount = reservation.hand_over_part(debit.amount);
             self.settlement.record(Debit { amount, ..debit });
-            return Ok(client_response(response));
+            return Ok((client_response(response), None));
         }
         match self.settlement.record_durably(debit, reservation).await {
-            Ok(()) => Ok(client_response(response)),
+            Ok(entry_id) => Ok((client_response(response), entry_id)),
             Err(e) => {
                 tracing::error!(error = %e, request_id = upstream.request_id, "strict charge not committed; answering 503");
                 let balance = self.live.tenant(who.tenant_id).map(|t| t.balance);
@@ -413,11 +416,13 @@ struct Finish<'a> {
     event: Option<GatewayEvent>,
 }
 
-/// The tenant and route a request reached, by id, for the request log.
+/// The tenant and route a request reached, by id, and the ledger entry holding its strict
+/// charge, for the request log.
 #[derive(Debug, Clone, Copy, Default)]
 struct Ids {
     tenant_id: Option<i64>,
     route_id: Option<i64>,
+    entry_id: Option<i64>,
 }
 
 /// The status reported for a request whose client left before the answer.

@@ -48,7 +48,7 @@ macro_rules! tenant_query {
     ($filter:literal) => {
         concat!(
             "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until, s.period_used
+                s.period_end, s.grace_until, t.period_used
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
             $filter
         )

@@ -3,7 +3,10 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sqlx::Row;
 use tempfile::TempDir;
+use tollgate_core::live::Live;
 use tollgate_core::plans::{Plan, PlanCreate};
+use tollgate_core::request_log::{RequestId, RequestLog, RequestRecord, Short};
+use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::tenants::{TenantCreate, TenantDetail};
 use tollgate_core::{Command, Console, ConsoleError, Ctx};
 
@@ -105,4 +108,45 @@ pub fn assert_code<T: std::fmt::Debug>(result: Result<T, ConsoleError>, code: &s
         Err(e) => assert_eq!(e.code(), code, "wrong error: {e}"),
         Ok(v) => panic!("expected error {code}, got success {v:?}"),
     }
+}
+
+/// Gives the world's console a request log beside its database (as a node has), and
+/// returns the writer handle the "gateway" records into.
+pub fn with_request_log(w: &mut World) -> RequestLog {
+    let (log, _writer) = RequestLog::open(&w.dir.path().join("requests.log"), 100_000).expect("the ring opens");
+    w.console = w.console.clone().with_request_log(log.clone());
+    log
+}
+
+/// Serves request number `counter` of tenant `tenant_id` in `strict` durability as the
+/// gateway does: its charge committed, then its record (naming the entry that holds the
+/// charge) written to `log`. Returns the request id its client got.
+pub async fn strict_request(
+    settlement: &Settlement,
+    live: &Live,
+    log: &RequestLog,
+    tenant_id: i64,
+    amount: i64,
+    counter: u64,
+) -> String {
+    let id = RequestId { prefix: 0x5f3a_9c1e, counter };
+    let request_id = id.to_string();
+    let reservation = live.reserve(tenant_id, amount).expect("the tenant can pay");
+    let debit = Debit { tenant_id, amount, request_id: &request_id, at: t0() };
+    let entry_id = settlement.record_durably(debit, reservation).await.expect("the charge commits");
+    assert!(entry_id.is_some(), "a strict charge names its entry");
+    log.record_now(RequestRecord {
+        id,
+        at_ms: t0().timestamp_millis(),
+        tenant_id: Some(tenant_id),
+        route_id: None,
+        key_prefix: Short::new("tg_live_AbCd"),
+        code: Short::new(""),
+        method: Short::new("GET"),
+        status: 200,
+        cost: amount,
+        latency_us: 100,
+        entry_id,
+    });
+    request_id
 }

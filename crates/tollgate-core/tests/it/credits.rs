@@ -3,9 +3,10 @@ use tollgate_core::ledger::EntryKind;
 use tollgate_core::live::Live;
 use tollgate_core::validate::MAX_CREDITS;
 
-use tollgate_core::settlement::{Debit, Settlement};
+use tollgate_core::request_log::RequestLog;
+use tollgate_core::settlement::Settlement;
 
-use crate::common::{World, assert_code, assert_invalid, at, world};
+use crate::common::{World, assert_code, assert_invalid, strict_request, with_request_log, world};
 
 fn topup(amount: i64, key: &str) -> TopUp {
     TopUp { tenant: "acme".into(), amount, idempotency_key: key.into(), note: None, paid_minor: None }
@@ -83,15 +84,16 @@ async fn adjust_moves_both_ways_but_never_below_zero() {
     assert_eq!(w.dump().await, before, "refused adjustments change nothing");
 }
 
-/// Charges `amount` to tenant `tenant_id` for request `request_id`, as the gateway does in
-/// `strict` durability (the one that keeps each request's charge).
-async fn charge(w: &World, tenant_id: i64, amount: i64, request_id: &str) {
+/// Charges `amount` to tenant `tenant_id` for request number `counter`, as the gateway
+/// does in `strict` durability (its record in the request log names the entry); returns
+/// the request id.
+async fn charge(w: &World, log: &RequestLog, tenant_id: i64, amount: i64, counter: u64) -> String {
     let live = Live::load(w.console.store()).await.unwrap();
     let (settlement, writer) = Settlement::spawn(w.console.store().clone());
-    let debit = Debit { tenant_id, amount, request_id, at: at(0).now };
-    settlement.record_durably(debit, live.reserve(tenant_id, amount).unwrap()).await.expect("the charge is written");
+    let id = strict_request(&settlement, &live, log, tenant_id, amount, counter).await;
     settlement.stop().await.unwrap();
     writer.await.unwrap();
+    id
 }
 
 fn refund(request_id: &str, amount: i64, key: &str) -> Refund {
@@ -106,36 +108,38 @@ fn refund(request_id: &str, amount: i64, key: &str) -> Refund {
 
 #[tokio::test]
 async fn a_refund_names_its_charge_and_never_exceeds_it() {
-    let w = world().await;
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
     w.plan("pro", 100).await;
     let acme = w.tenant("acme", "pro").await.tenant.id;
     let globex = w.tenant("globex", "pro").await.tenant.id;
-    charge(&w, acme, 5, "req-1").await;
-    charge(&w, acme, 3, "req-2").await;
-    charge(&w, globex, 50, "req-g").await;
+    let req1 = &charge(&w, &log, acme, 5, 1).await;
+    let req2 = &charge(&w, &log, acme, 3, 2).await;
+    let req_g = &charge(&w, &log, globex, 50, 3).await;
 
-    let r = w.run(refund("req-1", 3, "r1")).await.unwrap();
+    let r = w.run(refund(req1, 3, "r1")).await.unwrap();
     assert_eq!(
         (r.entry.kind, r.entry.request_id.as_deref(), r.balance),
-        (EntryKind::Refund, Some("req-1"), 95),
+        (EntryKind::Refund, Some(req1.as_str()), 95),
         "3 of the 5 charged for req-1 come back"
     );
-    let again = w.run(refund("req-1", 3, "r1")).await.unwrap();
+    let again = w.run(refund(req1, 3, "r1")).await.unwrap();
     assert_eq!((again.replayed, again.balance), (true, 95), "a retry replays, even with only 2 left");
 
     let before = w.dump().await;
-    let over = w.run(refund("req-1", 3, "r2")).await;
+    let over = w.run(refund(req1, 3, "r2")).await;
     assert!(format!("{over:?}").contains("2 are left"), "says what is left: {over:?}");
     assert_invalid(over, "amount");
     assert_code(w.run(refund("req-9", 1, "r3")).await, "NOT_FOUND");
-    assert_code(w.run(refund("req-g", 1, "r4")).await, "NOT_FOUND");
+    assert_code(w.run(refund(req_g, 1, "r4")).await, "NOT_FOUND");
+    assert_code(w.run(refund("req_5f3a9c1e_000000000009", 1, "r4")).await, "NOT_FOUND");
     assert_invalid(w.run(refund("  ", 1, "r5")).await, "request_id");
-    assert_invalid(w.run(refund("req-1", -3, "r6")).await, "amount");
+    assert_invalid(w.run(refund(req1, -3, "r6")).await, "amount");
     assert_eq!(w.dump().await, before, "refused refunds change nothing");
 
-    assert_eq!(w.run(refund("req-1", 2, "r7")).await.unwrap().balance, 97, "the rest of req-1");
-    assert_invalid(w.run(refund("req-1", 1, "r8")).await, "amount");
-    assert_eq!(w.run(refund("req-2", 3, "r9")).await.unwrap().balance, 100, "req-2 on its own account");
+    assert_eq!(w.run(refund(req1, 2, "r7")).await.unwrap().balance, 97, "the rest of req-1");
+    assert_invalid(w.run(refund(req1, 1, "r8")).await, "amount");
+    assert_eq!(w.run(refund(req2, 3, "r9")).await.unwrap().balance, 100, "req-2 on its own account");
 }
 
 #[tokio::test]

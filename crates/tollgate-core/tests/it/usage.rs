@@ -1,23 +1,27 @@
 //! Served usage reaches the ledger summed per tenant; the period's count is stored, not
-//! recomputed; strict requests keep each one's charge, pruned after the retention.
+//! recomputed; strict commits add to the tenant's open usage entry, and each strict
+//! request's charge is found through its record in the request log.
 
 use std::sync::Arc;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use tollgate_core::charges::{self, ChargeShow};
+use tollgate_core::credits::{Refund, TopUp};
+use tollgate_core::ledger::{EntryKind, LedgerEntry, LedgerList};
 use tollgate_core::live::Live;
+use tollgate_core::settings::SettingsSet;
 use tollgate_core::settlement::{Debit, Settlement};
 use tollgate_core::subscriptions::Renew;
 use tollgate_core::verify::Verify;
 
-use crate::common::{World, assert_code, at, t0, world};
+use crate::common::{World, assert_code, assert_invalid, at, strict_request, t0, with_request_log, world};
 
 /// (debit entries, requests they cover, stored period count) of tenant `id`.
 async fn usage_of(w: &World, id: i64) -> (i64, i64, i64) {
     sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM ledger WHERE tenant_id = ?1 AND kind = 'debit'),
                 (SELECT COALESCE(SUM(requests), 0) FROM ledger WHERE tenant_id = ?1 AND kind = 'debit'),
-                (SELECT period_used FROM subscriptions WHERE tenant_id = ?1)",
+                (SELECT period_used FROM tenants WHERE id = ?1)",
     )
     .bind(id)
     .fetch_one(w.console.store().read())
@@ -72,7 +76,7 @@ async fn verify_reports_a_stored_period_count_that_disagrees_with_the_ledger() {
     w.plan("pro", 1000).await;
     w.tenant("acme", "pro").await;
     let mut write = w.console.store().begin().await.unwrap();
-    sqlx::query("UPDATE subscriptions SET period_used = 7").execute(&mut *write).await.unwrap();
+    sqlx::query("UPDATE tenants SET period_used = 7").execute(&mut *write).await.unwrap();
     write.commit().await.unwrap();
     let report = w.run(Verify {}).await.unwrap();
     assert!(!report.ok, "a wrong count fails verify");
@@ -81,106 +85,265 @@ async fn verify_reports_a_stored_period_count_that_disagrees_with_the_ledger() {
     assert_eq!(found, vec![("acme", 7, 0)], "naming the tenant and both figures");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_strict_charges_share_commits_and_each_is_found_by_its_request_id() {
-    let w = world().await;
-    w.plan("pro", 10_000).await;
-    let acme = w.tenant("acme", "pro").await.tenant.id;
+/// A live state whose strict usage entries stay open `flush_ms`, and a settlement writing
+/// for it.
+async fn strict_writer(w: &World, flush_ms: i64) -> (Arc<Live>, Settlement, tokio::task::JoinHandle<()>) {
+    w.run(SettingsSet { usage_flush_ms: Some(flush_ms), ..Default::default() }).await.unwrap();
     let live = Arc::new(Live::load(w.console.store()).await.unwrap());
     let (settlement, writer) = Settlement::spawn_with(w.console.store().clone(), Some(live.clone()));
+    (live, settlement, writer)
+}
+
+/// Tenant `slug`'s ledger, oldest first.
+async fn ledger_of(w: &World, slug: &str) -> Vec<LedgerEntry> {
+    let mut entries = w.run(LedgerList { tenant: slug.into(), ..Default::default() }).await.unwrap().0;
+    entries.reverse();
+    entries
+}
+
+/// Each entry's `balance_after` is the one before plus its amount.
+#[track_caller]
+fn assert_chain(entries: &[LedgerEntry]) {
+    let mut balance = 0;
+    for e in entries {
+        balance += e.amount;
+        assert_eq!(e.balance_after, balance, "the balance_after chain holds at entry {}", e.id);
+    }
+}
+
+#[tokio::test]
+async fn strict_commits_within_the_interval_add_to_one_open_entry() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
+    w.plan("pro", 1000).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    for n in 0..40 {
+        // One after another: each its own commit.
+        strict_request(&settlement, &live, &log, acme, 1 + n as i64 % 3, n).await;
+    }
+    let charged: i64 = (0..40).map(|n| 1 + n % 3).sum();
+    let entries = ledger_of(&w, "acme").await;
+    let debits: Vec<&LedgerEntry> = entries.iter().filter(|e| e.kind == EntryKind::Debit).collect();
+    assert_eq!(debits.len(), 1, "40 commits, one usage entry: {debits:?}");
+    assert_eq!((debits[0].requests, debits[0].amount), (40, -charged), "covering every call and credit");
+    assert_eq!(debits[0].created_at, t0(), "its time is when it opened");
+    assert_chain(&entries);
+    assert_eq!(usage_of(&w, acme).await, (1, 40, 40), "and the period counts each call");
+    let report = w.run(Verify {}).await.unwrap();
+    assert!(report.ok, "balance == sum(ledger): {report:?}");
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(live.tenant(acme).unwrap().balance, 1000 - charged);
+}
+
+#[tokio::test]
+async fn a_console_movement_closes_the_open_entry_and_the_next_commit_opens_another() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
+    w.plan("pro", 100).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    let console = w.console.clone().with_live(live.clone());
+    for n in 0..3 {
+        strict_request(&settlement, &live, &log, acme, 2, n).await;
+    }
+    let topup = TopUp { tenant: "acme".into(), amount: 50, idempotency_key: "t1".into(), note: None, paid_minor: None };
+    tollgate_core::Command::run(topup, &console, &at(0)).await.unwrap();
+    for n in 3..5 {
+        strict_request(&settlement, &live, &log, acme, 2, n).await;
+    }
+    let entries = ledger_of(&w, "acme").await;
+    let kinds: Vec<(EntryKind, i64, i64)> = entries.iter().map(|e| (e.kind, e.amount, e.requests)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EntryKind::Grant, 100, 1),
+            (EntryKind::Debit, -6, 3),
+            (EntryKind::Topup, 50, 1),
+            (EntryKind::Debit, -4, 2)
+        ],
+        "the usage before the top-up stays where it was; after it, a new entry"
+    );
+    assert_chain(&entries);
+    assert_eq!(entries.last().unwrap().balance_after, 140);
+    assert!(w.run(Verify {}).await.unwrap().ok);
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn past_the_flush_interval_a_strict_commit_opens_a_new_entry() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
+    w.plan("pro", 100).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 10).await;
+    strict_request(&settlement, &live, &log, acme, 1, 0).await;
+    strict_request(&settlement, &live, &log, acme, 1, 1).await;
+    // Whatever the two above did, the next one comes more than an interval later.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let before = usage_of(&w, acme).await.0;
+    strict_request(&settlement, &live, &log, acme, 1, 2).await;
+    let (entries, requests, counted) = usage_of(&w, acme).await;
+    assert_eq!(entries, before + 1, "a new entry once the open one is older than the interval");
+    assert_eq!((requests, counted), (3, 3));
+    assert_chain(&ledger_of(&w, "acme").await);
+    assert!(w.run(Verify {}).await.unwrap().ok);
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_strict_charges_share_commits_and_each_is_found_shown_and_refunded_by_its_request_id() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
+    w.plan("pro", 10_000).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
     let tasks: Vec<_> = (0..200)
         .map(|n| {
-            let (live, settlement) = (live.clone(), settlement.clone());
-            tokio::spawn(async move {
-                let reservation = live.reserve(acme, 5).unwrap();
-                let id = format!("req-{n}");
-                let debit = Debit { tenant_id: acme, amount: 1 + n % 5, request_id: &id, at: t0() };
-                settlement.record_durably(debit, reservation).await.unwrap();
-            })
+            let (live, settlement, log) = (live.clone(), settlement.clone(), log.clone());
+            tokio::spawn(async move { strict_request(&settlement, &live, &log, acme, 1 + n as i64 % 5, n).await })
         })
         .collect();
+    let mut ids = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        ids.push(t.await.unwrap());
     }
     let charged: i64 = (0..200).map(|n| 1 + n % 5).sum();
-    let (entries, requests, counted) = usage_of(&w, acme).await;
-    assert_eq!((requests, counted), (200, 200), "every strict request covered and counted");
-    assert!(entries < 200, "commits shared by concurrent callers write one entry per tenant ({entries})");
+    assert_eq!(usage_of(&w, acme).await, (1, 200, 200), "every strict request covered and counted, in one entry");
     let t = live.tenant(acme).unwrap();
-    assert_eq!((t.balance, t.reserved), (10_000 - charged, 0), "each spent its charge, the rest went back");
+    assert_eq!((t.balance, t.reserved), (10_000 - charged, 0), "each spent its charge");
     let mut conn = w.console.store().read().acquire().await.unwrap();
-    for n in 0..200 {
-        let c = charges::charged_request(&mut conn, &format!("req-{n}")).await.unwrap().expect("on record");
-        assert_eq!((c.tenant.as_str(), c.amount), ("acme", 1 + n % 5), "req-{n}: whose and how much");
+    for (n, id) in ids.iter().enumerate() {
+        let c = charges::charged_request(&mut conn, Some(&log), id).await.unwrap().expect("on record");
+        assert_eq!((c.tenant.as_str(), c.amount), ("acme", 1 + n as i64 % 5), "{id}: whose and how much");
     }
     drop(conn);
-    let shown = w.run(ChargeShow { request_id: "req-7".into() }).await.unwrap();
+    let shown = w.run(ChargeShow { request_id: ids[7].clone() }).await.unwrap();
     assert_eq!((shown.amount, shown.charged_at), (3, t0()), "the console command finds it");
+    let entry = ledger_of(&w, "acme").await.into_iter().find(|e| e.kind == EntryKind::Debit).unwrap();
+    assert_eq!(shown.entry_id, entry.id, "in the entry that holds it");
+    assert_code(w.run(ChargeShow { request_id: "req_5f3a9c1e_000000099999".into() }).await, "NOT_FOUND");
     assert_code(w.run(ChargeShow { request_id: "req-none".into() }).await, "NOT_FOUND");
+    let refund = |amount, key: &str| Refund {
+        tenant: "acme".into(),
+        amount,
+        idempotency_key: key.into(),
+        request_id: ids[7].clone(),
+        reason: None,
+    };
+    let refunded = w.run(refund(3, "r1")).await.unwrap();
+    assert_eq!(refunded.entry.request_id.as_deref(), Some(ids[7].as_str()), "refunded by its id");
+    assert_invalid(w.run(refund(1, "r2")).await, "amount");
     settlement.stop().await.unwrap();
     writer.await.unwrap();
     assert!(w.run(Verify {}).await.unwrap().ok);
 }
 
-#[tokio::test]
-async fn per_request_charges_past_the_retention_are_pruned_in_batches_and_the_rest_stay() {
-    let w = world().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
     w.plan("pro", 100_000).await;
-    let acme = w.tenant("acme", "pro").await.tenant.id;
-    let live = Live::load(w.console.store()).await.unwrap();
-    let (settlement, _writer) = Settlement::spawn(w.console.store().clone());
-    let now = Utc::now();
-    let old = 2 * charges::PRUNE_BATCH + 17;
-    for n in 0..old + 5 {
-        // Written one commit each, oldest first, as they would have been over time.
-        let at = if n < old { now - TimeDelta::days(31) } else { now };
-        let id = format!("r{n}");
-        let debit = Debit { tenant_id: acme, amount: 1, request_id: &id, at };
-        settlement.record_durably(debit, live.reserve(acme, 1).unwrap()).await.unwrap();
+    let mut tenants = Vec::new();
+    for n in 0..20 {
+        tenants.push(w.tenant(&format!("t{n}"), "pro").await.tenant.id);
     }
-    assert_eq!(charges::prune(w.console.store(), now).await.unwrap(), old as u64, "every old record, in batches");
-    let mut conn = w.console.store().read().acquire().await.unwrap();
-    assert!(charges::charged_request(&mut conn, "r0").await.unwrap().is_none(), "the oldest is gone");
-    assert!(charges::charged_request(&mut conn, &format!("r{old}")).await.unwrap().is_some(), "recent ones stay");
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM charged_requests").fetch_one(&mut *conn).await.unwrap();
-    assert_eq!(left, 5);
-    drop(conn);
-    assert!(w.run(Verify {}).await.unwrap().ok, "the ledger itself is untouched");
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    let read = w.console.store().read().clone();
+    let pages = async || -> i64 {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&read).await.unwrap();
+        sqlx::query_scalar("PRAGMA page_count").fetch_one(&read).await.unwrap()
+    };
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&read).await.unwrap();
+    let before = pages().await;
+    const CHARGES: u64 = 20_000;
+    const CLIENTS: u64 = 100;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (live, settlement, log, tenants) = (live.clone(), settlement.clone(), log.clone(), tenants.clone());
+            tokio::spawn(async move {
+                for n in (c..CHARGES).step_by(CLIENTS as usize) {
+                    let tenant = tenants[n as usize % tenants.len()];
+                    strict_request(&settlement, &live, &log, tenant, 1, n).await;
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+    let growth = (pages().await - before) * page_size;
+    let per_request = growth as f64 / CHARGES as f64;
+    assert!(per_request < 20.0, "{growth} bytes for {CHARGES} strict charges: {per_request:.1} per request");
+    let (entries, requests): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), SUM(requests) FROM ledger WHERE kind = 'debit'")
+            .fetch_one(&read)
+            .await
+            .unwrap();
+    assert_eq!(requests, CHARGES as i64, "every charge covered");
+    // Some 200 commits over 20 tenants: one entry per tenant per commit would be ~4,000.
+    assert!(entries < 200, "the tenants' open entries held them ({entries} entries)");
+    assert!(w.run(Verify {}).await.unwrap().ok);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_top_up_during_a_large_prune_waits_for_one_batch_not_the_whole_prune() {
-    use tollgate_core::credits::TopUp;
-    let w = world().await;
+#[tokio::test]
+async fn the_database_lets_only_the_newest_usage_entry_grow_and_nothing_else_change() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
     w.plan("pro", 100).await;
-    w.tenant("acme", "pro").await;
-    // 50 batches of records whose entry (the grant at t0) is long past the retention.
-    let backlog = 50 * charges::PRUNE_BATCH;
-    let mut write = w.console.store().begin().await.unwrap();
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-         INSERT INTO charged_requests (request_id, entry_id, amount) SELECT 'old-' || i, 1, 1 FROM n",
-    )
-    .bind(backlog)
-    .execute(&mut *write)
-    .await
-    .unwrap();
-    write.commit().await.unwrap();
-    let left = async || -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM charged_requests").fetch_one(w.console.store().read()).await.unwrap()
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    strict_request(&settlement, &live, &log, acme, 2, 0).await;
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+    let usage = ledger_of(&w, "acme").await.pop().unwrap();
+    let grant = ledger_of(&w, "acme").await.remove(0);
+    let store = w.console.store().clone();
+    let refused = async |sql: &'static str, id: i64| {
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.is_err()
     };
-    let prune = tokio::spawn({
-        let store = w.console.store().clone();
-        async move { charges::prune(&store, Utc::now()).await.unwrap() }
-    });
-    while left().await == backlog {
-        tokio::task::yield_now().await; // the first batch is not gone yet
-    }
-    let topup =
-        TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "during".into(), note: None, paid_minor: None };
-    assert_eq!(w.run(topup).await.unwrap().balance, 105, "the top-up commits");
-    let remaining = left().await;
-    assert!(remaining > 0, "while the prune still had batches to go: it took its turn between two of them");
-    assert_eq!(prune.await.unwrap(), backlog as u64, "and the prune then finished");
-    assert_eq!(left().await, 0);
+    let grow = "UPDATE ledger SET amount = amount - 1, requests = requests + 1, balance_after = balance_after - 1 WHERE id = ?";
+    assert!(
+        refused("UPDATE ledger SET amount = amount + 1, balance_after = balance_after + 1 WHERE id = ?", usage.id)
+            .await,
+        "usage never shrinks"
+    );
+    assert!(refused("UPDATE ledger SET created_at = '2000-01-01' WHERE id = ?", usage.id).await, "nor moves in time");
+    assert!(
+        refused("UPDATE ledger SET amount = amount - 1, requests = requests + 1 WHERE id = ?", usage.id).await,
+        "nor breaks the chain"
+    );
+    assert!(refused(grow, grant.id).await, "a grant never changes");
+    assert!(!refused(grow, usage.id).await, "the newest usage entry may take one more call");
+    let topup = TopUp { tenant: "acme".into(), amount: 5, idempotency_key: "t".into(), note: None, paid_minor: None };
+    w.run(topup).await.unwrap();
+    assert!(refused(grow, usage.id).await, "but not once another entry follows it");
+}
+
+#[tokio::test]
+async fn a_renewal_closes_the_open_entry_even_when_it_grants_nothing() {
+    let w = world().await;
+    w.plan("free", 0).await; // a renewal posts no grant: only the period tells
+    let acme = w.tenant("acme", "free").await.tenant.id;
+    let topup = TopUp { tenant: "acme".into(), amount: 10, idempotency_key: "t".into(), note: None, paid_minor: None };
+    w.run(topup).await.unwrap();
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    let charge = async |at| {
+        let debit = Debit { tenant_id: acme, amount: 1, request_id: "r", at };
+        settlement.record_durably(debit, live.reserve(acme, 1).unwrap()).await.unwrap();
+    };
+    charge(t0() + TimeDelta::hours(1)).await;
+    let renewed = at(40);
+    w.run_at(&renewed, Renew { tenant: "acme".into(), reason: None }).await.unwrap();
+    charge(renewed.now + TimeDelta::hours(1)).await;
+    assert_eq!(usage_of(&w, acme).await, (2, 2, 1), "the new period's call opens its own entry, and counts");
+    assert!(w.run(Verify {}).await.unwrap().ok);
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
 }

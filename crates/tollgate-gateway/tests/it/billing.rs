@@ -12,7 +12,7 @@ use tollgate_core::settings::{Durability, SettingsSet};
 use tollgate_core::subscriptions::ChangePlan;
 use tollgate_core::verify::Verify;
 
-use crate::harness::{World, world};
+use crate::harness::{World, world, world_with_ring};
 
 /// The debit entries (amount, requests covered), newest first, once the usage summed in
 /// memory is written.
@@ -64,7 +64,7 @@ async fn a_plan_change_unlocks_a_feature_at_once() {
 /// `durability`: exactly 1,000 are served, and the ledger, the stored balance, the stored
 /// period count and `verify` agree. Returns the request ids of the 200s.
 async fn sixty_four_concurrent_clients(durability: Durability) -> (World, Vec<String>) {
-    let w = world(1000, 1).await;
+    let w = world_with_ring(1000, 1, 1_000_000).await;
     w.run(SettingsSet { durability: Some(durability), ..Default::default() }).await;
     let tasks: Vec<_> = (0..64)
         .map(|_| {
@@ -94,12 +94,8 @@ async fn sixty_four_concurrent_clients(durability: Durability) -> (World, Vec<St
     assert_eq!(debits.iter().map(|(amount, _)| amount).sum::<i64>(), -1000, "the ledger charged every credit");
     assert_eq!(debits.iter().map(|(_, requests)| requests).sum::<i64>(), 1000, "and counts every request");
     let store = w.console.store().read();
-    let (balance, period_used): (i64, i64) = sqlx::query_as(
-        "SELECT t.balance, s.period_used FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id WHERE t.slug = 'acme'",
-    )
-    .fetch_one(store)
-    .await
-    .unwrap();
+    let (balance, period_used): (i64, i64) =
+        sqlx::query_as("SELECT balance, period_used FROM tenants WHERE slug = 'acme'").fetch_one(store).await.unwrap();
     assert_eq!((balance, period_used), (0, 1000), "stored balance and period count agree");
     let report = w.run(Verify {}).await;
     assert!(report.ok, "balance == sum(ledger): {report:?}");
@@ -122,10 +118,24 @@ async fn sixty_four_concurrent_clients_spend_exactly_the_balance_strict() {
     assert!(entries < 1000, "concurrent strict requests share commits and entries: {entries} entries");
     let mut conn = w.console.store().read().acquire().await.unwrap();
     for id in &served {
-        let charge = charged_request(&mut conn, id).await.unwrap();
+        let charge = charged_request(&mut conn, Some(&w.requests), id).await.unwrap();
         let charge = charge.unwrap_or_else(|| panic!("the charge of served request {id} is on record"));
         assert_eq!((charge.tenant.as_str(), charge.amount), ("acme", 1), "whose and how much");
     }
+    drop(conn);
+    // Found by the operator through the request log and the entry its record names, and
+    // refunded by its id.
+    let shown = w.run(tollgate_core::charges::ChargeShow { request_id: served[0].clone() }).await;
+    assert_eq!((shown.tenant.as_str(), shown.amount), ("acme", 1));
+    let refund = tollgate_core::credits::Refund {
+        tenant: "acme".into(),
+        amount: 1,
+        idempotency_key: "r1".into(),
+        request_id: served[0].clone(),
+        reason: None,
+    };
+    assert_eq!(w.run(refund).await.balance, 1, "the refund by request id gives the credit back");
+    assert!(w.run(Verify {}).await.ok);
 }
 
 #[tokio::test]

@@ -166,6 +166,14 @@ pub async fn world_with_traffic(credits: i64, cost: i64, traffic: TrafficLimits)
     world_within(Some(dir), db, credits, cost, Limits::gateway(), traffic).await
 }
 
+/// [`world`] whose request log keeps `ring` requests (so a test's own records outlast the
+/// requests of tests running beside it).
+pub async fn world_with_ring(credits: i64, cost: i64, ring: u64) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tollgate.db");
+    world_ringed(Some(dir), db, credits, cost, Limits::gateway(), TrafficLimits::default(), ring).await
+}
+
 /// The same world with its database at `db` (on a filesystem a test controls).
 pub async fn world_in(dir: Option<TempDir>, db: std::path::PathBuf, credits: i64, cost: i64, limits: Limits) -> World {
     world_within(dir, db, credits, cost, limits, TrafficLimits::default()).await
@@ -179,6 +187,18 @@ async fn world_within(
     limits: Limits,
     traffic: TrafficLimits,
 ) -> World {
+    world_ringed(dir, db, credits, cost, limits, traffic, RING_ENTRIES).await
+}
+
+async fn world_ringed(
+    dir: Option<TempDir>,
+    db: std::path::PathBuf,
+    credits: i64,
+    cost: i64,
+    limits: Limits,
+    traffic: TrafficLimits,
+    ring: u64,
+) -> World {
     use tollgate_core::keys::KeyIssue;
     use tollgate_core::plans::PlanCreate;
     use tollgate_core::routes::RouteCreate;
@@ -188,7 +208,7 @@ async fn world_within(
     let live = Arc::new(Live::load(&store).await.unwrap());
     let hub = Hub::default();
     let (traffic, _log) = TrafficLog::spawn_with(store.clone(), traffic);
-    let (requests, _ring) = RequestLog::open(&db.with_file_name("requests.log"), RING_ENTRIES).unwrap();
+    let (requests, _ring) = RequestLog::open(&db.with_file_name("requests.log"), ring).unwrap();
     let console = Console::new(store.clone(), hub.clone())
         .with_live(live.clone())
         .with_traffic(traffic.clone())

@@ -104,7 +104,7 @@ export interface ChangePlan {
 
 /**
  * `charge.show`: what a `strict` request was charged, to whom and when, by its request
- * id (the `x-request-id` the gateway answered with), within the retention period.
+ * id (the `x-request-id` the gateway answered with), while the request log holds it.
  */
 export interface ChargeShow {
   /** The request id, e.g. `req_5f3a9c1e_000000000017`. */
@@ -115,9 +115,9 @@ export interface ChargeShow {
 export interface ChargedRequest {
   /** Credits charged for this request (positive). */
   amount: number;
-  /** That entry's time: when the last of its requests was served. */
+  /** When the request was served. */
   charged_at: string;
-  /** The ledger entry that holds it, with the requests committed alongside. */
+  /** The ledger entry that holds it, with the tenant's other usage of its interval. */
   entry_id: number;
   request_id: string;
   /** The tenant's slug. */
@@ -521,7 +521,7 @@ export interface OverviewShow {
 export interface PeriodCountMismatch {
   /** The requests the tenant's debits since the period's start cover. */
   ledger: number;
-  /** `subscriptions.period_used`. */
+  /** `tenants.period_used`. */
   stored: number;
   tenant: string;
 }
