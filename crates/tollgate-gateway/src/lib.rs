@@ -9,6 +9,7 @@
 //! ambiguous (see [`tollgate_core::path`]); requests without a usable key are limited per
 //! client address ([`keyless`]).
 
+pub mod cores;
 mod forward;
 pub mod keyless;
 pub mod listener;

@@ -43,6 +43,8 @@ pub struct NodeOptions {
     pub limits: ListenerOverrides,
     /// Requests the request log keeps (default [`request_log::DEFAULT_ENTRIES`]).
     pub request_log_entries: Option<u64>,
+    /// Threads serving the gateway (default: one per CPU, `cores.rs`).
+    pub gateway_threads: Option<usize>,
 }
 
 /// Changes to the listeners' default [`Limits`].
@@ -168,7 +170,10 @@ impl Node {
             tracing::warn!(%admin_addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
         }
         let (admin_listener, admin_url) = bind(admin_addr, "admin API").await?;
-        let (gateway_listener, gateway_url) = bind(gateway_addr, "gateway").await?;
+        // Bound so the gateway's other threads can listen on the same port (`cores.rs`).
+        let gateway_listener = tollgate_gateway::cores::reusable_listener(gateway_addr)
+            .with_context(|| format!("cannot listen on {gateway_addr} for the gateway"))?;
+        let gateway_url = format!("http://{}", gateway_listener.local_addr()?);
         let admin_local = admin_listener.local_addr()?;
         dir.write_endpoint(&Endpoint {
             admin_url: admin_url.clone(),
@@ -204,8 +209,9 @@ impl Node {
         if let Some(cap) = options.limits.max_connections {
             gateway_limits.max_connections = cap;
         }
-        let gateway_task = tokio::spawn(tollgate_gateway::serve_with(
+        let gateway_task = tokio::spawn(tollgate_gateway::cores::serve_on_threads(
             gateway_listener,
+            options.gateway_threads.unwrap_or_else(tollgate_gateway::cores::default_threads),
             gateway,
             gateway_limits,
             until_stopped(stopped.clone()),

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// (default 1000000: at most 128 MB in `requests.log` in the data directory).
     #[arg(long, env = "TOLLGATE_REQUEST_LOG_ENTRIES", value_parser = clap::value_parser!(u64).range(1..))]
     pub request_log_entries: Option<u64>,
+    /// Threads serving the gateway, each with its own runtime and listening socket
+    /// (default: one per CPU the process may use).
+    #[arg(long, env = "TOLLGATE_GATEWAY_THREADS", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub gateway_threads: Option<u64>,
 }
 
 /// Runs the admin API and the gateway until a shutdown signal, then writes every
@@ -64,6 +68,7 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         ui_dir: args.ui_dir,
         limits,
         request_log_entries: args.request_log_entries,
+        gateway_threads: args.gateway_threads.and_then(|n| usize::try_from(n).ok()),
     };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();

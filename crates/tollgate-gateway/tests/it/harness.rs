@@ -171,7 +171,8 @@ pub async fn world_with_traffic(credits: i64, cost: i64, traffic: TrafficLimits)
 pub async fn world_with_ring(credits: i64, cost: i64, ring: u64) -> World {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tollgate.db");
-    world_ringed(Some(dir), db, credits, cost, Limits::gateway(), TrafficLimits::default(), ring).await
+    let running = Running { ring, threads: 1 };
+    world_ringed(Some(dir), db, credits, cost, Limits::gateway(), TrafficLimits::default(), running).await
 }
 
 /// The same world with its database at `db` (on a filesystem a test controls).
@@ -187,7 +188,22 @@ async fn world_within(
     limits: Limits,
     traffic: TrafficLimits,
 ) -> World {
-    world_ringed(dir, db, credits, cost, limits, traffic, RING_ENTRIES).await
+    world_ringed(dir, db, credits, cost, limits, traffic, Running { ring: RING_ENTRIES, threads: 1 }).await
+}
+
+/// [`world`] whose gateway runs on `threads` threads of its own (`cores.rs`), as `tollgate
+/// serve` runs it.
+pub async fn world_on_threads(credits: i64, cost: i64, threads: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tollgate.db");
+    let running = Running { ring: RING_ENTRIES, threads };
+    world_ringed(Some(dir), db, credits, cost, Limits::gateway(), TrafficLimits::default(), running).await
+}
+
+/// How the gateway runs: requests its request log keeps, and threads serving it.
+struct Running {
+    ring: u64,
+    threads: usize,
 }
 
 async fn world_ringed(
@@ -197,7 +213,7 @@ async fn world_ringed(
     cost: i64,
     limits: Limits,
     traffic: TrafficLimits,
-    ring: u64,
+    Running { ring, threads }: Running,
 ) -> World {
     use tollgate_core::keys::KeyIssue;
     use tollgate_core::plans::PlanCreate;
@@ -217,9 +233,9 @@ async fn world_ringed(
     let gateway = Arc::new(
         Gateway::new(live.clone(), settlement.clone(), hub.clone(), traffic.clone()).with_request_log(requests.clone()),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tollgate_gateway::cores::reusable_listener("127.0.0.1:0".parse().unwrap()).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, std::future::pending()));
+    tokio::spawn(tollgate_gateway::cores::serve_on_threads(listener, threads, gateway, limits, std::future::pending()));
     let hits = Hits::default();
     let upstream = upstream(hits.clone()).await;
     let mut w = World {

@@ -2,6 +2,7 @@
 //! SQLite file, console commands changing the live state between requests.
 
 mod billing;
+mod cores;
 mod explain;
 mod harness;
 mod hostile;
