@@ -10,12 +10,13 @@
 //!   count write, never a write per request. Held for keys the gateway found, so bounded
 //!   by them.
 //!
-//! Samples are written every [`FLUSH_EVERY`] (their buffer is bounded); counts only every
-//! [`COUNTS_EVERY`], so a busy (minute, tenant, route) row is upserted about a dozen times a
-//! minute rather than 120 (on a one-CPU server every write is time the requests behind it
-//! wait). `traffic.history` adds the counts memory still holds, so it stays exact; a key's
-//! stored `calls` and `last_used_at` trail the gateway by up to [`COUNTS_EVERY`]. A stop or
-//! a [`TrafficLog::flush`] writes everything.
+//! Samples are written every [`FLUSH_EVERY`] (their buffer is bounded); each count only
+//! every [`COUNTS_EVERY`], a tenth of them (by hash) with each write, so a busy (minute,
+//! tenant, route) row is upserted about a dozen times a minute rather than 120, and no write
+//! carries every count at once (on a one-CPU server every write is time the requests behind
+//! it wait). `traffic.history` adds the counts memory still holds, so it stays exact; a
+//! key's stored `calls` and `last_used_at` trail the gateway by up to [`COUNTS_EVERY`]. A
+//! stop or a [`TrafficLog::flush`] writes everything.
 //!
 //! Counting happens when the gateway records the event, in a map under a mutex (no queue
 //! of events): its size is bounded by the keys of two minutes, capped at
@@ -47,7 +48,10 @@ use crate::{Console, ConsoleError};
 
 /// How often the log writes the samples it gathered.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
-/// How often the log writes its counts (usage and denial minutes, key calls).
+/// Writes a count waits for: each write takes one slice of the counts (usage and denial
+/// minutes, key calls), by hash, so each count is written every [`COUNTS_EVERY`].
+const COUNT_SLICES: u64 = 10;
+/// How often each count is written ([`COUNT_SLICES`] writes).
 pub const COUNTS_EVERY: Duration = Duration::from_secs(5);
 /// How often old rows are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -159,18 +163,23 @@ impl<K, V: Default> Tally<K, V> {
         }
     }
 
-    /// Hands every entry to `take` (which may empty it) and drops those `keep` refuses.
-    fn drain(&mut self, mut take: impl FnMut(&K, &mut V), keep: impl Fn(&K) -> bool) {
-        let mut len = 0;
-        self.buckets.retain(|_, bucket| {
+    /// Hands every entry whose hash `counts` picks to `take` (which may empty it) and drops
+    /// those of them `keep` refuses.
+    fn drain(&mut self, counts: Counts, mut take: impl FnMut(&K, &mut V), keep: impl Fn(&K) -> bool) {
+        let mut removed = 0;
+        self.buckets.retain(|hash, bucket| {
+            if !counts.picks(*hash) {
+                return true;
+            }
             for (k, v) in bucket.iter_mut() {
                 take(k, v);
             }
+            let before = bucket.len();
             bucket.retain(|(k, _)| keep(k));
-            len += bucket.len();
+            removed += before - bucket.len();
             !bucket.is_empty()
         });
-        self.len = len;
+        self.len -= removed;
     }
 }
 
@@ -488,11 +497,29 @@ struct Unwritten {
     samples: Vec<Sample>,
 }
 
+/// Which counts a write takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    /// Every one (a stop, a flush).
+    All,
+    /// Those whose hash is this one modulo [`COUNT_SLICES`].
+    Slice(u64),
+}
+
+impl Counts {
+    fn picks(self, hash: u64) -> bool {
+        match self {
+            Counts::All => true,
+            Counts::Slice(slice) => hash % COUNT_SLICES == slice,
+        }
+    }
+}
+
 async fn run(store: Store, shared: Arc<Shared>) {
     let pruner = tokio::spawn(prune_every(store.clone(), PRUNE_EVERY));
     let _stop_pruner = AbortOnDrop(pruner);
     let mut failing_since: Option<std::time::Instant> = None;
-    let mut counts_due = tokio::time::Instant::now() + COUNTS_EVERY;
+    let mut writes: u64 = 0;
     loop {
         tokio::select! {
             () = shared.wake.notified() => {}
@@ -501,11 +528,12 @@ async fn run(store: Store, shared: Arc<Shared>) {
         let stopping = shared.stopping.load(Ordering::Acquire);
         // Taken before the counts, so every decision recorded before a flush() is written.
         let waiting = std::mem::take(&mut *shared.flushes.lock().unwrap_or_else(|e| e.into_inner()));
-        let now = tokio::time::Instant::now();
-        let counts = stopping || !waiting.is_empty() || now >= counts_due;
-        if counts {
-            counts_due = now + COUNTS_EVERY;
-        }
+        let counts = if stopping || !waiting.is_empty() {
+            Counts::All
+        } else {
+            writes += 1;
+            Counts::Slice(writes % COUNT_SLICES)
+        };
         let mut unwritten = shared.unwritten.lock().await;
         take(&shared, &mut unwritten, Utc::now().timestamp().div_euclid(60), counts);
         let result = flush(&store, &unwritten).await;
@@ -544,16 +572,13 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Moves the samples memory gathered into `unwritten`, and with `counts` the counts too,
-/// forgetting the keys of minutes before the previous one (their sample allowance is spent).
-fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64, counts: bool) {
+/// Moves the samples memory gathered into `unwritten`, with the counts `counts` picks,
+/// forgetting their keys of minutes before the previous one (their sample allowance is spent).
+fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64, counts: Counts) {
     let mut tallies = shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
-    let Tallies { denials, usage, keys, samples, .. } = &mut *tallies;
+    let Tallies { hasher, denials, usage, keys, samples } = &mut *tallies;
     unwritten.samples.append(samples);
-    if !counts {
-        return;
-    }
-    for (prefix, used) in keys.drain() {
+    for (prefix, used) in keys.extract_if(|prefix, _| counts.picks(hasher.hash_one(prefix))) {
         match unwritten.keys.get_mut(&prefix) {
             Some(total) => {
                 total.calls += used.calls;
@@ -565,6 +590,7 @@ fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64, counts: boo
         }
     }
     denials.drain(
+        counts,
         |key, count| {
             if count.requests > 0 {
                 *unwritten.denials.entry(key.clone()).or_default() += std::mem::take(&mut count.requests);
@@ -573,6 +599,7 @@ fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64, counts: boo
         |key| key.minute >= now_minute - 1,
     );
     usage.drain(
+        counts,
         |key, count| {
             if count.requests > 0 {
                 let total = unwritten.usage.entry(key.clone()).or_default();
@@ -967,35 +994,43 @@ mod tests {
     }
 
     #[test]
-    fn a_sample_write_leaves_the_counts_in_memory_for_the_next_count_write() {
+    fn each_write_takes_the_samples_and_a_slice_of_the_counts_and_a_round_takes_each_count_once() {
         let log = TrafficLog::new(TrafficLimits::default());
         let now = Utc::now();
         let minute = now.timestamp().div_euclid(60);
-        for _ in 0..3 {
-            log.record(&event(now, "tg_live_a", None, 2));
+        let tenants = 300;
+        for t in 0..tenants {
+            let mut served = event(now, &format!("tg_live_{t}"), None, 2);
+            served.tenant = Some(format!("t{t}"));
+            log.record(&served);
+            log.record(&served);
         }
-        log.record(&event(now, "tg_live_a", Some("INSUFFICIENT_CREDITS"), 0));
-        let mut unwritten = Unwritten::default();
+        log.record(&event(now, "tg_live_0", Some("INSUFFICIENT_CREDITS"), 0));
+        let mut unwritten = log.shared.unwritten.try_lock().unwrap();
 
-        take(&log.shared, &mut unwritten, minute, false);
-        assert_eq!(unwritten.samples.len(), 1, "the sample goes at once");
-        assert_eq!(usage(&unwritten), (0, 0), "no usage row written with the samples");
-        assert!(unwritten.denials.is_empty() && unwritten.keys.is_empty(), "nor denial or key counts");
-        let held = WritesHeld { shared: &log.shared, unwritten: log.shared.unwritten.try_lock().unwrap() };
-        let pending = held.pending();
-        let found = pending.usage.iter().fold((0, 0), |(r, c), u| (r + u.2, c + u.3));
-        assert_eq!(found, (3, 6), "still found in memory");
-        assert_eq!(pending.denials.iter().map(|d| d.4).sum::<i64>(), 1);
-        drop(held);
+        take(&log.shared, &mut unwritten, minute, Counts::Slice(0));
+        assert_eq!(unwritten.samples.len(), 1, "the sample goes with the first write");
+        let first = unwritten.usage.len();
+        assert!(first > 0 && first < tenants, "a slice of the usage rows, not all of them: {first}");
+        assert!(unwritten.keys.len() < tenants, "a slice of the keys");
+        // What was not taken is still found in memory: nothing missing, nothing twice.
+        let held = WritesHeld { shared: &log.shared, unwritten };
+        let found = held.pending().usage.iter().fold((0, 0), |(r, c), u| (r + u.2, c + u.3));
+        let mut unwritten = held.unwritten;
+        assert_eq!(found, (600, 1200), "every served request once, taken or not");
 
-        // More traffic before the count write: one row per (minute, tenant, route), summed.
-        log.record(&event(now, "tg_live_a", None, 2));
-        take(&log.shared, &mut unwritten, minute, true);
-        assert_eq!(usage(&unwritten), (4, 8), "every served request, once");
-        assert_eq!(unwritten.usage.len(), 1, "one row");
+        for slice in 1..COUNT_SLICES {
+            take(&log.shared, &mut unwritten, minute, Counts::Slice(slice));
+        }
+        assert_eq!(usage(&unwritten), (600, 1200), "after a round, every served request, once");
+        assert_eq!(unwritten.usage.len(), tenants, "one row per (minute, tenant, route)");
+        assert_eq!(unwritten.keys.len(), tenants);
+        assert_eq!(unwritten.keys["tg_live_0"].calls, 3, "every call of the key");
         assert_eq!(unwritten.denials.values().sum::<i64>(), 1);
-        assert_eq!(unwritten.keys["tg_live_a"].calls, 5, "every call of the key");
-        take(&log.shared, &mut unwritten, minute, true);
-        assert_eq!(usage(&unwritten), (4, 8), "taken once, not twice");
+        take(&log.shared, &mut unwritten, minute, Counts::All);
+        assert_eq!(usage(&unwritten), (600, 1200), "taken once, not twice");
+        log.record(&event(now, "tg_live_0", None, 2));
+        take(&log.shared, &mut unwritten, minute, Counts::All);
+        assert_eq!(usage(&unwritten), (601, 1202), "a flush or stop takes whatever came since");
     }
 }
