@@ -229,7 +229,8 @@ struct Sample {
 }
 
 impl TrafficLog {
-    /// Starts the writer (it flushes twice a second) and the pruner (every ten minutes).
+    /// Starts the writer (samples twice a second, each count every 5 s) and the pruner (every
+    /// ten minutes).
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
         Self::spawn_with(store, TrafficLimits::default())
     }
