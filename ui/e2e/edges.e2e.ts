@@ -22,9 +22,10 @@ describe('rough edges', () => {
     for (let i = 0; i < 7; i++) statuses.push((await callGateway(stack.tollgate.gateway, secret)).status);
     expect(statuses, 'five served, then out of credits').toEqual([200, 200, 200, 200, 200, 402, 402]);
 
-    // The key's row: when it was last used and how often (written with the traffic flush).
+    // The key's row: when it was last used and how often, written with the traffic log's
+    // counts every 5 s (traffic.rs COUNTS_EVERY): poll until they are, well past that.
     const calls = async () => (await stack.tollgate.call<{ calls: number }[]>('key.list', { tenant: 'acme' }))[0].calls;
-    await waitFor(async () => (await calls()) === 7, 10_000, 'key.list counting 7 calls', 100);
+    await waitFor(async () => (await calls()) === 7, 20_000, 'key.list counting 7 calls', 100);
     await page.goto(stack.tollgate.dashboard);
     await page.getByRole('link', { name: 'Monitor', exact: true }).first().waitFor();
     await page.evaluate(() => (location.hash = '#/tenants/acme'));

@@ -36,7 +36,7 @@ pub struct ApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     /// The last request made with this key (whatever the answer), to the second. Written
-    /// with the traffic log's periodic flush, so it trails the gateway by up to a second.
+    /// with the traffic log's counts (every 5 s), so it trails the gateway by up to 5 s.
     pub last_used_at: Option<DateTime<Utc>>,
     /// Requests made with this key (served or refused), written with `last_used_at`.
     pub calls: i64,

@@ -3,11 +3,13 @@
 //!
 //! `batched` charges are added to per-tenant sums in memory (no message, no allocation per
 //! request) and a writer task writes them every `usage_flush_ms`: one ledger entry per
-//! tenant, carrying the calls it covers. A crash loses at most the sums not yet written,
-//! in the tenant's favour. `strict` callers hand over their [`Reservation`] and wait: the
-//! writer commits concurrent strict charges together (durable on power loss), spends the
-//! reservations when it has, and lets them go when it cannot, so a caller that goes away
-//! meanwhile changes nothing.
+//! tenant, carrying the calls it covers. The tenants are written a shard at a time, the
+//! shards in turn spread over the interval ([`Rotation`]), so each tenant is still written
+//! once per interval but no write holds the (possibly only) CPU for all tenants at once. A
+//! crash loses at most the sums not yet written (one interval), in the tenant's favour.
+//! `strict` callers hand over their [`Reservation`] and wait: the writer commits concurrent
+//! strict charges together (durable on power loss), spends the reservations when it has,
+//! and lets them go when it cannot, so a caller that goes away meanwhile changes nothing.
 //!
 //! A strict commit adds no row per request, and not even one per tenant each time: each
 //! tenant's usage goes into its open usage entry, updated in place while it is the
@@ -138,6 +140,17 @@ struct Shards([Mutex<Shard>; SHARDS]);
 
 const SHARDS: usize = 16;
 
+/// Consecutive tenant ids that share a shard. A shard is written on its own, so it holds
+/// runs of neighbours: its write touches a few adjacent pages of `tenants`, `subscriptions`
+/// and the ledger's tenant index, not a row on nearly every page (as `id % 16` would, making
+/// sixteen writes put sixteen times the pages into the WAL of one write of every tenant).
+const TENANTS_PER_RUN: i64 = 64;
+
+/// The shard a tenant's sums are kept in.
+fn shard_of(tenant_id: i64) -> usize {
+    tenant_id.div_euclid(TENANTS_PER_RUN).rem_euclid(SHARDS as i64) as usize
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     /// Set by a stop once it took the last sums: later charges are counted lost.
@@ -147,7 +160,7 @@ struct Shard {
 
 impl Shards {
     fn lock(&self, tenant_id: i64) -> MutexGuard<'_, Shard> {
-        let shard = &self.0[tenant_id.rem_euclid(SHARDS as i64) as usize];
+        let shard = &self.0[shard_of(tenant_id)];
         shard.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -163,11 +176,56 @@ impl Shards {
 
     /// Moves every sum into `into`; with `close`, no charge is taken after this.
     fn take(&self, into: &mut Sums, close: bool) {
-        for shard in &self.0 {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            shard.closed |= close;
-            merge(into, shard.sums.drain());
+        for index in 0..SHARDS {
+            self.take_shard(index, into, close);
         }
+    }
+
+    /// Moves the sums of shard `index` into `into`.
+    fn take_shard(&self, index: usize, into: &mut Sums, close: bool) {
+        let mut shard = self.0[index].lock().unwrap_or_else(|p| p.into_inner());
+        shard.closed |= close;
+        merge(into, shard.sums.drain());
+    }
+}
+
+/// When each shard's sums are due: shard `k` of a round at `start + every × (k + 1) / SHARDS`,
+/// so a round of one interval writes every shard once, a sixteenth of the tenants at a
+/// time. The interval is read at each step, so a changed setting applies at once.
+#[derive(Debug, Clone, Copy)]
+struct Rotation {
+    start: tokio::time::Instant,
+    /// The next shard of this round.
+    next: usize,
+}
+
+impl Rotation {
+    fn new(start: tokio::time::Instant) -> Self {
+        Self { start, next: 0 }
+    }
+
+    /// When the next shard is due.
+    fn next_due(&self, every: Duration) -> tokio::time::Instant {
+        self.start + every * (self.next as u32 + 1) / SHARDS as u32
+    }
+
+    /// The shards due at `now` (none, one, or several when the writer was held up), and
+    /// moves past them. A round that fell a whole interval behind (storage failing, a
+    /// stalled writer) starts again from `now` rather than catching up in a burst.
+    fn due(&mut self, now: tokio::time::Instant, every: Duration) -> std::ops::Range<usize> {
+        let first = self.next;
+        while self.next < SHARDS && now >= self.next_due(every) {
+            self.next += 1;
+        }
+        let due = first..self.next;
+        if self.next == SHARDS {
+            self.start += every;
+            self.next = 0;
+            if now >= self.start + every {
+                self.start = now;
+            }
+        }
+        due
     }
 }
 
@@ -431,13 +489,13 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
     // Taken from the shards and not yet written (storage failing).
     let mut pending = Sums::new();
     let mut outage: Option<Outage> = None;
-    let mut last_flush = tokio::time::Instant::now();
+    let mut rotation = Rotation::new(tokio::time::Instant::now());
     let mut next_probe = tokio::time::Instant::now();
     let mut probe_retry = FIRST_RETRY;
     let mut health = w.store.health().subscribe();
     loop {
         // Read each time round, so a changed setting applies at once.
-        let next_flush = last_flush + w.every();
+        let next_flush = rotation.next_due(w.every());
         let probing = pending.is_empty() && outage.is_none() && w.store.health().is_failing();
         let wake = match &outage {
             Some(o) => o.next_try,
@@ -449,13 +507,14 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
             () = tokio::time::sleep_until(wake) => {
                 let now = tokio::time::Instant::now();
                 let due = match &outage {
-                    Some(o) => now >= o.next_try,
-                    None => now >= last_flush + w.every(),
+                    // Retrying: everything taken so far, and what came since.
+                    Some(o) if now >= o.next_try => {
+                        w.sums.take(&mut pending, false);
+                        true
+                    }
+                    Some(_) => false,
+                    None => take_due(&w, &mut rotation, now, &mut pending),
                 };
-                if due {
-                    last_flush = now;
-                    w.sums.take(&mut pending, false);
-                }
                 if due && !pending.is_empty() {
                     let _ = flush(&w, &mut pending, &mut outage).await; // logged by the outage
                 } else if pending.is_empty() && w.store.health().is_failing() && now >= next_probe {
@@ -520,6 +579,15 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
             }
         }
     }
+}
+
+/// Takes the sums of the shards `rotation` says are due at `now`; false when none is.
+fn take_due(w: &Writer, rotation: &mut Rotation, now: tokio::time::Instant, pending: &mut Sums) -> bool {
+    let shards = rotation.due(now, w.every());
+    for index in shards.clone() {
+        w.sums.take_shard(index, pending, false);
+    }
+    !shards.is_empty()
 }
 
 /// Writes `pending`, keeping the outage state; what cannot be written stays pending.
@@ -720,6 +788,111 @@ async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ledger debits per tenant id.
+    async fn debits(store: &Store) -> HashMap<i64, i64> {
+        sqlx::query_as::<_, (i64, i64)>("SELECT tenant_id, COUNT(*) FROM ledger WHERE kind = 'debit' GROUP BY 1")
+            .fetch_all(store.read())
+            .await
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    /// A real database with tenants 1 to `count`, 100 credits each (rows only: enough for
+    /// the ledger's usage writes); their ids.
+    async fn tenants(count: i64) -> (tempfile::TempDir, crate::Console, Vec<i64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let console = crate::Console::open(&dir.path().join("tollgate.db")).await.unwrap();
+        let mut write = console.store().begin().await.unwrap();
+        let inserted = sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO tenants (id, slug, name, balance, created_at, updated_at)
+             SELECT i, 't' || i, 't' || i, 100, ?2, ?2 FROM n",
+        )
+        .bind(count)
+        .bind(Utc::now())
+        .execute(&mut *write)
+        .await;
+        write.check(inserted).unwrap();
+        write.commit().await.unwrap();
+        (dir, console, (1..=count).collect())
+    }
+
+    #[test]
+    fn a_rotation_that_fell_behind_takes_what_is_due_once_then_starts_a_round_from_now() {
+        let every = Duration::from_millis(1600);
+        let start = tokio::time::Instant::now();
+        let mut rotation = Rotation::new(start);
+        assert_eq!(rotation.due(start + every / 4, every), 0..4, "a quarter in: four shards, in order");
+        let late = start + every * 3;
+        assert_eq!(rotation.due(late, every), 4..SHARDS, "the rest of the round, once");
+        assert_eq!(
+            rotation.next_due(every),
+            late + every / SHARDS as u32,
+            "a new round from now, not a burst of rounds"
+        );
+        assert_eq!(rotation.due(late, every), 0..0, "nothing twice");
+        // A shorter interval applies at once.
+        assert_eq!(rotation.due(late + every / 8, every / 2), 0..4);
+    }
+
+    #[tokio::test]
+    async fn a_round_writes_each_tenant_once_a_shard_at_a_time_and_a_flush_writes_them_all() {
+        let (_dir, console, ids) = tenants(1100).await;
+        let store = console.store().clone();
+        let w = Writer {
+            store: store.clone(),
+            live: None,
+            sums: Arc::new(Shards(std::array::from_fn(|_| Mutex::default()))),
+        };
+        let now = Utc::now();
+        for &id in &ids {
+            assert!(w.sums.add(id, Sum { credits: 1, requests: 1, at: now }));
+        }
+        let every = w.every();
+        let start = tokio::time::Instant::now();
+        let mut rotation = Rotation::new(start);
+        let (mut pending, mut outage) = (Sums::new(), None);
+        // Instants computed, not waited for: the rotation is told what time it is.
+        let slot = every / SHARDS as u32;
+        assert!(!take_due(&w, &mut rotation, start + slot / 2, &mut pending), "nothing due before the first slot");
+        for k in 0..SHARDS {
+            assert!(take_due(&w, &mut rotation, start + slot * (k as u32 + 1), &mut pending), "shard {k} due");
+            flush(&w, &mut pending, &mut outage).await.unwrap();
+            let written = debits(&store).await;
+            if k == 1 {
+                let run = (64..128).all(|id| written.get(&id) == Some(&1)) && !written.contains_key(&128);
+                assert!(run, "a shard holds runs of 64 neighbouring tenants (adjacent pages), not every 16th");
+            }
+            for &id in &ids {
+                let shard = shard_of(id);
+                let expected = i64::from(shard <= k);
+                assert_eq!(
+                    written.get(&id).copied().unwrap_or(0),
+                    expected,
+                    "tenant {id} (shard {shard}) after slot {k}"
+                );
+            }
+        }
+        let written = debits(&store).await;
+        assert!(ids.iter().all(|id| written.get(id) == Some(&1)), "after one interval every tenant is written once");
+        assert_eq!(rotation.next, 0, "the next round begins");
+
+        // flush() writes every tenant at once, wherever its writer's rotation is.
+        let (settlement, writer) = Settlement::spawn(store.clone());
+        for &id in &ids {
+            settlement.record(Debit { tenant_id: id, amount: 2, request_id: "r", at: now });
+        }
+        settlement.flush().await.unwrap();
+        let written = debits(&store).await;
+        assert!(ids.iter().all(|id| written.get(id) == Some(&2)), "every tenant written once more: {written:?}");
+        let balances: Vec<i64> =
+            sqlx::query_scalar("SELECT balance FROM tenants").fetch_all(store.read()).await.unwrap();
+        assert_eq!(balances, vec![97; ids.len()], "100 granted, 1 + 2 charged");
+        settlement.stop().await.unwrap();
+        writer.await.unwrap();
+    }
 
     fn sum(credits: i64, at: i64) -> Sum {
         Sum { credits, requests: 1, at: DateTime::from_timestamp(at, 0).unwrap() }

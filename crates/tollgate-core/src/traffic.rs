@@ -7,7 +7,16 @@
 //! - Served requests are summed per minute, tenant and route (`usage_minutes`).
 //! - Requests made with a known key are counted per key, with the latest time, and
 //!   written to the key (`api_keys.calls`, `last_used_at`): one row per key used per
-//!   flush, never a write per request. Held for keys the gateway found, so bounded by them.
+//!   count write, never a write per request. Held for keys the gateway found, so bounded
+//!   by them.
+//!
+//! Samples are written every [`FLUSH_EVERY`] (their buffer is bounded); each count only
+//! every [`COUNTS_EVERY`], a tenth of them (by hash) with each write, so a busy (minute,
+//! tenant, route) row is upserted about a dozen times a minute rather than 120, and no write
+//! carries every count at once (on a one-CPU server every write is time the requests behind
+//! it wait). `traffic.history` adds the counts memory still holds, so it stays exact; a
+//! key's stored `calls` and `last_used_at` trail the gateway by up to [`COUNTS_EVERY`]. A
+//! stop or a [`TrafficLog::flush`] writes everything.
 //!
 //! Counting happens when the gateway records the event, in a map under a mutex (no queue
 //! of events): its size is bounded by the keys of two minutes, capped at
@@ -25,7 +34,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
@@ -37,8 +46,13 @@ use crate::settings;
 use crate::store::Store;
 use crate::{Console, ConsoleError};
 
-/// How often the log writes what it gathered.
+/// How often the log writes the samples it gathered.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// Writes a count waits for: each write takes one slice of the counts (usage and denial
+/// minutes, key calls), by hash, so each count is written every [`COUNTS_EVERY`].
+const COUNT_SLICES: u64 = 10;
+/// How often each count is written ([`COUNT_SLICES`] writes).
+pub const COUNTS_EVERY: Duration = Duration::from_secs(5);
 /// How often old rows are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Rows deleted per statement (each its own write).
@@ -92,6 +106,8 @@ struct Shared {
     /// Counts taken out of memory and not yet committed; the writer holds it from taking
     /// to committing, so a reader holding it sees every count exactly once (stored or here).
     unwritten: tokio::sync::Mutex<Unwritten>,
+    /// Callers of [`TrafficLog::flush`] waiting for the next write of everything.
+    flushes: Mutex<Vec<oneshot::Sender<Result<(), String>>>>,
 }
 
 struct Tallies {
@@ -147,18 +163,23 @@ impl<K, V: Default> Tally<K, V> {
         }
     }
 
-    /// Hands every entry to `take` (which may empty it) and drops those `keep` refuses.
-    fn drain(&mut self, mut take: impl FnMut(&K, &mut V), keep: impl Fn(&K) -> bool) {
-        let mut len = 0;
-        self.buckets.retain(|_, bucket| {
+    /// Hands every entry whose hash `counts` picks to `take` (which may empty it) and drops
+    /// those of them `keep` refuses.
+    fn drain(&mut self, counts: Counts, mut take: impl FnMut(&K, &mut V), keep: impl Fn(&K) -> bool) {
+        let mut removed = 0;
+        self.buckets.retain(|hash, bucket| {
+            if !counts.picks(*hash) {
+                return true;
+            }
             for (k, v) in bucket.iter_mut() {
                 take(k, v);
             }
+            let before = bucket.len();
             bucket.retain(|(k, _)| keep(k));
-            len += bucket.len();
+            removed += before - bucket.len();
             !bucket.is_empty()
         });
-        self.len = len;
+        self.len -= removed;
     }
 }
 
@@ -208,14 +229,21 @@ struct Sample {
 }
 
 impl TrafficLog {
-    /// Starts the writer (it flushes twice a second) and the pruner (every ten minutes).
+    /// Starts the writer (samples twice a second, each count every 5 s) and the pruner (every
+    /// ten minutes).
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
         Self::spawn_with(store, TrafficLimits::default())
     }
 
     /// [`spawn`](Self::spawn) within other bounds.
     pub fn spawn_with(store: Store, limits: TrafficLimits) -> (Self, JoinHandle<()>) {
-        let log = Self {
+        let log = Self::new(limits);
+        (log.clone(), tokio::spawn(run(store, log.shared)))
+    }
+
+    /// A log nothing writes yet.
+    fn new(limits: TrafficLimits) -> Self {
+        Self {
             shared: Arc::new(Shared {
                 limits,
                 tallies: Mutex::new(Tallies {
@@ -234,9 +262,9 @@ impl TrafficLog {
                 peak_held: AtomicU64::new(0),
                 unattributed: AtomicU64::new(0),
                 unwritten: tokio::sync::Mutex::new(Unwritten::default()),
+                flushes: Mutex::new(Vec::new()),
             }),
-        };
-        (log.clone(), tokio::spawn(run(store, log.shared)))
+        }
     }
 
     /// Counts one decision (and keeps it whole when it is among the first denials of its
@@ -343,6 +371,17 @@ impl TrafficLog {
         }
     }
 
+    /// Writes everything recorded so far, counts included, and waits until it is written.
+    pub async fn flush(&self) -> Result<(), FlushError> {
+        let (done, written) = oneshot::channel();
+        self.shared.flushes.lock().unwrap_or_else(|e| e.into_inner()).push(done);
+        self.shared.wake.notify_one();
+        match written.await {
+            Ok(result) => result.map_err(FlushError),
+            Err(_) => Err(FlushError("the traffic writer has stopped".into())),
+        }
+    }
+
     /// Writes what is pending and stops the task (the returned handle then completes).
     pub fn stop(&self) {
         self.shared.stopping.store(true, Ordering::Release);
@@ -355,6 +394,11 @@ impl TrafficLog {
         WritesHeld { shared: &self.shared, unwritten: self.shared.unwritten.lock().await }
     }
 }
+
+/// Why [`TrafficLog::flush`] did not write (what it could not write stays in memory).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot write the traffic log: {0}")]
+pub struct FlushError(String);
 
 /// The writer kept from committing (see [`TrafficLog::hold_writes`]).
 pub(crate) struct WritesHeld<'a> {
@@ -454,19 +498,50 @@ struct Unwritten {
     samples: Vec<Sample>,
 }
 
+/// Which counts a write takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    /// Every one (a stop, a flush).
+    All,
+    /// Those whose hash is this one modulo [`COUNT_SLICES`].
+    Slice(u64),
+}
+
+impl Counts {
+    fn picks(self, hash: u64) -> bool {
+        match self {
+            Counts::All => true,
+            Counts::Slice(slice) => hash % COUNT_SLICES == slice,
+        }
+    }
+}
+
 async fn run(store: Store, shared: Arc<Shared>) {
     let pruner = tokio::spawn(prune_every(store.clone(), PRUNE_EVERY));
     let _stop_pruner = AbortOnDrop(pruner);
     let mut failing_since: Option<std::time::Instant> = None;
+    let mut writes: u64 = 0;
     loop {
         tokio::select! {
             () = shared.wake.notified() => {}
             () = tokio::time::sleep(FLUSH_EVERY) => {}
         }
         let stopping = shared.stopping.load(Ordering::Acquire);
+        // Taken before the counts, so every decision recorded before a flush() is written.
+        let waiting = std::mem::take(&mut *shared.flushes.lock().unwrap_or_else(|e| e.into_inner()));
+        let counts = if stopping || !waiting.is_empty() {
+            Counts::All
+        } else {
+            writes += 1;
+            Counts::Slice(writes % COUNT_SLICES)
+        };
         let mut unwritten = shared.unwritten.lock().await;
-        take(&shared, &mut unwritten, Utc::now().timestamp().div_euclid(60));
-        match flush(&store, &unwritten).await {
+        take(&shared, &mut unwritten, Utc::now().timestamp().div_euclid(60), counts);
+        let result = flush(&store, &unwritten).await;
+        for done in waiting {
+            let _ = done.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        match result {
             Ok(()) => {
                 let written = unwritten.samples.len() as u64;
                 shared.stored.fetch_add(written, Ordering::Relaxed);
@@ -498,12 +573,13 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Moves what memory gathered into `unwritten`; forgets the keys of minutes before the
-/// previous one (their sample allowance is spent).
-fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
+/// Moves the samples memory gathered into `unwritten`, with the counts `counts` picks,
+/// forgetting their keys of minutes before the previous one (their sample allowance is spent).
+fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64, counts: Counts) {
     let mut tallies = shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
-    let Tallies { denials, usage, keys, samples, .. } = &mut *tallies;
-    for (prefix, used) in keys.drain() {
+    let Tallies { hasher, denials, usage, keys, samples } = &mut *tallies;
+    unwritten.samples.append(samples);
+    for (prefix, used) in keys.extract_if(|prefix, _| counts.picks(hasher.hash_one(prefix))) {
         match unwritten.keys.get_mut(&prefix) {
             Some(total) => {
                 total.calls += used.calls;
@@ -515,6 +591,7 @@ fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
         }
     }
     denials.drain(
+        counts,
         |key, count| {
             if count.requests > 0 {
                 *unwritten.denials.entry(key.clone()).or_default() += std::mem::take(&mut count.requests);
@@ -523,6 +600,7 @@ fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
         |key| key.minute >= now_minute - 1,
     );
     usage.drain(
+        counts,
         |key, count| {
             if count.requests > 0 {
                 let total = unwritten.usage.entry(key.clone()).or_default();
@@ -533,7 +611,6 @@ fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64) {
         },
         |key| key.minute >= now_minute - 1,
     );
-    unwritten.samples.append(samples);
 }
 
 pub(crate) fn minute_start(minute: i64) -> DateTime<Utc> {
@@ -887,5 +964,74 @@ impl Command for TrafficStatusShow {
             request_log_written: requests.written,
             request_log_dropped: requests.dropped,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: DateTime<Utc>, key: &str, code: Option<&str>, cost: i64) -> GatewayEvent {
+        GatewayEvent {
+            at,
+            request_id: "req_00000000_000000000001".into(),
+            tenant: Some("acme".into()),
+            key_prefix: Some(key.into()),
+            route: Some("/v1".into()),
+            method: "GET".into(),
+            path: "/v1/x".into(),
+            status: if code.is_some() { 402 } else { 200 },
+            code: code.map(Into::into),
+            cost,
+            balance: None,
+            latency_us: 1,
+            facts: None,
+        }
+    }
+
+    /// The usage counts `unwritten` holds: (requests, credits).
+    fn usage(unwritten: &Unwritten) -> (i64, i64) {
+        unwritten.usage.values().fold((0, 0), |(r, c), u| (r + u.requests, c + u.credits))
+    }
+
+    #[test]
+    fn each_write_takes_the_samples_and_a_slice_of_the_counts_and_a_round_takes_each_count_once() {
+        let log = TrafficLog::new(TrafficLimits::default());
+        let now = Utc::now();
+        let minute = now.timestamp().div_euclid(60);
+        let tenants = 300;
+        for t in 0..tenants {
+            let mut served = event(now, &format!("tg_live_{t}"), None, 2);
+            served.tenant = Some(format!("t{t}"));
+            log.record(&served);
+            log.record(&served);
+        }
+        log.record(&event(now, "tg_live_0", Some("INSUFFICIENT_CREDITS"), 0));
+        let mut unwritten = log.shared.unwritten.try_lock().unwrap();
+
+        take(&log.shared, &mut unwritten, minute, Counts::Slice(0));
+        assert_eq!(unwritten.samples.len(), 1, "the sample goes with the first write");
+        let first = unwritten.usage.len();
+        assert!(first > 0 && first < tenants, "a slice of the usage rows, not all of them: {first}");
+        assert!(unwritten.keys.len() < tenants, "a slice of the keys");
+        // What was not taken is still found in memory: nothing missing, nothing twice.
+        let held = WritesHeld { shared: &log.shared, unwritten };
+        let found = held.pending().usage.iter().fold((0, 0), |(r, c), u| (r + u.2, c + u.3));
+        let mut unwritten = held.unwritten;
+        assert_eq!(found, (600, 1200), "every served request once, taken or not");
+
+        for slice in 1..COUNT_SLICES {
+            take(&log.shared, &mut unwritten, minute, Counts::Slice(slice));
+        }
+        assert_eq!(usage(&unwritten), (600, 1200), "after a round, every served request, once");
+        assert_eq!(unwritten.usage.len(), tenants, "one row per (minute, tenant, route)");
+        assert_eq!(unwritten.keys.len(), tenants);
+        assert_eq!(unwritten.keys["tg_live_0"].calls, 3, "every call of the key");
+        assert_eq!(unwritten.denials.values().sum::<i64>(), 1);
+        take(&log.shared, &mut unwritten, minute, Counts::All);
+        assert_eq!(usage(&unwritten), (600, 1200), "taken once, not twice");
+        log.record(&event(now, "tg_live_0", None, 2));
+        take(&log.shared, &mut unwritten, minute, Counts::All);
+        assert_eq!(usage(&unwritten), (601, 1202), "a flush or stop takes whatever came since");
     }
 }

@@ -34,9 +34,12 @@ pub const EVERY: Duration = Duration::from_secs(60);
 /// Longest a pass waits for console writes in flight to reach memory before giving up.
 const QUIET_WITHIN: Duration = Duration::from_secs(5);
 
-/// Keys read per page: a pass holds this many rows (and a set of every key's digest, 32
-/// bytes each) rather than a second copy of every key.
-const KEYS_PER_PAGE: i64 = 4096;
+/// Keys read and compared per step: a pass holds this many rows (and a set of every key's
+/// digest, 32 bytes each) rather than a second copy of every key, and yields to the runtime
+/// after each step. Reading and comparing a page takes the runtime's thread for a fraction
+/// of a millisecond, so a request (on a one-CPU server, on the same thread) waits behind one
+/// page at most, never behind a pass over every key.
+const KEYS_PER_PAGE: i64 = 512;
 
 /// The database at one instant, as memory holds it, but for the keys: those are compared
 /// a page at a time ([`Live::repair_keys_paged`]) in the same read transaction.
@@ -190,7 +193,8 @@ impl Live {
     }
 
     /// Compares the keys of `tx` (a read transaction at version `at`) with memory a page
-    /// at a time, then drops what memory holds that the database does not.
+    /// at a time, yielding between pages, then drops what memory holds that the database
+    /// does not.
     async fn repair_keys_paged(&self, tx: &mut sqlx::SqliteConnection, at: Version) -> Result<u64, sqlx::Error> {
         let mut seen: HashSet<[u8; 32]> = HashSet::with_capacity(self.counts().0);
         let (mut after, mut drift) = (0, 0);
@@ -202,8 +206,31 @@ impl Live {
             let page: HashMap<[u8; 32], Arc<LiveKey>> = rows.into_iter().filter_map(key_entry).collect();
             drift += self.repair_key_values(&page, at);
             seen.extend(page.into_keys());
+            tokio::task::yield_now().await;
         }
-        Ok(drift + self.remove_keys_not_in(|digest| seen.contains(digest), at))
+        // Every key of the database is in memory now (repaired above), and only this pass
+        // removes keys from memory: holding as many as the database, memory holds no other,
+        // and the walk over every key in memory is not needed.
+        if self.counts().0 == seen.len() {
+            return Ok(drift);
+        }
+        Ok(drift + self.remove_keys_not_seen(&seen, at).await)
+    }
+
+    /// [`Live::remove_keys_not_in`] in steps: the digests memory holds (at most as new as
+    /// `at`) are copied under the read lock, then looked up a page at a time, yielding
+    /// between pages.
+    async fn remove_keys_not_seen(&self, seen: &HashSet<[u8; 32]>, at: Version) -> u64 {
+        let held: Vec<[u8; 32]> = {
+            let held = self.keys.read().expect("keys lock");
+            held.iter().filter(|(_, k)| k.version <= at).map(|(digest, _)| *digest).collect()
+        };
+        let mut gone = Vec::new();
+        for page in held.chunks(KEYS_PER_PAGE as usize) {
+            gone.extend(page.iter().filter(|digest| !seen.contains(*digest)).copied());
+            tokio::task::yield_now().await;
+        }
+        self.remove_keys(gone, at)
     }
 
     /// Takes the database's value for each key of `db` that memory lacks or holds
@@ -242,16 +269,22 @@ impl Live {
             let held = self.keys.read().expect("keys lock");
             held.iter()
                 .filter(|(digest, k)| k.version <= at && !in_database(digest))
-                .map(|(digest, k)| {
-                    tracing::warn!(key = %k.value.prefix, "drift: a key in memory is not in the database");
-                    *digest
-                })
+                .map(|(digest, _)| *digest)
                 .collect()
         };
+        self.remove_keys(gone, at)
+    }
+
+    /// Drops the keys `gone` names that memory holds at most as new as `at`.
+    fn remove_keys(&self, gone: Vec<[u8; 32]>, at: Version) -> u64 {
+        if gone.is_empty() {
+            return 0;
+        }
         let mut held = self.keys.write().expect("keys lock");
         let mut drift = 0;
         for digest in gone {
-            if held.get(&digest).is_some_and(|k| k.version <= at) {
+            if let Some(k) = held.get(&digest).filter(|k| k.version <= at) {
+                tracing::warn!(key = %k.value.prefix, "drift: a key in memory is not in the database");
                 held.remove(&digest);
                 drift += 1;
             }

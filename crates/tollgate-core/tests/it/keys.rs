@@ -169,3 +169,54 @@ async fn reconciliation_pages_through_keys_and_repairs_each_page() {
     assert_eq!(live.counts().0, 9999, "memory holds exactly the database's keys");
     assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "once");
 }
+
+/// A reconciliation pass shares the runtime's thread with the gateway's requests (one
+/// thread on a one-CPU server): it must give the thread back after every page, so a
+/// request waits behind one page at most, never behind a pass over every key. A task
+/// beside it on a one-thread runtime looks at memory each time it gets the thread: between
+/// two looks, the pass has repaired at most one page of keys.
+#[tokio::test(flavor = "current_thread")]
+async fn a_reconciliation_pass_gives_the_thread_back_after_every_page() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tollgate_core::live::Live;
+    use tollgate_core::live::reconcile::reconcile;
+    let w = world().await;
+    w.plan("pro", 0).await;
+    let tenant_id = w.tenant("acme", "pro").await.tenant.id;
+    let store = w.console.store().clone();
+    let live = Arc::new(Live::load(&store).await.unwrap());
+    // 6,000 keys behind the console's back: every one of them is drift to repair.
+    let mut write = store.begin().await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+         INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at)
+         SELECT ?1, 'tg_live_y' || i, lower(hex(randomblob(32))), 'k', '[]', ?2 FROM n",
+    )
+    .bind(tenant_id)
+    .bind(t0())
+    .execute(&mut *write)
+    .await
+    .unwrap();
+    write.commit().await.unwrap();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let (live, done) = (live.clone(), done.clone());
+        async move {
+            let mut looks = vec![live.counts().0];
+            while !done.load(Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+                looks.push(live.counts().0);
+            }
+            looks
+        }
+    });
+    assert_eq!(reconcile(&live, &store).await.unwrap(), Some(6000), "every key added behind the back");
+    done.store(true, Ordering::Relaxed);
+    let looks = watcher.await.unwrap();
+    assert_eq!(looks.last().copied(), Some(6000), "all of them in memory");
+    // Pages are 512 keys; a request may wait behind that, not behind thousands.
+    let most = looks.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(most <= 1000, "at most a page between two turns of another task, not {most}");
+}

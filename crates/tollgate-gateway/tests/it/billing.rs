@@ -275,6 +275,7 @@ async fn denials_are_stored_and_served_traffic_is_summed_per_minute() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stored.len(), 2, "each denial is stored");
+    w.traffic.flush().await.expect("the counts are written now rather than within seconds");
     assert_eq!(
         (stored[0].code.as_str(), stored[0].tenant.as_deref()),
         ("INSUFFICIENT_CREDITS", Some("acme")),

@@ -51,9 +51,11 @@ async fn scalar(w: &World, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(w.console.store().read()).await.unwrap()
 }
 
-/// Waits (at most 10 s) until the stored denial counts add up to `total`.
+/// Writes the traffic log's counts (they are otherwise written every few seconds) until the
+/// stored denial counts add up to `total` (at most 10 s).
 async fn counted(w: &World, total: i64) {
     for _ in 0..500 {
+        let _ = w.traffic.flush().await;
         if scalar(w, "SELECT COALESCE(SUM(requests), 0) FROM denial_minutes").await == total {
             return;
         }
@@ -322,9 +324,11 @@ async fn a_batched_request_is_refunded_by_the_id_its_client_got() {
     assert_eq!(error.code(), "NOT_FOUND", "{error}");
 }
 
-/// Waits (at most 10 s) until acme's key shows `calls` calls.
+/// Writes the traffic log's counts (a key's calls are otherwise written every few seconds)
+/// until acme's key shows `calls` calls (at most 10 s).
 async fn key_calls(w: &World, calls: i64) -> tollgate_core::keys::ApiKey {
     for _ in 0..500 {
+        let _ = w.traffic.flush().await;
         let keys = w.run(tollgate_core::keys::KeyList { tenant: "acme".into() }).await;
         if keys[0].calls == calls {
             return keys[0].clone();

@@ -79,6 +79,10 @@ impl Fixture {
     pub async fn settled(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // The traffic log writes its counts every few seconds: now, rather than wait.
+            if let Some(traffic) = self.node.console().traffic() {
+                let _ = traffic.flush().await;
+            }
             let debits = self.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'debit'").await;
             let usage = self.scalar("SELECT COALESCE(SUM(requests), 0) FROM usage_minutes").await;
             if debits == self.served && usage == self.served {

@@ -372,20 +372,22 @@ fn the_demo_seeds_a_fresh_dir_and_makes_every_kind_of_traffic() {
         "INSUFFICIENT_CREDITS",
     ];
     let mut seen = std::collections::BTreeSet::new();
+    // Usage counts are written every few seconds (traffic.rs, COUNTS_EVERY): wait for them too.
+    let served = || -> i64 {
+        json(d, &["usage", "list"]).as_array().unwrap().iter().map(|u| u["requests"].as_i64().unwrap()).sum()
+    };
     for _ in 0..60 {
         for denial in json(d, &["denial", "list", "--limit", "1000"]).as_array().unwrap() {
             seen.insert(denial["code"].as_str().unwrap().to_string());
         }
-        if wanted.iter().all(|w| seen.contains(*w)) {
+        if wanted.iter().all(|w| seen.contains(*w)) && served() > 0 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let missing: Vec<_> = wanted.iter().filter(|w| !seen.contains(**w)).collect();
     assert!(missing.is_empty(), "the demo shows every kind of denial; missing {missing:?}, saw {seen:?}");
-    let served: i64 =
-        json(d, &["usage", "list"]).as_array().unwrap().iter().map(|u| u["requests"].as_i64().unwrap()).sum();
-    assert!(served > 0, "and served traffic");
+    assert!(served() > 0, "and served traffic");
     let (status, printed) = server.stop();
     assert!(status.success(), "the demo stops cleanly");
     assert!(

@@ -20,7 +20,7 @@ export interface ApiKey {
   id: number;
   /**
    * The last request made with this key (whatever the answer), to the second. Written
-   * with the traffic log's periodic flush, so it trails the gateway by up to a second.
+   * with the traffic log's counts (every 5 s), so it trails the gateway by up to 5 s.
    */
   last_used_at?: string | null;
   name: string;

@@ -21,7 +21,8 @@ export function sortKeys(keys: readonly ApiKey[], now: number): ApiKey[] {
 
 /**
  * "2 min ago · 37 calls", or "never": when the key was last used and how often. The
- * server writes both with its traffic flush, so they trail the gateway by about a second.
+ * server writes both with its traffic log's counts, every 5 s, so they trail the gateway by
+ * up to 5 s.
  */
 export function keyUse(key: ApiKey, now: number): string {
   if (!key.last_used_at) return key.calls > 0 ? `${callCount(key.calls)}` : 'never';
