@@ -845,6 +845,7 @@ mod tests {
             store: store.clone(),
             live: None,
             sums: Arc::new(Shards(std::array::from_fn(|_| Mutex::default()))),
+            open: Mutex::default(),
         };
         let now = Utc::now();
         for &id in &ids {
