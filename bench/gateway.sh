@@ -133,26 +133,36 @@ with open(f"{work}/tenants.jsonl", "w") as t, open(f"{work}/funded.txt", "w") as
         if out:
             out.write(key + "\n")
 PY
-mkdir -m 700 "$data"
-tg plan create --name Bench --features bench >/dev/null
-seed_start=$(date +%s%N)
-tg import "$work/tenants.jsonl" >/dev/null
-python3 - "$work" "$KEYS" "$TENANTS" <<'PY'
-import sys, secrets, sqlite3, hashlib
-work, total, tenants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-con = sqlite3.connect(f"{work}/data/tollgate.db")
+# seed BIN DIR: the plan, the tenants file, the extra keys (drawn once, the same in every
+# data directory) and the route, in a fresh data directory.
+seed() {
+  local bin=$1 dir=$2
+  mkdir -m 700 "$dir"
+  "$bin" --data-dir "$dir" plan create --name Bench --features bench >/dev/null
+  "$bin" --data-dir "$dir" import "$work/tenants.jsonl" >/dev/null
+  python3 - "$work" "$KEYS" "$TENANTS" "$dir/tollgate.db" <<'PY'
+import sys, os, secrets, sqlite3, hashlib
+work, total, tenants, db = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+path = f"{work}/extra_keys.jsonl"
+if not os.path.exists(path):
+    with open(path, "w") as out:
+        for i in range(max(0, total - tenants)):
+            out.write(f'{{"key":"bk_{secrets.token_hex(22)}"}}\n')
+keys = [line[8:-3] for line in open(path)]
+con = sqlite3.connect(db)
 ids = [r[0] for r in con.execute("SELECT id FROM tenants ORDER BY id")]
-rows = []
-with open(f"{work}/extra_keys.jsonl", "w") as out:
-    for i in range(max(0, total - tenants)):
-        key = "bk_" + secrets.token_hex(22)
-        rows.append((ids[i % len(ids)], f"bk_extra{i:07d}", hashlib.sha256(key.encode()).hexdigest(), "extra", "[]", "2026-01-01T00:00:00+00:00"))
-        out.write(f'{{"key":"{key}"}}\n')
+rows = [(ids[i % len(ids)], f"bk_extra{i:07d}", hashlib.sha256(key.encode()).hexdigest(), "extra", "[]", "2026-01-01T00:00:00+00:00")
+        for i, key in enumerate(keys)]
 con.executemany("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at) VALUES (?,?,?,?,?,?)", rows)
 con.commit()
 PY
+  "$bin" --data-dir "$dir" route create --path /v1 --upstream "http://127.0.0.1:$UPSTREAM_PORT" --cost 1 --feature bench >/dev/null
+}
+seed_start=$(date +%s%N)
+seed "$bin" "$data"
 echo "  seeded in $(( ($(date +%s%N) - seed_start) / 1000000 )) ms"
-tg route create --path /v1 --upstream "http://127.0.0.1:$UPSTREAM_PORT" --cost 1 --feature bench >/dev/null
+# The baseline build seeds its own copy: its migrations may be older than this build's.
+[ -n "${BASELINE_BIN:-}" ] && seed "$BASELINE_BIN" "$work/data-base"
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
@@ -275,7 +285,6 @@ run() {
 }
 
 read -ra targets <<<"${TARGETS:-upstream nginx lua lua402 tg tg_strict tg402${BASELINE_BIN:+ tg_base}}"
-[ -n "${BASELINE_BIN:-}" ] && cp -a "$data" "$work/data-base"
 for mode in $MODES; do
   start_upstream "$mode"
   start_nginx "$mode"
