@@ -95,7 +95,10 @@ impl Gateway {
         // Counted first, right after its latency was measured: `traffic.history` takes a
         // decision as recorded before its cut-off when `at` plus the latency is before it.
         self.traffic.record(&event);
-        if let Some(log) = &self.requests {
+        // A strict charge still being committed for a client that left: the settling task
+        // writes the record once the charge is in (or none, when nothing was charged).
+        let log = self.requests.as_ref().filter(|_| !at.settling);
+        if let Some(log) = log {
             let record = RequestRecord {
                 id,
                 at_ms: event.at.timestamp_millis(),
@@ -282,9 +285,18 @@ impl Gateway {
                 }
                 match (admission.outcome, admission.who, admission.reservation) {
                     (Outcome::Allow { .. }, Some(who), Some(reservation)) => {
-                        let upstream = Upstream { url: &route.upstream_url, request_id: &request_id, client_ip };
+                        let upstream = Upstream {
+                            url: &route.upstream_url,
+                            request_id: &request_id,
+                            client_ip,
+                            id,
+                            started: finish.started,
+                            at: now,
+                            method: Short::new(&event.method),
+                        };
                         let cost = reservation.cost();
-                        match self.proxy(request, upstream, &who, reservation, now, &settings).await {
+                        let proxied = self.proxy(request, upstream, &who, reservation, &settings, &mut finish.ids);
+                        match proxied.await {
                             Ok((response, entry_id)) => {
                                 event.cost = cost;
                                 finish.ids.entry_id = entry_id;
@@ -335,9 +347,10 @@ impl Gateway {
         upstream: Upstream<'_>,
         who: &Admitted,
         reservation: Reservation,
-        now: chrono::DateTime<Utc>,
         settings: &Settings,
+        ids: &mut Ids,
     ) -> Result<(Response<Body>, Option<i64>), Refunded> {
+        let now = upstream.at;
         let strict = settings.durability == Durability::Strict;
         if strict && self.settlement.storage_failing() {
             let balance = Some(reservation.release());
@@ -383,13 +396,53 @@ impl Gateway {
             reservation.spend();
             return Ok((client_response(response), None));
         }
-        let debit = Debit { tenant_id: who.tenant_id, amount: charge, request_id: upstream.request_id, at: now };
         if !strict {
-            let amount = reservation.hand_over_part(debit.amount);
-            self.settlement.record(Debit { amount, ..debit });
+            let amount = reservation.hand_over_part(charge);
+            self.settlement.record(Debit {
+                tenant_id: who.tenant_id,
+                amount,
+                request_id: upstream.request_id,
+                at: now,
+            });
             return Ok((client_response(response), None));
         }
-        match self.settlement.record_durably(debit, reservation).await {
+        // Committed in a task of its own, which writes the request's record once the charge
+        // is in: a client that leaves meanwhile (this future dropped) is still charged, and
+        // its record still says so, with the entry that holds the charge.
+        let settling = {
+            let settlement = self.settlement.clone();
+            let (request_id, tenant_id) = (upstream.request_id.to_string(), who.tenant_id);
+            let log = self.requests.clone().map(|log| {
+                let record = RequestRecord {
+                    id: upstream.id,
+                    at_ms: now.timestamp_millis(),
+                    tenant_id: Some(who.tenant_id),
+                    route_id: ids.route_id,
+                    key_prefix: Short::new(&who.key_prefix),
+                    code: Short::new(""),
+                    method: upstream.method,
+                    status: response.status().as_u16(),
+                    cost: charge,
+                    latency_us: 0,
+                    entry_id: None,
+                };
+                (log, record)
+            });
+            let started = upstream.started;
+            tokio::spawn(async move {
+                let debit = Debit { tenant_id, amount: charge, request_id: &request_id, at: now };
+                let committed = settlement.record_durably(debit, reservation).await;
+                if let (Ok(entry_id), Some((log, record))) = (&committed, log) {
+                    let latency_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+                    log.record_now(RequestRecord { entry_id: *entry_id, latency_us, ..record });
+                }
+                committed
+            })
+        };
+        ids.settling = true;
+        let committed = settling.await.unwrap_or(Err(tollgate_core::settlement::SettleError::Stopped));
+        ids.settling = false;
+        match committed {
             Ok(entry_id) => Ok((client_response(response), entry_id)),
             Err(e) => {
                 tracing::error!(error = %e, request_id = upstream.request_id, "strict charge not committed; answering 503");
@@ -424,6 +477,8 @@ struct Ids {
     tenant_id: Option<i64>,
     route_id: Option<i64>,
     entry_id: Option<i64>,
+    /// A strict charge is being committed by its own task, which writes the record.
+    settling: bool,
 }
 
 /// The status reported for a request whose client left before the answer.
@@ -453,6 +508,12 @@ struct Upstream<'a> {
     url: &'a str,
     request_id: &'a str,
     client_ip: &'a str,
+    /// What the request's record needs when a settling task writes it.
+    id: RequestId,
+    started: Instant,
+    /// When the request arrived.
+    at: chrono::DateTime<Utc>,
+    method: Short<8>,
 }
 
 /// An allowed request the upstream did not serve: its cost went back to the tenant.

@@ -184,3 +184,53 @@ async fn a_request_still_running_when_the_shutdown_grace_ends_gives_its_credits_
     assert_eq!(w.balance().await, 10, "nothing was charged later either");
     assert_eq!(debits_in_ledger(&w).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_client_that_leaves_during_its_commit_is_charged_and_its_record_says_so() {
+    use tollgate_core::charges::ChargeShow;
+    use tollgate_core::credits::Refund;
+    use tollgate_core::request_log::{Lookup, RequestId};
+
+    let w = crate::harness::world_with_ring(100, 1, 1_000_000).await;
+    w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
+    let mut events = w.hub.subscribe();
+    let mut outside = lock_database(&w).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let gave_up = client.get(format!("{}/v1/x", w.url)).bearer_auth(&w.secret).send().await;
+    assert!(gave_up.is_err(), "the client left while its charge waited for the locked database");
+    let left = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Event::Gateway(g) = &*events.recv().await.unwrap() {
+                return g.clone();
+            }
+        }
+    })
+    .await
+    .expect("the request is reported");
+    assert_eq!(left.status, 499, "the monitor hears that the client left");
+    sqlx::query("ROLLBACK").execute(&mut outside).await.unwrap();
+    // The upstream answered, so the charge goes in once the database lets it.
+    wait_for_balance(&w, 99).await;
+    let id = RequestId::parse(&left.request_id).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        match w.requests.find(id).unwrap() {
+            Lookup::Found(r) if r.entry_id.is_some() => break r,
+            other => assert!(Instant::now() < until, "no record of the charge: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((record.status, record.cost), (200, 1), "the record says served and charged, not 499 and free");
+    assert_eq!(committed_debits(&w).await, 1, "the ledger holds the charge");
+    let shown = w.run(ChargeShow { request_id: left.request_id.clone() }).await;
+    assert_eq!((shown.amount, shown.entry_id), (1, record.entry_id.unwrap()), "charge show finds it");
+    w.run(Refund {
+        tenant: "acme".into(),
+        amount: 1,
+        idempotency_key: "left-early".into(),
+        request_id: left.request_id.clone(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(w.balance().await, 100, "and it can be refunded by its id");
+}
