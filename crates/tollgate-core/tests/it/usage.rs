@@ -181,8 +181,9 @@ async fn past_the_flush_interval_a_strict_commit_opens_a_new_entry() {
     let (live, settlement, writer) = strict_writer(&w, 10).await;
     strict_request(&settlement, &live, &log, acme, 1, 0).await;
     strict_request(&settlement, &live, &log, acme, 1, 1).await;
-    // Whatever the two above did, the next one comes more than an interval later.
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    // Whatever the two above did, the next one comes later than the span of a strict
+    // entry (five intervals of 10 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(80)).await;
     let before = usage_of(&w, acme).await.0;
     strict_request(&settlement, &live, &log, acme, 1, 2).await;
     let (entries, requests, counted) = usage_of(&w, acme).await;
