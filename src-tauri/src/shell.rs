@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use tauri::{Manager, RunEvent, Runtime, WindowEvent};
+use tauri_plugin_window_state::{AppHandleExt as _, StateFlags};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
 
@@ -79,6 +80,9 @@ impl Options {
     }
 }
 
+/// What of the window is remembered across launches.
+const WINDOW_STATE: StateFlags = StateFlags::SIZE.union(StateFlags::POSITION).union(StateFlags::MAXIMIZED);
+
 /// Starts the node, opens the window and runs until the operator quits; then every
 /// pending charge is written before the process exits.
 pub fn run(options: Options) -> Result<()> {
@@ -97,13 +101,8 @@ pub fn run(options: Options) -> Result<()> {
     println!("Tollgate gateway listening on {}", node.gateway_url());
     println!("Tollgate admin API listening on {} (the CLI uses it while the app runs)", node.admin_url());
     println!("Data directory: {}", dir.path().display());
-    let window_state = tauri_plugin_window_state::Builder::default()
-        .with_state_flags(
-            tauri_plugin_window_state::StateFlags::SIZE
-                | tauri_plugin_window_state::StateFlags::POSITION
-                | tauri_plugin_window_state::StateFlags::MAXIMIZED,
-        )
-        .build::<tauri::Wry>();
+    let window_state =
+        tauri_plugin_window_state::Builder::default().with_state_flags(WINDOW_STATE).build::<tauri::Wry>();
     let app = with_commands(tauri::Builder::default())
         .plugin(window_state)
         .plugin(tauri_plugin_notification::init())
@@ -146,6 +145,12 @@ pub fn run(options: Options) -> Result<()> {
             && !stopped.load(Ordering::SeqCst)
         {
             api.prevent_exit();
+            // Saved now, while the window is certainly there and sized: the plugin saves
+            // again at the very end, when the window may already be gone and its cached
+            // size may predate the last resize.
+            if let Err(e) = app.save_window_state(WINDOW_STATE) {
+                tracing::warn!("cannot save the window's size and place: {e}");
+            }
             let (app, dir, stopped) = (app.clone(), dir.clone(), stopped.clone());
             tauri::async_runtime::spawn(async move {
                 if stopped.swap(true, Ordering::SeqCst) {

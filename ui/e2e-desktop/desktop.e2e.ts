@@ -5,7 +5,7 @@
  * tenant view; see the next request pass. The CLI talks to the running app meanwhile.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callGateway, root, startUpstream } from '../e2e/harness';
@@ -169,8 +169,14 @@ describe('the operator in the desktop app', () => {
       await first.session.byText('Monitor', 'nav a', 30_000);
       await first.session.resize(1000, 700);
       expect(await first.session.rect()).toMatchObject({ width: 1000, height: 700 });
+      // The page has been laid out at the new size: the app has seen the resize.
+      await waitFor(async () => (await first.session.execute<number>('return window.innerWidth')) === 1000, 5000, 'the page at 1000 px');
       process.kill(first.pid, 'SIGTERM');
       await waitFor(async () => !isRunning(first.pid), 15_000, 'the app quitting');
+      const saved = JSON.parse(readFileSync(path.join(first.dataDir, 'config/dev.tollgate.console/.window-state.json'), 'utf8')) as {
+        main: { width: number; height: number };
+      };
+      expect(saved.main, 'the size written on quitting').toMatchObject({ width: 1000, height: 700 });
       await first.stop({ keepData: true });
       second = await startDesktop(first.dataDir);
       await second.session.byText('Monitor', 'nav a', 30_000);
