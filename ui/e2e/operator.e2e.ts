@@ -3,6 +3,7 @@
  * credits through the gateway; see the 402 arrive in the live monitor; open the tenant from
  * it, top up, and see the next request pass. Screenshots of every screen are saved.
  */
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { callGateway, screenshot, useStack } from './harness';
@@ -58,21 +59,36 @@ describe('the operator in the browser', () => {
     await open(page, 'Routes');
     await page.getByRole('button', { name: 'New route' }).click();
     await page.getByLabel('Path prefix').fill('/v1');
-    // The server refuses what the form lets through; its message appears at the field.
-    await page.getByLabel('Upstream URL').fill('https://api.example.com');
+    // The server refuses what the form lets through; its message appears at the field: an
+    // https:// upstream's private CA must be a certificate.
+    await page.getByLabel('Upstream URL').fill('https://api.internal:8443');
+    await page.getByLabel('Upstream CA (PEM)').fill('/etc/ssl/private-ca.pem');
     await page.getByLabel('Cost').fill('1');
     await page.getByRole('button', { name: 'Create route' }).click();
-    const refusal = page.getByLabel('Upstream URL');
+    const refusal = page.getByLabel('Upstream CA (PEM)');
     await waitFor(async () => (await refusal.getAttribute('aria-invalid')) === 'true', 5000, 'the field error');
     const describedBy = (await refusal.getAttribute('aria-describedby')) ?? '';
     const fieldError = await page.locator(`[id="${describedBy.split(' ').pop()}"]`).textContent();
-    expect(fieldError, 'the server\'s message, next to its field').toMatch(/^Https upstreams are not supported yet/);
+    expect(fieldError, 'the server\'s message, next to its field').toMatch(/^Must be PEM certificates/);
     await screenshot(page, 'route-field-error');
+    // An http:// upstream has no CA field, and sends none.
     await page.getByLabel('Upstream URL').fill(stack.upstream.url);
+    expect(await page.getByLabel('Upstream CA (PEM)').count(), 'no CA for http://').toBe(0);
     await page.getByLabel('Cost').fill('1');
     await page.getByLabel('Required feature').fill('echo');
     await page.getByRole('button', { name: 'Create route' }).click();
     await page.getByText(stack.upstream.url).first().waitFor();
+
+    // A second route to an https:// upstream behind a private CA, read from its file.
+    await page.getByRole('button', { name: 'New route' }).click();
+    await page.getByLabel('Path prefix').fill('/internal');
+    await page.getByLabel('Upstream URL').fill('https://api.internal:8443');
+    await page.getByLabel('Read the CA from a file').setInputFiles(fileURLToPath(new URL('./fixtures/private-ca.pem', import.meta.url)));
+    await waitFor(async () => (await page.getByLabel('Upstream CA (PEM)').inputValue()).startsWith('-----BEGIN CERTIFICATE-----'), 5000, 'the file read');
+    await page.getByRole('button', { name: 'Create route' }).click();
+    await page.getByText('https://api.internal:8443').first().waitFor();
+    const internal = page.getByRole('row').filter({ hasText: '/internal' });
+    expect(await internal.getByText('private CA').count(), 'the route says it trusts its own CA').toBe(1);
     await screenshot(page, 'routes');
 
     // A key, shown once.

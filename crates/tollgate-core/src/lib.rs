@@ -22,6 +22,7 @@ pub mod list;
 pub mod live;
 pub mod overview;
 pub mod path;
+pub mod pem;
 pub mod plans;
 pub mod policy;
 pub mod rate;

@@ -22,8 +22,11 @@ pub struct Route {
     /// Methods this route answers; empty means every method.
     #[sqlx(json)]
     pub methods: Vec<String>,
-    /// Where matching requests go, e.g. `http://127.0.0.1:9000`.
+    /// Where matching requests go, e.g. `http://127.0.0.1:9000` or `https://api.example.com`.
     pub upstream_url: String,
+    /// For an `https://` upstream signed by a private CA: that CA's certificates (PEM),
+    /// trusted for this route instead of the system's store.
+    pub upstream_ca: Option<String>,
     /// Credits charged per successful call.
     pub cost: i64,
     /// The plan feature a tenant needs (402 `FEATURE_NOT_IN_PLAN` otherwise).
@@ -47,10 +50,16 @@ pub struct RouteCreate {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     #[serde(default)]
     pub methods: Vec<String>,
-    /// Upstream base URL (`http://`; the gateway speaks no TLS to upstreams yet).
+    /// Upstream base URL, `http://` or `https://` (verified against the system's trust
+    /// store, or `upstream_ca`).
     #[cfg_attr(feature = "cli", arg(long = "upstream"))]
-    #[schema(pattern = r"^http://[^\s/?#:][^\s]*$")]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub upstream_url: String,
+    /// The private CA an `https://` upstream's certificate chains to, as PEM (the CLI takes
+    /// a file: `--upstream-ca ca.pem`).
+    #[cfg_attr(feature = "cli", arg(long = "upstream-ca", value_name = "PEM_FILE", value_parser = pem_file))]
+    #[schema(max_length = 65536)]
+    pub upstream_ca: Option<String>,
     /// Credits per call (default 1).
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 0, maximum = 1e15)]
@@ -68,22 +77,39 @@ struct Shape {
     path_prefix: String,
     methods: Vec<String>,
     upstream_url: String,
+    upstream_ca: Option<String>,
     cost: i64,
     required_feature: Option<String>,
     required_scope: Option<String>,
 }
 
-/// An upstream the gateway can reach: `http://` only, since its client speaks no TLS yet;
-/// an `https://` route would answer every call with 502, so it is refused up front.
+/// An upstream the gateway can reach: `http://` or `https://`, host and optional port and
+/// base path; user info is refused (credentials in a URL end up in logs and the audit).
 fn upstream_url(s: &str) -> Result<String, ConsoleError> {
     let url = validate::http_url("upstream_url", s)?;
-    if url.starts_with("https://") {
-        return Err(ConsoleError::invalid(
-            "upstream_url",
-            "https upstreams are not supported yet; use an http:// URL (for example a TLS-terminating proxy on loopback)",
-        ));
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(ConsoleError::invalid("upstream_url", "must not carry a user or password (user@host)"));
     }
     Ok(url)
+}
+
+/// A private CA, only for an `https://` upstream (an `http://` one would silently ignore it).
+fn upstream_ca(url: &str, ca: Option<&str>) -> Result<Option<String>, ConsoleError> {
+    match ca.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(_) if !url.starts_with("https://") => {
+            Err(ConsoleError::invalid("upstream_ca", "is only for an https:// upstream_url"))
+        }
+        Some(pem) => crate::pem::ca_bundle("upstream_ca", pem).map(Some),
+    }
+}
+
+/// The CLI's `--upstream-ca FILE`: the file's text goes in the command.
+#[cfg(feature = "cli")]
+fn pem_file(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
 fn path_prefix(p: &str) -> Result<String, ConsoleError> {
@@ -142,10 +168,12 @@ impl Command for RouteCreate {
     type Output = Route;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let url = upstream_url(&self.upstream_url)?;
         let shape = Shape {
             path_prefix: path_prefix(&self.path_prefix)?,
             methods: methods(&self.methods)?,
-            upstream_url: upstream_url(&self.upstream_url)?,
+            upstream_ca: upstream_ca(&url, self.upstream_ca.as_deref())?,
+            upstream_url: url,
             cost: validate::non_negative("cost", self.cost.unwrap_or(1))?,
             required_feature: optional_token("required_feature", self.required_feature.as_deref())?,
             required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
@@ -153,12 +181,14 @@ impl Command for RouteCreate {
         let mut tx = console.begin().await?;
         check_unique(&mut tx, &shape, None).await?;
         let route = sqlx::query_as::<_, Route>(
-            "INSERT INTO routes (path_prefix, methods, upstream_url, cost, required_feature, required_scope, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(&shape.path_prefix)
         .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
         .bind(&shape.upstream_url)
+        .bind(&shape.upstream_ca)
         .bind(shape.cost)
         .bind(&shape.required_feature)
         .bind(&shape.required_scope)
@@ -186,8 +216,12 @@ pub struct RouteUpdate {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub methods: Option<Vec<String>>,
     #[cfg_attr(feature = "cli", arg(long = "upstream"))]
-    #[schema(pattern = r"^http://[^\s/?#:][^\s]*$")]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub upstream_url: Option<String>,
+    /// A private CA for an `https://` upstream (PEM; the CLI takes a file); empty clears it.
+    #[cfg_attr(feature = "cli", arg(long = "upstream-ca", value_name = "PEM_FILE", value_parser = pem_file))]
+    #[schema(max_length = 65536)]
+    pub upstream_ca: Option<String>,
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 0, maximum = 1e15)]
     pub cost: Option<i64>,
@@ -205,10 +239,12 @@ impl Command for RouteUpdate {
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
         let mut tx = console.begin().await?;
         let before = by_id(&mut tx, self.id).await?;
+        let url = upstream_url(self.upstream_url.as_deref().unwrap_or(&before.upstream_url))?;
         let shape = Shape {
             path_prefix: path_prefix(self.path_prefix.as_deref().unwrap_or(&before.path_prefix))?,
             methods: methods(self.methods.as_deref().unwrap_or(&before.methods))?,
-            upstream_url: upstream_url(self.upstream_url.as_deref().unwrap_or(&before.upstream_url))?,
+            upstream_ca: upstream_ca(&url, self.upstream_ca.as_deref().or(before.upstream_ca.as_deref()))?,
+            upstream_url: url,
             cost: validate::non_negative("cost", self.cost.unwrap_or(before.cost))?,
             required_feature: match self.required_feature.as_deref() {
                 None => before.required_feature.clone(),
@@ -221,12 +257,13 @@ impl Command for RouteUpdate {
         };
         check_unique(&mut tx, &shape, Some(before.id)).await?;
         let after = sqlx::query_as::<_, Route>(
-            "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, cost = ?, required_feature = ?,
-                required_scope = ?, updated_at = ? WHERE id = ? RETURNING *",
+            "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, upstream_ca = ?, cost = ?,
+                required_feature = ?, required_scope = ?, updated_at = ? WHERE id = ? RETURNING *",
         )
         .bind(&shape.path_prefix)
         .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
         .bind(&shape.upstream_url)
+        .bind(&shape.upstream_ca)
         .bind(shape.cost)
         .bind(&shape.required_feature)
         .bind(&shape.required_scope)

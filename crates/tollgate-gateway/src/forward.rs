@@ -120,22 +120,31 @@ pub struct Caller<'a> {
     pub client_ip: &'a str,
 }
 
-/// Where a route's upstream is, from its URL: the authority (`host[:port]`, the pool's key
-/// and the `Host` the upstream is told) and the base path requests go under.
+/// Where a route's upstream is, from its URL: whether it speaks TLS, the authority
+/// (`host[:port]`, the pool's key and the `Host` the upstream is told) and the base path
+/// requests go under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamBase<'a> {
+    pub tls: bool,
     pub authority: &'a str,
     pub path: &'a str,
 }
 
 impl<'a> UpstreamBase<'a> {
-    /// Splits `http://host:port/base`; `None` for anything else (routes only take such
-    /// URLs, see `routes.rs`).
+    /// Splits `http://host:port/base` or `https://…`; `None` for anything else (routes only
+    /// take such URLs, see `routes.rs`).
     pub fn parse(url: &'a str) -> Option<Self> {
-        let rest = url.get(..7).filter(|s| s.eq_ignore_ascii_case("http://")).map(|_| &url[7..])?;
+        let scheme = |s: &str| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
+        let (tls, rest) = if scheme("http://") {
+            (false, &url[7..])
+        } else if scheme("https://") {
+            (true, &url[8..])
+        } else {
+            return None;
+        };
         let (authority, path) = rest.find(['/', '?', '#']).map_or((rest, ""), |i| rest.split_at(i));
         let path = path.split(['?', '#']).next().unwrap_or("");
-        (!authority.is_empty() && !authority.contains('@')).then_some(Self { authority, path })
+        (!authority.is_empty() && !authority.contains('@')).then_some(Self { tls, authority, path })
     }
 
     /// The request target the upstream gets (origin form): the base path joined with the
@@ -329,13 +338,15 @@ mod tests {
     #[test]
     fn urls_join_without_double_slashes() {
         let base = UpstreamBase::parse("http://127.0.0.1:9000/").unwrap();
-        assert_eq!(base, UpstreamBase { authority: "127.0.0.1:9000", path: "/" });
+        assert_eq!(base, UpstreamBase { tls: false, authority: "127.0.0.1:9000", path: "/" });
+        let base = UpstreamBase::parse("HTTPS://api.example.com/v2?x").unwrap();
+        assert_eq!(base, UpstreamBase { tls: true, authority: "api.example.com", path: "/v2" });
         assert_eq!(base.target("/v1/x?q=1"), "/v1/x?q=1", "joined");
         let base = UpstreamBase::parse("HTTP://up/api").unwrap();
         assert_eq!((base.authority, base.target("/v1")), ("up", "/api/v1".to_string()), "base path kept");
         assert_eq!(UpstreamBase::parse("http://[::1]:8080").unwrap().authority, "[::1]:8080", "IPv6");
         assert_eq!(UpstreamBase::parse("http://up?x=1").unwrap().path, "", "a query on the base is not a path");
-        assert_eq!(UpstreamBase::parse("https://up"), None, "not http");
+        assert_eq!(UpstreamBase::parse("ftp://up"), None, "neither http nor https");
         assert_eq!(UpstreamBase::parse("http://"), None, "no host");
         assert_eq!(UpstreamBase::parse("http://u:p@up"), None, "no credentials in the URL");
     }

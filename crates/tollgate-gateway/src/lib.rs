@@ -16,6 +16,7 @@ pub mod listener;
 mod messages;
 mod problem;
 mod request_id;
+mod tls;
 pub mod upstream;
 
 use std::convert::Infallible;
@@ -287,6 +288,7 @@ impl Gateway {
                     (Outcome::Allow { .. }, Some(who), Some(reservation)) => {
                         let upstream = Upstream {
                             url: &route.upstream_url,
+                            ca: route.upstream_ca.as_deref(),
                             request_id: &request_id,
                             client_ip,
                             id,
@@ -363,12 +365,13 @@ impl Gateway {
             client_ip: upstream.client_ip,
         };
         let built = UpstreamBase::parse(upstream.url)
-            .ok_or_else(|| format!("the route's upstream URL {:?} is not http://host[:port][/path]", upstream.url))
+            .ok_or_else(|| format!("the route's upstream URL {:?} is not http(s)://host[:port][/path]", upstream.url))
             .and_then(|base| Ok((base, upstream_request(base, request, &caller).map_err(|e| e.to_string())?)));
         let answer = match built {
             Ok((base, (outgoing, body_read))) => {
                 let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
-                let target = Target { authority: base.authority };
+                let tls = base.tls.then(|| self.upstreams.trust(upstream.ca));
+                let target = Target { authority: base.authority, tls };
                 match tokio::time::timeout(timeout, self.upstreams.send(target, outgoing)).await {
                     Err(_) => Err(Reason::UpstreamTimeout),
                     // The client's body broke, not the upstream: the client's fault (400).
@@ -506,6 +509,8 @@ impl Drop for Finish<'_> {
 /// Where an allowed request goes, and what to tell the upstream about it.
 struct Upstream<'a> {
     url: &'a str,
+    /// The route's private CA (PEM), for an `https://` upstream.
+    ca: Option<&'a str>,
     request_id: &'a str,
     client_ip: &'a str,
     /// What the request's record needs when a settling task writes it.

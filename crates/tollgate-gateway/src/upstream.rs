@@ -1,5 +1,6 @@
-//! The gateway's HTTP/1.1 client for upstreams: a keep-alive pool whose connections are
-//! driven by the request that uses them, inside that request's task (as pingora does).
+//! The gateway's HTTP/1.1 client for upstreams, in clear or over TLS (`tls.rs`): a
+//! keep-alive pool whose connections are driven by the request that uses them, inside that
+//! request's task (as pingora does).
 //!
 //! hyper's pooled client runs every connection in a task of its own and hands it each
 //! request and answer through channels: two task switches and a pool checkout through
@@ -12,6 +13,7 @@
 //! is next taken, and a request that finds it closed before it was sent is sent again on
 //! another (hyper hands back a request it did not send).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -26,21 +28,23 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::forward::ClientBody;
+use crate::tls::{self, Trust, TrustStores, UpstreamStream};
 
-type Conn = http1::Connection<TokioIo<TcpStream>, ClientBody>;
+type Conn = http1::Connection<TokioIo<UpstreamStream>, ClientBody>;
 
 /// One keep-alive connection to an upstream.
 struct Pooled {
     send: http1::SendRequest<ClientBody>,
     conn: Conn,
-    /// The pool key: `host:port`.
-    authority: Arc<str>,
+    /// The pool key: see [`Target::key`].
+    key: Arc<str>,
 }
 
-/// Idle connections per upstream `host:port`, most recently used last.
+/// Idle connections per upstream, most recently used last.
 pub struct Upstreams {
     idle: Mutex<HashMap<Arc<str>, Vec<Pooled>>>,
     max_idle_per_upstream: usize,
+    trust: TrustStores,
 }
 
 /// Why an upstream gave no answer.
@@ -48,63 +52,91 @@ pub struct Upstreams {
 pub enum UpstreamError {
     #[error("cannot connect to {authority}: {source}")]
     Connect { authority: String, source: std::io::Error },
+    #[error("TLS with {authority} failed: {source}")]
+    Tls { authority: String, source: std::io::Error },
     #[error("{0}")]
     Http(#[from] hyper::Error),
     #[error("the upstream closed the connection before answering")]
     Closed,
 }
 
-/// Where a request goes: the pool key, and the `Host` the upstream is told.
+/// Where a request goes.
 pub struct Target<'a> {
-    /// `host:port` (the port defaults to 80).
+    /// `host:port` (the port defaults to 80, or 443 with TLS).
     pub authority: &'a str,
+    /// How the upstream's certificate is verified, for `https://`.
+    pub tls: Option<Trust>,
+}
+
+impl Target<'_> {
+    /// Connections are shared by requests to the same authority verified the same way:
+    /// `host:port` in clear, `https://host:port#trust` over TLS.
+    fn key(&self) -> Cow<'_, str> {
+        match &self.tls {
+            None => Cow::Borrowed(self.authority),
+            Some(trust) => Cow::Owned(format!("https://{}#{}", self.authority, trust.id)),
+        }
+    }
 }
 
 impl Upstreams {
     /// A pool keeping at most `max_idle_per_upstream` idle connections per upstream.
     pub fn new(max_idle_per_upstream: usize) -> Arc<Self> {
-        Arc::new(Self { idle: Mutex::default(), max_idle_per_upstream })
+        Arc::new(Self { idle: Mutex::default(), max_idle_per_upstream, trust: TrustStores::default() })
     }
 
-    fn take_idle(&self, authority: &str) -> Option<Pooled> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).get_mut(authority)?.pop()
+    /// How an `https://` upstream is verified: against `ca` (PEM), or the system's store.
+    pub fn trust(&self, ca: Option<&str>) -> Trust {
+        self.trust.trust(ca)
+    }
+
+    fn take_idle(&self, key: &str) -> Option<Pooled> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).get_mut(key)?.pop()
     }
 
     fn put_idle(&self, pooled: Pooled) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = match idle.get_mut(&*pooled.authority) {
+        let list = match idle.get_mut(&*pooled.key) {
             Some(list) => list,
-            None => idle.entry(pooled.authority.clone()).or_default(),
+            None => idle.entry(pooled.key.clone()).or_default(),
         };
         if list.len() < self.max_idle_per_upstream {
             list.push(pooled);
         }
     }
 
-    /// Idle connections held for `authority` (for tests and the console).
+    /// Idle connections held for `authority`, in clear or over TLS (for tests and the
+    /// console).
     pub fn idle_count(&self, authority: &str) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).get(authority).map_or(0, Vec::len)
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let tls = format!("https://{authority}#");
+        idle.iter().filter(|(key, _)| &***key == authority || key.starts_with(&tls)).map(|(_, list)| list.len()).sum()
     }
 
-    async fn connect(&self, authority: &str) -> Result<Pooled, UpstreamError> {
-        let stream = TcpStream::connect(host_port(authority))
-            .await
-            .map_err(|source| UpstreamError::Connect { authority: authority.to_string(), source })?;
-        stream
-            .set_nodelay(true)
-            .map_err(|source| UpstreamError::Connect { authority: authority.to_string(), source })?;
-        let (send, conn) = http1::handshake(TokioIo::new(stream)).await?;
-        Ok(Pooled { send, conn, authority: authority.into() })
+    async fn connect(&self, target: &Target<'_>, key: &str) -> Result<Pooled, UpstreamError> {
+        let authority = target.authority;
+        let (host, port) = host_port(authority, if target.tls.is_some() { 443 } else { 80 });
+        let failed = |source| UpstreamError::Connect { authority: authority.to_string(), source };
+        let stream = TcpStream::connect((host, port)).await.map_err(failed)?;
+        stream.set_nodelay(true).map_err(failed)?;
+        let io = match &target.tls {
+            None => UpstreamStream::Plain(stream),
+            Some(trust) => tls::handshake(trust, host, stream)
+                .await
+                .map_err(|source| UpstreamError::Tls { authority: authority.to_string(), source })?,
+        };
+        let (send, conn) = http1::handshake(TokioIo::new(io)).await?;
+        Ok(Pooled { send, conn, key: key.into() })
     }
 
     /// An idle connection ready for a request, or a new one.
-    async fn checkout(&self, authority: &str) -> Result<Pooled, UpstreamError> {
-        while let Some(mut pooled) = self.take_idle(authority) {
+    async fn checkout(&self, target: &Target<'_>, key: &str) -> Result<Pooled, UpstreamError> {
+        while let Some(mut pooled) = self.take_idle(key) {
             if ready(&mut pooled).await {
                 return Ok(pooled);
             }
         }
-        self.connect(authority).await
+        self.connect(target, key).await
     }
 
     /// Sends `request` (its URI in origin form, `Host` set) to `target` and returns the
@@ -118,8 +150,9 @@ impl Upstreams {
         // A connection found closed before the request was written is not the upstream's
         // answer: the request goes again on another (at most once per idle connection,
         // then on a new one).
+        let key = target.key();
         loop {
-            let mut pooled = self.checkout(target.authority).await?;
+            let mut pooled = self.checkout(&target, &key).await?;
             let answer = pooled.send.try_send_request(request);
             let mut answer = std::pin::pin!(answer);
             let mut conn_done = false;
@@ -151,14 +184,14 @@ impl Upstreams {
     }
 }
 
-/// `host:port` as a host and a port (80 when none is given); an IPv6 host loses its
-/// brackets.
-fn host_port(authority: &str) -> (&str, u16) {
+/// `host:port` as a host and a port (`default` when none is given); an IPv6 host loses
+/// its brackets.
+fn host_port(authority: &str, default: u16) -> (&str, u16) {
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
             (host, port.parse().unwrap_or(0))
         }
-        _ => (authority, 80),
+        _ => (authority, default),
     };
     (host.trim_start_matches('[').trim_end_matches(']'), port)
 }
@@ -243,9 +276,10 @@ mod tests {
 
     #[test]
     fn authorities_split_into_host_and_port() {
-        assert_eq!(host_port("127.0.0.1:9000"), ("127.0.0.1", 9000));
-        assert_eq!(host_port("up"), ("up", 80), "port 80 by default");
-        assert_eq!(host_port("[::1]:8080"), ("::1", 8080), "IPv6");
-        assert_eq!(host_port("[::1]"), ("::1", 80), "IPv6 without a port");
+        assert_eq!(host_port("127.0.0.1:9000", 80), ("127.0.0.1", 9000));
+        assert_eq!(host_port("up", 80), ("up", 80), "port 80 by default");
+        assert_eq!(host_port("up", 443), ("up", 443), "443 for TLS");
+        assert_eq!(host_port("[::1]:8080", 80), ("::1", 8080), "IPv6");
+        assert_eq!(host_port("[::1]", 80), ("::1", 80), "IPv6 without a port");
     }
 }

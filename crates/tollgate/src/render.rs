@@ -145,7 +145,7 @@ fn table(out: &mut String, items: &[Value]) {
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => timestamp(s).unwrap_or_else(|| printable(s).into_owned()),
+        Value::String(s) => timestamp(s).or_else(|| pem(s)).unwrap_or_else(|| printable(s).into_owned()),
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
         Value::Object(_) => printable(&value.to_string()).into_owned(),
         other => other.to_string(),
@@ -162,6 +162,15 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(
         s.chars().map(|c| if is_control_char(c) { c.escape_default().to_string() } else { c.to_string() }).collect(),
     )
+}
+
+/// A PEM bundle (a route's private CA) as a count, not 25 lines of base64 in a cell; the
+/// JSON output keeps it whole.
+fn pem(s: &str) -> Option<String> {
+    s.starts_with("-----BEGIN ").then(|| {
+        let n = s.matches("-----BEGIN CERTIFICATE-----").count();
+        format!("PEM, {n} certificate{}", if n == 1 { "" } else { "s" })
+    })
 }
 
 /// `2026-11-24T10:15:30.123456Z` → `2026-11-24 10:15:30`: seconds are enough on a terminal.
@@ -245,6 +254,13 @@ mod tests {
         let own =
             human(&json!({"tenant": {"billing_link": "https://pay.acme.io"}, "billing_link": "https://pay.acme.io"}));
         assert_eq!(own.matches("https://pay.acme.io").count(), 2, "a value that is set is never hidden: {own}");
+    }
+
+    #[test]
+    fn pem_bundles_are_counted_not_printed() {
+        let one = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        let out = human(&json!([{ "id": 1, "upstream_ca": format!("{one}\n{one}") }]));
+        assert!(out.contains("PEM, 2 certificates") && !out.contains("MIIB"), "{out}");
     }
 
     #[test]

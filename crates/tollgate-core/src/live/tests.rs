@@ -57,6 +57,7 @@ fn route(cost: i64) -> Route {
         path_prefix: "/v1".into(),
         methods: vec![],
         upstream_url: "http://127.0.0.1:9".into(),
+        upstream_ca: None,
         cost,
         required_feature: None,
         required_scope: None,

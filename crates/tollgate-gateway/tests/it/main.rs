@@ -14,4 +14,6 @@ mod proxy;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]
 mod small_disk;
 mod streaming;
+mod tls_server;
+mod tls_upstream;
 mod traffic;

@@ -234,3 +234,32 @@ fn a_refused_command_is_not_reported_as_failing_storage() {
         assert!(!err.contains("STORAGE IS FAILING"), "a refused input is not a failing disk: {err}");
     }
 }
+
+#[test]
+fn an_https_route_takes_its_private_ca_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    let (ca, key_file) = (d.join("ca.pem"), d.join("ca.key"));
+    std::fs::write(&ca, &pem).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let create = |file: &std::path::Path| {
+        let file = file.display().to_string();
+        ["route", "create", "--path", "/secure", "--upstream", "https://api.internal:8443", "--upstream-ca", &file]
+            .map(String::from)
+    };
+    let missing = create(&d.join("missing.pem"));
+    let err = fails(d, &missing.each_ref().map(String::as_str));
+    assert!(err.contains("cannot read") && err.contains("missing.pem"), "the file is named: {err}");
+    let err = fails(d, &create(&key_file).each_ref().map(String::as_str));
+    assert!(err.contains("upstream_ca") && err.contains("not a key"), "a key is not a CA: {err}");
+
+    let route = json(d, &create(&ca).each_ref().map(String::as_str));
+    assert_eq!(route["upstream_ca"], pem.trim(), "the file's text is stored: {route}");
+    let out = run(d, &["route", "list"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("PEM, 1 certificate") && !text.contains("BEGIN"), "the table counts it:\n{text}");
+}

@@ -13,4 +13,7 @@ mod server;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]
 mod small_disk;
 mod storage_faults;
+#[path = "../../../tollgate-gateway/tests/it/tls_server.rs"]
+mod tls_server;
+mod tls_upstream;
 mod walkthrough;

@@ -51,6 +51,11 @@ impl Server {
         Self::spawn(binary(), dir, log_level, extra)
     }
 
+    /// Starts `serve` from `cmd` (the binary with its environment set).
+    pub fn start_command(cmd: Command, dir: &Path, log_level: &str) -> Self {
+        Self::spawn(cmd, dir, log_level, &[])
+    }
+
     /// Starts `serve` allowed onto one CPU only, as in a one-core container or the
     /// benchmark: it then runs on a single-threaded runtime.
     pub fn start_on_one_cpu(dir: &Path, log_level: &str) -> Self {

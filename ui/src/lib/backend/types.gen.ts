@@ -738,7 +738,12 @@ export interface Route {
   /** The key scope a caller needs (403 `SCOPE_NOT_GRANTED` otherwise). */
   required_scope?: string | null;
   updated_at: string;
-  /** Where matching requests go, e.g. `http://127.0.0.1:9000`. */
+  /**
+   * For an `https://` upstream signed by a private CA: that CA's certificates (PEM),
+   * trusted for this route instead of the system's store.
+   */
+  upstream_ca?: string | null;
+  /** Where matching requests go, e.g. `http://127.0.0.1:9000` or `https://api.example.com`. */
   upstream_url: string;
 }
 
@@ -752,7 +757,15 @@ export interface RouteCreate {
   path_prefix: string;
   required_feature?: string | null;
   required_scope?: string | null;
-  /** Upstream base URL (`http://`; the gateway speaks no TLS to upstreams yet). */
+  /**
+   * The private CA an `https://` upstream's certificate chains to, as PEM (the CLI takes
+   * a file: `--upstream-ca ca.pem`).
+   */
+  upstream_ca?: string | null;
+  /**
+   * Upstream base URL, `http://` or `https://` (verified against the system's trust
+   * store, or `upstream_ca`).
+   */
   upstream_url: string;
 }
 
@@ -791,6 +804,8 @@ export interface RouteUpdate {
   path_prefix?: string | null;
   required_feature?: string | null;
   required_scope?: string | null;
+  /** A private CA for an `https://` upstream (PEM; the CLI takes a file); empty clears it. */
+  upstream_ca?: string | null;
   upstream_url?: string | null;
 }
 
