@@ -3,7 +3,8 @@
 # Debian packages are installed with apt-get as root, or through sudo otherwise.
 #   scripts/deps.sh          build tools and Node.js (for `make run`)
 #   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, nginx (a TLS upstream in the
-#                            tests), and schemathesis from PyPI in a venv under target/ (for `make test`)
+#                            tests), curl and h2load (HTTPS clients), and schemathesis from PyPI
+#                            in a venv under target/ (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
 #                              WebKitWebDriver for its tests, and tauri-driver (cargo install)
 set -euo pipefail
@@ -28,8 +29,11 @@ if [ "$mode" = "--test" ]; then
   done
   # The browser tests drive Debian's chromium (playwright-core never downloads one).
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
-  # The https:// upstream tests run Debian's nginx as the TLS server.
+  # The https:// upstream tests run Debian's nginx as the TLS server; the HTTPS gateway's
+  # tests drive it with curl (HTTP/1.1 and HTTP/2) and h2load.
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+  command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+  command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
   # The API conformance test runs schemathesis from a Python venv.
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

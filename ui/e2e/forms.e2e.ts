@@ -249,6 +249,39 @@ describe('the console forms', () => {
     await stack.tollgate.call('settings.set', { usage_flush_ms: 2000 });
   });
 
+  it('stores the gateway certificate and key files for the next start, refusing a path that is no file', async () => {
+    const { page } = stack.browser;
+    await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/settings`);
+    const cert = page.getByLabel('TLS certificate file');
+    await cert.waitFor();
+    expect(await cert.inputValue(), 'plain HTTP by default').toBe('');
+    await cert.fill('/nonexistent/fullchain.pem');
+    await page.getByLabel('TLS key file').fill('/nonexistent/privkey.pem');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await waitFor(async () => (await cert.getAttribute('aria-invalid')) === 'true', 5000, 'the field error');
+    const described = (await cert.getAttribute('aria-describedby')) ?? '';
+    expect(await page.locator(`[id="${described.split(' ').pop()}"]`).textContent()).toContain('is not a file');
+    expect((await stack.tollgate.call<{ gateway_tls_cert: string }>('settings.get')).gateway_tls_cert, 'refused input changes nothing').toBe('');
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-tls-'));
+    try {
+      const [chain, key] = [path.join(dir, 'fullchain.pem'), path.join(dir, 'privkey.pem')];
+      writeFileSync(chain, 'checked when the gateway starts');
+      writeFileSync(key, 'checked when the gateway starts');
+      await cert.fill(chain);
+      await page.getByLabel('TLS key file').fill(key);
+      await page.getByRole('button', { name: 'Save settings' }).click();
+      await page.getByText('Saved 2 settings.').waitFor();
+      const stored = await stack.tollgate.call<{ gateway_tls_cert: string; gateway_tls_key: string; listening: { gateway_tls: boolean } }>('settings.get');
+      expect([stored.gateway_tls_cert, stored.gateway_tls_key]).toEqual([chain, key]);
+      expect(stored.listening.gateway_tls, 'the running gateway is unchanged until the next start').toBe(false);
+      await screenshot(page, 'settings-tls');
+    } finally {
+      await stack.tollgate.call('settings.set', { gateway_tls_cert: '', gateway_tls_key: '' });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("draws the rate chart in the theme's colours when the stylesheet applies after the chart mounted", async () => {
     const { page } = stack.browser;
     await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/tenants`);

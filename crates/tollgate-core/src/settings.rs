@@ -35,6 +35,12 @@ pub struct Settings {
     pub gateway_listen: String,
     /// Address the admin API listens on (loopback unless you mean otherwise).
     pub admin_listen: String,
+    /// The gateway's certificate chain (PEM file, absolute path); with
+    /// `gateway_tls_key`, the gateway serves HTTPS with HTTP/2 and HTTP/1.1 (from the next
+    /// start). Empty: plain HTTP.
+    pub gateway_tls_cert: String,
+    /// The private key of `gateway_tls_cert` (PEM file, absolute path).
+    pub gateway_tls_key: String,
     pub durability: Durability,
     /// How often, in `batched` durability, the charges summed in memory are written to
     /// the ledger (one entry per tenant): the most usage a crash can lose.
@@ -61,6 +67,8 @@ impl Default for Settings {
             problem_type_base: "https://tollgate.example.com/problems/".into(),
             gateway_listen: "127.0.0.1:8402".into(),
             admin_listen: "127.0.0.1:8401".into(),
+            gateway_tls_cert: String::new(),
+            gateway_tls_key: String::new(),
             durability: Durability::Batched,
             usage_flush_ms: 2000,
             retention_days: 30,
@@ -110,6 +118,8 @@ pub struct Listening {
     pub admin_listen: String,
     /// The gateway's address, e.g. `127.0.0.1:8402`.
     pub gateway_listen: String,
+    /// The gateway serves HTTPS (HTTP/2 and HTTP/1.1), not plain HTTP.
+    pub gateway_tls: bool,
     /// Where the dashboard opens (the admin API's URL; the admin token is not in it).
     pub dashboard_url: String,
 }
@@ -162,6 +172,8 @@ fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> Result<bool,
         "problem_type_base" => s.problem_type_base = validate::http_url(key, &typed::<String>(key, value)?)?,
         "gateway_listen" => s.gateway_listen = listen(key, &typed::<String>(key, value)?)?,
         "admin_listen" => s.admin_listen = listen(key, &typed::<String>(key, value)?)?,
+        "gateway_tls_cert" => s.gateway_tls_cert = pem_file(key, &typed::<String>(key, value)?)?,
+        "gateway_tls_key" => s.gateway_tls_key = pem_file(key, &typed::<String>(key, value)?)?,
         "durability" => s.durability = typed(key, value)?,
         "usage_flush_ms" => s.usage_flush_ms = within(key, typed(key, value)?, USAGE_FLUSH_MS, "10-60000")?,
         "retention_days" => s.retention_days = within(key, typed(key, value)?, RETENTION_DAYS, "1-3650")?,
@@ -223,6 +235,15 @@ pub struct SettingsSet {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(pattern = r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
     pub admin_listen: Option<String>,
+    /// The gateway's certificate chain, a PEM file's absolute path (from the next start;
+    /// give `gateway_tls_key` too); empty turns HTTPS off.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 4096)]
+    pub gateway_tls_cert: Option<String>,
+    /// The certificate's private key, a PEM file's absolute path; empty turns HTTPS off.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 4096)]
+    pub gateway_tls_key: Option<String>,
     /// How charges reach the ledger.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub durability: Option<Durability>,
@@ -252,6 +273,22 @@ pub struct SettingsSet {
     pub close_to_tray: Option<bool>,
 }
 
+/// Empty, or the absolute path of a file that exists now (its contents are checked when
+/// the gateway loads it, at start).
+fn pem_file(field: &str, s: &str) -> Result<String, ConsoleError> {
+    let path = std::path::Path::new(s.trim());
+    if s.trim().is_empty() {
+        return Ok(String::new());
+    }
+    if !path.is_absolute() {
+        return Err(ConsoleError::invalid(field, format!("'{s}' is not an absolute path")));
+    }
+    if !path.is_file() {
+        return Err(ConsoleError::invalid(field, format!("{} is not a file this process can see", path.display())));
+    }
+    Ok(path.display().to_string())
+}
+
 fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
     s.trim()
         .parse::<SocketAddr>()
@@ -276,6 +313,13 @@ impl Command for SettingsSet {
                 apply(&mut s, key, value)?;
                 written.push(key.clone());
             }
+        }
+        if s.gateway_tls_cert.is_empty() != s.gateway_tls_key.is_empty() {
+            let missing = if s.gateway_tls_key.is_empty() { "gateway_tls_key" } else { "gateway_tls_cert" };
+            return Err(ConsoleError::invalid(
+                missing,
+                "HTTPS needs both gateway_tls_cert and gateway_tls_key (or neither, for plain HTTP)",
+            ));
         }
         let (old, new) =
             (serde_json::to_value(&before).expect("serialize"), serde_json::to_value(&s).expect("serialize"));

@@ -48,20 +48,21 @@ pub fn default_threads() -> usize {
 }
 
 /// Serves `gateway` on `threads` threads until `shutdown` resolves (see the module
-/// documentation), each within its share of `limits.max_connections`; `listener` must
-/// come from [`reusable_listener`]. With one thread (or a listener others cannot join) it
-/// is [`crate::serve_with`] on the caller's runtime. Returns once every thread has
+/// documentation), each within its share of `limits.max_connections`, over TLS when `tls`
+/// is given; `listener` must come from [`reusable_listener`]. With one thread (or a
+/// listener others cannot join) it is [`crate::serve_tls`] on the caller's runtime. Returns once every thread has
 /// stopped (each lets its requests finish within the shutdown grace).
 pub async fn serve_on_threads(
     listener: TcpListener,
     threads: usize,
     gateway: Arc<Gateway>,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let addr = match listener.local_addr() {
         Ok(addr) if threads > 1 => addr,
-        _ => return crate::serve_with(listener, gateway, limits, shutdown).await,
+        _ => return crate::serve_tls(listener, gateway, limits, tls, shutdown).await,
     };
     let first = match listener.into_std() {
         Ok(first) => first,
@@ -76,7 +77,7 @@ pub async fn serve_on_threads(
     let mut first = Some(first);
     for index in 0..threads {
         let (finished, wait) = tokio::sync::oneshot::channel::<()>();
-        let (gateway, mut stopped, first) = (gateway.clone(), stopped.clone(), first.take());
+        let (gateway, mut stopped, first, tls) = (gateway.clone(), stopped.clone(), first.take(), tls.clone());
         let spawned = std::thread::Builder::new().name(format!("gateway-{index}")).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -92,7 +93,7 @@ pub async fn serve_on_threads(
                         let until = async move {
                             let _ = stopped.wait_for(|s| *s).await;
                         };
-                        crate::serve_with(listener, gateway, share, until).await;
+                        crate::serve_tls(listener, gateway, share, tls, until).await;
                     }
                     Err(e) => tracing::warn!(error = %e, thread = index, %addr, "a gateway thread cannot listen; the others serve"),
                 }

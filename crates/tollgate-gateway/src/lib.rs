@@ -9,6 +9,7 @@
 //! ambiguous (see [`tollgate_core::path`]); requests without a usable key are limited per
 //! client address ([`keyless`]).
 
+pub mod cert_files;
 pub mod cores;
 mod forward;
 pub mod keyless;
@@ -565,7 +566,11 @@ fn screen_host(request: &Request<Incoming>) -> Result<(), Reason> {
     let mut hosts = request.headers().get_all(header::HOST).iter();
     match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => Err(Reason::InvalidHost),
-        (None, None) if request.version() >= http::Version::HTTP_11 => Err(Reason::InvalidHost),
+        // HTTP/2 carries the authority in `:authority` (RFC 9113 §8.3.1), which is the URI's.
+        (None, None) if request.version() == http::Version::HTTP_11 => Err(Reason::InvalidHost),
+        (None, None) if request.version() >= http::Version::HTTP_2 && request.uri().authority().is_none() => {
+            Err(Reason::InvalidHost)
+        }
         (Some(host), None) if !host.is_empty() && http::uri::Authority::try_from(host.as_bytes()).is_err() => {
             Err(Reason::InvalidHost)
         }
@@ -586,6 +591,17 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_tls(listener, gateway, limits, None, shutdown).await;
+}
+
+/// [`serve_with`], over TLS (HTTP/2 and HTTP/1.1 by ALPN) when `tls` is given.
+pub async fn serve_tls(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let make_service = move |peer: std::net::SocketAddr| {
         let gateway = gateway.clone();
         // Formatted once per connection, not once per request.
@@ -595,5 +611,5 @@ pub async fn serve_with(
             async move { Ok::<_, Infallible>(gateway.answer(request, peer.ip(), &client_ip).await) }
         })
     };
-    listener::serve("gateway", listener, limits, make_service, shutdown).await;
+    listener::serve("gateway", listener, limits, tls, make_service, shutdown).await;
 }

@@ -20,6 +20,10 @@
 //!   connection only (reset or aborted before accept) are skipped at once.
 //! - **Graceful shutdown.** When `shutdown` resolves, the loop stops accepting, idle
 //!   connections close, and requests in flight get [`Limits::shutdown_grace`] to finish.
+//! - **TLS.** With a server configuration, each connection's TLS handshake runs in its own
+//!   task within the header-read timeout, then HTTP/2 or HTTP/1.1 as ALPN chose. An HTTP/2
+//!   connection has no header-read clock of its own; hyper pings it every 20 s and closes
+//!   it when the pings go unanswered.
 
 use std::future::Future;
 use std::io;
@@ -30,9 +34,11 @@ use std::time::{Duration, Instant};
 use http::{Request, Response};
 use hyper::body::{Body as HttpBody, Incoming};
 use hyper::service::Service;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 /// Descriptors kept out of the connection budget: the database, log files, the
 /// listeners, the runtime's own.
@@ -139,17 +145,19 @@ struct Episode {
 const FIRST_DELAY: Duration = Duration::from_millis(5);
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
-/// Serves HTTP/1 on `listener` until `shutdown` resolves: one service per connection from
-/// `make_service(peer)`, within `limits`. `name` labels the log lines.
+/// Serves HTTP/1 on `listener` until `shutdown` resolves (or, with `tls`, HTTPS with
+/// HTTP/2 and HTTP/1.1): one service per connection from `make_service(peer)`, within
+/// `limits`. `name` labels the log lines.
 pub async fn serve<F, S, B>(
     name: &'static str,
     listener: TcpListener,
     limits: Limits,
+    tls: Option<Arc<ServerConfig>>,
     make_service: F,
     shutdown: impl Future<Output = ()>,
 ) where
     F: Fn(SocketAddr) -> S,
-    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: HttpBody + Send + 'static,
@@ -166,6 +174,11 @@ pub async fn serve<F, S, B>(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let tls = tls.map(TlsAcceptor::from);
     loop {
         // At the cap, wait for a slot before accepting: new connections queue in the
         // kernel's backlog meanwhile.
@@ -205,12 +218,38 @@ pub async fn serve<F, S, B>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), make_service(peer));
-        let connection = graceful.watch(connection);
-        connections.spawn(async move {
-            let _ = connection.await;
-            drop(slot);
-        });
+        match &tls {
+            None => {
+                let connection = builder.serve_connection(TokioIo::new(stream), make_service(peer));
+                let connection = graceful.watch(connection);
+                connections.spawn(async move {
+                    let _ = connection.await;
+                    drop(slot);
+                });
+            }
+            Some(acceptor) => {
+                let (acceptor, service, watcher) = (acceptor.clone(), make_service(peer), graceful.watcher());
+                let (h1, h2) = (builder.clone(), h2.clone());
+                let timeout = limits.header_read_timeout;
+                connections.spawn(async move {
+                    let _slot = slot;
+                    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            return tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(listener = name, %peer, "TLS handshake timed out"),
+                    };
+                    let negotiated_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = TokioIo::new(stream);
+                    if negotiated_h2 {
+                        let _ = watcher.watch(h2.serve_connection(io, service)).await;
+                    } else {
+                        let _ = watcher.watch(h1.serve_connection(io, service)).await;
+                    }
+                });
+            }
+        }
         while connections.try_join_next().is_some() {} // forget the finished ones
     }
     drop(listener);

@@ -20,6 +20,7 @@ use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
 use tollgate_core::traffic::TrafficLog;
 use tollgate_gateway::Gateway;
+use tollgate_gateway::cert_files::CertFiles;
 use tollgate_gateway::listener::{self, Limits};
 
 pub use tollgate_gateway::listener::raise_open_file_limit;
@@ -45,6 +46,9 @@ pub struct NodeOptions {
     pub request_log_entries: Option<u64>,
     /// Threads serving the gateway (default: one per CPU, `cores.rs`).
     pub gateway_threads: Option<usize>,
+    /// The gateway's certificate chain and key files, for HTTPS (default: the
+    /// `gateway_tls_cert` and `gateway_tls_key` settings; plain HTTP when unset).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Changes to the listeners' default [`Limits`].
@@ -152,6 +156,45 @@ async fn until_stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// The stored certificate and key, when both are set.
+fn stored_tls(settings: &Settings) -> Option<(PathBuf, PathBuf)> {
+    let (cert, key) = (&settings.gateway_tls_cert, &settings.gateway_tls_key);
+    (!cert.is_empty() && !key.is_empty()).then(|| (cert.into(), key.into()))
+}
+
+/// How often the certificate files are checked for a change.
+const CERT_CHECK: Duration = Duration::from_secs(2);
+
+/// Reloads the gateway's certificate when its files change, and on SIGHUP, until the node
+/// stops; a pair that does not load is logged and the one in use keeps serving.
+async fn reload_certificates(certs: Arc<CertFiles>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| tracing::warn!("cannot listen for SIGHUP; certificate files are still watched: {e}"))
+        .ok();
+    let mut tick = tokio::time::interval(CERT_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let hung_up = async {
+            match &mut hangup {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hung_up = std::future::pending::<Option<()>>();
+        let outcome = tokio::select! {
+            _ = tick.tick() => certs.reload_if_changed().map(|_| ()),
+            Some(()) = hung_up => certs.reload(),
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        if let Err(e) = outcome {
+            tracing::error!("cannot reload the gateway's certificate; the one loaded before still serves: {e}");
+        }
+    }
+}
+
 impl Node {
     /// Takes the data directory, loads the gateway's state and starts listening.
     pub async fn start(dir: DataDir, options: NodeOptions) -> Result<Self> {
@@ -173,7 +216,12 @@ impl Node {
         // Bound so the gateway's other threads can listen on the same port (`cores.rs`).
         let gateway_listener = tollgate_gateway::cores::reusable_listener(gateway_addr)
             .with_context(|| format!("cannot listen on {gateway_addr} for the gateway"))?;
-        let gateway_url = format!("http://{}", gateway_listener.local_addr()?);
+        let certs = match options.tls.clone().or_else(|| stored_tls(&settings)) {
+            Some((cert, key)) => Some(CertFiles::open(&cert, &key).context("cannot serve HTTPS on the gateway")?),
+            None => None,
+        };
+        let scheme = if certs.is_some() { "https" } else { "http" };
+        let gateway_url = format!("{scheme}://{}", gateway_listener.local_addr()?);
         let admin_local = admin_listener.local_addr()?;
         dir.write_endpoint(&Endpoint {
             admin_url: admin_url.clone(),
@@ -195,6 +243,7 @@ impl Node {
         let listening = Listening {
             admin_listen: admin_local.to_string(),
             gateway_listen: gateway_listener.local_addr()?.to_string(),
+            gateway_tls: certs.is_some(),
             dashboard_url: admin_url.clone(),
         };
         let console =
@@ -214,8 +263,12 @@ impl Node {
             options.gateway_threads.unwrap_or_else(tollgate_gateway::cores::default_threads),
             gateway,
             gateway_limits,
+            certs.as_ref().map(CertFiles::server_config),
             until_stopped(stopped.clone()),
         ));
+        if let Some(certs) = certs {
+            tokio::spawn(reload_certificates(certs, stopped.clone()));
+        }
         let admin_state = AdminState::new(console.clone(), &token, admin_local)
             .with_demo(demo.clone())
             .with_dashboard(dashboard.clone());
@@ -226,6 +279,7 @@ impl Node {
             "admin API",
             admin_listener,
             options.limits.apply(Limits::admin()),
+            None,
             move |_| hyper_util::service::TowerToHyperService::new(app.clone()),
             until_stopped(stopped),
         ));

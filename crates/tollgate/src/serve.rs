@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// (default: one per CPU the process may use).
     #[arg(long, env = "TOLLGATE_GATEWAY_THREADS", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub gateway_threads: Option<u64>,
+    /// The gateway's certificate chain (PEM); with --tls-key the gateway serves HTTPS,
+    /// HTTP/2 and HTTP/1.1 by ALPN (default: the `gateway_tls_cert` setting). Reloaded when
+    /// the file changes, or on SIGHUP.
+    #[arg(long, env = "TOLLGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM; default: the `gateway_tls_key` setting).
+    #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Runs the admin API and the gateway until a shutdown signal, then writes every
@@ -69,6 +77,7 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         limits,
         request_log_entries: args.request_log_entries,
         gateway_threads: args.gateway_threads.and_then(|n| usize::try_from(n).ok()),
+        tls: args.tls_cert.zip(args.tls_key),
     };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();

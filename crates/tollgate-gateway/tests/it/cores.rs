@@ -59,7 +59,7 @@ async fn a_stop_lets_every_threads_requests_finish() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = Limits { shutdown_grace: Duration::from_secs(10), ..Limits::gateway() };
-    let server = tokio::spawn(serve_on_threads(listener, 2, gateway, limits, async move {
+    let server = tokio::spawn(serve_on_threads(listener, 2, gateway, limits, None, async move {
         let _ = stopped.await;
     }));
     // Requests the upstream answers after 3 s, on connections the threads share between them.

@@ -235,7 +235,14 @@ async fn world_ringed(
     );
     let listener = tollgate_gateway::cores::reusable_listener("127.0.0.1:0".parse().unwrap()).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_gateway::cores::serve_on_threads(listener, threads, gateway, limits, std::future::pending()));
+    tokio::spawn(tollgate_gateway::cores::serve_on_threads(
+        listener,
+        threads,
+        gateway,
+        limits,
+        None,
+        std::future::pending(),
+    ));
     let hits = Hits::default();
     let upstream = upstream(hits.clone()).await;
     let mut w = World {

@@ -22,6 +22,14 @@ fn ca_params(name: &str) -> CertificateParams {
     params
 }
 
+impl Pki {
+    /// The intermediate CA, which signs servers' certificates.
+    #[allow(dead_code, reason = "used by the tollgate crate's tests, which include this file")]
+    pub fn intermediate(&self) -> &CertifiedIssuer<'static, KeyPair> {
+        &self.intermediate
+    }
+}
+
 pub fn pki(name: &str) -> Pki {
     let root = CertifiedIssuer::self_signed(ca_params(&format!("{name} root")), KeyPair::generate().unwrap()).unwrap();
     let intermediate =

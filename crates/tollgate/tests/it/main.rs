@@ -5,6 +5,7 @@ mod cli;
 mod cli_output;
 mod drift;
 mod hang_up;
+mod https_gateway;
 mod listeners;
 mod live_node;
 mod private_data;

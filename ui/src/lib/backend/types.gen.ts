@@ -463,6 +463,8 @@ export interface Listening {
   dashboard_url: string;
   /** The gateway's address, e.g. `127.0.0.1:8402`. */
   gateway_listen: string;
+  /** The gateway serves HTTPS (HTTP/2 and HTTP/1.1), not plain HTTP. */
+  gateway_tls: boolean;
 }
 
 /** A tenant whose stored balance disagrees with its ledger. */
@@ -839,6 +841,14 @@ export interface Settings {
   /** Address the gateway listens on. */
   gateway_listen: string;
   /**
+   * The gateway's certificate chain (PEM file, absolute path); with
+   * `gateway_tls_key`, the gateway serves HTTPS with HTTP/2 and HTTP/1.1 (from the next
+   * start). Empty: plain HTTP.
+   */
+  gateway_tls_cert: string;
+  /** The private key of `gateway_tls_cert` (PEM file, absolute path). */
+  gateway_tls_key: string;
+  /**
    * Credits at or below which a tenant is flagged as running low (dashboard marker,
    * desktop notification), so the operator can reach out before traffic stops.
    */
@@ -882,6 +892,13 @@ export interface SettingsSet {
   durability?: null | Durability;
   /** IP address and port the gateway listens on (after a restart), e.g. 127.0.0.1:8402. */
   gateway_listen?: string | null;
+  /**
+   * The gateway's certificate chain, a PEM file's absolute path (from the next start;
+   * give `gateway_tls_key` too); empty turns HTTPS off.
+   */
+  gateway_tls_cert?: string | null;
+  /** The certificate's private key, a PEM file's absolute path; empty turns HTTPS off. */
+  gateway_tls_key?: string | null;
   /** Credits at or below which a tenant is flagged as running low (0 or more). */
   low_balance_threshold?: number | null;
   /** Base URI of the `type` member of problem responses, an http(s) URL. */

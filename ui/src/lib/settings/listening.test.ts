@@ -8,13 +8,21 @@ describe('listenRows', () => {
   it('shows where the server listens and marks stored values waiting for a restart', () => {
     const report = {
       ...stored,
-      listening: { gateway_listen: '127.0.0.1:39001', admin_listen: '127.0.0.1:8401', dashboard_url: 'http://127.0.0.1:8401' },
+      listening: { gateway_listen: '127.0.0.1:39001', gateway_tls: false, admin_listen: '127.0.0.1:8401', dashboard_url: 'http://127.0.0.1:8401' },
     };
     expect(listenRows(report)).toEqual([
       { label: 'Gateway', now: '127.0.0.1:39001', stored: '127.0.0.1:8402', pending: true },
       { label: 'Admin API', now: '127.0.0.1:8401', stored: '127.0.0.1:8401', pending: false },
       { label: 'Dashboard', now: 'http://127.0.0.1:8401', stored: null, pending: false },
     ]);
+  });
+
+  it('says when the gateway serves HTTPS', () => {
+    const report = {
+      ...stored,
+      listening: { gateway_listen: '127.0.0.1:8402', gateway_tls: true, admin_listen: '127.0.0.1:8401', dashboard_url: 'http://127.0.0.1:8401' },
+    };
+    expect(listenRows(report)[0]).toEqual({ label: 'Gateway', now: '127.0.0.1:8402, HTTPS (HTTP/2 and HTTP/1.1)', stored: '127.0.0.1:8402', pending: false });
   });
 
   it('shows nothing when no server runs', () => {

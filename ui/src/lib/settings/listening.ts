@@ -16,7 +16,12 @@ export function listenRows(report: SettingsReport): ListenRow[] {
   const l = report.listening;
   if (!l) return [];
   return [
-    { label: 'Gateway', now: l.gateway_listen, stored: report.gateway_listen, pending: l.gateway_listen !== report.gateway_listen },
+    {
+      label: 'Gateway',
+      now: l.gateway_tls ? `${l.gateway_listen}, HTTPS (HTTP/2 and HTTP/1.1)` : l.gateway_listen,
+      stored: report.gateway_listen,
+      pending: l.gateway_listen !== report.gateway_listen,
+    },
     { label: 'Admin API', now: l.admin_listen, stored: report.admin_listen, pending: l.admin_listen !== report.admin_listen },
     { label: 'Dashboard', now: l.dashboard_url, stored: null, pending: false },
   ];
