@@ -2,8 +2,9 @@
 # Installs what `make run` and `make test` need and is missing. Rust itself is assumed.
 # Debian packages are installed with apt-get as root, or through sudo otherwise.
 #   scripts/deps.sh          build tools and Node.js (for `make run`)
-#   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, and schemathesis from PyPI in a
-#                            venv under target/ (for `make test`)
+#   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, promtool (Debian's
+#                            prometheus) and schemathesis from PyPI in a venv under target/
+#                            (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
 #                              WebKitWebDriver for its tests, and tauri-driver (cargo install)
 set -euo pipefail
@@ -28,6 +29,8 @@ if [ "$mode" = "--test" ]; then
   done
   # The browser tests drive Debian's chromium (playwright-core never downloads one).
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  # The metrics test checks the scraped text with Prometheus's own promtool.
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   # The API conformance test runs schemathesis from a Python venv.
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
