@@ -7,6 +7,7 @@ mod drift;
 mod hang_up;
 mod listeners;
 mod live_node;
+mod metrics;
 mod private_data;
 mod process;
 mod server;
