@@ -463,6 +463,13 @@ export interface Listening {
   dashboard_url: string;
   /** The gateway's address, e.g. `127.0.0.1:8402`. */
   gateway_listen: string;
+  /**
+   * The separate metrics address, when one was given (`metrics_listen`); then
+   * `metrics_url` needs no token, else it is the admin API's and needs its token.
+   */
+  metrics_listen?: string | null;
+  /** Where Prometheus scrapes, e.g. `http://127.0.0.1:8401/metrics`. */
+  metrics_url: string;
 }
 
 /** A tenant whose stored balance disagrees with its ledger. */
@@ -828,6 +835,11 @@ export interface Settings {
    * desktop notification), so the operator can reach out before traffic stops.
    */
   low_balance_threshold: number;
+  /**
+   * Address serving Prometheus metrics at `/metrics` without a token; empty: only on
+   * the admin API, behind its token.
+   */
+  metrics_listen: string;
   /** Base URI of the `type` member of problem responses; the code is appended. */
   problem_type_base: string;
   /** Days denials and the per-request charges of `strict` requests are kept. */
@@ -869,6 +881,11 @@ export interface SettingsSet {
   gateway_listen?: string | null;
   /** Credits at or below which a tenant is flagged as running low (0 or more). */
   low_balance_threshold?: number | null;
+  /**
+   * IP address and port serving Prometheus metrics without a token (after a restart),
+   * e.g. 127.0.0.1:9464; empty: only on the admin API, behind its token.
+   */
+  metrics_listen?: string | null;
   /** Base URI of the `type` member of problem responses, an http(s) URL. */
   problem_type_base?: string | null;
   /** Days denials and strict requests' charges are kept, 1-3650. */
