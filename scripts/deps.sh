@@ -3,8 +3,9 @@
 # Debian packages are installed with apt-get as root, or through sudo otherwise.
 #   scripts/deps.sh          build tools and Node.js (for `make run`)
 #   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, nginx (a TLS upstream in the
-#                            tests), curl and h2load (HTTPS clients), and schemathesis from PyPI
-#                            in a venv under target/ (for `make test`)
+#                            tests), curl and h2load (HTTPS clients), promtool (Debian's
+#                            prometheus), and schemathesis from PyPI in a venv under target/
+#                            (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
 #                              WebKitWebDriver for its tests, and tauri-driver (cargo install)
 set -euo pipefail
@@ -34,6 +35,8 @@ if [ "$mode" = "--test" ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
   command -v curl >/dev/null 2>&1 || need_apt+=(curl)
   command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
+  # The metrics test checks the scraped text with Prometheus's own promtool.
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   # The API conformance test runs schemathesis from a Python venv.
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

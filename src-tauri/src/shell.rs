@@ -73,6 +73,7 @@ impl Options {
         let node = NodeOptions {
             admin_listen: addr(parsed.listen.admin_listen, "TOLLGATE_ADMIN_LISTEN")?,
             gateway_listen: addr(parsed.listen.gateway_listen, "TOLLGATE_GATEWAY_LISTEN")?,
+            metrics_listen: addr(parsed.listen.metrics_listen, "TOLLGATE_METRICS_LISTEN")?,
             ui_dir: None,
             ..NodeOptions::default()
         };

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod ledger;
 pub mod list;
 pub mod live;
+pub mod metrics;
 pub mod overview;
 pub mod path;
 pub mod pem;

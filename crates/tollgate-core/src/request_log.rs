@@ -199,6 +199,10 @@ pub struct RequestLogStats {
     /// Records dropped because the writer fell behind (or the file could not be written).
     pub dropped: u64,
     pub written: u64,
+    /// Records waiting for the writer now.
+    pub pending: u64,
+    /// The most that may wait; past it records are dropped.
+    pub pending_limit: u64,
 }
 
 /// The request log: a cheap handle (clone it freely). A writer handle (from [`open`])
@@ -331,6 +335,8 @@ impl RequestLog {
             capacity: self.shared.capacity,
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             written: self.shared.written.load(Ordering::Relaxed),
+            pending: self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
+            pending_limit: MAX_PENDING as u64,
         }
     }
 

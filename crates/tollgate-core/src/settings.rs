@@ -1,4 +1,5 @@
-//! Operator settings: billing link template, problem type base, listen addresses, durability.
+//! Operator settings: billing link template, problem type base, listen addresses (gateway,
+//! admin API, metrics), durability.
 
 use std::net::SocketAddr;
 
@@ -41,6 +42,9 @@ pub struct Settings {
     pub gateway_tls_cert: String,
     /// The private key of `gateway_tls_cert` (PEM file, absolute path).
     pub gateway_tls_key: String,
+    /// Address serving Prometheus metrics at `/metrics` without a token; empty: only on
+    /// the admin API, behind its token.
+    pub metrics_listen: String,
     pub durability: Durability,
     /// How often, in `batched` durability, the charges summed in memory are written to
     /// the ledger (one entry per tenant): the most usage a crash can lose.
@@ -69,6 +73,7 @@ impl Default for Settings {
             admin_listen: "127.0.0.1:8401".into(),
             gateway_tls_cert: String::new(),
             gateway_tls_key: String::new(),
+            metrics_listen: String::new(),
             durability: Durability::Batched,
             usage_flush_ms: 2000,
             retention_days: 30,
@@ -122,6 +127,11 @@ pub struct Listening {
     pub gateway_tls: bool,
     /// Where the dashboard opens (the admin API's URL; the admin token is not in it).
     pub dashboard_url: String,
+    /// Where Prometheus scrapes, e.g. `http://127.0.0.1:8401/metrics`.
+    pub metrics_url: String,
+    /// The separate metrics address, when one was given (`metrics_listen`); then
+    /// `metrics_url` needs no token, else it is the admin API's and needs its token.
+    pub metrics_listen: Option<String>,
 }
 
 /// Reads the stored settings over the defaults; a stored value that is not valid keeps
@@ -174,6 +184,10 @@ fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> Result<bool,
         "admin_listen" => s.admin_listen = listen(key, &typed::<String>(key, value)?)?,
         "gateway_tls_cert" => s.gateway_tls_cert = pem_file(key, &typed::<String>(key, value)?)?,
         "gateway_tls_key" => s.gateway_tls_key = pem_file(key, &typed::<String>(key, value)?)?,
+        "metrics_listen" => {
+            let given = typed::<String>(key, value)?;
+            s.metrics_listen = if given.trim().is_empty() { String::new() } else { listen(key, &given)? };
+        }
         "durability" => s.durability = typed(key, value)?,
         "usage_flush_ms" => s.usage_flush_ms = within(key, typed(key, value)?, USAGE_FLUSH_MS, "10-60000")?,
         "retention_days" => s.retention_days = within(key, typed(key, value)?, RETENTION_DAYS, "1-3650")?,
@@ -244,6 +258,11 @@ pub struct SettingsSet {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(max_length = 4096)]
     pub gateway_tls_key: Option<String>,
+    /// IP address and port serving Prometheus metrics without a token (after a restart),
+    /// e.g. 127.0.0.1:9464; empty: only on the admin API, behind its token.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
+    pub metrics_listen: Option<String>,
     /// How charges reach the ledger.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub durability: Option<Durability>,

@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 
 use crate::ledger::{self, Usage, UsageError};
 use crate::live::{Live, Reservation};
+use crate::metrics::{Histogram, HistogramSnapshot};
 use crate::store::{Durability, Store};
 
 /// A served request's charge.
@@ -254,6 +255,14 @@ pub struct Settlement {
     store: Store,
     /// Batched charges handed over after the writer stopped (a bug if ever non-zero).
     lost: Arc<AtomicU64>,
+    commits: Arc<Commits>,
+}
+
+/// How long the writer's commits took, batched and strict apart (for `/metrics`).
+#[derive(Debug, Default)]
+struct Commits {
+    batched: Histogram,
+    strict: Histogram,
 }
 
 /// Strict charges and commands waiting for the writer. Strict callers wait for their
@@ -294,8 +303,10 @@ impl Settlement {
     pub fn spawn_with(store: Store, live: Option<Arc<Live>>) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let sums = Arc::new(Shards(std::array::from_fn(|_| Mutex::default())));
-        let settlement = Self { tx, sums: sums.clone(), store: store.clone(), lost: Arc::default() };
-        (settlement, tokio::spawn(run(Writer { store, live, sums, open: Mutex::default() }, rx)))
+        let commits = Arc::new(Commits::default());
+        let settlement =
+            Self { tx, sums: sums.clone(), store: store.clone(), lost: Arc::default(), commits: commits.clone() };
+        (settlement, tokio::spawn(run(Writer { store, live, sums, open: Mutex::default(), commits }, rx)))
     }
 
     /// True while the database refuses writes: strict requests are then refused before
@@ -356,6 +367,20 @@ impl Settlement {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// How long the writer's successful commits took, from `BEGIN` to `COMMIT` returning:
+    /// `batched` flushes (one per shard of tenants) and `strict` group commits.
+    pub fn commit_latency(&self, durability: crate::settings::Durability) -> HistogramSnapshot {
+        match durability {
+            crate::settings::Durability::Batched => self.commits.batched.snapshot(),
+            crate::settings::Durability::Strict => self.commits.strict.snapshot(),
+        }
+    }
+
+    /// Strict charges and commands waiting for the writer, and how many may wait.
+    pub fn queue(&self) -> (usize, usize) {
+        (self.tx.max_capacity() - self.tx.capacity(), self.tx.max_capacity())
+    }
+
     /// Writes everything summed or queued so far and stops the task; for a clean shutdown.
     /// Gives up after a few seconds of storage failures and says what it could not write.
     pub async fn stop(&self) -> Result<(), StopError> {
@@ -377,6 +402,7 @@ struct Writer {
     /// writer task touches it (a lock only so the task is `Send`). Forgotten once older
     /// than the flush interval, so it holds the tenants of the last interval at most.
     open: Mutex<HashMap<i64, (i64, tokio::time::Instant)>>,
+    commits: Arc<Commits>,
 }
 
 impl Writer {
@@ -659,10 +685,16 @@ async fn write_usage(
     durability: Durability,
     on_commit: impl FnOnce() + Send + 'static,
 ) -> Result<HashMap<i64, i64>, UsageError> {
+    let started = std::time::Instant::now();
     let mut write = w.store.begin_with(durability).await.map_err(UsageError::Storage)?;
     write.after_commit(on_commit);
     let entries = ledger::charge_usage(&mut write, usage, open).await?;
     write.commit().await.map_err(UsageError::Storage)?;
+    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match durability {
+        Durability::PowerLoss => w.commits.strict.observe_us(took),
+        _ => w.commits.batched.observe_us(took),
+    }
     Ok(entries)
 }
 
@@ -852,6 +884,7 @@ mod tests {
             live: None,
             sums: Arc::new(Shards(std::array::from_fn(|_| Mutex::default()))),
             open: Mutex::default(),
+            commits: Arc::default(),
         };
         let now = Utc::now();
         for &id in &ids {

@@ -15,6 +15,7 @@ mod forward;
 pub mod keyless;
 pub mod listener;
 mod messages;
+pub mod metrics;
 mod problem;
 mod request_id;
 mod tls;
@@ -37,6 +38,7 @@ use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::{Admitted, Live, Reservation};
+use tollgate_core::metrics::RouteSlot;
 use tollgate_core::path::normalize;
 use tollgate_core::policy::{DenialCode, DenialFacts, Outcome};
 use tollgate_core::rate::RateLimit;
@@ -49,6 +51,7 @@ use crate::forward::{Caller, UpstreamBase, client_response, presented_key, upstr
 use crate::keyless::KeylessLimiter;
 use crate::listener::Limits;
 use crate::messages::Reason;
+use crate::metrics::GatewayMetrics;
 use crate::problem::{AccountHidden, Audience, Problem};
 use crate::upstream::{PooledBody, Target, Upstreams};
 
@@ -64,6 +67,7 @@ pub struct Gateway {
     requests: Option<RequestLog>,
     upstreams: Arc<Upstreams>,
     keyless: KeylessLimiter,
+    metrics: Arc<GatewayMetrics>,
 }
 
 impl Gateway {
@@ -71,7 +75,13 @@ impl Gateway {
     /// decision to `hub` (live viewers) and `traffic` (the stored log).
     pub fn new(live: Arc<Live>, settlement: Settlement, hub: Hub, traffic: TrafficLog) -> Self {
         let keyless = KeylessLimiter::new(keyless::DEFAULT_LIMIT);
-        Self { live, settlement, hub, traffic, requests: None, upstreams: Upstreams::new(256), keyless }
+        let metrics = Arc::new(GatewayMetrics::default());
+        Self { live, settlement, hub, traffic, requests: None, upstreams: Upstreams::new(256), keyless, metrics }
+    }
+
+    /// The gateway's counters (requests, latency, credits per route), for `/metrics`.
+    pub fn metrics(&self) -> Arc<GatewayMetrics> {
+        self.metrics.clone()
     }
 
     /// The same gateway with another limit on requests without a usable key, per client
@@ -97,6 +107,7 @@ impl Gateway {
         // Counted first, right after its latency was measured: `traffic.history` takes a
         // decision as recorded before its cut-off when `at` plus the latency is before it.
         self.traffic.record(&event);
+        self.metrics.answered(at.slot, event.status, event.code.as_deref(), event.latency_us);
         // A strict charge still being committed for a client that left: the settling task
         // writes the record once the charge is in (or none, when nothing was charged).
         let log = self.requests.as_ref().filter(|_| !at.settling);
@@ -273,11 +284,12 @@ impl Gateway {
                 }
                 None => problem(otherwise, facts, None, event),
             };
-        let mut response = match self.live.route(&event.method, &path) {
+        let mut response = match self.live.route_with_slot(&event.method, &path) {
             None => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
-            Some(route) => {
+            Some((route, slot)) => {
                 event.route = Some(route.path_prefix.clone());
                 finish.ids.route_id = Some(route.id);
+                finish.ids.slot = slot;
                 let admission = self.live.admit(presented_key(request.headers()), &route, now);
                 if let Some(who) = &admission.who {
                     finish.ids.tenant_id = Some(who.tenant_id);
@@ -408,6 +420,7 @@ impl Gateway {
                 request_id: upstream.request_id,
                 at: now,
             });
+            self.metrics.charged(ids.slot, amount);
             return Ok((client_response(response), None));
         }
         // Committed in a task of its own, which writes the request's record once the charge
@@ -433,9 +446,13 @@ impl Gateway {
                 (log, record)
             });
             let started = upstream.started;
+            let (metrics, slot) = (self.metrics.clone(), ids.slot);
             tokio::spawn(async move {
                 let debit = Debit { tenant_id, amount: charge, request_id: &request_id, at: now };
                 let committed = settlement.record_durably(debit, reservation).await;
+                if committed.is_ok() {
+                    metrics.charged(slot, charge);
+                }
                 if let (Ok(entry_id), Some((log, record))) = (&committed, log) {
                     let latency_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
                     log.record_now(RequestRecord { entry_id: *entry_id, latency_us, ..record });
@@ -483,6 +500,8 @@ struct Ids {
     entry_id: Option<i64>,
     /// A strict charge is being committed by its own task, which writes the record.
     settling: bool,
+    /// The route's metrics slot ([`tollgate_core::metrics::UNMATCHED`] without a route).
+    slot: RouteSlot,
 }
 
 /// The status reported for a request whose client left before the answer.

@@ -28,6 +28,7 @@ pub use tollgate_gateway::listener::raise_open_file_limit;
 use crate::admin::{self, AdminState, Dashboard};
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
 use crate::demo::DemoLauncher;
+use crate::metrics::NodeMetrics;
 
 /// Where to listen and what to serve; `None` means the stored setting.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +37,9 @@ pub struct NodeOptions {
     pub admin_listen: Option<SocketAddr>,
     /// The gateway's address; port 0 picks a free port.
     pub gateway_listen: Option<SocketAddr>,
+    /// An address serving `/metrics` without a token; `None` means the `metrics_listen`
+    /// setting (empty: metrics only on the admin listener, behind its token).
+    pub metrics_listen: Option<SocketAddr>,
     /// The built dashboard for the admin listener (`tollgate serve` only; the desktop
     /// window carries its own copy).
     pub ui_dir: Option<PathBuf>,
@@ -91,12 +95,14 @@ pub struct Node {
     loaded: Loaded,
     admin_url: String,
     gateway_url: String,
+    metrics_url: String,
     dashboard: Dashboard,
     demo: DemoLauncher,
     stop: tokio::sync::watch::Sender<bool>,
     admin_state: AdminState,
     gateway_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
+    metrics_task: Option<JoinHandle<()>>,
     settlement: Settlement,
     writer: JoinHandle<()>,
     traffic: TrafficLog,
@@ -212,7 +218,16 @@ impl Node {
         if !admin_addr.ip().is_loopback() {
             tracing::warn!(%admin_addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
         }
+        let metrics_addr = match options.metrics_listen {
+            Some(a) => Some(a),
+            None if settings.metrics_listen.is_empty() => None,
+            None => Some(listen_addr(None, &settings.metrics_listen, "metrics_listen")?),
+        };
         let (admin_listener, admin_url) = bind(admin_addr, "admin API").await?;
+        let metrics_listener = match metrics_addr {
+            Some(addr) => Some(bind(addr, "metrics (--metrics-listen)").await?),
+            None => None,
+        };
         // Bound so the gateway's other threads can listen on the same port (`cores.rs`).
         let gateway_listener = tollgate_gateway::cores::reusable_listener(gateway_addr)
             .with_context(|| format!("cannot listen on {gateway_addr} for the gateway"))?;
@@ -240,11 +255,17 @@ impl Node {
         let entries = options.request_log_entries.unwrap_or(request_log::DEFAULT_ENTRIES);
         let (request_log, request_log_writer) = RequestLog::open(&dir.request_log(), entries)
             .with_context(|| format!("cannot open the request log {}", dir.request_log().display()))?;
+        let metrics_url = match &metrics_listener {
+            Some((_, url)) => format!("{url}/metrics"),
+            None => format!("{admin_url}/metrics"),
+        };
         let listening = Listening {
             admin_listen: admin_local.to_string(),
             gateway_listen: gateway_listener.local_addr()?.to_string(),
             gateway_tls: certs.is_some(),
             dashboard_url: admin_url.clone(),
+            metrics_url: metrics_url.clone(),
+            metrics_listen: metrics_listener.as_ref().map(|(l, _)| l.local_addr()).transpose()?.map(|a| a.to_string()),
         };
         let console =
             console.with_traffic(traffic.clone()).with_request_log(request_log.clone()).with_listening(listening);
@@ -252,6 +273,14 @@ impl Node {
             Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
                 .with_request_log(request_log.clone()),
         );
+        let metrics = Arc::new(NodeMetrics {
+            live: live.clone(),
+            gateway: gateway.metrics(),
+            settlement: settlement.clone(),
+            traffic: traffic.clone(),
+            request_log: request_log.clone(),
+            store: store.clone(),
+        });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
         let mut gateway_limits = options.limits.apply(Limits::gateway());
@@ -271,9 +300,21 @@ impl Node {
         }
         let admin_state = AdminState::new(console.clone(), &token, admin_local)
             .with_demo(demo.clone())
-            .with_dashboard(dashboard.clone());
+            .with_dashboard(dashboard.clone())
+            .with_metrics(metrics.clone());
         let (reconcile_every, every) = tokio::sync::watch::channel(reconcile::EVERY);
         let reconciler = tokio::spawn(reconcile::run(live.clone(), store.clone(), every, stopped.clone()));
+        let metrics_task = metrics_listener.map(|(listener, _)| {
+            let app = crate::metrics::router(metrics);
+            tokio::spawn(listener::serve(
+                "metrics",
+                listener,
+                options.limits.apply(Limits::admin()),
+                None,
+                move |_| hyper_util::service::TowerToHyperService::new(app.clone()),
+                until_stopped(stopped.clone()),
+            ))
+        });
         let app = admin::router(admin_state.clone());
         let admin_task = tokio::spawn(listener::serve(
             "admin API",
@@ -293,12 +334,14 @@ impl Node {
             loaded,
             admin_url,
             gateway_url,
+            metrics_url,
             dashboard,
             demo,
             stop,
             admin_state,
             gateway_task,
             admin_task,
+            metrics_task,
             settlement,
             writer,
             traffic,
@@ -329,6 +372,12 @@ impl Node {
     /// e.g. `http://127.0.0.1:8401`.
     pub fn admin_url(&self) -> &str {
         &self.admin_url
+    }
+
+    /// Where Prometheus scrapes: the admin API's `/metrics` (token needed) or, with
+    /// `--metrics-listen`, that address's (no token).
+    pub fn metrics_url(&self) -> &str {
+        &self.metrics_url
     }
 
     /// What was loaded at start.
@@ -377,6 +426,9 @@ impl Node {
         self.admin_state.stop_streams();
         let _ = self.gateway_task.await;
         let served = self.admin_task.await;
+        if let Some(task) = self.metrics_task {
+            let _ = task.await;
+        }
         let _ = self.reconciler.await;
         let settled = self.settlement.stop().await;
         let _ = self.writer.await;

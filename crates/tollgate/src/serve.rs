@@ -22,6 +22,10 @@ pub struct ListenArgs {
     /// Gateway address (default: the `gateway_listen` setting, 127.0.0.1:8402). Port 0 picks a free port.
     #[arg(long, env = "TOLLGATE_GATEWAY_LISTEN")]
     pub gateway_listen: Option<SocketAddr>,
+    /// Also serve Prometheus metrics at /metrics on this address, without a token (default:
+    /// the `metrics_listen` setting; unset, /metrics is only on the admin API, with its token).
+    #[arg(long, env = "TOLLGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Options of `tollgate serve`.
@@ -73,6 +77,7 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     let options = NodeOptions {
         admin_listen: args.listen.admin_listen,
         gateway_listen: args.listen.gateway_listen,
+        metrics_listen: args.listen.metrics_listen,
         ui_dir: args.ui_dir,
         limits,
         request_log_entries: args.request_log_entries,
@@ -87,6 +92,14 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     let (admin_url, gateway_url) = (node.admin_url(), node.gateway_url());
     line(&format!("Tollgate admin API listening on {admin_url}"));
     line(&format!("Tollgate gateway listening on {gateway_url}"));
+    if node.metrics_url() == format!("{admin_url}/metrics") {
+        line(&format!("Prometheus metrics: {} (with the admin token)", node.metrics_url()));
+    } else {
+        line(&format!(
+            "Prometheus metrics: {} (no token: bind it where only your scraper can reach)",
+            node.metrics_url()
+        ));
+    }
     let path = node.dir().path();
     line(&format!("Data directory: {} (admin token in {})", path.display(), path.join("admin-token").display()));
     line(&format!("OpenAPI document: {admin_url}/api/openapi.json"));

@@ -65,7 +65,7 @@ impl Live {
         }
         let answers = routes
             .iter()
-            .map(|route| {
+            .map(|(route, _)| {
                 let facts = route_facts(route);
                 // Each key of the tenant, as the gateway would see it sent; the one that gets
                 // furthest speaks for the tenant (a revoked spare key must not hide a 402);

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
+use super::{Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
+use crate::metrics::RouteLabels;
 use crate::plans::Plan;
 use crate::routes::Route;
 use crate::settings::{self, Settings};
@@ -106,9 +107,12 @@ pub(super) fn tenant_state(row: TenantRow) -> TenantState {
     }
 }
 
-pub(super) fn sorted(mut routes: Vec<Route>) -> Arc<Vec<Arc<Route>>> {
+/// The route table: most specific first, each route with its metrics slot from `labels`.
+pub(super) fn sorted(mut routes: Vec<Route>, labels: &RouteLabels) -> RouteTable {
     routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()).then(a.id.cmp(&b.id)));
-    Arc::new(routes.into_iter().map(Arc::new).collect())
+    Arc::new(
+        routes.into_iter().map(|r| (labels.slot(&r.path_prefix), r)).map(|(slot, r)| (Arc::new(r), slot)).collect(),
+    )
 }
 
 /// Tenants' stored facts with their subscriptions (see [`TenantState::take_facts`]),
@@ -152,6 +156,7 @@ impl Live {
         let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *conn).await?;
         let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *conn).await?;
         let settings = settings::load(&mut conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let route_labels = RouteLabels::default();
         Ok(Self {
             keys: keys
                 .into_iter()
@@ -169,7 +174,8 @@ impl Live {
                 .map(|p| (p.id, Versioned { version: 0, value: Arc::new(p) }))
                 .collect::<HashMap<_, _>>()
                 .into(),
-            routes: Versioned { version: 0, value: sorted(routes) }.into(),
+            routes: Versioned { version: 0, value: sorted(routes, &route_labels) }.into(),
+            route_labels,
             settings: Versioned { version: 0, value: Arc::new(settings) }.into(),
             ..Self::default()
         })
@@ -237,7 +243,7 @@ impl Live {
             Fresh::Routes(routes) => {
                 let mut held = self.routes.write().expect("routes lock");
                 if held.version < version {
-                    *held = Versioned { version, value: sorted(routes) };
+                    *held = Versioned { version, value: sorted(routes, &self.route_labels) };
                 }
             }
             Fresh::Settings(settings) => {

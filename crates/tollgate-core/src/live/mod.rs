@@ -26,6 +26,7 @@ pub use answer::{RateNow, RouteAnswer, TenantAnswers};
 pub(crate) use load::Fresh;
 
 use crate::ConsoleError;
+use crate::metrics::{RouteLabels, RouteSlot};
 use crate::plans::Plan;
 use crate::routes::Route;
 use crate::settings::Settings;
@@ -122,6 +123,10 @@ impl TenantState {
 
 type Cell = Arc<Mutex<TenantState>>;
 
+/// The routes, most specific first, each with its metrics slot (found with the route, so
+/// a request never looks its slot up).
+pub(crate) type RouteTable = Arc<Vec<(Arc<Route>, RouteSlot)>>;
+
 /// Hashes a SHA-256 digest by taking 8 of its bytes: they are already uniformly random,
 /// so hashing them again (SipHash) only costs time on every request.
 #[derive(Default)]
@@ -151,8 +156,11 @@ pub struct Live {
     keys: RwLock<HashMap<[u8; 32], Versioned<Arc<LiveKey>>, Digests>>,
     tenants: RwLock<HashMap<i64, Cell>>,
     plans: RwLock<HashMap<i64, Versioned<Arc<Plan>>>>,
-    /// Longest prefix first, so the first match is the most specific.
-    routes: RwLock<Versioned<Arc<Vec<Arc<Route>>>>>,
+    /// Longest prefix first, so the first match is the most specific; each with its
+    /// metrics slot.
+    routes: RwLock<Versioned<RouteTable>>,
+    /// The routes' metrics slots, stable for the life of the process.
+    route_labels: RouteLabels,
     settings: RwLock<Versioned<Arc<Settings>>>,
     /// Console writes between the start of their COMMIT and the end of applying it here.
     committing: AtomicUsize,
@@ -208,14 +216,24 @@ impl Live {
     /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`). `path` must be
     /// [`normalize`](crate::path::normalize)d first, or dot segments walk around prefixes.
     pub fn route(&self, method: &str, path: &str) -> Option<Arc<Route>> {
+        self.route_with_slot(method, path).map(|(route, _)| route)
+    }
+
+    /// [`route`](Self::route), with the route's metrics slot.
+    pub fn route_with_slot(&self, method: &str, path: &str) -> Option<(Arc<Route>, RouteSlot)> {
         let routes = self.routes.read().expect("routes lock").value.clone();
         routes
             .iter()
-            .find(|r| {
+            .find(|(r, _)| {
                 crate::path::under_prefix(path, &r.path_prefix)
                     && (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
             })
             .cloned()
+    }
+
+    /// The route label of each metrics slot, by index.
+    pub fn route_labels(&self) -> Vec<Arc<str>> {
+        self.route_labels.labels()
     }
 
     /// Differences between memory and the database the reconciler found and repaired

@@ -315,7 +315,7 @@ impl Live {
     }
 
     fn repair_routes(&self, db: Vec<Route>, at: Version) -> u64 {
-        let db = sorted(db);
+        let db = sorted(db, &self.route_labels);
         let mut routes = self.routes.write().expect("routes lock");
         if routes.version > at || routes.value == db {
             return 0;

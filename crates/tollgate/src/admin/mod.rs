@@ -1,5 +1,6 @@
 //! The admin HTTP API: one `POST /api/<command>` route per console command, generated
-//! from the command list, behind a bearer token and a `Host`/`Origin` check.
+//! from the command list, behind a bearer token and a `Host`/`Origin` check; and
+//! `GET /metrics` for Prometheus, behind the same token.
 
 mod dashboard;
 mod events;
@@ -24,6 +25,7 @@ pub use dashboard::Dashboard;
 pub use guard::allowed_hosts;
 
 use crate::demo::{DemoError, DemoLauncher};
+use crate::metrics::NodeMetrics;
 
 /// What every admin request can reach.
 #[derive(Clone)]
@@ -39,6 +41,8 @@ pub struct AdminState {
     pub demo: Option<DemoLauncher>,
     /// The built dashboard served on `/`.
     pub dashboard: Dashboard,
+    /// What `GET /metrics` reads; absent where no gateway runs.
+    pub metrics: Option<Arc<NodeMetrics>>,
 }
 
 impl AdminState {
@@ -52,6 +56,7 @@ impl AdminState {
             stopping,
             demo: None,
             dashboard: Dashboard::default(),
+            metrics: None,
         }
     }
 
@@ -64,6 +69,12 @@ impl AdminState {
     /// Serves this dashboard on `/`.
     pub fn with_dashboard(mut self, dashboard: Dashboard) -> Self {
         self.dashboard = dashboard;
+        self
+    }
+
+    /// Serves these metrics on `GET /metrics` (with the token).
+    pub fn with_metrics(mut self, metrics: Arc<NodeMetrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -88,8 +99,12 @@ impl CommandVisitor for Routes {
 
 /// The admin API's router; tests call it directly, `serve` binds it.
 pub fn router(state: AdminState) -> Router {
-    let mut routes =
-        Routes(Router::new().route("/api/events", get(events::stream_events)).route("/api/demo", post(load_demo)));
+    let mut routes = Routes(
+        Router::new()
+            .route("/api/events", get(events::stream_events))
+            .route("/api/demo", post(load_demo))
+            .route("/metrics", get(metrics)),
+    );
     command::visit_all(&mut routes);
     let authed = routes.0.layer(axum::middleware::from_fn_with_state(state.clone(), guard::require_token));
     Router::new()
@@ -109,6 +124,14 @@ async fn not_api(state: State<AdminState>, request: axum::extract::Request) -> R
         return dashboard::serve_file(state, request).await;
     }
     error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such admin route")
+}
+
+/// `GET /metrics`: the node's numbers for Prometheus (the token is checked before).
+async fn metrics(State(state): State<AdminState>) -> Response {
+    match state.metrics {
+        Some(metrics) => crate::metrics::scrape(State(metrics)).await,
+        None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "this server runs no gateway to report on"),
+    }
 }
 
 /// `POST /api/demo`: the dashboard's "Load demo data" on an empty console.

@@ -8,6 +8,7 @@ mod hang_up;
 mod https_gateway;
 mod listeners;
 mod live_node;
+mod metrics;
 mod private_data;
 mod process;
 mod server;

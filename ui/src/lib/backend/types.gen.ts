@@ -465,6 +465,13 @@ export interface Listening {
   gateway_listen: string;
   /** The gateway serves HTTPS (HTTP/2 and HTTP/1.1), not plain HTTP. */
   gateway_tls: boolean;
+  /**
+   * The separate metrics address, when one was given (`metrics_listen`); then
+   * `metrics_url` needs no token, else it is the admin API's and needs its token.
+   */
+  metrics_listen?: string | null;
+  /** Where Prometheus scrapes, e.g. `http://127.0.0.1:8401/metrics`. */
+  metrics_url: string;
 }
 
 /** A tenant whose stored balance disagrees with its ledger. */
@@ -853,6 +860,11 @@ export interface Settings {
    * desktop notification), so the operator can reach out before traffic stops.
    */
   low_balance_threshold: number;
+  /**
+   * Address serving Prometheus metrics at `/metrics` without a token; empty: only on
+   * the admin API, behind its token.
+   */
+  metrics_listen: string;
   /** Base URI of the `type` member of problem responses; the code is appended. */
   problem_type_base: string;
   /** Days denials and the per-request charges of `strict` requests are kept. */
@@ -901,6 +913,11 @@ export interface SettingsSet {
   gateway_tls_key?: string | null;
   /** Credits at or below which a tenant is flagged as running low (0 or more). */
   low_balance_threshold?: number | null;
+  /**
+   * IP address and port serving Prometheus metrics without a token (after a restart),
+   * e.g. 127.0.0.1:9464; empty: only on the admin API, behind its token.
+   */
+  metrics_listen?: string | null;
   /** Base URI of the `type` member of problem responses, an http(s) URL. */
   problem_type_base?: string | null;
   /** Days denials and strict requests' charges are kept, 1-3650. */

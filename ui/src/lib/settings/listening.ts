@@ -24,7 +24,19 @@ export function listenRows(report: SettingsReport): ListenRow[] {
     },
     { label: 'Admin API', now: l.admin_listen, stored: report.admin_listen, pending: l.admin_listen !== report.admin_listen },
     { label: 'Dashboard', now: l.dashboard_url, stored: null, pending: false },
+    metricsRow(report),
   ];
+}
+
+/**
+ * Where Prometheus scrapes: its own address (no token) when one was given, else the admin
+ * API's `/metrics` (with the admin token). The stored `metrics_listen` is empty when off.
+ */
+function metricsRow(report: SettingsReport): ListenRow {
+  const l = report.listening!;
+  const now = l.metrics_listen ? l.metrics_url : `${l.metrics_url} (admin token required)`;
+  const stored = report.metrics_listen ?? '';
+  return { label: 'Metrics', now, stored, pending: (l.metrics_listen ?? '') !== stored };
 }
 
 /** The hint under a listen-address field: says when the stored value waits for a restart. */
