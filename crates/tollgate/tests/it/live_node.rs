@@ -61,8 +61,10 @@ impl Fixture {
     /// The stored balance less the served requests whose debit is not written yet: what
     /// memory must show when the two agree.
     pub async fn expected_balance(&mut self) -> i64 {
+        // Credits, not entries: one usage entry may hold many requests' charges (cost 1 each).
         let (balance, debits): (i64, i64) = sqlx::query_as(
-            "SELECT balance, (SELECT COUNT(*) FROM ledger WHERE kind = 'debit') FROM tenants WHERE slug = 'acme'",
+            "SELECT balance, (SELECT COALESCE(-SUM(amount), 0) FROM ledger WHERE kind = 'debit') FROM tenants
+             WHERE slug = 'acme'",
         )
         .fetch_one(&mut self.outside)
         .await
@@ -83,7 +85,7 @@ impl Fixture {
             if let Some(traffic) = self.node.console().traffic() {
                 let _ = traffic.flush().await;
             }
-            let debits = self.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'debit'").await;
+            let debits = self.scalar("SELECT COALESCE(-SUM(amount), 0) FROM ledger WHERE kind = 'debit'").await;
             let usage = self.scalar("SELECT COALESCE(SUM(requests), 0) FROM usage_minutes").await;
             if debits == self.served && usage == self.served {
                 return;
