@@ -92,12 +92,14 @@ bundle: deps deps-desktop ui
 	npx --yes $(TAURI_CLI) build --bundles deb
 
 # Tollgate against nginx and nginx + Lua started by the same run, pinned and free, 50 and 200
-# connections, then floods, memory and start-up (bench/floods.sh); about 20 minutes, release
+# connections, then floods, memory and start-up (bench/floods.sh), then HTTPS with HTTP/1.1
+# and HTTP/2 beside nginx (bench/https.sh, 4 minutes); about 25 minutes, release
 # build. Results and the issue's targets in artifacts/bench/. REPS, DURATION, FLOOD, MODES and
 # CONNS (in the environment or on the command line) override the defaults, e.g.
 # make bench REPS=1 DURATION=2 FLOOD=5 for a smoke run.
 bench: deps
 	bench/gateway.sh
+	bench/https.sh
 
 # Start-up to first paint and idle memory of the desktop app (release build, Xvfb).
 bench-desktop: deps deps-desktop ui

@@ -57,19 +57,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
 command -v python3 >/dev/null || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # The package starts a system nginx on port 80; the benchmark runs its own.
-  "${sudo[@]}" systemctl stop nginx 2>/dev/null || "${sudo[@]}" service nginx stop 2>/dev/null || true
-fi
-profile_dir=$([ "$BENCH_PROFILE" = dev ] && echo debug || echo "$BENCH_PROFILE")
-if [ -z "${TOLLGATE_BIN:-}" ]; then
-  cargo build --profile "$BENCH_PROFILE" -q -p tollgate --bin tollgate -p tollgate-gateway --example fixed_upstream
-fi
-bin=${TOLLGATE_BIN:-target/$profile_dir/tollgate}
-upstream_bin=${UPSTREAM_BIN:-target/$profile_dir/examples/fixed_upstream}
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+source bench/prepare.sh
 
 work=$(mktemp -d)
 data=$work/data

@@ -29,18 +29,7 @@ command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  "${sudo[@]}" systemctl stop nginx 2>/dev/null || "${sudo[@]}" service nginx stop 2>/dev/null || true
-fi
-profile_dir=$([ "$BENCH_PROFILE" = dev ] && echo debug || echo "$BENCH_PROFILE")
-if [ -z "${TOLLGATE_BIN:-}" ]; then
-  cargo build --profile "$BENCH_PROFILE" -q -p tollgate --bin tollgate -p tollgate-gateway --example fixed_upstream
-fi
-bin=${TOLLGATE_BIN:-target/$profile_dir/tollgate}
-upstream_bin=${UPSTREAM_BIN:-target/$profile_dir/examples/fixed_upstream}
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+source bench/prepare.sh
 
 work=$(mktemp -d)
 pids=()
@@ -147,7 +136,7 @@ m = re.match(r"([\d.]+)(us|ms|s)", mean)
 print(json.dumps({"target": target, "rep": rep, "proto": proto, "rps": rps, "requests": done,
                   "mean_ms": float(m.group(1)) * unit[m.group(2)], "cpu_us_per_req": ticks / hz * 1e6 / max(done, 1)}))
 PY
-  tail -n1 "$work/runs.jsonl" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"  {r[\"target\"]:<12} {r[\"proto\"]:<9} {r[\"rps\"]:>10,.0f} req/s  mean {r[\"mean_ms\"]:.2f} ms  server {r[\"cpu_us_per_req\"]:.1f} µs/req")'
+  tail -n1 "$work/runs.jsonl" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  {target:<12} {proto:<9} {rps:>10,.0f} req/s  mean {mean_ms:.2f} ms  server {cpu_us_per_req:.1f} µs/req".format(**r))'
 }
 
 targets=(tg_h1 nginx_h1 tg_h2 nginx_h2 tg_h2mux nginx_h2mux)
