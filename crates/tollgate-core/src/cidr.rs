@@ -175,7 +175,8 @@ impl IpRules<'_> {
     #[must_use]
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        !self.deny.iter().any(|c| c.contains(ip)) && (self.allow.is_empty() || self.allow.iter().any(|c| c.contains(ip)))
+        !self.deny.iter().any(|c| c.contains(ip))
+            && (self.allow.is_empty() || self.allow.iter().any(|c| c.contains(ip)))
     }
 }
 
@@ -186,7 +187,11 @@ impl IpRules<'_> {
 /// trusted hop is then the client, as it is when every entry is trusted. From a peer that
 /// is not trusted the header is never believed: the client is the peer.
 #[must_use]
-pub fn client_address<'h>(peer: IpAddr, trusted: &[Cidr], forwarded_for: impl DoubleEndedIterator<Item = &'h str>) -> IpAddr {
+pub fn client_address<'h>(
+    peer: IpAddr,
+    trusted: &[Cidr],
+    forwarded_for: impl DoubleEndedIterator<Item = &'h str>,
+) -> IpAddr {
     let peer = canonical(peer);
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if trusted.is_empty() || !is_trusted(peer) {
@@ -215,7 +220,10 @@ fn forwarded_entry(entry: &str) -> Option<IpAddr> {
     if let Some(rest) = entry.strip_prefix('[') {
         return rest.split_once(']').and_then(|(ip, _)| ip.parse().ok());
     }
-    entry.rsplit_once(':').and_then(|(ip, port)| port.parse::<u16>().ok().and(ip.parse::<Ipv4Addr>().ok())).map(IpAddr::V4)
+    entry
+        .rsplit_once(':')
+        .and_then(|(ip, port)| port.parse::<u16>().ok().and(ip.parse::<Ipv4Addr>().ok()))
+        .map(IpAddr::V4)
 }
 
 #[cfg(test)]
@@ -247,7 +255,17 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_block() {
-        for bad in ["", "10.0.0", "10.0.0.256", "10.0.0.0/", "10.0.0.0/+8", "10.0.0.0/8/8", "example.com", "10.0.0.0 /8", "::/1x"] {
+        for bad in [
+            "",
+            "10.0.0",
+            "10.0.0.256",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0.0/8/8",
+            "example.com",
+            "10.0.0.0 /8",
+            "::/1x",
+        ] {
             assert!(matches!(bad.parse::<Cidr>(), Err(CidrError::Syntax(_))), "{bad:?}");
         }
         assert!(matches!("10.0.0.0/33".parse::<Cidr>(), Err(CidrError::Prefix { max: 32, .. })));
@@ -316,7 +334,10 @@ mod tests {
         assert_eq!(client_address(peer, &[], xff(&["203.0.113.5"])), peer);
         // Trusted peer: from the right, the first untrusted address.
         assert_eq!(client_address(peer, &trusted, xff(&["198.51.100.1, 203.0.113.5, 10.0.0.3"])), ip("203.0.113.5"));
-        assert_eq!(client_address(peer, &trusted, xff(&["198.51.100.1", "203.0.113.5:4711", "10.0.0.3"])), ip("203.0.113.5"));
+        assert_eq!(
+            client_address(peer, &trusted, xff(&["198.51.100.1", "203.0.113.5:4711", "10.0.0.3"])),
+            ip("203.0.113.5")
+        );
         assert_eq!(client_address(peer, &trusted, xff(&["[2001:db8::5]:443"])), ip("2001:db8::5"));
         // Garbage stops the walk at the last trusted hop; all trusted ends at the leftmost.
         assert_eq!(client_address(peer, &trusted, xff(&["203.0.113.5, garbage, 10.0.0.3"])), ip("10.0.0.3"));

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::{Cell, Live, LiveKey, TenantState, lock};
+use crate::cidr::IpRules;
 use crate::keys::{PresentedKey, digest};
 use crate::plans::Plan;
-use crate::cidr::IpRules;
 use crate::policy::{Account, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::rate::RateLimit;
 use crate::routes::Route;
@@ -53,7 +53,13 @@ impl Live {
     /// Decides one request from `client` (the address the gateway resolved) at `now` and,
     /// when it is allowed, reserves its cost. The caller hands back a [`Reservation`] that
     /// the caller spends or lets go.
-    pub fn admit(&self, presented_key: PresentedKey<'_>, route: &Route, client: IpAddr, now: DateTime<Utc>) -> Admission {
+    pub fn admit(
+        &self,
+        presented_key: PresentedKey<'_>,
+        route: &Route,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Admission {
         let route_facts = route_facts(route);
         let key = match presented_key {
             PresentedKey::Key(k) => self.key(&digest(k)),

@@ -327,7 +327,10 @@ fn address_rules_of_tenant_and_route_both_apply() {
     f.client = "::ffff:10.9.1.1".parse().expect("address");
     (f.route_allow, f.route_deny) = (vec![], vec![]);
     assert_eq!(code(&run(&f)), Some(IpNotAllowed), "an IPv4-mapped client meets IPv4 rules");
-    let unknown = Request { ip: IpFacts { client: None, ..ip_facts(&f) }, ..Request { key: &f.key, route: &f.route, account: Some(&f.account), ip: ip_facts(&f) } };
+    let unknown = Request {
+        ip: IpFacts { client: None, ..ip_facts(&f) },
+        ..Request { key: &f.key, route: &f.route, account: Some(&f.account), ip: ip_facts(&f) }
+    };
     assert_eq!(code(&decide(&unknown, now())), None, "without a request's address (explain) the rules are not judged");
     f.client = "10.9.1.1".parse().expect("address");
     f.account.balance = 0;
