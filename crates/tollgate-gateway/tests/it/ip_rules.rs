@@ -140,3 +140,19 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
     w.run(SettingsSet { trusted_proxies: list(&[""]), ..Default::default() }).await;
     assert_eq!(call(&w, "/v1/x", Some("10.1.2.3")).await.0, 403, "an empty list trusts no one again");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_keyless_limit_counts_each_client_apart() {
+    let w = world(100, 1).await;
+    w.run(SettingsSet { trusted_proxies: list(&["127.0.0.1"]), ..Default::default() }).await;
+    let keyless = |xff: &'static str| w.client.get(format!("{}/nowhere", w.url)).header("x-forwarded-for", xff).send();
+    let mut limited = false;
+    for _ in 0..150 {
+        if keyless("203.0.113.1").await.unwrap().status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "one client past its keyless burst is limited");
+    assert_eq!(keyless("203.0.113.2").await.unwrap().status(), 404, "another client behind the same proxy is not");
+}
