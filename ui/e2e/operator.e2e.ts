@@ -85,10 +85,19 @@ describe('the operator in the browser', () => {
     await page.getByLabel('Upstream URL').fill('https://api.internal:8443');
     await page.getByLabel('Read the CA from a file').setInputFiles(fileURLToPath(new URL('./fixtures/private-ca.pem', import.meta.url)));
     await waitFor(async () => (await page.getByLabel('Upstream CA (PEM)').inputValue()).startsWith('-----BEGIN CERTIFICATE-----'), 5000, 'the file read');
+    // Only from the office: a bad entry is refused at its field, naming it.
+    const allowed = page.getByLabel('Allowed addresses');
+    await allowed.fill('10.0.0.0/8\n10.0.0.300');
+    await page.getByRole('button', { name: 'Create route' }).click();
+    await waitFor(async () => (await allowed.getAttribute('aria-invalid')) === 'true', 5000, 'the address field error');
+    const allowedError = await page.locator(`[id="${((await allowed.getAttribute('aria-describedby')) ?? '').split(' ').pop()}"]`).textContent();
+    expect(allowedError, 'the bad entry is named at its field').toContain("'10.0.0.300'");
+    await allowed.fill('10.0.0.0/8, 192.168.1.7');
     await page.getByRole('button', { name: 'Create route' }).click();
     await page.getByText('https://api.internal:8443').first().waitFor();
     const internal = page.getByRole('row').filter({ hasText: '/internal' });
     expect(await internal.getByText('private CA').count(), 'the route says it trusts its own CA').toBe(1);
+    expect(await internal.getByText('allow 10.0.0.0/8, 192.168.1.7/32').count(), 'the route lists its allowed addresses').toBe(1);
     await screenshot(page, 'routes');
 
     // A key, shown once.

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod charges;
+pub mod cidr;
 pub mod command;
 pub mod console;
 pub mod credits;

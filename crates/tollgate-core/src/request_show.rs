@@ -132,6 +132,7 @@ pub fn meaning(code: &str) -> &'static str {
         "API_KEY_REVOKED" => "the API key was revoked",
         "API_KEY_EXPIRED" => "the API key is past its expiry",
         "TENANT_BLOCKED" => "the tenant is blocked",
+        "IP_NOT_ALLOWED" => "the client's address is refused by the tenant's or the route's IP rules",
         "SCOPE_NOT_GRANTED" => "the key lacks the scope the route requires",
         "ACCOUNT_SUSPENDED_NONPAYMENT" => "the tenant is suspended for nonpayment",
         "SUBSCRIPTION_CANCELED" => "the tenant's subscription is canceled",

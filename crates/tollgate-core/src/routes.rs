@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Change};
+use crate::cidr::{self, Cidr, IpRules};
 use crate::command::{Command, Ctx};
 use crate::list::List;
 use crate::{Console, ConsoleError, validate};
@@ -33,6 +34,14 @@ pub struct Route {
     pub required_feature: Option<String>,
     /// The key scope a caller needs (403 `SCOPE_NOT_GRANTED` otherwise).
     pub required_scope: Option<String>,
+    /// Client addresses (CIDR blocks) this route answers; empty: every address not denied.
+    #[sqlx(json)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_allow: Vec<Cidr>,
+    /// Client addresses (CIDR blocks) refused with 403 `IP_NOT_ALLOWED`; wins over `ip_allow`.
+    #[sqlx(json)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_deny: Vec<Cidr>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -70,6 +79,18 @@ pub struct RouteCreate {
     #[cfg_attr(feature = "cli", arg(long = "scope"))]
     #[schema(pattern = r"^[a-z0-9_.:-]{1,64}$")]
     pub required_scope: Option<String>,
+    /// Client addresses allowed, CIDR blocks or addresses, comma-separated (at most 256);
+    /// none: every address not denied.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub ip_allow: Vec<String>,
+    /// Client addresses refused (403 `IP_NOT_ALLOWED`), CIDR blocks or addresses; wins over
+    /// `ip_allow`.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub ip_deny: Vec<String>,
 }
 
 /// A route's checked fields, shared by create and update.
@@ -81,6 +102,8 @@ struct Shape {
     cost: i64,
     required_feature: Option<String>,
     required_scope: Option<String>,
+    ip_allow: Vec<Cidr>,
+    ip_deny: Vec<Cidr>,
 }
 
 /// An upstream the gateway can reach: `http://` or `https://`, host and optional port and
@@ -162,6 +185,15 @@ async fn check_unique(conn: &mut SqliteConnection, shape: &Shape, except: Option
     Ok(())
 }
 
+impl Route {
+    /// The route's address rules, as the policy checks them.
+    #[must_use]
+    pub fn ip_rules(&self) -> IpRules<'_> {
+        IpRules { allow: &self.ip_allow, deny: &self.ip_deny }
+    }
+}
+
+/// The CLI's and the API's address lists: CIDR blocks or bare addresses.
 impl Command for RouteCreate {
     const NAME: &'static str = "route.create";
     const SUMMARY: &'static str = "Create a route: path prefix and methods to an upstream, with a cost";
@@ -177,13 +209,15 @@ impl Command for RouteCreate {
             cost: validate::non_negative("cost", self.cost.unwrap_or(1))?,
             required_feature: optional_token("required_feature", self.required_feature.as_deref())?,
             required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
+            ip_allow: cidr::list("ip_allow", &self.ip_allow)?,
+            ip_deny: cidr::list("ip_deny", &self.ip_deny)?,
         };
         let mut tx = console.begin().await?;
         check_unique(&mut tx, &shape, None).await?;
         let route = sqlx::query_as::<_, Route>(
             "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                ip_allow, ip_deny, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(&shape.path_prefix)
         .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
@@ -192,6 +226,8 @@ impl Command for RouteCreate {
         .bind(shape.cost)
         .bind(&shape.required_feature)
         .bind(&shape.required_scope)
+        .bind(cidr::to_json(&shape.ip_allow))
+        .bind(cidr::to_json(&shape.ip_deny))
         .bind(ctx.now)
         .bind(ctx.now)
         .fetch_one(&mut *tx)
@@ -229,6 +265,15 @@ pub struct RouteUpdate {
     pub required_feature: Option<String>,
     #[cfg_attr(feature = "cli", arg(long = "scope"))]
     pub required_scope: Option<String>,
+    /// Replaces the allowed client addresses (CIDR blocks or addresses, comma-separated);
+    /// empty clears the list.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Replaces the refused client addresses; empty clears the list.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub ip_deny: Option<Vec<String>>,
 }
 
 impl Command for RouteUpdate {
@@ -254,11 +299,20 @@ impl Command for RouteUpdate {
                 None => before.required_scope.clone(),
                 some => optional_token("required_scope", some)?,
             },
+            ip_allow: match &self.ip_allow {
+                None => before.ip_allow.clone(),
+                Some(items) => cidr::list("ip_allow", items)?,
+            },
+            ip_deny: match &self.ip_deny {
+                None => before.ip_deny.clone(),
+                Some(items) => cidr::list("ip_deny", items)?,
+            },
         };
         check_unique(&mut tx, &shape, Some(before.id)).await?;
         let after = sqlx::query_as::<_, Route>(
             "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, upstream_ca = ?, cost = ?,
-                required_feature = ?, required_scope = ?, updated_at = ? WHERE id = ? RETURNING *",
+                required_feature = ?, required_scope = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
+             WHERE id = ? RETURNING *",
         )
         .bind(&shape.path_prefix)
         .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
@@ -267,6 +321,8 @@ impl Command for RouteUpdate {
         .bind(shape.cost)
         .bind(&shape.required_feature)
         .bind(&shape.required_scope)
+        .bind(cidr::to_json(&shape.ip_allow))
+        .bind(cidr::to_json(&shape.ip_deny))
         .bind(ctx.now)
         .bind(before.id)
         .fetch_one(&mut *tx)

@@ -8,6 +8,7 @@ use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Change};
+use crate::cidr::{self, Cidr};
 use crate::command::{Command, Ctx};
 use crate::tenants::Tenant;
 use crate::{Console, ConsoleError, validate};
@@ -62,6 +63,10 @@ pub struct Settings {
     /// Closing the desktop window keeps the gateway running in the tray (quit from the
     /// tray menu); off, closing the window quits.
     pub close_to_tray: bool,
+    /// Proxies (CIDR blocks) whose `X-Forwarded-For` the gateway believes, e.g. the load
+    /// balancer in front of it; empty: the TCP peer is the client.
+    #[schema(value_type = Vec<String>)]
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for Settings {
@@ -81,6 +86,7 @@ impl Default for Settings {
             low_balance_threshold: 100,
             denial_spike_per_minute: 100,
             close_to_tray: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -201,6 +207,7 @@ fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> Result<bool,
             s.denial_spike_per_minute = within(key, typed(key, value)?, DENIAL_SPIKE, "0 (off) to 1000000")?
         }
         "close_to_tray" => s.close_to_tray = typed(key, value)?,
+        "trusted_proxies" => s.trusted_proxies = cidr::list(key, &typed::<Vec<String>>(key, value)?)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -290,6 +297,11 @@ pub struct SettingsSet {
     /// Closing the desktop window keeps the gateway running in the tray.
     #[cfg_attr(feature = "cli", arg(long))]
     pub close_to_tray: Option<bool>,
+    /// Proxies whose `X-Forwarded-For` is believed (the load balancer in front of the
+    /// gateway): CIDR blocks or addresses, comma-separated, at most 256; empty clears.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Empty, or the absolute path of a file that exists now (its contents are checked when

@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Change};
+use crate::cidr::{self, Cidr, IpRules};
 use crate::command::{Command, Ctx};
 use crate::error::is_unique_violation;
 use crate::keys::{self, ApiKey};
@@ -42,6 +43,15 @@ pub struct Tenant {
     pub billing_link: Option<String>,
     /// Current credits; always equal to the sum of the tenant's ledger.
     pub balance: i64,
+    /// Client addresses (CIDR blocks) the tenant's keys work from; empty: every address
+    /// not denied.
+    #[sqlx(json)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_allow: Vec<Cidr>,
+    /// Client addresses (CIDR blocks) refused with 403 `IP_NOT_ALLOWED`; wins over `ip_allow`.
+    #[sqlx(json)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_deny: Vec<Cidr>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -73,6 +83,17 @@ pub struct TenantCreate {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 1, maximum = 365)]
     pub trial_days: Option<i64>,
+    /// Client addresses the tenant's keys work from, CIDR blocks or addresses,
+    /// comma-separated (at most 256); none: every address not denied.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub ip_allow: Vec<String>,
+    /// Client addresses refused (403 `IP_NOT_ALLOWED`); wins over `ip_allow`.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub ip_deny: Vec<String>,
 }
 
 impl Command for TenantCreate {
@@ -105,15 +126,19 @@ pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> R
     {
         return Err(ConsoleError::invalid("trial_days", format!("must be 1-365, got {d}")));
     }
+    let ip_allow = cidr::list("ip_allow", &input.ip_allow)?;
+    let ip_deny = cidr::list("ip_deny", &input.ip_deny)?;
     let plan = plans::selectable(&mut *tx, &input.plan).await?;
     let tenant = sqlx::query_as::<_, Tenant>(
-        "INSERT INTO tenants (slug, name, contact_email, billing_link, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+        "INSERT INTO tenants (slug, name, contact_email, billing_link, ip_allow, ip_deny, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
     )
     .bind(&slug)
     .bind(&name)
     .bind(&email)
     .bind(&link)
+    .bind(cidr::to_json(&ip_allow))
+    .bind(cidr::to_json(&ip_deny))
     .bind(ctx.now)
     .bind(ctx.now)
     .fetch_one(&mut **tx)
@@ -132,7 +157,8 @@ pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> R
     Ok(tenant)
 }
 
-/// `tenant.update`: name, contact and billing link. An empty value clears an optional field.
+/// `tenant.update`: name, contact, billing link and address rules. An empty value clears
+/// an optional field or a list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
@@ -149,11 +175,20 @@ pub struct TenantUpdate {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
     pub billing_link: Option<String>,
+    /// Replaces the allowed client addresses (CIDR blocks or addresses, comma-separated);
+    /// empty clears the list.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Replaces the refused client addresses; empty clears the list.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub ip_deny: Option<Vec<String>>,
 }
 
 impl Command for TenantUpdate {
     const NAME: &'static str = "tenant.update";
-    const SUMMARY: &'static str = "Change a tenant's name, contact e-mail or billing link";
+    const SUMMARY: &'static str = "Change a tenant's name, contact e-mail, billing link or address rules";
     type Output = Tenant;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Tenant, ConsoleError> {
@@ -173,12 +208,23 @@ impl Command for TenantUpdate {
             Some("") => None,
             Some(l) => Some(validate::http_url("billing_link", l)?),
         };
+        let ip_allow = match &self.ip_allow {
+            None => before.ip_allow.clone(),
+            Some(items) => cidr::list("ip_allow", items)?,
+        };
+        let ip_deny = match &self.ip_deny {
+            None => before.ip_deny.clone(),
+            Some(items) => cidr::list("ip_deny", items)?,
+        };
         let after = sqlx::query_as::<_, Tenant>(
-            "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, updated_at = ? WHERE id = ? RETURNING *",
+            "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
+             WHERE id = ? RETURNING *",
         )
         .bind(&name)
         .bind(&email)
         .bind(&link)
+        .bind(cidr::to_json(&ip_allow))
+        .bind(cidr::to_json(&ip_deny))
         .bind(ctx.now)
         .bind(before.id)
         .fetch_one(&mut *tx)
@@ -250,6 +296,14 @@ async fn set_standing(
     let change = Change::updated(action, target(slug), &before, &after).because(reason.as_deref());
     audit::commit(console, tx, ctx, change).await?;
     Ok(after)
+}
+
+impl Tenant {
+    /// The tenant's address rules, as the policy checks them.
+    #[must_use]
+    pub fn ip_rules(&self) -> IpRules<'_> {
+        IpRules { allow: &self.ip_allow, deny: &self.ip_deny }
+    }
 }
 
 /// One line of the tenant list.

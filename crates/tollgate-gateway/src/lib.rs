@@ -36,6 +36,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
+use tollgate_core::cidr::client_address;
 use tollgate_core::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::{Admitted, Live, Reservation};
 use tollgate_core::metrics::RouteSlot;
@@ -167,11 +168,12 @@ impl Gateway {
     }
 
     /// Counts a request the gateway would answer 401 `MISSING_API_KEY`/`INVALID_API_KEY`
-    /// or 404 against `peer`'s keyless budget; the facts of a 429 when over it. Asked only
-    /// once routing and admission found no usable key, so paying requests never pay for it.
-    fn over_keyless_limit(&self, peer: IpAddr) -> Option<DenialFacts> {
+    /// or 404 against the `client` address's keyless budget (behind trusted proxies, the
+    /// address they forwarded for); the facts of a 429 when over it. Asked only once
+    /// routing and admission found no usable key, so paying requests never pay for it.
+    fn over_keyless_limit(&self, client: IpAddr) -> Option<DenialFacts> {
         let now_ns = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        let seconds = self.keyless.check(peer, now_ns).err()?;
+        let seconds = self.keyless.check(client, now_ns).err()?;
         Some(DenialFacts { retry_after: Some(seconds), ..DenialFacts::default() })
     }
 
@@ -258,6 +260,9 @@ impl Gateway {
         let event = finish.event.as_mut().expect("present until published");
         let settings = self.live.settings();
         finish.durable = settings.durability == Durability::Strict;
+        // Who the client is: the peer, or behind trusted proxies what they say it is.
+        let forwarded_for = request.headers().get_all(&names::X_FORWARDED_FOR);
+        let client = client_address(peer, &settings.trusted_proxies, forwarded_for.iter().map(forwarded_value));
         let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
             let facts_raw = facts_raw(&facts);
             let facts_json = facts_raw.as_deref().map_or("{}", RawValue::get);
@@ -276,7 +281,7 @@ impl Gateway {
             response
         };
         let keyless =
-            |event: &mut GatewayEvent, otherwise: Reason, facts: DenialFacts| match self.over_keyless_limit(peer) {
+            |event: &mut GatewayEvent, otherwise: Reason, facts: DenialFacts| match self.over_keyless_limit(client) {
                 Some(limited) => {
                     let mut response = problem(Reason::KeylessRateLimited, limited, None, event);
                     response.headers_mut().insert(names::RATELIMIT_POLICY, self.keyless_policy());
@@ -290,7 +295,7 @@ impl Gateway {
                 event.route = Some(route.path_prefix.clone());
                 finish.ids.route_id = Some(route.id);
                 finish.ids.slot = slot;
-                let admission = self.live.admit(presented_key(request.headers()), &route, now);
+                let admission = self.live.admit(presented_key(request.headers()), &route, client, now);
                 if let Some(who) = &admission.who {
                     finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
@@ -566,6 +571,11 @@ mod names {
     pub const X_TOLLGATE_TENANT: HeaderName = HeaderName::from_static("x-tollgate-tenant");
     pub const X_TOLLGATE_PLAN: HeaderName = HeaderName::from_static("x-tollgate-plan");
     pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+}
+
+/// One `X-Forwarded-For` header's text; one that is not text stops the walk (`?` is no address).
+fn forwarded_value(value: &HeaderValue) -> &str {
+    value.to_str().unwrap_or("?")
 }
 
 /// `uri` with its path replaced by `path` and its query kept.

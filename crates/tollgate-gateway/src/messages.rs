@@ -121,12 +121,18 @@ impl Reason {
 
     /// Whether the answer may tell the caller about the account behind its key (balance,
     /// tenant, plan, billing link). Not for a key that is refused as such (revoked,
-    /// expired) nor for a blocked tenant: they learn nothing they could not learn
-    /// without a key. The operator's event still names the tenant.
+    /// expired), a blocked tenant, nor a refused address (which may be a stolen key's):
+    /// they learn nothing they could not learn without a key. The operator's event still
+    /// names the tenant.
     pub fn shows_account(self) -> bool {
         !matches!(
             self,
-            Reason::Denied(DenialCode::ApiKeyRevoked | DenialCode::ApiKeyExpired | DenialCode::TenantBlocked)
+            Reason::Denied(
+                DenialCode::ApiKeyRevoked
+                    | DenialCode::ApiKeyExpired
+                    | DenialCode::TenantBlocked
+                    | DenialCode::IpNotAllowed
+            )
         )
     }
 }
@@ -146,6 +152,7 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
             D::ApiKeyRevoked => ("API key revoked", "This API key has been revoked. Use a current key.".into()),
             D::ApiKeyExpired => ("API key expired", format!("This API key expired at {}. Use a current key.", or_dash(&f.expires_at))),
             D::TenantBlocked => ("Account blocked", "This account is blocked. Contact the API provider.".into()),
+            D::IpNotAllowed => ("Address not allowed", "Requests from your network address are not allowed for this account or endpoint. Contact the API provider.".into()),
             D::ScopeNotGranted => ("Scope not granted", format!("This key lacks the scope '{}' that this endpoint requires.", or_dash(&f.required_scope))),
             D::AccountSuspendedNonpayment => ("Account suspended for non-payment", "Your account is suspended because a payment is outstanding. Pay to restore access.".into()),
             D::SubscriptionCanceled => ("Subscription canceled", format!("Your subscription to the {plan} plan is canceled. Subscribe again to continue.")),
@@ -162,6 +169,7 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
             D::ApiKeyRevoked => ("API-Schlüssel widerrufen", "Dieser API-Schlüssel wurde widerrufen. Verwenden Sie einen aktuellen Schlüssel.".into()),
             D::ApiKeyExpired => ("API-Schlüssel abgelaufen", format!("Dieser API-Schlüssel ist am {} abgelaufen. Verwenden Sie einen aktuellen Schlüssel.", or_dash(&f.expires_at))),
             D::TenantBlocked => ("Konto gesperrt", "Dieses Konto ist gesperrt. Wenden Sie sich an den API-Anbieter.".into()),
+            D::IpNotAllowed => ("Adresse nicht zugelassen", "Anfragen von Ihrer Netzwerkadresse sind für dieses Konto oder diesen Endpunkt nicht zugelassen. Wenden Sie sich an den API-Anbieter.".into()),
             D::ScopeNotGranted => ("Berechtigung fehlt", format!("Diesem Schlüssel fehlt die Berechtigung '{}', die dieser Endpunkt verlangt.", or_dash(&f.required_scope))),
             D::AccountSuspendedNonpayment => ("Konto wegen Zahlungsrückstand gesperrt", "Ihr Konto ist gesperrt, weil eine Zahlung aussteht. Bezahlen Sie, um den Zugang wiederherzustellen.".into()),
             D::SubscriptionCanceled => ("Abonnement gekündigt", format!("Ihr Abonnement des Tarifs {plan} ist gekündigt. Schließen Sie es erneut ab, um fortzufahren.")),

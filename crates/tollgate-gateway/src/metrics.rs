@@ -14,12 +14,13 @@ use tollgate_core::metrics::{Exposition, Histogram, Kind, MAX_ROUTE_LABELS, Rout
 
 /// Every code the gateway answers with, and its status (one status per code). The
 /// policy's codes come first, in [`tollgate_core::policy::DenialCode::ALL`] order; a test keeps the table whole.
-const CODES: [(&str, u16); 23] = [
+const CODES: [(&str, u16); 24] = [
     ("MISSING_API_KEY", 401),
     ("INVALID_API_KEY", 401),
     ("API_KEY_REVOKED", 401),
     ("API_KEY_EXPIRED", 401),
     ("TENANT_BLOCKED", 403),
+    ("IP_NOT_ALLOWED", 403),
     ("SCOPE_NOT_GRANTED", 403),
     ("ACCOUNT_SUSPENDED_NONPAYMENT", 402),
     ("SUBSCRIPTION_CANCELED", 402),

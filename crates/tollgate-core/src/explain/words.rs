@@ -26,6 +26,7 @@ fn reason(denial: &Denial, has_key: bool, now: DateTime<Utc>) -> String {
         D::ApiKeyRevoked => "every key of the tenant is revoked".into(),
         D::ApiKeyExpired => format!("the tenant's keys expired (the last {})", at(f.expires_at)),
         D::TenantBlocked => "the tenant is blocked".into(),
+        D::IpNotAllowed => "the client's address is refused by the tenant's or the route's IP rules".into(),
         D::ScopeNotGranted => {
             format!("no key of the tenant has the scope \"{}\"", f.required_scope.as_deref().unwrap_or("?"))
         }
@@ -76,6 +77,8 @@ pub(super) fn fix(outcome: &Outcome) -> Option<(Fix, String)> {
             (Fix::IssueKey, format!("issue a key with the scope \"{}\"", f.required_scope.as_deref().unwrap_or("?")))
         }
         D::TenantBlocked => (Fix::Resume, "resume the tenant (lifts the block)".into()),
+        // Explain judges no address; the gateway's answer names what to change.
+        D::IpNotAllowed => return None,
         D::AccountSuspendedNonpayment => (Fix::Resume, "resume the tenant once it has paid".into()),
         D::SubscriptionCanceled | D::SubscriptionExpired | D::SubscriptionPastDue => {
             (Fix::Renew, "renew the subscription once it is paid".into())

@@ -1,12 +1,15 @@
 //! Admission: the policy applied to the live state, and the reservation that goes with
 //! an allowed request, under the tenant's lock so concurrent requests cannot overspend.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 
 use super::{Cell, Live, LiveKey, TenantState, lock};
+use crate::cidr::IpRules;
 use crate::keys::{PresentedKey, digest};
 use crate::plans::Plan;
-use crate::policy::{Account, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
+use crate::policy::{Account, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::rate::RateLimit;
 use crate::routes::Route;
 
@@ -47,9 +50,16 @@ pub struct Admission {
 }
 
 impl Live {
-    /// Decides one request at `now` and, when it is allowed, reserves its cost. The caller
-    /// hands back a [`Reservation`] that the caller spends or lets go.
-    pub fn admit(&self, presented_key: PresentedKey<'_>, route: &Route, now: DateTime<Utc>) -> Admission {
+    /// Decides one request from `client` (the address the gateway resolved) at `now` and,
+    /// when it is allowed, reserves its cost. The caller hands back a [`Reservation`] that
+    /// the caller spends or lets go.
+    pub fn admit(
+        &self,
+        presented_key: PresentedKey<'_>,
+        route: &Route,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Admission {
         let route_facts = route_facts(route);
         let key = match presented_key {
             PresentedKey::Key(k) => self.key(&digest(k)),
@@ -62,16 +72,21 @@ impl Live {
         };
         let cell = key.as_ref().and_then(|k| self.cell(k.tenant_id));
         let Some((key, cell)) = key.zip(cell) else {
-            let request = Request { key: &key_state, route: &route_facts, account: None };
+            let request = Request { key: &key_state, route: &route_facts, account: None, ip: IpFacts::default() };
             return Admission { outcome: decide(&request, now).outcome, who: None, reservation: None };
         };
         let mut t = lock(&cell);
         let Some(plan) = self.plan(t.plan_id) else {
-            let request = Request { key: &key_state, route: &route_facts, account: None };
+            let request = Request { key: &key_state, route: &route_facts, account: None, ip: IpFacts::default() };
             return Admission { outcome: decide(&request, now).outcome, who: None, reservation: None };
         };
         let account = account(&t, &plan);
-        let decision = decide(&Request { key: &key_state, route: &route_facts, account: Some(&account) }, now);
+        let ip = IpFacts {
+            client: Some(client),
+            tenant: IpRules { allow: &t.ip_allow, deny: &t.ip_deny },
+            route: route.ip_rules(),
+        };
+        let decision = decide(&Request { key: &key_state, route: &route_facts, account: Some(&account), ip }, now);
         if let Some(tat) = decision.next_tat {
             t.rate_tat = Some(tat);
         }

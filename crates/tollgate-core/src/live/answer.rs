@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::admit::{account, key_facts, route_facts};
 use super::{Live, LiveKey, lock};
-use crate::policy::{DenialCode, KeyState, Outcome, Request, decide};
+use crate::policy::{DenialCode, IpFacts, KeyState, Outcome, Request, decide};
 use crate::rate::{self, RateVerdict};
 use crate::routes::Route;
 
@@ -72,11 +72,13 @@ impl Live {
                 // of equals the oldest, hence `rev` (`max_by_key` keeps the last maximum).
                 let decided = keys.iter().rev().map(|key| {
                     let state = KeyState::Known(key_facts(key));
-                    let request = Request { key: &state, route: &facts, account: account.as_ref() };
+                    let request =
+                        Request { key: &state, route: &facts, account: account.as_ref(), ip: IpFacts::default() };
                     (Some(key.prefix.clone()), decide(&request, now).outcome)
                 });
                 let best = decided.max_by_key(|(_, outcome)| progress(outcome)).unwrap_or_else(|| {
-                    let request = Request { key: &KeyState::Unknown, route: &facts, account: None };
+                    let request =
+                        Request { key: &KeyState::Unknown, route: &facts, account: None, ip: IpFacts::default() };
                     (None, decide(&request, now).outcome)
                 });
                 RouteAnswer { route: route.clone(), key_prefix: best.0, outcome: best.1 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
+use crate::cidr::Cidr;
 use crate::metrics::RouteLabels;
 use crate::plans::Plan;
 use crate::routes::Route;
@@ -41,6 +42,10 @@ pub(super) struct TenantRow {
     period_end: DateTime<Utc>,
     grace_until: Option<DateTime<Utc>>,
     period_used: i64,
+    #[sqlx(json)]
+    ip_allow: Vec<Cidr>,
+    #[sqlx(json)]
+    ip_deny: Vec<Cidr>,
 }
 
 /// Each tenant with its subscription and the requests charged this period, as stored
@@ -49,7 +54,7 @@ macro_rules! tenant_query {
     ($filter:literal) => {
         concat!(
             "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until, t.period_used
+                s.period_end, s.grace_until, t.period_used, t.ip_allow, t.ip_deny
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
             $filter
         )
@@ -103,6 +108,8 @@ pub(super) fn tenant_state(row: TenantRow) -> TenantState {
         unwritten: 0,
         rate_tat: None,
         period_used: row.period_used,
+        ip_allow: row.ip_allow,
+        ip_deny: row.ip_deny,
         version: 0,
     }
 }
@@ -122,7 +129,7 @@ macro_rules! tenant_facts {
     ($filter:literal) => {
         concat!(
             "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until, 0 AS period_used
+                s.period_end, s.grace_until, 0 AS period_used, t.ip_allow, t.ip_deny
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
             $filter
         )

@@ -26,6 +26,7 @@ pub use answer::{RateNow, RouteAnswer, TenantAnswers};
 pub(crate) use load::Fresh;
 
 use crate::ConsoleError;
+use crate::cidr::Cidr;
 use crate::metrics::{RouteLabels, RouteSlot};
 use crate::plans::Plan;
 use crate::routes::Route;
@@ -88,6 +89,9 @@ pub struct TenantState {
     pub rate_tat: Option<i64>,
     /// Requests admitted in the current period (for the plan's quota).
     pub period_used: i64,
+    /// The tenant's address rules, parsed when loaded (empty: no allocation, no check).
+    pub ip_allow: Vec<Cidr>,
+    pub ip_deny: Vec<Cidr>,
     /// The console write the fields above `balance` reflect.
     pub version: Version,
 }
@@ -108,6 +112,8 @@ impl TenantState {
         self.period_start = fresh.period_start;
         self.period_end = fresh.period_end;
         self.grace_until = fresh.grace_until;
+        self.ip_allow.clone_from(&fresh.ip_allow);
+        self.ip_deny.clone_from(&fresh.ip_deny);
         self.version = fresh.version;
     }
 
@@ -118,6 +124,7 @@ impl TenantState {
                 == (other.standing, &other.billing_link, other.plan_id, other.status)
             && (self.period_start, self.period_end, self.grace_until)
                 == (other.period_start, other.period_end, other.grace_until)
+            && (&self.ip_allow, &self.ip_deny) == (&other.ip_allow, &other.ip_deny)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::subscriptions::SubscriptionStatus;
 use crate::tenants::Standing;
 
 const DIGEST: [u8; 32] = [7; 32];
+const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 pub(super) fn tenant(standing: Standing) -> TenantState {
     let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
@@ -31,6 +32,8 @@ pub(super) fn tenant(standing: Standing) -> TenantState {
         unwritten: 0,
         rate_tat: None,
         period_used: 0,
+        ip_allow: vec![],
+        ip_deny: vec![],
         version: 0,
     }
 }
@@ -61,6 +64,8 @@ fn route(cost: i64) -> Route {
         cost,
         required_feature: None,
         required_scope: None,
+        ip_allow: vec![],
+        ip_deny: vec![],
         created_at: t0,
         updated_at: t0,
     }
@@ -194,11 +199,11 @@ fn answers_name_the_payment_condition_behind_a_rate_limit_and_change_nothing() {
         Outcome::Deny(d) => Some(d.code),
         Outcome::Allow { .. } => None,
     };
-    let first = live.admit(PresentedKey::Key("tg_live_secret"), &r, t0);
+    let first = live.admit(PresentedKey::Key("tg_live_secret"), &r, LOCALHOST, t0);
     assert_eq!(code(&first.outcome), Some(DenialCode::InsufficientCredits), "the first call: no credits");
     // Retries at the same instant use up the burst, then get 429.
     let retries: Vec<_> =
-        (0..5).map(|_| code(&live.admit(PresentedKey::Key("tg_live_secret"), &r, t0).outcome)).collect();
+        (0..5).map(|_| code(&live.admit(PresentedKey::Key("tg_live_secret"), &r, LOCALHOST, t0).outcome)).collect();
     assert_eq!(retries.last(), Some(&Some(DenialCode::RateLimited)), "retries run into the limit: {retries:?}");
 
     let before = live.tenant(1).unwrap();

@@ -18,6 +18,8 @@ pub enum DenialCode {
     ApiKeyExpired,
     /// 403: tenant blocked for abuse.
     TenantBlocked,
+    /// 403: the client's address is refused by the tenant's or the route's IP rules.
+    IpNotAllowed,
     /// 403: key lacks the route's scope.
     ScopeNotGranted,
     /// 402: tenant suspended for nonpayment.
@@ -41,12 +43,13 @@ pub enum DenialCode {
 impl DenialCode {
     /// Every code in contract order (the first failing check comes first), so
     /// docs and tests can enumerate codes without missing one.
-    pub const ALL: [DenialCode; 14] = [
+    pub const ALL: [DenialCode; 15] = [
         Self::MissingApiKey,
         Self::InvalidApiKey,
         Self::ApiKeyRevoked,
         Self::ApiKeyExpired,
         Self::TenantBlocked,
+        Self::IpNotAllowed,
         Self::ScopeNotGranted,
         Self::AccountSuspendedNonpayment,
         Self::SubscriptionCanceled,
@@ -79,6 +82,7 @@ impl DenialCode {
             Self::ApiKeyRevoked => (401, "API_KEY_REVOKED"),
             Self::ApiKeyExpired => (401, "API_KEY_EXPIRED"),
             Self::TenantBlocked => (403, "TENANT_BLOCKED"),
+            Self::IpNotAllowed => (403, "IP_NOT_ALLOWED"),
             Self::ScopeNotGranted => (403, "SCOPE_NOT_GRANTED"),
             Self::AccountSuspendedNonpayment => (402, "ACCOUNT_SUSPENDED_NONPAYMENT"),
             Self::SubscriptionCanceled => (402, "SUBSCRIPTION_CANCELED"),

@@ -2,8 +2,11 @@
 //! the checks run in contract order and the first failure answers. Pure, so the
 //! order is testable exhaustively and persistence stays with the caller.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::cidr::IpRules;
 use crate::rate::{self, RateLimit, RateVerdict};
 
 mod denial;
@@ -86,6 +89,21 @@ pub struct Request<'a> {
     /// The key's account; `None` only when the key is not `Known`. A known key
     /// without an account is refused as `INVALID_API_KEY` (fail closed).
     pub account: Option<&'a Account>,
+    /// The client's address and the address rules it must pass.
+    pub ip: IpFacts<'a>,
+}
+
+/// Where a request comes from, and the tenant's and the route's address rules; a request
+/// must pass both. Checked with the other 403s, after the key is known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IpFacts<'a> {
+    /// The client's address as the gateway resolved it (trusted proxies already walked).
+    /// `None` when no request is at hand (`explain`): the rules are then not judged.
+    pub client: Option<IpAddr>,
+    /// The key's tenant's rules.
+    pub tenant: IpRules<'a>,
+    /// The matched route's rules.
+    pub route: IpRules<'a>,
 }
 
 /// Whether the request goes upstream.
@@ -130,6 +148,7 @@ type Check<T = ()> = Result<T, Box<Denial>>;
 fn run_checks(req: &Request<'_>, now: DateTime<Utc>, tat: &mut Option<i64>) -> Check<i64> {
     let (key, account) = authenticate(req, now)?; // 401
     check_not_blocked(account)?; // 403
+    check_ip(&req.ip)?; // 403
     check_scope(key, req.route)?; // 403
     check_standing(account)?; // 402
     check_subscription(account, now)?; // 402
@@ -172,6 +191,19 @@ fn check_not_blocked(account: &Account) -> Check {
     match account.standing {
         Standing::Blocked => deny(DenialCode::TenantBlocked, DenialFacts::default()),
         Standing::Active | Standing::Suspended => Ok(()),
+    }
+}
+
+/// Costs two length checks when neither the tenant nor the route has rules.
+fn check_ip(ip: &IpFacts<'_>) -> Check {
+    if ip.tenant.is_empty() && ip.route.is_empty() {
+        return Ok(());
+    }
+    match ip.client {
+        Some(client) if !ip.tenant.permits(client) || !ip.route.permits(client) => {
+            deny(DenialCode::IpNotAllowed, DenialFacts::default())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The policy's contract: every code, every pair of failing conditions, the facts.
 use super::DenialCode::*;
 use super::*;
+use crate::cidr::Cidr;
 use SubscriptionStatus::{Active, PastDue, Trialing};
 
 fn now() -> DateTime<Utc> {
@@ -18,6 +19,15 @@ struct Fixture {
     key: KeyState,
     route: RouteFacts,
     account: Account,
+    client: IpAddr,
+    tenant_allow: Vec<Cidr>,
+    tenant_deny: Vec<Cidr>,
+    route_allow: Vec<Cidr>,
+    route_deny: Vec<Cidr>,
+}
+
+fn cidrs(items: &[&str]) -> Vec<Cidr> {
+    items.iter().map(|s| s.parse().expect("test CIDR")).collect()
 }
 
 /// Passes every check: rate 10/s burst 5 (T = 100ms), quota and balance to spare.
@@ -40,11 +50,28 @@ fn baseline() -> Fixture {
         balance: 100,
         rate_tat: None,
     };
-    Fixture { key: KeyState::Known(key), route, account }
+    Fixture {
+        key: KeyState::Known(key),
+        route,
+        account,
+        client: "10.1.2.3".parse().expect("test address"),
+        tenant_allow: cidrs(&["10.0.0.0/8"]),
+        tenant_deny: cidrs(&["10.9.0.0/16"]),
+        route_allow: vec![],
+        route_deny: vec![],
+    }
+}
+
+fn ip_facts(f: &Fixture) -> IpFacts<'_> {
+    IpFacts {
+        client: Some(f.client),
+        tenant: IpRules { allow: &f.tenant_allow, deny: &f.tenant_deny },
+        route: IpRules { allow: &f.route_allow, deny: &f.route_deny },
+    }
 }
 
 fn run(f: &Fixture) -> Decision {
-    let request = Request { key: &f.key, route: &f.route, account: Some(&f.account) };
+    let request = Request { key: &f.key, route: &f.route, account: Some(&f.account), ip: ip_facts(f) };
     decide(&request, now())
 }
 fn code(decision: &Decision) -> Option<DenialCode> {
@@ -66,12 +93,14 @@ fn rank(code: DenialCode) -> usize {
 /// (name, code, exclusive group): one failing condition per stage, in contract
 /// order, at the boundary instant where one applies. Conditions sharing a
 /// non-empty group set the same field, so they cannot hold together.
-const CONDITIONS: [(&str, DenialCode, &str); 17] = [
+const CONDITIONS: [(&str, DenialCode, &str); 19] = [
     ("missing key", MissingApiKey, "key"),
     ("unknown key", InvalidApiKey, "key"),
     ("revoked key", ApiKeyRevoked, ""),
     ("key expiring now", ApiKeyExpired, ""),
     ("blocked tenant", TenantBlocked, "standing"),
+    ("address denied by the tenant", IpNotAllowed, ""),
+    ("address outside the route's allow list", IpNotAllowed, ""),
     ("scope not granted", ScopeNotGranted, ""),
     ("suspended tenant", AccountSuspendedNonpayment, "standing"),
     ("canceled", SubscriptionCanceled, "subscription"),
@@ -99,6 +128,8 @@ fn apply(name: &str, f: &mut Fixture) {
         "revoked key" => known.into_iter().for_each(|k| k.revoked = true),
         "key expiring now" => known.into_iter().for_each(|k| k.expires_at = Some(now())),
         "blocked tenant" => a.standing = Standing::Blocked,
+        "address denied by the tenant" => f.tenant_deny.push(Cidr::V4 { net: 0x0a01_0203, prefix: 32 }),
+        "address outside the route's allow list" => f.route_allow = cidrs(&["192.0.2.0/24", "2001:db8::/32"]),
         "scope not granted" => f.route.required_scope = Some("admin".into()),
         "suspended tenant" => a.standing = Standing::Suspended,
         "canceled" => a.status = SubscriptionStatus::Canceled,
@@ -164,8 +195,8 @@ fn every_pair_answers_with_the_earlier_check() {
             checked += 1;
         }
     }
-    // C(17, 2) = 136 pairs minus exclusive ones: key 1 + standing 1 + subscription C(6, 2) = 15.
-    assert_eq!(checked, 136 - 17, "every compatible pair should be checked");
+    // C(19, 2) = 171 pairs minus exclusive ones: key 1 + standing 1 + subscription C(6, 2) = 15.
+    assert_eq!(checked, 171 - 17, "every compatible pair should be checked");
 }
 
 #[test]
@@ -244,10 +275,10 @@ fn unlimited_plan_and_missing_account() {
     (f.account.rate, f.account.period_quota) = (None, None);
     let allowed = Decision { outcome: Outcome::Allow { cost: 5 }, next_tat: None };
     assert_eq!(run(&f), allowed, "an unlimited plan should pass without a TAT to store");
-    let orphan = Request { key: &f.key, route: &f.route, account: None };
+    let orphan = Request { key: &f.key, route: &f.route, account: None, ip: ip_facts(&f) };
     let got = code(&decide(&orphan, now()));
     assert_eq!(got, Some(InvalidApiKey), "a known key without an account should fail closed");
-    let missing = Request { key: &KeyState::Missing, route: &f.route, account: None };
+    let missing = Request { key: &KeyState::Missing, route: &f.route, account: None, ip: ip_facts(&f) };
     let got = code(&decide(&missing, now()));
     assert_eq!(got, Some(MissingApiKey), "a missing key should need no account");
 }
@@ -255,7 +286,7 @@ fn unlimited_plan_and_missing_account() {
 #[test]
 fn codes_map_to_status_and_wire_names() {
     let statuses = DenialCode::ALL.map(DenialCode::status);
-    let expected = [401, 401, 401, 401, 403, 403, 402, 402, 402, 402, 402, 429, 402, 402];
+    let expected = [401, 401, 401, 401, 403, 403, 403, 402, 402, 402, 402, 402, 429, 402, 402];
     assert_eq!(statuses, expected, "statuses should follow the contract");
     for code in DenialCode::ALL {
         let json = serde_json::to_string(&code).expect("a code serializes");
@@ -272,12 +303,38 @@ fn codes_map_to_status_and_wire_names() {
 fn stage(code: DenialCode) -> (usize, u16) {
     match code {
         MissingApiKey | InvalidApiKey | ApiKeyRevoked | ApiKeyExpired => (0, 401),
-        TenantBlocked | ScopeNotGranted => (1, 403),
+        TenantBlocked | IpNotAllowed | ScopeNotGranted => (1, 403),
         AccountSuspendedNonpayment | SubscriptionCanceled | SubscriptionExpired | SubscriptionPastDue => (2, 402),
         FeatureNotInPlan => (3, 402),
         RateLimited => (4, 429),
         QuotaExhausted | InsufficientCredits => (5, 402),
     }
+}
+
+#[test]
+fn address_rules_of_tenant_and_route_both_apply() {
+    let mut f = baseline();
+    assert_eq!(code(&run(&f)), None, "inside the tenant's allow list");
+    f.client = "192.0.2.7".parse().expect("address");
+    assert_eq!(code(&run(&f)), Some(IpNotAllowed), "outside the tenant's allow list");
+    f.tenant_allow.clear();
+    assert_eq!(code(&run(&f)), None, "an empty allow list lets everyone in");
+    f.route_deny = cidrs(&["192.0.2.0/24"]);
+    assert_eq!(code(&run(&f)), Some(IpNotAllowed), "the route's deny list applies too");
+    f.route_allow = cidrs(&["192.0.2.7"]);
+    assert_eq!(code(&run(&f)), Some(IpNotAllowed), "deny wins over allow");
+    assert_eq!(facts(&f), DenialFacts::default(), "a refused address learns nothing about the account");
+    f.client = "::ffff:10.9.1.1".parse().expect("address");
+    (f.route_allow, f.route_deny) = (vec![], vec![]);
+    assert_eq!(code(&run(&f)), Some(IpNotAllowed), "an IPv4-mapped client meets IPv4 rules");
+    let unknown = Request {
+        ip: IpFacts { client: None, ..ip_facts(&f) },
+        ..Request { key: &f.key, route: &f.route, account: Some(&f.account), ip: ip_facts(&f) }
+    };
+    assert_eq!(code(&decide(&unknown, now())), None, "without a request's address (explain) the rules are not judged");
+    f.client = "10.9.1.1".parse().expect("address");
+    f.account.balance = 0;
+    assert_eq!(code(&run(&f)), Some(IpNotAllowed), "403 before any 402");
 }
 
 mod order {

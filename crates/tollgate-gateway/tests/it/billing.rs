@@ -172,8 +172,12 @@ async fn eight_os_threads_admitting_at_once_never_overspend() {
                     barrier.wait();
                     let mut allowed = 0;
                     for _ in 0..400 {
-                        let admission =
-                            w.live.admit(tollgate_core::keys::PresentedKey::Key(&w.secret), &route, chrono::Utc::now());
+                        let admission = w.live.admit(
+                            tollgate_core::keys::PresentedKey::Key(&w.secret),
+                            &route,
+                            std::net::Ipv4Addr::LOCALHOST.into(),
+                            chrono::Utc::now(),
+                        );
                         if let Some(reservation) = admission.reservation {
                             allowed += 1;
                             kept.lock().unwrap().push(reservation);

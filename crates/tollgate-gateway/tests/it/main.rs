@@ -6,6 +6,7 @@ mod cores;
 mod explain;
 mod harness;
 mod hostile;
+mod ip_rules;
 mod lifecycle;
 mod meaning;
 mod pool;

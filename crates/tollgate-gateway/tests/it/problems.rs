@@ -162,7 +162,7 @@ async fn nothing_internal_leaks_into_a_problem() {
 }
 
 /// Every byte of an answer a browser or a program gets, headers and body, as text.
-async fn everything(w: &crate::harness::World, secret: &str, accept: &str) -> (u16, String, String) {
+pub(crate) async fn everything(w: &crate::harness::World, secret: &str, accept: &str) -> (u16, String, String) {
     let r = w.client.get(format!("{}/v1/x", w.url)).bearer_auth(secret).header("accept", accept).send().await.unwrap();
     let status = r.status().as_u16();
     let headers: String = r.headers().iter().map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap())).collect();
@@ -170,7 +170,7 @@ async fn everything(w: &crate::harness::World, secret: &str, accept: &str) -> (u
 }
 
 /// No tenant slug, balance, plan or billing link, in any header or anywhere in the body.
-fn assert_nothing_about_the_account(what: &str, headers: &str, body: &str) {
+pub(crate) fn assert_nothing_about_the_account(what: &str, headers: &str, body: &str) {
     let headers = headers.to_lowercase();
     for leak in ["acme", "4321", "pay.example.org", "x-credits-remaining", "\nlink:", "ratelimit-policy"] {
         assert!(!headers.contains(leak), "{what}: '{leak}' in the headers:\n{headers}");

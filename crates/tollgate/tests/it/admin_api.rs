@@ -146,6 +146,30 @@ async fn errors_map_to_status_codes_with_field_names() {
 }
 
 #[tokio::test]
+async fn ip_rules_over_http_name_the_field_and_the_bad_entry() {
+    let api = api().await;
+    api.call("plan.create", json!({"name": "Pro"})).await;
+    let (s, t) = api
+        .call("tenant.create", json!({"name": "Acme", "plan": "pro", "ip_deny": ["10.0.0.5", "2001:db8::/32"]}))
+        .await;
+    assert_eq!((s, &t["tenant"]["ip_deny"]), (StatusCode::OK, &json!(["10.0.0.5/32", "2001:db8::/32"])), "{t}");
+    let (s, e) = api.call("tenant.update", json!({"tenant": "acme", "ip_allow": ["10.0.0.0/8", "10.1.1.1/8"]})).await;
+    assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("ip_allow")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("'10.1.1.1/8'"), "the bad entry is named: {e}");
+    let (_, shown) = api.call("tenant.show", json!({"tenant": "acme"})).await;
+    assert_eq!(shown["tenant"]["ip_allow"], json!([]), "the refused update changed nothing");
+    let (s, r) = api
+        .call(
+            "route.create",
+            json!({"path_prefix": "/v1", "upstream_url": "http://127.0.0.1:9", "ip_allow": ["::ffff:10.0.0.0/104"]}),
+        )
+        .await;
+    assert_eq!((s, &r["ip_allow"]), (StatusCode::OK, &json!(["10.0.0.0/8"])), "an IPv4-mapped block is the IPv4 block");
+    let (s, e) = api.call("settings.set", json!({"trusted_proxies": ["300.0.0.1"]})).await;
+    assert_eq!((s, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("trusted_proxies")), "{e}");
+}
+
+#[tokio::test]
 async fn every_command_has_a_route() {
     let api = api().await;
     for name in COMMAND_NAMES {

@@ -263,3 +263,73 @@ fn an_https_route_takes_its_private_ca_from_a_file() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("PEM, 1 certificate") && !text.contains("BEGIN"), "the table counts it:\n{text}");
 }
+
+#[test]
+fn ip_rules_and_trusted_proxies_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let created = json(
+        d,
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--plan",
+            "pro",
+            "--ip-allow",
+            "10.0.0.0/8,2001:db8::/32",
+            "--ip-deny",
+            "10.0.0.5",
+        ],
+    );
+    let t = &created["tenant"];
+    assert_eq!(t["ip_allow"], serde_json::json!(["10.0.0.0/8", "2001:db8::/32"]), "comma-separated blocks");
+    assert_eq!(t["ip_deny"], serde_json::json!(["10.0.0.5/32"]), "a bare address is one host");
+    let shown = String::from_utf8(run(d, &["tenant", "show", "--tenant", "acme"]).stdout).unwrap();
+    assert!(shown.lines().any(|l| l.starts_with("ip_allow") && l.contains("10.0.0.0/8")), "tenant show:\n{shown}");
+
+    let route = json(
+        d,
+        &["route", "create", "--path", "/v1", "--upstream", "http://127.0.0.1:9", "--ip-deny", "192.168.0.0/16"],
+    );
+    let id = route["id"].to_string();
+    let listed = String::from_utf8(run(d, &["route", "list"]).stdout).unwrap();
+    assert!(listed.contains("IP_DENY") && listed.contains("192.168.0.0/16"), "route list:\n{listed}");
+
+    let proxies = json(d, &["settings", "set", "--trusted-proxies", "10.0.0.0/8,192.168.1.7"]);
+    assert_eq!(proxies["trusted_proxies"], serde_json::json!(["10.0.0.0/8", "192.168.1.7/32"]));
+
+    let before =
+        [json(d, &["tenant", "show", "--tenant", "acme"]), json(d, &["route", "list"]), json(d, &["settings", "get"])];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["tenant", "update", "--tenant", "acme", "--ip-allow", "10.0.0.0/8,10.0.0.0/33"],
+            "ip_allow: '10.0.0.0/33' has a prefix longer than 32",
+        ),
+        (
+            &["tenant", "update", "--tenant", "acme", "--ip-deny", "example.com"],
+            "ip_deny: 'example.com' is not an IP address or CIDR block",
+        ),
+        (
+            &["route", "update", "--id", &id, "--ip-allow", "10.0.0.1/8"],
+            "ip_allow: '10.0.0.1/8' has host bits set; the block is 10.0.0.0/8",
+        ),
+        (&["settings", "set", "--trusted-proxies", "10.0.0.0/8,nope"], "trusted_proxies: 'nope'"),
+    ];
+    for (args, expected) in cases {
+        let stderr = fails(d, args);
+        assert!(stderr.contains(expected), "`{}` should say '{expected}', said: {stderr}", args.join(" "));
+    }
+    let after =
+        [json(d, &["tenant", "show", "--tenant", "acme"]), json(d, &["route", "list"]), json(d, &["settings", "get"])];
+    assert_eq!(after, before, "a refused list changes nothing");
+
+    let cleared = json(d, &["tenant", "update", "--tenant", "acme", "--ip-allow", ""]);
+    assert_eq!(
+        (cleared["ip_allow"].clone(), cleared["ip_deny"].clone()),
+        (serde_json::json!([]), serde_json::json!(["10.0.0.5/32"])),
+        "empty clears one list"
+    );
+}

@@ -738,6 +738,10 @@ export interface Route {
   cost: number;
   created_at: string;
   id: number;
+  /** Client addresses (CIDR blocks) this route answers; empty: every address not denied. */
+  ip_allow: string[];
+  /** Client addresses (CIDR blocks) refused with 403 `IP_NOT_ALLOWED`; wins over `ip_allow`. */
+  ip_deny: string[];
   /** Methods this route answers; empty means every method. */
   methods: string[];
   /** Requests whose path starts with this (the longest match wins), e.g. `/v1/search`. */
@@ -760,6 +764,16 @@ export interface Route {
 export interface RouteCreate {
   /** Credits per call (default 1). */
   cost?: number | null;
+  /**
+   * Client addresses allowed, CIDR blocks or addresses, comma-separated (at most 256);
+   * none: every address not denied.
+   */
+  ip_allow?: string[];
+  /**
+   * Client addresses refused (403 `IP_NOT_ALLOWED`), CIDR blocks or addresses; wins over
+   * `ip_allow`.
+   */
+  ip_deny?: string[];
   /** Methods, comma-separated; none means all. */
   methods?: string[];
   /** Path prefix starting with `/`. */
@@ -809,6 +823,13 @@ export type RouteList = Record<string, unknown>;
 export interface RouteUpdate {
   cost?: number | null;
   id: number;
+  /**
+   * Replaces the allowed client addresses (CIDR blocks or addresses, comma-separated);
+   * empty clears the list.
+   */
+  ip_allow?: string[] | null;
+  /** Replaces the refused client addresses; empty clears the list. */
+  ip_deny?: string[] | null;
   methods?: string[] | null;
   path_prefix?: string | null;
   required_feature?: string | null;
@@ -869,6 +890,11 @@ export interface Settings {
   problem_type_base: string;
   /** Days denials and the per-request charges of `strict` requests are kept. */
   retention_days: number;
+  /**
+   * Proxies (CIDR blocks) whose `X-Forwarded-For` the gateway believes, e.g. the load
+   * balancer in front of it; empty: the TCP peer is the client.
+   */
+  trusted_proxies: string[];
   /** How long the gateway waits for the upstream's response headers before a 504. */
   upstream_timeout_ms: number;
   /**
@@ -922,6 +948,11 @@ export interface SettingsSet {
   problem_type_base?: string | null;
   /** Days denials and strict requests' charges are kept, 1-3650. */
   retention_days?: number | null;
+  /**
+   * Proxies whose `X-Forwarded-For` is believed (the load balancer in front of the
+   * gateway): CIDR blocks or addresses, comma-separated, at most 256; empty clears.
+   */
+  trusted_proxies?: string[] | null;
   /** Milliseconds to wait for the upstream's response headers before a 504, 100-600000. */
   upstream_timeout_ms?: number | null;
   /**
@@ -974,6 +1005,13 @@ export interface Tenant {
   contact_email?: string | null;
   created_at: string;
   id: number;
+  /**
+   * Client addresses (CIDR blocks) the tenant's keys work from; empty: every address
+   * not denied.
+   */
+  ip_allow: string[];
+  /** Client addresses (CIDR blocks) refused with 403 `IP_NOT_ALLOWED`; wins over `ip_allow`. */
+  ip_deny: string[];
   name: string;
   slug: string;
   standing: Standing;
@@ -991,6 +1029,13 @@ export interface TenantCreate {
   /** Overrides the billing link template for this tenant. */
   billing_link?: string | null;
   contact_email?: string | null;
+  /**
+   * Client addresses the tenant's keys work from, CIDR blocks or addresses,
+   * comma-separated (at most 256); none: every address not denied.
+   */
+  ip_allow?: string[];
+  /** Client addresses refused (403 `IP_NOT_ALLOWED`); wins over `ip_allow`. */
+  ip_deny?: string[];
   /** Display name; the slug is derived from it unless given. */
   name: string;
   /** The plan to start on. */
@@ -1062,10 +1107,20 @@ export interface TenantSuspend {
   tenant: string;
 }
 
-/** `tenant.update`: name, contact and billing link. An empty value clears an optional field. */
+/**
+ * `tenant.update`: name, contact, billing link and address rules. An empty value clears
+ * an optional field or a list.
+ */
 export interface TenantUpdate {
   billing_link?: string | null;
   contact_email?: string | null;
+  /**
+   * Replaces the allowed client addresses (CIDR blocks or addresses, comma-separated);
+   * empty clears the list.
+   */
+  ip_allow?: string[] | null;
+  /** Replaces the refused client addresses; empty clears the list. */
+  ip_deny?: string[] | null;
   name?: string | null;
   tenant: string;
 }

@@ -11,7 +11,7 @@ export interface CounterGroup {
 const GROUPS: CounterGroup[] = [
   { title: 'Served', status: 'served', keys: [SERVED] },
   { title: '401', status: '401', keys: ['MISSING_API_KEY', 'INVALID_API_KEY', 'API_KEY_REVOKED', 'API_KEY_EXPIRED'] },
-  { title: '403', status: '403', keys: ['TENANT_BLOCKED', 'SCOPE_NOT_GRANTED'] },
+  { title: '403', status: '403', keys: ['TENANT_BLOCKED', 'IP_NOT_ALLOWED', 'SCOPE_NOT_GRANTED'] },
   {
     title: '402',
     status: '402',
