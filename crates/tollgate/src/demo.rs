@@ -56,6 +56,9 @@ pub enum DemoError {
     /// Demo data would mix with the operator's own.
     #[error("the demo seeds an empty console, and this one already has tenants or plans")]
     NotEmpty,
+    /// The demo's traffic speaks plain HTTP; it checks nothing of a gateway serving HTTPS.
+    #[error("the demo's traffic speaks plain HTTP and this gateway serves HTTPS; run the demo without a certificate")]
+    GatewayHttps,
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
 }
@@ -66,6 +69,7 @@ impl DemoError {
     pub fn body(&self) -> tollgate_core::ErrorBody {
         let (code, message) = match self {
             DemoError::NotEmpty => ("NOT_EMPTY", self.to_string()),
+            DemoError::GatewayHttps => ("GATEWAY_HTTPS", self.to_string()),
             DemoError::Failed(e) => {
                 tracing::error!(error = %e, "the demo did not start");
                 ("DEMO_FAILED", "the demo could not start; see the log".to_string())
@@ -93,6 +97,9 @@ impl DemoLauncher {
     /// Starts the demo upstream, seeds the console and starts the traffic.
     pub async fn launch(&self, console: &Console) -> Result<(DemoReport, DemoKeys, String), DemoError> {
         let _one_at_a_time = self.once.lock().await;
+        if self.gateway_url.starts_with("https://") {
+            return Err(DemoError::GatewayHttps);
+        }
         let ctx = Ctx::now("demo");
         let tenants = run(console, &ctx, TenantList::default()).await?;
         let plans = run(console, &ctx, PlanList { include_archived: true }).await?;

@@ -122,6 +122,9 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
                     DemoError::NotEmpty => anyhow::anyhow!(
                         "--demo seeds a fresh data directory, and this one already has tenants or plans; pass --data-dir with an empty directory"
                     ),
+                    DemoError::GatewayHttps => {
+                        anyhow::anyhow!("--demo sends plain HTTP traffic: run it without --tls-cert")
+                    }
                     DemoError::Failed(e) => e,
                 });
             }

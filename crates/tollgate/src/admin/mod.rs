@@ -143,7 +143,7 @@ async fn load_demo(State(state): State<AdminState>) -> Response {
         Ok((report, _, _)) => axum::Json(report).into_response(),
         Err(e) => {
             let status = match e {
-                DemoError::NotEmpty => StatusCode::CONFLICT,
+                DemoError::NotEmpty | DemoError::GatewayHttps => StatusCode::CONFLICT,
                 DemoError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, axum::Json(e.body())).into_response()

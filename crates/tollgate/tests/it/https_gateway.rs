@@ -172,3 +172,22 @@ fn a_bad_certificate_or_a_half_pair_is_refused_at_start_naming_the_file() {
     let err = serve(&[]);
     assert!(err.contains("chain.pem"), "the stored pair is used, and its fault named: {err}");
 }
+
+#[test]
+fn the_demo_refuses_a_gateway_serving_https_and_says_why() {
+    let (dir, certs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    issue(&pki("Demo"), "demo", certs.path());
+    let (cert, key) = (certs.path().join("chain.pem"), certs.path().join("key.pem"));
+    let out = crate::process::binary()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--demo", "--admin-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--demo sends plain HTTP traffic"), "{err}");
+    assert_eq!(json(dir.path(), &["tenant", "list"]).as_array().map(Vec::len), Some(0), "nothing was seeded");
+}
