@@ -142,8 +142,8 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    audit, charges, credits, explain, health, import, keys, ledger, overview, plans, request_show, routes, settings,
-    subscriptions, tenants, traffic, traffic_history, verify,
+    audit, charges, credits, explain, health, import, keys, ledger, overview, payments, plans, request_show, routes,
+    settings, subscriptions, tenants, traffic, traffic_history, verify,
 };
 
 console_commands! {
@@ -188,4 +188,5 @@ console_commands! {
     request_show::RequestShow,
     explain::Explain,
     overview::OverviewShow,
+    payments::PaymentEventList,
 }

@@ -24,6 +24,7 @@ pub mod live;
 pub mod metrics;
 pub mod overview;
 pub mod path;
+pub mod payments;
 pub mod pem;
 pub mod plans;
 pub mod policy;

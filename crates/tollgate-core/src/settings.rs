@@ -67,6 +67,9 @@ pub struct Settings {
     /// balancer in front of it; empty: the TCP peer is the client.
     #[schema(value_type = Vec<String>)]
     pub trusted_proxies: Vec<Cidr>,
+    /// The signing secret (`whsec_…`) of the Stripe webhook endpoint the gateway serves at
+    /// `/_tollgate/stripe`; empty: the endpoint is off.
+    pub stripe_webhook_secret: String,
 }
 
 impl Default for Settings {
@@ -86,6 +89,7 @@ impl Default for Settings {
             low_balance_threshold: 100,
             denial_spike_per_minute: 100,
             close_to_tray: true,
+            stripe_webhook_secret: String::new(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -207,6 +211,7 @@ fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> Result<bool,
             s.denial_spike_per_minute = within(key, typed(key, value)?, DENIAL_SPIKE, "0 (off) to 1000000")?
         }
         "close_to_tray" => s.close_to_tray = typed(key, value)?,
+        "stripe_webhook_secret" => s.stripe_webhook_secret = signing_secret(key, &typed::<String>(key, value)?)?,
         "trusted_proxies" => s.trusted_proxies = cidr::list(key, &typed::<Vec<String>>(key, value)?)?,
         _ => return Ok(false),
     }
@@ -297,11 +302,40 @@ pub struct SettingsSet {
     /// Closing the desktop window keeps the gateway running in the tray.
     #[cfg_attr(feature = "cli", arg(long))]
     pub close_to_tray: Option<bool>,
+    /// The Stripe webhook endpoint's signing secret (`whsec_…`, from Stripe's dashboard);
+    /// empty turns the endpoint off.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^whsec_[!-~]{1,200}$")]
+    pub stripe_webhook_secret: Option<String>,
     /// Proxies whose `X-Forwarded-For` is believed (the load balancer in front of the
     /// gateway): CIDR blocks or addresses, comma-separated, at most 256; empty clears.
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
     #[schema(max_items = 256)]
     pub trusted_proxies: Option<Vec<String>>,
+}
+
+/// `s` as the audit log keeps it: a signing secret is only said to be set, never written.
+fn redacted(s: &Settings) -> Settings {
+    let mut shown = s.clone();
+    if !shown.stripe_webhook_secret.is_empty() {
+        shown.stripe_webhook_secret = format!("whsec_… (set, {} characters)", s.stripe_webhook_secret.len());
+    }
+    shown
+}
+
+/// Empty, or a Stripe signing secret: `whsec_` and visible characters.
+fn signing_secret(field: &str, s: &str) -> Result<String, ConsoleError> {
+    let s = s.trim();
+    let ok = s.is_empty()
+        || (s.starts_with("whsec_") && s.len() > 6 && s.len() <= 206 && s.bytes().all(|b| b.is_ascii_graphic()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ConsoleError::invalid(
+            field,
+            "must be the endpoint's signing secret from Stripe (whsec_…), or empty to turn it off",
+        ))
+    }
 }
 
 /// Empty, or the absolute path of a file that exists now (its contents are checked when
@@ -367,7 +401,7 @@ impl Command for SettingsSet {
             }
         }
         let invalid = report.invalid.into_iter().filter(|i| !written.contains(&i.key)).collect();
-        let change = Change::updated(Self::NAME, "settings".into(), &before, &s);
+        let change = Change::updated(Self::NAME, "settings".into(), &redacted(&before), &redacted(&s));
         audit::commit(console, tx, ctx, change).await?;
         Ok(SettingsReport { settings: s, invalid, listening: console.listening().cloned() })
     }

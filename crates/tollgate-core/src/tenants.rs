@@ -52,6 +52,8 @@ pub struct Tenant {
     #[sqlx(json)]
     #[schema(value_type = Vec<String>)]
     pub ip_deny: Vec<Cidr>,
+    /// The tenant's customer id at Stripe (`cus_…`): Stripe events naming it apply here.
+    pub stripe_customer: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -184,6 +186,10 @@ pub struct TenantUpdate {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
     #[schema(max_items = 256)]
     pub ip_deny: Option<Vec<String>>,
+    /// The tenant's Stripe customer id (`cus_…`); empty clears it.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^cus_[A-Za-z0-9]{1,100}$")]
+    pub stripe_customer: Option<String>,
 }
 
 impl Command for TenantUpdate {
@@ -216,8 +222,28 @@ impl Command for TenantUpdate {
             None => before.ip_deny.clone(),
             Some(items) => cidr::list("ip_deny", items)?,
         };
+        let stripe_customer = match self.stripe_customer.as_deref().map(str::trim) {
+            None => before.stripe_customer.clone(),
+            Some("") => None,
+            Some(c) => Some(stripe_customer(c)?),
+        };
+        if let Some(customer) = &stripe_customer {
+            let holder: Option<String> =
+                sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ? AND id != ?")
+                    .bind(customer)
+                    .bind(before.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(holder) = holder {
+                return Err(ConsoleError::Conflict {
+                    code: "STRIPE_CUSTOMER_TAKEN",
+                    message: format!("Stripe customer {customer} is already tenant {holder}'s"),
+                });
+            }
+        }
         let after = sqlx::query_as::<_, Tenant>(
-            "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
+            "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, ip_allow = ?, ip_deny = ?,
+                stripe_customer = ?, updated_at = ?
              WHERE id = ? RETURNING *",
         )
         .bind(&name)
@@ -225,6 +251,7 @@ impl Command for TenantUpdate {
         .bind(&link)
         .bind(cidr::to_json(&ip_allow))
         .bind(cidr::to_json(&ip_deny))
+        .bind(&stripe_customer)
         .bind(ctx.now)
         .bind(before.id)
         .fetch_one(&mut *tx)
@@ -232,6 +259,17 @@ impl Command for TenantUpdate {
         let change = Change::updated(Self::NAME, target(&after.slug), &before, &after);
         audit::commit(console, tx, ctx, change).await?;
         Ok(after)
+    }
+}
+
+/// A Stripe customer id: `cus_` and letters or digits.
+fn stripe_customer(c: &str) -> Result<String, ConsoleError> {
+    let ok =
+        c.len() > 4 && c.len() <= 104 && c.starts_with("cus_") && c[4..].bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(c.to_string())
+    } else {
+        Err(ConsoleError::invalid("stripe_customer", format!("'{c}' is not a Stripe customer id (cus_…)")))
     }
 }
 

@@ -20,6 +20,7 @@ mod problem;
 mod request_id;
 mod tls;
 pub mod upstream;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -55,6 +56,7 @@ use crate::messages::Reason;
 use crate::metrics::GatewayMetrics;
 use crate::problem::{AccountHidden, Audience, Problem};
 use crate::upstream::{PooledBody, Target, Upstreams};
+use crate::webhooks::Webhooks;
 
 /// The response body type: problems are in memory, upstream bodies stream.
 pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -69,6 +71,7 @@ pub struct Gateway {
     upstreams: Arc<Upstreams>,
     keyless: KeylessLimiter,
     metrics: Arc<GatewayMetrics>,
+    webhooks: Option<Arc<dyn Webhooks>>,
 }
 
 impl Gateway {
@@ -77,7 +80,15 @@ impl Gateway {
     pub fn new(live: Arc<Live>, settlement: Settlement, hub: Hub, traffic: TrafficLog) -> Self {
         let keyless = KeylessLimiter::new(keyless::DEFAULT_LIMIT);
         let metrics = Arc::new(GatewayMetrics::default());
-        Self { live, settlement, hub, traffic, requests: None, upstreams: Upstreams::new(256), keyless, metrics }
+        let upstreams = Upstreams::new(256);
+        Self { live, settlement, hub, traffic, requests: None, upstreams, keyless, metrics, webhooks: None }
+    }
+
+    /// The same gateway, taking payment-provider webhooks at [`webhooks::STRIPE_PATH`].
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: Arc<dyn Webhooks>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
     }
 
     /// The gateway's counters (requests, latency, credits per route), for `/metrics`.
@@ -140,6 +151,9 @@ impl Gateway {
     /// normalised path in the request so it is what is routed and forwarded, and answers
     /// 429 to an address past its limit of requests without a usable key.
     async fn answer(self: Arc<Self>, mut request: Request<Incoming>, peer: IpAddr, client_ip: &str) -> Response<Body> {
+        if let Some(hooks) = self.webhooks.as_deref().filter(|_| webhooks::is_webhook(&request)) {
+            return webhooks::take(hooks, request).await;
+        }
         let refused = match screen_host(&request) {
             Err(reason) => Some((reason, DenialFacts::default())),
             Ok(()) => match normalize(request.uri().path()) {

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod node;
 pub mod os_user;
 pub mod out;
+pub mod payment_hooks;
 pub mod remote;
 pub mod render;
 pub mod serve;

@@ -271,7 +271,8 @@ impl Node {
             console.with_traffic(traffic.clone()).with_request_log(request_log.clone()).with_listening(listening);
         let gateway = Arc::new(
             Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
-                .with_request_log(request_log.clone()),
+                .with_request_log(request_log.clone())
+                .with_webhooks(Arc::new(crate::payment_hooks::PaymentHooks(console.clone()))),
         );
         let metrics = Arc::new(NodeMetrics {
             live: live.clone(),

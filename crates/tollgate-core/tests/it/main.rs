@@ -9,6 +9,7 @@ mod keys;
 mod ledger;
 mod live_order;
 mod overview;
+mod payments;
 mod plans;
 mod routes;
 mod settings;

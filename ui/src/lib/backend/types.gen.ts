@@ -447,6 +447,8 @@ export type ListOfDenialMinute = DenialMinute[];
 
 export type ListOfLedgerEntry = LedgerEntry[];
 
+export type ListOfPaymentEvent = PaymentEvent[];
+
 export type ListOfPlan = Plan[];
 
 export type ListOfRoute = Route[];
@@ -522,6 +524,34 @@ export interface OverviewShow {
   /** Days to cover, today included (1-90, default 30), in UTC days. */
   days?: number | null;
 }
+
+/** One received event, as recorded. */
+export interface PaymentEvent {
+  /** Deliveries of this event received (Stripe retries until it gets a 2xx). */
+  deliveries: number;
+  /** What was done, in words: "topped up 500 credits", or why nothing was. */
+  detail: string;
+  /** The provider's event id, e.g. `evt_1Q…`: the idempotency key. */
+  event_id: string;
+  outcome: PaymentOutcome;
+  provider: string;
+  received_at: string;
+  /** The tenant it concerned, when one was found. */
+  tenant?: string | null;
+  /** e.g. `checkout.session.completed`. */
+  type: string;
+}
+
+/** `payment.events`: the payment-provider events received, newest first. */
+export interface PaymentEventList {
+  /** At most this many (default 100, at most 1000). */
+  limit?: number | null;
+  /** Only events about this tenant (its slug). */
+  tenant?: string | null;
+}
+
+/** What an event did. */
+export type PaymentOutcome = 'applied' | 'ignored' | 'unmatched' | 'failed';
 
 /**
  * A tenant whose stored count of requests this period (what the quota and start-up use)
@@ -891,6 +921,11 @@ export interface Settings {
   /** Days denials and the per-request charges of `strict` requests are kept. */
   retention_days: number;
   /**
+   * The signing secret (`whsec_…`) of the Stripe webhook endpoint the gateway serves at
+   * `/_tollgate/stripe`; empty: the endpoint is off.
+   */
+  stripe_webhook_secret: string;
+  /**
    * Proxies (CIDR blocks) whose `X-Forwarded-For` the gateway believes, e.g. the load
    * balancer in front of it; empty: the TCP peer is the client.
    */
@@ -948,6 +983,11 @@ export interface SettingsSet {
   problem_type_base?: string | null;
   /** Days denials and strict requests' charges are kept, 1-3650. */
   retention_days?: number | null;
+  /**
+   * The Stripe webhook endpoint's signing secret (`whsec_…`, from Stripe's dashboard);
+   * empty turns the endpoint off.
+   */
+  stripe_webhook_secret?: string | null;
   /**
    * Proxies whose `X-Forwarded-For` is believed (the load balancer in front of the
    * gateway): CIDR blocks or addresses, comma-separated, at most 256; empty clears.
@@ -1015,6 +1055,8 @@ export interface Tenant {
   name: string;
   slug: string;
   standing: Standing;
+  /** The tenant's customer id at Stripe (`cus_…`): Stripe events naming it apply here. */
+  stripe_customer?: string | null;
   updated_at: string;
 }
 
@@ -1122,6 +1164,8 @@ export interface TenantUpdate {
   /** Replaces the refused client addresses; empty clears the list. */
   ip_deny?: string[] | null;
   name?: string | null;
+  /** The tenant's Stripe customer id (`cus_…`); empty clears it. */
+  stripe_customer?: string | null;
   tenant: string;
 }
 
@@ -1304,4 +1348,5 @@ export interface Commands {
   'request.show': { input: RequestShow; output: RequestShown };
   'explain': { input: Explain; output: Explanation };
   'overview.show': { input: OverviewShow; output: Overview };
+  'payment.events': { input: PaymentEventList; output: ListOfPaymentEvent };
 }
