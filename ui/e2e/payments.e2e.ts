@@ -87,11 +87,14 @@ describe('Stripe events in', () => {
 
   it('invoices move the subscription of the tenant holding the customer id', async () => {
     const call = stack.tollgate.call.bind(stack.tollgate);
-    const invoice = { id: 'in_test_1', object: 'invoice', customer: 'cus_E2E2' };
+    const invoice = { id: 'in_test_1', object: 'invoice', customer: 'cus_E2E2', subscription: 'sub_test_1', amount_paid: 900 };
     const failedPayment = event('invoice.payment_failed', invoice);
     const unmatched = await deliver(failedPayment);
     expect(unmatched.body.event.outcome, 'no tenant holds cus_E2E2 yet').toBe('unmatched');
+    expect(unmatched.status, 'not done: a non-2xx makes Stripe deliver it again').toBe(409);
     await call('tenant.update', { tenant: 'acme', stripe_customer: 'cus_E2E2' });
+    const trial = await deliver(event('invoice.paid', { ...invoice, id: 'in_trial', amount_paid: 0 }));
+    expect([trial.status, trial.body.event.outcome], 'a $0 (trial) invoice grants no period').toEqual([200, 'ignored']);
 
     // Stripe delivers it again (or the operator resends it): now it applies.
     const failed = await deliver(failedPayment);

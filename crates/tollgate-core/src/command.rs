@@ -143,7 +143,7 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 
 use crate::{
     audit, charges, credits, explain, health, import, keys, ledger, overview, payments, plans, request_show, routes,
-    settings, subscriptions, tenants, traffic, traffic_history, verify,
+    settings, subscriptions, tenants, traffic, traffic_history, verify, webhooks,
 };
 
 console_commands! {
@@ -189,4 +189,9 @@ console_commands! {
     explain::Explain,
     overview::OverviewShow,
     payments::PaymentEventList,
+    webhooks::WebhookCreate,
+    webhooks::WebhookList,
+    webhooks::WebhookDelete,
+    webhooks::WebhookDeliveries,
+    webhooks::WebhookResend,
 }

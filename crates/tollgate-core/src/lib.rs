@@ -41,6 +41,7 @@ pub mod traffic;
 pub mod traffic_history;
 pub mod validate;
 pub mod verify;
+pub mod webhooks;
 
 pub use command::{Command, CommandVisitor, Ctx};
 pub use console::Console;

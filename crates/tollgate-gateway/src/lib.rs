@@ -16,6 +16,7 @@ pub mod keyless;
 pub mod listener;
 mod messages;
 pub mod metrics;
+pub mod outbound;
 mod problem;
 mod request_id;
 mod tls;

@@ -175,9 +175,12 @@ pub async fn serve<F, S, B>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // 32 streams a connection, not hyper's 200: the connection cap was sized for about one
+    // upstream connection per client connection.
     h2.timer(TokioTimer::new())
         .keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(32);
     let tls = tls.map(TlsAcceptor::from);
     loop {
         // At the cap, wait for a slot before accepting: new connections queue in the

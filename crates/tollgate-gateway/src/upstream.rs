@@ -186,7 +186,7 @@ impl Upstreams {
 
 /// `host:port` as a host and a port (`default` when none is given); an IPv6 host loses
 /// its brackets.
-fn host_port(authority: &str, default: u16) -> (&str, u16) {
+pub(crate) fn host_port(authority: &str, default: u16) -> (&str, u16) {
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
             (host, port.parse().unwrap_or(0))

@@ -19,6 +19,9 @@ pub const STRIPE_PATH: &str = "/_tollgate/stripe";
 /// Larger events than Stripe sends are refused unread.
 const MAX_BODY: usize = 256 * 1024;
 
+/// A body must arrive within this (a client trickling bytes would hold a connection).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An answer to a webhook delivery: its status and JSON body.
 pub struct WebhookAnswer {
     pub status: u16,
@@ -27,6 +30,9 @@ pub struct WebhookAnswer {
 
 /// The console's side of the webhooks.
 pub trait Webhooks: Send + Sync + 'static {
+    /// Whether the Stripe endpoint is on: when it is off, a delivery is refused unread.
+    fn stripe_enabled(&self) -> bool;
+
     /// One Stripe delivery: its `Stripe-Signature` header and its body, as received.
     fn stripe<'a>(
         &'a self,
@@ -43,14 +49,24 @@ pub fn is_webhook(request: &Request<Incoming>) -> bool {
 /// Reads the delivery (at most [`MAX_BODY`] bytes) and hands it to `hooks`.
 pub async fn take(hooks: &dyn Webhooks, request: Request<Incoming>) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let answer = match Limited::new(body, MAX_BODY).collect().await {
-        Err(_) => WebhookAnswer {
-            status: 413,
-            json: format!(r#"{{"code":"PAYLOAD_TOO_LARGE","detail":"a webhook body is at most {MAX_BODY} bytes"}}"#),
-        },
-        Ok(body) => {
-            let signature = parts.headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-            hooks.stripe(signature, body.to_bytes()).await
+    let answer = if !hooks.stripe_enabled() {
+        WebhookAnswer { status: 404, json: r#"{"code":"ENDPOINT_OFF","detail":"the Stripe endpoint is off"}"#.into() }
+    } else {
+        match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
+            Err(_) => WebhookAnswer {
+                status: 408,
+                json: r#"{"code":"BODY_TIMEOUT","detail":"the body did not arrive within 10 s"}"#.into(),
+            },
+            Ok(Err(_)) => WebhookAnswer {
+                status: 413,
+                json: format!(
+                    r#"{{"code":"PAYLOAD_TOO_LARGE","detail":"a webhook body is at most {MAX_BODY} bytes"}}"#
+                ),
+            },
+            Ok(Ok(body)) => {
+                let signature = parts.headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+                hooks.stripe(signature, body.to_bytes()).await
+            }
         }
     };
     let body = Full::new(Bytes::from(answer.json)).map_err(|never| match never {}).boxed();

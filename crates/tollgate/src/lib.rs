@@ -16,3 +16,4 @@ pub mod remote;
 pub mod render;
 pub mod serve;
 pub mod tail;
+pub mod webhook_sender;

@@ -110,6 +110,7 @@ pub struct Node {
     request_log: RequestLog,
     request_log_writer: JoinHandle<()>,
     storage_watch: JoinHandle<()>,
+    webhooks: JoinHandle<()>,
     reconcile_every: tokio::sync::watch::Sender<Duration>,
     reconciler: JoinHandle<()>,
 }
@@ -305,6 +306,8 @@ impl Node {
             .with_metrics(metrics.clone());
         let (reconcile_every, every) = tokio::sync::watch::channel(reconcile::EVERY);
         let reconciler = tokio::spawn(reconcile::run(live.clone(), store.clone(), every, stopped.clone()));
+        let webhooks =
+            crate::webhook_sender::spawn(console.clone(), console.hub().clone(), live.clone(), stopped.clone());
         let metrics_task = metrics_listener.map(|(listener, _)| {
             let app = crate::metrics::router(metrics);
             tokio::spawn(listener::serve(
@@ -350,6 +353,7 @@ impl Node {
             request_log,
             request_log_writer,
             storage_watch,
+            webhooks,
             reconcile_every,
             reconciler,
         })
@@ -438,6 +442,7 @@ impl Node {
         self.request_log.stop();
         let _ = self.request_log_writer.await;
         self.storage_watch.abort();
+        self.webhooks.abort();
         let lost = self.settlement.lost();
         self.dir.remove_endpoint();
         self.store.close().await;

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use serde_json::json;
-use tollgate_core::payments::{self, ReceiveError};
+use tollgate_core::payments::{self, PaymentOutcome, ReceiveError};
 use tollgate_core::{Console, ConsoleError};
 use tollgate_gateway::webhooks::{WebhookAnswer, Webhooks};
 
@@ -15,6 +15,10 @@ use tollgate_gateway::webhooks::{WebhookAnswer, Webhooks};
 pub struct PaymentHooks(pub Console);
 
 impl Webhooks for PaymentHooks {
+    fn stripe_enabled(&self) -> bool {
+        self.0.live().is_none_or(|live| !live.settings().stripe_webhook_secret.is_empty())
+    }
+
     fn stripe<'a>(
         &'a self,
         signature: Option<&'a str>,
@@ -22,7 +26,13 @@ impl Webhooks for PaymentHooks {
     ) -> Pin<Box<dyn Future<Output = WebhookAnswer> + Send + 'a>> {
         Box::pin(async move {
             let (status, json) = match payments::receive_stripe(&self.0, signature, &body).await {
-                Ok(receipt) => (200, json!({ "received": true, "replayed": receipt.replayed, "event": receipt.event })),
+                Ok(receipt) => {
+                    // Not done (no tenant yet, a refused command, not due): a non-2xx makes
+                    // Stripe deliver it again, for up to three days, while the operator fixes it.
+                    let done = matches!(receipt.event.outcome, PaymentOutcome::Applied | PaymentOutcome::Ignored);
+                    let body = json!({ "received": true, "replayed": receipt.replayed, "event": receipt.event });
+                    (if done { 200 } else { 409 }, body)
+                }
                 Err(e) => {
                     let (status, code) = match &e {
                         ReceiveError::Off => (404, "ENDPOINT_OFF"),

@@ -88,11 +88,16 @@ pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let at = snapshot.version;
-    let mut drift = live.repair(snapshot, false);
-    drift += live.repair_keys_paged(&mut tx, at).await?;
+    // Each step's repairs are counted as soon as they are in memory: the later steps yield,
+    // and whoever sees a repair take effect must also see it counted.
+    let count = |n: u64| {
+        live.drift.fetch_add(n, Ordering::Relaxed);
+        n
+    };
+    let mut drift = count(live.repair(snapshot, false));
+    drift += count(live.repair_keys_paged(&mut tx, at).await?);
     tx.commit().await?;
-    drift += repair_balances(live, store).await?;
-    live.drift.fetch_add(drift, Ordering::Relaxed);
+    drift += count(repair_balances(live, store).await?);
     Ok(Some(drift))
 }
 

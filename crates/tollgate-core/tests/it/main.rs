@@ -20,3 +20,4 @@ mod tenants;
 mod text_fields;
 mod traffic_history;
 mod usage;
+mod webhooks;

@@ -60,6 +60,7 @@ const GROUP_ABOUT: &[(&str, &str)] = &[
     ("credits", "Move prepaid credits: top up, adjust, refund (each movement is a ledger entry)"),
     ("denial", "Refused requests: recent denials and counts per code"),
     ("payment", "Payment-provider events (Stripe webhooks) received, and what each did"),
+    ("webhook", "Webhooks out: endpoints told of balances, top-ups, keys and subscriptions, and their deliveries"),
     ("key", "API keys: issue, list, rotate and revoke"),
     ("ledger", "A tenant's credit movements, entry by entry"),
     ("overview", "The money view: revenue per plan, credits per day, top-ups, tenants at risk"),

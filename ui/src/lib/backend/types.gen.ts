@@ -131,6 +131,13 @@ export interface CodeCount {
   status: number;
 }
 
+/** `webhook.create`'s answer: the endpoint and its signing secret, shown this once. */
+export interface CreatedWebhook {
+  endpoint: WebhookEndpoint;
+  /** `whsec_…`: give it to the receiver's Standard Webhooks library. */
+  secret: string;
+}
+
 /** Credits moved on one UTC day, by why. */
 export interface CreditDay {
   /** Operator corrections, signed. */
@@ -159,6 +166,9 @@ export interface CreditMovement {
   replayed: boolean;
   tenant: string;
 }
+
+/** Where a delivery stands. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
 /** A stored denial: one of the first few of its kind in its minute, kept whole. */
 export interface Denial {
@@ -456,6 +466,10 @@ export type ListOfRoute = Route[];
 export type ListOfTenantRow = TenantRow[];
 
 export type ListOfUsageMinute = UsageMinute[];
+
+export type ListOfWebhookDelivery = WebhookDelivery[];
+
+export type ListOfWebhookEndpoint = WebhookEndpoint[];
 
 /** The addresses a running server listens on. */
 export interface Listening {
@@ -1302,6 +1316,76 @@ export interface VerifyReport {
   tenants_checked: number;
 }
 
+/** One attempt to deliver. */
+export interface WebhookAttempt {
+  at: string;
+  duration_ms: number;
+  error?: string | null;
+  status?: number | null;
+}
+
+/** `webhook.create`: an endpoint for some event types; answers its signing secret once. */
+export interface WebhookCreate {
+  /**
+   * Event types, comma-separated: balance.low, balance.depleted, denials.spike,
+   * credits.topped_up, key.issued, key.revoked, key.rotated, subscription.past_due,
+   * subscription.canceled, subscription.renewed.
+   */
+  events: string[];
+  /** Where events are POSTed, an http(s) URL. */
+  url: string;
+}
+
+/** `webhook.delete`: removes an endpoint and its deliveries. */
+export interface WebhookDelete {
+  /** The endpoint's id, as `tollgate webhook list` shows it. */
+  id: number;
+}
+
+/** `webhook.deliveries`: recent deliveries, newest first, each with its attempts. */
+export interface WebhookDeliveries {
+  /** Only this endpoint's. */
+  endpoint?: number | null;
+  /** At most this many (default 50, at most 500). */
+  limit?: number | null;
+}
+
+/** One event for one endpoint, with its attempts. */
+export interface WebhookDelivery {
+  attempts: number;
+  created_at: string;
+  endpoint_id: number;
+  event_type: string;
+  id: number;
+  last_error?: string | null;
+  /** The endpoint's HTTP status on the last attempt (none: it did not answer). */
+  last_status?: number | null;
+  /** The `webhook-id` header: the same on every attempt, so a receiver can deduplicate. */
+  message_id: string;
+  next_attempt_at?: string | null;
+  payload: Record<string, unknown>;
+  status: DeliveryStatus;
+  tries: WebhookAttempt[];
+}
+
+/** A registered endpoint (its secret is shown once, when created). */
+export interface WebhookEndpoint {
+  created_at: string;
+  /** The event types it receives. */
+  events: string[];
+  id: number;
+  url: string;
+}
+
+/** `webhook.list`: the registered endpoints. */
+export type WebhookList = Record<string, unknown>;
+
+/** `webhook.resend`: sends a delivery again now (with a fresh round of retries). */
+export interface WebhookResend {
+  /** The delivery's id, as `tollgate webhook deliveries` shows it. */
+  delivery: number;
+}
+
 /** Everything the event stream carries: gateway decisions and console changes. */
 export type Event = ({ type: 'gateway' } & GatewayEvent) | ({ type: 'console' } & AuditEntry) | ({ type: 'storage' } & StorageStatus);
 
@@ -1349,4 +1433,9 @@ export interface Commands {
   'explain': { input: Explain; output: Explanation };
   'overview.show': { input: OverviewShow; output: Overview };
   'payment.events': { input: PaymentEventList; output: ListOfPaymentEvent };
+  'webhook.create': { input: WebhookCreate; output: CreatedWebhook };
+  'webhook.list': { input: WebhookList; output: ListOfWebhookEndpoint };
+  'webhook.delete': { input: WebhookDelete; output: WebhookEndpoint };
+  'webhook.deliveries': { input: WebhookDeliveries; output: ListOfWebhookDelivery };
+  'webhook.resend': { input: WebhookResend; output: WebhookDelivery };
 }

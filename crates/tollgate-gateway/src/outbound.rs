@@ -1,0 +1,81 @@
+//! One-off HTTP(S) POSTs from the node, for webhook deliveries: the same TLS as upstreams
+//! (rustls, the system's trust store, always verified) and a new connection each time, as
+//! deliveries are few and endpoints many.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, header};
+use http_body_util::Full;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::forward::UpstreamBase;
+use crate::tls::{self, TrustStores, UpstreamStream};
+use crate::upstream::host_port;
+
+/// Sends POSTs; keeps the system's trust store once loaded.
+#[derive(Default)]
+pub struct Outbound {
+    trust: TrustStores,
+}
+
+impl Outbound {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// POSTs `body` (JSON) with `headers` to `url`; the answer's status, or why there was
+    /// none. Gives up after `timeout`.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        tokio::time::timeout(timeout, self.send(url, headers, body))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())))
+    }
+
+    async fn send(&self, url: &str, headers: &[(&'static str, String)], body: String) -> Result<u16, String> {
+        let base = UpstreamBase::parse(url).ok_or_else(|| format!("{url:?} is not an http(s) URL"))?;
+        let after = url.split_once("://").map_or("", |(_, rest)| &rest[base.authority.len()..]);
+        let after = after.split('#').next().unwrap_or("");
+        let target = if after.starts_with('/') { after.to_string() } else { format!("/{after}") };
+        self.post_to(&base, &target, headers, body).await
+    }
+
+    async fn post_to(
+        &self,
+        base: &UpstreamBase<'_>,
+        target: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+    ) -> Result<u16, String> {
+        let (host, port) = host_port(base.authority, if base.tls { 443 } else { 80 });
+        let tcp =
+            TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {}: {e}", base.authority))?;
+        let io = if base.tls {
+            tls::handshake(&self.trust.trust(None), host, tcp).await.map_err(|e| format!("TLS with {host}: {e}"))?
+        } else {
+            UpstreamStream::Plain(tcp)
+        };
+        let (mut send, conn) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut request = Request::post(target)
+            .header(header::HOST, base.authority)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, concat!("Tollgate/", env!("CARGO_PKG_VERSION")))
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+        let response = send.send_request(request).await.map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
+    }
+}
