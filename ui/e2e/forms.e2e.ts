@@ -280,6 +280,18 @@ describe('the console forms', () => {
       await stack.tollgate.call('settings.set', { gateway_tls_cert: '', gateway_tls_key: '' });
       rmSync(dir, { recursive: true, force: true });
     }
+
+    // Where Prometheus scrapes without a token, for the next start.
+    await page.reload();
+    const metrics = page.getByLabel('Metrics listen address');
+    await metrics.fill('port 9464');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await waitFor(async () => (await metrics.getAttribute('aria-invalid')) === 'true', 5000, 'the metrics field error');
+    await metrics.fill('127.0.0.1:9464');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Saved 1 setting.').waitFor();
+    expect((await stack.tollgate.call<{ metrics_listen: string }>('settings.get')).metrics_listen).toBe('127.0.0.1:9464');
+    await stack.tollgate.call('settings.set', { metrics_listen: '' });
   });
 
   it("draws the rate chart in the theme's colours when the stylesheet applies after the chart mounted", async () => {
