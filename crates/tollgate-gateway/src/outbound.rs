@@ -4,16 +4,14 @@
 
 use std::time::Duration;
 
+use crate::forward::UpstreamBase;
+use crate::tls::TrustStores;
+use crate::upstream::dial;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, header};
 use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-
-use crate::forward::UpstreamBase;
-use crate::tls::{self, TrustStores, UpstreamStream};
-use crate::upstream::host_port;
 
 /// Sends POSTs; keeps the system's trust store once loaded.
 #[derive(Default)]
@@ -55,14 +53,8 @@ impl Outbound {
         headers: &[(&'static str, String)],
         body: String,
     ) -> Result<u16, String> {
-        let (host, port) = host_port(base.authority, if base.tls { 443 } else { 80 });
-        let tcp =
-            TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {}: {e}", base.authority))?;
-        let io = if base.tls {
-            tls::handshake(&self.trust.trust(None), host, tcp).await.map_err(|e| format!("TLS with {host}: {e}"))?
-        } else {
-            UpstreamStream::Plain(tcp)
-        };
+        let trust = base.tls.then(|| self.trust.trust(None));
+        let io = dial(base.authority, trust.as_ref()).await.map_err(|e| e.to_string())?;
         let (mut send, conn) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
         tokio::spawn(conn);
         let mut request = Request::post(target)

@@ -114,17 +114,7 @@ impl Upstreams {
     }
 
     async fn connect(&self, target: &Target<'_>, key: &str) -> Result<Pooled, UpstreamError> {
-        let authority = target.authority;
-        let (host, port) = host_port(authority, if target.tls.is_some() { 443 } else { 80 });
-        let failed = |source| UpstreamError::Connect { authority: authority.to_string(), source };
-        let stream = TcpStream::connect((host, port)).await.map_err(failed)?;
-        stream.set_nodelay(true).map_err(failed)?;
-        let io = match &target.tls {
-            None => UpstreamStream::Plain(stream),
-            Some(trust) => tls::handshake(trust, host, stream)
-                .await
-                .map_err(|source| UpstreamError::Tls { authority: authority.to_string(), source })?,
-        };
+        let io = dial(target.authority, target.tls.as_ref()).await?;
         let (send, conn) = http1::handshake(TokioIo::new(io)).await?;
         Ok(Pooled { send, conn, key: key.into() })
     }
@@ -184,9 +174,24 @@ impl Upstreams {
     }
 }
 
+/// A connection to `authority` (`host[:port]`), in TLS verified by `tls` when given: the
+/// pool's new connections and the node's own POSTs (`outbound.rs`) open them alike.
+pub(crate) async fn dial(authority: &str, tls: Option<&Trust>) -> Result<UpstreamStream, UpstreamError> {
+    let (host, port) = host_port(authority, if tls.is_some() { 443 } else { 80 });
+    let failed = |source| UpstreamError::Connect { authority: authority.to_string(), source };
+    let stream = TcpStream::connect((host, port)).await.map_err(failed)?;
+    stream.set_nodelay(true).map_err(failed)?;
+    match tls {
+        None => Ok(UpstreamStream::Plain(stream)),
+        Some(trust) => tls::handshake(trust, host, stream)
+            .await
+            .map_err(|source| UpstreamError::Tls { authority: authority.to_string(), source }),
+    }
+}
+
 /// `host:port` as a host and a port (`default` when none is given); an IPv6 host loses
 /// its brackets.
-pub(crate) fn host_port(authority: &str, default: u16) -> (&str, u16) {
+fn host_port(authority: &str, default: u16) -> (&str, u16) {
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
             (host, port.parse().unwrap_or(0))
