@@ -17,9 +17,10 @@ pub mod listener;
 mod messages;
 pub mod metrics;
 pub mod outbound;
+pub mod pinned;
 mod problem;
 mod request_id;
-mod tls;
+pub mod tls;
 pub mod upstream;
 pub mod webhooks;
 

@@ -68,6 +68,13 @@ impl TrustStores {
     }
 }
 
+impl Trust {
+    /// A trust of its own, never in the pool (a pinned admin connection, [`crate::pinned`]).
+    pub fn with_config(config: ClientConfig) -> Self {
+        Trust { id: 0, config: Arc::new(config) }
+    }
+}
+
 /// The system's trust store (`/etc/ssl/certs` on Debian, or `SSL_CERT_FILE`/`SSL_CERT_DIR`).
 fn system_roots() -> RootCertStore {
     let found = rustls_native_certs::load_native_certs();

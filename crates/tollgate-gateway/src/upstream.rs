@@ -176,7 +176,7 @@ impl Upstreams {
 
 /// A connection to `authority` (`host[:port]`), in TLS verified by `tls` when given: the
 /// pool's new connections and the node's own POSTs (`outbound.rs`) open them alike.
-pub(crate) async fn dial(authority: &str, tls: Option<&Trust>) -> Result<UpstreamStream, UpstreamError> {
+pub async fn dial(authority: &str, tls: Option<&Trust>) -> Result<UpstreamStream, UpstreamError> {
     let (host, port) = host_port(authority, if tls.is_some() { 443 } else { 80 });
     let failed = |source| UpstreamError::Connect { authority: authority.to_string(), source };
     let stream = TcpStream::connect((host, port)).await.map_err(failed)?;

@@ -29,6 +29,9 @@ pub struct Endpoint {
     pub gateway_url: Option<String>,
     /// The serving process, for messages.
     pub pid: u32,
+    /// The admin API's certificate fingerprint when it serves TLS (the CLI pins it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_fingerprint: Option<String>,
 }
 
 /// A resolved data directory.

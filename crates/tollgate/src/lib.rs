@@ -2,6 +2,8 @@
 //! `main.rs` only parses arguments and calls into here, so tests drive the same code.
 
 pub mod admin;
+pub mod admin_client;
+pub mod admin_tls;
 pub mod cli;
 pub mod dashboard_url;
 pub mod data_dir;

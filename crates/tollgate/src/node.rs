@@ -53,6 +53,9 @@ pub struct NodeOptions {
     /// The gateway's certificate chain and key files, for HTTPS (default: the
     /// `gateway_tls_cert` and `gateway_tls_key` settings; plain HTTP when unset).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The admin API's TLS: needed beyond loopback, where consoles on other machines
+    /// manage this server (`admin_tls.rs`).
+    pub admin_tls: crate::admin_tls::AdminTlsOptions,
 }
 
 /// Changes to the listeners' default [`Limits`].
@@ -94,6 +97,7 @@ pub struct Node {
     token: String,
     loaded: Loaded,
     admin_url: String,
+    admin_fingerprint: Option<String>,
     gateway_url: String,
     metrics_url: String,
     dashboard: Dashboard,
@@ -216,15 +220,17 @@ impl Node {
         let settings = live.settings();
         let admin_addr = listen_addr(options.admin_listen, &settings.admin_listen, "admin_listen")?;
         let gateway_addr = listen_addr(options.gateway_listen, &settings.gateway_listen, "gateway_listen")?;
-        if !admin_addr.ip().is_loopback() {
-            tracing::warn!(%admin_addr, "the admin API listens beyond loopback; anyone who can reach it still needs the token");
-        }
+        let admin_tls = crate::admin_tls::prepare(&dir, admin_addr, &options.admin_tls)?;
         let metrics_addr = match options.metrics_listen {
             Some(a) => Some(a),
             None if settings.metrics_listen.is_empty() => None,
             None => Some(listen_addr(None, &settings.metrics_listen, "metrics_listen")?),
         };
-        let (admin_listener, admin_url) = bind(admin_addr, "admin API").await?;
+        let (admin_listener, mut admin_url) = bind(admin_addr, "admin API").await?;
+        if admin_tls.is_some() {
+            admin_url = admin_url.replacen("http://", "https://", 1);
+        }
+        let admin_fingerprint = admin_tls.as_ref().map(|t| t.fingerprint.clone());
         let metrics_listener = match metrics_addr {
             Some(addr) => Some(bind(addr, "metrics (--metrics-listen)").await?),
             None => None,
@@ -243,6 +249,7 @@ impl Node {
             admin_url: admin_url.clone(),
             gateway_url: Some(gateway_url.clone()),
             pid: std::process::id(),
+            admin_fingerprint: admin_fingerprint.clone(),
         })?;
         if settings.billing_link_template.contains("example.com") {
             tracing::warn!(
@@ -300,10 +307,14 @@ impl Node {
         if let Some(certs) = certs {
             tokio::spawn(reload_certificates(certs, stopped.clone()));
         }
-        let admin_state = AdminState::new(console.clone(), &token, admin_local)
+        let mut admin_state = AdminState::new(console.clone(), &token, admin_local)
             .with_demo(demo.clone())
             .with_dashboard(dashboard.clone())
             .with_metrics(metrics.clone());
+        if let Some(tls) = &admin_tls {
+            admin_state = admin_state.with_tls();
+            tokio::spawn(reload_certificates(tls.certs.clone(), stopped.clone()));
+        }
         let (reconcile_every, every) = tokio::sync::watch::channel(reconcile::EVERY);
         let reconciler = tokio::spawn(reconcile::run(live.clone(), store.clone(), every, stopped.clone()));
         let webhooks =
@@ -324,7 +335,7 @@ impl Node {
             "admin API",
             admin_listener,
             options.limits.apply(Limits::admin()),
-            None,
+            admin_tls.as_ref().map(|t| t.certs.server_config()),
             move |_| hyper_util::service::TowerToHyperService::new(app.clone()),
             until_stopped(stopped),
         ));
@@ -337,6 +348,7 @@ impl Node {
             token,
             loaded,
             admin_url,
+            admin_fingerprint,
             gateway_url,
             metrics_url,
             dashboard,
@@ -374,9 +386,14 @@ impl Node {
         &self.gateway_url
     }
 
-    /// e.g. `http://127.0.0.1:8401`.
+    /// e.g. `http://127.0.0.1:8401` (`https://` when it serves TLS).
     pub fn admin_url(&self) -> &str {
         &self.admin_url
+    }
+
+    /// The SHA-256 fingerprint of the admin API's certificate, when it serves TLS.
+    pub fn admin_fingerprint(&self) -> Option<&str> {
+        self.admin_fingerprint.as_deref()
     }
 
     /// Where Prometheus scrapes: the admin API's `/metrics` (token needed) or, with

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use tollgate_core::command::dispatch_json;
 use tollgate_core::request_log::RequestLog;
 use tollgate_core::{Console, ConsoleError, Ctx, ErrorBody};
 
-use crate::admin::ACTOR_HEADER;
+use crate::admin_client::{AdminClient, ClientError};
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
 
 /// A failed command, with the same `{code, message}` whichever way it ran.
@@ -84,22 +84,11 @@ async fn through_server(
     input: serde_json::Value,
 ) -> Result<serde_json::Value> {
     let token = dir.token()?;
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/{name}", endpoint.admin_url))
-        .bearer_auth(token)
-        .header(ACTOR_HEADER, actor())
-        .json(&input)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the running tollgate serve at {}", endpoint.admin_url))?;
-    let status = response.status();
-    let body: serde_json::Value =
-        response.json().await.with_context(|| format!("the server's answer ({status}) is not JSON"))?;
-    let ok = status.is_success();
-    if ok {
-        Ok(body)
-    } else {
-        let error: ErrorBody = serde_json::from_value(body).context("the server's error is not {code, message}")?;
-        Err(Failure(error).into())
+    let client = AdminClient::new(&endpoint.admin_url, &token, endpoint.admin_fingerprint.as_deref(), actor())
+        .map_err(anyhow::Error::msg)?;
+    match client.call(name, &input).await {
+        Ok(value) => Ok(value),
+        Err(ClientError::Refused(body)) => Err(Failure(body).into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot reach the running tollgate serve")),
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use anyhow::Result;
 use clap::Args;
 
+use crate::admin_tls::{AdminTlsMode, AdminTlsOptions};
 use crate::dashboard_url;
 use crate::data_dir::DataDir;
 use crate::demo::DemoError;
@@ -65,6 +66,17 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM; default: the `gateway_tls_key` setting).
     #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// TLS on the admin API: `auto` serves it beyond loopback (with --admin-tls-cert, or a
+    /// self-signed certificate made in the data directory, whose fingerprint is printed),
+    /// `self-signed` also on loopback, `off` never (refused beyond loopback).
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS", value_enum, default_value_t)]
+    pub admin_tls: AdminTlsMode,
+    /// The admin API's certificate chain (PEM), for consoles on other machines.
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS_CERT", requires = "admin_tls_key")]
+    pub admin_tls_cert: Option<std::path::PathBuf>,
+    /// The admin API certificate's private key (PEM).
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
+    pub admin_tls_key: Option<std::path::PathBuf>,
 }
 
 /// Runs the admin API and the gateway until a shutdown signal, then writes every
@@ -83,6 +95,7 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         request_log_entries: args.request_log_entries,
         gateway_threads: args.gateway_threads.and_then(|n| usize::try_from(n).ok()),
         tls: args.tls_cert.zip(args.tls_key),
+        admin_tls: AdminTlsOptions { mode: args.admin_tls, files: args.admin_tls_cert.zip(args.admin_tls_key) },
     };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();
@@ -91,6 +104,10 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     }
     let (admin_url, gateway_url) = (node.admin_url(), node.gateway_url());
     line(&format!("Tollgate admin API listening on {admin_url}"));
+    if let Some(fingerprint) = node.admin_fingerprint() {
+        line(&format!("Admin API certificate SHA-256 fingerprint: {fingerprint}"));
+        line("  (a console connecting from another machine must see this same fingerprint)");
+    }
     line(&format!("Tollgate gateway listening on {gateway_url}"));
     if node.metrics_url() == format!("{admin_url}/metrics") {
         line(&format!("Prometheus metrics: {} (with the admin token)", node.metrics_url()));

@@ -40,6 +40,15 @@ pub async fn check_host(State(state): State<AdminState>, request: Request, next:
 
 fn host_ok(hosts: &[String], headers: &HeaderMap) -> Result<(), String> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if hosts.is_empty() {
+        // TLS: any name, and a browser only from this very origin.
+        return match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("").to_ascii_lowercase()) {
+            Some(origin) if origin != format!("https://{host}") => {
+                Err(format!("Origin '{origin}' may not call this API"))
+            }
+            _ => Ok(()),
+        };
+    }
     if !hosts.contains(&host) {
         return Err(format!("Host '{host}' is not this server; use one of {}", hosts.join(", ")));
     }
@@ -99,6 +108,17 @@ mod tests {
         assert!(host_ok(&hosts, &h).is_err(), "a foreign Origin is refused even with a good Host");
         h.insert(header::ORIGIN, "http://127.0.0.1:8401".parse().unwrap());
         assert!(host_ok(&hosts, &h).is_ok(), "the server's own origin is fine");
+    }
+
+    #[test]
+    fn tls_servers_answer_to_any_name_but_browsers_only_from_it() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "console.example:8401".parse().unwrap());
+        assert!(host_ok(&[], &h).is_ok(), "a remote console names the server its own way");
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(host_ok(&[], &h).is_err(), "another site's page is refused");
+        h.insert(header::ORIGIN, "https://console.example:8401".parse().unwrap());
+        assert!(host_ok(&[], &h).is_ok(), "the dashboard served by this server is fine");
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub struct AdminState {
     pub console: Console,
     /// The bearer token clients must present.
     pub token: Arc<str>,
-    /// `Host` values this server answers to (anything else may be DNS rebinding).
+    /// `Host` values this server answers to (anything else may be DNS rebinding); empty
+    /// when it serves TLS, whose certificate check already binds the name for a browser.
     pub hosts: Arc<[String]>,
     /// Set to `true` when the server stops, so long-lived event streams end.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
@@ -58,6 +59,13 @@ impl AdminState {
             dashboard: Dashboard::default(),
             metrics: None,
         }
+    }
+
+    /// The server speaks TLS: it answers to whatever name reaches it (consoles on other
+    /// machines know it by theirs), and a browser's `Origin` must be `https://` that name.
+    pub fn with_tls(mut self) -> Self {
+        self.hosts = Arc::new([]);
+        self
     }
 
     /// Lets `POST /api/demo` seed demo data and start traffic through this launcher.

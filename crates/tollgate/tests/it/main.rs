@@ -1,6 +1,7 @@
 //! The admin API through its router, and the real `tollgate` binary as a process.
 
 mod admin_api;
+mod admin_tls;
 mod cli;
 mod cli_output;
 mod drift;

@@ -96,6 +96,11 @@ impl Server {
     }
 
     /// The process id.
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
