@@ -75,6 +75,7 @@ e2e-desktop: ui
 ifeq ($(DESKTOP_E2E),yes)
 	$(CARGO) build $(BINS)
 	cd ui && ../scripts/with-xvfb.sh npm run e2e:desktop
+	scripts/keyring-test.sh
 else
 	@echo "e2e-desktop: skipped, webkit2gtk-4.1 or a test tool (Xvfb, ImageMagick, WebKitWebDriver, tauri-driver) is missing; scripts/deps.sh --desktop installs them"
 endif

@@ -7,7 +7,8 @@
 #                            prometheus), and schemathesis from PyPI in a venv under target/
 #                            (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
-#                              WebKitWebDriver for its tests, and tauri-driver (cargo install)
+#                              WebKitWebDriver for its tests, gnome-keyring and a D-Bus session
+#                              (the keyring test), and tauri-driver (cargo install)
 set -euo pipefail
 mode="${1:-}"
 
@@ -46,7 +47,7 @@ if [ "$mode" = "--desktop" ]; then
   # Tauri's build prerequisites on Debian (the ayatana indicator is the tray), then what the
   # desktop tests use: a virtual X server, screenshots, and WebKit's WebDriver.
   for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libssl-dev \
-             libxdo-dev file xvfb xauth imagemagick xdotool webkit2gtk-driver; do
+             libxdo-dev file xvfb xauth imagemagick xdotool webkit2gtk-driver gnome-keyring dbus-daemon; do
     # Installed, not merely known (a removed package keeps its config files and a status).
     [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need_apt+=("$pkg")
   done

@@ -2,7 +2,16 @@
 //! window gets exactly what the dashboard uses.
 
 fn main() {
-    let commands =
-        tauri_build::AppManifest::new().commands(&["console", "subscribe", "unsubscribe", "load_demo", "app_ready"]);
+    let commands = tauri_build::AppManifest::new().commands(&[
+        "console",
+        "subscribe",
+        "unsubscribe",
+        "load_demo",
+        "app_ready",
+        "connections",
+        "connection_add",
+        "connection_remove",
+        "connection_use",
+    ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(commands)).expect("tauri build script");
 }

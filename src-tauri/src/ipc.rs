@@ -11,6 +11,7 @@ use tollgate_core::event_filter::EventFilter;
 use tollgate_core::{ConsoleError, Ctx, ErrorBody};
 
 use crate::Desktop;
+use crate::connections::{Connection, Listing};
 use crate::feed;
 
 /// Who acts in the audit log for everything done in the window: `desktop:` and the OS user.
@@ -23,6 +24,9 @@ pub fn actor() -> String {
 #[tauri::command]
 pub async fn console(state: State<'_, Desktop>, name: String, input: Option<Value>) -> Result<Value, ErrorBody> {
     let input = input.filter(|v| !v.is_null()).unwrap_or_else(|| Value::Object(Default::default()));
+    if let Some(remote) = state.connections().active_client(actor)? {
+        return remote.call(&name, &input).await.map_err(|e| e.body());
+    }
     dispatch_detached(state.console(), Ctx::now(actor()), name.clone(), input).await.map_err(|e| {
         if let ConsoleError::Store(source) = &e {
             tracing::error!(error = %source, command = %name, "console command failed in storage");
@@ -38,7 +42,12 @@ pub fn subscribe(
     filter: Option<EventFilter>,
     channel: Channel<feed::Batch>,
 ) -> Result<u32, ErrorBody> {
-    let matcher = filter.unwrap_or_default().matcher().map_err(|e| e.body())?;
+    let filter = filter.unwrap_or_default();
+    let matcher = filter.matcher().map_err(|e| e.body())?;
+    if let Some(remote) = state.connections().active_client(actor)? {
+        let query = filter.query_string();
+        return Ok(state.start_feed(feed::forward_remote(remote, query, move |batch| channel.send(batch).is_ok())));
+    }
     let events = state.console().hub().subscribe();
     Ok(state.start_feed(feed::forward(events, matcher, move |batch| channel.send(batch).is_ok())))
 }
@@ -47,6 +56,39 @@ pub fn subscribe(
 #[tauri::command]
 pub fn unsubscribe(state: State<'_, Desktop>, id: u32) -> bool {
     state.end_feed(id)
+}
+
+/// The remote servers and the one in use (`active`: `null` for this app's own node).
+#[tauri::command]
+pub fn connections(state: State<'_, Desktop>) -> Listing {
+    state.connections().list()
+}
+
+/// Adds a remote `tollgate serve` by admin URL and token, after reaching it: the
+/// certificate it presents is pinned (trust on first use), the token kept in the keyring.
+#[tauri::command]
+pub async fn connection_add(
+    state: State<'_, Desktop>,
+    name: String,
+    url: String,
+    token: String,
+) -> Result<Connection, ErrorBody> {
+    state.connections().add(&name, &url, &token, actor()).await
+}
+
+/// Forgets a remote server and its token.
+#[tauri::command]
+pub fn connection_remove(state: State<'_, Desktop>, id: String) -> Result<(), ErrorBody> {
+    state.end_all_feeds();
+    state.connections().remove(&id)
+}
+
+/// Switches the whole console to the server `id` (`null`: this app's own node); the
+/// window reloads its screens after.
+#[tauri::command]
+pub fn connection_use(state: State<'_, Desktop>, id: Option<String>) -> Result<(), ErrorBody> {
+    state.end_all_feeds();
+    state.connections().activate(id.as_deref())
 }
 
 /// Seeds demo data and starts demo traffic through the in-process gateway.

@@ -7,6 +7,7 @@
 //! ([`feed`]), and the alert rules are core's ([`tollgate_core::alerts`]).
 
 pub mod args;
+pub mod connections;
 pub mod feed;
 pub mod instance;
 pub mod ipc;

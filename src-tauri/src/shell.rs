@@ -29,6 +29,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         ipc::subscribe,
         ipc::unsubscribe,
         ipc::load_demo,
+        ipc::connections,
+        ipc::connection_add,
+        ipc::connection_remove,
+        ipc::connection_use,
         ipc::app_ready
     ])
 }

@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::task::AbortHandle;
+
+use crate::connections::{Connections, Keyring, Secrets};
 use tollgate::demo::DemoLauncher;
 use tollgate::node::Node;
 use tollgate_core::Console;
@@ -25,12 +28,22 @@ pub struct Desktop {
     /// When the process started, for the start-up figure.
     started: Instant,
     shown: AtomicBool,
+    /// The remote servers the console can manage instead of this node.
+    connections: Connections,
 }
 
 impl Desktop {
     /// Wraps a started node; `started` is when the process began.
     pub fn new(node: Node, started: Instant) -> Self {
+        let file = node.dir().path().join("connections.json");
+        Self::with_secrets(node, started, Some(file), Arc::new(Keyring))
+    }
+
+    /// As [`new`](Self::new), with connections kept in `file` (`None`: in memory) and
+    /// tokens in `secrets` (tests keep them in memory; the app in the OS keyring).
+    pub fn with_secrets(node: Node, started: Instant, file: Option<PathBuf>, secrets: Arc<dyn Secrets>) -> Self {
         Self {
+            connections: Connections::open(file, secrets),
             console: node.console().clone(),
             demo: node.demo().clone(),
             gateway_url: node.gateway_url().to_string(),
@@ -40,6 +53,11 @@ impl Desktop {
             started,
             shown: AtomicBool::new(false),
         }
+    }
+
+    /// The remote servers, and which one the console manages.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// The console the commands run on.

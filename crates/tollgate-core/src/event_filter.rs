@@ -37,6 +37,27 @@ fn list(value: &Option<String>) -> Vec<String> {
 }
 
 impl EventFilter {
+    /// The filter as URL parameters (`status=402&tenant=acme`), as `GET /api/events` takes
+    /// it: how a console forwards it to a remote server.
+    pub fn query_string(&self) -> String {
+        let parts = [("status", &self.status), ("code", &self.code), ("tenant", &self.tenant), ("kind", &self.kind)];
+        let encode = |v: &str| -> String {
+            v.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        parts
+            .iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| format!("{name}={}", encode(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
     /// Checks the filter, naming the part that is wrong.
     pub fn matcher(&self) -> Result<EventMatcher, ConsoleError> {
         let statuses = list(&self.status)

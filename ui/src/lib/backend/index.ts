@@ -35,6 +35,16 @@ export interface EventHandlers {
   onStatus?(status: 'connecting' | 'open' | 'closed'): void;
   /** The stream could not be opened or broke; it retries by itself. */
   onError?(error: BackendError): void;
+  /** A remote server's stream was down from `from` to `to`: its events of that time never came. */
+  onGap?(gap: FeedGap): void;
+}
+
+/** Time a remote server's live feed was down (desktop console on a remote connection). */
+export interface FeedGap {
+  from: string;
+  to: string;
+  offline_ms: number;
+  reason: string;
 }
 
 /** What loading the demo data created. */

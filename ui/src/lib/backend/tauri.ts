@@ -1,5 +1,5 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
-import type { Backend, DemoReport, EventFilter, EventHandlers } from './index';
+import type { Backend, DemoReport, EventFilter, EventHandlers, FeedGap } from './index';
 import type { CommandName, Input, Output } from './index';
 import type { Event } from './types.gen';
 import { BackendError, backendError } from './error';
@@ -9,6 +9,45 @@ interface Batch {
   events: Event[];
   /** Events lost since the last batch because this viewer fell behind. */
   missed: number;
+  /** A remote server's stream opened again (true) or broke and is being reopened (false). */
+  connected?: boolean;
+  /** A remote server's stream was down for this long. */
+  gap?: FeedGap;
+}
+
+/** A remote server the desktop console can manage instead of its own node. */
+export interface RemoteConnection {
+  id: string;
+  name: string;
+  url: string;
+  /** The admin certificate's SHA-256, pinned on first connect. */
+  fingerprint: string | null;
+}
+
+/** The remote servers, and the one in use (`null`: this app's own node). */
+export interface Connections {
+  connections: RemoteConnection[];
+  active: string | null;
+}
+
+/** The connections list (desktop only). */
+export function listConnections(): Promise<Connections> {
+  return call<Connections>('connections', {});
+}
+
+/** Adds a remote server after reaching it; its certificate is pinned and its token kept in the OS keyring. */
+export function addConnection(name: string, url: string, token: string): Promise<RemoteConnection> {
+  return call<RemoteConnection>('connection_add', { name, url, token });
+}
+
+/** Forgets a remote server and its token. */
+export function removeConnection(id: string): Promise<void> {
+  return call<void>('connection_remove', { id });
+}
+
+/** Switches the whole console to `id` (`null`: this app's own node); reload the screens after. */
+export function useConnection(id: string | null): Promise<void> {
+  return call<void>('connection_use', { id });
 }
 
 /** Whether this page runs inside the Tauri webview (its IPC bridge is present). */
@@ -54,6 +93,9 @@ export class TauriBackend implements Backend {
     const channel = new Channel<Batch>();
     channel.onmessage = (batch) => {
       if (ended) return;
+      if (batch.connected === false) handlers.onStatus?.('connecting');
+      if (batch.gap) handlers.onGap?.(batch.gap);
+      if (batch.connected === true) handlers.onStatus?.('open');
       if (batch.missed > 0) handlers.onDropped?.(batch.missed);
       for (const event of batch.events) handlers.onEvent(event);
     };

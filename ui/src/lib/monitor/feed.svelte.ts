@@ -1,4 +1,4 @@
-import { getBackend, type AuditEntry, type Backend, type Event, type GatewayEvent } from '$lib/backend';
+import { getBackend, type AuditEntry, type Backend, type Event, type FeedGap, type GatewayEvent } from '$lib/backend';
 import { toMillis } from '$lib/format/time';
 import { storageHealth, type StorageHealth } from '$lib/storage-status.svelte';
 import { EventBuffer } from './buffer';
@@ -39,6 +39,8 @@ export class MonitorFeed {
   status = $state<StreamStatus>('closed');
   /** The last stream failure, shown until the stream opens again. */
   streamError = $state<string | null>(null);
+  /** The latest time a remote server's stream was down (its events then never came). */
+  gap = $state.raw<FeedGap | null>(null);
   /** Events the server dropped because this viewer fell behind, since the page opened. */
   missed = $state(0);
   /** Bumped each frame in which events were applied or counted. */
@@ -90,6 +92,9 @@ export class MonitorFeed {
       },
       onError: (error) => {
         this.streamError = error.message;
+      },
+      onGap: (gap) => {
+        this.gap = gap;
       },
     });
   }
