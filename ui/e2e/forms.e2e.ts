@@ -318,7 +318,16 @@ describe('the console forms', () => {
         probe.remove();
         return { drawn: getComputedStyle(el).borderColor, theme };
       });
-    expect((await colours()).drawn, 'drawn grey while the theme is missing').toBe('rgb(136, 136, 136)');
+    // An empty colour means the legend was rebuilt while it was read (a detached marker): read again.
+    const first = await waitFor(
+      async () => {
+        const c = await colours();
+        return c.drawn ? c : null;
+      },
+      5_000,
+      'the legend drawn',
+    );
+    expect(first.drawn, 'drawn grey while the theme is missing').toBe('rgb(136, 136, 136)');
     await toggle(false);
     const final = await waitFor(
       async () => {
