@@ -11,7 +11,8 @@ DESKTOP := $(shell pkg-config --exists webkit2gtk-4.1 gtk+-3.0 2>/dev/null && ec
 CRATES := $(if $(DESKTOP),--workspace,--workspace --exclude tollgate-desktop)
 # The binaries, built together so both see one feature set and share their dependencies.
 BINS := -p tollgate $(if $(DESKTOP),-p tollgate-desktop)
-# The desktop end-to-end test also needs Xvfb, ImageMagick, WebKitWebDriver and tauri-driver.
+# The desktop end-to-end test also needs Xvfb, ImageMagick, WebKitWebDriver and tauri-driver
+# (and a Secret Service, which scripts/with-keyring.sh starts from gnome-keyring).
 DESKTOP_E2E := $(if $(DESKTOP),$(shell command -v Xvfb >/dev/null && command -v import >/dev/null && command -v WebKitWebDriver >/dev/null && { command -v tauri-driver >/dev/null || [ -x "$${CARGO_HOME:-$$HOME/.cargo}/bin/tauri-driver" ]; } && echo yes))
 # A display to open the window on.
 DISPLAY_PRESENT := $(if $(DISPLAY)$(WAYLAND_DISPLAY),yes)
@@ -74,8 +75,8 @@ e2e: ui
 e2e-desktop: ui
 ifeq ($(DESKTOP_E2E),yes)
 	$(CARGO) build $(BINS)
-	cd ui && ../scripts/with-xvfb.sh npm run e2e:desktop
-	scripts/keyring-test.sh
+	cd ui && ../scripts/with-keyring.sh ../scripts/with-xvfb.sh npm run e2e:desktop
+	scripts/with-keyring.sh $(CARGO) test -p tollgate-desktop --test keyring -- --ignored
 else
 	@echo "e2e-desktop: skipped, webkit2gtk-4.1 or a test tool (Xvfb, ImageMagick, WebKitWebDriver, tauri-driver) is missing; scripts/deps.sh --desktop installs them"
 endif

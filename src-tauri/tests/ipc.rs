@@ -5,9 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tauri::ipc::{CallbackFn, Channel, InvokeBody, InvokeResponseBody};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
-use tauri::webview::InvokeRequest;
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::test::{MockRuntime, mock_builder};
 use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
 use tempfile::TempDir;
 use tollgate::data_dir::DataDir;
@@ -15,6 +14,9 @@ use tollgate::node::{Node, NodeOptions};
 use tollgate_core::command::COMMAND_NAMES;
 use tollgate_core::event_filter::EventFilter;
 use tollgate_desktop::{Desktop, feed, shell};
+
+mod common;
+use common::{get, invoke, upstream};
 
 struct Shell {
     _dir: TempDir,
@@ -42,60 +44,18 @@ fn shell() -> Shell {
     Shell { db: data.database(), _dir: dir, app, window, gateway }
 }
 
-fn request(cmd: &str, body: Value) -> InvokeRequest {
-    InvokeRequest {
-        cmd: cmd.into(),
-        callback: CallbackFn(0),
-        error: CallbackFn(1),
-        url: "tauri://localhost".parse().unwrap(),
-        body: InvokeBody::Json(body),
-        headers: Default::default(),
-        invoke_key: INVOKE_KEY.to_string(),
-    }
-}
-
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, body: Value) -> Result<Value, Value> {
-    get_ipc_response(window, request(cmd, body)).map(|b| b.deserialize::<Value>().unwrap())
-}
-
 impl Shell {
     fn console(&self, name: &str, input: Value) -> Result<Value, Value> {
         invoke(&self.window, "console", json!({ "name": name, "input": input }))
     }
 }
 
-/// A real upstream on loopback that answers every path with 200.
-fn upstream() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
-            let app = axum::Router::new().fallback(|| async { "ok" });
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
-/// A tenant with `credits`, a key, and a route to a real upstream costing 1 per call.
 fn seed(s: &Shell, credits: i64) -> String {
     s.console("plan.create", json!({ "name": "Basic", "credits_per_period": credits })).unwrap();
     s.console("tenant.create", json!({ "name": "acme", "plan": "basic" })).unwrap();
     let key = s.console("key.issue", json!({ "tenant": "acme" })).unwrap();
     s.console("route.create", json!({ "path_prefix": "/v1", "upstream_url": upstream(), "cost": 1 })).unwrap();
     key["secret"].as_str().unwrap().to_string()
-}
-
-fn get(url: &str, key: Option<&str>) -> u16 {
-    tauri::async_runtime::block_on(async {
-        let mut request = reqwest::Client::new().get(url);
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
-        }
-        request.send().await.unwrap().status().as_u16()
-    })
 }
 
 #[test]

@@ -9,28 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tauri::ipc::{CallbackFn, Channel, InvokeBody, InvokeResponseBody};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
-use tauri::webview::InvokeRequest;
-use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::test::mock_builder;
+use tauri::{Manager, WebviewWindowBuilder};
 use tollgate::admin_tls::{AdminTlsMode, AdminTlsOptions};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
 use tollgate_desktop::connections::MemorySecrets;
 use tollgate_desktop::{Desktop, feed, shell};
 
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, body: Value) -> Result<Value, Value> {
-    let request = InvokeRequest {
-        cmd: cmd.into(),
-        callback: CallbackFn(0),
-        error: CallbackFn(1),
-        url: "tauri://localhost".parse().unwrap(),
-        body: InvokeBody::Json(body),
-        headers: Default::default(),
-        invoke_key: INVOKE_KEY.to_string(),
-    };
-    get_ipc_response(window, request).map(|b| b.deserialize::<Value>().unwrap())
-}
+mod common;
+use common::{get, invoke, upstream};
 
 /// A node with its admin API over TLS (self-signed), on `admin` (port 0: any).
 fn server(dir: &std::path::Path, admin: &str) -> Node {
@@ -41,26 +30,6 @@ fn server(dir: &std::path::Path, admin: &str) -> Node {
         ..NodeOptions::default()
     };
     tauri::async_runtime::block_on(Node::start(DataDir::resolve(Some(dir.to_path_buf())).unwrap(), options)).unwrap()
-}
-
-fn upstream() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
-            axum::serve(listener, axum::Router::new().fallback(|| async { "ok" })).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
-fn get(url: &str, key: &str) -> u16 {
-    let client = reqwest::Client::new();
-    tauri::async_runtime::block_on(async {
-        client.get(url).header("x-api-key", key).send().await.unwrap().status().as_u16()
-    })
 }
 
 /// Waits up to 10 s for `found` over the batches received so far.
@@ -120,7 +89,7 @@ fn the_console_manages_a_remote_server_over_tls_and_its_feed_survives_a_restart(
     )
     .unwrap();
     let remote_gateway = format!("{}/v1/x", remote.gateway_url());
-    assert_eq!(get(&remote_gateway, &key), 402, "the remote tenant has no credits");
+    assert_eq!(get(&remote_gateway, Some(&key)), 402, "the remote tenant has no credits");
     let local_tenants = app.state::<Desktop>().console().clone();
     let here = tauri::async_runtime::block_on(tollgate_core::command::dispatch_json(
         &local_tenants,
@@ -149,12 +118,12 @@ fn the_console_manages_a_remote_server_over_tls_and_its_feed_survives_a_restart(
         batches.iter().flat_map(|b| b["events"].as_array().cloned().unwrap_or_default()).collect()
     };
     wait_for(&batches, "the stream opens", |b| b.iter().any(|b| b["connected"] == true));
-    assert_eq!(get(&remote_gateway, &key), 402);
+    assert_eq!(get(&remote_gateway, Some(&key)), 402);
     wait_for(&batches, "the 402 arrives", |b| !events(b).is_empty());
     let denial = events(&batches.lock().unwrap())[0].clone();
     assert_eq!((denial["status"].as_u64(), denial["tenant"].as_str()), (Some(402), Some("acme")), "{denial}");
     console("credits.topup", json!({ "tenant": "acme", "amount": 3, "idempotency_key": "desk-1" })).unwrap();
-    assert_eq!(get(&remote_gateway, &key), 200, "the top-up through the console lets the next request pass");
+    assert_eq!(get(&remote_gateway, Some(&key)), 200, "the top-up through the console lets the next request pass");
 
     // The server restarts (same address, same certificate): the feed says it was down and
     // for how long, and carries on by itself.
@@ -171,7 +140,7 @@ fn the_console_manages_a_remote_server_over_tls_and_its_feed_survives_a_restart(
     );
     let remote_gateway = format!("{}/v1/x", remote.gateway_url());
     for _ in 0..4 {
-        get(&remote_gateway, &key);
+        get(&remote_gateway, Some(&key));
     }
     wait_for(&batches, "events after the restart arrive", |b| events(b).len() >= 2);
     forward.abort();

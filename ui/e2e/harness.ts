@@ -28,6 +28,8 @@ export interface Tollgate {
   /** The URL a person opens (`tollgate dashboard-url`: serve prints it only to a terminal). */
   dashboard: string;
   token: string;
+  /** The admin certificate's SHA-256 fingerprint `serve` printed (with `--admin-tls`). */
+  fingerprint: string | null;
   /** Runs a console command through the admin API. */
   call<T = unknown>(command: string, input?: unknown): Promise<T>;
   stop(): Promise<void>;
@@ -35,14 +37,16 @@ export interface Tollgate {
 
 /**
  * Starts `tollgate serve` (TOLLGATE_BIN, default the debug build) on a fresh data dir, or on
- * `dataDir` when given (which the caller then owns and removes).
+ * `dataDir` when given (which the caller then owns and removes); `adminListen` (default any
+ * loopback port) and `args` (e.g. `--admin-tls self-signed`) go to `serve`.
  */
-export async function startTollgate(options: { dataDir?: string } = {}): Promise<Tollgate> {
+export async function startTollgate(options: { dataDir?: string; adminListen?: string; args?: string[] } = {}): Promise<Tollgate> {
   const bin = process.env.TOLLGATE_BIN ?? path.join(root, 'target/debug/tollgate');
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tollgate-e2e-'));
+  const listen = ['--admin-listen', options.adminListen ?? '127.0.0.1:0', '--gateway-listen', '127.0.0.1:0'];
   const child = spawn(
     bin,
-    ['--data-dir', dataDir, 'serve', '--admin-listen', '127.0.0.1:0', '--gateway-listen', '127.0.0.1:0', '--ui-dir', path.join(root, 'ui/dist')],
+    ['--data-dir', dataDir, 'serve', ...listen, '--ui-dir', path.join(root, 'ui/dist'), ...(options.args ?? [])],
     { env: { ...process.env, TOLLGATE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -72,10 +76,12 @@ export async function startTollgate(options: { dataDir?: string } = {}): Promise
   );
   if (output.includes('#token=')) throw new Error(`tollgate serve printed the admin token to a pipe:\n${output}`);
   const token = new URL(dashboard).hash.replace('#token=', '');
+  const fingerprint = /Admin API certificate SHA-256 fingerprint: (\S+)/.exec(output)?.[1] ?? null;
   return {
     ...urls,
     dashboard,
     token,
+    fingerprint,
     async call<T>(command: string, input: unknown = {}): Promise<T> {
       const response = await fetch(`${urls.admin}/api/${command}`, {
         method: 'POST',
