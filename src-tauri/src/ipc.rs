@@ -94,6 +94,13 @@ pub fn connection_use(state: State<'_, Desktop>, id: Option<String>) -> Result<(
 /// Seeds demo data and starts demo traffic through the in-process gateway.
 #[tauri::command]
 pub async fn load_demo(state: State<'_, Desktop>) -> Result<DemoReport, ErrorBody> {
+    if state.connections().list().active.is_some() {
+        return Err(ErrorBody {
+            code: "REMOTE_CONNECTION".into(),
+            message: "the demo seeds this app's own node, and the console manages a remote server: switch to \"This computer\" in Settings → Connections first".into(),
+            field: None,
+        });
+    }
     state.demo().launch(state.console()).await.map(|(report, _, _)| report).map_err(|e| e.body())
 }
 

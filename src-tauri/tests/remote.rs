@@ -79,6 +79,9 @@ fn the_console_manages_a_remote_server_over_tls_and_its_feed_survives_a_restart(
     let id = added["id"].as_str().unwrap().to_string();
     invoke(&window, "connection_use", json!({ "id": id })).unwrap();
 
+    let e = invoke(&window, "load_demo", json!({})).unwrap_err();
+    assert_eq!(e["code"], "REMOTE_CONNECTION", "the demo would seed the local node behind a remote view: {e}");
+
     // Every command now runs on the remote server.
     console("plan.create", json!({ "name": "Pro", "features": ["api"] })).unwrap();
     console("tenant.create", json!({ "name": "acme", "plan": "pro" })).unwrap();
