@@ -67,6 +67,10 @@ describe('the desktop console on a remote server', () => {
     await s.click(use as never);
     await s.element('[data-testid="remote-connection"]', 15_000);
     expect(await s.text(await s.element('[data-testid="remote-connection"]'))).toBe('on production');
+    // Settings are now the server's: the window's own (closing to the tray) is not among them.
+    await nav('Settings');
+    await s.byText('Alerts', 'h2');
+    expect(await body(), 'no desktop-only setting on a remote server').not.toContain('Closing the window');
 
     await nav('Tenants');
     await s.click(await s.byText('New tenant'));
