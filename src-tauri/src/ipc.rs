@@ -79,7 +79,10 @@ pub async fn connection_add(
 /// Forgets a remote server and its token.
 #[tauri::command]
 pub fn connection_remove(state: State<'_, Desktop>, id: String) -> Result<(), ErrorBody> {
-    state.end_all_feeds();
+    // The feeds follow the active server: only removing that one ends them (the window reloads).
+    if state.connections().list().active.as_deref() == Some(id.as_str()) {
+        state.end_all_feeds();
+    }
     state.connections().remove(&id)
 }
 

@@ -4,6 +4,7 @@
 //! [`AdminClient::fingerprint_seen`]). Plain HTTP is for loopback only, since the bearer
 //! token opens everything.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tollgate_core::ErrorBody;
 use tollgate_gateway::pinned::{self, Pinned};
+use tollgate_gateway::tls::Trust;
 use tollgate_gateway::upstream::{UpstreamError, dial};
 
 use crate::admin::ACTOR_HEADER;
@@ -59,7 +61,8 @@ impl ClientError {
 pub struct AdminClient {
     url: String,
     authority: String,
-    pin: Option<Arc<Pinned>>,
+    /// The pin, and the TLS configuration verifying with it (made once).
+    pin: Option<(Arc<Pinned>, Trust)>,
     token: String,
     actor: String,
 }
@@ -88,7 +91,11 @@ impl AdminClient {
         Ok(Self {
             url: url.to_string(),
             authority: rest.to_string(),
-            pin: tls.then(|| Pinned::new(fingerprint)),
+            pin: tls.then(|| {
+                let pin = Pinned::new(fingerprint);
+                let trust = pin.trust();
+                (pin, trust)
+            }),
             token: token.trim().to_string(),
             actor,
         })
@@ -100,7 +107,7 @@ impl AdminClient {
 
     /// The fingerprint of the certificate the server last presented (TLS only).
     pub fn fingerprint_seen(&self) -> Option<String> {
-        self.pin.as_ref().and_then(|p| p.seen())
+        self.pin.as_ref().and_then(|(p, _)| p.seen())
     }
 
     /// Runs console command `name` with `input` on the server.
@@ -153,7 +160,7 @@ impl AdminClient {
                     None => self.unreachable(format!("the event stream answered {status}")),
                 });
             }
-            Ok(EventStream { body: response.into_body(), parser: SseParser::default(), ready: Vec::new() })
+            Ok(EventStream { body: response.into_body(), parser: SseParser::default(), ready: VecDeque::new() })
         };
         tokio::time::timeout(OPEN_TIMEOUT, open)
             .await
@@ -171,8 +178,8 @@ impl AdminClient {
     }
 
     async fn send(&self, request: Request<Full<Bytes>>) -> Result<hyper::Response<Incoming>, ClientError> {
-        let trust = self.pin.as_ref().map(|p| p.trust());
-        let io = dial(&self.authority, trust.as_ref()).await.map_err(|e| self.dial_error(e))?;
+        let io =
+            dial(&self.authority, self.pin.as_ref().map(|(_, trust)| trust)).await.map_err(|e| self.dial_error(e))?;
         let (mut sender, connection) =
             http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await.map_err(|e| self.unreachable(e.to_string()))?;
         tokio::spawn(connection);
@@ -180,7 +187,7 @@ impl AdminClient {
     }
 
     fn dial_error(&self, e: UpstreamError) -> ClientError {
-        if let (UpstreamError::Tls { source, .. }, Some(pin)) = (&e, &self.pin)
+        if let (UpstreamError::Tls { source, .. }, Some((pin, _))) = (&e, &self.pin)
             && source.to_string().contains(pinned::CHANGED)
         {
             return ClientError::CertificateChanged {
@@ -216,20 +223,20 @@ pub struct SseMessage {
 pub struct EventStream {
     body: Incoming,
     parser: SseParser,
-    ready: Vec<SseMessage>,
+    ready: VecDeque<SseMessage>,
 }
 
 impl EventStream {
     /// The next event; `None` when the server ended the stream, an error when it broke.
     pub async fn next(&mut self) -> Option<Result<SseMessage, String>> {
         loop {
-            if !self.ready.is_empty() {
-                return Some(Ok(self.ready.remove(0)));
+            if let Some(message) = self.ready.pop_front() {
+                return Some(Ok(message));
             }
             match self.body.frame().await? {
                 Ok(frame) => {
                     if let Ok(data) = frame.into_data() {
-                        self.ready = self.parser.push(&String::from_utf8_lossy(&data));
+                        self.ready.extend(self.parser.push(&String::from_utf8_lossy(&data)));
                     }
                 }
                 Err(e) => return Some(Err(e.to_string())),

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::Value;
+use tollgate_core::event_filter::EventFilter;
 
+use crate::admin_client::{AdminClient, ClientError};
 use crate::data_dir::DataDir;
 
 /// Options of `tollgate events tail`.
@@ -29,54 +31,32 @@ pub async fn run(dir: &DataDir, args: TailArgs, json: bool) -> Result<()> {
         (None, Some(endpoint)) => endpoint,
         _ => bail!("events tail follows a running `tollgate serve`, and none owns {}", dir.path().display()),
     };
-    let mut query: Vec<(&str, String)> = Vec::new();
-    for (name, value) in [("status", &args.status), ("code", &args.code), ("tenant", &args.tenant)] {
-        if let Some(v) = value {
-            query.push((name, v.clone()));
-        }
-    }
-    if !args.console {
-        query.push(("kind", "gateway".into()));
-    }
-    let url = reqwest::Url::parse_with_params(&format!("{}/api/events", endpoint.admin_url), &query)?;
-    let mut response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(dir.token()?)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the running tollgate serve at {}", endpoint.admin_url))?;
-    if !response.status().is_success() {
-        let body: Value = response.json().await.unwrap_or_default();
-        bail!("{}", body["message"].as_str().unwrap_or("the server refused the event stream"));
-    }
+    let filter = EventFilter {
+        status: args.status,
+        code: args.code,
+        tenant: args.tenant,
+        kind: (!args.console).then(|| "gateway".to_string()),
+    };
+    let actor = crate::os_user::actor("cli");
+    let client = AdminClient::new(&endpoint.admin_url, &dir.token()?, endpoint.admin_fingerprint.as_deref(), actor)
+        .map_err(anyhow::Error::msg)?;
+    let mut events = match client.events(&filter.query_string()).await {
+        Ok(events) => events,
+        Err(ClientError::Refused(body)) => bail!("{}", body.message),
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot reach the running tollgate serve")),
+    };
     // Subscribed: every decision from now on is printed (scripts may wait for this line).
     eprintln!("Following {} (Ctrl-C to stop)", endpoint.admin_url);
-    let mut buffer = String::new();
-    while let Some(chunk) = response.chunk().await? {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            show(&block, json)?;
-        }
+    while let Some(message) = events.next().await {
+        let message = message.map_err(anyhow::Error::msg).context("the event stream broke")?;
+        show(&message.event, &message.data, json)?;
     }
     eprintln!("the server closed the event stream");
     Ok(())
 }
 
-/// Prints one SSE block (`event:` and `data:` lines).
-fn show(block: &str, json: bool) -> Result<()> {
-    let mut kind = "message";
-    let mut data = String::new();
-    for line in block.lines() {
-        if let Some(k) = line.strip_prefix("event:") {
-            kind = k.trim();
-        } else if let Some(d) = line.strip_prefix("data:") {
-            data.push_str(d.trim_start());
-        }
-    }
-    if data.is_empty() {
-        return Ok(());
-    }
+/// Prints one event.
+fn show(kind: &str, data: &str, json: bool) -> Result<()> {
     if kind == "dropped" {
         eprintln!("warning: this terminal fell behind and was dropped after missing events: {data}");
         return Ok(());
@@ -84,7 +64,7 @@ fn show(block: &str, json: bool) -> Result<()> {
     if json {
         return crate::out::print(&format!("{data}\n"));
     }
-    let Ok(event) = serde_json::from_str::<Value>(&data) else { return Ok(()) };
+    let Ok(event) = serde_json::from_str::<Value>(data) else { return Ok(()) };
     crate::out::print(&format!("{}\n", crate::render::printable(&line(&event))))
 }
 

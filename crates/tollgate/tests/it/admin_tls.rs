@@ -54,6 +54,9 @@ async fn a_console_pins_the_admin_certificate_on_first_use_and_manages_the_serve
 
     // The live feed over TLS shows the customer's 402; a top-up lets the next request pass.
     let mut feed = pinned.events("status=402").await.unwrap();
+    // `tollgate events tail` follows the same TLS stream, pinning serve.json's fingerprint.
+    let tail = crate::server::Tail::start(d, &["--status", "402"]);
+    tail.wait_until_following(Duration::from_secs(10));
     let gateway = format!("{}/v1/x", server.gateway);
     let client = reqwest::Client::new();
     let status = client.get(&gateway).header("x-api-key", &key).send().await.unwrap().status();
@@ -64,6 +67,8 @@ async fn a_console_pins_the_admin_certificate_on_first_use_and_manages_the_serve
     let event: serde_json::Value = serde_json::from_str(&event.data).unwrap();
     assert_eq!(event["status"], 402, "{event}");
     assert_eq!(event["tenant"], "acme", "{event}");
+    let printed_line = tail.stdout.recv_timeout(Duration::from_secs(10)).expect("events tail prints the 402");
+    assert!(printed_line.contains("402") && printed_line.contains("acme"), "{printed_line}");
     pinned.call("credits.topup", &json!({"tenant": "acme", "amount": 5, "idempotency_key": "remote-1"})).await.unwrap();
     let status = client.get(&gateway).header("x-api-key", &key).send().await.unwrap().status();
     assert_eq!(status, 200);

@@ -253,14 +253,14 @@ async fn sse_events(
 
 /// `tollgate events tail` as a process; its lines arrive on a channel, so every read has a
 /// deadline, and it is killed when dropped (also when an assertion fails).
-struct Tail {
+pub(crate) struct Tail {
     child: std::process::Child,
-    stdout: std::sync::mpsc::Receiver<String>,
+    pub(crate) stdout: std::sync::mpsc::Receiver<String>,
     stderr: std::sync::mpsc::Receiver<String>,
 }
 
 impl Tail {
-    fn start(d: &std::path::Path, args: &[&str]) -> Self {
+    pub(crate) fn start(d: &std::path::Path, args: &[&str]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(["--data-dir", d.to_str().unwrap(), "events", "tail"])
             .args(args)
@@ -285,7 +285,7 @@ impl Tail {
     }
 
     /// Waits until the tail says it is subscribed.
-    fn wait_until_following(&self, limit: std::time::Duration) {
+    pub(crate) fn wait_until_following(&self, limit: std::time::Duration) {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
