@@ -11,8 +11,8 @@ use tollgate::admin_client::AdminClient;
 
 use serde::Serialize;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tollgate_core::event_filter::EventMatcher;
-use tollgate_core::events::Event;
+use tollgate_core::live::event_filter::EventMatcher;
+use tollgate_core::live::events::Event;
 
 /// How long events gather before a batch leaves: far under the monitor's one-second
 /// promise, long enough to coalesce bursts.

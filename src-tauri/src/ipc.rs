@@ -6,8 +6,8 @@ use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
 use tollgate::demo::DemoReport;
-use tollgate_core::command::dispatch_detached;
-use tollgate_core::event_filter::EventFilter;
+use tollgate_core::console::command::dispatch_detached;
+use tollgate_core::live::event_filter::EventFilter;
 use tollgate_core::{ConsoleError, Ctx, ErrorBody};
 
 use crate::Desktop;

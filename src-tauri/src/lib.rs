@@ -4,7 +4,7 @@
 //!
 //! Everything here is an edge: console commands go to core through one generic IPC
 //! command ([`ipc::console`]), the live feed through a `tauri::ipc::Channel`
-//! ([`feed`]), and the alert rules are core's ([`tollgate_core::alerts`]).
+//! ([`feed`]), and the alert rules are core's ([`tollgate_core::live::alerts`]).
 
 pub mod args;
 pub mod connections;

@@ -13,7 +13,7 @@ use crate::connections::{Connections, Keyring, Secrets};
 use tollgate::demo::DemoLauncher;
 use tollgate::node::Node;
 use tollgate_core::Console;
-use tollgate_core::settings::Settings;
+use tollgate_core::store::settings::Settings;
 
 /// The running node and the window's live feeds. Managed as Tauri state.
 pub struct Desktop {

@@ -8,9 +8,9 @@ use chrono::Utc;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;
-use tollgate_core::alerts::{AlertRules, Alerts};
-use tollgate_core::events::Event;
-use tollgate_core::health::StorageStatus;
+use tollgate_core::live::alerts::{AlertRules, Alerts};
+use tollgate_core::live::events::Event;
+use tollgate_core::store::health::StorageStatus;
 
 use crate::{Desktop, tray};
 
@@ -113,7 +113,7 @@ fn notify<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
 
 #[cfg(test)]
 mod tests {
-    use tollgate_core::health::StorageStatus;
+    use tollgate_core::store::health::StorageStatus;
 
     use super::storage_notice;
 

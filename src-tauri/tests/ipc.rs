@@ -11,8 +11,8 @@ use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
 use tempfile::TempDir;
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
-use tollgate_core::command::COMMAND_NAMES;
-use tollgate_core::event_filter::EventFilter;
+use tollgate_core::console::command::COMMAND_NAMES;
+use tollgate_core::live::event_filter::EventFilter;
 use tollgate_desktop::{Desktop, feed, shell};
 
 mod common;
@@ -195,7 +195,7 @@ fn a_viewer_that_falls_behind_is_told_how_many_it_missed() {
     let hub = desktop.console().hub().clone();
     let events = hub.subscribe();
     for i in 0..5000u64 {
-        hub.publish(tollgate_core::events::Event::Gateway(tollgate_core::events::GatewayEvent {
+        hub.publish(tollgate_core::live::events::Event::Gateway(tollgate_core::live::events::GatewayEvent {
             at: chrono::Utc::now(),
             request_id: format!("r{i}"),
             tenant: None,
@@ -246,10 +246,11 @@ fn quitting_writes_every_charge_and_releases_the_data_dir() {
     let reopened = tauri::async_runtime::block_on(async {
         let console = tollgate_core::Console::open(&s.db).await.unwrap();
         let ctx = tollgate_core::Ctx::now("test");
-        let detail = tollgate_core::command::dispatch_json(&console, &ctx, "tenant.show", json!({ "tenant": "acme" }))
-            .await
-            .unwrap();
-        let verify = tollgate_core::command::dispatch_json(&console, &ctx, "verify", json!({})).await.unwrap();
+        let detail =
+            tollgate_core::console::command::dispatch_json(&console, &ctx, "tenant.show", json!({ "tenant": "acme" }))
+                .await
+                .unwrap();
+        let verify = tollgate_core::console::command::dispatch_json(&console, &ctx, "verify", json!({})).await.unwrap();
         (detail, verify)
     });
     assert_eq!(reopened.0["tenant"]["balance"], 75, "all 25 charges are in the database after quitting");

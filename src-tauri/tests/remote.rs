@@ -94,7 +94,7 @@ fn the_console_manages_a_remote_server_over_tls_and_its_feed_survives_a_restart(
     let remote_gateway = format!("{}/v1/x", remote.gateway_url());
     assert_eq!(get(&remote_gateway, Some(&key)), 402, "the remote tenant has no credits");
     let local_tenants = app.state::<Desktop>().console().clone();
-    let here = tauri::async_runtime::block_on(tollgate_core::command::dispatch_json(
+    let here = tauri::async_runtime::block_on(tollgate_core::console::command::dispatch_json(
         &local_tenants,
         &tollgate_core::Ctx::now("test"),
         "tenant.list",

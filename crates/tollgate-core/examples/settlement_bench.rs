@@ -6,10 +6,10 @@
 
 use std::time::Instant;
 
-use tollgate_core::credits::TopUp;
-use tollgate_core::plans::PlanCreate;
-use tollgate_core::settlement::{Debit, Settlement};
-use tollgate_core::tenants::TenantCreate;
+use tollgate_core::live::settlement::{Debit, Settlement};
+use tollgate_core::store::credits::TopUp;
+use tollgate_core::store::plans::PlanCreate;
+use tollgate_core::store::tenants::TenantCreate;
 use tollgate_core::{Command, Console, Ctx};
 
 fn cpu_seconds() -> f64 {

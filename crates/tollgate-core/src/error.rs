@@ -71,7 +71,7 @@ impl ConsoleError {
 
 impl From<sqlx::Error> for ConsoleError {
     fn from(e: sqlx::Error) -> Self {
-        if crate::store::is_storage_failure(&e) && !matches!(e, sqlx::Error::Protocol(_)) {
+        if is_storage_failure(&e) && !matches!(e, sqlx::Error::Protocol(_)) {
             Self::StorageUnavailable(e)
         } else {
             Self::Store(e)
@@ -94,4 +94,27 @@ pub struct ErrorBody {
 /// True when `e` is a UNIQUE constraint failure, so callers can answer a precise conflict.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// True when `e` says the storage itself failed, not that the data broke a rule (a
+/// constraint) or a row was missing: the kind of error that marks [`Health`] failing.
+pub fn is_storage_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => !matches!(
+            d.kind(),
+            sqlx::error::ErrorKind::UniqueViolation
+                | sqlx::error::ErrorKind::ForeignKeyViolation
+                | sqlx::error::ErrorKind::NotNullViolation
+                | sqlx::error::ErrorKind::CheckViolation
+        ),
+        // A closed pool is this process shutting down (the CLI after its command, while a
+        // probe of an abandoned write still runs), not a disk refusing writes.
+        sqlx::Error::PoolClosed
+        | sqlx::Error::RowNotFound
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::TypeNotFound { .. } => false,
+        _ => true,
+    }
 }

@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
-use tollgate_core::keys::PresentedKey;
+use tollgate_core::store::keys::PresentedKey;
 
 use crate::upstream::PooledBody;
 use crate::{Body, names};

@@ -3,7 +3,7 @@
 //!
 //! "Keyless" means a request the gateway would answer 401 `MISSING_API_KEY` /
 //! `INVALID_API_KEY` or 404 `ROUTE_NOT_FOUND`: it costs work and earns nothing. Each
-//! client address has a GCRA bucket ([`tollgate_core::rate`]); past it, such requests are
+//! client address has a GCRA bucket ([`tollgate_core::domain::rate`]); past it, such requests are
 //! answered 429 `RATE_LIMITED` with `Retry-After`. Requests with a known key are never
 //! counted or refused here (their plan's limit applies), even from the same address.
 //!
@@ -16,7 +16,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
-use tollgate_core::rate::{self, RateLimit, RateVerdict};
+use tollgate_core::domain::rate::{self, RateLimit, RateVerdict};
 
 /// Sets in the table.
 pub const SETS: usize = 2048;

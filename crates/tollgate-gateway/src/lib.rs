@@ -6,7 +6,7 @@
 //! Before any of that, a request is screened ([`Gateway::answer`]): HTTP/1.1 needs exactly
 //! one valid `Host`; the path is normalised (dot segments, encoded dots, repeated slashes)
 //! and the normalised path is what is routed and forwarded, or it is refused as
-//! ambiguous (see [`tollgate_core::path`]); requests without a usable key are limited per
+//! ambiguous (see [`tollgate_core::domain::path`]); requests without a usable key are limited per
 //! client address ([`keyless`]).
 
 pub mod cert_files;
@@ -39,17 +39,17 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
-use tollgate_core::cidr::client_address;
-use tollgate_core::events::{Event, GatewayEvent, Hub};
+use tollgate_core::domain::cidr::client_address;
+use tollgate_core::domain::metrics::RouteSlot;
+use tollgate_core::domain::path::normalize;
+use tollgate_core::domain::policy::{DenialCode, DenialFacts, Outcome};
+use tollgate_core::domain::rate::RateLimit;
+use tollgate_core::live::events::{Event, GatewayEvent, Hub};
+use tollgate_core::live::settlement::{Debit, Settlement};
 use tollgate_core::live::{Admitted, Live, Reservation};
-use tollgate_core::metrics::RouteSlot;
-use tollgate_core::path::normalize;
-use tollgate_core::policy::{DenialCode, DenialFacts, Outcome};
-use tollgate_core::rate::RateLimit;
-use tollgate_core::request_log::{RequestId, RequestLog, RequestRecord, Short};
-use tollgate_core::settings::{Durability, Settings};
-use tollgate_core::settlement::{Debit, Settlement};
-use tollgate_core::traffic::TrafficLog;
+use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
+use tollgate_core::store::settings::{Durability, Settings};
+use tollgate_core::store::traffic::TrafficLog;
 
 use crate::forward::{Caller, UpstreamBase, client_response, presented_key, upstream_request};
 use crate::keyless::KeylessLimiter;
@@ -167,7 +167,7 @@ impl Gateway {
                             None => {
                                 return self.refuse(
                                     &request,
-                                    Reason::InvalidPath(tollgate_core::path::PathError::BadEscape),
+                                    Reason::InvalidPath(tollgate_core::domain::path::PathError::BadEscape),
                                     DenialFacts::default(),
                                 );
                             }
@@ -482,7 +482,7 @@ impl Gateway {
             })
         };
         ids.settling = true;
-        let committed = settling.await.unwrap_or(Err(tollgate_core::settlement::SettleError::Stopped));
+        let committed = settling.await.unwrap_or(Err(tollgate_core::live::settlement::SettleError::Stopped));
         ids.settling = false;
         match committed {
             Ok(entry_id) => Ok((client_response(response), entry_id)),
@@ -521,7 +521,7 @@ struct Ids {
     entry_id: Option<i64>,
     /// A strict charge is being committed by its own task, which writes the record.
     settling: bool,
-    /// The route's metrics slot ([`tollgate_core::metrics::UNMATCHED`] without a route).
+    /// The route's metrics slot ([`tollgate_core::domain::metrics::UNMATCHED`] without a route).
     slot: RouteSlot,
 }
 

@@ -1,7 +1,7 @@
 //! What a denial says to a person, in English and German (`Accept-Language` picks).
 
-use tollgate_core::path::PathError;
-use tollgate_core::policy::{DenialCode, DenialFacts};
+use tollgate_core::domain::path::PathError;
+use tollgate_core::domain::policy::{DenialCode, DenialFacts};
 
 /// A language the gateway speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub enum Reason {
     StorageUnavailable,
     /// HTTP/1.1 without a `Host`, or with several, or an invalid one (RFC 9112 §3.2).
     InvalidHost,
-    /// A path whose meaning depends on the server behind (see [`tollgate_core::path`]).
+    /// A path whose meaning depends on the server behind (see [`tollgate_core::domain::path`]).
     InvalidPath(PathError),
     /// The client's request body could not be read (malformed chunked framing, cut off).
     BadRequestBody,

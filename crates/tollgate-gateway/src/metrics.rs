@@ -10,10 +10,10 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tollgate_core::metrics::{Exposition, Histogram, Kind, MAX_ROUTE_LABELS, RouteSlot};
+use tollgate_core::domain::metrics::{Exposition, Histogram, Kind, MAX_ROUTE_LABELS, RouteSlot};
 
 /// Every code the gateway answers with, and its status (one status per code). The
-/// policy's codes come first, in [`tollgate_core::policy::DenialCode::ALL`] order; a test keeps the table whole.
+/// policy's codes come first, in [`tollgate_core::domain::policy::DenialCode::ALL`] order; a test keeps the table whole.
 const CODES: [(&str, u16); 24] = [
     ("MISSING_API_KEY", 401),
     ("INVALID_API_KEY", 401),
@@ -176,9 +176,9 @@ impl GatewayMetrics {
 mod tests {
     use super::*;
     use crate::messages::Reason;
-    use tollgate_core::metrics::UNMATCHED;
-    use tollgate_core::path::PathError;
-    use tollgate_core::policy::DenialCode;
+    use tollgate_core::domain::metrics::UNMATCHED;
+    use tollgate_core::domain::path::PathError;
+    use tollgate_core::domain::policy::DenialCode;
 
     /// Fails to compile when a reason is added, so the table below gets it too.
     fn every_reason() -> Vec<Reason> {

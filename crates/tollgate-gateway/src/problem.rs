@@ -6,9 +6,9 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Map, Value};
+use tollgate_core::domain::policy::DenialFacts;
 use tollgate_core::live::Admitted;
-use tollgate_core::policy::DenialFacts;
-use tollgate_core::settings::Settings;
+use tollgate_core::store::settings::Settings;
 
 use crate::messages::{Lang, Reason, fact_label, pay_label, quality, text};
 use crate::{Body, names};

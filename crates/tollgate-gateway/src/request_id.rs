@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tollgate_core::request_log::RequestId;
+use tollgate_core::store::request_log::RequestId;
 
 static PREFIX: OnceLock<u32> = OnceLock::new();
 static COUNTER: AtomicU64 = AtomicU64::new(0);

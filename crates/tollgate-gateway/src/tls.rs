@@ -90,7 +90,7 @@ fn system_roots() -> RootCertStore {
     roots
 }
 
-/// A route's private CA; routes check it when saved (`tollgate_core::pem`).
+/// A route's private CA; routes check it when saved (`tollgate_core::domain::pem`).
 fn pem_roots(pem: &str) -> RootCertStore {
     let mut roots = RootCertStore::empty();
     let (_, ignored) = roots.add_parsable_certificates(CertificateDer::pem_slice_iter(pem.as_bytes()).flatten());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command as Clap, FromArgMatches};
-use tollgate_core::command::{self, Command, CommandVisitor};
+use tollgate_core::console::command::{self, Command, CommandVisitor};
 
 use crate::echo::EchoArgs;
 use crate::serve::ServeArgs;

@@ -115,7 +115,7 @@ impl DataDir {
         self.path.join("tollgate.db")
     }
 
-    /// The request log's ring file (see `tollgate_core::request_log`).
+    /// The request log's ring file (see `tollgate_core::store::request_log`).
     pub fn request_log(&self) -> PathBuf {
         self.path.join("requests.log")
     }

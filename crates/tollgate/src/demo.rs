@@ -10,10 +10,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
 use tokio::net::TcpListener;
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::plans::{BillingPeriod, PlanCreate, PlanList};
-use tollgate_core::routes::{RouteCreate, RouteList};
-use tollgate_core::tenants::{TenantCreate, TenantList, TenantSuspend};
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::plans::{BillingPeriod, PlanCreate, PlanList};
+use tollgate_core::store::routes::{RouteCreate, RouteList};
+use tollgate_core::store::tenants::{TenantCreate, TenantList, TenantSuspend};
 use tollgate_core::{Command, Console, Ctx};
 
 /// The demo tenants' keys, by tenant slug.

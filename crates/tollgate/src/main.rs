@@ -7,8 +7,8 @@ use tollgate::data_dir::DataDir;
 use tollgate::out::{self, OutputClosed};
 use tollgate::{dashboard_url, echo, remote, render, serve, tail};
 use tollgate_core::Command;
-use tollgate_core::import::TenantImport;
-use tollgate_core::verify::Verify;
+use tollgate_core::console::verify::Verify;
+use tollgate_core::store::import::TenantImport;
 
 /// mimalloc: the gateway allocates many small, short-lived objects per request, and it
 /// measured markedly cheaper than the system allocator for that (bench/gateway.sh).

@@ -10,13 +10,13 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tollgate_core::domain::metrics::{CONTENT_TYPE, Exposition, Kind};
 use tollgate_core::live::Live;
-use tollgate_core::metrics::{CONTENT_TYPE, Exposition, Kind};
-use tollgate_core::request_log::RequestLog;
-use tollgate_core::settings::Durability;
-use tollgate_core::settlement::Settlement;
+use tollgate_core::live::settlement::Settlement;
 use tollgate_core::store::Store;
-use tollgate_core::traffic::TrafficLog;
+use tollgate_core::store::request_log::RequestLog;
+use tollgate_core::store::settings::Durability;
+use tollgate_core::store::traffic::TrafficLog;
 use tollgate_gateway::metrics::GatewayMetrics;
 
 /// The parts of a node a scrape reads; every read is of counters already kept.

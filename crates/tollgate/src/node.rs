@@ -12,13 +12,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use tollgate_core::Console;
-use tollgate_core::events::Hub;
+use tollgate_core::live::events::Hub;
+use tollgate_core::live::settlement::Settlement;
 use tollgate_core::live::{Live, reconcile};
-use tollgate_core::request_log::{self, RequestLog};
-use tollgate_core::settings::{Listening, Settings};
-use tollgate_core::settlement::Settlement;
 use tollgate_core::store::Store;
-use tollgate_core::traffic::TrafficLog;
+use tollgate_core::store::request_log::{self, RequestLog};
+use tollgate_core::store::settings::{Listening, Settings};
+use tollgate_core::store::traffic::TrafficLog;
 use tollgate_gateway::Gateway;
 use tollgate_gateway::cert_files::CertFiles;
 use tollgate_gateway::listener::{self, Limits};
@@ -159,7 +159,7 @@ async fn announce_storage(store: Store, hub: Hub) {
     let mut changes = store.health().subscribe();
     while changes.changed().await.is_ok() {
         let status = changes.borrow_and_update().clone();
-        hub.publish(tollgate_core::events::Event::Storage(status));
+        hub.publish(tollgate_core::live::events::Event::Storage(status));
     }
 }
 

@@ -1,5 +1,5 @@
 //! The console's side of the gateway's webhooks: a Stripe delivery is verified, applied and
-//! recorded by `tollgate_core::payments`; this turns the outcome into the answer Stripe
+//! recorded by `tollgate_core::store::payments`; this turns the outcome into the answer Stripe
 //! reads (2xx: done, do not send again; 4xx: refused; 5xx: send again later).
 
 use std::future::Future;
@@ -7,7 +7,8 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use serde_json::json;
-use tollgate_core::payments::{self, PaymentOutcome, ReceiveError};
+use tollgate_core::console::payments;
+use tollgate_core::store::payments::{PaymentOutcome, ReceiveError};
 use tollgate_core::{Console, ConsoleError};
 use tollgate_gateway::webhooks::{WebhookAnswer, Webhooks};
 

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use tollgate_core::command::dispatch_json;
-use tollgate_core::request_log::RequestLog;
+use tollgate_core::console::command::dispatch_json;
+use tollgate_core::store::request_log::RequestLog;
 use tollgate_core::{Console, ConsoleError, Ctx, ErrorBody};
 
 use crate::admin_client::{AdminClient, ClientError};

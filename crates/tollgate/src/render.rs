@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use serde_json::{Map, Value};
-use tollgate_core::validate::is_control_char;
+use tollgate_core::domain::validate::is_control_char;
 
 /// Renders a command's output for a terminal.
 pub fn human(value: &Value) -> String {

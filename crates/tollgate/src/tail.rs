@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::Value;
-use tollgate_core::event_filter::EventFilter;
+use tollgate_core::live::event_filter::EventFilter;
 
 use crate::admin_client::{AdminClient, ClientError};
 use crate::data_dir::DataDir;

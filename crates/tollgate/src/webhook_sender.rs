@@ -1,4 +1,4 @@
-//! The worker behind webhooks out (`tollgate_core::webhooks`): every half second it turns
+//! The worker behind webhooks out (`tollgate_core::store::webhooks`): every half second it turns
 //! new console changes (from the audit log) and, only while an endpoint wants them, the
 //! gateway's decisions (balances, denial spikes) into deliveries, then sends what is due,
 //! signed, and records each attempt. It runs beside the gateway and never in its way: the
@@ -12,10 +12,11 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tollgate_core::Console;
-use tollgate_core::alerts::AlertRules;
-use tollgate_core::events::{Event, Hub};
 use tollgate_core::live::Live;
-use tollgate_core::webhooks::{self, Backoff, Due, GATEWAY_TYPES, GatewayWatch};
+use tollgate_core::live::alerts::AlertRules;
+use tollgate_core::live::events::{Event, Hub};
+use tollgate_core::live::webhook_watch::GatewayWatch;
+use tollgate_core::store::webhooks::{self, Backoff, Due, GATEWAY_TYPES};
 use tollgate_gateway::outbound::Outbound;
 
 const TICK: Duration = Duration::from_millis(500);

@@ -6,12 +6,12 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::{Cell, Live, LiveKey, TenantState, lock};
-use crate::cidr::IpRules;
-use crate::keys::{PresentedKey, digest};
-use crate::plans::Plan;
-use crate::policy::{Account, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
-use crate::rate::RateLimit;
-use crate::routes::Route;
+use crate::domain::cidr::IpRules;
+use crate::domain::policy::{Account, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
+use crate::domain::rate::RateLimit;
+use crate::store::keys::{PresentedKey, digest};
+use crate::store::plans::Plan;
+use crate::store::routes::Route;
 
 /// Who a request came from, once its key is known.
 #[derive(Debug, Clone, PartialEq, Eq)]

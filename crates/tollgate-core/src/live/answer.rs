@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::admit::{account, key_facts, route_facts};
 use super::{Live, LiveKey, lock};
-use crate::policy::{DenialCode, IpFacts, KeyState, Outcome, Request, decide};
-use crate::rate::{self, RateVerdict};
-use crate::routes::Route;
+use crate::domain::policy::{DenialCode, IpFacts, KeyState, Outcome, Request, decide};
+use crate::domain::rate::{self, RateVerdict};
+use crate::store::routes::Route;
 
 /// The gateway's answer to one call of a tenant on one route.
 #[derive(Debug, Clone, PartialEq, Eq)]

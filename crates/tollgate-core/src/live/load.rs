@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
-use crate::cidr::Cidr;
-use crate::metrics::RouteLabels;
-use crate::plans::Plan;
-use crate::routes::Route;
-use crate::settings::{self, Settings};
+use crate::domain::cidr::Cidr;
+use crate::domain::metrics::RouteLabels;
 use crate::store::Store;
-use crate::subscriptions::SubscriptionStatus;
-use crate::tenants::Standing;
+use crate::store::plans::Plan;
+use crate::store::routes::Route;
+use crate::store::settings::{self, Settings};
+use crate::store::subscriptions::SubscriptionStatus;
+use crate::store::tenants::Standing;
 
 #[derive(sqlx::FromRow)]
 pub(super) struct KeyRow {

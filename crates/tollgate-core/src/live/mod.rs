@@ -8,6 +8,12 @@
 //! COMMIT, only when newer than what memory holds ([`Version`]). [`reconcile`] checks
 //! the whole state against the database now and then.
 
+pub mod alerts;
+pub mod event_filter;
+pub mod events;
+pub mod settlement;
+pub mod webhook_watch;
+
 mod admit;
 mod answer;
 mod load;
@@ -26,13 +32,14 @@ pub use answer::{RateNow, RouteAnswer, TenantAnswers};
 pub(crate) use load::Fresh;
 
 use crate::ConsoleError;
-use crate::cidr::Cidr;
-use crate::metrics::{RouteLabels, RouteSlot};
-use crate::plans::Plan;
-use crate::routes::Route;
-use crate::settings::Settings;
-use crate::subscriptions::SubscriptionStatus;
-use crate::tenants::Standing;
+use crate::domain::cidr::Cidr;
+use crate::domain::metrics::{RouteLabels, RouteSlot};
+use crate::store::ledger::Balances;
+use crate::store::plans::Plan;
+use crate::store::routes::Route;
+use crate::store::settings::Settings;
+use crate::store::subscriptions::SubscriptionStatus;
+use crate::store::tenants::Standing;
 
 /// Which committed console write a piece of the live state reflects: the id of that
 /// write's audit entry (0 for what was loaded at start).
@@ -221,7 +228,7 @@ impl Live {
 
     /// The most specific route for `method` and `path`: the longest prefix that ends at a
     /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`). `path` must be
-    /// [`normalize`](crate::path::normalize)d first, or dot segments walk around prefixes.
+    /// [`normalize`](crate::domain::path::normalize)d first, or dot segments walk around prefixes.
     pub fn route(&self, method: &str, path: &str) -> Option<Arc<Route>> {
         self.route_with_slot(method, path).map(|(route, _)| route)
     }
@@ -232,7 +239,7 @@ impl Live {
         routes
             .iter()
             .find(|(r, _)| {
-                crate::path::under_prefix(path, &r.path_prefix)
+                crate::domain::path::under_prefix(path, &r.path_prefix)
                     && (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
             })
             .cloned()
@@ -297,5 +304,24 @@ impl Live {
             t.reserved -= amount;
             t.balance += amount;
         }
+    }
+}
+
+/// The ledger moves the gateway's balances through this, without naming [`Live`].
+impl Balances for Live {
+    fn hold(&self, tenant_id: i64, credits: i64) -> Result<(), ConsoleError> {
+        Live::hold(self, tenant_id, credits)
+    }
+
+    fn spend_held(&self, tenant_id: i64, credits: i64) {
+        Live::spend_held(self, tenant_id, credits)
+    }
+
+    fn release_held(&self, tenant_id: i64, credits: i64) {
+        Live::release_held(self, tenant_id, credits)
+    }
+
+    fn credit(&self, tenant_id: i64, credits: i64) {
+        Live::credit(self, tenant_id, credits)
     }
 }

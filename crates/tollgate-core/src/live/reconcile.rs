@@ -23,10 +23,10 @@ use tokio::sync::watch;
 
 use super::load::{KEYS_AFTER, KeyRow, TENANT_FACTS, TenantRow, key_entry, put, sorted, tenant_state};
 use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
-use crate::plans::Plan;
-use crate::routes::Route;
-use crate::settings::{self, Settings};
 use crate::store::Store;
+use crate::store::plans::Plan;
+use crate::store::routes::Route;
+use crate::store::settings::{self, Settings};
 
 /// How often a node reconciles unless told otherwise.
 pub const EVERY: Duration = Duration::from_secs(60);

@@ -7,10 +7,10 @@ use chrono::{TimeZone, Utc};
 
 use super::reconcile::tests::snapshot;
 use super::{Fresh, Live, LiveKey, TenantState};
-use crate::routes::Route;
-use crate::settings::Settings;
-use crate::subscriptions::SubscriptionStatus;
-use crate::tenants::Standing;
+use crate::store::routes::Route;
+use crate::store::settings::Settings;
+use crate::store::subscriptions::SubscriptionStatus;
+use crate::store::tenants::Standing;
 
 const DIGEST: [u8; 32] = [7; 32];
 const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -163,9 +163,9 @@ fn a_charge_below_its_reservation_spends_that_much_and_gives_the_rest_back() {
 #[test]
 fn answers_name_the_payment_condition_behind_a_rate_limit_and_change_nothing() {
     use super::RateNow;
-    use crate::keys::{PresentedKey, digest};
-    use crate::plans::{BillingPeriod, Plan};
-    use crate::policy::{DenialCode, Outcome};
+    use crate::domain::policy::{DenialCode, Outcome};
+    use crate::store::keys::{PresentedKey, digest};
+    use crate::store::plans::{BillingPeriod, Plan};
 
     let t0 = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
     let live = Live::default();

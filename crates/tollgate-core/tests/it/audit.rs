@@ -1,9 +1,9 @@
 use chrono::TimeDelta;
 use tollgate_core::Ctx;
-use tollgate_core::audit::AuditList;
-use tollgate_core::credits::TopUp;
-use tollgate_core::events::Event;
-use tollgate_core::tenants::TenantSuspend;
+use tollgate_core::live::events::Event;
+use tollgate_core::store::audit::AuditList;
+use tollgate_core::store::credits::TopUp;
+use tollgate_core::store::tenants::TenantSuspend;
 
 use crate::common::{assert_invalid, t0, world};
 

@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use tollgate_core::command::{COMMAND_NAMES, Command, CommandVisitor, dispatch_json, visit_all};
+use tollgate_core::console::command::{COMMAND_NAMES, Command, CommandVisitor, dispatch_json, visit_all};
 
 use crate::common::{at, world};
 

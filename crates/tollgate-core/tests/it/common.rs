@@ -4,10 +4,10 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sqlx::Row;
 use tempfile::TempDir;
 use tollgate_core::live::Live;
-use tollgate_core::plans::{Plan, PlanCreate};
-use tollgate_core::request_log::{RequestId, RequestLog, RequestRecord, Short};
-use tollgate_core::settlement::{Debit, Settlement};
-use tollgate_core::tenants::{TenantCreate, TenantDetail};
+use tollgate_core::live::settlement::{Debit, Settlement};
+use tollgate_core::store::plans::{Plan, PlanCreate};
+use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
+use tollgate_core::store::tenants::{TenantCreate, TenantDetail};
 use tollgate_core::{Command, Console, ConsoleError, Ctx};
 
 /// A console over a real SQLite file that lives as long as this value.

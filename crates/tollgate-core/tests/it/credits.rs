@@ -1,10 +1,10 @@
-use tollgate_core::credits::{Adjust, Refund, TopUp};
-use tollgate_core::ledger::EntryKind;
+use tollgate_core::domain::validate::MAX_CREDITS;
 use tollgate_core::live::Live;
-use tollgate_core::validate::MAX_CREDITS;
+use tollgate_core::store::credits::{Adjust, Refund, TopUp};
+use tollgate_core::store::ledger::EntryKind;
 
-use tollgate_core::request_log::RequestLog;
-use tollgate_core::settlement::Settlement;
+use tollgate_core::live::settlement::Settlement;
+use tollgate_core::store::request_log::RequestLog;
 
 use crate::common::{World, assert_code, assert_invalid, strict_request, with_request_log, world};
 

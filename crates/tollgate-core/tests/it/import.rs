@@ -1,6 +1,6 @@
-use tollgate_core::import::{ImportFormat, TenantImport};
-use tollgate_core::keys::{KeyList, hash_secret};
-use tollgate_core::tenants::TenantList;
+use tollgate_core::store::import::{ImportFormat, TenantImport};
+use tollgate_core::store::keys::{KeyList, hash_secret};
+use tollgate_core::store::tenants::TenantList;
 
 use crate::common::{assert_invalid, world};
 

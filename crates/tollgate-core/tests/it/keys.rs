@@ -1,6 +1,6 @@
 use chrono::TimeDelta;
-use tollgate_core::audit::AuditList;
-use tollgate_core::keys::{KeyIssue, KeyList, KeyRevoke, KeyRotate, hash_secret};
+use tollgate_core::store::audit::AuditList;
+use tollgate_core::store::keys::{KeyIssue, KeyList, KeyRevoke, KeyRotate, hash_secret};
 
 use crate::common::{assert_code, assert_invalid, at, t0, world};
 
@@ -121,9 +121,9 @@ async fn rotate_overlaps_then_the_old_key_expires() {
 #[tokio::test]
 async fn reconciliation_pages_through_keys_and_repairs_each_page() {
     use std::sync::Arc;
-    use tollgate_core::keys::digest;
     use tollgate_core::live::Live;
     use tollgate_core::live::reconcile::reconcile;
+    use tollgate_core::store::keys::digest;
     let w = world().await;
     w.plan("pro", 0).await;
     let tenant_id = w.tenant("acme", "pro").await.tenant.id;

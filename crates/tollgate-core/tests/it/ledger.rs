@@ -1,11 +1,11 @@
 use std::sync::Arc;
 
 use tollgate_core::Command;
-use tollgate_core::credits::TopUp;
-use tollgate_core::ledger::LedgerList;
+use tollgate_core::console::verify::Verify;
 use tollgate_core::live::Live;
-use tollgate_core::settlement::{Debit, SettleError, Settlement};
-use tollgate_core::verify::Verify;
+use tollgate_core::live::settlement::{Debit, SettleError, Settlement};
+use tollgate_core::store::credits::TopUp;
+use tollgate_core::store::ledger::LedgerList;
 
 use crate::common::{at, t0, world};
 

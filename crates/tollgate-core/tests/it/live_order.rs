@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tollgate_core::live::Live;
-use tollgate_core::plans::PlanCreate;
-use tollgate_core::tenants::{Standing, TenantBlock, TenantCreate, TenantResume};
+use tollgate_core::store::plans::PlanCreate;
+use tollgate_core::store::tenants::{Standing, TenantBlock, TenantCreate, TenantResume};
 use tollgate_core::{Command, Console, Ctx};
 
 /// Usage rows that make reading the tenant for memory take a while (its period's

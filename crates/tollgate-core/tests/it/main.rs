@@ -6,6 +6,7 @@ mod common;
 mod credits;
 mod import;
 mod keys;
+mod layers;
 mod ledger;
 mod live_order;
 mod overview;

@@ -2,15 +2,15 @@
 //! paid), usage written by the settlement writer and 402s counted by the traffic log.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tollgate_core::credits::{Adjust, TopUp};
-use tollgate_core::events::GatewayEvent;
-use tollgate_core::overview::{AtRisk, CreditDay, DenialDay, MoneyTotal, OverviewShow, Risk};
-use tollgate_core::plans::{BillingPeriod, PlanCreate, PlanList};
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::settlement::{Debit, Settlement};
-use tollgate_core::subscriptions::{SetStatus, SubscriptionStatus};
-use tollgate_core::tenants::{TenantBlock, TenantCreate};
-use tollgate_core::traffic::TrafficLog;
+use tollgate_core::live::events::GatewayEvent;
+use tollgate_core::live::settlement::{Debit, Settlement};
+use tollgate_core::store::credits::{Adjust, TopUp};
+use tollgate_core::store::overview::{AtRisk, CreditDay, DenialDay, MoneyTotal, OverviewShow, Risk};
+use tollgate_core::store::plans::{BillingPeriod, PlanCreate, PlanList};
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::subscriptions::{SetStatus, SubscriptionStatus};
+use tollgate_core::store::tenants::{TenantBlock, TenantCreate};
+use tollgate_core::store::traffic::TrafficLog;
 
 use crate::common::{World, assert_invalid, at, t0, world};
 

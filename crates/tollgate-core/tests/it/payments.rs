@@ -4,10 +4,10 @@
 //! the official `stripe` library are in ui/e2e/payments.e2e.ts, through the gateway.)
 
 use serde_json::json;
-use tollgate_core::audit::AuditList;
-use tollgate_core::payments::{self, PaymentEventList, PaymentOutcome, ReceiveError, SignatureError};
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::tenants::{TenantShow, TenantUpdate};
+use tollgate_core::store::audit::AuditList;
+use tollgate_core::store::payments::{self, PaymentEventList, PaymentOutcome, ReceiveError, SignatureError};
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::tenants::{TenantShow, TenantUpdate};
 
 use crate::common::{World, assert_code, assert_invalid, world};
 
@@ -21,7 +21,7 @@ fn checkout(id: &str, credits: &str, reference: &str) -> Vec<u8> {
 
 async fn deliver(w: &World, body: &[u8]) -> Result<payments::Receipt, ReceiveError> {
     let header = payments::sign(body, SECRET, chrono::Utc::now().timestamp());
-    payments::receive_stripe(&w.console, Some(&header), body).await
+    tollgate_core::console::payments::receive_stripe(&w.console, Some(&header), body).await
 }
 
 async fn balance(w: &World) -> i64 {
@@ -38,7 +38,7 @@ async fn refused_deliveries_change_nothing_and_an_event_applies_once() {
     w.run(SettingsSet { stripe_webhook_secret: Some(SECRET.into()), ..Default::default() }).await.unwrap();
     let before = w.dump().await;
     let forged = payments::sign(&body, "whsec_other", chrono::Utc::now().timestamp());
-    let refused = payments::receive_stripe(&w.console, Some(&forged), &body).await;
+    let refused = tollgate_core::console::payments::receive_stripe(&w.console, Some(&forged), &body).await;
     assert!(matches!(refused, Err(ReceiveError::Signature(SignatureError::NoMatch))), "{refused:?}");
     let garbage = b"not json".to_vec();
     assert!(matches!(deliver(&w, &garbage).await, Err(ReceiveError::Payload(_))));

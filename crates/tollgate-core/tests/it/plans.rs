@@ -1,5 +1,5 @@
-use tollgate_core::plans::{BillingPeriod, PlanArchive, PlanCreate, PlanList, PlanUpdate};
-use tollgate_core::tenants::TenantCreate;
+use tollgate_core::store::plans::{BillingPeriod, PlanArchive, PlanCreate, PlanList, PlanUpdate};
+use tollgate_core::store::tenants::TenantCreate;
 
 use crate::common::{assert_code, assert_invalid, world};
 

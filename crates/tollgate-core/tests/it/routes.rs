@@ -1,5 +1,5 @@
 use tollgate_core::ConsoleError;
-use tollgate_core::routes::{RouteCreate, RouteDelete, RouteList, RouteUpdate};
+use tollgate_core::store::routes::{RouteCreate, RouteDelete, RouteList, RouteUpdate};
 
 use crate::common::{assert_code, assert_invalid, world};
 

@@ -1,7 +1,7 @@
-use tollgate_core::settings::{Durability, Settings, SettingsGet, SettingsSet};
+use tollgate_core::store::settings::{Durability, Settings, SettingsGet, SettingsSet};
 
 use tollgate_core::Command;
-use tollgate_core::validate::MAX_CREDITS;
+use tollgate_core::domain::validate::MAX_CREDITS;
 
 use crate::common::{assert_invalid, at, world};
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::Connection;
-use tollgate_core::credits::TopUp;
+use tollgate_core::console::verify::Verify;
 use tollgate_core::live::Live;
-use tollgate_core::settlement::{Debit, SettleError, Settlement};
-use tollgate_core::verify::Verify;
+use tollgate_core::live::settlement::{Debit, SettleError, Settlement};
+use tollgate_core::store::credits::TopUp;
 use tollgate_core::{Command, Console, Ctx};
 
 use crate::common::assert_code;
@@ -36,14 +36,14 @@ async fn ledger_debits(console: &Console, tenant_id: i64) -> i64 {
 async fn acme_on(disk: &SmallDisk) -> (Console, i64) {
     let console = Console::open(&disk.path().join("tollgate.db")).await.expect("database opens");
     let ctx = Ctx::now("test");
-    let plan = tollgate_core::plans::PlanCreate {
+    let plan = tollgate_core::store::plans::PlanCreate {
         name: "Pro".into(),
         slug: Some("pro".into()),
         credits_per_period: Some(1_000_000),
         ..Default::default()
     };
     plan.run(&console, &ctx).await.unwrap();
-    let create = tollgate_core::tenants::TenantCreate {
+    let create = tollgate_core::store::tenants::TenantCreate {
         name: "Acme".into(),
         slug: Some("acme".into()),
         plan: "pro".into(),

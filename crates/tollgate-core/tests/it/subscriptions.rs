@@ -1,10 +1,10 @@
 use chrono::TimeDelta;
 use tollgate_core::Ctx;
-use tollgate_core::audit::AuditList;
-use tollgate_core::ledger::{EntryKind, LedgerList};
-use tollgate_core::plans::PlanArchive;
-use tollgate_core::subscriptions::{ChangePlan, Renew, SetStatus, SubscriptionStatus};
-use tollgate_core::tenants::TenantShow;
+use tollgate_core::store::audit::AuditList;
+use tollgate_core::store::ledger::{EntryKind, LedgerList};
+use tollgate_core::store::plans::PlanArchive;
+use tollgate_core::store::subscriptions::{ChangePlan, Renew, SetStatus, SubscriptionStatus};
+use tollgate_core::store::tenants::TenantShow;
 
 use crate::common::{assert_code, assert_invalid, at, t0, world};
 
@@ -60,7 +60,7 @@ async fn past_due_starts_the_grace_period_now() {
     );
 }
 
-fn grants(entries: &[tollgate_core::ledger::LedgerEntry]) -> Vec<i64> {
+fn grants(entries: &[tollgate_core::store::ledger::LedgerEntry]) -> Vec<i64> {
     entries.iter().filter(|e| e.kind == EntryKind::Grant).map(|e| e.amount).collect()
 }
 
@@ -115,7 +115,11 @@ async fn what_a_command_stores_is_to_the_second_and_grant_keys_stay_unique() {
     let d = w
         .run_at(
             &live,
-            tollgate_core::tenants::TenantCreate { name: "acme".into(), plan: "pro".into(), ..Default::default() },
+            tollgate_core::store::tenants::TenantCreate {
+                name: "acme".into(),
+                plan: "pro".into(),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();

@@ -1,7 +1,7 @@
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::subscriptions::SubscriptionStatus;
-use tollgate_core::tenants::{
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::subscriptions::SubscriptionStatus;
+use tollgate_core::store::tenants::{
     Standing, TenantBlock, TenantCreate, TenantList, TenantResume, TenantShow, TenantSuspend, TenantUpdate,
 };
 

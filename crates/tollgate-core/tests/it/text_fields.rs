@@ -1,14 +1,14 @@
 //! Every text field a person types refuses control characters (escape sequences, carriage
 //! returns, bidi overrides) naming the field, so nothing stored can rewrite a terminal.
 
-use tollgate_core::credits::{Adjust, TopUp};
-use tollgate_core::import::{ImportFormat, TenantImport};
-use tollgate_core::keys::{KeyIssue, KeyRevoke};
-use tollgate_core::plans::{PlanCreate, PlanUpdate};
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::subscriptions::{ChangePlan, Renew};
-use tollgate_core::tenants::{TenantCreate, TenantSuspend, TenantUpdate};
+use tollgate_core::store::credits::{Adjust, TopUp};
+use tollgate_core::store::import::{ImportFormat, TenantImport};
+use tollgate_core::store::keys::{KeyIssue, KeyRevoke};
+use tollgate_core::store::plans::{PlanCreate, PlanUpdate};
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::subscriptions::{ChangePlan, Renew};
+use tollgate_core::store::tenants::{TenantCreate, TenantSuspend, TenantUpdate};
 
 use crate::common::{assert_invalid, world};
 

@@ -2,9 +2,11 @@
 //! against counts it still holds in memory.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use tollgate_core::events::GatewayEvent;
-use tollgate_core::traffic::TrafficLog;
-use tollgate_core::traffic_history::{CodeCount, HistoryWindow, TenantDenials, TrafficHistory, TrafficHistoryShow};
+use tollgate_core::live::events::GatewayEvent;
+use tollgate_core::store::traffic::TrafficLog;
+use tollgate_core::store::traffic_history::{
+    CodeCount, HistoryWindow, TenantDenials, TrafficHistory, TrafficHistoryShow,
+};
 use tollgate_core::{Command, ConsoleError, Ctx};
 
 use crate::common::{World, world};

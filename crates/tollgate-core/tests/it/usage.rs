@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use tollgate_core::charges::{self, ChargeShow};
-use tollgate_core::credits::{Refund, TopUp};
-use tollgate_core::ledger::{EntryKind, LedgerEntry, LedgerList};
+use tollgate_core::console::verify::Verify;
 use tollgate_core::live::Live;
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::settlement::{Debit, Settlement};
-use tollgate_core::subscriptions::Renew;
-use tollgate_core::verify::Verify;
+use tollgate_core::live::settlement::{Debit, Settlement};
+use tollgate_core::store::charges::{self, ChargeShow};
+use tollgate_core::store::credits::{Refund, TopUp};
+use tollgate_core::store::ledger::{EntryKind, LedgerEntry, LedgerList};
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::subscriptions::Renew;
 
 use crate::common::{World, assert_code, assert_invalid, at, strict_request, t0, with_request_log, world};
 

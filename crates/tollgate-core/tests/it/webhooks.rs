@@ -5,8 +5,8 @@
 
 use chrono::TimeDelta;
 use serde_json::json;
-use tollgate_core::credits::TopUp;
-use tollgate_core::webhooks::{
+use tollgate_core::store::credits::TopUp;
+use tollgate_core::store::webhooks::{
     self, Backoff, DeliveryStatus, WebhookCreate, WebhookDelete, WebhookDeliveries, WebhookList, WebhookResend,
 };
 
@@ -37,7 +37,8 @@ async fn endpoints_are_checked_and_events_go_only_where_asked() {
     let written = webhooks::enqueue(&mut tx, "key.issued", json!({"tenant": "acme"}), at(0).now).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(written, 1, "only the endpoint that asked for key.issued");
-    let audit = serde_json::to_string(&w.run(tollgate_core::audit::AuditList::default()).await.unwrap().0).unwrap();
+    let audit =
+        serde_json::to_string(&w.run(tollgate_core::store::audit::AuditList::default()).await.unwrap().0).unwrap();
     assert!(!audit.contains(&a.secret), "the secret is not in the audit log");
 }
 

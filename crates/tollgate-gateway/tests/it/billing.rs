@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use tollgate_core::charges::charged_request;
-use tollgate_core::credits::TopUp;
-use tollgate_core::ledger::{EntryKind, LedgerList};
-use tollgate_core::plans::{PlanCreate, PlanUpdate};
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::{Durability, SettingsSet};
-use tollgate_core::subscriptions::ChangePlan;
-use tollgate_core::verify::Verify;
+use tollgate_core::console::verify::Verify;
+use tollgate_core::store::charges::charged_request;
+use tollgate_core::store::credits::TopUp;
+use tollgate_core::store::ledger::{EntryKind, LedgerList};
+use tollgate_core::store::plans::{PlanCreate, PlanUpdate};
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::settings::{Durability, SettingsSet};
+use tollgate_core::store::subscriptions::ChangePlan;
 
 use crate::harness::{World, world, world_with_ring};
 
@@ -125,9 +125,9 @@ async fn sixty_four_concurrent_clients_spend_exactly_the_balance_strict() {
     drop(conn);
     // Found by the operator through the request log and the entry its record names, and
     // refunded by its id.
-    let shown = w.run(tollgate_core::charges::ChargeShow { request_id: served[0].clone() }).await;
+    let shown = w.run(tollgate_core::store::charges::ChargeShow { request_id: served[0].clone() }).await;
     assert_eq!((shown.tenant.as_str(), shown.amount), ("acme", 1));
-    let refund = tollgate_core::credits::Refund {
+    let refund = tollgate_core::store::credits::Refund {
         tenant: "acme".into(),
         amount: 1,
         idempotency_key: "r1".into(),
@@ -151,9 +151,9 @@ async fn batched_usage_reaches_the_ledger_as_one_entry_per_tenant_per_flush() {
         .await
         .unwrap();
     assert_eq!(stored, 1000, "nothing written yet");
-    let shown = w.run(tollgate_core::tenants::TenantShow { tenant: "acme".into() }).await;
+    let shown = w.run(tollgate_core::store::tenants::TenantShow { tenant: "acme".into() }).await;
     assert_eq!(shown.tenant.balance, 900, "the tenant page counts the usage not yet written");
-    let listed = w.run(tollgate_core::tenants::TenantList::default()).await;
+    let listed = w.run(tollgate_core::store::tenants::TenantList::default()).await;
     assert_eq!(listed.0[0].balance, 900, "and so does the tenant list");
     assert_eq!(debits(&w).await, vec![(-100, 50)], "50 requests, one entry");
     assert!(w.run(Verify {}).await.ok, "balance == sum(ledger)");
@@ -173,7 +173,7 @@ async fn eight_os_threads_admitting_at_once_never_overspend() {
                     let mut allowed = 0;
                     for _ in 0..400 {
                         let admission = w.live.admit(
-                            tollgate_core::keys::PresentedKey::Key(&w.secret),
+                            tollgate_core::store::keys::PresentedKey::Key(&w.secret),
                             &route,
                             std::net::Ipv4Addr::LOCALHOST.into(),
                             chrono::Utc::now(),
@@ -265,7 +265,7 @@ async fn the_quota_counts_served_requests() {
 
 #[tokio::test]
 async fn denials_are_stored_and_served_traffic_is_summed_per_minute() {
-    use tollgate_core::traffic::{DenialList, UsageList};
+    use tollgate_core::store::traffic::{DenialList, UsageList};
     let w = world(3, 1).await;
     for _ in 0..5 {
         w.get("/v1/x").await;
@@ -289,14 +289,14 @@ async fn denials_are_stored_and_served_traffic_is_summed_per_minute() {
     let (requests, credits): (i64, i64) = usage.iter().fold((0, 0), |(r, c), u| (r + u.requests, c + u.credits));
     assert_eq!((requests, credits), (3, 3), "served requests are summed, not stored one by one");
     assert!(usage.len() <= 2, "one row per minute, tenant and route");
-    let rows = w.run(tollgate_core::tenants::TenantList::default()).await;
+    let rows = w.run(tollgate_core::store::tenants::TenantList::default()).await;
     let acme = rows.iter().find(|t| t.slug == "acme").expect("acme is listed");
     assert_eq!(acme.denials_24h, 2, "the tenant list counts the last day's denials");
 }
 
 #[tokio::test]
 async fn old_denials_are_pruned_after_the_retention_period() {
-    use tollgate_core::traffic::{DenialList, prune};
+    use tollgate_core::store::traffic::{DenialList, prune};
     let w = world(0, 1).await;
     w.run(SettingsSet { retention_days: Some(7), ..Default::default() }).await;
     w.get("/v1/x").await;
@@ -318,9 +318,9 @@ async fn old_denials_are_pruned_after_the_retention_period() {
 
 #[tokio::test]
 async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
-    use tollgate_core::plans::{BillingPeriod, PlanCreate};
-    use tollgate_core::subscriptions::{Renew, SetStatus, SubscriptionStatus};
-    use tollgate_core::tenants::TenantCreate;
+    use tollgate_core::store::plans::{BillingPeriod, PlanCreate};
+    use tollgate_core::store::subscriptions::{Renew, SetStatus, SubscriptionStatus};
+    use tollgate_core::store::tenants::TenantCreate;
     use tollgate_core::{Command, Ctx};
     let w = world(100, 1).await;
     // The gateway judges with the wall clock, so the clock is pinned once here and the
@@ -345,7 +345,7 @@ async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
             .unwrap();
         assert_eq!(d.subscription.period_end, joined(hours).now + chrono::TimeDelta::weeks(1), "a week from joining");
     }
-    let key = |slug: &str| tollgate_core::keys::KeyIssue { tenant: slug.into(), ..Default::default() };
+    let key = |slug: &str| tollgate_core::store::keys::KeyIssue { tenant: slug.into(), ..Default::default() };
     let in_grace = w.run(key("in-grace")).await.secret;
     let lapsed = w.run(key("lapsed")).await.secret;
     let call = |secret: String| {
@@ -398,7 +398,7 @@ async fn a_lapsed_period_works_through_the_grace_then_answers_402() {
 
 #[tokio::test]
 async fn an_imported_key_works_at_once() {
-    use tollgate_core::import::{ImportFormat, TenantImport};
+    use tollgate_core::store::import::{ImportFormat, TenantImport};
     let w = world(0, 1).await;
     let legacy = "sk_live_from_the_old_gateway_0001";
     let data = format!("slug,name,plan,credits,key\nmoved,Moved Inc,pro,10,{legacy}\n");

@@ -2,12 +2,12 @@
 //! that, for every kind of tenant an operator asks about.
 
 use chrono::{TimeDelta, Utc};
-use tollgate_core::explain::{Explain, Explanation, Fix};
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::plans::PlanCreate;
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::subscriptions::Renew;
-use tollgate_core::tenants::{TenantBlock, TenantCreate, TenantSuspend};
+use tollgate_core::console::explain::{Explain, Explanation, Fix};
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::plans::PlanCreate;
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::subscriptions::Renew;
+use tollgate_core::store::tenants::{TenantBlock, TenantCreate, TenantSuspend};
 use tollgate_core::{Command, Ctx};
 
 use crate::harness::{World, world};
@@ -46,7 +46,7 @@ async fn explain_says_what_the_gateway_then_answers_for_every_kind_of_tenant() {
     let w = world(100, 1).await;
     w.run(PlanCreate {
         name: "Weekly".into(),
-        billing_period: Some(tollgate_core::plans::BillingPeriod::Week),
+        billing_period: Some(tollgate_core::store::plans::BillingPeriod::Week),
         credits_per_period: Some(100),
         features: vec!["search".into()],
         grace_days: Some(3),

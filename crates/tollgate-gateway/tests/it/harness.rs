@@ -13,12 +13,12 @@ use axum::routing::any;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tollgate_core::events::Hub;
 use tollgate_core::live::Live;
-use tollgate_core::request_log::RequestLog;
-use tollgate_core::settlement::Settlement;
+use tollgate_core::live::events::Hub;
+use tollgate_core::live::settlement::Settlement;
 use tollgate_core::store::Store;
-use tollgate_core::traffic::{TrafficLimits, TrafficLog};
+use tollgate_core::store::request_log::RequestLog;
+use tollgate_core::store::traffic::{TrafficLimits, TrafficLog};
 use tollgate_core::{Command, Console, Ctx};
 use tollgate_gateway::Gateway;
 use tollgate_gateway::listener::Limits;
@@ -215,10 +215,10 @@ async fn world_ringed(
     traffic: TrafficLimits,
     Running { ring, threads }: Running,
 ) -> World {
-    use tollgate_core::keys::KeyIssue;
-    use tollgate_core::plans::PlanCreate;
-    use tollgate_core::routes::RouteCreate;
-    use tollgate_core::tenants::TenantCreate;
+    use tollgate_core::store::keys::KeyIssue;
+    use tollgate_core::store::plans::PlanCreate;
+    use tollgate_core::store::routes::RouteCreate;
+    use tollgate_core::store::tenants::TenantCreate;
 
     let store = Store::open(&db).await.unwrap();
     let live = Arc::new(Live::load(&store).await.unwrap());

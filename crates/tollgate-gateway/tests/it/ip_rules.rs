@@ -3,9 +3,9 @@
 //! here come from 127.0.0.1; a trusted 127.0.0.1 plays the load balancer.
 
 use serde_json::Value;
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::tenants::TenantUpdate;
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::tenants::TenantUpdate;
 
 use crate::harness::{World, world};
 use crate::problems::{assert_nothing_about_the_account, everything};

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
-use tollgate_core::events::Event;
-use tollgate_core::settings::{Durability, SettingsSet};
+use tollgate_core::live::events::Event;
+use tollgate_core::store::settings::{Durability, SettingsSet};
 
 use crate::harness::{World, world, world_in};
 use crate::small_disk::SmallDisk;
@@ -21,7 +21,7 @@ async fn wait_for_balance(w: &World, expected: i64) {
 /// Requests the ledger charged, once the usage summed in memory is written.
 async fn debits_in_ledger(w: &World) -> i64 {
     match w.settlement.flush().await {
-        Ok(()) | Err(tollgate_core::settlement::SettleError::Stopped) => {}
+        Ok(()) | Err(tollgate_core::live::settlement::SettleError::Stopped) => {}
         Err(e) => panic!("usage not written: {e}"),
     }
     committed_debits(w).await
@@ -161,7 +161,7 @@ async fn a_request_still_running_when_the_shutdown_grace_ends_gives_its_credits_
     use std::sync::Arc;
     use tollgate_gateway::listener::Limits;
     let w = world(10, 10).await;
-    let (traffic, _log) = tollgate_core::traffic::TrafficLog::spawn(w.console.store().clone());
+    let (traffic, _log) = tollgate_core::store::traffic::TrafficLog::spawn(w.console.store().clone());
     let gateway =
         Arc::new(tollgate_gateway::Gateway::new(w.live.clone(), w.settlement.clone(), w.hub.clone(), traffic));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -187,9 +187,9 @@ async fn a_request_still_running_when_the_shutdown_grace_ends_gives_its_credits_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strict_client_that_leaves_during_its_commit_is_charged_and_its_record_says_so() {
-    use tollgate_core::charges::ChargeShow;
-    use tollgate_core::credits::Refund;
-    use tollgate_core::request_log::{Lookup, RequestId};
+    use tollgate_core::store::charges::ChargeShow;
+    use tollgate_core::store::credits::Refund;
+    use tollgate_core::store::request_log::{Lookup, RequestId};
 
     let w = crate::harness::world_with_ring(100, 1, 1_000_000).await;
     w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;

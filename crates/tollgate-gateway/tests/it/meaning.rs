@@ -2,7 +2,7 @@
 //! encodings, credentials in odd bytes, broken bodies, missing or doubled `Host`.
 //! Raw bytes on a socket, because HTTP clients tidy such requests before sending.
 
-use tollgate_core::routes::RouteCreate;
+use tollgate_core::store::routes::RouteCreate;
 
 use crate::harness::{World, json_of, status_of, world};
 

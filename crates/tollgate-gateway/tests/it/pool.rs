@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tollgate_core::routes::RouteCreate;
+use tollgate_core::store::routes::RouteCreate;
 
 use crate::harness::{World, raw, status_of, world};
 

@@ -1,10 +1,10 @@
 //! Denials as RFC 9457 problems: body, headers, HTML and language variants, and that a
 //! denied request never reaches the upstream.
 
-use tollgate_core::keys::KeyRevoke;
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::tenants::{TenantBlock, TenantSuspend};
+use tollgate_core::store::keys::KeyRevoke;
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::tenants::{TenantBlock, TenantSuspend};
 
 use crate::harness::world;
 
@@ -190,8 +190,8 @@ pub(crate) fn assert_nothing_about_the_account(what: &str, headers: &str, body: 
 
 #[tokio::test]
 async fn refused_keys_and_blocked_tenants_learn_nothing_about_the_account() {
-    use tollgate_core::keys::KeyIssue;
-    use tollgate_core::tenants::TenantResume;
+    use tollgate_core::store::keys::KeyIssue;
+    use tollgate_core::store::tenants::TenantResume;
     use tollgate_core::{Command, Ctx};
 
     let w = world(4321, 1).await;
@@ -236,7 +236,7 @@ async fn refused_keys_and_blocked_tenants_learn_nothing_about_the_account() {
 
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
-        if let tollgate_core::events::Event::Gateway(e) = &*event {
+        if let tollgate_core::live::events::Event::Gateway(e) = &*event {
             seen.push((e.code.clone(), e.tenant.clone()));
         }
     }

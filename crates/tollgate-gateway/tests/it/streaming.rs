@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tollgate_core::routes::RouteCreate;
+use tollgate_core::store::routes::RouteCreate;
 
 use crate::harness::world;
 

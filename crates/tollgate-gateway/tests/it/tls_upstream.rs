@@ -3,7 +3,7 @@
 //! kept), a wrong CA or a name the certificate does not hold is refused with 502 and
 //! nothing charged.
 
-use tollgate_core::routes::{RouteCreate, RouteList, RouteUpdate};
+use tollgate_core::store::routes::{RouteCreate, RouteList, RouteUpdate};
 
 use crate::harness::{World, world};
 use crate::tls_server::{nginx, pki};

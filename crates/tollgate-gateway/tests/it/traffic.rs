@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use tollgate_core::ConsoleError;
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::request_show::RequestShow;
-use tollgate_core::tenants::TenantCreate;
-use tollgate_core::traffic::TrafficLimits;
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::request_show::RequestShow;
+use tollgate_core::store::tenants::TenantCreate;
+use tollgate_core::store::traffic::TrafficLimits;
 use tollgate_core::{Command, Ctx};
 
 use crate::harness::{RING_ENTRIES, World, world, world_with_traffic};
@@ -97,10 +97,11 @@ async fn a_flood_of_denials_is_counted_whole_and_sampled_a_few_per_minute() {
             .await
             .unwrap();
     assert_eq!((len, truncated), (512, true), "an 8 KB path is kept cut to 512 bytes and marked");
-    let listed =
-        w.run(tollgate_core::traffic::DenialCounts { tenant: Some("tenant-0".into()), ..Default::default() }).await;
+    let listed = w
+        .run(tollgate_core::store::traffic::DenialCounts { tenant: Some("tenant-0".into()), ..Default::default() })
+        .await;
     assert_eq!(listed.iter().map(|m| m.requests).sum::<i64>(), 50, "denial.counts lists one tenant's");
-    let rows = w.run(tollgate_core::tenants::TenantList::default()).await;
+    let rows = w.run(tollgate_core::store::tenants::TenantList::default()).await;
     let row = rows.iter().find(|t| t.slug == "tenant-1").expect("listed");
     assert_eq!(row.denials_24h, 50, "the tenant list counts every denial, not the samples");
 }
@@ -139,7 +140,7 @@ async fn with_storage_stalled_samples_stay_within_their_bound_and_every_drop_is_
     let stored = scalar(&w, "SELECT count(*) FROM denials").await;
     assert_eq!(stored as u64, after.samples_stored, "what the log says it stored is in the database");
     assert_eq!(stored as u64 + after.samples_dropped, after.samples_taken, "stored + dropped == chosen");
-    let status = w.run(tollgate_core::traffic::TrafficStatusShow {}).await;
+    let status = w.run(tollgate_core::store::traffic::TrafficStatusShow {}).await;
     assert_eq!(status.traffic.samples_dropped, after.samples_dropped, "traffic.status shows the drops");
 }
 
@@ -172,7 +173,7 @@ async fn a_prune_of_a_large_backlog_lets_a_top_up_in_between_its_batches() {
     counted(&w, 5000 * 7 + 1).await;
     let old_rows = "SELECT count(*) FROM denials WHERE request_id LIKE 'req_00000000_%'";
     let store = w.console.store().clone();
-    let prune = tokio::spawn(async move { tollgate_core::traffic::prune(&store, chrono::Utc::now()).await });
+    let prune = tokio::spawn(async move { tollgate_core::store::traffic::prune(&store, chrono::Utc::now()).await });
     // Once the prune has started deleting, a top-up runs to completion...
     for _ in 0..100_000 {
         if scalar(&w, old_rows).await < 200_000 {
@@ -181,7 +182,7 @@ async fn a_prune_of_a_large_backlog_lets_a_top_up_in_between_its_batches() {
         tokio::task::yield_now().await;
     }
     assert!(scalar(&w, old_rows).await < 200_000, "the prune started");
-    tollgate_core::credits::TopUp {
+    tollgate_core::store::credits::TopUp {
         tenant: "acme".into(),
         amount: 5,
         idempotency_key: "during-prune".into(),
@@ -208,7 +209,7 @@ fn request_id(response: &reqwest::Response) -> String {
     response.headers()["x-request-id"].to_str().unwrap().to_string()
 }
 
-async fn show(w: &World, id: &str) -> Result<tollgate_core::request_show::RequestShown, ConsoleError> {
+async fn show(w: &World, id: &str) -> Result<tollgate_core::store::request_show::RequestShown, ConsoleError> {
     RequestShow { request_id: id.to_string() }.run(&w.console, &Ctx::now("test")).await
 }
 
@@ -277,8 +278,8 @@ async fn request_show_finds_a_served_and_a_refused_request_by_the_id_the_client_
 
 #[tokio::test]
 async fn in_strict_mode_a_served_request_is_in_the_ring_file_before_its_answer_leaves() {
-    use tollgate_core::request_log::{Lookup, RequestId, RequestLog};
-    use tollgate_core::settings::{Durability, SettingsSet};
+    use tollgate_core::store::request_log::{Lookup, RequestId, RequestLog};
+    use tollgate_core::store::settings::{Durability, SettingsSet};
     let w = world(10, 1).await;
     w.run(SettingsSet { durability: Some(Durability::Strict), ..Default::default() }).await;
     let served = w.get("/v1/x").await;
@@ -296,7 +297,7 @@ async fn in_strict_mode_a_served_request_is_in_the_ring_file_before_its_answer_l
 /// charge in the request log, and never gives back more than it cost.
 #[tokio::test]
 async fn a_batched_request_is_refunded_by_the_id_its_client_got() {
-    use tollgate_core::credits::Refund;
+    use tollgate_core::store::credits::Refund;
     let w = world(10, 3).await;
     let served = w.get("/v1/x").await;
     assert_eq!(served.status(), 200);
@@ -326,10 +327,10 @@ async fn a_batched_request_is_refunded_by_the_id_its_client_got() {
 
 /// Writes the traffic log's counts (a key's calls are otherwise written every few seconds)
 /// until acme's key shows `calls` calls (at most 10 s).
-async fn key_calls(w: &World, calls: i64) -> tollgate_core::keys::ApiKey {
+async fn key_calls(w: &World, calls: i64) -> tollgate_core::store::keys::ApiKey {
     for _ in 0..500 {
         let _ = w.traffic.flush().await;
-        let keys = w.run(tollgate_core::keys::KeyList { tenant: "acme".into() }).await;
+        let keys = w.run(tollgate_core::store::keys::KeyList { tenant: "acme".into() }).await;
         if keys[0].calls == calls {
             return keys[0].clone();
         }
@@ -341,7 +342,7 @@ async fn key_calls(w: &World, calls: i64) -> tollgate_core::keys::ApiKey {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_shows_when_it_was_last_used_and_how_often() {
     let w = world(3, 1).await;
-    let before = w.run(tollgate_core::keys::KeyList { tenant: "acme".into() }).await;
+    let before = w.run(tollgate_core::store::keys::KeyList { tenant: "acme".into() }).await;
     assert_eq!((before[0].calls, before[0].last_used_at), (0, None), "a new key was never used");
     let started = chrono::Utc::now();
     let mut statuses = Vec::new();

@@ -12,7 +12,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
-use tollgate_core::event_filter::EventFilter;
+use tollgate_core::live::event_filter::EventFilter;
 
 use super::{AdminState, console_error, error};
 

@@ -7,7 +7,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use tollgate_core::command::{self, Command, CommandVisitor};
+use tollgate_core::console::command::{self, Command, CommandVisitor};
 
 use super::error;
 

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tollgate_core::command::{self, Command, CommandVisitor, parse_input_bytes};
+use tollgate_core::console::command::{self, Command, CommandVisitor, parse_input_bytes};
 use tollgate_core::{Console, ConsoleError, Ctx};
 
 pub use dashboard::Dashboard;

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::http::header;
 use axum::response::IntoResponse;
 use tollgate_core::ErrorBody;
-use tollgate_core::command::{self, Command, CommandVisitor};
+use tollgate_core::console::command::{self, Command, CommandVisitor};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use serde_json::{Map, Value};
-use tollgate_core::command::{self, Command, CommandVisitor};
-use tollgate_core::events::GatewayEvent;
+use tollgate_core::console::command::{self, Command, CommandVisitor};
+use tollgate_core::live::events::GatewayEvent;
 use utoipa::{PartialSchema, ToSchema};
 
 /// Where the declarations live, relative to the repository root.

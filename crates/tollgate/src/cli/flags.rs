@@ -256,7 +256,7 @@ mod tests {
         let (group, g) = m.subcommand().unwrap();
         let (verb, leaf) = g.subcommand().unwrap();
         let mut pick = super::super::Pick { path: (group, Some(verb)), matches: leaf, found: None };
-        tollgate_core::command::visit_all(&mut pick);
+        tollgate_core::console::command::visit_all(&mut pick);
         pick.found.unwrap().map(|(_, v)| v).map_err(|e| e.to_string())
     }
 
@@ -304,7 +304,7 @@ mod tests {
             let about = group.get_about().map(ToString::to_string).unwrap_or_default();
             assert!(!about.is_empty() && !about.ends_with(" commands"), "`{}` needs a help line", group.get_name());
             let prefix = format!("{}.", group.get_name());
-            if tollgate_core::command::COMMAND_NAMES.iter().any(|n| n.starts_with(&prefix)) {
+            if tollgate_core::console::command::COMMAND_NAMES.iter().any(|n| n.starts_with(&prefix)) {
                 assert!(
                     GROUP_ABOUT.iter().any(|(g, _)| *g == group.get_name()),
                     "`{}`: add to GROUP_ABOUT",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tollgate::admin::{self, AdminState};
 use tollgate_core::Console;
-use tollgate_core::command::COMMAND_NAMES;
+use tollgate_core::console::command::COMMAND_NAMES;
 use tower::ServiceExt;
 
 const TOKEN: &str = "test-token-0123456789-0123456789-abcdef";
@@ -225,7 +225,7 @@ async fn a_slow_event_viewer_is_dropped_with_the_count_it_missed() {
     assert_eq!(response.headers()[header::CONTENT_TYPE], "text/event-stream", "as Server-Sent Events");
     // The viewer reads nothing while 5,000 events pass (the hub keeps 4,096).
     for i in 0..5000 {
-        console.hub().publish(tollgate_core::events::Event::Gateway(sample_event(i)));
+        console.hub().publish(tollgate_core::live::events::Event::Gateway(sample_event(i)));
     }
     let text = String::from_utf8(to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
     assert!(
@@ -250,8 +250,8 @@ async fn event_filters_are_checked() {
     assert_eq!(api.send(bare).await.0, StatusCode::UNAUTHORIZED, "the stream needs the token");
 }
 
-fn sample_event(i: u64) -> tollgate_core::events::GatewayEvent {
-    tollgate_core::events::GatewayEvent {
+fn sample_event(i: u64) -> tollgate_core::live::events::GatewayEvent {
+    tollgate_core::live::events::GatewayEvent {
         at: chrono::Utc::now(),
         request_id: format!("req_{i}"),
         tenant: Some("acme".into()),

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tollgate_core::credits::TopUp;
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::tenants::{TenantBlock, TenantResume, TenantSuspend};
+use tollgate_core::store::credits::TopUp;
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::tenants::{TenantBlock, TenantResume, TenantSuspend};
 use tollgate_core::{Command, Ctx};
 
 use crate::live_node::fixture;

@@ -116,7 +116,7 @@ fn stalled_connections_under_a_low_file_limit_neither_starve_the_listeners_nor_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_report_where_the_server_listens_beside_the_stored_addresses() {
-    use tollgate_core::settings::{SettingsGet, SettingsSet};
+    use tollgate_core::store::settings::{SettingsGet, SettingsSet};
     use tollgate_core::{Command, Ctx};
     let dir = tempfile::tempdir().unwrap();
     let local = Some("127.0.0.1:0".parse().unwrap());

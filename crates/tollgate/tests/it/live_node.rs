@@ -8,10 +8,10 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::plans::PlanCreate;
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::tenants::TenantCreate;
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::plans::PlanCreate;
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::tenants::TenantCreate;
 use tollgate_core::{Command, Ctx};
 
 /// A running node with one tenant (`acme`, 10,000 credits), its key and a route costing 1.

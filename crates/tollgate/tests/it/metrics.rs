@@ -8,11 +8,11 @@ use std::process::{Command, Stdio};
 
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
-use tollgate_core::keys::KeyIssue;
-use tollgate_core::plans::PlanCreate;
-use tollgate_core::routes::RouteCreate;
-use tollgate_core::settings::SettingsSet;
-use tollgate_core::tenants::TenantCreate;
+use tollgate_core::store::keys::KeyIssue;
+use tollgate_core::store::plans::PlanCreate;
+use tollgate_core::store::routes::RouteCreate;
+use tollgate_core::store::settings::SettingsSet;
+use tollgate_core::store::tenants::TenantCreate;
 use tollgate_core::{Command as _, ConsoleError, Ctx};
 
 /// Every sample of a scrape, by its name and labels as written.

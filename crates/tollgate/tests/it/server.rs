@@ -206,12 +206,12 @@ fn in_strict_mode_every_2xx_survives_sigkill() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let missing: Vec<&String> = rt.block_on(async {
         let store = tollgate_core::store::Store::open(&d.join("tollgate.db")).await.unwrap();
-        let log = tollgate_core::request_log::RequestLog::reader(&d.join("requests.log")).unwrap();
+        let log = tollgate_core::store::request_log::RequestLog::reader(&d.join("requests.log")).unwrap();
         assert!(log.is_some(), "the request log is there");
         let mut conn = store.read().acquire().await.unwrap();
         let mut missing = Vec::new();
         for id in &served {
-            match tollgate_core::charges::charged_request(&mut conn, log.as_ref(), id).await.unwrap() {
+            match tollgate_core::store::charges::charged_request(&mut conn, log.as_ref(), id).await.unwrap() {
                 Some(c) => assert_eq!((c.tenant.as_str(), c.amount), ("acme", 3), "{id}: whose and how much"),
                 None => missing.push(id),
             }

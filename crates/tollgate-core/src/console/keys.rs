@@ -1,0 +1,107 @@
+//! The `keys` commands: each validates, applies through the store and commits.
+
+use crate::console::command::{Command, Ctx};
+use crate::console::commit::commit;
+use crate::domain::list::List;
+use crate::store::audit::Change;
+use crate::store::keys::{
+    ApiKey, IssuedKey, KeyIssue, KeyList, KeyRevoke, KeyRotate, RotatedKey, find, insert, of_tenant, set_revoked,
+};
+use crate::{Console, ConsoleError, domain::validate, store::tenants};
+use chrono::TimeDelta;
+
+impl Command for KeyIssue {
+    const NAME: &'static str = "key.issue";
+    const SUMMARY: &'static str = "Issue an API key for a tenant (the secret is shown once)";
+    type Output = IssuedKey;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<IssuedKey, ConsoleError> {
+        let name = validate::name("name", self.name.as_deref().unwrap_or("default"))?;
+        let scopes = validate::tokens("scopes", &self.scopes)?;
+        if let Some(at) = self.expires_at
+            && at <= ctx.now
+        {
+            return Err(ConsoleError::invalid("expires_at", format!("{} is not in the future", at.to_rfc3339())));
+        }
+        let mut tx = console.begin().await?;
+        let tenant = tenants::by_slug(&mut tx, &self.tenant).await?;
+        let issued = insert(&mut tx, ctx, tenant.id, &name, &scopes, self.expires_at).await?;
+        let change = Change::created(Self::NAME, tenants::target(&tenant.slug), &issued.key);
+        commit(console, tx, ctx, change).await?;
+        Ok(issued)
+    }
+}
+
+impl Command for KeyRevoke {
+    const NAME: &'static str = "key.revoke";
+    const SUMMARY: &'static str = "Revoke an API key at once";
+    type Output = ApiKey;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<ApiKey, ConsoleError> {
+        let reason = validate::note("reason", self.reason.as_deref())?;
+        let mut tx = console.begin().await?;
+        let (before, tenant) = find(&mut tx, &self.key).await?;
+        if before.revoked_at.is_some() {
+            return Err(ConsoleError::Conflict {
+                code: "KEY_REVOKED",
+                message: format!("key {} is already revoked", before.prefix),
+            });
+        }
+        let after = set_revoked(&mut tx, before.id, ctx.now).await?;
+        let change = Change::updated(Self::NAME, tenants::target(&tenant), &before, &after).because(reason.as_deref());
+        commit(console, tx, ctx, change).await?;
+        Ok(after)
+    }
+}
+
+impl Command for KeyRotate {
+    const NAME: &'static str = "key.rotate";
+    const SUMMARY: &'static str = "Replace a key; the old one expires after an overlap";
+    type Output = RotatedKey;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<RotatedKey, ConsoleError> {
+        let overlap = self.overlap_minutes.unwrap_or(60);
+        if !(0..=43_200).contains(&overlap) {
+            return Err(ConsoleError::invalid("overlap_minutes", format!("must be 0-43200 (30 days), got {overlap}")));
+        }
+        let mut tx = console.begin().await?;
+        let (before, tenant) = find(&mut tx, &self.key).await?;
+        if before.revoked_at.is_some() || before.expires_at.is_some_and(|at| at <= ctx.now) {
+            return Err(ConsoleError::Conflict {
+                code: "KEY_INACTIVE",
+                message: format!("key {} is revoked or expired; issue a new one instead", before.prefix),
+            });
+        }
+        let issued = insert(&mut tx, ctx, before.tenant_id, &before.name, &before.scopes, before.expires_at).await?;
+        let replaced = if overlap == 0 {
+            set_revoked(&mut tx, before.id, ctx.now).await?
+        } else {
+            let until = ctx.now + TimeDelta::minutes(overlap);
+            let until = before.expires_at.map_or(until, |at| at.min(until));
+            sqlx::query_as::<_, ApiKey>(
+                "UPDATE api_keys SET expires_at = ? WHERE id = ?
+                 RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
+            )
+            .bind(until)
+            .bind(before.id)
+            .fetch_one(&mut *tx)
+            .await?
+        };
+        let after = serde_json::json!({ "replaced": replaced, "issued": issued.key });
+        let change = Change::updated(Self::NAME, tenants::target(&tenant), &before, &after);
+        commit(console, tx, ctx, change).await?;
+        Ok(RotatedKey { issued, replaced })
+    }
+}
+
+impl Command for KeyList {
+    const NAME: &'static str = "key.list";
+    const SUMMARY: &'static str = "List a tenant's keys (never their secrets)";
+    type Output = List<ApiKey>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<ApiKey>, ConsoleError> {
+        let mut conn = console.store().read().acquire().await?;
+        let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
+        Ok(List(of_tenant(&mut conn, tenant.id).await?))
+    }
+}

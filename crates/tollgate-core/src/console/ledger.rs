@@ -1,0 +1,29 @@
+//! The `ledger` commands: each validates, applies through the store and commits.
+
+use crate::console::command::{Command, Ctx};
+use crate::domain::list::List;
+use crate::store::audit::page_limit;
+use crate::store::ledger::{LedgerEntry, LedgerList};
+use crate::{Console, ConsoleError, store::tenants};
+
+impl Command for LedgerList {
+    const NAME: &'static str = "ledger.list";
+    const SUMMARY: &'static str = "List a tenant's credit movements, newest first";
+    type Output = List<LedgerEntry>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<LedgerEntry>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        let mut conn = console.store().read().acquire().await?;
+        let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
+        Ok(List(
+            sqlx::query_as::<_, LedgerEntry>(
+                "SELECT * FROM ledger WHERE tenant_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+            )
+            .bind(tenant.id)
+            .bind(self.before_id)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?,
+        ))
+    }
+}

@@ -1,0 +1,142 @@
+//! The `routes` commands: each validates, applies through the store and commits.
+
+use crate::console::command::{Command, Ctx};
+use crate::console::commit::commit;
+use crate::domain::cidr::{self};
+use crate::domain::list::List;
+use crate::store::audit::Change;
+use crate::store::routes::{
+    Route, RouteCreate, RouteDelete, RouteList, RouteUpdate, Shape, by_id, check_unique, methods, optional_token,
+    path_prefix, target, upstream_ca, upstream_url,
+};
+use crate::{Console, ConsoleError, domain::validate};
+
+impl Command for RouteCreate {
+    const NAME: &'static str = "route.create";
+    const SUMMARY: &'static str = "Create a route: path prefix and methods to an upstream, with a cost";
+    type Output = Route;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let url = upstream_url(&self.upstream_url)?;
+        let shape = Shape {
+            path_prefix: path_prefix(&self.path_prefix)?,
+            methods: methods(&self.methods)?,
+            upstream_ca: upstream_ca(&url, self.upstream_ca.as_deref())?,
+            upstream_url: url,
+            cost: validate::non_negative("cost", self.cost.unwrap_or(1))?,
+            required_feature: optional_token("required_feature", self.required_feature.as_deref())?,
+            required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
+            ip_allow: cidr::list("ip_allow", &self.ip_allow)?,
+            ip_deny: cidr::list("ip_deny", &self.ip_deny)?,
+        };
+        let mut tx = console.begin().await?;
+        check_unique(&mut tx, &shape, None).await?;
+        let route = sqlx::query_as::<_, Route>(
+            "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
+                ip_allow, ip_deny, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(&shape.path_prefix)
+        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+        .bind(&shape.upstream_url)
+        .bind(&shape.upstream_ca)
+        .bind(shape.cost)
+        .bind(&shape.required_feature)
+        .bind(&shape.required_scope)
+        .bind(cidr::to_json(&shape.ip_allow))
+        .bind(cidr::to_json(&shape.ip_deny))
+        .bind(ctx.now)
+        .bind(ctx.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change::created(Self::NAME, target(route.id), &route);
+        commit(console, tx, ctx, change).await?;
+        Ok(route)
+    }
+}
+
+impl Command for RouteUpdate {
+    const NAME: &'static str = "route.update";
+    const SUMMARY: &'static str = "Change a route";
+    type Output = Route;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let mut tx = console.begin().await?;
+        let before = by_id(&mut tx, self.id).await?;
+        let url = upstream_url(self.upstream_url.as_deref().unwrap_or(&before.upstream_url))?;
+        let shape = Shape {
+            path_prefix: path_prefix(self.path_prefix.as_deref().unwrap_or(&before.path_prefix))?,
+            methods: methods(self.methods.as_deref().unwrap_or(&before.methods))?,
+            upstream_ca: upstream_ca(&url, self.upstream_ca.as_deref().or(before.upstream_ca.as_deref()))?,
+            upstream_url: url,
+            cost: validate::non_negative("cost", self.cost.unwrap_or(before.cost))?,
+            required_feature: match self.required_feature.as_deref() {
+                None => before.required_feature.clone(),
+                some => optional_token("required_feature", some)?,
+            },
+            required_scope: match self.required_scope.as_deref() {
+                None => before.required_scope.clone(),
+                some => optional_token("required_scope", some)?,
+            },
+            ip_allow: match &self.ip_allow {
+                None => before.ip_allow.clone(),
+                Some(items) => cidr::list("ip_allow", items)?,
+            },
+            ip_deny: match &self.ip_deny {
+                None => before.ip_deny.clone(),
+                Some(items) => cidr::list("ip_deny", items)?,
+            },
+        };
+        check_unique(&mut tx, &shape, Some(before.id)).await?;
+        let after = sqlx::query_as::<_, Route>(
+            "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, upstream_ca = ?, cost = ?,
+                required_feature = ?, required_scope = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
+             WHERE id = ? RETURNING *",
+        )
+        .bind(&shape.path_prefix)
+        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+        .bind(&shape.upstream_url)
+        .bind(&shape.upstream_ca)
+        .bind(shape.cost)
+        .bind(&shape.required_feature)
+        .bind(&shape.required_scope)
+        .bind(cidr::to_json(&shape.ip_allow))
+        .bind(cidr::to_json(&shape.ip_deny))
+        .bind(ctx.now)
+        .bind(before.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let change = Change::updated(Self::NAME, target(after.id), &before, &after);
+        commit(console, tx, ctx, change).await?;
+        Ok(after)
+    }
+}
+
+impl Command for RouteDelete {
+    const NAME: &'static str = "route.delete";
+    const SUMMARY: &'static str = "Delete a route; its path then answers 404";
+    type Output = Route;
+
+    async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
+        let mut tx = console.begin().await?;
+        let before = by_id(&mut tx, self.id).await?;
+        sqlx::query("DELETE FROM routes WHERE id = ?").bind(before.id).execute(&mut *tx).await?;
+        let change = Change::removed(Self::NAME, target(before.id), &before);
+        commit(console, tx, ctx, change).await?;
+        Ok(before)
+    }
+}
+
+impl Command for RouteList {
+    const NAME: &'static str = "route.list";
+    const SUMMARY: &'static str = "List routes";
+    type Output = List<Route>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Route>, ConsoleError> {
+        Ok(List(
+            sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id")
+                .fetch_all(console.store().read())
+                .await?,
+        ))
+    }
+}

@@ -1,0 +1,95 @@
+//! The `traffic` commands: each validates, applies through the store and commits.
+
+use crate::console::command::{Command, Ctx};
+use crate::domain::list::List;
+use crate::store::audit::page_limit;
+use crate::store::traffic::{
+    Denial, DenialCounts, DenialList, DenialMinute, TrafficLog, TrafficStatus, TrafficStatusShow, UsageList,
+    UsageMinute, minute_start,
+};
+use crate::{Console, ConsoleError};
+
+impl Command for DenialList {
+    const NAME: &'static str = "denial.list";
+    const SUMMARY: &'static str =
+        "List stored gateway denials (the first few of each kind per minute), newest first; denial.counts has them all";
+    type Output = List<Denial>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Denial>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        Ok(List(
+            sqlx::query_as::<_, Denial>(
+                "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
+                 FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
+                 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+            )
+            .bind(self.tenant)
+            .bind(self.code)
+            .bind(self.before_id)
+            .bind(limit)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
+    }
+}
+
+impl Command for DenialCounts {
+    const NAME: &'static str = "denial.counts";
+    const SUMMARY: &'static str = "List denials counted per minute, tenant, route, status and code, newest first";
+    type Output = List<DenialMinute>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<DenialMinute>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        Ok(List(
+            sqlx::query_as::<_, DenialMinute>(
+                "SELECT minute, tenant, route, status, code, requests FROM denial_minutes
+                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2) AND (?3 IS NULL OR minute >= ?3)
+                 ORDER BY minute DESC, tenant, route, code LIMIT ?4",
+            )
+            .bind(self.tenant)
+            .bind(self.code)
+            .bind(self.since.map(|s| minute_start(s.timestamp().div_euclid(60))))
+            .bind(limit)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
+    }
+}
+
+impl Command for UsageList {
+    const NAME: &'static str = "usage.list";
+    const SUMMARY: &'static str = "List served traffic per minute, tenant and route";
+    type Output = List<UsageMinute>;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<UsageMinute>, ConsoleError> {
+        let limit = page_limit(self.limit)?;
+        Ok(List(
+            sqlx::query_as::<_, UsageMinute>(
+                "SELECT * FROM usage_minutes WHERE (?1 IS NULL OR tenant = ?1)
+                 AND (?2 IS NULL OR julianday(minute) >= julianday(?2)) ORDER BY minute DESC, tenant, route LIMIT ?3",
+            )
+            .bind(self.tenant)
+            .bind(self.since)
+            .bind(limit)
+            .fetch_all(console.store().read())
+            .await?,
+        ))
+    }
+}
+
+impl Command for TrafficStatusShow {
+    const NAME: &'static str = "traffic.status";
+    const SUMMARY: &'static str = "Show what the traffic and request logs kept and dropped since the server started";
+    type Output = TrafficStatus;
+
+    async fn run(self, console: &Console, _ctx: &Ctx) -> Result<TrafficStatus, ConsoleError> {
+        let requests = console.request_log().map(|log| log.stats()).unwrap_or_default();
+        Ok(TrafficStatus {
+            running: console.traffic().is_some(),
+            traffic: console.traffic().map(TrafficLog::stats).unwrap_or_default(),
+            request_log_capacity: requests.capacity,
+            request_log_written: requests.written,
+            request_log_dropped: requests.dropped,
+        })
+    }
+}

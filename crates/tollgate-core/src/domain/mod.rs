@@ -1,0 +1,14 @@
+//! The domain: types and rules with no I/O: addresses, paths, money limits, rate limits,
+//! the gateway's policy as a pure function, input validation.
+
+pub mod cidr;
+pub mod ctx;
+pub mod gateway_event;
+pub mod list;
+pub mod metrics;
+pub mod path;
+pub mod pem;
+pub mod policy;
+pub mod rate;
+pub mod standing;
+pub mod validate;

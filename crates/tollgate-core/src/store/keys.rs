@@ -1,0 +1,248 @@
+//! API keys: high-entropy secrets shown once; only their SHA-256 is stored.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::ConsoleError;
+use crate::domain::ctx::Ctx;
+use crate::error::is_unique_violation;
+
+/// Every key starts with this, so a leaked key is recognisable in logs and by scanners.
+pub const KEY_PREFIX: &str = "tg_live_";
+/// Random characters after [`KEY_PREFIX`]: 40 of 62 symbols, about 238 bits.
+const SECRET_CHARS: usize = 40;
+/// Characters of the key kept visible (the prefix plus 8), enough to tell keys apart.
+const VISIBLE_CHARS: usize = KEY_PREFIX.len() + 8;
+
+/// A key as stored and shown: never the secret, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: i64,
+    pub tenant_id: i64,
+    /// The visible start of the key, e.g. `tg_live_AbCd1234`; identifies it in commands.
+    pub prefix: String,
+    pub name: String,
+    /// What the key may do; a route can require one.
+    #[sqlx(json)]
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The last request made with this key (whatever the answer), to the second. Written
+    /// with the traffic log's counts (every 5 s), so it trails the gateway by up to 5 s.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Requests made with this key (served or refused), written with `last_used_at`.
+    pub calls: i64,
+}
+
+/// A freshly issued key with its secret, which is never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    /// The whole key to hand to the customer. Tollgate keeps only its hash.
+    pub secret: String,
+}
+
+/// What a request offers as its API key, before it is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedKey<'a> {
+    /// No key at all: 401 `MISSING_API_KEY`.
+    Absent,
+    /// Something in a key's place that cannot be a key (bytes outside visible ASCII,
+    /// several candidates): 401 `INVALID_API_KEY`, like a key that matches nothing.
+    Malformed,
+    /// A key to look up.
+    Key(&'a str),
+}
+
+/// The SHA-256 that identifies a key presented to the gateway.
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// [`digest`] in hex, as stored.
+pub fn hash_secret(secret: &str) -> String {
+    digest(secret).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_secret() -> String {
+    let random: String = rand::rng().sample_iter(&Alphanumeric).take(SECRET_CHARS).map(char::from).collect();
+    format!("{KEY_PREFIX}{random}")
+}
+
+/// `key.issue`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyIssue {
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
+    pub tenant: String,
+    /// A label for the operator, e.g. "production" (default "default").
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub name: Option<String>,
+    /// Scopes, comma-separated on the command line.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// When the key stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) async fn insert(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx,
+    tenant_id: i64,
+    name: &str,
+    scopes: &[String],
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<IssuedKey, ConsoleError> {
+    let secret = new_secret();
+    let key = store(conn, ctx, tenant_id, name, scopes, expires_at, &secret, &secret[..VISIBLE_CHARS]).await?;
+    Ok(IssuedKey { key, secret })
+}
+
+/// Stores the hash of `secret` (never the secret) under the visible `prefix`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn store(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx,
+    tenant_id: i64,
+    name: &str,
+    scopes: &[String],
+    expires_at: Option<DateTime<Utc>>,
+    secret: &str,
+    prefix: &str,
+) -> Result<ApiKey, ConsoleError> {
+    sqlx::query_as::<_, ApiKey>(
+        "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
+    )
+    .bind(tenant_id)
+    .bind(prefix)
+    .bind(hash_secret(secret))
+    .bind(name)
+    .bind(serde_json::to_string(scopes).expect("strings serialize"))
+    .bind(ctx.now)
+    .bind(expires_at)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ConsoleError::Conflict {
+                code: "KEY_EXISTS",
+                message: format!("a key with prefix {prefix} or the same secret exists"),
+            }
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// `key.revoke`: the key stops working at once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevoke {
+    /// The key's visible prefix (or the whole key).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
+    pub key: String,
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub reason: Option<String>,
+}
+
+pub(crate) async fn set_revoked(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<ApiKey, ConsoleError> {
+    Ok(sqlx::query_as::<_, ApiKey>(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ?
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A rotation's result: the new key (with its secret) and the old one with its new expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKey {
+    pub issued: IssuedKey,
+    pub replaced: ApiKey,
+}
+
+/// `key.rotate`: a new key with the same name and scopes; the old one keeps working for
+/// the overlap so the customer can switch without downtime.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotate {
+    /// The key's visible prefix (or the whole key).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
+    pub key: String,
+    /// Minutes the old key keeps working (0-43200, default 60; 0 revokes it now).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 43_200)]
+    pub overlap_minutes: Option<i64>,
+}
+
+/// `key.list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyList {
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
+    pub tenant: String,
+}
+
+/// A tenant's keys, newest first.
+pub(crate) async fn of_tenant(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
+    Ok(sqlx::query_as::<_, ApiKey>(
+        "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls
+         FROM api_keys WHERE tenant_id = ? ORDER BY id DESC",
+    )
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Finds a key by its visible prefix or, when given the whole key, by its hash; returns
+/// it with its tenant's slug.
+pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiKey, String), ConsoleError> {
+    let key = key.trim();
+    let (column_value, by_hash) =
+        if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
+    let sql = if by_hash {
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
+    } else {
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?"
+    };
+    let row = sqlx::query(sql).bind(&column_value).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
+        // Never echo a whole secret back in an error message.
+        let shown = if by_hash {
+            format!("{}…", key.chars().take(VISIBLE_CHARS).collect::<String>())
+        } else {
+            key.to_string()
+        };
+        return Err(ConsoleError::not_found("key", shown));
+    };
+    use sqlx::{FromRow, Row};
+    Ok((ApiKey::from_row(&row)?, row.try_get("slug")?))
+}

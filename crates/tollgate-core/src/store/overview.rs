@@ -1,0 +1,202 @@
+//! `overview.show`: what an API seller checks every morning, summed by SQLite over a window
+//! of days: recurring revenue per plan, credits moved per day, recent top-ups and what was
+//! paid for them, tenants at risk, and 402s per code per day. Every list is bounded.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::store::plans::BillingPeriod;
+use crate::store::subscriptions::SubscriptionStatus;
+
+/// Days shown unless asked otherwise.
+pub(crate) const DEFAULT_DAYS: i64 = 30;
+/// The longest window: a quarter.
+pub(crate) const MAX_DAYS: i64 = 90;
+/// Top-ups listed (the totals count them all).
+pub(crate) const TOPUPS_LISTED: i64 = 50;
+/// Tenants at risk listed, the most urgent first.
+pub(crate) const AT_RISK_LISTED: i64 = 100;
+/// A period ending within this many days is worth a reminder.
+pub(crate) const ENDING_SOON_DAYS: i64 = 7;
+/// 402s within the last day that make a tenant worth a look: a customer refused this often
+/// is trying to use what they cannot pay for.
+pub const MANY_402S: i64 = 10;
+/// Rows of 402 counts (days × codes; there are a few 402 codes).
+pub(crate) const DENIAL_ROWS: i64 = 2000;
+
+/// `overview.show`: the money view.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct OverviewShow {
+    /// Days to cover, today included (1-90, default 30), in UTC days.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 90)]
+    pub days: Option<i64>,
+}
+
+/// The money view over a window of days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Overview {
+    /// The window's first instant (00:00 UTC of its first day).
+    pub since: DateTime<Utc>,
+    pub days: i64,
+    /// Plans with subscribers, and every plan not archived.
+    pub plans: Vec<PlanRevenue>,
+    /// Monthly recurring revenue of active subscriptions, per currency.
+    pub mrr: Vec<MoneyTotal>,
+    /// Credits moved per UTC day of the window that had any movement, oldest first.
+    pub credits: Vec<CreditDay>,
+    /// Top-ups in the window, newest first (at most 50).
+    pub topups: Vec<TopUpRecord>,
+    /// Every top-up in the window.
+    pub topup_count: i64,
+    pub topup_credits: i64,
+    /// What was paid for them, per currency (top-ups recorded without a payment are not in it).
+    pub topup_paid: Vec<MoneyTotal>,
+    /// Tenants worth a look now, the most urgent first (at most 100).
+    pub at_risk: Vec<AtRisk>,
+    /// The credits at or below which a balance counts as low (the setting).
+    pub low_balance_threshold: i64,
+    /// 402 answers per UTC day and code, oldest first.
+    pub denials_402: Vec<DenialDay>,
+}
+
+/// One plan's subscribers and what they bring in each month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct PlanRevenue {
+    pub slug: String,
+    pub name: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub billing_period: BillingPeriod,
+    pub archived: bool,
+    pub active: i64,
+    pub trialing: i64,
+    pub past_due: i64,
+    /// Active subscriptions × the price normalised to a month (a year is 1/12, a week
+    /// 52/12, a day 365/12), in minor units, rounded half up.
+    #[sqlx(default)]
+    pub mrr_minor: i64,
+}
+
+/// An amount of one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MoneyTotal {
+    pub currency: String,
+    pub minor: i64,
+}
+
+/// Credits moved on one UTC day, by why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct CreditDay {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Plan credits granted at the start of periods.
+    pub granted: i64,
+    pub topped_up: i64,
+    /// Charged for served requests (positive).
+    pub consumed: i64,
+    /// Requests those charges cover.
+    pub requests: i64,
+    pub refunded: i64,
+    /// Operator corrections, signed.
+    pub adjusted: i64,
+    /// Credits that lapsed (positive).
+    pub expired: i64,
+}
+
+/// One top-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct TopUpRecord {
+    pub at: DateTime<Utc>,
+    pub tenant: String,
+    pub credits: i64,
+    pub paid_minor: Option<i64>,
+    pub paid_currency: Option<String>,
+    pub note: Option<String>,
+    pub actor: String,
+}
+
+/// Why a tenant is at risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// Marked past due, or its period ended without a renewal.
+    PastDue,
+    /// At or below the low-balance threshold.
+    LowBalance,
+    /// Many 402s within the last day.
+    #[serde(rename = "many_402s")]
+    Many402s,
+    /// Its period (or trial) ends within a week.
+    PeriodEndingSoon,
+}
+
+/// A tenant worth a look, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AtRisk {
+    pub tenant: String,
+    pub name: String,
+    pub plan: String,
+    pub status: SubscriptionStatus,
+    /// Credits, counting usage the gateway holds in memory not yet written.
+    pub balance: i64,
+    pub period_end: DateTime<Utc>,
+    /// 402 answers within the last 24 hours.
+    pub recent_402s: i64,
+    pub risks: Vec<Risk>,
+}
+
+/// 402 answers of one code on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct DenialDay {
+    pub day: String,
+    pub code: String,
+    pub requests: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RiskRow {
+    pub(crate) id: i64,
+    pub(crate) slug: String,
+    pub(crate) name: String,
+    pub(crate) plan: String,
+    pub(crate) status: SubscriptionStatus,
+    pub(crate) balance: i64,
+    pub(crate) period_end: DateTime<Utc>,
+    pub(crate) recent_402s: i64,
+}
+
+/// `count` subscriptions at `price` per `period`, as minor units per month, rounded half up.
+pub fn monthly(price: i64, period: BillingPeriod, count: i64) -> i64 {
+    let (num, den): (i128, i128) = match period {
+        BillingPeriod::Day => (365, 12),
+        BillingPeriod::Week => (52, 12),
+        BillingPeriod::Month => (1, 1),
+        BillingPeriod::Year => (1, 12),
+    };
+    let total = price as i128 * count as i128 * num;
+    i64::try_from((total * 2 + den) / (den * 2)).unwrap_or(i64::MAX)
+}
+
+/// An instant as `denial_minutes` stores its minutes, for comparing as text.
+pub(crate) fn minute_text(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:00+00:00").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_normalised_to_a_month_and_rounded_half_up() {
+        assert_eq!(monthly(4900, BillingPeriod::Month, 3), 14_700);
+        assert_eq!(monthly(12_000, BillingPeriod::Year, 2), 2_000);
+        assert_eq!(monthly(1000, BillingPeriod::Week, 1), 4_333, "52/12 of 1000 = 4333.3");
+        assert_eq!(monthly(100, BillingPeriod::Day, 1), 3_042, "365/12 of 100 = 3041.67");
+        assert_eq!(monthly(6, BillingPeriod::Year, 1), 1, "0.5 rounds up");
+        assert_eq!(monthly(4900, BillingPeriod::Month, 0), 0);
+    }
+}

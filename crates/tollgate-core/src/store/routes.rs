@@ -1,0 +1,262 @@
+//! Routes: which paths the gateway forwards where, what a call costs, and what it requires.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use crate::domain::cidr::{Cidr, IpRules};
+use crate::{ConsoleError, domain::validate};
+
+/// Methods a route may name; an empty list means all of them.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A route as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct Route {
+    pub id: i64,
+    /// Requests whose path starts with this (the longest match wins), e.g. `/v1/search`.
+    pub path_prefix: String,
+    /// Methods this route answers; empty means every method.
+    #[sqlx(json)]
+    pub methods: Vec<String>,
+    /// Where matching requests go, e.g. `http://127.0.0.1:9000` or `https://api.example.com`.
+    pub upstream_url: String,
+    /// For an `https://` upstream signed by a private CA: that CA's certificates (PEM),
+    /// trusted for this route instead of the system's store.
+    pub upstream_ca: Option<String>,
+    /// Credits charged per successful call.
+    pub cost: i64,
+    /// The plan feature a tenant needs (402 `FEATURE_NOT_IN_PLAN` otherwise).
+    pub required_feature: Option<String>,
+    /// The key scope a caller needs (403 `SCOPE_NOT_GRANTED` otherwise).
+    pub required_scope: Option<String>,
+    /// Client addresses (CIDR blocks) this route answers; empty: every address not denied.
+    #[sqlx(json)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_allow: Vec<Cidr>,
+    /// Client addresses (CIDR blocks) refused with 403 `IP_NOT_ALLOWED`; wins over `ip_allow`.
+    #[sqlx(json)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_deny: Vec<Cidr>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `route.create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteCreate {
+    /// Path prefix starting with `/`.
+    #[cfg_attr(feature = "cli", arg(long = "path"))]
+    #[schema(max_length = 512, pattern = r#"^/[!"$->@-~]*$"#)]
+    pub path_prefix: String,
+    /// Methods, comma-separated; none means all.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Upstream base URL, `http://` or `https://` (verified against the system's trust
+    /// store, or `upstream_ca`).
+    #[cfg_attr(feature = "cli", arg(long = "upstream"))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
+    pub upstream_url: String,
+    /// The private CA an `https://` upstream's certificate chains to, as PEM (the CLI takes
+    /// a file: `--upstream-ca ca.pem`).
+    #[cfg_attr(feature = "cli", arg(long = "upstream-ca", value_name = "PEM_FILE", value_parser = pem_file))]
+    #[schema(max_length = 65536)]
+    pub upstream_ca: Option<String>,
+    /// Credits per call (default 1).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
+    pub cost: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long = "feature"))]
+    #[schema(pattern = r"^[a-z0-9_.:-]{1,64}$")]
+    pub required_feature: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "scope"))]
+    #[schema(pattern = r"^[a-z0-9_.:-]{1,64}$")]
+    pub required_scope: Option<String>,
+    /// Client addresses allowed, CIDR blocks or addresses, comma-separated (at most 256);
+    /// none: every address not denied.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub ip_allow: Vec<String>,
+    /// Client addresses refused (403 `IP_NOT_ALLOWED`), CIDR blocks or addresses; wins over
+    /// `ip_allow`.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub ip_deny: Vec<String>,
+}
+
+/// A route's checked fields, shared by create and update.
+pub(crate) struct Shape {
+    pub(crate) path_prefix: String,
+    pub(crate) methods: Vec<String>,
+    pub(crate) upstream_url: String,
+    pub(crate) upstream_ca: Option<String>,
+    pub(crate) cost: i64,
+    pub(crate) required_feature: Option<String>,
+    pub(crate) required_scope: Option<String>,
+    pub(crate) ip_allow: Vec<Cidr>,
+    pub(crate) ip_deny: Vec<Cidr>,
+}
+
+/// An upstream the gateway can reach: `http://` or `https://`, host and optional port and
+/// base path; user info is refused (credentials in a URL end up in logs and the audit).
+pub(crate) fn upstream_url(s: &str) -> Result<String, ConsoleError> {
+    let url = validate::http_url("upstream_url", s)?;
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(ConsoleError::invalid("upstream_url", "must not carry a user or password (user@host)"));
+    }
+    Ok(url)
+}
+
+/// A private CA, only for an `https://` upstream (an `http://` one would silently ignore it).
+pub(crate) fn upstream_ca(url: &str, ca: Option<&str>) -> Result<Option<String>, ConsoleError> {
+    match ca.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(_) if !url.starts_with("https://") => {
+            Err(ConsoleError::invalid("upstream_ca", "is only for an https:// upstream_url"))
+        }
+        Some(pem) => crate::domain::pem::ca_bundle("upstream_ca", pem).map(Some),
+    }
+}
+
+/// The CLI's `--upstream-ca FILE`: the file's text goes in the command.
+#[cfg(feature = "cli")]
+fn pem_file(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+}
+
+pub(crate) fn path_prefix(p: &str) -> Result<String, ConsoleError> {
+    let ok = p.starts_with('/') && p.len() <= 512 && !p.contains(['?', '#']) && p.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(p.to_string())
+    } else {
+        Err(ConsoleError::invalid("path_prefix", format!("'{p}' must start with '/' and hold no spaces, '?' or '#'")))
+    }
+}
+
+pub(crate) fn methods(items: &[String]) -> Result<Vec<String>, ConsoleError> {
+    let mut out = Vec::new();
+    for m in items.iter().map(|m| m.trim().to_ascii_uppercase()).filter(|m| !m.is_empty()) {
+        if !METHODS.contains(&m.as_str()) {
+            return Err(ConsoleError::invalid("methods", format!("'{m}' is not one of {}", METHODS.join(", "))));
+        }
+        out.push(m);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+pub(crate) fn optional_token(field: &str, s: Option<&str>) -> Result<Option<String>, ConsoleError> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => validate::token(field, t).map(Some),
+    }
+}
+
+/// Refuses a second route answering the same prefix for an overlapping set of methods.
+pub(crate) async fn check_unique(
+    conn: &mut SqliteConnection,
+    shape: &Shape,
+    except: Option<i64>,
+) -> Result<(), ConsoleError> {
+    let same: Vec<Route> = sqlx::query_as("SELECT * FROM routes WHERE path_prefix = ? AND id IS NOT ?")
+        .bind(&shape.path_prefix)
+        .bind(except)
+        .fetch_all(conn)
+        .await?;
+    for other in same {
+        let overlap = other.methods.is_empty()
+            || shape.methods.is_empty()
+            || other.methods.iter().any(|m| shape.methods.contains(m));
+        if overlap {
+            return Err(ConsoleError::Conflict {
+                code: "ROUTE_EXISTS",
+                message: format!("route {} already answers {} for some of these methods", other.id, other.path_prefix),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Route {
+    /// The route's address rules, as the policy checks them.
+    #[must_use]
+    pub fn ip_rules(&self) -> IpRules<'_> {
+        IpRules { allow: &self.ip_allow, deny: &self.ip_deny }
+    }
+}
+
+/// The CLI's and the API's address lists: CIDR blocks or bare addresses.
+/// `route.update`: changes only the fields given; an empty feature or scope clears it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteUpdate {
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1)]
+    pub id: i64,
+    #[cfg_attr(feature = "cli", arg(long = "path"))]
+    #[schema(max_length = 512, pattern = r#"^/[!"$->@-~]*$"#)]
+    pub path_prefix: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    pub methods: Option<Vec<String>>,
+    #[cfg_attr(feature = "cli", arg(long = "upstream"))]
+    #[schema(pattern = r"^https?://[^\s/?#:][^\s]*$")]
+    pub upstream_url: Option<String>,
+    /// A private CA for an `https://` upstream (PEM; the CLI takes a file); empty clears it.
+    #[cfg_attr(feature = "cli", arg(long = "upstream-ca", value_name = "PEM_FILE", value_parser = pem_file))]
+    #[schema(max_length = 65536)]
+    pub upstream_ca: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
+    pub cost: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long = "feature"))]
+    pub required_feature: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long = "scope"))]
+    pub required_scope: Option<String>,
+    /// Replaces the allowed client addresses (CIDR blocks or addresses, comma-separated);
+    /// empty clears the list.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Replaces the refused client addresses; empty clears the list.
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
+    #[schema(max_items = 256)]
+    pub ip_deny: Option<Vec<String>>,
+}
+
+/// `route.delete`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteDelete {
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1)]
+    pub id: i64,
+}
+
+/// `route.list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct RouteList {}
+
+pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Route, ConsoleError> {
+    sqlx::query_as::<_, Route>("SELECT * FROM routes WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found("route", id))
+}
+
+pub(crate) fn target(id: i64) -> String {
+    format!("route:{id}")
+}
