@@ -7,7 +7,7 @@ use crate::store::credits::{Adjust, CreditMovement, Movement, Refund, TopUp, che
 use crate::store::ledger::EntryKind;
 use crate::store::ledger::Paid;
 use crate::store::ledger::Posting;
-use crate::store::{ledger, tenants};
+use crate::store::{ledger, plans, tenants};
 use crate::{Console, ConsoleError, domain::validate};
 
 impl Command for TopUp {
@@ -82,25 +82,13 @@ pub(crate) async fn apply(
     if let (EntryKind::Refund, Some(request_id)) = (movement.kind, &movement.request_id) {
         // A repeat of an earlier refund replays it (below) rather than counting against
         // what that refund itself used up.
-        let repeat: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
-                .bind(tenant.id)
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let repeat = ledger::by_idempotency_key(&mut tx, tenant.id, &key).await?;
         if repeat.is_none() {
             check_refundable(&mut tx, console.request_log(), tenant.id, request_id, movement.amount).await?;
         }
     }
     let currency: Option<String> = match movement.paid_minor {
-        Some(_) => Some(
-            sqlx::query_scalar(
-                "SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = ?",
-            )
-            .bind(tenant.id)
-            .fetch_one(&mut *tx)
-            .await?,
-        ),
+        Some(_) => Some(plans::currency_of(&mut tx, tenant.id).await?),
         None => None,
     };
     let paid = movement.paid_minor.zip(currency.as_deref()).map(|(minor, currency)| Paid { minor, currency });
@@ -120,8 +108,7 @@ pub(crate) async fn apply(
         },
     )
     .await?;
-    let balance: i64 =
-        sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant.id).fetch_one(&mut *tx).await?;
+    let balance = tenants::balance(&mut tx, tenant.id).await?;
     if !posted.replayed {
         let before = serde_json::json!({ "balance": tenant.balance });
         let mut after =

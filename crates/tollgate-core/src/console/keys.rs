@@ -4,6 +4,7 @@ use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::domain::list::List;
 use crate::store::audit::Change;
+use crate::store::keys;
 use crate::store::keys::{
     ApiKey, IssuedKey, KeyIssue, KeyList, KeyRevoke, KeyRotate, RotatedKey, find, insert, of_tenant, set_revoked,
 };
@@ -78,14 +79,7 @@ impl Command for KeyRotate {
         } else {
             let until = ctx.now + TimeDelta::minutes(overlap);
             let until = before.expires_at.map_or(until, |at| at.min(until));
-            sqlx::query_as::<_, ApiKey>(
-                "UPDATE api_keys SET expires_at = ? WHERE id = ?
-                 RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
-            )
-            .bind(until)
-            .bind(before.id)
-            .fetch_one(&mut *tx)
-            .await?
+            keys::expire_at(&mut tx, before.id, until).await?
         };
         let after = serde_json::json!({ "replaced": replaced, "issued": issued.key });
         let change = Change::updated(Self::NAME, tenants::target(&tenant), &before, &after);

@@ -3,6 +3,7 @@
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;
 use crate::store::audit::page_limit;
+use crate::store::ledger;
 use crate::store::ledger::{LedgerEntry, LedgerList};
 use crate::{Console, ConsoleError, store::tenants};
 
@@ -15,15 +16,6 @@ impl Command for LedgerList {
         let limit = page_limit(self.limit)?;
         let mut conn = console.store().read().acquire().await?;
         let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
-        Ok(List(
-            sqlx::query_as::<_, LedgerEntry>(
-                "SELECT * FROM ledger WHERE tenant_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-            )
-            .bind(tenant.id)
-            .bind(self.before_id)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?,
-        ))
+        Ok(List(ledger::entries(&mut conn, tenant.id, self.before_id, limit).await?))
     }
 }

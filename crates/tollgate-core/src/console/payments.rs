@@ -3,6 +3,7 @@
 use crate::console::command::{Command, Ctx};
 use crate::console::stripe;
 use crate::domain::list::List;
+use crate::store::payments;
 use crate::store::payments::Receipt;
 use crate::store::payments::ReceiveError;
 use crate::store::payments::verify;
@@ -19,17 +20,8 @@ impl Command for PaymentEventList {
         if !(1..=1000).contains(&limit) {
             return Err(ConsoleError::invalid("limit", format!("must be 1 to 1000, got {limit}")));
         }
-        Ok(List(
-            sqlx::query_as(
-                "SELECT * FROM payment_events WHERE (? IS NULL OR tenant = ?)
-                 ORDER BY received_at DESC, rowid DESC LIMIT ?",
-            )
-            .bind(&self.tenant)
-            .bind(&self.tenant)
-            .bind(limit)
-            .fetch_all(console.store().read())
-            .await?,
-        ))
+        let mut conn = console.store().read().acquire().await?;
+        Ok(List(payments::events(&mut conn, self.tenant.as_deref(), limit).await?))
     }
 }
 
@@ -52,39 +44,19 @@ pub async fn receive_stripe(console: &Console, signature: Option<&str>, body: &[
     let event: stripe::Event = serde_json::from_slice(body).map_err(|e| ReceiveError::Payload(e.to_string()))?;
     if let Some(done) = recorded(console, &event.id).await?.filter(|e| e.outcome.is_final()) {
         let mut tx = console.store().write().await.map_err(ConsoleError::from)?;
-        sqlx::query("UPDATE payment_events SET deliveries = deliveries + 1 WHERE event_id = ?")
-            .bind(&event.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(ConsoleError::from)?;
+        payments::count_delivery(&mut tx, &event.id).await.map_err(ConsoleError::from)?;
         tx.commit().await.map_err(ConsoleError::from)?;
         return Ok(Receipt { event: PaymentEvent { deliveries: done.deliveries + 1, ..done }, replayed: true });
     }
     let done = stripe::apply(console, &ctx, &event).await?;
     let mut tx = console.store().write().await.map_err(ConsoleError::from)?;
-    sqlx::query(
-        "INSERT INTO payment_events (event_id, provider, type, received_at, tenant, outcome, detail, deliveries)
-         VALUES (?, 'stripe', ?, ?, ?, ?, ?, 1)
-         ON CONFLICT (event_id) DO UPDATE SET tenant = excluded.tenant, outcome = excluded.outcome,
-            detail = excluded.detail, deliveries = deliveries + 1",
-    )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(ctx.now)
-    .bind(&done.tenant)
-    .bind(done.outcome)
-    .bind(&done.detail)
-    .execute(&mut *tx)
-    .await
-    .map_err(ConsoleError::from)?;
+    payments::record(&mut tx, &event.id, &event.kind, ctx.now, &done).await.map_err(ConsoleError::from)?;
     tx.commit().await.map_err(ConsoleError::from)?;
     let event = recorded(console, &event.id).await?.expect("just written");
     Ok(Receipt { event, replayed: false })
 }
 
 async fn recorded(console: &Console, event_id: &str) -> Result<Option<PaymentEvent>, ConsoleError> {
-    Ok(sqlx::query_as("SELECT * FROM payment_events WHERE event_id = ?")
-        .bind(event_id)
-        .fetch_optional(console.store().read())
-        .await?)
+    let mut conn = console.store().read().acquire().await?;
+    Ok(payments::event(&mut conn, event_id).await?)
 }

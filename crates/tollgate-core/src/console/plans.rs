@@ -5,6 +5,7 @@ use crate::console::commit::commit;
 use crate::domain::list::List;
 use crate::domain::validate;
 use crate::store::audit::Change;
+use crate::store::plans;
 use crate::store::plans::{
     BillingPeriod, Plan, PlanArchive, PlanCreate, PlanList, PlanUpdate, by_slug, check_grace, check_limits,
     slug_conflict, target,
@@ -30,28 +31,26 @@ impl Command for PlanCreate {
         let grace = check_grace(self.grace_days.unwrap_or(0))?;
 
         let mut tx = console.begin().await?;
-        let plan = sqlx::query_as::<_, Plan>(
-            "INSERT INTO plans (slug, name, price_minor, currency, billing_period, credits_per_period,
-                                features, rate_per_second, burst, period_quota, grace_days, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(&slug)
-        .bind(&name)
-        .bind(price)
-        .bind(&currency)
-        .bind(self.billing_period.unwrap_or(BillingPeriod::Month))
-        .bind(credits)
-        .bind(serde_json::to_string(&features).expect("strings serialize"))
-        .bind(limits.rate)
-        .bind(limits.burst)
-        .bind(limits.quota)
-        .bind(grace)
-        .bind(ctx.now)
-        .bind(ctx.now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| slug_conflict(e, &slug))?;
-        commit(console, tx, ctx, Change::created(Self::NAME, target(&slug), &plan)).await?;
+        let plan = Plan {
+            id: 0,
+            slug,
+            name,
+            price_minor: price,
+            currency,
+            billing_period: self.billing_period.unwrap_or(BillingPeriod::Month),
+            credits_per_period: credits,
+            features,
+            rate_per_second: limits.rate,
+            burst: limits.burst,
+            period_quota: limits.quota,
+            grace_days: grace,
+            archived: false,
+            created_at: ctx.now,
+            updated_at: ctx.now,
+            subscribers: None,
+        };
+        let plan = plans::insert(&mut tx, &plan).await.map_err(|e| slug_conflict(e, &plan.slug))?;
+        commit(console, tx, ctx, Change::created(Self::NAME, target(&plan.slug), &plan)).await?;
         Ok(plan)
     }
 }
@@ -100,25 +99,8 @@ impl Command for PlanUpdate {
         if let Some(g) = self.grace_days {
             p.grace_days = check_grace(g)?;
         }
-        let after = sqlx::query_as::<_, Plan>(
-            "UPDATE plans SET name = ?, price_minor = ?, currency = ?, billing_period = ?, credits_per_period = ?,
-                features = ?, rate_per_second = ?, burst = ?, period_quota = ?, grace_days = ?, updated_at = ?
-             WHERE id = ? RETURNING *",
-        )
-        .bind(&p.name)
-        .bind(p.price_minor)
-        .bind(&p.currency)
-        .bind(p.billing_period)
-        .bind(p.credits_per_period)
-        .bind(serde_json::to_string(&p.features).expect("strings serialize"))
-        .bind(p.rate_per_second)
-        .bind(p.burst)
-        .bind(p.period_quota)
-        .bind(p.grace_days)
-        .bind(ctx.now)
-        .bind(p.id)
-        .fetch_one(&mut *tx)
-        .await?;
+        p.updated_at = ctx.now;
+        let after = plans::update(&mut tx, &p).await?;
         commit(console, tx, ctx, Change::updated(Self::NAME, target(&after.slug), &before, &after)).await?;
         Ok(after)
     }
@@ -138,11 +120,7 @@ impl Command for PlanArchive {
                 message: format!("plan '{}' is already archived", before.slug),
             });
         }
-        let after = sqlx::query_as::<_, Plan>("UPDATE plans SET archived = 1, updated_at = ? WHERE id = ? RETURNING *")
-            .bind(ctx.now)
-            .bind(before.id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let after = plans::archive(&mut tx, before.id, ctx.now).await?;
         commit(console, tx, ctx, Change::updated(Self::NAME, target(&after.slug), &before, &after)).await?;
         Ok(after)
     }
@@ -154,15 +132,7 @@ impl Command for PlanList {
     type Output = List<Plan>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Plan>, ConsoleError> {
-        Ok(List(
-            sqlx::query_as::<_, Plan>(
-                "SELECT p.*, (SELECT COUNT(*) FROM subscriptions s WHERE s.plan_id = p.id
-                              AND s.status IN ('trialing', 'active', 'past_due')) AS subscribers
-                 FROM plans p WHERE (? OR p.archived = 0) ORDER BY p.price_minor, p.slug",
-            )
-            .bind(self.include_archived)
-            .fetch_all(console.store().read())
-            .await?,
-        ))
+        let mut conn = console.store().read().acquire().await?;
+        Ok(List(plans::list(&mut conn, self.include_archived).await?))
     }
 }

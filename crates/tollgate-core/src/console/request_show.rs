@@ -3,7 +3,9 @@
 use crate::console::command::{Command, Ctx};
 use crate::store::request_log::{Lookup, RequestId};
 use crate::store::request_show::{RequestShow, RequestShown, meaning};
-use crate::store::traffic::Denial;
+use crate::store::routes;
+use crate::store::tenants;
+use crate::store::traffic;
 use crate::{Console, ConsoleError};
 use chrono::DateTime;
 
@@ -34,30 +36,18 @@ impl Command for RequestShow {
                 });
             }
         };
-        let read = console.store().read();
-        let tenant: Option<String> = match record.tenant_id {
-            Some(id) => {
-                sqlx::query_scalar("SELECT slug FROM tenants WHERE id = ?").bind(id).fetch_optional(read).await?
-            }
+        let mut conn = console.store().read().acquire().await?;
+        let tenant = match record.tenant_id {
+            Some(id) => tenants::slug_of(&mut conn, id).await?,
             None => None,
         };
-        let route: Option<String> = match record.route_id {
-            Some(id) => {
-                sqlx::query_scalar("SELECT path_prefix FROM routes WHERE id = ?").bind(id).fetch_optional(read).await?
-            }
+        let route = match record.route_id {
+            Some(id) => routes::prefix_of(&mut conn, id).await?,
             None => None,
         };
         let code = Some(record.code.as_str().to_string()).filter(|c| !c.is_empty());
         let denial = match &code {
-            Some(_) => {
-                sqlx::query_as::<_, Denial>(
-                    "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
-                     FROM denials WHERE request_id = ?",
-                )
-                .bind(id.to_string())
-                .fetch_optional(read)
-                .await?
-            }
+            Some(_) => traffic::denial_of(&mut conn, &id.to_string()).await?,
             None => None,
         };
         let outcome = match (&code, record.status) {

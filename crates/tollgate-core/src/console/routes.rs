@@ -5,6 +5,7 @@ use crate::console::commit::commit;
 use crate::domain::cidr::{self};
 use crate::domain::list::List;
 use crate::store::audit::Change;
+use crate::store::routes;
 use crate::store::routes::{
     Route, RouteCreate, RouteDelete, RouteList, RouteUpdate, Shape, by_id, check_unique, methods, optional_token,
     path_prefix, target, upstream_ca, upstream_url,
@@ -31,24 +32,7 @@ impl Command for RouteCreate {
         };
         let mut tx = console.begin().await?;
         check_unique(&mut tx, &shape, None).await?;
-        let route = sqlx::query_as::<_, Route>(
-            "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
-                ip_allow, ip_deny, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        )
-        .bind(&shape.path_prefix)
-        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
-        .bind(&shape.upstream_url)
-        .bind(&shape.upstream_ca)
-        .bind(shape.cost)
-        .bind(&shape.required_feature)
-        .bind(&shape.required_scope)
-        .bind(cidr::to_json(&shape.ip_allow))
-        .bind(cidr::to_json(&shape.ip_deny))
-        .bind(ctx.now)
-        .bind(ctx.now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let route = routes::insert(&mut tx, &shape, ctx.now).await?;
         let change = Change::created(Self::NAME, target(route.id), &route);
         commit(console, tx, ctx, change).await?;
         Ok(route)
@@ -88,24 +72,7 @@ impl Command for RouteUpdate {
             },
         };
         check_unique(&mut tx, &shape, Some(before.id)).await?;
-        let after = sqlx::query_as::<_, Route>(
-            "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, upstream_ca = ?, cost = ?,
-                required_feature = ?, required_scope = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
-             WHERE id = ? RETURNING *",
-        )
-        .bind(&shape.path_prefix)
-        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
-        .bind(&shape.upstream_url)
-        .bind(&shape.upstream_ca)
-        .bind(shape.cost)
-        .bind(&shape.required_feature)
-        .bind(&shape.required_scope)
-        .bind(cidr::to_json(&shape.ip_allow))
-        .bind(cidr::to_json(&shape.ip_deny))
-        .bind(ctx.now)
-        .bind(before.id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let after = routes::update(&mut tx, before.id, &shape, ctx.now).await?;
         let change = Change::updated(Self::NAME, target(after.id), &before, &after);
         commit(console, tx, ctx, change).await?;
         Ok(after)
@@ -120,7 +87,7 @@ impl Command for RouteDelete {
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Route, ConsoleError> {
         let mut tx = console.begin().await?;
         let before = by_id(&mut tx, self.id).await?;
-        sqlx::query("DELETE FROM routes WHERE id = ?").bind(before.id).execute(&mut *tx).await?;
+        routes::delete(&mut tx, before.id).await?;
         let change = Change::removed(Self::NAME, target(before.id), &before);
         commit(console, tx, ctx, change).await?;
         Ok(before)
@@ -133,10 +100,7 @@ impl Command for RouteList {
     type Output = List<Route>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Route>, ConsoleError> {
-        Ok(List(
-            sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id")
-                .fetch_all(console.store().read())
-                .await?,
-        ))
+        let mut conn = console.store().read().acquire().await?;
+        Ok(List(routes::list(&mut conn).await?))
     }
 }

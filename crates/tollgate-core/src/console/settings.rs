@@ -3,6 +3,7 @@
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::store::audit::Change;
+use crate::store::settings;
 use crate::store::settings::{SettingsGet, SettingsReport, SettingsSet, apply, load_report, redacted};
 use crate::{Console, ConsoleError};
 
@@ -49,11 +50,7 @@ impl Command for SettingsSet {
             // valid: setting it repairs it.
             let repairs = report.invalid.iter().any(|i| &i.key == key);
             if old.get(key) != new.get(key) || repairs {
-                sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                    .bind(key)
-                    .bind(new[key].to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                settings::put(&mut tx, key, &new[key]).await?;
             }
         }
         let invalid = report.invalid.into_iter().filter(|i| !written.contains(&i.key)).collect();

@@ -25,7 +25,10 @@ use crate::store::subscriptions::{Renew, SetStatus, SubscriptionStatus};
 use crate::store::tenants::TenantUpdate;
 use crate::{Console, ConsoleError};
 
+use crate::store::payments::Done;
 use crate::store::payments::PaymentOutcome;
+use crate::store::subscriptions;
+use crate::store::tenants;
 
 /// The parts of a Stripe event read here.
 #[derive(Debug, Deserialize)]
@@ -41,19 +44,6 @@ pub struct Data {
     pub object: Value,
 }
 
-/// What applying an event did.
-pub struct Done {
-    pub tenant: Option<String>,
-    pub outcome: PaymentOutcome,
-    pub detail: String,
-}
-
-impl Done {
-    fn new(tenant: Option<&str>, outcome: PaymentOutcome, detail: impl Into<String>) -> Self {
-        Self { tenant: tenant.map(str::to_string), outcome, detail: detail.into() }
-    }
-}
-
 fn text<'a>(object: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(object, |v, key| v.get(key))?.as_str().filter(|s| !s.is_empty())
 }
@@ -61,20 +51,16 @@ fn text<'a>(object: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// The tenant's slug: by customer id, then `metadata.tenant`, then `client_reference_id`.
 async fn tenant_of(console: &Console, object: &Value) -> Result<Option<String>, ConsoleError> {
     if let Some(customer) = text(object, &["customer"]) {
-        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ?")
-            .bind(customer)
-            .fetch_optional(console.store().read())
-            .await?;
+        let mut conn = console.store().read().acquire().await?;
+        let slug = tenants::of_customer(&mut conn, customer).await?;
         if slug.is_some() {
             return Ok(slug);
         }
     }
     for path in [&["metadata", "tenant"][..], &["client_reference_id"][..]] {
         if let Some(slug) = text(object, path) {
-            let found: Option<String> = sqlx::query_scalar("SELECT slug FROM tenants WHERE slug = ?")
-                .bind(slug)
-                .fetch_optional(console.store().read())
-                .await?;
+            let mut conn = console.store().read().acquire().await?;
+            let found = tenants::find(&mut conn, slug).await?.map(|t| t.slug);
             if found.is_some() {
                 return Ok(found);
             }
@@ -88,22 +74,18 @@ async fn subscription_of(
     console: &Console,
     tenant: &str,
 ) -> Result<(SubscriptionStatus, chrono::DateTime<chrono::Utc>), ConsoleError> {
-    Ok(sqlx::query_as(
-        "SELECT s.status, s.period_end FROM subscriptions s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = ?",
-    )
-    .bind(tenant)
-    .fetch_one(console.store().read())
-    .await?)
+    let mut conn = console.store().read().acquire().await?;
+    let tenant = tenants::by_slug(&mut conn, tenant).await?;
+    let subscription = subscriptions::of(&mut conn, tenant.id).await?;
+    Ok((subscription.status, subscription.period_end))
 }
 
 /// A checkout matched by slug names the Stripe customer: kept on the tenant (when it has
 /// none), so the subscription's invoices find it too.
 async fn link_customer(console: &Console, ctx: &Ctx, tenant: &str, object: &Value) -> Result<(), ConsoleError> {
     let Some(customer) = text(object, &["customer"]) else { return Ok(()) };
-    let held: Option<String> = sqlx::query_scalar("SELECT stripe_customer FROM tenants WHERE slug = ?")
-        .bind(tenant)
-        .fetch_one(console.store().read())
-        .await?;
+    let mut conn = console.store().read().acquire().await?;
+    let held = tenants::by_slug(&mut conn, tenant).await?.stripe_customer;
     if held.is_some() {
         return Ok(());
     }

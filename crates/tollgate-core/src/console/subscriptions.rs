@@ -1,17 +1,18 @@
 //! The `subscriptions` commands: each validates, applies through the store and commits.
 
+use chrono::TimeDelta;
+
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::domain::validate;
 use crate::store::Write;
 use crate::store::audit::Change;
-use crate::store::plans::{self, Plan};
-use crate::store::subscriptions::of;
-use crate::store::subscriptions::{ChangePlan, Renew, SetStatus, Subscription, SubscriptionStatus, due, grant};
-use crate::store::tenants;
-use crate::store::tenants::Tenant;
+use crate::store::plans;
+use crate::store::subscriptions::{
+    self, ChangePlan, Renew, SetStatus, Subscription, SubscriptionStatus, due, grant, of,
+};
+use crate::store::tenants::{self, Tenant};
 use crate::{Console, ConsoleError};
-use chrono::TimeDelta;
 
 impl Command for ChangePlan {
     const NAME: &'static str = "subscription.change-plan";
@@ -28,13 +29,7 @@ impl Command for ChangePlan {
                     message: format!("tenant '{}' is already on plan '{}'", self.tenant, plan.slug),
                 });
             }
-            sqlx::query("UPDATE subscriptions SET plan_id = ?, updated_at = ? WHERE id = ?")
-                .bind(plan.id)
-                .bind(now)
-                .bind(sub.id)
-                .execute(&mut **conn)
-                .await?;
-            Ok(())
+            Ok(subscriptions::set_plan(conn, sub.id, plan.id, now).await?)
         })
         .await
     }
@@ -49,22 +44,12 @@ impl Command for SetStatus {
         let now = ctx.now;
         change(console, ctx, Self::NAME, &self.tenant, self.reason.as_deref(), async |conn, _, sub| {
             let grace_until = if self.status == SubscriptionStatus::PastDue {
-                let grace_days: i64 = sqlx::query_scalar("SELECT grace_days FROM plans WHERE id = ?")
-                    .bind(sub.plan_id)
-                    .fetch_one(&mut **conn)
-                    .await?;
-                Some(now + TimeDelta::days(grace_days))
+                let plan = plans::by_id(conn, sub.plan_id).await?;
+                Some(now + TimeDelta::days(plan.grace_days))
             } else {
                 None
             };
-            sqlx::query("UPDATE subscriptions SET status = ?, grace_until = ?, updated_at = ? WHERE id = ?")
-                .bind(self.status)
-                .bind(grace_until)
-                .bind(now)
-                .bind(sub.id)
-                .execute(&mut **conn)
-                .await?;
-            Ok(())
+            Ok(subscriptions::set_status(conn, sub.id, self.status, grace_until, now).await?)
         })
         .await
     }
@@ -80,24 +65,10 @@ impl Command for Renew {
             if !due(sub, ctx.now) {
                 return Ok(());
             }
-            let plan: Plan =
-                sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(sub.plan_id).fetch_one(&mut **conn).await?;
+            let plan = plans::by_id(conn, sub.plan_id).await?;
             let start = sub.period_end.max(ctx.now);
             let end = plan.billing_period.end_of(start);
-            sqlx::query(
-                "UPDATE subscriptions SET status = 'active', period_start = ?, period_end = ?, grace_until = NULL,
-                    updated_at = ?
-                 WHERE id = ?",
-            )
-            .bind(start)
-            .bind(end)
-            .bind(ctx.now)
-            .bind(sub.id)
-            .execute(&mut **conn)
-            .await?;
-            // The new period's count starts at zero (kept on the tenant's row, beside the
-            // balance the usage writes change too).
-            sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = ?").bind(tenant.id).execute(&mut **conn).await?;
+            subscriptions::renew(conn, sub.id, tenant.id, start, end, ctx.now).await?;
             grant(conn, console.balances().as_ref(), ctx, tenant.id, &plan, start).await
         })
         .await

@@ -5,6 +5,8 @@ use crate::console::commit::commit;
 use crate::domain::cidr::{self};
 use crate::domain::list::List;
 use crate::store::audit::Change;
+use crate::store::tenants;
+use crate::store::tenants::Listed;
 use crate::store::tenants::Standing;
 use crate::store::tenants::{
     Tenant, TenantBlock, TenantCreate, TenantDetail, TenantList, TenantResume, TenantRow, TenantShow, TenantSuspend,
@@ -63,12 +65,7 @@ impl Command for TenantUpdate {
             Some(c) => Some(stripe_customer(c)?),
         };
         if let Some(customer) = &stripe_customer {
-            let holder: Option<String> =
-                sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ? AND id != ?")
-                    .bind(customer)
-                    .bind(before.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let holder = tenants::holder_of_customer(&mut tx, customer, before.id).await?;
             if let Some(holder) = holder {
                 return Err(ConsoleError::Conflict {
                     code: "STRIPE_CUSTOMER_TAKEN",
@@ -76,21 +73,11 @@ impl Command for TenantUpdate {
                 });
             }
         }
-        let after = sqlx::query_as::<_, Tenant>(
-            "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, ip_allow = ?, ip_deny = ?,
-                stripe_customer = ?, updated_at = ?
-             WHERE id = ? RETURNING *",
-        )
-        .bind(&name)
-        .bind(&email)
-        .bind(&link)
-        .bind(cidr::to_json(&ip_allow))
-        .bind(cidr::to_json(&ip_deny))
-        .bind(&stripe_customer)
-        .bind(ctx.now)
-        .bind(before.id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut after = before.clone();
+        (after.name, after.contact_email, after.billing_link) = (name, email, link);
+        (after.ip_allow, after.ip_deny, after.stripe_customer) = (ip_allow, ip_deny, stripe_customer);
+        after.updated_at = ctx.now;
+        let after = tenants::update(&mut tx, &after).await?;
         let change = Change::updated(Self::NAME, target(&after.slug), &before, &after);
         commit(console, tx, ctx, change).await?;
         Ok(after)
@@ -103,25 +90,8 @@ impl Command for TenantList {
     type Output = List<TenantRow>;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
-        /// A row with the tenant's id, to find its balance in memory.
-        #[derive(sqlx::FromRow)]
-        struct Listed {
-            id: i64,
-            #[sqlx(flatten)]
-            row: TenantRow,
-        }
-        let pattern = self.search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
-        let listed = sqlx::query_as::<_, Listed>(
-            "SELECT t.id, t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
-                (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= ?2) AS denials_24h
-             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
-             WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
-             ORDER BY t.slug",
-        )
-        .bind(pattern)
-        .bind(ctx.now - chrono::TimeDelta::hours(24))
-        .fetch_all(console.store().read())
-        .await?;
+        let mut conn = console.store().read().acquire().await?;
+        let listed = tenants::list(&mut conn, self.search.as_deref(), ctx.now).await?;
         // The same balance as tenant.show: memory's, with usage not yet written.
         Ok(List(
             listed
@@ -163,12 +133,7 @@ async fn set_standing(
     if before.standing == standing {
         return Ok(before);
     }
-    let after = sqlx::query_as::<_, Tenant>("UPDATE tenants SET standing = ?, updated_at = ? WHERE id = ? RETURNING *")
-        .bind(standing)
-        .bind(ctx.now)
-        .bind(before.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let after = tenants::set_standing(&mut tx, before.id, standing, ctx.now).await?;
     let change = Change::updated(action, target(slug), &before, &after).because(reason.as_deref());
     commit(console, tx, ctx, change).await?;
     Ok(after)

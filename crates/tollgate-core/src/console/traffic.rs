@@ -3,6 +3,7 @@
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;
 use crate::store::audit::page_limit;
+use crate::store::traffic;
 use crate::store::traffic::{
     Denial, DenialCounts, DenialList, DenialMinute, TrafficLog, TrafficStatus, TrafficStatusShow, UsageList,
     UsageMinute, minute_start,
@@ -17,18 +18,9 @@ impl Command for DenialList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Denial>, ConsoleError> {
         let limit = page_limit(self.limit)?;
+        let mut conn = console.store().read().acquire().await?;
         Ok(List(
-            sqlx::query_as::<_, Denial>(
-                "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
-                 FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
-                 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
-            )
-            .bind(self.tenant)
-            .bind(self.code)
-            .bind(self.before_id)
-            .bind(limit)
-            .fetch_all(console.store().read())
-            .await?,
+            traffic::denials(&mut conn, self.tenant.as_deref(), self.code.as_deref(), self.before_id, limit).await?,
         ))
     }
 }
@@ -40,19 +32,9 @@ impl Command for DenialCounts {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<DenialMinute>, ConsoleError> {
         let limit = page_limit(self.limit)?;
-        Ok(List(
-            sqlx::query_as::<_, DenialMinute>(
-                "SELECT minute, tenant, route, status, code, requests FROM denial_minutes
-                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2) AND (?3 IS NULL OR minute >= ?3)
-                 ORDER BY minute DESC, tenant, route, code LIMIT ?4",
-            )
-            .bind(self.tenant)
-            .bind(self.code)
-            .bind(self.since.map(|s| minute_start(s.timestamp().div_euclid(60))))
-            .bind(limit)
-            .fetch_all(console.store().read())
-            .await?,
-        ))
+        let since = self.since.map(|s| minute_start(s.timestamp().div_euclid(60)));
+        let mut conn = console.store().read().acquire().await?;
+        Ok(List(traffic::denial_counts(&mut conn, self.tenant.as_deref(), self.code.as_deref(), since, limit).await?))
     }
 }
 
@@ -63,17 +45,8 @@ impl Command for UsageList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<UsageMinute>, ConsoleError> {
         let limit = page_limit(self.limit)?;
-        Ok(List(
-            sqlx::query_as::<_, UsageMinute>(
-                "SELECT * FROM usage_minutes WHERE (?1 IS NULL OR tenant = ?1)
-                 AND (?2 IS NULL OR julianday(minute) >= julianday(?2)) ORDER BY minute DESC, tenant, route LIMIT ?3",
-            )
-            .bind(self.tenant)
-            .bind(self.since)
-            .bind(limit)
-            .fetch_all(console.store().read())
-            .await?,
-        ))
+        let mut conn = console.store().read().acquire().await?;
+        Ok(List(traffic::usage(&mut conn, self.tenant.as_deref(), self.since, limit).await?))
     }
 }
 

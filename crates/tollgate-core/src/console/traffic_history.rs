@@ -1,6 +1,8 @@
 //! The `traffic_history` commands: each validates, applies through the store and commits.
 
 use crate::console::command::{Command, Ctx};
+use crate::store::tenants;
+use crate::store::traffic_history;
 use crate::store::traffic_history::{TOP_TENANTS, Tally, TenantDenials, TrafficHistory, TrafficHistoryShow};
 use crate::{Console, ConsoleError};
 use std::collections::HashMap;
@@ -11,13 +13,9 @@ impl Command for TrafficHistoryShow {
     type Output = TrafficHistory;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<TrafficHistory, ConsoleError> {
-        let read = console.store().read();
+        let mut conn = console.store().read().acquire().await?;
         if let Some(tenant) = &self.tenant {
-            let known: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM tenants WHERE slug = ?1").bind(tenant).fetch_optional(read).await?;
-            if known.is_none() {
-                return Err(ConsoleError::not_found("tenant", tenant));
-            }
+            tenants::by_slug(&mut conn, tenant).await?;
         }
         // With a gateway in this process its writer waits while this reads, so each count
         // is found once: stored, or still in its memory.
@@ -31,28 +29,11 @@ impl Command for TrafficHistoryShow {
         let tenant = self.tenant.as_deref();
         let from = crate::store::traffic::minute_start(tally.first / 60);
 
-        let denials: Vec<(i64, i64, String, i64)> = sqlx::query_as(
-            "SELECT CAST(strftime('%s', minute) AS INTEGER) / ?1 * ?1, status, code, SUM(requests)
-             FROM denial_minutes WHERE minute >= ?2 AND (?3 IS NULL OR tenant = ?3)
-             GROUP BY 1, status, code",
-        )
-        .bind(tally.bucket)
-        .bind(from)
-        .bind(tenant)
-        .fetch_all(read)
-        .await?;
+        let denials = traffic_history::denials(&mut conn, tally.bucket, from, tenant).await?;
         for (bucket, status, code, requests) in denials {
             tally.denial(bucket, status, code, requests);
         }
-        let usage: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT CAST(strftime('%s', minute) AS INTEGER) / ?1 * ?1, SUM(requests), SUM(credits)
-             FROM usage_minutes WHERE minute >= ?2 AND (?3 IS NULL OR tenant = ?3) GROUP BY 1",
-        )
-        .bind(tally.bucket)
-        .bind(from)
-        .bind(tenant)
-        .fetch_all(read)
-        .await?;
+        let usage = traffic_history::served(&mut conn, tally.bucket, from, tenant).await?;
         for (bucket, requests, credits) in usage {
             tally.served(bucket, requests, credits);
         }
@@ -66,19 +47,7 @@ impl Command for TrafficHistoryShow {
         let mut top_tenants = Vec::new();
         if tenant.is_none() {
             let also: Vec<&str> = unstored.keys().map(String::as_str).collect();
-            let stored: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT tenant, SUM(requests) FROM denial_minutes
-                 WHERE minute >= ?1 AND tenant IS NOT NULL
-                   AND (tenant IN (SELECT value FROM json_each(?2))
-                        OR tenant IN (SELECT tenant FROM denial_minutes WHERE minute >= ?1 AND tenant IS NOT NULL
-                                      GROUP BY tenant ORDER BY SUM(requests) DESC, tenant LIMIT ?3))
-                 GROUP BY tenant",
-            )
-            .bind(from)
-            .bind(serde_json::to_string(&also).expect("strings serialize"))
-            .bind(TOP_TENANTS as i64)
-            .fetch_all(read)
-            .await?;
+            let stored = traffic_history::most_denied(&mut conn, from, &also, TOP_TENANTS as i64).await?;
             for (name, requests) in stored {
                 *unstored.entry(name).or_default() += requests;
             }

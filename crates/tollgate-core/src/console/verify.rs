@@ -6,42 +6,9 @@ use utoipa::ToSchema;
 
 use crate::console::command::{Command, Ctx};
 use crate::live::reconcile::reconcile;
+use crate::store::verify;
+pub use crate::store::verify::{Mismatch, PeriodCountMismatch, RefusedDebit};
 use crate::{Console, ConsoleError};
-
-/// A tenant whose stored balance disagrees with its ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct Mismatch {
-    pub tenant: String,
-    /// `tenants.balance`.
-    pub balance: i64,
-    /// The sum of the tenant's ledger amounts.
-    pub ledger_sum: i64,
-    /// `balance_after` of the tenant's newest entry (0 without entries).
-    pub last_balance_after: i64,
-}
-
-/// A tenant whose stored count of requests this period (what the quota and start-up use)
-/// disagrees with the usage its ledger charged since the period began.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct PeriodCountMismatch {
-    pub tenant: String,
-    /// `tenants.period_used`.
-    pub stored: i64,
-    /// The requests the tenant's debits since the period's start cover.
-    pub ledger: i64,
-}
-
-/// A served request whose debit the ledger refused: memory spent credits the database
-/// did not have. Each one needs the operator's look.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct RefusedDebit {
-    pub tenant: String,
-    pub amount: i64,
-    pub requests: i64,
-    pub request_id: Option<String>,
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub reason: String,
-}
 
 /// The outcome of `verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -76,53 +43,22 @@ impl Command for Verify {
     type Output = VerifyReport;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<VerifyReport, ConsoleError> {
-        // One read transaction, so the balances and the ledger are seen at the same instant.
-        let mut tx = console.store().read().begin().await?;
-        let rows: Vec<Mismatch> = sqlx::query_as(
-            "SELECT t.slug AS tenant, t.balance,
-                    COALESCE((SELECT SUM(amount) FROM ledger l WHERE l.tenant_id = t.id), 0) AS ledger_sum,
-                    COALESCE((SELECT balance_after FROM ledger l WHERE l.tenant_id = t.id ORDER BY id DESC LIMIT 1), 0)
-                        AS last_balance_after
-             FROM tenants t ORDER BY t.slug",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let period_count_mismatches: Vec<PeriodCountMismatch> = sqlx::query_as(
-            "SELECT tenant, stored, ledger FROM (
-                SELECT t.slug AS tenant, t.period_used AS stored,
-                       COALESCE((SELECT SUM(l.requests) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
-                                 AND julianday(l.created_at) >= julianday(s.period_start)), 0) AS ledger
-                FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id)
-             WHERE stored <> ledger ORDER BY tenant",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let entries_checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *tx).await?;
-        let refused_debits: Vec<RefusedDebit> = sqlx::query_as(
-            "SELECT COALESCE(t.slug, '#' || r.tenant_id) AS tenant, r.amount, r.requests, r.request_id, r.at, r.reason
-             FROM refused_debits r LEFT JOIN tenants t ON t.id = r.tenant_id ORDER BY r.id DESC LIMIT 100",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let tenants_checked = rows.len() as i64;
-        let mismatches: Vec<Mismatch> =
-            rows.into_iter().filter(|m| m.balance != m.ledger_sum || m.balance != m.last_balance_after).collect();
+        let ledger = verify::ledger(console.store()).await?;
         let drift = match console.live() {
             Some(live) => reconcile(live, console.store()).await?,
             None => None,
         };
-        let ok = mismatches.is_empty()
-            && period_count_mismatches.is_empty()
-            && refused_debits.is_empty()
+        let ok = ledger.mismatches.is_empty()
+            && ledger.period_count_mismatches.is_empty()
+            && ledger.refused_debits.is_empty()
             && drift.unwrap_or(0) == 0;
         Ok(VerifyReport {
             ok,
-            tenants_checked,
-            entries_checked,
-            mismatches,
-            period_count_mismatches,
-            refused_debits,
+            tenants_checked: ledger.tenants_checked,
+            entries_checked: ledger.entries_checked,
+            mismatches: ledger.mismatches,
+            period_count_mismatches: ledger.period_count_mismatches,
+            refused_debits: ledger.refused_debits,
             drift,
         })
     }

@@ -4,62 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
-
 use super::{Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
-use crate::domain::cidr::Cidr;
 use crate::domain::metrics::RouteLabels;
-use crate::store::Store;
-use crate::store::plans::Plan;
-use crate::store::routes::Route;
+use crate::store::accounts::{self, KeyRow, TenantRow};
+use crate::store::plans::{self, Plan};
+use crate::store::routes::{self, Route};
 use crate::store::settings::{self, Settings};
-use crate::store::subscriptions::SubscriptionStatus;
-use crate::store::tenants::Standing;
-
-#[derive(sqlx::FromRow)]
-pub(super) struct KeyRow {
-    id: i64,
-    tenant_id: i64,
-    prefix: String,
-    secret_hash: String,
-    #[sqlx(json)]
-    scopes: Vec<String>,
-    expires_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct TenantRow {
-    id: i64,
-    slug: String,
-    standing: Standing,
-    billing_link: Option<String>,
-    balance: i64,
-    plan_id: i64,
-    status: SubscriptionStatus,
-    period_start: DateTime<Utc>,
-    period_end: DateTime<Utc>,
-    grace_until: Option<DateTime<Utc>>,
-    period_used: i64,
-    #[sqlx(json)]
-    ip_allow: Vec<Cidr>,
-    #[sqlx(json)]
-    ip_deny: Vec<Cidr>,
-}
-
-/// Each tenant with its subscription and the requests charged this period, as stored
-/// (the usage writes keep the count; start-up never sums the ledger).
-macro_rules! tenant_query {
-    ($filter:literal) => {
-        concat!(
-            "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until, t.period_used, t.ip_allow, t.ip_deny
-             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
-            $filter
-        )
-    };
-}
+use crate::store::{Connection, Store};
 
 fn digest(hex: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -70,13 +21,6 @@ fn digest(hex: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
-}
-
-impl KeyRow {
-    /// The key's row id (reconciliation pages by it).
-    pub(super) fn id(&self) -> i64 {
-        self.id
-    }
 }
 
 pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
@@ -122,46 +66,15 @@ pub(super) fn sorted(mut routes: Vec<Route>, labels: &RouteLabels) -> RouteTable
     )
 }
 
-/// Tenants' stored facts with their subscriptions (see [`TenantState::take_facts`]),
-/// without counting the period's requests (0): memory keeps its own count, and a tenant
-/// new to memory has made no requests through it. Cheap enough to run inside a write.
-macro_rules! tenant_facts {
-    ($filter:literal) => {
-        concat!(
-            "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until, 0 AS period_used, t.ip_allow, t.ip_deny
-             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
-            $filter
-        )
-    };
-}
-
-/// Every tenant's stored facts.
-pub(super) const TENANT_FACTS: &str = tenant_facts!("");
-
-/// Keys as the gateway needs them (hash included, to index them by).
-macro_rules! key_query {
-    ($filter:literal) => {
-        concat!("SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at FROM api_keys ", $filter)
-    };
-}
-
-/// Every key, as [`key_entry`] takes it.
-pub(super) const ALL_KEYS: &str = key_query!("");
-
-/// One page of keys, in id order after `?1`, at most `?2` (reconciliation reads the keys a
-/// page at a time, so a pass never holds a second copy of them all).
-pub(super) const KEYS_AFTER: &str = key_query!("WHERE id > ?1 ORDER BY id LIMIT ?2");
-
 impl Live {
     /// Loads everything. With no usage pending (nothing is running yet), stored balances
     /// are exactly what may be spent.
     pub async fn load(store: &Store) -> Result<Self, sqlx::Error> {
         let mut conn = store.read().acquire().await?;
-        let keys: Vec<KeyRow> = sqlx::query_as(ALL_KEYS).fetch_all(&mut *conn).await?;
-        let tenants: Vec<TenantRow> = sqlx::query_as(tenant_query!("")).fetch_all(&mut *conn).await?;
-        let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *conn).await?;
-        let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *conn).await?;
+        let keys = accounts::keys(&mut conn).await?;
+        let tenants = accounts::tenants(&mut conn).await?;
+        let plans = plans::all(&mut conn).await?;
+        let routes = routes::list(&mut conn).await?;
         let settings = settings::load(&mut conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let route_labels = RouteLabels::default();
         Ok(Self {
@@ -205,23 +118,15 @@ pub(crate) enum Fresh {
 impl Fresh {
     /// Reads what the audit target `target` (`tenant:<slug>`, `plan:<slug>`, `route:<id>`,
     /// `settings`) now is.
-    pub(crate) async fn read(conn: &mut SqliteConnection, target: &str) -> Result<Self, sqlx::Error> {
+    pub(crate) async fn read(conn: &mut Connection, target: &str) -> Result<Self, sqlx::Error> {
         Ok(match target.split_once(':') {
             Some(("tenant", slug)) => {
-                let row = sqlx::query_as::<_, TenantRow>(tenant_facts!("WHERE t.slug = ?"))
-                    .bind(slug)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let Some(row) = row else { return Ok(Self::Nothing) };
-                let keys: Vec<KeyRow> =
-                    sqlx::query_as(key_query!("WHERE tenant_id = ?")).bind(row.id).fetch_all(conn).await?;
+                let Some(row) = accounts::tenant_facts_of(&mut *conn, slug).await? else { return Ok(Self::Nothing) };
+                let keys = accounts::keys_of(conn, row.id).await?;
                 Self::Tenant(tenant_state(row), keys.into_iter().filter_map(key_entry).collect())
             }
-            Some(("plan", slug)) => {
-                let plan = sqlx::query_as("SELECT * FROM plans WHERE slug = ?").bind(slug).fetch_optional(conn).await?;
-                plan.map_or(Self::Nothing, Self::Plan)
-            }
-            Some(("route", _)) => Self::Routes(sqlx::query_as("SELECT * FROM routes").fetch_all(conn).await?),
+            Some(("plan", slug)) => plans::find(conn, slug).await?.map_or(Self::Nothing, Self::Plan),
+            Some(("route", _)) => Self::Routes(routes::list(conn).await?),
             _ if target == "settings" => {
                 Self::Settings(settings::load(conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
             }

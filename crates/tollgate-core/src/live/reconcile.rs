@@ -21,12 +21,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::load::{KEYS_AFTER, KeyRow, TENANT_FACTS, TenantRow, key_entry, put, sorted, tenant_state};
+use super::load::{key_entry, put, sorted, tenant_state};
 use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
-use crate::store::Store;
-use crate::store::plans::Plan;
-use crate::store::routes::Route;
+use crate::store::plans::{self, Plan};
+use crate::store::routes::{self, Route};
 use crate::store::settings::{self, Settings};
+use crate::store::{Connection, Store, accounts, audit};
 
 /// How often a node reconciles unless told otherwise.
 pub const EVERY: Duration = Duration::from_secs(60);
@@ -56,12 +56,11 @@ pub(super) struct Snapshot {
 
 impl Snapshot {
     /// Everything but the keys, in `tx` (a read transaction the keys are then paged in).
-    async fn read(tx: &mut sqlx::SqliteConnection) -> Result<Self, sqlx::Error> {
-        let version: Version =
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(&mut *tx).await?;
-        let tenants: Vec<TenantRow> = sqlx::query_as(TENANT_FACTS).fetch_all(&mut *tx).await?;
-        let plans: Vec<Plan> = sqlx::query_as("SELECT * FROM plans").fetch_all(&mut *tx).await?;
-        let routes: Vec<Route> = sqlx::query_as("SELECT * FROM routes").fetch_all(&mut *tx).await?;
+    async fn read(tx: &mut Connection) -> Result<Self, sqlx::Error> {
+        let version: Version = audit::last_id(&mut *tx).await?;
+        let tenants = accounts::tenant_facts(&mut *tx).await?;
+        let plans = plans::all(&mut *tx).await?;
+        let routes = routes::list(&mut *tx).await?;
         let settings = settings::load(&mut *tx).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         Ok(Self {
             version,
@@ -106,7 +105,7 @@ pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::
 /// stored balance less what is reserved and what is on its way to the ledger.
 async fn repair_balances(live: &Live, store: &Store) -> Result<u64, sqlx::Error> {
     let mut write = store.begin().await?;
-    let stored = sqlx::query_as::<_, (i64, i64)>("SELECT id, balance FROM tenants").fetch_all(&mut *write).await;
+    let stored = accounts::balances(&mut write).await;
     let stored = write.check(stored)?;
     let mut drift = 0;
     for (id, balance) in stored {
@@ -200,14 +199,13 @@ impl Live {
     /// Compares the keys of `tx` (a read transaction at version `at`) with memory a page
     /// at a time, yielding between pages, then drops what memory holds that the database
     /// does not.
-    async fn repair_keys_paged(&self, tx: &mut sqlx::SqliteConnection, at: Version) -> Result<u64, sqlx::Error> {
+    async fn repair_keys_paged(&self, tx: &mut Connection, at: Version) -> Result<u64, sqlx::Error> {
         let mut seen: HashSet<[u8; 32]> = HashSet::with_capacity(self.counts().0);
         let (mut after, mut drift) = (0, 0);
         loop {
-            let rows: Vec<KeyRow> =
-                sqlx::query_as(KEYS_AFTER).bind(after).bind(KEYS_PER_PAGE).fetch_all(&mut *tx).await?;
+            let rows = accounts::keys_after(&mut *tx, after, KEYS_PER_PAGE).await?;
             let Some(last) = rows.last() else { break };
-            after = last.id();
+            after = last.id;
             let page: HashMap<[u8; 32], Arc<LiveKey>> = rows.into_iter().filter_map(key_entry).collect();
             drift += self.repair_key_values(&page, at);
             seen.extend(page.into_keys());

@@ -803,17 +803,7 @@ async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>) 
     );
     let result = async {
         let mut write = store.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(usage.tenant_id)
-        .bind(usage.credits)
-        .bind(usage.requests)
-        .bind(request_id)
-        .bind(usage.at)
-        .bind("the balance in the database could not cover it")
-        .execute(&mut *write)
-        .await;
+        let inserted = ledger::record_refused(&mut write, usage, request_id).await;
         write.check(inserted)?;
         write.commit().await
     }

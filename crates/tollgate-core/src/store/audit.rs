@@ -146,3 +146,51 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ConsoleError> {
         Some(n) => Err(ConsoleError::invalid("limit", format!("must be between 1 and 1000, got {n}"))),
     }
 }
+
+/// What [`list`] narrows the log to; `None` leaves a filter out.
+pub(crate) struct AuditFilter<'a> {
+    pub target: Option<&'a str>,
+    /// A tenant's slug: entries whose target is that tenant.
+    pub tenant: Option<&'a str>,
+    /// An actor, or an actor's prefix before `:` (`cli` finds `cli:alice`).
+    pub actor: Option<&'a str>,
+    /// A command, or a group before `.` (`credits` finds `credits.topup`).
+    pub action: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+    /// Continue after this entry.
+    pub before_id: Option<i64>,
+}
+
+/// The latest `limit` entries matching `filter`. Times are stored in one format (RFC 3339
+/// in UTC), so their text order is time order; `id` breaks ties. A page continues after
+/// the entry `before_id` in that order.
+pub(crate) async fn list(
+    conn: &mut SqliteConnection,
+    filter: AuditFilter<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditEntry>> {
+    sqlx::query_as::<_, AuditEntry>(
+        "SELECT * FROM audit_log
+         WHERE (?1 IS NULL OR target = ?1)
+           AND (?2 IS NULL OR target = 'tenant:' || ?2)
+           AND (?3 IS NULL OR actor = ?3 OR substr(actor, 1, length(?3) + 1) = ?3 || ':')
+           AND (?4 IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
+           AND (?5 IS NULL OR julianday(at) >= julianday(?5))
+           AND (?6 IS NULL OR (at, id) < (SELECT at, id FROM audit_log WHERE id = ?6))
+         ORDER BY at DESC, id DESC LIMIT ?7",
+    )
+    .bind(filter.target)
+    .bind(filter.tenant)
+    .bind(filter.actor)
+    .bind(filter.action)
+    .bind(filter.since)
+    .bind(filter.before_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest entry's id (0 for an empty log): the version a snapshot includes.
+pub(crate) async fn last_id(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(conn).await
+}

@@ -246,3 +246,15 @@ pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiK
     use sqlx::{FromRow, Row};
     Ok((ApiKey::from_row(&row)?, row.try_get("slug")?))
 }
+
+/// Makes key `id` expire at `until` (a rotated key's overlap).
+pub(crate) async fn expire_at(conn: &mut SqliteConnection, id: i64, until: DateTime<Utc>) -> sqlx::Result<ApiKey> {
+    sqlx::query_as::<_, ApiKey>(
+        "UPDATE api_keys SET expires_at = ? WHERE id = ?
+         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
+    )
+    .bind(until)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}

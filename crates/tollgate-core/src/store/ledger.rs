@@ -350,3 +350,51 @@ pub struct LedgerList {
     #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
+
+/// Tenant `tenant_id`'s newest `limit` entries, before entry `before_id` when given.
+pub(crate) async fn entries(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<LedgerEntry>> {
+    sqlx::query_as("SELECT * FROM ledger WHERE tenant_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3")
+        .bind(tenant_id)
+        .bind(before_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// The entry of tenant `tenant_id` posted under `key`, if any.
+pub(crate) async fn by_idempotency_key(
+    conn: &mut SqliteConnection,
+    tenant_id: i64,
+    key: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
+        .bind(tenant_id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Keeps a charge the ledger refused where `verify` reports it.
+pub(crate) async fn record_refused(
+    conn: &mut SqliteConnection,
+    usage: &Usage,
+    request_id: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(usage.tenant_id)
+    .bind(usage.credits)
+    .bind(usage.requests)
+    .bind(request_id)
+    .bind(usage.at)
+    .bind("the balance in the database could not cover it")
+    .execute(conn)
+    .await?;
+    Ok(())
+}

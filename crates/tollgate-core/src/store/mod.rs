@@ -12,6 +12,7 @@
 //! commits, closes the writer connection instead (closing rolls back), and the pool opens
 //! a fresh one: no transaction state survives an error.
 
+pub mod accounts;
 pub mod audit;
 pub mod charges;
 pub mod credits;
@@ -30,6 +31,7 @@ pub mod subscriptions;
 pub mod tenants;
 pub mod traffic;
 pub mod traffic_history;
+pub mod verify;
 pub mod webhooks;
 
 use std::ops::{Deref, DerefMut};
@@ -44,6 +46,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
 
 pub use crate::store::health::{Health, StorageStatus, is_storage_failure};
+
+/// A connection of the database this store runs on: what the layers above hold when they
+/// read inside a store transaction, so none of them names the backend.
+pub type Connection = SqliteConnection;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -254,3 +254,95 @@ pub(crate) fn slug_conflict(e: sqlx::Error, slug: &str) -> ConsoleError {
         e.into()
     }
 }
+
+/// Plan `id` (a subscription's, so it exists).
+pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Plan> {
+    sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(id).fetch_one(conn).await
+}
+
+/// The currency of tenant `tenant_id`'s plan.
+pub(crate) async fn currency_of(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = ?")
+        .bind(tenant_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Inserts `plan` (its id, archived flag and subscriber count are ignored) and returns it
+/// as stored.
+pub(crate) async fn insert(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
+    sqlx::query_as::<_, Plan>(
+        "INSERT INTO plans (slug, name, price_minor, currency, billing_period, credits_per_period,
+                            features, rate_per_second, burst, period_quota, grace_days, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(&plan.slug)
+    .bind(&plan.name)
+    .bind(plan.price_minor)
+    .bind(&plan.currency)
+    .bind(plan.billing_period)
+    .bind(plan.credits_per_period)
+    .bind(serde_json::to_string(&plan.features).expect("strings serialize"))
+    .bind(plan.rate_per_second)
+    .bind(plan.burst)
+    .bind(plan.period_quota)
+    .bind(plan.grace_days)
+    .bind(plan.created_at)
+    .bind(plan.updated_at)
+    .fetch_one(conn)
+    .await
+}
+
+/// Writes `plan`'s terms (not its slug, archived flag or creation time) over plan `plan.id`.
+pub(crate) async fn update(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
+    sqlx::query_as::<_, Plan>(
+        "UPDATE plans SET name = ?, price_minor = ?, currency = ?, billing_period = ?, credits_per_period = ?,
+            features = ?, rate_per_second = ?, burst = ?, period_quota = ?, grace_days = ?, updated_at = ?
+         WHERE id = ? RETURNING *",
+    )
+    .bind(&plan.name)
+    .bind(plan.price_minor)
+    .bind(&plan.currency)
+    .bind(plan.billing_period)
+    .bind(plan.credits_per_period)
+    .bind(serde_json::to_string(&plan.features).expect("strings serialize"))
+    .bind(plan.rate_per_second)
+    .bind(plan.burst)
+    .bind(plan.period_quota)
+    .bind(plan.grace_days)
+    .bind(plan.updated_at)
+    .bind(plan.id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Archives plan `id`.
+pub(crate) async fn archive(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> sqlx::Result<Plan> {
+    sqlx::query_as::<_, Plan>("UPDATE plans SET archived = 1, updated_at = ? WHERE id = ? RETURNING *")
+        .bind(now)
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Every plan (archived ones too when asked), cheapest first, with its subscriber count.
+pub(crate) async fn list(conn: &mut SqliteConnection, include_archived: bool) -> sqlx::Result<Vec<Plan>> {
+    sqlx::query_as::<_, Plan>(
+        "SELECT p.*, (SELECT COUNT(*) FROM subscriptions s WHERE s.plan_id = p.id
+                      AND s.status IN ('trialing', 'active', 'past_due')) AS subscribers
+         FROM plans p WHERE (? OR p.archived = 0) ORDER BY p.price_minor, p.slug",
+    )
+    .bind(include_archived)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every plan, archived ones too.
+pub(crate) async fn all(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Plan>> {
+    sqlx::query_as("SELECT * FROM plans").fetch_all(conn).await
+}
+
+/// The plan called `slug`, if there is one.
+pub(crate) async fn find(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<Plan>> {
+    sqlx::query_as("SELECT * FROM plans WHERE slug = ?").bind(slug).fetch_optional(conn).await
+}

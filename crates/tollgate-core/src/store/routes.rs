@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::domain::cidr;
 use crate::domain::cidr::{Cidr, IpRules};
 use crate::{ConsoleError, domain::validate};
 
@@ -259,4 +260,69 @@ pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Route,
 
 pub(crate) fn target(id: i64) -> String {
     format!("route:{id}")
+}
+
+/// Inserts a route of `shape`.
+pub(crate) async fn insert(conn: &mut SqliteConnection, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
+    sqlx::query_as::<_, Route>(
+        "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
+            ip_allow, ip_deny, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(&shape.path_prefix)
+    .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+    .bind(&shape.upstream_url)
+    .bind(&shape.upstream_ca)
+    .bind(shape.cost)
+    .bind(&shape.required_feature)
+    .bind(&shape.required_scope)
+    .bind(cidr::to_json(&shape.ip_allow))
+    .bind(cidr::to_json(&shape.ip_deny))
+    .bind(now)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Gives route `id` the shape `shape`.
+pub(crate) async fn update(
+    conn: &mut SqliteConnection,
+    id: i64,
+    shape: &Shape,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Route> {
+    sqlx::query_as::<_, Route>(
+        "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, upstream_ca = ?, cost = ?,
+            required_feature = ?, required_scope = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
+         WHERE id = ? RETURNING *",
+    )
+    .bind(&shape.path_prefix)
+    .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+    .bind(&shape.upstream_url)
+    .bind(&shape.upstream_ca)
+    .bind(shape.cost)
+    .bind(&shape.required_feature)
+    .bind(&shape.required_scope)
+    .bind(cidr::to_json(&shape.ip_allow))
+    .bind(cidr::to_json(&shape.ip_deny))
+    .bind(now)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Removes route `id`.
+pub(crate) async fn delete(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM routes WHERE id = ?").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// Every route, by path prefix.
+pub(crate) async fn list(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Route>> {
+    sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id").fetch_all(conn).await
+}
+
+/// The path prefix of route `id`, if it exists.
+pub(crate) async fn prefix_of(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT path_prefix FROM routes WHERE id = ?").bind(id).fetch_optional(conn).await
 }

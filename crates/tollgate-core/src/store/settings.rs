@@ -347,3 +347,15 @@ fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
         .map(|a| a.to_string())
         .map_err(|_| ConsoleError::invalid(field, format!("'{s}' is not an IP address and port, e.g. 127.0.0.1:8402")))
 }
+
+/// Stores setting `key` as `value`.
+pub(crate) async fn put(conn: &mut SqliteConnection, key: &str, value: &serde_json::Value) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}

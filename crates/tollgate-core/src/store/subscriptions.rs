@@ -159,3 +159,62 @@ pub struct Renew {
 pub(crate) fn due(sub: &Subscription, now: DateTime<Utc>) -> bool {
     sub.status != SubscriptionStatus::Active || sub.period_end <= now
 }
+
+/// Moves subscription `id` to plan `plan_id`.
+pub(crate) async fn set_plan(
+    conn: &mut SqliteConnection,
+    id: i64,
+    plan_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE subscriptions SET plan_id = ?, updated_at = ? WHERE id = ?")
+        .bind(plan_id)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets subscription `id`'s status, and its grace (for `past_due`; none otherwise).
+pub(crate) async fn set_status(
+    conn: &mut SqliteConnection,
+    id: i64,
+    status: SubscriptionStatus,
+    grace_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE subscriptions SET status = ?, grace_until = ?, updated_at = ? WHERE id = ?")
+        .bind(status)
+        .bind(grace_until)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Starts a paid period `start..end` of subscription `id` (of tenant `tenant_id`). The new
+/// period's count starts at zero (kept on the tenant's row, beside the balance the usage
+/// writes change too).
+pub(crate) async fn renew(
+    conn: &mut SqliteConnection,
+    id: i64,
+    tenant_id: i64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE subscriptions SET status = 'active', period_start = ?, period_end = ?, grace_until = NULL, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(start)
+    .bind(end)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = ?").bind(tenant_id).execute(conn).await?;
+    Ok(())
+}

@@ -274,14 +274,107 @@ pub(crate) async fn detail(conn: &mut SqliteConnection, slug: &str) -> Result<Te
 
 /// The tenant called `slug`, or a not-found error naming it.
 pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<Tenant, ConsoleError> {
-    sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = ?")
-        .bind(slug)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| ConsoleError::not_found("tenant", slug))
+    find(conn, slug).await?.ok_or_else(|| ConsoleError::not_found("tenant", slug))
+}
+
+/// The tenant called `slug`, if there is one.
+pub(crate) async fn find(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<Tenant>> {
+    sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = ?").bind(slug).fetch_optional(conn).await
 }
 
 /// The audit target naming a tenant.
 pub(crate) fn target(slug: &str) -> String {
     format!("tenant:{slug}")
+}
+
+/// Tenant `tenant_id`'s stored balance.
+pub(crate) async fn balance(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant_id).fetch_one(conn).await
+}
+
+/// The slug of the tenant other than `except_id` whose Stripe customer is `customer`.
+pub(crate) async fn holder_of_customer(
+    conn: &mut SqliteConnection,
+    customer: &str,
+    except_id: i64,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ? AND id != ?")
+        .bind(customer)
+        .bind(except_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Writes `tenant`'s details (name, contact, billing link, address rules, Stripe customer)
+/// over tenant `tenant.id`; its slug, standing and balance are not touched.
+pub(crate) async fn update(conn: &mut SqliteConnection, tenant: &Tenant) -> sqlx::Result<Tenant> {
+    sqlx::query_as::<_, Tenant>(
+        "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, ip_allow = ?, ip_deny = ?,
+            stripe_customer = ?, updated_at = ?
+         WHERE id = ? RETURNING *",
+    )
+    .bind(&tenant.name)
+    .bind(&tenant.contact_email)
+    .bind(&tenant.billing_link)
+    .bind(cidr::to_json(&tenant.ip_allow))
+    .bind(cidr::to_json(&tenant.ip_deny))
+    .bind(&tenant.stripe_customer)
+    .bind(tenant.updated_at)
+    .bind(tenant.id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Sets tenant `id`'s standing.
+pub(crate) async fn set_standing(
+    conn: &mut SqliteConnection,
+    id: i64,
+    standing: Standing,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Tenant> {
+    sqlx::query_as::<_, Tenant>("UPDATE tenants SET standing = ?, updated_at = ? WHERE id = ? RETURNING *")
+        .bind(standing)
+        .bind(now)
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+/// A listed tenant with its id, to find its balance in memory.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Listed {
+    pub id: i64,
+    #[sqlx(flatten)]
+    pub row: TenantRow,
+}
+
+/// Every tenant whose slug, name or e-mail contains `search` (all without it), by slug,
+/// with its denials in the 24 hours before `now`.
+pub(crate) async fn list(
+    conn: &mut SqliteConnection,
+    search: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Listed>> {
+    let pattern = search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
+    sqlx::query_as::<_, Listed>(
+        "SELECT t.id, t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
+            (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= ?2) AS denials_24h
+         FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
+         WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
+         ORDER BY t.slug",
+    )
+    .bind(pattern)
+    .bind(now - chrono::TimeDelta::hours(24))
+    .fetch_all(conn)
+    .await
+}
+
+/// The slug of tenant `id`, if it exists.
+pub(crate) async fn slug_of(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT slug FROM tenants WHERE id = ?").bind(id).fetch_optional(conn).await
+}
+
+/// The slug of the tenant whose Stripe customer is `customer`.
+pub(crate) async fn of_customer(conn: &mut SqliteConnection, customer: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ?").bind(customer).fetch_optional(conn).await
 }

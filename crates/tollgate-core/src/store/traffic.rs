@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
@@ -877,6 +878,77 @@ pub struct TrafficStatus {
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct TrafficStatusShow {}
+
+/// The newest `limit` stored denials (of `tenant`, with `code`, before id `before_id`).
+pub(crate) async fn denials(
+    conn: &mut SqliteConnection,
+    tenant: Option<&str>,
+    code: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Denial>> {
+    sqlx::query_as::<_, Denial>(
+        "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
+         FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
+         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+    )
+    .bind(tenant)
+    .bind(code)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest `limit` denial counts (of `tenant`, with `code`, from minute `since`).
+pub(crate) async fn denial_counts(
+    conn: &mut SqliteConnection,
+    tenant: Option<&str>,
+    code: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    limit: i64,
+) -> sqlx::Result<Vec<DenialMinute>> {
+    sqlx::query_as::<_, DenialMinute>(
+        "SELECT minute, tenant, route, status, code, requests FROM denial_minutes
+         WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2) AND (?3 IS NULL OR minute >= ?3)
+         ORDER BY minute DESC, tenant, route, code LIMIT ?4",
+    )
+    .bind(tenant)
+    .bind(code)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The newest `limit` minutes of served traffic (of `tenant`, from `since`).
+pub(crate) async fn usage(
+    conn: &mut SqliteConnection,
+    tenant: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    limit: i64,
+) -> sqlx::Result<Vec<UsageMinute>> {
+    sqlx::query_as::<_, UsageMinute>(
+        "SELECT * FROM usage_minutes WHERE (?1 IS NULL OR tenant = ?1)
+         AND (?2 IS NULL OR julianday(minute) >= julianday(?2)) ORDER BY minute DESC, tenant, route LIMIT ?3",
+    )
+    .bind(tenant)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The stored denial of request `request_id`, if it was kept.
+pub(crate) async fn denial_of(conn: &mut SqliteConnection, request_id: &str) -> sqlx::Result<Option<Denial>> {
+    sqlx::query_as::<_, Denial>(
+        "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
+         FROM denials WHERE request_id = ?",
+    )
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await
+}
 
 #[cfg(test)]
 mod tests {

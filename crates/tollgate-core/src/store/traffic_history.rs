@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::store::traffic::Pending;
@@ -233,4 +234,66 @@ impl Tally {
             top_tenants,
         }
     }
+}
+
+/// Denials from minute `from` (of `tenant`), summed per `bucket` seconds, status and code:
+/// `(bucket start, status, code, requests)`.
+pub(crate) async fn denials(
+    conn: &mut SqliteConnection,
+    bucket: i64,
+    from: DateTime<Utc>,
+    tenant: Option<&str>,
+) -> sqlx::Result<Vec<(i64, i64, String, i64)>> {
+    sqlx::query_as(
+        "SELECT CAST(strftime('%s', minute) AS INTEGER) / ?1 * ?1, status, code, SUM(requests)
+         FROM denial_minutes WHERE minute >= ?2 AND (?3 IS NULL OR tenant = ?3)
+         GROUP BY 1, status, code",
+    )
+    .bind(bucket)
+    .bind(from)
+    .bind(tenant)
+    .fetch_all(conn)
+    .await
+}
+
+/// Served traffic from minute `from` (of `tenant`), summed per `bucket` seconds:
+/// `(bucket start, requests, credits)`.
+pub(crate) async fn served(
+    conn: &mut SqliteConnection,
+    bucket: i64,
+    from: DateTime<Utc>,
+    tenant: Option<&str>,
+) -> sqlx::Result<Vec<(i64, i64, i64)>> {
+    sqlx::query_as(
+        "SELECT CAST(strftime('%s', minute) AS INTEGER) / ?1 * ?1, SUM(requests), SUM(credits)
+         FROM usage_minutes WHERE minute >= ?2 AND (?3 IS NULL OR tenant = ?3) GROUP BY 1",
+    )
+    .bind(bucket)
+    .bind(from)
+    .bind(tenant)
+    .fetch_all(conn)
+    .await
+}
+
+/// Stored denials from minute `from` of the `limit` most denied tenants and of the tenants
+/// `also` names: `(tenant, requests)`.
+pub(crate) async fn most_denied(
+    conn: &mut SqliteConnection,
+    from: DateTime<Utc>,
+    also: &[&str],
+    limit: i64,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT tenant, SUM(requests) FROM denial_minutes
+         WHERE minute >= ?1 AND tenant IS NOT NULL
+           AND (tenant IN (SELECT value FROM json_each(?2))
+                OR tenant IN (SELECT tenant FROM denial_minutes WHERE minute >= ?1 AND tenant IS NOT NULL
+                              GROUP BY tenant ORDER BY SUM(requests) DESC, tenant LIMIT ?3))
+         GROUP BY tenant",
+    )
+    .bind(from)
+    .bind(serde_json::to_string(also).expect("strings serialize"))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }

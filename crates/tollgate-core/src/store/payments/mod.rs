@@ -11,6 +11,7 @@ mod signature;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
@@ -96,4 +97,74 @@ pub struct PaymentEventList {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+}
+
+/// The newest `limit` events (about `tenant`).
+pub(crate) async fn events(
+    conn: &mut SqliteConnection,
+    tenant: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<PaymentEvent>> {
+    sqlx::query_as(
+        "SELECT * FROM payment_events WHERE (? IS NULL OR tenant = ?)
+         ORDER BY received_at DESC, rowid DESC LIMIT ?",
+    )
+    .bind(tenant)
+    .bind(tenant)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Event `event_id` as recorded, if it was.
+pub(crate) async fn event(conn: &mut SqliteConnection, event_id: &str) -> sqlx::Result<Option<PaymentEvent>> {
+    sqlx::query_as("SELECT * FROM payment_events WHERE event_id = ?").bind(event_id).fetch_optional(conn).await
+}
+
+/// Counts one more delivery of event `event_id`.
+pub(crate) async fn count_delivery(conn: &mut SqliteConnection, event_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE payment_events SET deliveries = deliveries + 1 WHERE event_id = ?")
+        .bind(event_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records what a delivery of Stripe event `event_id` (of type `kind`) did; a redelivery
+/// updates the record and counts itself.
+pub(crate) async fn record(
+    conn: &mut SqliteConnection,
+    event_id: &str,
+    kind: &str,
+    at: DateTime<Utc>,
+    done: &Done,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO payment_events (event_id, provider, type, received_at, tenant, outcome, detail, deliveries)
+         VALUES (?, 'stripe', ?, ?, ?, ?, ?, 1)
+         ON CONFLICT (event_id) DO UPDATE SET tenant = excluded.tenant, outcome = excluded.outcome,
+            detail = excluded.detail, deliveries = deliveries + 1",
+    )
+    .bind(event_id)
+    .bind(kind)
+    .bind(at)
+    .bind(&done.tenant)
+    .bind(done.outcome)
+    .bind(&done.detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What applying an event did.
+pub struct Done {
+    pub tenant: Option<String>,
+    pub outcome: PaymentOutcome,
+    pub detail: String,
+}
+
+impl Done {
+    pub(crate) fn new(tenant: Option<&str>, outcome: PaymentOutcome, detail: impl Into<String>) -> Self {
+        Self { tenant: tenant.map(str::to_string), outcome, detail: detail.into() }
+    }
 }

@@ -307,3 +307,100 @@ pub struct WebhookResend {
     #[schema(minimum = 1)]
     pub delivery: i64,
 }
+
+/// Inserts an endpoint. Changes from here on are its events: the change cursor starts at the
+/// newest audit entry now, not when the worker first looks (a top-up in between would be lost).
+pub(crate) async fn insert_endpoint(
+    conn: &mut SqliteConnection,
+    url: &str,
+    secret: &str,
+    events: &[String],
+    now: DateTime<Utc>,
+) -> sqlx::Result<WebhookEndpoint> {
+    let endpoint = sqlx::query_as(
+        "INSERT INTO webhook_endpoints (url, secret, events, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+    )
+    .bind(url)
+    .bind(secret)
+    .bind(serde_json::to_string(events).expect("strings serialize"))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("INSERT OR IGNORE INTO webhook_cursor (one, audit_id) SELECT 1, COALESCE(MAX(id), 0) FROM audit_log")
+        .execute(conn)
+        .await?;
+    Ok(endpoint)
+}
+
+/// Every endpoint, oldest first.
+pub(crate) async fn endpoints(conn: &mut SqliteConnection) -> sqlx::Result<Vec<WebhookEndpoint>> {
+    sqlx::query_as("SELECT * FROM webhook_endpoints ORDER BY id").fetch_all(conn).await
+}
+
+/// Endpoint `id`, or a not-found error naming it.
+pub(crate) async fn endpoint(conn: &mut SqliteConnection, id: i64) -> Result<WebhookEndpoint, ConsoleError> {
+    sqlx::query_as("SELECT * FROM webhook_endpoints WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found("webhook", id))
+}
+
+/// Removes endpoint `id` with its deliveries and their attempts.
+pub(crate) async fn delete_endpoint(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = ?)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = ?").bind(id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// The newest `limit` deliveries (of `endpoint`, or of all), each with its attempts.
+pub(crate) async fn deliveries(
+    conn: &mut SqliteConnection,
+    endpoint: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<WebhookDelivery>> {
+    let mut deliveries: Vec<WebhookDelivery> = sqlx::query_as(
+        "SELECT * FROM webhook_deliveries WHERE (? IS NULL OR endpoint_id = ?) ORDER BY id DESC LIMIT ?",
+    )
+    .bind(endpoint)
+    .bind(endpoint)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    for d in &mut deliveries {
+        d.tries = sqlx::query_as(
+            "SELECT at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
+        )
+        .bind(d.id)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    Ok(deliveries)
+}
+
+/// Delivery `id`, or a not-found error naming it.
+pub(crate) async fn delivery(conn: &mut SqliteConnection, id: i64) -> Result<WebhookDelivery, ConsoleError> {
+    sqlx::query_as("SELECT * FROM webhook_deliveries WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found("delivery", id))
+}
+
+/// Puts delivery `id` back in the queue, due `now`. `attempts` restarts so the backoff does
+/// too; the attempts table keeps every one.
+pub(crate) async fn resend(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> sqlx::Result<WebhookDelivery> {
+    sqlx::query_as(
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? RETURNING *",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}

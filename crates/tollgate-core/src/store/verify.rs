@@ -1,0 +1,90 @@
+//! The ledger's invariant, read back: every balance equals the sum of its ledger, every
+//! period count the usage its ledger charged, and no debit was refused.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::store::Store;
+
+/// A tenant whose stored balance disagrees with its ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct Mismatch {
+    pub tenant: String,
+    /// `tenants.balance`.
+    pub balance: i64,
+    /// The sum of the tenant's ledger amounts.
+    pub ledger_sum: i64,
+    /// `balance_after` of the tenant's newest entry (0 without entries).
+    pub last_balance_after: i64,
+}
+
+/// A tenant whose stored count of requests this period (what the quota and start-up use)
+/// disagrees with the usage its ledger charged since the period began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct PeriodCountMismatch {
+    pub tenant: String,
+    /// `tenants.period_used`.
+    pub stored: i64,
+    /// The requests the tenant's debits since the period's start cover.
+    pub ledger: i64,
+}
+
+/// A served request whose debit the ledger refused: memory spent credits the database
+/// did not have. Each one needs the operator's look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct RefusedDebit {
+    pub tenant: String,
+    pub amount: i64,
+    pub requests: i64,
+    pub request_id: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+}
+
+/// What [`ledger`] found.
+pub(crate) struct LedgerCheck {
+    pub tenants_checked: i64,
+    pub entries_checked: i64,
+    /// Tenants whose balance disagrees with their ledger.
+    pub mismatches: Vec<Mismatch>,
+    pub period_count_mismatches: Vec<PeriodCountMismatch>,
+    /// The newest 100.
+    pub refused_debits: Vec<RefusedDebit>,
+}
+
+/// Checks every tenant in one read transaction, so the balances and the ledger are seen at
+/// the same instant.
+pub(crate) async fn ledger(store: &Store) -> sqlx::Result<LedgerCheck> {
+    let mut tx = store.read().begin().await?;
+    let rows: Vec<Mismatch> = sqlx::query_as(
+        "SELECT t.slug AS tenant, t.balance,
+                COALESCE((SELECT SUM(amount) FROM ledger l WHERE l.tenant_id = t.id), 0) AS ledger_sum,
+                COALESCE((SELECT balance_after FROM ledger l WHERE l.tenant_id = t.id ORDER BY id DESC LIMIT 1), 0)
+                    AS last_balance_after
+         FROM tenants t ORDER BY t.slug",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let period_count_mismatches: Vec<PeriodCountMismatch> = sqlx::query_as(
+        "SELECT tenant, stored, ledger FROM (
+            SELECT t.slug AS tenant, t.period_used AS stored,
+                   COALESCE((SELECT SUM(l.requests) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                             AND julianday(l.created_at) >= julianday(s.period_start)), 0) AS ledger
+            FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id)
+         WHERE stored <> ledger ORDER BY tenant",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let entries_checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *tx).await?;
+    let refused_debits: Vec<RefusedDebit> = sqlx::query_as(
+        "SELECT COALESCE(t.slug, '#' || r.tenant_id) AS tenant, r.amount, r.requests, r.request_id, r.at, r.reason
+         FROM refused_debits r LEFT JOIN tenants t ON t.id = r.tenant_id ORDER BY r.id DESC LIMIT 100",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let tenants_checked = rows.len() as i64;
+    let mismatches =
+        rows.into_iter().filter(|m| m.balance != m.ledger_sum || m.balance != m.last_balance_after).collect();
+    Ok(LedgerCheck { tenants_checked, entries_checked, mismatches, period_count_mismatches, refused_debits })
+}
