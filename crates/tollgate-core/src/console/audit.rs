@@ -1,4 +1,4 @@
-//! The `audit` commands: each validates, applies through the store and commits.
+//! `audit.list`: the console actions, latest first, narrowed by tenant, actor, command or time.
 
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;

@@ -1,4 +1,4 @@
-//! The `charges` commands: each validates, applies through the store and commits.
+//! `charge.show`: what a `strict` request was charged, found through the request log.
 
 use crate::console::command::{Command, Ctx};
 use crate::store::charges::{ChargeShow, ChargedRequest, charged_request};

@@ -1,4 +1,5 @@
-//! The `credits` commands: each validates, applies through the store and commits.
+//! `credits.topup`, `credits.adjust`, `credits.refund`: credit movements through the ledger,
+//! each with its audit entry, moving the gateway's balance with it.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

@@ -1,4 +1,4 @@
-//! The `health` commands: each validates, applies through the store and commits.
+//! `storage.status`: whether the database accepts writes right now.
 
 use crate::console::command::{Command, Ctx};
 use crate::store::health::{StorageShow, StorageStatus};

@@ -1,4 +1,4 @@
-//! The `import` commands: each validates, applies through the store and commits.
+//! `tenant.import`: tenants, keys and opening balances from a file, all or nothing.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

@@ -1,4 +1,4 @@
-//! The `keys` commands: each validates, applies through the store and commits.
+//! `key.issue`, `key.revoke`, `key.rotate`, `key.list`: a tenant's API keys.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

@@ -1,4 +1,4 @@
-//! The `ledger` commands: each validates, applies through the store and commits.
+//! `ledger.list`: a tenant's credit movements, newest first.
 
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;

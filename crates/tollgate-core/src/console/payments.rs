@@ -1,4 +1,5 @@
-//! The `payments` commands: each validates, applies through the store and commits.
+//! `payment.events` and the Stripe webhook: a delivery is checked, applied once through
+//! the console's commands, and recorded.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::stripe;

@@ -1,4 +1,4 @@
-//! The `plans` commands: each validates, applies through the store and commits.
+//! `plan.create`, `plan.update`, `plan.archive`, `plan.list`.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

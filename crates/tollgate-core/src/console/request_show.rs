@@ -1,4 +1,4 @@
-//! The `request_show` commands: each validates, applies through the store and commits.
+//! `request.show`: what happened to one request, by the id in its answer.
 
 use crate::console::command::{Command, Ctx};
 use crate::store::request_log::{Lookup, RequestId};

@@ -1,4 +1,4 @@
-//! The `routes` commands: each validates, applies through the store and commits.
+//! `route.create`, `route.update`, `route.delete`, `route.list`.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

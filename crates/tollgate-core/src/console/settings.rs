@@ -1,4 +1,4 @@
-//! The `settings` commands: each validates, applies through the store and commits.
+//! `settings.get`, `settings.set`: the operator's settings, secrets redacted in the audit log.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

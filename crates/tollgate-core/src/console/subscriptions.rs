@@ -1,4 +1,5 @@
-//! The `subscriptions` commands: each validates, applies through the store and commits.
+//! `subscription.change-plan`, `subscription.set-status`, `subscription.renew`: each one
+//! change of a tenant's subscription with its audit entry.
 
 use chrono::TimeDelta;
 

@@ -1,4 +1,5 @@
-//! The `tenants` commands: each validates, applies through the store and commits.
+//! `tenant.create`, `tenant.update`, `tenant.list`, `tenant.show`, and the standing
+//! commands (`tenant.suspend`, `tenant.resume`, `tenant.block`).
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

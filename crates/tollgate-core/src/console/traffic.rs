@@ -1,4 +1,5 @@
-//! The `traffic` commands: each validates, applies through the store and commits.
+//! `denial.list`, `denial.counts`, `usage.list`, `traffic.status`: stored traffic, and what
+//! the traffic and request logs kept and dropped.
 
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;

@@ -1,4 +1,4 @@
-//! The `traffic_history` commands: each validates, applies through the store and commits.
+//! `traffic.history`: requests over time, stored and still in memory, each counted once.
 
 use crate::console::command::{Command, Ctx};
 use crate::store::tenants;

@@ -1,4 +1,4 @@
-//! The `webhooks` commands: each validates, applies through the store and commits.
+//! `webhook.create`, `webhook.list`, `webhook.delete`, `webhook.deliveries`, `webhook.resend`.
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;

@@ -195,7 +195,6 @@ impl Route {
     }
 }
 
-/// The CLI's and the API's address lists: CIDR blocks or bare addresses.
 /// `route.update`: changes only the fields given; an empty feature or scope clears it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
