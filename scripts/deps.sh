@@ -4,8 +4,8 @@
 #   scripts/deps.sh          build tools and Node.js (for `make run`)
 #   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, nginx (a TLS upstream in the
 #                            tests), curl and h2load (HTTPS clients), promtool (Debian's
-#                            prometheus), and schemathesis from PyPI in a venv under target/
-#                            (for `make test`)
+#                            prometheus), PostgreSQL (its schema's test), and schemathesis
+#                            from PyPI in a venv under target/ (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
 #                              WebKitWebDriver for its tests, gnome-keyring and a D-Bus session
 #                              (the keyring test), and tauri-driver (cargo install)
@@ -38,6 +38,8 @@ if [ "$mode" = "--test" ]; then
   command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
   # The metrics test checks the scraped text with Prometheus's own promtool.
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+  # The PostgreSQL schema's test starts Debian's PostgreSQL server in a temporary directory.
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
   # The API conformance test runs schemathesis from a Python venv.
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

@@ -62,8 +62,13 @@ pub enum OpenError {
     Migrate { path: String, source: sqlx::migrate::MigrateError },
 }
 
-/// The migrations in `migrations/`, embedded at compile time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// The SQLite migrations in `migrations/sqlite/`, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// The PostgreSQL migrations in `migrations/postgres/`: the same tables in PostgreSQL's
+/// types, for nodes that share one database (the core's tests apply them to a real server
+/// and check they match the SQLite schema).
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// How a write must reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

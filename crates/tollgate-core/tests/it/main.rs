@@ -12,6 +12,7 @@ mod live_order;
 mod overview;
 mod payments;
 mod plans;
+mod postgres;
 mod routes;
 mod settings;
 mod small_disk;
