@@ -3,7 +3,8 @@
 //! remote `tollgate serve`. The connection is added through IPC (its fingerprint pinned on
 //! first use), every console command and the live feed then go to that server, the feed
 //! reopens by itself after the server restarts and says how long it was down, and a changed
-//! certificate is refused. The real keyring is `keyring.rs`'s.
+//! certificate is refused; and the watcher behind the tray and the notifications follows the
+//! remote server's denials and thresholds. The real keyring is `keyring.rs`'s.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,10 +13,12 @@ use serde_json::{Value, json};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::test::mock_builder;
 use tauri::{Manager, WebviewWindowBuilder};
+use tollgate::admin_client::AdminClient;
 use tollgate::admin_tls::{AdminTlsMode, AdminTlsOptions};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
 use tollgate_desktop::connections::MemorySecrets;
+use tollgate_desktop::watch::{self, Seen, Watcher};
 use tollgate_desktop::{Desktop, feed, shell};
 
 mod common;
@@ -166,4 +169,75 @@ fn the_console_manages_a_remote_server_over_tls_and_its_feed_survives_a_restart(
     invoke(&window, "connection_remove", json!({ "id": id })).unwrap();
     assert_eq!(invoke(&window, "connections", json!({})).unwrap()["connections"], json!([]));
     tauri::async_runtime::block_on(rekeyed.stop()).unwrap();
+}
+
+/// The next thing the watcher's source sends, within 10 s.
+fn next_seen(seen: &mut tokio::sync::mpsc::Receiver<Seen>) -> Seen {
+    let next =
+        tauri::async_runtime::block_on(async { tokio::time::timeout(Duration::from_secs(10), seen.recv()).await });
+    next.expect("the remote source sent nothing within 10 s").expect("the remote source ended")
+}
+
+#[test]
+fn the_tray_and_the_notifications_follow_a_remote_servers_denials_and_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = server(dir.path(), "127.0.0.1:0");
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let client =
+        AdminClient::new(remote.admin_url(), token.trim(), remote.admin_fingerprint(), "desktop:test".into()).unwrap();
+    let client = Arc::new(client);
+    let set = |spike: i64| {
+        let input = json!({ "denial_spike_per_minute": spike });
+        tauri::async_runtime::block_on(client.call("settings.set", &input)).unwrap();
+    };
+    // The server's own thresholds, not this app's: a spike at 5 denials a minute.
+    set(5);
+    let (tx, mut seen) = tokio::sync::mpsc::channel(1024);
+    let source = tauri::async_runtime::spawn(watch::remote(client.clone(), tx));
+    let rules = match next_seen(&mut seen) {
+        Seen::Rules(rules) => rules,
+        other => panic!("the thresholds come first, not {other:?}"),
+    };
+    assert_eq!(rules.spike_per_minute, 5);
+    let mut watcher = Watcher::new();
+    match next_seen(&mut seen) {
+        Seen::Storage(status) => assert!(!status.failing, "{status:?}"),
+        other => panic!("then the storage status, not {other:?}"),
+    }
+    assert_eq!(watcher.tray(chrono::Utc::now()), Some((0, false)), "the tray starts at nothing");
+
+    let url = format!("{}/v1/anything", remote.gateway_url());
+    for _ in 0..8 {
+        let status = get(&url, None);
+        assert!((400..500).contains(&status), "a request without a key is refused, got {status}");
+    }
+    let mut denials = 0;
+    while denials < 8 {
+        match next_seen(&mut seen) {
+            Seen::Gateway(decision) => {
+                assert!((400..500).contains(&decision.status), "{decision:?}");
+                assert_eq!(watcher.see(&Seen::Gateway(decision), rules), None);
+                denials += 1;
+            }
+            other => panic!("only the denials were expected, got {other:?}"),
+        }
+    }
+    let now = chrono::Utc::now();
+    assert_eq!(watcher.tray(now), Some((8, false)), "the tray counts the remote server's denials");
+    assert_eq!(watcher.tray(now), None, "and is not redrawn while nothing changes");
+    let due = watcher.due(now, rules);
+    assert_eq!(due.len(), 1, "one spike alert: {due:?}");
+    assert_eq!(due[0].title, "Denials are spiking");
+    assert!(due[0].body.starts_with("5 denials within a minute"), "{}", due[0].body);
+
+    // A threshold changed on the server reaches the watcher without a reconnect.
+    set(50);
+    loop {
+        if let Seen::Rules(rules) = next_seen(&mut seen) {
+            assert_eq!(rules.spike_per_minute, 50);
+            break;
+        }
+    }
+    source.abort();
+    tauri::async_runtime::block_on(remote.stop()).unwrap();
 }
