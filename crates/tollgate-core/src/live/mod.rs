@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod event_filter;
 pub mod events;
+pub mod leased;
 pub mod settlement;
 pub mod webhook_watch;
 

@@ -1,14 +1,19 @@
-//! The PostgreSQL schema against a real server: Debian's `postgresql` started in a
-//! temporary directory, listening on a Unix socket only. Its migrations must apply, give the
-//! same tables and columns as the SQLite migrations, and keep the ledger's rules.
+//! PostgreSQL against a real server: Debian's `postgresql` started in a temporary
+//! directory, listening on a Unix socket only. Its migrations must apply, give the same
+//! tables and columns as the SQLite migrations (but for the leases of nodes sharing it), and
+//! keep the ledger's rules; and nodes leasing a tenant's credits spend them exactly.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
+use tollgate_core::live::leased::{LeaseTerms, Leased, Spend};
+use tollgate_core::store::ledger::leases::{Cluster, LeaseUsage, RecordError};
 use tollgate_core::store::{MIGRATOR, POSTGRES_MIGRATOR};
 
 /// A PostgreSQL server of its own, stopped (and its files removed) on drop.
@@ -152,7 +157,10 @@ async fn the_postgres_schema_matches_sqlites_and_keeps_the_ledgers_rules() {
     // Applying them again finds nothing to do.
     POSTGRES_MIGRATOR.run(&pool).await.unwrap();
 
-    let (sqlite, postgres) = (sqlite_shape().await, postgres_shape(&pool).await);
+    let (sqlite, mut postgres) = (sqlite_shape().await, postgres_shape(&pool).await);
+    // What only nodes sharing PostgreSQL need: their leases, and the lease a debit is of.
+    assert!(postgres.remove("leases").is_some(), "the leases table");
+    assert_eq!(postgres.get_mut("ledger").and_then(|l| l.remove("lease_id")), Some(true));
     assert!(sqlite.contains_key("ledger") && sqlite.len() >= 15, "read the SQLite schema: {sqlite:?}");
     for (table, columns) in &sqlite {
         assert_eq!(postgres.get(table), Some(columns), "table {table}: PostgreSQL's columns differ from SQLite's");
@@ -188,5 +196,157 @@ async fn the_postgres_schema_matches_sqlites_and_keeps_the_ledgers_rules() {
     assert!(removed.expect_err("an entry cannot be removed").to_string().contains("append-only"));
     let sum: i64 = sqlx::query_scalar("SELECT SUM(amount)::BIGINT FROM ledger").fetch_one(&pool).await.unwrap();
     assert_eq!(sum, 5, "the refused changes changed nothing");
+    pool.close().await;
+}
+
+/// A database with the schema and tenant `acme` holding `credits`, topped up through the
+/// ledger; the tenant's id.
+async fn funded(pool: &PgPool, credits: i64) -> i64 {
+    POSTGRES_MIGRATOR.run(pool).await.unwrap();
+    let now = chrono::Utc::now();
+    let tenant: i64 = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, balance, created_at, updated_at) VALUES ('acme', 'Acme', $1, $2, $2) RETURNING id",
+    )
+    .bind(credits)
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at) VALUES ($1, 'topup', $2, $2, 'cli', $3)",
+    )
+    .bind(tenant)
+    .bind(credits)
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
+    tenant
+}
+
+fn terms(node: &str) -> LeaseTerms {
+    LeaseTerms {
+        node: node.into(),
+        nodes: 3,
+        block: 50,
+        ttl: chrono::TimeDelta::seconds(30),
+        margin: chrono::TimeDelta::seconds(5),
+    }
+}
+
+/// Three nodes, each with its own connections, 64 clients spread over them: together they
+/// spend exactly the tenant's 1,000 credits, and at every moment (checked while they run)
+/// the balance plus what the open leases hold equals the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_leases_spend_exactly_the_balance() {
+    let server = PgServer::start();
+    let pool = server.database("leases").await;
+    let tenant = funded(&pool, 1000).await;
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c"] {
+        let own = PgPoolOptions::new().max_connections(4).connect_with(server.options("leases")).await.unwrap();
+        nodes.push(Arc::new(Leased::new(Cluster::new(own), terms(name))));
+    }
+    let cluster = Cluster::new(pool.clone());
+    let running = Arc::new(AtomicBool::new(true));
+    let checker = {
+        let (cluster, running) = (cluster.clone(), running.clone());
+        tokio::spawn(async move {
+            let mut checks = 0;
+            while running.load(Ordering::Relaxed) {
+                let report = cluster.verify().await.unwrap();
+                assert!(report.ok, "mid-run: {report:?}");
+                checks += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            checks
+        })
+    };
+    let spent = Arc::new(AtomicI64::new(0));
+    let clients: Vec<_> = (0..64)
+        .map(|i| {
+            let (node, spent) = (nodes[i % 3].clone(), spent.clone());
+            tokio::spawn(async move {
+                loop {
+                    match node.spend(tenant, 1, chrono::Utc::now()).await {
+                        Spend::Spent => spent.fetch_add(1, Ordering::Relaxed),
+                        Spend::Empty => return,
+                        Spend::Unavailable => panic!("the database is up"),
+                    };
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    running.store(false, Ordering::Relaxed);
+    assert!(checker.await.unwrap() > 0, "the invariant was checked while they ran");
+    assert_eq!(spent.load(Ordering::Relaxed), 1000, "exactly the balance, no more, no less");
+
+    for node in &nodes {
+        node.give_back_all(chrono::Utc::now()).await.unwrap();
+    }
+    let report = cluster.verify().await.unwrap();
+    assert!(report.ok && report.outstanding == 0, "{report:?}");
+    let (balance, debits, leases): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT balance FROM tenants WHERE id = $1),
+                (SELECT -SUM(amount)::BIGINT FROM ledger WHERE kind = 'debit'),
+                (SELECT COUNT(*) FROM leases)",
+    )
+    .bind(tenant)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((balance, debits), (0, 1000), "every credit spent is a debit, and none is left");
+    assert!(leases > 3, "the nodes refilled their leases ({leases} granted)");
+}
+
+/// A lease that expired is swept: what it did not use goes back exactly, and usage can no
+/// longer be recorded against it; a node cut off from the database serves from a lease in
+/// hand until its expiry nears, then refuses.
+#[tokio::test]
+async fn an_expired_lease_is_swept_exactly_and_a_cut_off_node_stops_at_its_expiry() {
+    let server = PgServer::start();
+    let pool = server.database("sweep").await;
+    let tenant = funded(&pool, 1000).await;
+    let cluster = Cluster::new(pool.clone());
+    let t0 = chrono::Utc::now();
+    let ttl = chrono::TimeDelta::seconds(30);
+    let lease = cluster.grant(tenant, "a", 100, 3, t0, ttl).await.unwrap().expect("a lease");
+    assert_eq!(lease.granted, 100);
+    let usage = LeaseUsage { lease_id: lease.id, credits: 30, requests: 30 };
+    cluster.record(&[usage], "gateway:a", t0).await.unwrap();
+    assert_eq!(cluster.sweep(t0 + chrono::TimeDelta::seconds(10)).await.unwrap(), 0, "not expired yet");
+    assert_eq!(cluster.sweep(t0 + chrono::TimeDelta::seconds(31)).await.unwrap(), 70, "the unspent part, exactly");
+    let late = cluster.record(&[LeaseUsage { credits: 1, requests: 1, ..usage }], "gateway:a", t0).await;
+    assert!(matches!(late, Err(RecordError::Refused(id)) if id == lease.id), "{late:?}");
+    let report = cluster.verify().await.unwrap();
+    assert!(report.ok && report.outstanding == 0, "{report:?}");
+    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants").fetch_one(&pool).await.unwrap();
+    assert_eq!(balance, 970);
+
+    // A node asking for more than is left gets only a share: 970 / (2 × 3 nodes).
+    let share = cluster.grant(tenant, "b", 1000, 3, t0, ttl).await.unwrap().unwrap();
+    assert_eq!(share.granted, 161);
+    assert_eq!(cluster.give_back(share.id, t0).await.unwrap(), 161);
+    assert_eq!(cluster.give_back(share.id, t0).await.unwrap(), 0, "given back once");
+
+    // A node whose database goes away.
+    let own = PgPoolOptions::new().max_connections(2).connect_with(server.options("sweep")).await.unwrap();
+    let node = Leased::new(Cluster::new(own.clone()), terms("c"));
+    assert_eq!(node.spend(tenant, 1, t0).await, Spend::Spent, "takes a lease of 50");
+    own.close().await;
+    for _ in 0..49 {
+        assert_eq!(node.spend(tenant, 1, t0).await, Spend::Spent, "served from the lease in hand");
+    }
+    assert_eq!(node.spend(tenant, 1, t0).await, Spend::Unavailable, "the lease is spent and none can be had");
+    let near_expiry = t0 + chrono::TimeDelta::seconds(26);
+    assert_eq!(node.spend(tenant, 1, near_expiry).await, Spend::Unavailable);
+    // The database never saw its 50 spends: the sweeper gives the lease back whole (in the
+    // tenant's favour), and what the node served is lost to the operator, not overdrawn.
+    assert_eq!(cluster.sweep(t0 + chrono::TimeDelta::seconds(31)).await.unwrap(), 50);
+    let report = cluster.verify().await.unwrap();
+    assert!(report.ok, "{report:?}");
     pool.close().await;
 }

@@ -2,10 +2,12 @@
 //! may change, and only grow: the gateway's open usage entry of a tenant, while it is the
 //! tenant's newest (a trigger enforces it; see [`charge_usage`]).
 //!
-//! This module is the only code that moves credits: [`post`] for console movements and
-//! [`charge_usage`] for served usage. Each writes the entries and the tenants' new
+//! This module is the only code that moves credits: [`post`] for console movements,
+//! [`charge_usage`] for served usage, and [`leases`] for nodes sharing one PostgreSQL. Each writes the entries and the tenants' new
 //! balances in the caller's transaction, so `balance == sum(ledger)` holds after every
 //! commit.
+
+pub mod leases;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,156 @@
+//! A node's credits in hand when several nodes share one PostgreSQL: per tenant, the
+//! lease it holds ([`crate::store::ledger::leases`]), spent in memory; a new one taken when
+//! it runs out or comes near its expiry; its usage recorded in groups. A node cut off from
+//! the database serves only from a lease that has not expired, then refuses: it can never
+//! spend credits it does not hold.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::store::ledger::leases::{Cluster, Lease, LeaseUsage, RecordError};
+
+/// How a node leases.
+#[derive(Debug, Clone)]
+pub struct LeaseTerms {
+    /// This node's name, in each lease and each usage entry.
+    pub node: String,
+    /// Nodes that may want a tenant's credits, for the share granted near a balance's end.
+    pub nodes: i64,
+    /// Credits asked for at a time.
+    pub block: i64,
+    /// How long a lease lasts.
+    pub ttl: TimeDelta,
+    /// A lease is not spent from this close to its expiry, so its usage is recorded before
+    /// the sweeper may close it.
+    pub margin: TimeDelta,
+}
+
+/// The answer to one spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    /// Paid from the lease in hand.
+    Spent,
+    /// The tenant's balance is spent (402).
+    Empty,
+    /// No lease in hand and the database cannot grant one (503).
+    Unavailable,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    lease: Option<Lease>,
+    /// Credits of the lease not spent yet.
+    left: i64,
+    /// Spent and not recorded yet.
+    credits: i64,
+    requests: i64,
+}
+
+impl Held {
+    fn usage(&self) -> Option<LeaseUsage> {
+        let lease = self.lease.as_ref()?;
+        (self.credits > 0).then_some(LeaseUsage { lease_id: lease.id, credits: self.credits, requests: self.requests })
+    }
+}
+
+/// The leases one node holds.
+#[derive(Debug)]
+pub struct Leased {
+    cluster: Cluster,
+    terms: LeaseTerms,
+    held: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Held>>>>,
+}
+
+impl Leased {
+    pub fn new(cluster: Cluster, terms: LeaseTerms) -> Self {
+        Self { cluster, terms, held: Mutex::default() }
+    }
+
+    fn held(&self, tenant_id: i64) -> Arc<tokio::sync::Mutex<Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_id).or_default().clone()
+    }
+
+    /// Spends `cost` credits of tenant `tenant_id` at `now`: from the lease in hand, or from a
+    /// new one (the old one's usage recorded and its rest given back first).
+    pub async fn spend(&self, tenant_id: i64, cost: i64, now: DateTime<Utc>) -> Spend {
+        let held = self.held(tenant_id);
+        let mut h = held.lock().await;
+        let usable = h.lease.as_ref().is_some_and(|l| now < l.expires_at - self.terms.margin);
+        if usable && h.left >= cost {
+            h.left -= cost;
+            h.credits += cost;
+            h.requests += 1;
+            return Spend::Spent;
+        }
+        if let Some(lease_id) = h.lease.as_ref().map(|l| l.id) {
+            if let Some(usage) = h.usage() {
+                match self.cluster.record(&[usage], &self.actor(), now).await {
+                    Ok(()) => (h.credits, h.requests) = (0, 0),
+                    // Kept to record later; meanwhile nothing more is spent from it.
+                    Err(RecordError::Storage(_)) => return Spend::Unavailable,
+                    Err(RecordError::Refused(id)) => {
+                        tracing::error!(lease = id, "usage of a lease the database closed: not recorded");
+                        (h.credits, h.requests) = (0, 0);
+                    }
+                }
+            }
+            if self.cluster.give_back(lease_id, now).await.is_err() {
+                return Spend::Unavailable;
+            }
+            (h.lease, h.left) = (None, 0);
+        }
+        let lease = match self
+            .cluster
+            .grant(tenant_id, &self.terms.node, self.terms.block, self.terms.nodes, now, self.terms.ttl)
+            .await
+        {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return Spend::Empty,
+            Err(_) => return Spend::Unavailable,
+        };
+        if lease.granted < cost {
+            // The balance's last credits do not cover this call: they go back.
+            let _ = self.cluster.give_back(lease.id, now).await;
+            return Spend::Empty;
+        }
+        h.left = lease.granted - cost;
+        (h.credits, h.requests) = (cost, 1);
+        h.lease = Some(lease);
+        Spend::Spent
+    }
+
+    /// Records every lease's unrecorded usage in one transaction (group commit).
+    pub async fn flush(&self, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let cells: Vec<_> = self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let mut guards = Vec::with_capacity(cells.len());
+        for cell in &cells {
+            guards.push(cell.lock().await);
+        }
+        let usage: Vec<LeaseUsage> = guards.iter().filter_map(|h| h.usage()).collect();
+        self.cluster.record(&usage, &self.actor(), now).await?;
+        for h in &mut guards {
+            (h.credits, h.requests) = (0, 0);
+        }
+        Ok(())
+    }
+
+    /// Records what was used and gives every lease back (a node stopping).
+    pub async fn give_back_all(&self, now: DateTime<Utc>) -> Result<(), RecordError> {
+        self.flush(now).await?;
+        let cells: Vec<_> = self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for cell in cells {
+            let mut h = cell.lock().await;
+            if let Some(lease) = h.lease.take() {
+                self.cluster.give_back(lease.id, now).await?;
+                h.left = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn actor(&self) -> String {
+        format!("gateway:{}", self.terms.node)
+    }
+}

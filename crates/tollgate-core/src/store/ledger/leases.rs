@@ -1,0 +1,208 @@
+//! Credit leases, for gateway nodes that share one PostgreSQL: a node takes a block of a
+//! tenant's credits in one conditional UPDATE, spends it in memory, records its usage
+//! against the lease in groups, and gives back what it did not spend. A lease expires; the
+//! sweeper gives back the unspent part of an expired lease exactly (its usage is committed
+//! with it, so the unspent part is known).
+//!
+//! Per tenant, after every commit: `balance + Σ(granted − used of open leases) = Σ(ledger)`;
+//! per lease: `used = −Σ(its debits)`. [`Cluster::verify`] checks both.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+/// A block of a tenant's credits held by one node until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Lease {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub granted: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Usage of one lease to record: `credits` over `requests` calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseUsage {
+    pub lease_id: i64,
+    pub credits: i64,
+    pub requests: i64,
+}
+
+/// Why usage could not be recorded against a lease.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The lease is closed (returned, or swept after it expired) or would be overspent:
+    /// the node spent what it did not hold. Nothing of the group was written.
+    #[error("lease {0} is closed or does not hold that much")]
+    Refused(i64),
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+}
+
+/// A tenant whose balance and open leases do not add up to its ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct LeaseMismatch {
+    pub tenant: String,
+    pub balance: i64,
+    /// What its open leases hold and have not used.
+    pub outstanding: i64,
+    pub ledger_sum: i64,
+}
+
+/// What [`Cluster::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterReport {
+    pub ok: bool,
+    pub tenants_checked: i64,
+    pub mismatches: Vec<LeaseMismatch>,
+    /// Leases whose recorded use differs from their ledger debits.
+    pub leases_off: Vec<i64>,
+    /// Credits held in open leases, all tenants together.
+    pub outstanding: i64,
+}
+
+/// Closes the open leases `$which` selects at `$1` and gives each one's unspent credits back
+/// to its tenant's balance, in one statement; answers the credits given back.
+macro_rules! close_leases {
+    ($which:literal) => {
+        concat!(
+            "WITH closed AS (
+                UPDATE leases SET closed_at = $1 WHERE closed_at IS NULL AND ",
+            $which,
+            " RETURNING tenant_id, granted - used AS unspent),
+             sums AS (SELECT tenant_id, SUM(unspent) AS unspent FROM closed GROUP BY tenant_id),
+             back AS (UPDATE tenants t SET balance = t.balance + sums.unspent FROM sums
+                      WHERE t.id = sums.tenant_id RETURNING sums.unspent)
+             SELECT COALESCE(SUM(unspent), 0)::BIGINT FROM back"
+        )
+    };
+}
+
+/// The shared database, as the nodes' leases see it.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pool: PgPool,
+}
+
+impl Cluster {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Grants `node` up to `want` credits of tenant `tenant_id` until `now + ttl`, in one
+    /// statement: never more than the balance holds, and near its end only a share of it
+    /// (`balance / (2 × nodes)`, at least 1), so no node holds credits another needs.
+    /// `None` when the balance is empty.
+    pub async fn grant(
+        &self,
+        tenant_id: i64,
+        node: &str,
+        want: i64,
+        nodes: i64,
+        now: DateTime<Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> sqlx::Result<Option<Lease>> {
+        sqlx::query_as(
+            "WITH share AS (
+                SELECT id, LEAST($2, GREATEST(1, balance / (2 * $3))) AS amount
+                FROM tenants WHERE id = $1 AND balance > 0 FOR UPDATE),
+             taken AS (
+                UPDATE tenants t SET balance = t.balance - share.amount FROM share
+                WHERE t.id = share.id AND t.balance >= share.amount RETURNING share.amount)
+             INSERT INTO leases (tenant_id, node, granted, granted_at, expires_at)
+             SELECT $1, $4, amount, $5, $6 FROM taken
+             RETURNING id, tenant_id, granted, expires_at",
+        )
+        .bind(tenant_id)
+        .bind(want.max(1))
+        .bind(nodes.max(1))
+        .bind(node)
+        .bind(now)
+        .bind(now + ttl)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Records a group of leases' usage in one transaction (group commit): each one a
+    /// ledger debit naming its lease, with the lease's use grown by as much. All or nothing.
+    pub async fn record(&self, usage: &[LeaseUsage], actor: &str, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let mut tx = self.pool.begin().await?;
+        for u in usage.iter().filter(|u| u.credits > 0) {
+            let tenant: Option<i64> = sqlx::query_scalar(
+                "UPDATE leases SET used = used + $2 WHERE id = $1 AND closed_at IS NULL AND used + $2 <= granted
+                 RETURNING tenant_id",
+            )
+            .bind(u.lease_id)
+            .bind(u.credits)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(tenant) = tenant else { return Err(RecordError::Refused(u.lease_id)) };
+            // What the tenant has left, leases included: the same figure after this entry
+            // whichever node wrote it.
+            sqlx::query(
+                "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests, lease_id)
+                 SELECT $1, 'debit', -$2, t.balance + COALESCE((SELECT SUM(granted - used) FROM leases
+                                                              WHERE tenant_id = $1 AND closed_at IS NULL), 0),
+                        $3, $4, $5, $6
+                 FROM tenants t WHERE t.id = $1",
+            )
+            .bind(tenant)
+            .bind(u.credits)
+            .bind(actor)
+            .bind(now)
+            .bind(u.requests.max(1))
+            .bind(u.lease_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes lease `lease_id` and gives its unspent credits back to the balance; the
+    /// credits given back (0 when it was already closed).
+    pub async fn give_back(&self, lease_id: i64, now: DateTime<Utc>) -> sqlx::Result<i64> {
+        sqlx::query_scalar(close_leases!("id = $2")).bind(now).bind(lease_id).fetch_one(&self.pool).await
+    }
+
+    /// Closes every lease that expired before `now` and gives back what each did not use;
+    /// the credits given back.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> sqlx::Result<i64> {
+        sqlx::query_scalar(close_leases!("expires_at < $1")).bind(now).fetch_one(&self.pool).await
+    }
+
+    /// Checks, in one snapshot, that every tenant's balance and open leases add up to its
+    /// ledger and that every lease's recorded use is its ledger debits.
+    pub async fn verify(&self) -> sqlx::Result<ClusterReport> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        let rows: Vec<LeaseMismatch> = sqlx::query_as(
+            "SELECT t.slug AS tenant, t.balance,
+                    COALESCE((SELECT SUM(granted - used) FROM leases l WHERE l.tenant_id = t.id AND l.closed_at IS NULL), 0)::BIGINT
+                        AS outstanding,
+                    COALESCE((SELECT SUM(amount) FROM ledger e WHERE e.tenant_id = t.id), 0)::BIGINT AS ledger_sum
+             FROM tenants t ORDER BY t.slug",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let leases_off: Vec<i64> = sqlx::query_scalar(
+            "SELECT l.id FROM leases l
+             WHERE l.used <> -COALESCE((SELECT SUM(amount) FROM ledger e WHERE e.lease_id = l.id), 0) ORDER BY l.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let tenants_checked = rows.len() as i64;
+        let outstanding = rows.iter().map(|r| r.outstanding).sum();
+        let mismatches: Vec<LeaseMismatch> =
+            rows.into_iter().filter(|r| r.balance + r.outstanding != r.ledger_sum).collect();
+        Ok(ClusterReport {
+            ok: mismatches.is_empty() && leases_off.is_empty(),
+            tenants_checked,
+            mismatches,
+            leases_off,
+            outstanding,
+        })
+    }
+}
