@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod charges;
 pub mod credits;
 pub mod health;

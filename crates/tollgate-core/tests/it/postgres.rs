@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tollgate_core::live::leased::{LeaseTerms, Leased, Spend};
+use tollgate_core::store::changes::{self, ChangeFeed};
 use tollgate_core::store::ledger::leases::{Cluster, LeaseUsage, RecordError};
 use tollgate_core::store::{MIGRATOR, POSTGRES_MIGRATOR};
 
@@ -158,8 +159,10 @@ async fn the_postgres_schema_matches_sqlites_and_keeps_the_ledgers_rules() {
     POSTGRES_MIGRATOR.run(&pool).await.unwrap();
 
     let (sqlite, mut postgres) = (sqlite_shape().await, postgres_shape(&pool).await);
-    // What only nodes sharing PostgreSQL need: their leases, and the lease a debit is of.
+    // What only nodes sharing PostgreSQL need: their leases, the lease a debit is of, and
+    // the log of console changes they follow.
     assert!(postgres.remove("leases").is_some(), "the leases table");
+    assert!(postgres.remove("changes").is_some(), "the change log");
     assert_eq!(postgres.get_mut("ledger").and_then(|l| l.remove("lease_id")), Some(true));
     assert!(sqlite.contains_key("ledger") && sqlite.len() >= 15, "read the SQLite schema: {sqlite:?}");
     for (table, columns) in &sqlite {
@@ -348,5 +351,61 @@ async fn an_expired_lease_is_swept_exactly_and_a_cut_off_node_stops_at_its_expir
     assert_eq!(cluster.sweep(t0 + chrono::TimeDelta::seconds(31)).await.unwrap(), 50);
     let report = cluster.verify().await.unwrap();
     assert!(report.ok, "{report:?}");
+    pool.close().await;
+}
+
+/// Waits up to 5 s for `feed`'s next changes; their targets.
+async fn next_targets(feed: &mut ChangeFeed) -> Vec<String> {
+    let next = tokio::time::timeout(Duration::from_secs(5), feed.next()).await;
+    next.expect("no change within 5 s").unwrap().into_iter().map(|c| c.target).collect()
+}
+
+/// A console change reaches every node, once; a rolled-back one never does; and killing the
+/// nodes' LISTEN connections (`pg_terminate_backend`) loses none: what committed while they
+/// were down comes from the log.
+#[tokio::test]
+async fn every_node_gets_every_committed_change_even_when_its_listen_connection_is_killed() {
+    let server = PgServer::start();
+    let pool = server.database("changes").await;
+    POSTGRES_MIGRATOR.run(&pool).await.unwrap();
+    let commit = |target: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            changes::record(&mut tx, target).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    commit("tenant:before").await;
+    let mut feeds = Vec::new();
+    for _ in 0..3 {
+        let own = PgPoolOptions::new().max_connections(2).connect_with(server.options("changes")).await.unwrap();
+        feeds.push(ChangeFeed::follow(own).await.unwrap());
+    }
+
+    commit("tenant:acme").await;
+    let mut rolled_back = pool.begin().await.unwrap();
+    changes::record(&mut rolled_back, "plan:never").await.unwrap();
+    rolled_back.rollback().await.unwrap();
+    for feed in &mut feeds {
+        assert_eq!(next_targets(feed).await, ["tenant:acme"], "a change from before it followed, or a rolled-back one");
+    }
+
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                               WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, 3, "each node's LISTEN connection");
+    commit("settings").await;
+    for feed in &mut feeds {
+        assert_eq!(next_targets(feed).await, ["settings"], "the change made while it was cut off");
+    }
+    commit("route:3").await;
+    for feed in &mut feeds {
+        assert_eq!(next_targets(feed).await, ["route:3"], "and the next one, once listening again");
+    }
     pool.close().await;
 }
