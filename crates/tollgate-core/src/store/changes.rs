@@ -7,9 +7,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
 
 /// The notification channel.
 const CHANNEL: &str = "tollgate_changes";
@@ -136,4 +138,47 @@ impl ChangeFeed {
         self.seen.retain(|_, at| now - *at < WINDOW * 2);
         changes.into_iter().filter(|c| self.seen.insert(c.id, now).is_none()).collect()
     }
+}
+
+/// A node silent for longer than this is shown as down.
+pub const HEARTBEAT_GRACE: TimeDelta = TimeDelta::seconds(3);
+
+/// One node of the cluster as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct NodeStatus {
+    pub name: String,
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub seen_at: DateTime<Utc>,
+    /// Heard from within [`HEARTBEAT_GRACE`].
+    pub up: bool,
+    /// Changes in the log newer than the newest it applied.
+    pub changes_behind: i64,
+}
+
+/// Node `node` is alive at `now` and has applied the log up to change `applied`.
+pub async fn heartbeat(pool: &PgPool, node: &str, applied: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO nodes (name, started_at, seen_at, applied_change) VALUES ($1, $2, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET seen_at = $2, applied_change = GREATEST(nodes.applied_change, $3)",
+    )
+    .bind(node)
+    .bind(now)
+    .bind(applied)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Every node that ever reported, by name, as of `now`.
+pub async fn nodes(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Vec<NodeStatus>> {
+    sqlx::query_as(
+        "SELECT name, started_at, seen_at, seen_at >= $1 - $2 AS up,
+                GREATEST(0, COALESCE((SELECT MAX(id) FROM changes), 0) - applied_change) AS changes_behind
+         FROM nodes ORDER BY name",
+    )
+    .bind(now)
+    .bind(HEARTBEAT_GRACE)
+    .fetch_all(pool)
+    .await
 }

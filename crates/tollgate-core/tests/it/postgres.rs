@@ -160,9 +160,10 @@ async fn the_postgres_schema_matches_sqlites_and_keeps_the_ledgers_rules() {
 
     let (sqlite, mut postgres) = (sqlite_shape().await, postgres_shape(&pool).await);
     // What only nodes sharing PostgreSQL need: their leases, the lease a debit is of, and
-    // the log of console changes they follow.
+    // the log of console changes they follow, and their reports.
     assert!(postgres.remove("leases").is_some(), "the leases table");
     assert!(postgres.remove("changes").is_some(), "the change log");
+    assert!(postgres.remove("nodes").is_some(), "the nodes' reports");
     assert_eq!(postgres.get_mut("ledger").and_then(|l| l.remove("lease_id")), Some(true));
     assert!(sqlite.contains_key("ledger") && sqlite.len() >= 15, "read the SQLite schema: {sqlite:?}");
     for (table, columns) in &sqlite {
@@ -407,5 +408,36 @@ async fn every_node_gets_every_committed_change_even_when_its_listen_connection_
     for feed in &mut feeds {
         assert_eq!(next_targets(feed).await, ["route:3"], "and the next one, once listening again");
     }
+    pool.close().await;
+}
+
+/// The cluster as the console sees it: every node with its last heartbeat, whether it is up,
+/// and how far behind the change log it is.
+#[tokio::test]
+async fn the_cluster_shows_each_nodes_health_and_lag() {
+    let server = PgServer::start();
+    let pool = server.database("nodes").await;
+    POSTGRES_MIGRATOR.run(&pool).await.unwrap();
+    let mut last = 0;
+    for target in ["tenant:a", "plan:pro", "settings"] {
+        let mut tx = pool.begin().await.unwrap();
+        last = changes::record(&mut tx, target).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    // PostgreSQL keeps microseconds.
+    let t0 = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    changes::heartbeat(&pool, "a", last, t0).await.unwrap();
+    changes::heartbeat(&pool, "b", last - 2, t0).await.unwrap();
+    let seen = changes::nodes(&pool, t0 + chrono::TimeDelta::seconds(1)).await.unwrap();
+    let view: Vec<_> = seen.iter().map(|n| (n.name.as_str(), n.up, n.changes_behind)).collect();
+    assert_eq!(view, [("a", true, 0), ("b", true, 2)]);
+
+    // b catches up and keeps reporting; a falls silent.
+    changes::heartbeat(&pool, "b", last, t0 + chrono::TimeDelta::seconds(4)).await.unwrap();
+    changes::heartbeat(&pool, "b", last - 1, t0 + chrono::TimeDelta::seconds(5)).await.unwrap();
+    let seen = changes::nodes(&pool, t0 + chrono::TimeDelta::seconds(5)).await.unwrap();
+    let view: Vec<_> = seen.iter().map(|n| (n.name.as_str(), n.up, n.changes_behind)).collect();
+    assert_eq!(view, [("a", false, 0), ("b", true, 0)], "a late report never moves a node back");
+    assert_eq!(seen[1].started_at, t0, "started when it first reported");
     pool.close().await;
 }
