@@ -102,6 +102,7 @@ bundle: deps deps-desktop ui
 bench: deps
 	bench/gateway.sh
 	bench/https.sh
+	$(CARGO) test --release -p tollgate-core --test it postgres::bench_cluster -- --ignored --nocapture
 
 # Start-up to first paint and idle memory of the desktop app (release build, Xvfb).
 bench-desktop: deps deps-desktop ui

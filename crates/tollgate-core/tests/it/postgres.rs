@@ -3,10 +3,10 @@
 //! tables and columns as the SQLite migrations (but for the leases of nodes sharing it), and
 //! keep the ledger's rules; and nodes leasing a tenant's credits spend them exactly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -439,5 +439,144 @@ async fn the_cluster_shows_each_nodes_health_and_lag() {
     let view: Vec<_> = seen.iter().map(|n| (n.name.as_str(), n.up, n.changes_behind)).collect();
     assert_eq!(view, [("a", false, 0), ("b", true, 0)], "a late report never moves a node back");
     assert_eq!(seen[1].started_at, t0, "started when it first reported");
+    pool.close().await;
+}
+
+/// Transactions PostgreSQL committed in database `db` so far.
+async fn commits(pool: &PgPool, db: &str) -> i64 {
+    sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = $1")
+        .bind(db)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The `p`-th percentile of sorted `values`.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+/// `make bench`'s cluster section (run with `--ignored`): what the leases and the change log
+/// cost PostgreSQL, three nodes on this machine. Not a gateway figure: the gateway does not
+/// run on PostgreSQL yet, so this measures the two pieces that decide how far one database
+/// carries nodes. Writes `artifacts/bench/cluster.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: make bench runs it"]
+async fn bench_cluster() {
+    let server = PgServer::start();
+    let pool = server.database("bench").await;
+    let tenant = funded(&pool, 100_000_000).await;
+    let secs = std::env::var("CLUSTER_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5u64);
+
+    // Leases: 3 nodes, 16 clients each, spending 1 credit a call as fast as they can, each
+    // node recording its usage every 100 ms (group commit) as the gateway's flush does.
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c"] {
+        let own = PgPoolOptions::new().max_connections(4).connect_with(server.options("bench")).await.unwrap();
+        let terms = LeaseTerms { block: 1000, ..terms(name) };
+        nodes.push(Arc::new(Leased::new(Cluster::new(own), terms)));
+    }
+    let running = Arc::new(AtomicBool::new(true));
+    let spent = Arc::new(AtomicI64::new(0));
+    let before = commits(&pool, "bench").await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let (node, spent, running) = (nodes[i % 3].clone(), spent.clone(), running.clone());
+        tasks.push(tokio::spawn(async move {
+            while running.load(Ordering::Relaxed) {
+                assert_eq!(node.spend(tenant, 1, chrono::Utc::now()).await, Spend::Spent);
+                spent.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for node in &nodes {
+        let (node, running) = (node.clone(), running.clone());
+        tasks.push(tokio::spawn(async move {
+            while running.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                node.flush(chrono::Utc::now()).await.unwrap();
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    running.store(false, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let transactions = commits(&pool, "bench").await - before;
+    let cluster = Cluster::new(pool.clone());
+    for node in &nodes {
+        node.flush(chrono::Utc::now()).await.unwrap();
+    }
+    let stranded = cluster.verify().await.unwrap().outstanding;
+    let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leases").fetch_one(&pool).await.unwrap();
+    for node in &nodes {
+        node.give_back_all(chrono::Utc::now()).await.unwrap();
+    }
+    let report = cluster.verify().await.unwrap();
+    assert!(report.ok && report.outstanding == 0, "{report:?}");
+    let spent = spent.load(Ordering::Relaxed);
+
+    // Change propagation: 200 console changes, 20 ms apart, to three nodes' feeds.
+    let mut feeds = Vec::new();
+    for _ in 0..3 {
+        let own = PgPoolOptions::new().max_connections(2).connect_with(server.options("bench")).await.unwrap();
+        feeds.push(ChangeFeed::follow(own).await.unwrap());
+    }
+    let committed: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let receivers: Vec<_> = feeds
+        .into_iter()
+        .map(|mut feed| {
+            let committed = committed.clone();
+            tokio::spawn(async move {
+                let mut delays = Vec::new();
+                while delays.len() < 200 {
+                    for change in feed.next().await.unwrap() {
+                        let at = committed.lock().unwrap().get(&change.id).copied();
+                        delays.push(at.map_or(0.0, |at| at.elapsed().as_secs_f64() * 1000.0));
+                    }
+                }
+                delays
+            })
+        })
+        .collect();
+    for i in 0..200 {
+        let mut tx = pool.begin().await.unwrap();
+        let id = changes::record(&mut tx, if i % 2 == 0 { "tenant:acme" } else { "settings" }).await.unwrap();
+        // The clock starts when the commit is sent: what a console change waits for.
+        committed.lock().unwrap().insert(id, Instant::now());
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut delays = Vec::new();
+    for receiver in receivers {
+        delays.extend(tokio::time::timeout(Duration::from_secs(30), receiver).await.unwrap().unwrap());
+    }
+    delays.sort_by(f64::total_cmp);
+
+    let figures = serde_json::json!({
+        "seconds": elapsed,
+        "nodes": 3,
+        "clients": 48,
+        "lease_block": 1000,
+        "flush_ms": 100,
+        "requests": spent,
+        "requests_per_second": spent as f64 / elapsed,
+        "postgres_transactions": transactions,
+        "postgres_transactions_per_1000_requests": transactions as f64 * 1000.0 / spent as f64,
+        "postgres_transactions_per_second": transactions as f64 / elapsed,
+        "lease_grants": grants,
+        "lease_grants_per_second_per_tenant": grants as f64 / elapsed,
+        "credits_in_open_leases_at_stop": stranded,
+        "change_to_node_ms_p50": percentile(&delays, 0.5),
+        "change_to_node_ms_p99": percentile(&delays, 0.99),
+        "changes_delivered": delays.len(),
+    });
+    println!("{}", serde_json::to_string_pretty(&figures).unwrap());
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("cluster.json"), serde_json::to_vec_pretty(&figures).unwrap()).unwrap();
     pool.close().await;
 }
