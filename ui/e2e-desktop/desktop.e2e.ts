@@ -180,6 +180,12 @@ describe('the operator in the desktop app', () => {
       await first.stop({ keepData: true });
       second = await startDesktop(first.dataDir);
       await second.session.byText('Monitor', 'nav a', 30_000);
+      // On a loaded machine the restored size can land a moment after the first paint.
+      const restored = async () => {
+        const rect = await second!.session.rect();
+        return rect.width === 1000 && rect.height === 700;
+      };
+      await waitFor(restored, 10_000, 'the size it was left at');
       expect(await second.session.rect(), 'the size it was left at').toMatchObject({ width: 1000, height: 700 });
     } finally {
       await (second ?? first).stop();
