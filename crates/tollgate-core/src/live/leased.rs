@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::store::ledger::leases::{Cluster, Lease, LeaseUsage, RecordError};
+use crate::store::ledger::leases::{Ask, Cluster, Lease, LeaseUsage, RecordError};
 
 /// How a node leases.
 #[derive(Debug, Clone)]
@@ -84,31 +84,37 @@ impl Leased {
             h.requests += 1;
             return Spend::Spent;
         }
-        if let Some(lease_id) = h.lease.as_ref().map(|l| l.id) {
-            if let Some(usage) = h.usage() {
-                match self.cluster.record(&[usage], &self.actor(), now).await {
-                    Ok(()) => (h.credits, h.requests) = (0, 0),
-                    // Kept to record later; meanwhile nothing more is spent from it.
-                    Err(RecordError::Storage(_)) => return Spend::Unavailable,
-                    Err(RecordError::Refused(id)) => {
-                        tracing::error!(lease = id, "usage of a lease the database closed: not recorded");
-                        (h.credits, h.requests) = (0, 0);
-                    }
+        let ask = Ask {
+            tenant_id,
+            node: &self.terms.node,
+            want: self.terms.block,
+            nodes: self.terms.nodes,
+            now,
+            ttl: self.terms.ttl,
+        };
+        // The old lease's usage recorded, its rest given back and a new one taken: one
+        // transaction.
+        let granted = match h.lease.as_ref().map(|l| l.id) {
+            Some(old) => self.cluster.renew(old, h.usage(), &self.actor(), &ask).await,
+            None => self.cluster.grant(&ask).await.map_err(RecordError::from),
+        };
+        let lease = match granted {
+            Ok(lease) => {
+                (h.lease, h.left, h.credits, h.requests) = (None, 0, 0, 0);
+                match lease {
+                    Some(lease) => lease,
+                    None => return Spend::Empty,
                 }
             }
-            if self.cluster.give_back(lease_id, now).await.is_err() {
+            // Kept as it is, to record later; meanwhile nothing more is spent from it.
+            Err(RecordError::Storage(_)) => return Spend::Unavailable,
+            Err(RecordError::Refused(id)) => {
+                // The database closed it (swept after it expired): what was spent from it
+                // cannot be recorded any more.
+                tracing::error!(lease = id, credits = h.credits, "usage of a lease the database closed: not recorded");
+                (h.lease, h.left, h.credits, h.requests) = (None, 0, 0, 0);
                 return Spend::Unavailable;
             }
-            (h.lease, h.left) = (None, 0);
-        }
-        let lease = match self
-            .cluster
-            .grant(tenant_id, &self.terms.node, self.terms.block, self.terms.nodes, now, self.terms.ttl)
-            .await
-        {
-            Ok(Some(lease)) => lease,
-            Ok(None) => return Spend::Empty,
-            Err(_) => return Spend::Unavailable,
         };
         if lease.granted < cost {
             // The balance's last credits do not cover this call: they go back.

@@ -6,15 +6,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tollgate_core::live::leased::{LeaseTerms, Leased, Spend};
 use tollgate_core::store::changes::{self, ChangeFeed};
-use tollgate_core::store::ledger::leases::{Cluster, LeaseUsage, RecordError};
+use tollgate_core::store::ledger::leases::{Ask, Cluster, LeaseUsage, RecordError};
 use tollgate_core::store::{MIGRATOR, POSTGRES_MIGRATOR};
 
 /// A PostgreSQL server of its own, stopped (and its files removed) on drop.
@@ -317,7 +317,8 @@ async fn an_expired_lease_is_swept_exactly_and_a_cut_off_node_stops_at_its_expir
     let cluster = Cluster::new(pool.clone());
     let t0 = chrono::Utc::now();
     let ttl = chrono::TimeDelta::seconds(30);
-    let lease = cluster.grant(tenant, "a", 100, 3, t0, ttl).await.unwrap().expect("a lease");
+    let ask = |node, want| Ask { tenant_id: tenant, node, want, nodes: 3, now: t0, ttl };
+    let lease = cluster.grant(&ask("a", 100)).await.unwrap().expect("a lease");
     assert_eq!(lease.granted, 100);
     let usage = LeaseUsage { lease_id: lease.id, credits: 30, requests: 30 };
     cluster.record(&[usage], "gateway:a", t0).await.unwrap();
@@ -331,7 +332,7 @@ async fn an_expired_lease_is_swept_exactly_and_a_cut_off_node_stops_at_its_expir
     assert_eq!(balance, 970);
 
     // A node asking for more than is left gets only a share: 970 / (2 × 3 nodes).
-    let share = cluster.grant(tenant, "b", 1000, 3, t0, ttl).await.unwrap().unwrap();
+    let share = cluster.grant(&ask("b", 1000)).await.unwrap().unwrap();
     assert_eq!(share.granted, 161);
     assert_eq!(cluster.give_back(share.id, t0).await.unwrap(), 161);
     assert_eq!(cluster.give_back(share.id, t0).await.unwrap(), 0, "given back once");

@@ -7,9 +7,9 @@
 //! Per tenant, after every commit: `balance + Σ(granted − used of open leases) = Σ(ledger)`;
 //! per lease: `used = −Σ(its debits)`. [`Cluster::verify`] checks both.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 
 /// A block of a tenant's credits held by one node until `expires_at`.
@@ -62,6 +62,80 @@ pub struct ClusterReport {
     pub outstanding: i64,
 }
 
+/// What a node asks for: up to `want` credits of tenant `tenant_id`, at `now`, for `ttl`,
+/// as one of `nodes` nodes.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub tenant_id: i64,
+    pub node: &'a str,
+    pub want: i64,
+    pub nodes: i64,
+    pub now: DateTime<Utc>,
+    pub ttl: TimeDelta,
+}
+
+/// The tenant's row is locked `FOR NO KEY UPDATE`: a usage entry written earlier in the same
+/// transaction holds `KEY SHARE` on it (the ledger's foreign key), which `FOR UPDATE` would
+/// wait on, and two nodes renewing at once would deadlock.
+async fn grant(conn: &mut PgConnection, ask: &Ask<'_>) -> sqlx::Result<Option<Lease>> {
+    sqlx::query_as(
+        "WITH share AS (
+            SELECT id, LEAST($2, GREATEST(1, balance / (2 * $3))) AS amount
+            FROM tenants WHERE id = $1 AND balance > 0 FOR NO KEY UPDATE),
+         taken AS (
+            UPDATE tenants t SET balance = t.balance - share.amount FROM share
+            WHERE t.id = share.id AND t.balance >= share.amount RETURNING share.amount)
+         INSERT INTO leases (tenant_id, node, granted, granted_at, expires_at)
+         SELECT $1, $4, amount, $5, $6 FROM taken
+         RETURNING id, tenant_id, granted, expires_at",
+    )
+    .bind(ask.tenant_id)
+    .bind(ask.want.max(1))
+    .bind(ask.nodes.max(1))
+    .bind(ask.node)
+    .bind(ask.now)
+    .bind(ask.now + ask.ttl)
+    .fetch_optional(conn)
+    .await
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    usage: &[LeaseUsage],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), RecordError> {
+    for u in usage.iter().filter(|u| u.credits > 0) {
+        let tenant: Option<i64> = sqlx::query_scalar(
+            "UPDATE leases SET used = used + $2 WHERE id = $1 AND closed_at IS NULL AND used + $2 <= granted
+             RETURNING tenant_id",
+        )
+        .bind(u.lease_id)
+        .bind(u.credits)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(tenant) = tenant else { return Err(RecordError::Refused(u.lease_id)) };
+        // What the tenant has left, leases included: the same figure after this entry
+        // whichever node wrote it.
+        sqlx::query(
+            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests, lease_id)
+             SELECT $1, 'debit', -$2, t.balance + COALESCE((SELECT SUM(granted - used) FROM leases
+                                                          WHERE tenant_id = $1 AND closed_at IS NULL), 0),
+                    $3, $4, $5, $6
+             FROM tenants t WHERE t.id = $1",
+        )
+        .bind(tenant)
+        .bind(u.credits)
+        .bind(actor)
+        .bind(now)
+        .bind(u.requests.max(1))
+        .bind(u.lease_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Closes the open leases `$which` selects at `$1` and gives each one's unspent credits back
 /// to its tenant's balance, in one statement; answers the credits given back.
 macro_rules! close_leases {
@@ -94,70 +168,34 @@ impl Cluster {
     /// statement: never more than the balance holds, and near its end only a share of it
     /// (`balance / (2 × nodes)`, at least 1), so no node holds credits another needs.
     /// `None` when the balance is empty.
-    pub async fn grant(
-        &self,
-        tenant_id: i64,
-        node: &str,
-        want: i64,
-        nodes: i64,
-        now: DateTime<Utc>,
-        ttl: chrono::TimeDelta,
-    ) -> sqlx::Result<Option<Lease>> {
-        sqlx::query_as(
-            "WITH share AS (
-                SELECT id, LEAST($2, GREATEST(1, balance / (2 * $3))) AS amount
-                FROM tenants WHERE id = $1 AND balance > 0 FOR UPDATE),
-             taken AS (
-                UPDATE tenants t SET balance = t.balance - share.amount FROM share
-                WHERE t.id = share.id AND t.balance >= share.amount RETURNING share.amount)
-             INSERT INTO leases (tenant_id, node, granted, granted_at, expires_at)
-             SELECT $1, $4, amount, $5, $6 FROM taken
-             RETURNING id, tenant_id, granted, expires_at",
-        )
-        .bind(tenant_id)
-        .bind(want.max(1))
-        .bind(nodes.max(1))
-        .bind(node)
-        .bind(now)
-        .bind(now + ttl)
-        .fetch_optional(&self.pool)
-        .await
+    pub async fn grant(&self, ask: &Ask<'_>) -> sqlx::Result<Option<Lease>> {
+        grant(&mut *self.pool.acquire().await?, ask).await
     }
 
     /// Records a group of leases' usage in one transaction (group commit): each one a
     /// ledger debit naming its lease, with the lease's use grown by as much. All or nothing.
     pub async fn record(&self, usage: &[LeaseUsage], actor: &str, now: DateTime<Utc>) -> Result<(), RecordError> {
         let mut tx = self.pool.begin().await?;
-        for u in usage.iter().filter(|u| u.credits > 0) {
-            let tenant: Option<i64> = sqlx::query_scalar(
-                "UPDATE leases SET used = used + $2 WHERE id = $1 AND closed_at IS NULL AND used + $2 <= granted
-                 RETURNING tenant_id",
-            )
-            .bind(u.lease_id)
-            .bind(u.credits)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(tenant) = tenant else { return Err(RecordError::Refused(u.lease_id)) };
-            // What the tenant has left, leases included: the same figure after this entry
-            // whichever node wrote it.
-            sqlx::query(
-                "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests, lease_id)
-                 SELECT $1, 'debit', -$2, t.balance + COALESCE((SELECT SUM(granted - used) FROM leases
-                                                              WHERE tenant_id = $1 AND closed_at IS NULL), 0),
-                        $3, $4, $5, $6
-                 FROM tenants t WHERE t.id = $1",
-            )
-            .bind(tenant)
-            .bind(u.credits)
-            .bind(actor)
-            .bind(now)
-            .bind(u.requests.max(1))
-            .bind(u.lease_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        record(&mut tx, usage, actor, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Swaps lease `old` for a new one in one transaction: what `old` used is recorded
+    /// (`usage`), the rest given back, and the new lease granted as [`Self::grant`] would.
+    pub async fn renew(
+        &self,
+        old: i64,
+        usage: Option<LeaseUsage>,
+        actor: &str,
+        ask: &Ask<'_>,
+    ) -> Result<Option<Lease>, RecordError> {
+        let mut tx = self.pool.begin().await?;
+        record(&mut tx, usage.as_slice(), actor, ask.now).await?;
+        sqlx::query_scalar::<_, i64>(close_leases!("id = $2")).bind(ask.now).bind(old).fetch_one(&mut *tx).await?;
+        let lease = grant(&mut tx, ask).await?;
+        tx.commit().await?;
+        Ok(lease)
     }
 
     /// Closes lease `lease_id` and gives its unspent credits back to the balance; the
