@@ -2,10 +2,9 @@
 
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;
-use crate::store::audit;
-use crate::store::audit::AuditFilter;
-use crate::store::audit::{AuditEntry, AuditList, filter_text, page_limit};
-use crate::{Console, ConsoleError, domain::validate};
+use crate::domain::validate;
+use crate::store::audit::{self, AuditEntry, AuditFilter, AuditList, filter_text, page_limit};
+use crate::{Console, ConsoleError};
 
 impl Command for AuditList {
     const NAME: &'static str = "audit.list";

@@ -3,13 +3,12 @@
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
+use crate::domain::validate;
 use crate::store::audit::Change;
 use crate::store::credits::{Adjust, CreditMovement, Movement, Refund, TopUp, check_refundable};
-use crate::store::ledger::EntryKind;
-use crate::store::ledger::Paid;
-use crate::store::ledger::Posting;
-use crate::store::{ledger, plans, tenants};
-use crate::{Console, ConsoleError, domain::validate};
+use crate::store::ledger::{self, EntryKind, Paid, Posting};
+use crate::store::{plans, tenants};
+use crate::{Console, ConsoleError};
 
 impl Command for TopUp {
     const NAME: &'static str = "credits.topup";

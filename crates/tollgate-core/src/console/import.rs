@@ -4,7 +4,7 @@ use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::store::audit::Change;
 use crate::store::import::{ImportLineError, ImportReport, TenantImport, at_line, import_one, parse};
-use crate::store::tenants::{self};
+use crate::store::tenants;
 use crate::{Console, ConsoleError};
 
 impl Command for TenantImport {

@@ -1,15 +1,17 @@
 //! `key.issue`, `key.revoke`, `key.rotate`, `key.list`: a tenant's API keys.
 
+use chrono::TimeDelta;
+
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::domain::list::List;
+use crate::domain::validate;
 use crate::store::audit::Change;
-use crate::store::keys;
 use crate::store::keys::{
-    ApiKey, IssuedKey, KeyIssue, KeyList, KeyRevoke, KeyRotate, RotatedKey, find, insert, of_tenant, set_revoked,
+    self, ApiKey, IssuedKey, KeyIssue, KeyList, KeyRevoke, KeyRotate, RotatedKey, find, insert, of_tenant, set_revoked,
 };
-use crate::{Console, ConsoleError, domain::validate, store::tenants};
-use chrono::TimeDelta;
+use crate::store::tenants;
+use crate::{Console, ConsoleError};
 
 impl Command for KeyIssue {
     const NAME: &'static str = "key.issue";

@@ -3,9 +3,9 @@
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;
 use crate::store::audit::page_limit;
-use crate::store::ledger;
-use crate::store::ledger::{LedgerEntry, LedgerList};
-use crate::{Console, ConsoleError, store::tenants};
+use crate::store::ledger::{self, LedgerEntry, LedgerList};
+use crate::store::tenants;
+use crate::{Console, ConsoleError};
 
 impl Command for LedgerList {
     const NAME: &'static str = "ledger.list";

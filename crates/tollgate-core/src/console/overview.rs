@@ -1,8 +1,8 @@
 //! `overview.show`: the money view, over a window of days the operator picks.
 
-use crate::console::command::{Command, Ctx};
 use chrono::{NaiveTime, TimeDelta};
 
+use crate::console::command::{Command, Ctx};
 use crate::store::overview::{self, DEFAULT_DAYS, MAX_DAYS, Overview, OverviewShow};
 use crate::store::settings;
 use crate::{Console, ConsoleError};

@@ -4,11 +4,7 @@
 use crate::console::command::{Command, Ctx};
 use crate::console::stripe;
 use crate::domain::list::List;
-use crate::store::payments;
-use crate::store::payments::Receipt;
-use crate::store::payments::ReceiveError;
-use crate::store::payments::verify;
-use crate::store::payments::{PaymentEvent, PaymentEventList};
+use crate::store::payments::{self, PaymentEvent, PaymentEventList, Receipt, ReceiveError, verify};
 use crate::{Console, ConsoleError};
 
 impl Command for PaymentEventList {

@@ -5,9 +5,8 @@ use crate::console::commit::commit;
 use crate::domain::list::List;
 use crate::domain::validate;
 use crate::store::audit::Change;
-use crate::store::plans;
 use crate::store::plans::{
-    BillingPeriod, Plan, PlanArchive, PlanCreate, PlanList, PlanUpdate, by_slug, check_grace, check_limits,
+    self, BillingPeriod, Plan, PlanArchive, PlanCreate, PlanList, PlanUpdate, by_slug, check_grace, check_limits,
     slug_conflict, target,
 };
 use crate::{Console, ConsoleError};

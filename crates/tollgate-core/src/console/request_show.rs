@@ -1,13 +1,12 @@
 //! `request.show`: what happened to one request, by the id in its answer.
 
+use chrono::DateTime;
+
 use crate::console::command::{Command, Ctx};
 use crate::store::request_log::{Lookup, RequestId};
 use crate::store::request_show::{RequestShow, RequestShown, meaning};
-use crate::store::routes;
-use crate::store::tenants;
-use crate::store::traffic;
+use crate::store::{routes, tenants, traffic};
 use crate::{Console, ConsoleError};
-use chrono::DateTime;
 
 impl Command for RequestShow {
     const NAME: &'static str = "request.show";

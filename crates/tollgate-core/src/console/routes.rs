@@ -2,15 +2,14 @@
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
-use crate::domain::cidr::{self};
 use crate::domain::list::List;
+use crate::domain::{cidr, validate};
 use crate::store::audit::Change;
-use crate::store::routes;
 use crate::store::routes::{
-    Route, RouteCreate, RouteDelete, RouteList, RouteUpdate, Shape, by_id, check_unique, methods, optional_token,
+    self, Route, RouteCreate, RouteDelete, RouteList, RouteUpdate, Shape, by_id, check_unique, methods, optional_token,
     path_prefix, target, upstream_ca, upstream_url,
 };
-use crate::{Console, ConsoleError, domain::validate};
+use crate::{Console, ConsoleError};
 
 impl Command for RouteCreate {
     const NAME: &'static str = "route.create";

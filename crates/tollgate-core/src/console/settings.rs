@@ -3,8 +3,7 @@
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::store::audit::Change;
-use crate::store::settings;
-use crate::store::settings::{SettingsGet, SettingsReport, SettingsSet, apply, load_report, redacted};
+use crate::store::settings::{self, SettingsGet, SettingsReport, SettingsSet, apply, load_report, redacted};
 use crate::{Console, ConsoleError};
 
 impl Command for SettingsGet {

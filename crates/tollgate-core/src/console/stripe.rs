@@ -21,14 +21,10 @@ use serde_json::Value;
 
 use crate::console::command::{Command, Ctx};
 use crate::store::credits::TopUp;
-use crate::store::subscriptions::{Renew, SetStatus, SubscriptionStatus};
-use crate::store::tenants::TenantUpdate;
+use crate::store::payments::{Done, PaymentOutcome};
+use crate::store::subscriptions::{self, Renew, SetStatus, SubscriptionStatus};
+use crate::store::tenants::{self, TenantUpdate};
 use crate::{Console, ConsoleError};
-
-use crate::store::payments::Done;
-use crate::store::payments::PaymentOutcome;
-use crate::store::subscriptions;
-use crate::store::tenants;
 
 /// The parts of a Stripe event read here.
 #[derive(Debug, Deserialize)]

@@ -6,13 +6,12 @@ use chrono::TimeDelta;
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
 use crate::domain::validate;
-use crate::store::Write;
 use crate::store::audit::Change;
-use crate::store::plans;
 use crate::store::subscriptions::{
     self, ChangePlan, Renew, SetStatus, Subscription, SubscriptionStatus, due, grant, of,
 };
 use crate::store::tenants::{self, Tenant};
+use crate::store::{Write, plans};
 use crate::{Console, ConsoleError};
 
 impl Command for ChangePlan {

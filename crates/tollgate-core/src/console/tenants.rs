@@ -3,17 +3,14 @@
 
 use crate::console::command::{Command, Ctx};
 use crate::console::commit::commit;
-use crate::domain::cidr::{self};
 use crate::domain::list::List;
+use crate::domain::{cidr, validate};
 use crate::store::audit::Change;
-use crate::store::tenants;
-use crate::store::tenants::Listed;
-use crate::store::tenants::Standing;
 use crate::store::tenants::{
-    Tenant, TenantBlock, TenantCreate, TenantDetail, TenantList, TenantResume, TenantRow, TenantShow, TenantSuspend,
-    TenantUpdate, by_slug, create, detail, stripe_customer, target,
+    self, Listed, Standing, Tenant, TenantBlock, TenantCreate, TenantDetail, TenantList, TenantResume, TenantRow,
+    TenantShow, TenantSuspend, TenantUpdate, by_slug, create, detail, stripe_customer, target,
 };
-use crate::{Console, ConsoleError, domain::validate};
+use crate::{Console, ConsoleError};
 
 impl Command for TenantCreate {
     const NAME: &'static str = "tenant.create";

@@ -4,9 +4,8 @@
 use crate::console::command::{Command, Ctx};
 use crate::domain::list::List;
 use crate::store::audit::page_limit;
-use crate::store::traffic;
 use crate::store::traffic::{
-    Denial, DenialCounts, DenialList, DenialMinute, TrafficLog, TrafficStatus, TrafficStatusShow, UsageList,
+    self, Denial, DenialCounts, DenialList, DenialMinute, TrafficLog, TrafficStatus, TrafficStatusShow, UsageList,
     UsageMinute, minute_start,
 };
 use crate::{Console, ConsoleError};

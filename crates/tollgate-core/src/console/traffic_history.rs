@@ -1,11 +1,11 @@
 //! `traffic.history`: requests over time, stored and still in memory, each counted once.
 
+use std::collections::HashMap;
+
 use crate::console::command::{Command, Ctx};
 use crate::store::tenants;
-use crate::store::traffic_history;
-use crate::store::traffic_history::{TOP_TENANTS, Tally, TenantDenials, TrafficHistory, TrafficHistoryShow};
+use crate::store::traffic_history::{self, TOP_TENANTS, Tally, TenantDenials, TrafficHistory, TrafficHistoryShow};
 use crate::{Console, ConsoleError};
-use std::collections::HashMap;
 
 impl Command for TrafficHistoryShow {
     const NAME: &'static str = "traffic.history";

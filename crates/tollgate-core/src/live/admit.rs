@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
+use super::{Cell, Live, LiveKey, TenantState, lock};
 use chrono::{DateTime, Utc};
 
-use super::{Cell, Live, LiveKey, TenantState, lock};
 use crate::domain::cidr::IpRules;
 use crate::domain::policy::{Account, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::domain::rate::RateLimit;

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use super::admit::{account, key_facts, route_facts};
 use super::{Live, LiveKey, lock};
+use chrono::{DateTime, Utc};
+
 use crate::domain::policy::{DenialCode, IpFacts, KeyState, Outcome, Request, decide};
 use crate::domain::rate::{self, RateVerdict};
 use crate::store::routes::Route;

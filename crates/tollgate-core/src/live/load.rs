@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
+
 use crate::domain::metrics::RouteLabels;
 use crate::store::accounts::{self, KeyRow, TenantRow};
 use crate::store::plans::{self, Plan};

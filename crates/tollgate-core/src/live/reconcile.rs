@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::load::{key_entry, put, sorted, tenant_state};
 use super::{Live, LiveKey, TenantState, Version, Versioned, lock};
+use tokio::sync::watch;
+
 use crate::store::plans::{self, Plan};
 use crate::store::routes::{self, Route};
 use crate::store::settings::{self, Settings};

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::ConsoleError;
 use crate::domain::ctx::Ctx;
-use crate::{ConsoleError, domain::validate};
+use crate::domain::validate;
 
 /// One console action as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]

@@ -7,11 +7,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::ConsoleError;
 use crate::domain::ctx::Ctx;
-use crate::store::Write;
+use crate::domain::validate;
 use crate::store::ledger::{self, EntryKind, Posting};
 use crate::store::tenants::{self, TenantCreate};
-use crate::{ConsoleError, domain::validate, store::keys};
+use crate::store::{Write, keys};
 
 /// How the records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
-use crate::domain::cidr;
-use crate::domain::cidr::{Cidr, IpRules};
-use crate::{ConsoleError, domain::validate};
+use crate::ConsoleError;
+use crate::domain::cidr::{self, Cidr, IpRules};
+use crate::domain::validate;
 
 /// Methods a route may name; an empty list means all of them.
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::ConsoleError;
 use crate::domain::cidr::{self, Cidr};
+use crate::domain::validate;
 use crate::store::tenants::Tenant;
-use crate::{ConsoleError, domain::validate};
 
 /// How the gateway writes charges to the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

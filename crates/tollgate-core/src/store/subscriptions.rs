@@ -11,8 +11,7 @@ use crate::ConsoleError;
 use crate::domain::ctx::Ctx;
 pub use crate::domain::standing::SubscriptionStatus;
 use crate::store::Write;
-use crate::store::ledger::Balances;
-use crate::store::ledger::{self, EntryKind, Posting};
+use crate::store::ledger::{self, Balances, EntryKind, Posting};
 use crate::store::plans::Plan;
 use crate::store::tenants::Tenant;
 

@@ -5,16 +5,16 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::ConsoleError;
 use crate::domain::cidr::{self, Cidr, IpRules};
 use crate::domain::ctx::Ctx;
 pub use crate::domain::standing::Standing;
+use crate::domain::validate;
 use crate::error::is_unique_violation;
-use crate::store::Write;
 use crate::store::keys::{self, ApiKey};
 use crate::store::plans::{self, Plan};
-use crate::store::settings;
 use crate::store::subscriptions::{self, Subscription};
-use crate::{ConsoleError, domain::validate};
+use crate::store::{Write, settings};
 
 /// A tenant as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]

@@ -40,8 +40,7 @@ use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::domain::gateway_event::GatewayEvent;
-use crate::store::Store;
-use crate::store::settings;
+use crate::store::{Store, settings};
 
 /// How often the log writes the samples it gathered.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);

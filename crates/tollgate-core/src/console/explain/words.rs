@@ -1,8 +1,8 @@
 //! `explain`'s answers in words: a refusal's reason from its facts, and the fix.
 
+use super::{Fix, RouteExplained};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Fix, RouteExplained};
 use crate::domain::policy::{Denial, DenialCode as D, Outcome};
 
 /// "served: …" or "every call gets 402 CODE: reason".
