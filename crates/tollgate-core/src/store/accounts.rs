@@ -82,7 +82,7 @@ pub(crate) const ALL_KEYS: &str = key_query!("");
 
 /// One page of keys, in id order after `?1`, at most `?2` (reconciliation reads the keys a
 /// page at a time, so a pass never holds a second copy of them all).
-pub(crate) const KEYS_AFTER: &str = key_query!("WHERE id > ?1 ORDER BY id LIMIT ?2");
+pub(crate) const KEYS_AFTER: &str = key_query!("WHERE id > $1 ORDER BY id LIMIT $2");
 
 /// Every key.
 pub(crate) async fn keys(conn: &mut SqliteConnection) -> sqlx::Result<Vec<KeyRow>> {
@@ -91,7 +91,7 @@ pub(crate) async fn keys(conn: &mut SqliteConnection) -> sqlx::Result<Vec<KeyRow
 
 /// Tenant `tenant_id`'s keys.
 pub(crate) async fn keys_of(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(key_query!("WHERE tenant_id = ?")).bind(tenant_id).fetch_all(conn).await
+    sqlx::query_as(key_query!("WHERE tenant_id = $1")).bind(tenant_id).fetch_all(conn).await
 }
 
 /// One page of keys: at most `limit`, in id order after `after`.
@@ -111,7 +111,7 @@ pub(crate) async fn tenant_facts(conn: &mut SqliteConnection) -> sqlx::Result<Ve
 
 /// Tenant `slug`'s stored facts, without the period count.
 pub(crate) async fn tenant_facts_of(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<TenantRow>> {
-    sqlx::query_as(tenant_facts!("WHERE t.slug = ?")).bind(slug).fetch_optional(conn).await
+    sqlx::query_as(tenant_facts!("WHERE t.slug = $1")).bind(slug).fetch_optional(conn).await
 }
 
 /// Every tenant's stored balance: `(id, balance)`.

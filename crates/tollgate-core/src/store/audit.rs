@@ -76,7 +76,7 @@ pub(crate) async fn record(
 ) -> Result<AuditEntry, ConsoleError> {
     let entry = sqlx::query_as::<_, AuditEntry>(
         "INSERT INTO audit_log (at, actor, action, target, reason, before, after)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
     )
     .bind(ctx.now)
     .bind(&ctx.actor)
@@ -172,13 +172,13 @@ pub(crate) async fn list(
 ) -> sqlx::Result<Vec<AuditEntry>> {
     sqlx::query_as::<_, AuditEntry>(
         "SELECT * FROM audit_log
-         WHERE (?1 IS NULL OR target = ?1)
-           AND (?2 IS NULL OR target = 'tenant:' || ?2)
-           AND (?3 IS NULL OR actor = ?3 OR substr(actor, 1, length(?3) + 1) = ?3 || ':')
-           AND (?4 IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
-           AND (?5 IS NULL OR julianday(at) >= julianday(?5))
-           AND (?6 IS NULL OR (at, id) < (SELECT at, id FROM audit_log WHERE id = ?6))
-         ORDER BY at DESC, id DESC LIMIT ?7",
+         WHERE ($1 IS NULL OR target = $1)
+           AND ($2 IS NULL OR target = 'tenant:' || $2)
+           AND ($3 IS NULL OR actor = $3 OR substr(actor, 1, length($3) + 1) = $3 || ':')
+           AND ($4 IS NULL OR action = $4 OR substr(action, 1, length($4) + 1) = $4 || '.')
+           AND ($5 IS NULL OR julianday(at) >= julianday($5))
+           AND ($6 IS NULL OR (at, id) < (SELECT at, id FROM audit_log WHERE id = $6))
+         ORDER BY at DESC, id DESC LIMIT $7",
     )
     .bind(filter.target)
     .bind(filter.tenant)

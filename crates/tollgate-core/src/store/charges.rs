@@ -50,7 +50,7 @@ pub async fn charged_request(
     // was replaced since would otherwise name another's entry.
     let tenant: Option<String> = sqlx::query_scalar(
         "SELECT t.slug FROM ledger l JOIN tenants t ON t.id = l.tenant_id
-         WHERE l.id = ? AND l.tenant_id = ? AND l.kind = 'debit'",
+         WHERE l.id = $1 AND l.tenant_id = $2 AND l.kind = 'debit'",
     )
     .bind(entry_id)
     .bind(tenant_id)

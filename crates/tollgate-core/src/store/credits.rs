@@ -120,7 +120,7 @@ pub(crate) async fn check_refundable(
 ) -> Result<(), ConsoleError> {
     let (charged, refunded): (Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT -SUM(CASE WHEN kind = 'debit' THEN amount END), SUM(CASE WHEN kind = 'refund' THEN amount END)
-         FROM ledger WHERE tenant_id = ?1 AND request_id = ?2",
+         FROM ledger WHERE tenant_id = $1 AND request_id = $2",
     )
     .bind(tenant_id)
     .bind(request_id)

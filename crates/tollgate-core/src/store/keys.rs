@@ -123,7 +123,7 @@ pub(crate) async fn store(
 ) -> Result<ApiKey, ConsoleError> {
     sqlx::query_as::<_, ApiKey>(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(tenant_id)
@@ -167,7 +167,7 @@ pub(crate) async fn set_revoked(
     now: DateTime<Utc>,
 ) -> Result<ApiKey, ConsoleError> {
     Ok(sqlx::query_as::<_, ApiKey>(
-        "UPDATE api_keys SET revoked_at = ? WHERE id = ?
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(now)
@@ -213,7 +213,7 @@ pub struct KeyList {
 pub(crate) async fn of_tenant(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
     Ok(sqlx::query_as::<_, ApiKey>(
         "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls
-         FROM api_keys WHERE tenant_id = ? ORDER BY id DESC",
+         FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",
     )
     .bind(tenant_id)
     .fetch_all(conn)
@@ -228,10 +228,10 @@ pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiK
         if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
     let sql = if by_hash {
         "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
-         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = $1"
     } else {
         "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
-         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = ?"
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1"
     };
     let row = sqlx::query(sql).bind(&column_value).fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
@@ -250,7 +250,7 @@ pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiK
 /// Makes key `id` expire at `until` (a rotated key's overlap).
 pub(crate) async fn expire_at(conn: &mut SqliteConnection, id: i64, until: DateTime<Utc>) -> sqlx::Result<ApiKey> {
     sqlx::query_as::<_, ApiKey>(
-        "UPDATE api_keys SET expires_at = ? WHERE id = ?
+        "UPDATE api_keys SET expires_at = $1 WHERE id = $2
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(until)

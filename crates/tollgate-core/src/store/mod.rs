@@ -177,7 +177,7 @@ impl Store {
     pub async fn probe(&self) -> Result<(), sqlx::Error> {
         let mut write = self.begin().await?;
         let updated =
-            sqlx::query("UPDATE storage_probe SET at = ? WHERE id = 1").bind(Utc::now()).execute(&mut *write).await;
+            sqlx::query("UPDATE storage_probe SET at = $1 WHERE id = 1").bind(Utc::now()).execute(&mut *write).await;
         write.check(updated)?;
         write.commit().await
     }

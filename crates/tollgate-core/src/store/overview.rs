@@ -226,7 +226,7 @@ pub(crate) async fn read(
                 COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount END), 0) AS refunded,
                 COALESCE(SUM(CASE WHEN kind = 'adjustment' THEN amount END), 0) AS adjusted,
                 COALESCE(-SUM(CASE WHEN kind = 'expiry' THEN amount END), 0) AS expired
-         FROM ledger WHERE created_at >= ? GROUP BY 1 ORDER BY 1",
+         FROM ledger WHERE created_at >= $1 GROUP BY 1 ORDER BY 1",
     )
     .bind(since)
     .fetch_all(&mut *conn)
@@ -236,21 +236,21 @@ pub(crate) async fn read(
         "SELECT l.created_at AS at, t.slug AS tenant, l.amount AS credits, l.paid_minor, l.paid_currency,
                 l.reason AS note, l.actor
          FROM ledger l JOIN tenants t ON t.id = l.tenant_id
-         WHERE l.kind = 'topup' AND l.created_at >= ? ORDER BY l.id DESC LIMIT ?",
+         WHERE l.kind = 'topup' AND l.created_at >= $1 ORDER BY l.id DESC LIMIT $2",
     )
     .bind(since)
     .bind(TOPUPS_LISTED)
     .fetch_all(&mut *conn)
     .await?;
     let (topup_count, topup_credits): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'topup' AND created_at >= ?",
+        "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'topup' AND created_at >= $1",
     )
     .bind(since)
     .fetch_one(&mut *conn)
     .await?;
     let topup_paid = sqlx::query_as::<_, (String, i64)>(
         "SELECT paid_currency, SUM(paid_minor) FROM ledger
-         WHERE kind = 'topup' AND created_at >= ? AND paid_minor IS NOT NULL
+         WHERE kind = 'topup' AND created_at >= $1 AND paid_minor IS NOT NULL
          GROUP BY paid_currency ORDER BY paid_currency",
     )
     .bind(since)
@@ -267,12 +267,12 @@ pub(crate) async fn read(
         "SELECT * FROM (
             SELECT t.id, t.slug, t.name, p.slug AS plan, s.status, t.balance, s.period_end,
                    (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d
-                    WHERE d.tenant = t.slug AND d.status = 402 AND d.minute >= ?1) AS recent_402s
+                    WHERE d.tenant = t.slug AND d.status = 402 AND d.minute >= $1) AS recent_402s
             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
             WHERE t.standing <> 'blocked' AND s.status IN ('trialing', 'active', 'past_due'))
-         WHERE status = 'past_due' OR julianday(period_end) <= julianday(?2) OR balance <= ?3 OR recent_402s >= ?4
-         ORDER BY status = 'past_due' OR julianday(period_end) <= julianday(?5) DESC, balance, recent_402s DESC, slug
-         LIMIT ?6",
+         WHERE status = 'past_due' OR julianday(period_end) <= julianday($2) OR balance <= $3 OR recent_402s >= $4
+         ORDER BY status = 'past_due' OR julianday(period_end) <= julianday($5) DESC, balance, recent_402s DESC, slug
+         LIMIT $6",
     )
     .bind(&recent)
     .bind(soon)
@@ -316,7 +316,7 @@ pub(crate) async fn read(
 
     let denials_402 = sqlx::query_as::<_, DenialDay>(
         "SELECT substr(minute, 1, 10) AS day, code, SUM(requests) AS requests FROM denial_minutes
-         WHERE status = 402 AND minute >= ? GROUP BY 1, code ORDER BY 1, code LIMIT ?",
+         WHERE status = 402 AND minute >= $1 GROUP BY 1, code ORDER BY 1, code LIMIT $2",
     )
     .bind(minute_text(since))
     .bind(DENIAL_ROWS)

@@ -224,7 +224,7 @@ pub struct PlanList {
 
 /// The plan called `slug`, or a not-found error naming it.
 pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<Plan, ConsoleError> {
-    sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE slug = ?")
+    sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE slug = $1")
         .bind(slug)
         .fetch_optional(conn)
         .await?
@@ -257,12 +257,12 @@ pub(crate) fn slug_conflict(e: sqlx::Error, slug: &str) -> ConsoleError {
 
 /// Plan `id` (a subscription's, so it exists).
 pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Plan> {
-    sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(id).fetch_one(conn).await
+    sqlx::query_as("SELECT * FROM plans WHERE id = $1").bind(id).fetch_one(conn).await
 }
 
 /// The currency of tenant `tenant_id`'s plan.
 pub(crate) async fn currency_of(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<String> {
-    sqlx::query_scalar("SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = ?")
+    sqlx::query_scalar("SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = $1")
         .bind(tenant_id)
         .fetch_one(conn)
         .await
@@ -274,7 +274,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Re
     sqlx::query_as::<_, Plan>(
         "INSERT INTO plans (slug, name, price_minor, currency, billing_period, credits_per_period,
                             features, rate_per_second, burst, period_quota, grace_days, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
     )
     .bind(&plan.slug)
     .bind(&plan.name)
@@ -296,9 +296,9 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Re
 /// Writes `plan`'s terms (not its slug, archived flag or creation time) over plan `plan.id`.
 pub(crate) async fn update(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
     sqlx::query_as::<_, Plan>(
-        "UPDATE plans SET name = ?, price_minor = ?, currency = ?, billing_period = ?, credits_per_period = ?,
-            features = ?, rate_per_second = ?, burst = ?, period_quota = ?, grace_days = ?, updated_at = ?
-         WHERE id = ? RETURNING *",
+        "UPDATE plans SET name = $1, price_minor = $2, currency = $3, billing_period = $4, credits_per_period = $5,
+            features = $6, rate_per_second = $7, burst = $8, period_quota = $9, grace_days = $10, updated_at = $11
+         WHERE id = $12 RETURNING *",
     )
     .bind(&plan.name)
     .bind(plan.price_minor)
@@ -318,7 +318,7 @@ pub(crate) async fn update(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Re
 
 /// Archives plan `id`.
 pub(crate) async fn archive(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> sqlx::Result<Plan> {
-    sqlx::query_as::<_, Plan>("UPDATE plans SET archived = 1, updated_at = ? WHERE id = ? RETURNING *")
+    sqlx::query_as::<_, Plan>("UPDATE plans SET archived = 1, updated_at = $1 WHERE id = $2 RETURNING *")
         .bind(now)
         .bind(id)
         .fetch_one(conn)
@@ -330,7 +330,7 @@ pub(crate) async fn list(conn: &mut SqliteConnection, include_archived: bool) ->
     sqlx::query_as::<_, Plan>(
         "SELECT p.*, (SELECT COUNT(*) FROM subscriptions s WHERE s.plan_id = p.id
                       AND s.status IN ('trialing', 'active', 'past_due')) AS subscribers
-         FROM plans p WHERE (? OR p.archived = 0) ORDER BY p.price_minor, p.slug",
+         FROM plans p WHERE ($1 OR p.archived = 0) ORDER BY p.price_minor, p.slug",
     )
     .bind(include_archived)
     .fetch_all(conn)
@@ -344,5 +344,5 @@ pub(crate) async fn all(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Plan>> 
 
 /// The plan called `slug`, if there is one.
 pub(crate) async fn find(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<Plan>> {
-    sqlx::query_as("SELECT * FROM plans WHERE slug = ?").bind(slug).fetch_optional(conn).await
+    sqlx::query_as("SELECT * FROM plans WHERE slug = $1").bind(slug).fetch_optional(conn).await
 }

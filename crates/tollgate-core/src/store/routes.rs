@@ -168,7 +168,7 @@ pub(crate) async fn check_unique(
     shape: &Shape,
     except: Option<i64>,
 ) -> Result<(), ConsoleError> {
-    let same: Vec<Route> = sqlx::query_as("SELECT * FROM routes WHERE path_prefix = ? AND id IS NOT ?")
+    let same: Vec<Route> = sqlx::query_as("SELECT * FROM routes WHERE path_prefix = $1 AND id IS NOT $2")
         .bind(&shape.path_prefix)
         .bind(except)
         .fetch_all(conn)
@@ -250,7 +250,7 @@ pub struct RouteDelete {
 pub struct RouteList {}
 
 pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Route, ConsoleError> {
-    sqlx::query_as::<_, Route>("SELECT * FROM routes WHERE id = ?")
+    sqlx::query_as::<_, Route>("SELECT * FROM routes WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -266,7 +266,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, shape: &Shape, now: Date
     sqlx::query_as::<_, Route>(
         "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
             ip_allow, ip_deny, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
     )
     .bind(&shape.path_prefix)
     .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
@@ -291,9 +291,9 @@ pub(crate) async fn update(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Route> {
     sqlx::query_as::<_, Route>(
-        "UPDATE routes SET path_prefix = ?, methods = ?, upstream_url = ?, upstream_ca = ?, cost = ?,
-            required_feature = ?, required_scope = ?, ip_allow = ?, ip_deny = ?, updated_at = ?
-         WHERE id = ? RETURNING *",
+        "UPDATE routes SET path_prefix = $1, methods = $2, upstream_url = $3, upstream_ca = $4, cost = $5,
+            required_feature = $6, required_scope = $7, ip_allow = $8, ip_deny = $9, updated_at = $10
+         WHERE id = $11 RETURNING *",
     )
     .bind(&shape.path_prefix)
     .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
@@ -312,7 +312,7 @@ pub(crate) async fn update(
 
 /// Removes route `id`.
 pub(crate) async fn delete(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM routes WHERE id = ?").bind(id).execute(conn).await?;
+    sqlx::query("DELETE FROM routes WHERE id = $1").bind(id).execute(conn).await?;
     Ok(())
 }
 
@@ -323,5 +323,5 @@ pub(crate) async fn list(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Route>
 
 /// The path prefix of route `id`, if it exists.
 pub(crate) async fn prefix_of(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT path_prefix FROM routes WHERE id = ?").bind(id).fetch_optional(conn).await
+    sqlx::query_scalar("SELECT path_prefix FROM routes WHERE id = $1").bind(id).fetch_optional(conn).await
 }

@@ -352,7 +352,7 @@ fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
 /// Stores setting `key` as `value`.
 pub(crate) async fn put(conn: &mut SqliteConnection, key: &str, value: &serde_json::Value) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
     .bind(key)
     .bind(value.to_string())

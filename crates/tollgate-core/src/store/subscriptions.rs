@@ -45,7 +45,7 @@ pub(crate) async fn start(
     };
     sqlx::query(
         "INSERT INTO subscriptions (tenant_id, plan_id, status, period_start, period_end, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(tenant.id)
     .bind(plan.id)
@@ -92,7 +92,7 @@ pub(crate) async fn grant(
 /// The subscription of tenant `tenant_id`.
 pub(crate) async fn of(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Subscription, ConsoleError> {
     sqlx::query_as::<_, Subscription>(
-        "SELECT s.*, p.slug AS plan FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = ?",
+        "SELECT s.*, p.slug AS plan FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(conn)
@@ -166,7 +166,7 @@ pub(crate) async fn set_plan(
     plan_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE subscriptions SET plan_id = ?, updated_at = ? WHERE id = ?")
+    sqlx::query("UPDATE subscriptions SET plan_id = $1, updated_at = $2 WHERE id = $3")
         .bind(plan_id)
         .bind(now)
         .bind(id)
@@ -183,7 +183,7 @@ pub(crate) async fn set_status(
     grace_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE subscriptions SET status = ?, grace_until = ?, updated_at = ? WHERE id = ?")
+    sqlx::query("UPDATE subscriptions SET status = $1, grace_until = $2, updated_at = $3 WHERE id = $4")
         .bind(status)
         .bind(grace_until)
         .bind(now)
@@ -205,8 +205,8 @@ pub(crate) async fn renew(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE subscriptions SET status = 'active', period_start = ?, period_end = ?, grace_until = NULL, updated_at = ?
-         WHERE id = ?",
+        "UPDATE subscriptions SET status = 'active', period_start = $1, period_end = $2, grace_until = NULL, updated_at = $3
+         WHERE id = $4",
     )
     .bind(start)
     .bind(end)
@@ -214,6 +214,6 @@ pub(crate) async fn renew(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = ?").bind(tenant_id).execute(conn).await?;
+    sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = $1").bind(tenant_id).execute(conn).await?;
     Ok(())
 }

@@ -103,7 +103,7 @@ pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> R
     let plan = plans::selectable(&mut *tx, &input.plan).await?;
     let tenant = sqlx::query_as::<_, Tenant>(
         "INSERT INTO tenants (slug, name, contact_email, billing_link, ip_allow, ip_deny, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
     )
     .bind(&slug)
     .bind(&name)
@@ -265,7 +265,7 @@ pub(crate) async fn detail(conn: &mut SqliteConnection, slug: &str) -> Result<Te
     let tenant = by_slug(conn, slug).await?;
     let subscription = subscriptions::of(conn, tenant.id).await?;
     let plan: Plan =
-        sqlx::query_as("SELECT * FROM plans WHERE id = ?").bind(subscription.plan_id).fetch_one(&mut *conn).await?;
+        sqlx::query_as("SELECT * FROM plans WHERE id = $1").bind(subscription.plan_id).fetch_one(&mut *conn).await?;
     let keys = keys::of_tenant(conn, tenant.id).await?;
     let settings = settings::load(conn).await?;
     let billing_link = settings::billing_link(&settings, &tenant);
@@ -279,7 +279,7 @@ pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<T
 
 /// The tenant called `slug`, if there is one.
 pub(crate) async fn find(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<Tenant>> {
-    sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = ?").bind(slug).fetch_optional(conn).await
+    sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = $1").bind(slug).fetch_optional(conn).await
 }
 
 /// The audit target naming a tenant.
@@ -289,7 +289,7 @@ pub(crate) fn target(slug: &str) -> String {
 
 /// Tenant `tenant_id`'s stored balance.
 pub(crate) async fn balance(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(tenant_id).fetch_one(conn).await
+    sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(conn).await
 }
 
 /// The slug of the tenant other than `except_id` whose Stripe customer is `customer`.
@@ -298,7 +298,7 @@ pub(crate) async fn holder_of_customer(
     customer: &str,
     except_id: i64,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ? AND id != ?")
+    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = $1 AND id != $2")
         .bind(customer)
         .bind(except_id)
         .fetch_optional(conn)
@@ -309,9 +309,9 @@ pub(crate) async fn holder_of_customer(
 /// over tenant `tenant.id`; its slug, standing and balance are not touched.
 pub(crate) async fn update(conn: &mut SqliteConnection, tenant: &Tenant) -> sqlx::Result<Tenant> {
     sqlx::query_as::<_, Tenant>(
-        "UPDATE tenants SET name = ?, contact_email = ?, billing_link = ?, ip_allow = ?, ip_deny = ?,
-            stripe_customer = ?, updated_at = ?
-         WHERE id = ? RETURNING *",
+        "UPDATE tenants SET name = $1, contact_email = $2, billing_link = $3, ip_allow = $4, ip_deny = $5,
+            stripe_customer = $6, updated_at = $7
+         WHERE id = $8 RETURNING *",
     )
     .bind(&tenant.name)
     .bind(&tenant.contact_email)
@@ -332,7 +332,7 @@ pub(crate) async fn set_standing(
     standing: Standing,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Tenant> {
-    sqlx::query_as::<_, Tenant>("UPDATE tenants SET standing = ?, updated_at = ? WHERE id = ? RETURNING *")
+    sqlx::query_as::<_, Tenant>("UPDATE tenants SET standing = $1, updated_at = $2 WHERE id = $3 RETURNING *")
         .bind(standing)
         .bind(now)
         .bind(id)
@@ -358,9 +358,9 @@ pub(crate) async fn list(
     let pattern = search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
     sqlx::query_as::<_, Listed>(
         "SELECT t.id, t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
-            (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= ?2) AS denials_24h
+            (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= $2) AS denials_24h
          FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
-         WHERE ?1 IS NULL OR t.slug LIKE ?1 OR t.name LIKE ?1 OR t.contact_email LIKE ?1
+         WHERE $1 IS NULL OR t.slug LIKE $1 OR t.name LIKE $1 OR t.contact_email LIKE $1
          ORDER BY t.slug",
     )
     .bind(pattern)
@@ -371,10 +371,10 @@ pub(crate) async fn list(
 
 /// The slug of tenant `id`, if it exists.
 pub(crate) async fn slug_of(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT slug FROM tenants WHERE id = ?").bind(id).fetch_optional(conn).await
+    sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1").bind(id).fetch_optional(conn).await
 }
 
 /// The slug of the tenant whose Stripe customer is `customer`.
 pub(crate) async fn of_customer(conn: &mut SqliteConnection, customer: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = ?").bind(customer).fetch_optional(conn).await
+    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = $1").bind(customer).fetch_optional(conn).await
 }

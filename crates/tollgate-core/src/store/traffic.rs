@@ -724,7 +724,7 @@ pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error
     // goes (or everything, when none is that recent). Found once, on a reader.
     let below: Option<i64> = sqlx::query_scalar(
         "SELECT COALESCE(
-             (SELECT id FROM denials WHERE julianday(at) >= julianday(?1) ORDER BY id LIMIT 1),
+             (SELECT id FROM denials WHERE julianday(at) >= julianday($1) ORDER BY id LIMIT 1),
              (SELECT MAX(id) + 1 FROM denials))",
     )
     .bind(cutoff)
@@ -733,15 +733,15 @@ pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error
     drop(conn);
     let mut removed = 0;
     if let Some(below) = below {
-        let sql = "DELETE FROM denials WHERE id IN (SELECT id FROM denials WHERE id < ?1 ORDER BY id LIMIT ?2)";
+        let sql = "DELETE FROM denials WHERE id IN (SELECT id FROM denials WHERE id < $1 ORDER BY id LIMIT $2)";
         removed += in_batches(store, || sqlx::query(sql).bind(below)).await?;
     }
     // Minutes are stored in one format (RFC 3339, UTC, whole seconds), so text order is
     // time order and the indexes that start with the minute serve the range.
     let minute = minute_start(cutoff.timestamp().div_euclid(60));
-    let sql = "DELETE FROM denial_minutes WHERE rowid IN (SELECT rowid FROM denial_minutes WHERE minute < ?1 LIMIT ?2)";
+    let sql = "DELETE FROM denial_minutes WHERE rowid IN (SELECT rowid FROM denial_minutes WHERE minute < $1 LIMIT $2)";
     in_batches(store, || sqlx::query(sql).bind(minute)).await?;
-    let sql = "DELETE FROM usage_minutes WHERE rowid IN (SELECT rowid FROM usage_minutes WHERE minute < ?1 LIMIT ?2)";
+    let sql = "DELETE FROM usage_minutes WHERE rowid IN (SELECT rowid FROM usage_minutes WHERE minute < $1 LIMIT $2)";
     in_batches(store, || sqlx::query(sql).bind(minute)).await?;
     Ok(removed)
 }
@@ -888,8 +888,8 @@ pub(crate) async fn denials(
 ) -> sqlx::Result<Vec<Denial>> {
     sqlx::query_as::<_, Denial>(
         "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
-         FROM denials WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2)
-         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+         FROM denials WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR code = $2)
+         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
     )
     .bind(tenant)
     .bind(code)
@@ -909,8 +909,8 @@ pub(crate) async fn denial_counts(
 ) -> sqlx::Result<Vec<DenialMinute>> {
     sqlx::query_as::<_, DenialMinute>(
         "SELECT minute, tenant, route, status, code, requests FROM denial_minutes
-         WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR code = ?2) AND (?3 IS NULL OR minute >= ?3)
-         ORDER BY minute DESC, tenant, route, code LIMIT ?4",
+         WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR code = $2) AND ($3 IS NULL OR minute >= $3)
+         ORDER BY minute DESC, tenant, route, code LIMIT $4",
     )
     .bind(tenant)
     .bind(code)
@@ -928,8 +928,8 @@ pub(crate) async fn usage(
     limit: i64,
 ) -> sqlx::Result<Vec<UsageMinute>> {
     sqlx::query_as::<_, UsageMinute>(
-        "SELECT * FROM usage_minutes WHERE (?1 IS NULL OR tenant = ?1)
-         AND (?2 IS NULL OR julianday(minute) >= julianday(?2)) ORDER BY minute DESC, tenant, route LIMIT ?3",
+        "SELECT * FROM usage_minutes WHERE ($1 IS NULL OR tenant = $1)
+         AND ($2 IS NULL OR julianday(minute) >= julianday($2)) ORDER BY minute DESC, tenant, route LIMIT $3",
     )
     .bind(tenant)
     .bind(since)
@@ -942,7 +942,7 @@ pub(crate) async fn usage(
 pub(crate) async fn denial_of(conn: &mut SqliteConnection, request_id: &str) -> sqlx::Result<Option<Denial>> {
     sqlx::query_as::<_, Denial>(
         "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
-         FROM denials WHERE request_id = ?",
+         FROM denials WHERE request_id = $1",
     )
     .bind(request_id)
     .fetch_optional(conn)

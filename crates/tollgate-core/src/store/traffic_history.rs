@@ -245,8 +245,8 @@ pub(crate) async fn denials(
     tenant: Option<&str>,
 ) -> sqlx::Result<Vec<(i64, i64, String, i64)>> {
     sqlx::query_as(
-        "SELECT CAST(strftime('%s', minute) AS INTEGER) / ?1 * ?1, status, code, SUM(requests)
-         FROM denial_minutes WHERE minute >= ?2 AND (?3 IS NULL OR tenant = ?3)
+        "SELECT CAST(strftime('%s', minute) AS INTEGER) / $1 * $1, status, code, SUM(requests)
+         FROM denial_minutes WHERE minute >= $2 AND ($3 IS NULL OR tenant = $3)
          GROUP BY 1, status, code",
     )
     .bind(bucket)
@@ -265,8 +265,8 @@ pub(crate) async fn served(
     tenant: Option<&str>,
 ) -> sqlx::Result<Vec<(i64, i64, i64)>> {
     sqlx::query_as(
-        "SELECT CAST(strftime('%s', minute) AS INTEGER) / ?1 * ?1, SUM(requests), SUM(credits)
-         FROM usage_minutes WHERE minute >= ?2 AND (?3 IS NULL OR tenant = ?3) GROUP BY 1",
+        "SELECT CAST(strftime('%s', minute) AS INTEGER) / $1 * $1, SUM(requests), SUM(credits)
+         FROM usage_minutes WHERE minute >= $2 AND ($3 IS NULL OR tenant = $3) GROUP BY 1",
     )
     .bind(bucket)
     .bind(from)
@@ -285,10 +285,10 @@ pub(crate) async fn most_denied(
 ) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as(
         "SELECT tenant, SUM(requests) FROM denial_minutes
-         WHERE minute >= ?1 AND tenant IS NOT NULL
-           AND (tenant IN (SELECT value FROM json_each(?2))
-                OR tenant IN (SELECT tenant FROM denial_minutes WHERE minute >= ?1 AND tenant IS NOT NULL
-                              GROUP BY tenant ORDER BY SUM(requests) DESC, tenant LIMIT ?3))
+         WHERE minute >= $1 AND tenant IS NOT NULL
+           AND (tenant IN (SELECT value FROM json_each($2))
+                OR tenant IN (SELECT tenant FROM denial_minutes WHERE minute >= $1 AND tenant IS NOT NULL
+                              GROUP BY tenant ORDER BY SUM(requests) DESC, tenant LIMIT $3))
          GROUP BY tenant",
     )
     .bind(from)

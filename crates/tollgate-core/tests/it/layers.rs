@@ -214,3 +214,48 @@ fn sql_stays_in_the_store() {
     }
     assert!(outside.is_empty(), "SQL outside the store (move it into a store function):\n{}", outside.join("\n"));
 }
+
+/// The string literals of `src`, as written (escapes left as they are).
+fn literals(src: &str) -> Vec<&str> {
+    let b = src.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < b.len() {
+        if src[i..].starts_with("//") {
+            i += src[i..].find('\n').unwrap_or(src.len() - i);
+        } else if b[i] == b'\'' && i + 2 < b.len() && (b[i + 2] == b'\'' || b[i + 1] == b'\\') {
+            // A char literal such as '"' must not open a string.
+            i += src[i + 1..].find('\'').map_or(1, |e| e + 2);
+        } else if b[i] == b'"' {
+            let start = i + 1;
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            out.push(&src[start..i.min(src.len())]);
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The store's SQL numbers its parameters (`$1`), which SQLite and PostgreSQL both read, so
+/// one statement can serve both engines; a bare `?` is SQLite's alone.
+#[test]
+fn store_sql_numbers_its_parameters() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut bare = Vec::new();
+    for file in files {
+        let src = std::fs::read_to_string(&file).unwrap();
+        for sql in literals(&src) {
+            let statement = ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WHERE "].iter().any(|k| sql.contains(k));
+            if statement && sql.contains('?') {
+                bare.push(format!("{}: {}", file.display(), sql.lines().next().unwrap_or_default()));
+            }
+        }
+    }
+    assert!(bare.is_empty(), "SQL with `?` parameters (write $1, $2, …):\n{}", bare.join("\n"));
+}

@@ -278,7 +278,7 @@ pub(crate) async fn record(
 ) -> Result<Posted, ConsoleError> {
     if let Some(key) = posting.idempotency_key {
         let earlier =
-            sqlx::query_as::<_, LedgerEntry>("SELECT * FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
+            sqlx::query_as::<_, LedgerEntry>("SELECT * FROM ledger WHERE tenant_id = $1 AND idempotency_key = $2")
                 .bind(posting.tenant_id)
                 .bind(key)
                 .fetch_optional(&mut *conn)
@@ -298,7 +298,7 @@ pub(crate) async fn record(
             });
         }
     }
-    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?")
+    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1")
         .bind(posting.tenant_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -309,7 +309,7 @@ pub(crate) async fn record(
     if after < 0 {
         return Err(ConsoleError::InsufficientCredits { balance, needed: -posting.amount });
     }
-    sqlx::query("UPDATE tenants SET balance = ? WHERE id = ?")
+    sqlx::query("UPDATE tenants SET balance = $1 WHERE id = $2")
         .bind(after)
         .bind(posting.tenant_id)
         .execute(&mut *conn)
@@ -317,7 +317,7 @@ pub(crate) async fn record(
     let entry = sqlx::query_as::<_, LedgerEntry>(
         "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, reason, request_id, idempotency_key, created_at,
                              paid_minor, paid_currency)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
     )
     .bind(posting.tenant_id)
     .bind(posting.kind)
@@ -360,7 +360,7 @@ pub(crate) async fn entries(
     before_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<LedgerEntry>> {
-    sqlx::query_as("SELECT * FROM ledger WHERE tenant_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3")
+    sqlx::query_as("SELECT * FROM ledger WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3")
         .bind(tenant_id)
         .bind(before_id)
         .bind(limit)
@@ -374,7 +374,7 @@ pub(crate) async fn by_idempotency_key(
     tenant_id: i64,
     key: &str,
 ) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = ? AND idempotency_key = ?")
+    sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = $1 AND idempotency_key = $2")
         .bind(tenant_id)
         .bind(key)
         .fetch_optional(conn)
@@ -388,7 +388,7 @@ pub(crate) async fn record_refused(
     request_id: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(usage.tenant_id)
     .bind(usage.credits)

@@ -106,8 +106,8 @@ pub(crate) async fn events(
     limit: i64,
 ) -> sqlx::Result<Vec<PaymentEvent>> {
     sqlx::query_as(
-        "SELECT * FROM payment_events WHERE (? IS NULL OR tenant = ?)
-         ORDER BY received_at DESC, rowid DESC LIMIT ?",
+        "SELECT * FROM payment_events WHERE ($1 IS NULL OR tenant = $2)
+         ORDER BY received_at DESC, rowid DESC LIMIT $3",
     )
     .bind(tenant)
     .bind(tenant)
@@ -118,12 +118,12 @@ pub(crate) async fn events(
 
 /// Event `event_id` as recorded, if it was.
 pub(crate) async fn event(conn: &mut SqliteConnection, event_id: &str) -> sqlx::Result<Option<PaymentEvent>> {
-    sqlx::query_as("SELECT * FROM payment_events WHERE event_id = ?").bind(event_id).fetch_optional(conn).await
+    sqlx::query_as("SELECT * FROM payment_events WHERE event_id = $1").bind(event_id).fetch_optional(conn).await
 }
 
 /// Counts one more delivery of event `event_id`.
 pub(crate) async fn count_delivery(conn: &mut SqliteConnection, event_id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE payment_events SET deliveries = deliveries + 1 WHERE event_id = ?")
+    sqlx::query("UPDATE payment_events SET deliveries = deliveries + 1 WHERE event_id = $1")
         .bind(event_id)
         .execute(conn)
         .await?;
@@ -141,7 +141,7 @@ pub(crate) async fn record(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO payment_events (event_id, provider, type, received_at, tenant, outcome, detail, deliveries)
-         VALUES (?, 'stripe', ?, ?, ?, ?, ?, 1)
+         VALUES ($1, 'stripe', $2, $3, $4, $5, $6, 1)
          ON CONFLICT (event_id) DO UPDATE SET tenant = excluded.tenant, outcome = excluded.outcome,
             detail = excluded.detail, deliveries = deliveries + 1",
     )

@@ -107,7 +107,7 @@ pub async fn enqueue(conn: &mut SqliteConnection, kind: &str, data: Value, now: 
         let message_id = format!("msg_{}", new_secret().trim_start_matches("whsec_").replace(['+', '/', '='], ""));
         sqlx::query(
             "INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, payload, created_at, status, next_attempt_at)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
         )
         .bind(endpoint.id)
         .bind(&message_id)
@@ -141,13 +141,13 @@ pub async fn collect_changes(conn: &mut SqliteConnection, now: DateTime<Utc>) ->
     let Some(cursor) = cursor else {
         let newest: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(&mut *conn).await?;
-        sqlx::query("INSERT INTO webhook_cursor (one, audit_id) VALUES (1, ?)")
+        sqlx::query("INSERT INTO webhook_cursor (one, audit_id) VALUES (1, $1)")
             .bind(newest)
             .execute(&mut *conn)
             .await?;
         return Ok(0);
     };
-    let entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT 500")
+    let entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT 500")
         .bind(cursor)
         .fetch_all(&mut *conn)
         .await?;
@@ -156,7 +156,7 @@ pub async fn collect_changes(conn: &mut SqliteConnection, now: DateTime<Utc>) ->
     for (kind, data) in entries.iter().filter_map(of_change) {
         written += enqueue(conn, kind, data, now).await?;
     }
-    sqlx::query("UPDATE webhook_cursor SET audit_id = ?").bind(last).execute(&mut *conn).await?;
+    sqlx::query("UPDATE webhook_cursor SET audit_id = $1").bind(last).execute(&mut *conn).await?;
     Ok(written)
 }
 
@@ -171,7 +171,7 @@ pub struct Due {
 /// Up to `limit` deliveries whose attempt is due at `now`, oldest first.
 pub async fn due(conn: &mut SqliteConnection, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<Due>> {
     let deliveries: Vec<WebhookDelivery> = sqlx::query_as(
-        "SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+        "SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
     )
     .bind(now)
     .bind(limit)
@@ -179,7 +179,7 @@ pub async fn due(conn: &mut SqliteConnection, now: DateTime<Utc>, limit: i64) ->
     .await?;
     let mut out = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
-        let (url, secret): (String, String) = sqlx::query_as("SELECT url, secret FROM webhook_endpoints WHERE id = ?")
+        let (url, secret): (String, String) = sqlx::query_as("SELECT url, secret FROM webhook_endpoints WHERE id = $1")
             .bind(delivery.endpoint_id)
             .fetch_one(&mut *conn)
             .await?;
@@ -199,14 +199,16 @@ pub async fn record(
     duration_ms: i64,
     backoff: &Backoff,
 ) -> sqlx::Result<DeliveryStatus> {
-    sqlx::query("INSERT INTO webhook_attempts (delivery_id, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?)")
-        .bind(delivery.id)
-        .bind(at)
-        .bind(status)
-        .bind(error)
-        .bind(duration_ms)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO webhook_attempts (delivery_id, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(delivery.id)
+    .bind(at)
+    .bind(status)
+    .bind(error)
+    .bind(duration_ms)
+    .execute(&mut *conn)
+    .await?;
     let attempts = delivery.attempts + 1;
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     // Retries are counted from this delivery's last (re)send: `attempts` since then.
@@ -217,8 +219,8 @@ pub async fn record(
         (false, None) => (DeliveryStatus::Failed, None),
     };
     sqlx::query(
-        "UPDATE webhook_deliveries SET attempts = ?, status = ?, next_attempt_at = ?, last_status = ?, last_error = ?
-         WHERE id = ?",
+        "UPDATE webhook_deliveries SET attempts = $1, status = $2, next_attempt_at = $3, last_status = $4, last_error = $5
+         WHERE id = $6",
     )
     .bind(attempts)
     .bind(next_status)
@@ -318,7 +320,7 @@ pub(crate) async fn insert_endpoint(
     now: DateTime<Utc>,
 ) -> sqlx::Result<WebhookEndpoint> {
     let endpoint = sqlx::query_as(
-        "INSERT INTO webhook_endpoints (url, secret, events, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+        "INSERT INTO webhook_endpoints (url, secret, events, created_at) VALUES ($1, $2, $3, $4) RETURNING *",
     )
     .bind(url)
     .bind(secret)
@@ -339,7 +341,7 @@ pub(crate) async fn endpoints(conn: &mut SqliteConnection) -> sqlx::Result<Vec<W
 
 /// Endpoint `id`, or a not-found error naming it.
 pub(crate) async fn endpoint(conn: &mut SqliteConnection, id: i64) -> Result<WebhookEndpoint, ConsoleError> {
-    sqlx::query_as("SELECT * FROM webhook_endpoints WHERE id = ?")
+    sqlx::query_as("SELECT * FROM webhook_endpoints WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -349,13 +351,13 @@ pub(crate) async fn endpoint(conn: &mut SqliteConnection, id: i64) -> Result<Web
 /// Removes endpoint `id` with its deliveries and their attempts.
 pub(crate) async fn delete_endpoint(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = ?)",
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1)",
     )
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = ?").bind(id).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?").bind(id).execute(conn).await?;
+    sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1").bind(id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id).execute(conn).await?;
     Ok(())
 }
 
@@ -366,7 +368,7 @@ pub(crate) async fn deliveries(
     limit: i64,
 ) -> sqlx::Result<Vec<WebhookDelivery>> {
     let mut deliveries: Vec<WebhookDelivery> = sqlx::query_as(
-        "SELECT * FROM webhook_deliveries WHERE (? IS NULL OR endpoint_id = ?) ORDER BY id DESC LIMIT ?",
+        "SELECT * FROM webhook_deliveries WHERE ($1 IS NULL OR endpoint_id = $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(endpoint)
     .bind(endpoint)
@@ -375,7 +377,7 @@ pub(crate) async fn deliveries(
     .await?;
     for d in &mut deliveries {
         d.tries = sqlx::query_as(
-            "SELECT at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
+            "SELECT at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id = $1 ORDER BY id",
         )
         .bind(d.id)
         .fetch_all(&mut *conn)
@@ -386,7 +388,7 @@ pub(crate) async fn deliveries(
 
 /// Delivery `id`, or a not-found error naming it.
 pub(crate) async fn delivery(conn: &mut SqliteConnection, id: i64) -> Result<WebhookDelivery, ConsoleError> {
-    sqlx::query_as("SELECT * FROM webhook_deliveries WHERE id = ?")
+    sqlx::query_as("SELECT * FROM webhook_deliveries WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -397,7 +399,7 @@ pub(crate) async fn delivery(conn: &mut SqliteConnection, id: i64) -> Result<Web
 /// too; the attempts table keeps every one.
 pub(crate) async fn resend(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> sqlx::Result<WebhookDelivery> {
     sqlx::query_as(
-        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? RETURNING *",
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 RETURNING *",
     )
     .bind(now)
     .bind(id)
