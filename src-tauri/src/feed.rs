@@ -55,8 +55,8 @@ pub struct Gap {
 }
 
 /// First wait before reopening a remote stream; doubles up to [`MAX_RETRY`].
-const FIRST_RETRY: Duration = Duration::from_millis(250);
-const MAX_RETRY: Duration = Duration::from_secs(5);
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(250);
+pub(crate) const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// Forwards a remote server's events (`query`: the filter as URL parameters) to `send`,
 /// reopening the stream by itself after a drop, and saying for how long it was down.

@@ -20,7 +20,7 @@ use tollgate_core::live::events::Event;
 use tollgate_core::store::health::StorageStatus;
 use tollgate_core::store::settings::SettingsReport;
 
-use crate::{Desktop, ipc, tray};
+use crate::{Desktop, feed, ipc, tray};
 /// How often the tray count and pending alerts are looked at.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -61,7 +61,8 @@ impl Default for Watcher {
 /// What the watcher learns from the node it watches.
 #[derive(Debug)]
 pub enum Seen {
-    Gateway(GatewayEvent),
+    /// A gateway decision, as the hub shares it (an [`Event::Gateway`]; others are ignored).
+    Gateway(Arc<Event>),
     Storage(StorageStatus),
     /// A remote server's alert thresholds (from its settings): when its stream opens, and
     /// whenever its settings change.
@@ -86,8 +87,10 @@ impl Watcher {
     /// Takes one thing seen; the notice to show at once when storage started or stopped failing.
     pub fn see(&mut self, seen: &Seen, rules: AlertRules) -> Option<Notice> {
         match seen {
-            Seen::Gateway(decision) => {
-                self.alerts.observe(decision, rules);
+            Seen::Gateway(event) => {
+                if let Event::Gateway(decision) = &**event {
+                    self.alerts.observe(decision, rules);
+                }
                 None
             }
             Seen::Storage(status) => {
@@ -131,8 +134,8 @@ pub async fn local(console: Console, tx: mpsc::Sender<Seen>) {
         tokio::select! {
             received = events.recv() => match received {
                 Ok(event) => {
-                    if let Event::Gateway(decision) = &*event
-                        && let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Seen::Gateway(decision.clone()))
+                    if matches!(&*event, Event::Gateway(_))
+                        && let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Seen::Gateway(event))
                     {
                         return;
                     }
@@ -158,10 +161,10 @@ pub async fn local(console: Console, tx: mpsc::Sender<Seen>) {
 /// away: its alert thresholds and storage status first, then its gateway decisions and
 /// storage changes, reopening the stream after a drop (as the window's feed does).
 pub async fn remote(client: Arc<AdminClient>, tx: mpsc::Sender<Seen>) {
-    let mut retry = Duration::from_millis(250);
+    let mut retry = feed::FIRST_RETRY;
     loop {
         if let Ok(mut stream) = client.events("").await {
-            retry = Duration::from_millis(250);
+            retry = feed::FIRST_RETRY;
             if !send_rules(&client, &tx).await {
                 return;
             }
@@ -175,7 +178,9 @@ pub async fn remote(client: Arc<AdminClient>, tx: mpsc::Sender<Seen>) {
             while let Some(Ok(message)) = stream.next().await {
                 let Ok(kind) = serde_json::from_str::<Kind>(&message.data) else { continue };
                 let seen = match kind.kind.as_str() {
-                    "gateway" => serde_json::from_str(&message.data).ok().map(Seen::Gateway),
+                    "gateway" => serde_json::from_str::<GatewayEvent>(&message.data)
+                        .ok()
+                        .map(|decision| Seen::Gateway(Arc::new(Event::Gateway(decision)))),
                     "storage" => serde_json::from_str(&message.data).ok().map(Seen::Storage),
                     "console" if kind.target.as_deref() == Some("settings") => {
                         if !send_rules(&client, &tx).await {
@@ -201,7 +206,7 @@ pub async fn remote(client: Arc<AdminClient>, tx: mpsc::Sender<Seen>) {
             return;
         }
         tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(Duration::from_secs(5));
+        retry = (retry * 2).min(feed::MAX_RETRY);
     }
 }
 

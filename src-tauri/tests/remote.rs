@@ -17,6 +17,7 @@ use tollgate::admin_client::AdminClient;
 use tollgate::admin_tls::{AdminTlsMode, AdminTlsOptions};
 use tollgate::data_dir::DataDir;
 use tollgate::node::{Node, NodeOptions};
+use tollgate_core::live::events::Event;
 use tollgate_desktop::connections::MemorySecrets;
 use tollgate_desktop::watch::{self, Seen, Watcher};
 use tollgate_desktop::{Desktop, feed, shell};
@@ -214,9 +215,10 @@ fn the_tray_and_the_notifications_follow_a_remote_servers_denials_and_thresholds
     let mut denials = 0;
     while denials < 8 {
         match next_seen(&mut seen) {
-            Seen::Gateway(decision) => {
+            Seen::Gateway(event) => {
+                let Event::Gateway(decision) = &*event else { panic!("not a gateway decision: {event:?}") };
                 assert!((400..500).contains(&decision.status), "{decision:?}");
-                assert_eq!(watcher.see(&Seen::Gateway(decision), rules), None);
+                assert_eq!(watcher.see(&Seen::Gateway(event.clone()), rules), None);
                 denials += 1;
             }
             other => panic!("only the denials were expected, got {other:?}"),

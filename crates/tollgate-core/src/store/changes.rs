@@ -36,7 +36,8 @@ pub async fn record(conn: &mut PgConnection, target: &str) -> sqlx::Result<i64> 
         .bind(target)
         .fetch_one(&mut *conn)
         .await?;
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(id.to_string()).execute(conn).await?;
+    // The payload carries the target, so a node needs no query to learn it.
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{id} {target}")).execute(conn).await?;
     Ok(id)
 }
 
@@ -107,15 +108,9 @@ impl ChangeFeed {
             tokio::select! {
                 received = listener.try_recv() => match received {
                     Ok(Some(notification)) => {
-                        let Ok(id) = notification.payload().parse::<i64>() else { continue };
-                        if self.seen.contains_key(&id) {
-                            continue;
-                        }
-                        let change: Option<Change> = sqlx::query_as("SELECT id, target FROM changes WHERE id = $1")
-                            .bind(id)
-                            .fetch_optional(&self.pool)
-                            .await?;
-                        let fresh = self.unseen(change.into_iter().collect());
+                        let Some((id, target)) = notification.payload().split_once(' ') else { continue };
+                        let Ok(id) = id.parse::<i64>() else { continue };
+                        let fresh = self.unseen(vec![Change { id, target: target.to_string() }]);
                         if !fresh.is_empty() {
                             return Ok(fresh);
                         }

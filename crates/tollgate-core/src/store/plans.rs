@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
+use sqlx::query::QueryAs;
+use sqlx::{Database, Sqlite, SqliteConnection};
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
@@ -271,49 +272,34 @@ pub(crate) async fn currency_of(conn: &mut SqliteConnection, tenant_id: i64) -> 
 /// Inserts `plan` (its id, archived flag and subscriber count are ignored) and returns it
 /// as stored.
 pub(crate) async fn insert(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
-    sqlx::query_as::<_, Plan>(
-        "INSERT INTO plans (slug, name, price_minor, currency, billing_period, credits_per_period,
-                            features, rate_per_second, burst, period_quota, grace_days, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
-    )
-    .bind(&plan.slug)
-    .bind(&plan.name)
-    .bind(plan.price_minor)
-    .bind(&plan.currency)
-    .bind(plan.billing_period)
-    .bind(plan.credits_per_period)
-    .bind(serde_json::to_string(&plan.features).expect("strings serialize"))
-    .bind(plan.rate_per_second)
-    .bind(plan.burst)
-    .bind(plan.period_quota)
-    .bind(plan.grace_days)
-    .bind(plan.created_at)
-    .bind(plan.updated_at)
-    .fetch_one(conn)
-    .await
+    let sql = "INSERT INTO plans (name, price_minor, currency, billing_period, credits_per_period, features,
+                        rate_per_second, burst, period_quota, grace_days, slug, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *";
+    terms(sql, plan).bind(&plan.slug).bind(plan.created_at).bind(plan.updated_at).fetch_one(conn).await
 }
 
 /// Writes `plan`'s terms (not its slug, archived flag or creation time) over plan `plan.id`.
 pub(crate) async fn update(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
-    sqlx::query_as::<_, Plan>(
-        "UPDATE plans SET name = $1, price_minor = $2, currency = $3, billing_period = $4, credits_per_period = $5,
-            features = $6, rate_per_second = $7, burst = $8, period_quota = $9, grace_days = $10, updated_at = $11
-         WHERE id = $12 RETURNING *",
-    )
-    .bind(&plan.name)
-    .bind(plan.price_minor)
-    .bind(&plan.currency)
-    .bind(plan.billing_period)
-    .bind(plan.credits_per_period)
-    .bind(serde_json::to_string(&plan.features).expect("strings serialize"))
-    .bind(plan.rate_per_second)
-    .bind(plan.burst)
-    .bind(plan.period_quota)
-    .bind(plan.grace_days)
-    .bind(plan.updated_at)
-    .bind(plan.id)
-    .fetch_one(conn)
-    .await
+    let sql = "UPDATE plans SET name = $1, price_minor = $2, currency = $3, billing_period = $4,
+            credits_per_period = $5, features = $6, rate_per_second = $7, burst = $8, period_quota = $9,
+            grace_days = $10, updated_at = $11
+         WHERE id = $12 RETURNING *";
+    terms(sql, plan).bind(plan.updated_at).bind(plan.id).fetch_one(conn).await
+}
+
+/// `sql` with `plan`'s terms bound as `$1`–`$10`: the insert and the update share them.
+fn terms<'q>(sql: &'static str, plan: &'q Plan) -> QueryAs<'q, Sqlite, Plan, <Sqlite as Database>::Arguments> {
+    sqlx::query_as::<_, Plan>(sql)
+        .bind(&plan.name)
+        .bind(plan.price_minor)
+        .bind(&plan.currency)
+        .bind(plan.billing_period)
+        .bind(plan.credits_per_period)
+        .bind(serde_json::to_string(&plan.features).expect("strings serialize"))
+        .bind(plan.rate_per_second)
+        .bind(plan.burst)
+        .bind(plan.period_quota)
+        .bind(plan.grace_days)
 }
 
 /// Archives plan `id`.

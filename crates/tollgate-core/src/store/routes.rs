@@ -263,24 +263,11 @@ pub(crate) fn target(id: i64) -> String {
 
 /// Inserts a route of `shape`.
 pub(crate) async fn insert(conn: &mut SqliteConnection, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
-    sqlx::query_as::<_, Route>(
+    let sql =
         "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
             ip_allow, ip_deny, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
-    )
-    .bind(&shape.path_prefix)
-    .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
-    .bind(&shape.upstream_url)
-    .bind(&shape.upstream_ca)
-    .bind(shape.cost)
-    .bind(&shape.required_feature)
-    .bind(&shape.required_scope)
-    .bind(cidr::to_json(&shape.ip_allow))
-    .bind(cidr::to_json(&shape.ip_deny))
-    .bind(now)
-    .bind(now)
-    .fetch_one(conn)
-    .await
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *";
+    write(conn, sql, shape, now, None).await
 }
 
 /// Gives route `id` the shape `shape`.
@@ -290,22 +277,36 @@ pub(crate) async fn update(
     shape: &Shape,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Route> {
-    sqlx::query_as::<_, Route>(
-        "UPDATE routes SET path_prefix = $1, methods = $2, upstream_url = $3, upstream_ca = $4, cost = $5,
+    let sql = "UPDATE routes SET path_prefix = $1, methods = $2, upstream_url = $3, upstream_ca = $4, cost = $5,
             required_feature = $6, required_scope = $7, ip_allow = $8, ip_deny = $9, updated_at = $10
-         WHERE id = $11 RETURNING *",
-    )
-    .bind(&shape.path_prefix)
-    .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
-    .bind(&shape.upstream_url)
-    .bind(&shape.upstream_ca)
-    .bind(shape.cost)
-    .bind(&shape.required_feature)
-    .bind(&shape.required_scope)
-    .bind(cidr::to_json(&shape.ip_allow))
-    .bind(cidr::to_json(&shape.ip_deny))
-    .bind(now)
-    .bind(id)
+         WHERE id = $11 RETURNING *";
+    write(conn, sql, shape, now, Some(id)).await
+}
+
+/// Runs `sql` with `shape` as `$1`–`$9`, `now` as `$10` and `id` as `$11`: the insert and
+/// the update share their parameters.
+async fn write(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    shape: &Shape,
+    now: DateTime<Utc>,
+    id: Option<i64>,
+) -> sqlx::Result<Route> {
+    let query = sqlx::query_as::<_, Route>(sql)
+        .bind(&shape.path_prefix)
+        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
+        .bind(&shape.upstream_url)
+        .bind(&shape.upstream_ca)
+        .bind(shape.cost)
+        .bind(&shape.required_feature)
+        .bind(&shape.required_scope)
+        .bind(cidr::to_json(&shape.ip_allow))
+        .bind(cidr::to_json(&shape.ip_deny))
+        .bind(now);
+    match id {
+        Some(id) => query.bind(id),
+        None => query,
+    }
     .fetch_one(conn)
     .await
 }

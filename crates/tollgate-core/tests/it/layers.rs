@@ -50,6 +50,8 @@ fn code(src: &str) -> String {
             i += src[i..].find('\n').unwrap_or(src.len() - i);
         } else if src[i..].starts_with("/*") {
             i += src[i..].find("*/").map_or(src.len() - i, |e| e + 2);
+        } else if let Some(len) = char_literal(src, i) {
+            i += len;
         } else if b[i] == b'"' {
             i += 1;
             while i < b.len() && b[i] != b'"' {
@@ -86,6 +88,21 @@ fn code(src: &str) -> String {
         }
     }
     out
+}
+
+/// The length of the char literal at `i` (such as `'"'`, which must not open a string), if
+/// one starts there; a lifetime (`'a`) is not one.
+fn char_literal(src: &str, i: usize) -> Option<usize> {
+    let b = src.as_bytes();
+    if b[i] != b'\'' || i + 2 >= b.len() {
+        return None;
+    }
+    if b[i + 1] == b'\\' {
+        // `'\''`, `'\\'`, `'\n'`, `'\u{…}'`: the escaped character is never the end.
+        return src.get(i + 3..)?.find('\'').map(|e| e + 4);
+    }
+    let c = src[i + 1..].chars().next()?;
+    (src.as_bytes().get(i + 1 + c.len_utf8()) == Some(&b'\'')).then_some(c.len_utf8() + 2)
 }
 
 /// The first path segment after every `crate::` in `code`, and every top-level name of a
@@ -222,9 +239,8 @@ fn literals(src: &str) -> Vec<&str> {
     while i < b.len() {
         if src[i..].starts_with("//") {
             i += src[i..].find('\n').unwrap_or(src.len() - i);
-        } else if b[i] == b'\'' && i + 2 < b.len() && (b[i + 2] == b'\'' || b[i + 1] == b'\\') {
-            // A char literal such as '"' must not open a string.
-            i += src[i + 1..].find('\'').map_or(1, |e| e + 2);
+        } else if let Some(len) = char_literal(src, i) {
+            i += len;
         } else if b[i] == b'"' {
             let start = i + 1;
             i += 1;
