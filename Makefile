@@ -37,6 +37,8 @@ serve: deps ui
 
 test: deps-test lint ui-test
 	$(CARGO) test $(CRATES)
+	# The core's suite again, every world on a PostgreSQL server of its own.
+	TOLLGATE_TEST_ENGINE=postgres $(CARGO) test -p tollgate-core --test it
 	$(MAKE) api-conformance
 	$(MAKE) e2e
 	$(MAKE) e2e-desktop

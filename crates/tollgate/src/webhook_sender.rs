@@ -67,7 +67,7 @@ async fn round(
     gateway: &mut Gateway,
 ) -> anyhow::Result<()> {
     let store = console.store();
-    let wanted = webhooks::wanted(&mut *store.read().acquire().await?).await?;
+    let wanted = webhooks::wanted(&mut store.reader().await?).await?;
     if wanted.is_empty() {
         *gateway = None;
         return Ok(());
@@ -108,7 +108,7 @@ async fn round(
         }
     }
     tx.commit().await?;
-    let due = webhooks::due(&mut *store.read().acquire().await?, now, BATCH).await?;
+    let due = webhooks::due(&mut store.reader().await?, now, BATCH).await?;
     let sent = due.into_iter().map(|d| {
         let outbound = outbound.clone();
         async move {

@@ -24,7 +24,7 @@ impl Command for AuditList {
             since: self.since,
             before_id: self.before_id,
         };
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(audit::list(&mut conn, filter, limit).await?))
     }
 }

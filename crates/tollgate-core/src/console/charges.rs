@@ -14,7 +14,7 @@ impl Command for ChargeShow {
         if id.is_empty() || id.len() > 200 {
             return Err(ConsoleError::invalid("request_id", "must be 1 to 200 characters"));
         }
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         charged_request(&mut conn, console.request_log(), id)
             .await?
             .ok_or_else(|| ConsoleError::not_found("charge of request", id))

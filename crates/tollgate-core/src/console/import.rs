@@ -29,7 +29,16 @@ impl Command for TenantImport {
         let mut slugs = Vec::new();
         for (line, record) in records {
             let result = match record {
-                Ok(record) => import_one(&mut tx, ctx, record, line, &mut report).await,
+                Ok(record) => {
+                    // A refused line leaves nothing behind, and the import carries on past it.
+                    tx.mark().await?;
+                    let result = import_one(&mut tx, ctx, record, line, &mut report).await;
+                    match result {
+                        Ok(_) => tx.keep_since_mark().await?,
+                        Err(_) => tx.back_to_mark().await?,
+                    }
+                    result
+                }
                 Err(message) if self.dry_run => {
                     report.refuse(ImportLineError { line: line as i64, field: None, message });
                     continue;

@@ -96,7 +96,7 @@ impl Command for KeyList {
     type Output = List<ApiKey>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<ApiKey>, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
         Ok(List(of_tenant(&mut conn, tenant.id).await?))
     }

@@ -14,7 +14,7 @@ impl Command for LedgerList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<LedgerEntry>, ConsoleError> {
         let limit = page_limit(self.limit)?;
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let tenant = tenants::by_slug(&mut conn, &self.tenant).await?;
         Ok(List(ledger::entries(&mut conn, tenant.id, self.before_id, limit).await?))
     }

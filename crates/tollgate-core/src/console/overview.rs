@@ -19,7 +19,7 @@ impl Command for OverviewShow {
             return Err(ConsoleError::invalid("days", format!("must be 1-{MAX_DAYS}, got {days}")));
         }
         let since = (ctx.now - TimeDelta::days(days - 1)).date_naive().and_time(NaiveTime::MIN).and_utc();
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let threshold = settings::load(&mut conn).await?.low_balance_threshold;
 
         let balance_of = |tenant_id, stored| crate::console::tenants::charged_balance(console, tenant_id, stored);

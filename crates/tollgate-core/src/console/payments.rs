@@ -17,7 +17,7 @@ impl Command for PaymentEventList {
         if !(1..=1000).contains(&limit) {
             return Err(ConsoleError::invalid("limit", format!("must be 1 to 1000, got {limit}")));
         }
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(payments::events(&mut conn, self.tenant.as_deref(), limit).await?))
     }
 }
@@ -29,7 +29,7 @@ pub async fn receive_stripe(console: &Console, signature: Option<&str>, body: &[
     let secret = match console.live() {
         Some(live) => live.settings().stripe_webhook_secret.clone(),
         None => {
-            let mut conn = console.store().read().acquire().await.map_err(ConsoleError::from)?;
+            let mut conn = console.store().reader().await.map_err(ConsoleError::from)?;
             crate::store::settings::load(&mut conn).await?.stripe_webhook_secret
         }
     };
@@ -54,6 +54,6 @@ pub async fn receive_stripe(console: &Console, signature: Option<&str>, body: &[
 }
 
 async fn recorded(console: &Console, event_id: &str) -> Result<Option<PaymentEvent>, ConsoleError> {
-    let mut conn = console.store().read().acquire().await?;
+    let mut conn = console.store().reader().await?;
     Ok(payments::event(&mut conn, event_id).await?)
 }

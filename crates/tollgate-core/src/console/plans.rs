@@ -131,7 +131,7 @@ impl Command for PlanList {
     type Output = List<Plan>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Plan>, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(plans::list(&mut conn, self.include_archived).await?))
     }
 }

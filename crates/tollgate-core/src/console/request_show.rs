@@ -35,7 +35,7 @@ impl Command for RequestShow {
                 });
             }
         };
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let tenant = match record.tenant_id {
             Some(id) => tenants::slug_of(&mut conn, id).await?,
             None => None,

@@ -99,7 +99,7 @@ impl Command for RouteList {
     type Output = List<Route>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Route>, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(routes::list(&mut conn).await?))
     }
 }

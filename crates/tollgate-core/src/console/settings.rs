@@ -12,7 +12,7 @@ impl Command for SettingsGet {
     type Output = SettingsReport;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<SettingsReport, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(SettingsReport { listening: console.listening().cloned(), ..load_report(&mut conn).await? })
     }
 }

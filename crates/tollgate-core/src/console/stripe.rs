@@ -47,7 +47,7 @@ fn text<'a>(object: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// The tenant's slug: by customer id, then `metadata.tenant`, then `client_reference_id`.
 async fn tenant_of(console: &Console, object: &Value) -> Result<Option<String>, ConsoleError> {
     if let Some(customer) = text(object, &["customer"]) {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let slug = tenants::of_customer(&mut conn, customer).await?;
         if slug.is_some() {
             return Ok(slug);
@@ -55,7 +55,7 @@ async fn tenant_of(console: &Console, object: &Value) -> Result<Option<String>, 
     }
     for path in [&["metadata", "tenant"][..], &["client_reference_id"][..]] {
         if let Some(slug) = text(object, path) {
-            let mut conn = console.store().read().acquire().await?;
+            let mut conn = console.store().reader().await?;
             let found = tenants::find(&mut conn, slug).await?.map(|t| t.slug);
             if found.is_some() {
                 return Ok(found);
@@ -70,7 +70,7 @@ async fn subscription_of(
     console: &Console,
     tenant: &str,
 ) -> Result<(SubscriptionStatus, chrono::DateTime<chrono::Utc>), ConsoleError> {
-    let mut conn = console.store().read().acquire().await?;
+    let mut conn = console.store().reader().await?;
     let tenant = tenants::by_slug(&mut conn, tenant).await?;
     let subscription = subscriptions::of(&mut conn, tenant.id).await?;
     Ok((subscription.status, subscription.period_end))
@@ -80,7 +80,7 @@ async fn subscription_of(
 /// none), so the subscription's invoices find it too.
 async fn link_customer(console: &Console, ctx: &Ctx, tenant: &str, object: &Value) -> Result<(), ConsoleError> {
     let Some(customer) = text(object, &["customer"]) else { return Ok(()) };
-    let mut conn = console.store().read().acquire().await?;
+    let mut conn = console.store().reader().await?;
     let held = tenants::by_slug(&mut conn, tenant).await?.stripe_customer;
     if held.is_some() {
         return Ok(());

@@ -88,7 +88,7 @@ impl Command for TenantList {
     type Output = List<TenantRow>;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let listed = tenants::list(&mut conn, self.search.as_deref(), ctx.now).await?;
         // The same balance as tenant.show: memory's, with usage not yet written.
         Ok(List(
@@ -109,7 +109,7 @@ impl Command for TenantShow {
     type Output = TenantDetail;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<TenantDetail, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         let mut detail = detail(&mut conn, &self.tenant).await?;
         detail.tenant.balance = charged_balance(console, detail.tenant.id, detail.tenant.balance);
         Ok(detail)

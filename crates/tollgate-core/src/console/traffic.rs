@@ -18,7 +18,7 @@ impl Command for DenialList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<Denial>, ConsoleError> {
         let limit = page_limit(self.limit)?;
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(
             traffic::denials(&mut conn, self.tenant.as_deref(), self.code.as_deref(), self.before_id, limit).await?,
         ))
@@ -33,7 +33,7 @@ impl Command for DenialCounts {
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<DenialMinute>, ConsoleError> {
         let limit = page_limit(self.limit)?;
         let since = self.since.map(|s| minute_start(s.timestamp().div_euclid(60)));
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(traffic::denial_counts(&mut conn, self.tenant.as_deref(), self.code.as_deref(), since, limit).await?))
     }
 }
@@ -45,7 +45,7 @@ impl Command for UsageList {
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<UsageMinute>, ConsoleError> {
         let limit = page_limit(self.limit)?;
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(traffic::usage(&mut conn, self.tenant.as_deref(), self.since, limit).await?))
     }
 }

@@ -13,7 +13,7 @@ impl Command for TrafficHistoryShow {
     type Output = TrafficHistory;
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<TrafficHistory, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         if let Some(tenant) = &self.tenant {
             tenants::by_slug(&mut conn, tenant).await?;
         }

@@ -33,7 +33,7 @@ impl Command for WebhookList {
     type Output = List<WebhookEndpoint>;
 
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<List<WebhookEndpoint>, ConsoleError> {
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(webhooks::endpoints(&mut conn).await?))
     }
 }
@@ -63,7 +63,7 @@ impl Command for WebhookDeliveries {
         if !(1..=500).contains(&limit) {
             return Err(ConsoleError::invalid("limit", format!("must be 1 to 500, got {limit}")));
         }
-        let mut conn = console.store().read().acquire().await?;
+        let mut conn = console.store().reader().await?;
         Ok(List(webhooks::deliveries(&mut conn, self.endpoint, limit).await?))
     }
 }

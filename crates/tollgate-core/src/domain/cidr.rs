@@ -150,12 +150,6 @@ pub fn list(field: &str, items: &[String]) -> Result<Vec<Cidr>, ConsoleError> {
     Ok(out)
 }
 
-/// A checked list as stored: a JSON array of CIDR strings.
-#[must_use]
-pub fn to_json(list: &[Cidr]) -> String {
-    serde_json::to_string(list).expect("CIDRs serialize")
-}
-
 /// One party's address rules (a tenant's, a route's), borrowed from where they are kept.
 /// Deny wins over allow; an empty allow list lets every address not denied through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

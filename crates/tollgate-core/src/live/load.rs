@@ -71,7 +71,7 @@ impl Live {
     /// Loads everything. With no usage pending (nothing is running yet), stored balances
     /// are exactly what may be spent.
     pub async fn load(store: &Store) -> Result<Self, sqlx::Error> {
-        let mut conn = store.read().acquire().await?;
+        let mut conn = store.reader().await?;
         let keys = accounts::keys(&mut conn).await?;
         let tenants = accounts::tenants(&mut conn).await?;
         let plans = plans::all(&mut conn).await?;

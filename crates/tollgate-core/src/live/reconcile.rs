@@ -77,7 +77,7 @@ impl Snapshot {
 /// things differed, or `None` when console writes kept committing for 5 s, so no pass
 /// could be made.
 pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::Error> {
-    let mut tx = store.read().begin().await?;
+    let mut tx = store.snapshot().await?;
     let snapshot = Snapshot::read(&mut tx).await?;
     let deadline = tokio::time::Instant::now() + QUIET_WITHIN;
     while live.committing.load(Ordering::SeqCst) > 0 {
@@ -95,7 +95,7 @@ pub async fn reconcile(live: &Live, store: &Store) -> Result<Option<u64>, sqlx::
     };
     let mut drift = count(live.repair(snapshot, false));
     drift += count(live.repair_keys_paged(&mut tx, at).await?);
-    tx.commit().await?;
+    tx.finish().await?;
     drift += count(repair_balances(live, store).await?);
     Ok(Some(drift))
 }

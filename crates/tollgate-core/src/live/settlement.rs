@@ -819,12 +819,14 @@ mod tests {
 
     /// Ledger debits per tenant id.
     async fn debits(store: &Store) -> HashMap<i64, i64> {
-        sqlx::query_as::<_, (i64, i64)>("SELECT tenant_id, COUNT(*) FROM ledger WHERE kind = 'debit' GROUP BY 1")
-            .fetch_all(store.read())
-            .await
-            .unwrap()
-            .into_iter()
-            .collect()
+        crate::on!(&mut store.reader().await.unwrap(), |c| sqlx::query_as::<_, (i64, i64)>(
+            "SELECT tenant_id, COUNT(*) FROM ledger WHERE kind = 'debit' GROUP BY 1"
+        )
+        .fetch_all(c)
+        .await)
+        .unwrap()
+        .into_iter()
+        .collect()
     }
 
     /// A real database with tenants 1 to `count`, 100 credits each (rows only: enough for
@@ -833,15 +835,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let console = crate::Console::open(&dir.path().join("tollgate.db")).await.unwrap();
         let mut write = console.store().begin().await.unwrap();
-        let inserted = sqlx::query(
+        let inserted = crate::on!(&mut *write, |c| sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
              INSERT INTO tenants (id, slug, name, balance, created_at, updated_at)
              SELECT i, 't' || i, 't' || i, 100, ?2, ?2 FROM n",
         )
         .bind(count)
         .bind(Utc::now())
-        .execute(&mut *write)
-        .await;
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()));
         write.check(inserted).unwrap();
         write.commit().await.unwrap();
         (dir, console, (1..=count).collect())
@@ -918,7 +921,10 @@ mod tests {
         let written = debits(&store).await;
         assert!(ids.iter().all(|id| written.get(id) == Some(&2)), "every tenant written once more: {written:?}");
         let balances: Vec<i64> =
-            sqlx::query_scalar("SELECT balance FROM tenants").fetch_all(store.read()).await.unwrap();
+            crate::on!(&mut store.reader().await.unwrap(), |c| sqlx::query_scalar("SELECT balance FROM tenants")
+                .fetch_all(c)
+                .await)
+            .unwrap();
         assert_eq!(balances, vec![97; ids.len()], "100 granted, 1 + 2 charged");
         settlement.stop().await.unwrap();
         writer.await.unwrap();

@@ -2,10 +2,10 @@
 //! their subscriptions and the requests counted this period.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 use crate::domain::cidr::Cidr;
 use crate::domain::standing::{Standing, SubscriptionStatus};
+use crate::store::{Connection, on};
 
 /// A key as the gateway needs it (hash included, to index them by).
 #[derive(sqlx::FromRow)]
@@ -60,7 +60,7 @@ macro_rules! tenant_facts {
     ($filter:literal) => {
         concat!(
             "SELECT t.id, t.slug, t.standing, t.billing_link, t.balance, s.plan_id, s.status, s.period_start,
-                s.period_end, s.grace_until, 0 AS period_used, t.ip_allow, t.ip_deny
+                s.period_end, s.grace_until, CAST(0 AS BIGINT) AS period_used, t.ip_allow, t.ip_deny
              FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id ",
             $filter
         )
@@ -85,36 +85,36 @@ pub(crate) const ALL_KEYS: &str = key_query!("");
 pub(crate) const KEYS_AFTER: &str = key_query!("WHERE id > $1 ORDER BY id LIMIT $2");
 
 /// Every key.
-pub(crate) async fn keys(conn: &mut SqliteConnection) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(ALL_KEYS).fetch_all(conn).await
+pub(crate) async fn keys(conn: &mut Connection) -> sqlx::Result<Vec<KeyRow>> {
+    on!(conn, |c| sqlx::query_as(ALL_KEYS).fetch_all(c).await)
 }
 
 /// Tenant `tenant_id`'s keys.
-pub(crate) async fn keys_of(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(key_query!("WHERE tenant_id = $1")).bind(tenant_id).fetch_all(conn).await
+pub(crate) async fn keys_of(conn: &mut Connection, tenant_id: i64) -> sqlx::Result<Vec<KeyRow>> {
+    on!(conn, |c| sqlx::query_as(key_query!("WHERE tenant_id = $1")).bind(tenant_id).fetch_all(c).await)
 }
 
 /// One page of keys: at most `limit`, in id order after `after`.
-pub(crate) async fn keys_after(conn: &mut SqliteConnection, after: i64, limit: i64) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(KEYS_AFTER).bind(after).bind(limit).fetch_all(conn).await
+pub(crate) async fn keys_after(conn: &mut Connection, after: i64, limit: i64) -> sqlx::Result<Vec<KeyRow>> {
+    on!(conn, |c| sqlx::query_as(KEYS_AFTER).bind(after).bind(limit).fetch_all(c).await)
 }
 
 /// Every tenant with its stored period count (start-up never sums the ledger).
-pub(crate) async fn tenants(conn: &mut SqliteConnection) -> sqlx::Result<Vec<TenantRow>> {
-    sqlx::query_as(tenant_query!("")).fetch_all(conn).await
+pub(crate) async fn tenants(conn: &mut Connection) -> sqlx::Result<Vec<TenantRow>> {
+    on!(conn, |c| sqlx::query_as(tenant_query!("")).fetch_all(c).await)
 }
 
 /// Every tenant's stored facts, without the period count.
-pub(crate) async fn tenant_facts(conn: &mut SqliteConnection) -> sqlx::Result<Vec<TenantRow>> {
-    sqlx::query_as(TENANT_FACTS).fetch_all(conn).await
+pub(crate) async fn tenant_facts(conn: &mut Connection) -> sqlx::Result<Vec<TenantRow>> {
+    on!(conn, |c| sqlx::query_as(TENANT_FACTS).fetch_all(c).await)
 }
 
 /// Tenant `slug`'s stored facts, without the period count.
-pub(crate) async fn tenant_facts_of(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<TenantRow>> {
-    sqlx::query_as(tenant_facts!("WHERE t.slug = $1")).bind(slug).fetch_optional(conn).await
+pub(crate) async fn tenant_facts_of(conn: &mut Connection, slug: &str) -> sqlx::Result<Option<TenantRow>> {
+    on!(conn, |c| sqlx::query_as(tenant_facts!("WHERE t.slug = $1")).bind(slug).fetch_optional(c).await)
 }
 
 /// Every tenant's stored balance: `(id, balance)`.
-pub(crate) async fn balances(conn: &mut SqliteConnection) -> sqlx::Result<Vec<(i64, i64)>> {
-    sqlx::query_as("SELECT id, balance FROM tenants").fetch_all(conn).await
+pub(crate) async fn balances(conn: &mut Connection) -> sqlx::Result<Vec<(i64, i64)>> {
+    on!(conn, |c| sqlx::query_as("SELECT id, balance FROM tenants").fetch_all(c).await)
 }

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
 use crate::domain::ctx::Ctx;
 use crate::domain::validate;
+use crate::store::dialects;
+use crate::store::{Connection, on};
 
 /// One console action as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -69,12 +70,8 @@ impl<'a> Change<'a> {
 }
 
 /// Writes `change` inside the caller's transaction, so the action and its record commit together.
-pub(crate) async fn record(
-    conn: &mut SqliteConnection,
-    ctx: &Ctx,
-    change: Change<'_>,
-) -> Result<AuditEntry, ConsoleError> {
-    let entry = sqlx::query_as::<_, AuditEntry>(
+pub(crate) async fn record(conn: &mut Connection, ctx: &Ctx, change: Change<'_>) -> Result<AuditEntry, ConsoleError> {
+    let entry = on!(conn, |c| sqlx::query_as::<_, AuditEntry>(
         "INSERT INTO audit_log (at, actor, action, target, reason, before, after)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
     )
@@ -83,10 +80,10 @@ pub(crate) async fn record(
     .bind(change.action)
     .bind(&change.target)
     .bind(change.reason)
-    .bind(change.before.map(|v| v.to_string()))
-    .bind(change.after.map(|v| v.to_string()))
-    .fetch_one(conn)
-    .await?;
+    .bind(change.before.map(sqlx::types::Json))
+    .bind(change.after.map(sqlx::types::Json))
+    .fetch_one(c)
+    .await)?;
     Ok(entry)
 }
 
@@ -165,33 +162,30 @@ pub(crate) struct AuditFilter<'a> {
 /// The latest `limit` entries matching `filter`. Times are stored in one format (RFC 3339
 /// in UTC), so their text order is time order; `id` breaks ties. A page continues after
 /// the entry `before_id` in that order.
-pub(crate) async fn list(
-    conn: &mut SqliteConnection,
-    filter: AuditFilter<'_>,
-    limit: i64,
-) -> sqlx::Result<Vec<AuditEntry>> {
-    sqlx::query_as::<_, AuditEntry>(
+pub(crate) async fn list(conn: &mut Connection, filter: AuditFilter<'_>, limit: i64) -> sqlx::Result<Vec<AuditEntry>> {
+    let sql = dialects!(conn.engine(),
         "SELECT * FROM audit_log
          WHERE ($1 IS NULL OR target = $1)
            AND ($2 IS NULL OR target = 'tenant:' || $2)
            AND ($3 IS NULL OR actor = $3 OR substr(actor, 1, length($3) + 1) = $3 || ':')
            AND ($4 IS NULL OR action = $4 OR substr(action, 1, length($4) + 1) = $4 || '.')
-           AND ($5 IS NULL OR julianday(at) >= julianday($5))
+           AND ($5 IS NULL OR " {"julianday(at) >= julianday($5)", "at >= $5"} ")
            AND ($6 IS NULL OR (at, id) < (SELECT at, id FROM audit_log WHERE id = $6))
-         ORDER BY at DESC, id DESC LIMIT $7",
-    )
-    .bind(filter.target)
-    .bind(filter.tenant)
-    .bind(filter.actor)
-    .bind(filter.action)
-    .bind(filter.since)
-    .bind(filter.before_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         ORDER BY at DESC, id DESC LIMIT $7"
+    );
+    on!(conn, |c| sqlx::query_as::<_, AuditEntry>(sql)
+        .bind(filter.target)
+        .bind(filter.tenant)
+        .bind(filter.actor)
+        .bind(filter.action)
+        .bind(filter.since)
+        .bind(filter.before_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await)
 }
 
 /// The newest entry's id (0 for an empty log): the version a snapshot includes.
-pub(crate) async fn last_id(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(conn).await
+pub(crate) async fn last_id(conn: &mut Connection) -> sqlx::Result<i64> {
+    on!(conn, |c| sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(c).await)
 }

@@ -8,10 +8,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::store::request_log::{Lookup, RequestId, RequestLog};
+use crate::store::{Connection, on};
 
 /// A strict request's charge, as [`charged_request`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -31,7 +31,7 @@ pub struct ChargedRequest {
 /// request log `log` still holds it; `None` otherwise (not served, not charged, no longer
 /// in the log, or served in `batched`, whose usage is kept per tenant only).
 pub async fn charged_request(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     log: Option<&RequestLog>,
     request_id: &str,
 ) -> Result<Option<ChargedRequest>, sqlx::Error> {
@@ -48,14 +48,14 @@ pub async fn charged_request(
     }
     // The entry must be a debit of the request's tenant: a record from a database that
     // was replaced since would otherwise name another's entry.
-    let tenant: Option<String> = sqlx::query_scalar(
+    let tenant: Option<String> = on!(conn, |c| sqlx::query_scalar(
         "SELECT t.slug FROM ledger l JOIN tenants t ON t.id = l.tenant_id
          WHERE l.id = $1 AND l.tenant_id = $2 AND l.kind = 'debit'",
     )
     .bind(entry_id)
     .bind(tenant_id)
-    .fetch_optional(conn)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     Ok(tenant.map(|tenant| ChargedRequest {
         request_id: id.to_string(),
         tenant,

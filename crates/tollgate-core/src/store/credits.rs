@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::ConsoleError;
 use crate::store::ledger::{EntryKind, LedgerEntry};
 use crate::store::request_log::{Lookup, RequestId, RequestLog};
+use crate::store::{Connection, on};
 
 /// What a credit movement did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -112,20 +113,21 @@ pub(crate) struct Movement {
 /// entries: they are rare, and an index on request ids would cost every usage entry the
 /// gateway writes.
 pub(crate) async fn check_refundable(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Connection,
     log: Option<&RequestLog>,
     tenant_id: i64,
     request_id: &str,
     amount: i64,
 ) -> Result<(), ConsoleError> {
-    let (charged, refunded): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT -SUM(CASE WHEN kind = 'debit' THEN amount END), SUM(CASE WHEN kind = 'refund' THEN amount END)
+    let (charged, refunded): (Option<i64>, Option<i64>) = on!(conn, |c| sqlx::query_as(
+        "SELECT CAST(-SUM(CASE WHEN kind = 'debit' THEN amount END) AS BIGINT),
+                CAST(SUM(CASE WHEN kind = 'refund' THEN amount END) AS BIGINT)
          FROM ledger WHERE tenant_id = $1 AND request_id = $2",
     )
     .bind(tenant_id)
     .bind(request_id)
-    .fetch_one(conn)
-    .await?;
+    .fetch_one(c)
+    .await)?;
     let charged = charged.or_else(|| logged_charge(log?, tenant_id, request_id));
     let Some(charged) = charged else {
         // Not this tenant's charge (another's, a denial, a typo): nothing to give back.

@@ -5,12 +5,13 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
 use crate::domain::ctx::Ctx;
 use crate::error::is_unique_violation;
+use crate::store::{Connection, on};
+use sqlx::{FromRow, Row};
 
 /// Every key starts with this, so a leaked key is recognisable in logs and by scanners.
 pub const KEY_PREFIX: &str = "tg_live_";
@@ -97,7 +98,7 @@ pub struct KeyIssue {
 }
 
 pub(crate) async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     ctx: &Ctx,
     tenant_id: i64,
     name: &str,
@@ -112,7 +113,7 @@ pub(crate) async fn insert(
 /// Stores the hash of `secret` (never the secret) under the visible `prefix`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn store(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     ctx: &Ctx,
     tenant_id: i64,
     name: &str,
@@ -121,7 +122,7 @@ pub(crate) async fn store(
     secret: &str,
     prefix: &str,
 ) -> Result<ApiKey, ConsoleError> {
-    sqlx::query_as::<_, ApiKey>(
+    on!(conn, |c| sqlx::query_as::<_, ApiKey>(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
@@ -130,11 +131,11 @@ pub(crate) async fn store(
     .bind(prefix)
     .bind(hash_secret(secret))
     .bind(name)
-    .bind(serde_json::to_string(scopes).expect("strings serialize"))
+    .bind(sqlx::types::Json(scopes))
     .bind(ctx.now)
     .bind(expires_at)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c)
+    .await)
     .map_err(|e| {
         if is_unique_violation(&e) {
             ConsoleError::Conflict {
@@ -161,19 +162,15 @@ pub struct KeyRevoke {
     pub reason: Option<String>,
 }
 
-pub(crate) async fn set_revoked(
-    conn: &mut SqliteConnection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<ApiKey, ConsoleError> {
-    Ok(sqlx::query_as::<_, ApiKey>(
+pub(crate) async fn set_revoked(conn: &mut Connection, id: i64, now: DateTime<Utc>) -> Result<ApiKey, ConsoleError> {
+    Ok(on!(conn, |c| sqlx::query_as::<_, ApiKey>(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(now)
     .bind(id)
-    .fetch_one(conn)
-    .await?)
+    .fetch_one(c)
+    .await)?)
 }
 
 /// A rotation's result: the new key (with its secret) and the old one with its new expiry.
@@ -210,19 +207,19 @@ pub struct KeyList {
 }
 
 /// A tenant's keys, newest first.
-pub(crate) async fn of_tenant(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
-    Ok(sqlx::query_as::<_, ApiKey>(
+pub(crate) async fn of_tenant(conn: &mut Connection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
+    Ok(on!(conn, |c| sqlx::query_as::<_, ApiKey>(
         "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls
          FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",
     )
     .bind(tenant_id)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// Finds a key by its visible prefix or, when given the whole key, by its hash; returns
 /// it with its tenant's slug.
-pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiKey, String), ConsoleError> {
+pub(crate) async fn find(conn: &mut Connection, key: &str) -> Result<(ApiKey, String), ConsoleError> {
     let key = key.trim();
     let (column_value, by_hash) =
         if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
@@ -233,8 +230,11 @@ pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiK
         "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1"
     };
-    let row = sqlx::query(sql).bind(&column_value).fetch_optional(&mut *conn).await?;
-    let Some(row) = row else {
+    let found = on!(&mut *conn, |c| {
+        let row = sqlx::query(sql).bind(&column_value).fetch_optional(c).await?;
+        row.map(|row| Ok::<_, sqlx::Error>((ApiKey::from_row(&row)?, row.try_get("slug")?))).transpose()
+    })?;
+    let Some(found) = found else {
         // Never echo a whole secret back in an error message.
         let shown = if by_hash {
             format!("{}…", key.chars().take(VISIBLE_CHARS).collect::<String>())
@@ -243,18 +243,17 @@ pub(crate) async fn find(conn: &mut SqliteConnection, key: &str) -> Result<(ApiK
         };
         return Err(ConsoleError::not_found("key", shown));
     };
-    use sqlx::{FromRow, Row};
-    Ok((ApiKey::from_row(&row)?, row.try_get("slug")?))
+    Ok(found)
 }
 
 /// Makes key `id` expire at `until` (a rotated key's overlap).
-pub(crate) async fn expire_at(conn: &mut SqliteConnection, id: i64, until: DateTime<Utc>) -> sqlx::Result<ApiKey> {
-    sqlx::query_as::<_, ApiKey>(
+pub(crate) async fn expire_at(conn: &mut Connection, id: i64, until: DateTime<Utc>) -> sqlx::Result<ApiKey> {
+    on!(conn, |c| sqlx::query_as::<_, ApiKey>(
         "UPDATE api_keys SET expires_at = $1 WHERE id = $2
          RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
     )
     .bind(until)
     .bind(id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c)
+    .await)
 }

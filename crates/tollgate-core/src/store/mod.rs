@@ -1,8 +1,14 @@
-//! The SQLite database: one file, WAL, foreign keys on, migrations applied at open.
+//! The database: SQLite (one file, WAL, foreign keys on) by default, or a PostgreSQL
+//! server that several nodes share; migrations applied at open.
 //!
-//! Writes go through a pool of exactly one connection, so write transactions queue in
-//! this process instead of failing with `SQLITE_BUSY`; reads use their own pool and see
-//! the last committed state (WAL lets them run beside the writer).
+//! Writes go through a pool of exactly one connection, so this process's write
+//! transactions queue (instead of failing with `SQLITE_BUSY`) and commit in order, which
+//! the memory that follows commits relies on; reads use their own pool and see the last
+//! committed state.
+//!
+//! Every statement is written once and compiled for each engine by [`on!`]: the SQL both
+//! engines read (`$1` parameters, `RETURNING`, `ON CONFLICT`, `TRUE`/`FALSE`) is one text,
+//! and the few spots where the dialects part ([`Engine::pick`]) carry both.
 //!
 //! A write is `BEGIN IMMEDIATE … COMMIT` issued by [`Write`] itself, not sqlx's
 //! transaction: when a statement or the commit fails (a full disk answers `SQLITE_FULL`,
@@ -43,14 +49,90 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use crate::store::health::{Health, StorageStatus, is_storage_failure};
 
 /// A connection of the database this store runs on: what the layers above hold when they
-/// read inside a store transaction, so none of them names the backend.
-pub type Connection = SqliteConnection;
+/// read inside a store transaction, so none of them names the engine.
+pub enum Connection {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The statement text for this engine, where the dialects part.
+    pub fn pick(self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Self::Sqlite => sqlite,
+            Self::Postgres => postgres,
+        }
+    }
+}
+
+impl Connection {
+    /// The engine this connection speaks to.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Sqlite(_) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Closes the connection instead of returning it to its pool (closing rolls back
+    /// whatever transaction is open on it).
+    fn close_on_drop(&mut self) {
+        match self {
+            Self::Sqlite(c) => c.close_on_drop(),
+            Self::Postgres(c) => c.close_on_drop(),
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the engine's own connection (`&mut SqliteConnection` or
+/// `&mut PgConnection`): the body is written once and type-checked for each engine, so a
+/// statement's binds and row types must suit both.
+#[macro_export]
+macro_rules! on {
+    ($conn:expr, |$c:ident| $body:expr) => {{
+        let on_conn: &mut $crate::store::Connection = &mut *$conn;
+        match on_conn {
+            $crate::store::Connection::Sqlite(pooled) => {
+                let $c: &mut ::sqlx::SqliteConnection = &mut *pooled;
+                $body
+            }
+            $crate::store::Connection::Postgres(pooled) => {
+                let $c: &mut ::sqlx::PgConnection = &mut *pooled;
+                $body
+            }
+        }
+    }};
+}
+pub use on;
+
+/// One statement in both dialects, for the spots where they part: plain literals are
+/// shared, and each `{sqlite, postgres}` pair gives the two texts of one spot (SQLite's
+/// times are text, compared through `julianday`; PostgreSQL's are `timestamptz`).
+/// Evaluates to the engine's text, `&'static str`.
+macro_rules! dialects {
+    ($engine:expr, $($piece:tt)+) => {
+        $engine.pick(concat!($($crate::store::dialects!(@sqlite $piece)),+), concat!($($crate::store::dialects!(@postgres $piece)),+))
+    };
+    (@sqlite { $sqlite:literal, $postgres:literal }) => { $sqlite };
+    (@sqlite $shared:literal) => { $shared };
+    (@postgres { $sqlite:literal, $postgres:literal }) => { $postgres };
+    (@postgres $shared:literal) => { $shared };
+}
+pub(crate) use dialects;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -83,11 +165,17 @@ pub enum Durability {
 /// What the writer connection's `synchronous` was last set to (0: unknown, a fresh connection).
 const SYNC_UNKNOWN: u8 = 0;
 
+/// The pools of one engine: `write` has exactly one connection.
+#[derive(Clone, Debug)]
+enum Pools {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres { read: PgPool, write: PgPool },
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    pools: Pools,
     health: Arc<Health>,
     /// The writer connection's `synchronous` mode (1 NORMAL, 2 FULL), so a write switches it
     /// only when it needs the other one.
@@ -119,12 +207,57 @@ impl Store {
             .map_err(open_err)?;
         MIGRATOR.run(&write).await.map_err(|source| OpenError::Migrate { path: shown.clone(), source })?;
         let read = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
-        Ok(Self { read, write, health: Arc::default(), sync: Arc::new(AtomicU8::new(SYNC_UNKNOWN)) })
+        Ok(Self::with(Pools::Sqlite { read, write }))
     }
 
-    /// The pool for queries that change nothing.
-    pub fn read(&self) -> &SqlitePool {
-        &self.read
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`) and applies pending
+    /// migrations. Several nodes may open the same database.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let shown = redact(url);
+        let open_err = |source| OpenError::Open { path: shown.clone(), source };
+        let options: PgConnectOptions = url.parse().map_err(open_err)?;
+        let pool = |n| PgPoolOptions::new().max_connections(n).acquire_timeout(Duration::from_secs(60));
+        let write = pool(1).connect_with(options.clone()).await.map_err(open_err)?;
+        POSTGRES_MIGRATOR.run(&write).await.map_err(|source| OpenError::Migrate { path: shown.clone(), source })?;
+        let read = pool(4).connect_with(options).await.map_err(open_err)?;
+        Ok(Self::with(Pools::Postgres { read, write }))
+    }
+
+    fn with(pools: Pools) -> Self {
+        Self { pools, health: Arc::default(), sync: Arc::new(AtomicU8::new(SYNC_UNKNOWN)) }
+    }
+
+    /// The engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        match self.pools {
+            Pools::Sqlite { .. } => Engine::Sqlite,
+            Pools::Postgres { .. } => Engine::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, when the store runs on PostgreSQL (leases and the change feed
+    /// use it directly).
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.pools {
+            Pools::Postgres { read, .. } => Some(read),
+            Pools::Sqlite { .. } => None,
+        }
+    }
+
+    /// A connection for queries that change nothing; it sees the last committed state.
+    pub async fn reader(&self) -> Result<Connection, sqlx::Error> {
+        Ok(match &self.pools {
+            Pools::Sqlite { read, .. } => Connection::Sqlite(read.acquire().await?),
+            Pools::Postgres { read, .. } => Connection::Postgres(read.acquire().await?),
+        })
+    }
+
+    /// A read-only transaction: every query in it sees the same committed state.
+    pub async fn snapshot(&self) -> Result<Snapshot, sqlx::Error> {
+        let mut conn = self.reader().await?;
+        let begin = conn.engine().pick("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        on!(&mut conn, |c| c.execute(begin).await.map(drop))?;
+        Ok(Snapshot { conn: Some(conn) })
     }
 
     /// Whether writes succeed.
@@ -147,11 +280,16 @@ impl Store {
 
     /// Starts a write transaction with the given durability.
     pub async fn begin_with(&self, durability: Durability) -> Result<Write, sqlx::Error> {
-        let conn = self.write.acquire().await.inspect_err(|e| {
+        let acquired = match &self.pools {
+            Pools::Sqlite { write, .. } => write.acquire().await.map(Connection::Sqlite),
+            Pools::Postgres { write, .. } => write.acquire().await.map(Connection::Postgres),
+        };
+        let conn = acquired.inspect_err(|e| {
             if is_storage_failure(e) {
                 self.health.failed(e)
             }
         })?;
+        let engine = conn.engine();
         let mut write = Write {
             conn: Some(conn),
             store: self.clone(),
@@ -163,12 +301,13 @@ impl Store {
             Durability::Crash => 1,
             Durability::PowerLoss => 2,
         };
-        if self.sync.load(Ordering::Acquire) != wanted {
+        if engine == Engine::Sqlite && self.sync.load(Ordering::Acquire) != wanted {
             let pragma = if wanted == 2 { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
             write.run(pragma).await?;
             self.sync.store(wanted, Ordering::Release);
         }
-        write.run("BEGIN IMMEDIATE").await?;
+        // PostgreSQL commits durably (`synchronous_commit` is the server's to set).
+        write.run(engine.pick("BEGIN IMMEDIATE", "BEGIN")).await?;
         Ok(write)
     }
 
@@ -176,23 +315,86 @@ impl Store {
     /// a failing [`Health`]).
     pub async fn probe(&self) -> Result<(), sqlx::Error> {
         let mut write = self.begin().await?;
-        let updated =
-            sqlx::query("UPDATE storage_probe SET at = $1 WHERE id = 1").bind(Utc::now()).execute(&mut *write).await;
+        let now = Utc::now();
+        let updated = on!(&mut *write, |c| sqlx::query("UPDATE storage_probe SET at = $1 WHERE id = 1")
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()));
         write.check(updated)?;
         write.commit().await
     }
 
     /// The writer connection's `synchronous` level as SQLite reports it (1 NORMAL, 2 FULL):
     /// what the last write committed with.
+    /// On PostgreSQL, which commits durably, 2.
     pub async fn writer_synchronous(&self) -> Result<i64, sqlx::Error> {
-        let mut conn = self.write.acquire().await?;
-        sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await
+        match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *write.acquire().await?).await
+            }
+            Pools::Postgres { .. } => Ok(2),
+        }
     }
 
-    /// Closes both pools, checkpointing the WAL, so a clean stop leaves one tidy file.
+    /// Closes both pools (on SQLite checkpointing the WAL, so a clean stop leaves one
+    /// tidy file).
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Postgres { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let Some(at) = url[start..].find('@').map(|i| start + i) else { return url.to_owned() };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// A read-only transaction on a reader connection (see [`Store::snapshot`]); dropped, it
+/// closes its connection, which ends the transaction.
+pub struct Snapshot {
+    conn: Option<Connection>,
+}
+
+impl Snapshot {
+    /// Ends the transaction and returns the connection to its pool.
+    pub async fn finish(mut self) -> Result<(), sqlx::Error> {
+        let mut conn = self.conn.take().expect("finished once");
+        on!(&mut conn, |c| c.execute("ROLLBACK").await.map(drop))
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+impl Deref for Snapshot {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("not finished")
+    }
+}
+
+impl DerefMut for Snapshot {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("not finished")
     }
 }
 
@@ -207,7 +409,7 @@ type Hook = Box<dyn FnOnce() + Send>;
 /// Dropped before [`commit`](Write::commit) (an error, a cancelled task), it rolls back by
 /// closing the connection, and runs its [`on_abandon`](Write::on_abandon) hooks.
 pub struct Write {
-    conn: Option<PoolConnection<Sqlite>>,
+    conn: Option<Connection>,
     store: Store,
     after_commit: Vec<Hook>,
     on_abandon: Vec<Hook>,
@@ -221,7 +423,7 @@ impl Write {
     /// connection when it fails.
     async fn run(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
         let conn = self.conn.as_mut().expect("used before commit");
-        match conn.execute(sql).await {
+        match on!(conn, |c| c.execute(sql).await.map(drop)) {
             Ok(_) => Ok(()),
             Err(e) => {
                 self.discard(&e);
@@ -240,6 +442,23 @@ impl Write {
             conn.close_on_drop();
         }
         self.store.sync.store(SYNC_UNKNOWN, Ordering::Release);
+    }
+
+    /// Marks a point the write can go back to ([`back_to_mark`](Write::back_to_mark)) and
+    /// carry on: on PostgreSQL a failed statement otherwise spoils the whole transaction.
+    pub async fn mark(&mut self) -> Result<(), sqlx::Error> {
+        self.run("SAVEPOINT mark").await
+    }
+
+    /// Keeps what was done since the last [`mark`](Write::mark).
+    pub async fn keep_since_mark(&mut self) -> Result<(), sqlx::Error> {
+        self.run("RELEASE SAVEPOINT mark").await
+    }
+
+    /// Undoes what was done since the last [`mark`](Write::mark), and carries on.
+    pub async fn back_to_mark(&mut self) -> Result<(), sqlx::Error> {
+        self.run("ROLLBACK TO SAVEPOINT mark").await?;
+        self.run("RELEASE SAVEPOINT mark").await
     }
 
     /// Passes a statement's result through; when storage failed, the connection is thrown
@@ -305,14 +524,14 @@ impl Drop for Write {
 }
 
 impl Deref for Write {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
         self.conn.as_ref().expect("used after a failed statement of its own")
     }
 }
 
 impl DerefMut for Write {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
         self.conn.as_mut().expect("used after a failed statement of its own")
     }
 }

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::store::dialects;
 use crate::store::plans::BillingPeriod;
 use crate::store::subscriptions::SubscriptionStatus;
+use crate::store::{Connection, on};
 
 /// Days shown unless asked otherwise.
 pub(crate) const DEFAULT_DAYS: i64 = 30;
@@ -184,55 +185,55 @@ pub fn monthly(price: i64, period: BillingPeriod, count: i64) -> i64 {
     i64::try_from((total * 2 + den) / (den * 2)).unwrap_or(i64::MAX)
 }
 
-/// An instant as `denial_minutes` stores its minutes, for comparing as text.
-pub(crate) fn minute_text(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:00+00:00").to_string()
+/// The start of `at`'s minute, as `denial_minutes` stores its minutes (on SQLite as text,
+/// so the two compare as text only when both are whole minutes).
+pub(crate) fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    crate::store::traffic::minute_start(at.timestamp().div_euclid(60))
 }
 
 /// The money view from `since` (the first of `days` days) to `now`. `balance_of` gives a
 /// tenant's spendable balance from its stored one (the gateway's memory counts usage not
 /// yet written).
 pub(crate) async fn read(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     days: i64,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
     threshold: i64,
     balance_of: impl Fn(i64, i64) -> i64,
 ) -> sqlx::Result<Overview> {
-    let mut plans = sqlx::query_as::<_, PlanRevenue>(
+    let mut plans = on!(&mut *conn, |c| sqlx::query_as::<_, PlanRevenue>(
         "SELECT p.slug, p.name, p.price_minor, p.currency, p.billing_period, p.archived,
-                COALESCE(SUM(s.status = 'active'), 0) AS active,
-                COALESCE(SUM(s.status = 'trialing'), 0) AS trialing,
-                COALESCE(SUM(s.status = 'past_due'), 0) AS past_due
+                COUNT(*) FILTER (WHERE s.status = 'active') AS active,
+                COUNT(*) FILTER (WHERE s.status = 'trialing') AS trialing,
+                COUNT(*) FILTER (WHERE s.status = 'past_due') AS past_due
          FROM plans p LEFT JOIN subscriptions s ON s.plan_id = p.id
-         GROUP BY p.id HAVING p.archived = 0 OR active + trialing + past_due > 0
+         GROUP BY p.id
+         HAVING NOT p.archived OR COUNT(*) FILTER (WHERE s.status IN ('active', 'trialing', 'past_due')) > 0
          ORDER BY p.price_minor, p.slug",
     )
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     let mut mrr: BTreeMap<String, i64> = BTreeMap::new();
     for plan in &mut plans {
         plan.mrr_minor = monthly(plan.price_minor, plan.billing_period, plan.active);
         *mrr.entry(plan.currency.clone()).or_default() += plan.mrr_minor;
     }
 
-    let credits = sqlx::query_as::<_, CreditDay>(
-        "SELECT substr(created_at, 1, 10) AS day,
-                COALESCE(SUM(CASE WHEN kind = 'grant' THEN amount END), 0) AS granted,
-                COALESCE(SUM(CASE WHEN kind = 'topup' THEN amount END), 0) AS topped_up,
-                COALESCE(-SUM(CASE WHEN kind = 'debit' THEN amount END), 0) AS consumed,
-                COALESCE(SUM(CASE WHEN kind = 'debit' THEN requests END), 0) AS requests,
-                COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount END), 0) AS refunded,
-                COALESCE(SUM(CASE WHEN kind = 'adjustment' THEN amount END), 0) AS adjusted,
-                COALESCE(-SUM(CASE WHEN kind = 'expiry' THEN amount END), 0) AS expired
-         FROM ledger WHERE created_at >= $1 GROUP BY 1 ORDER BY 1",
-    )
-    .bind(since)
-    .fetch_all(&mut *conn)
-    .await?;
+    let sql = dialects!(conn.engine(),
+        "SELECT " {"substr(created_at, 1, 10)", "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"} " AS day,
+                CAST(COALESCE(SUM(CASE WHEN kind = 'grant' THEN amount END), 0) AS BIGINT) AS granted,
+                CAST(COALESCE(SUM(CASE WHEN kind = 'topup' THEN amount END), 0) AS BIGINT) AS topped_up,
+                CAST(COALESCE(-SUM(CASE WHEN kind = 'debit' THEN amount END), 0) AS BIGINT) AS consumed,
+                CAST(COALESCE(SUM(CASE WHEN kind = 'debit' THEN requests END), 0) AS BIGINT) AS requests,
+                CAST(COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount END), 0) AS BIGINT) AS refunded,
+                CAST(COALESCE(SUM(CASE WHEN kind = 'adjustment' THEN amount END), 0) AS BIGINT) AS adjusted,
+                CAST(COALESCE(-SUM(CASE WHEN kind = 'expiry' THEN amount END), 0) AS BIGINT) AS expired
+         FROM ledger WHERE created_at >= $1 GROUP BY 1 ORDER BY 1"
+    );
+    let credits = on!(&mut *conn, |c| sqlx::query_as::<_, CreditDay>(sql).bind(since).fetch_all(c).await)?;
 
-    let topups = sqlx::query_as::<_, TopUpRecord>(
+    let topups = on!(&mut *conn, |c| sqlx::query_as::<_, TopUpRecord>(
         "SELECT l.created_at AS at, t.slug AS tenant, l.amount AS credits, l.paid_minor, l.paid_currency,
                 l.reason AS note, l.actor
          FROM ledger l JOIN tenants t ON t.id = l.tenant_id
@@ -240,48 +241,51 @@ pub(crate) async fn read(
     )
     .bind(since)
     .bind(TOPUPS_LISTED)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (topup_count, topup_credits): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'topup' AND created_at >= $1",
+    .fetch_all(c)
+    .await)?;
+    let (topup_count, topup_credits): (i64, i64) = on!(&mut *conn, |c| {
+        sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger WHERE kind = 'topup' AND created_at >= $1",
     )
     .bind(since)
-    .fetch_one(&mut *conn)
-    .await?;
-    let topup_paid = sqlx::query_as::<_, (String, i64)>(
-        "SELECT paid_currency, SUM(paid_minor) FROM ledger
+    .fetch_one(c).await
+    })?;
+    let topup_paid = on!(&mut *conn, |c| sqlx::query_as::<_, (String, i64)>(
+        "SELECT paid_currency, CAST(SUM(paid_minor) AS BIGINT) FROM ledger
          WHERE kind = 'topup' AND created_at >= $1 AND paid_minor IS NOT NULL
          GROUP BY paid_currency ORDER BY paid_currency",
     )
     .bind(since)
-    .fetch_all(&mut *conn)
-    .await?
+    .fetch_all(c)
+    .await)?
     .into_iter()
     .map(|(currency, minor)| MoneyTotal { currency, minor })
     .collect();
 
-    // Minutes are stored as RFC 3339 text truncated to the minute: compared as text.
-    let recent = minute_text(now - TimeDelta::days(1));
+    let recent = minute_of(now - TimeDelta::days(1));
     let soon = now + TimeDelta::days(ENDING_SOON_DAYS);
-    let rows = sqlx::query_as::<_, RiskRow>(
+    let sql = dialects!(conn.engine(),
         "SELECT * FROM (
             SELECT t.id, t.slug, t.name, p.slug AS plan, s.status, t.balance, s.period_end,
-                   (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d
-                    WHERE d.tenant = t.slug AND d.status = 402 AND d.minute >= $1) AS recent_402s
+                   CAST((SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d
+                    WHERE d.tenant = t.slug AND d.status = 402 AND d.minute >= $1) AS BIGINT) AS recent_402s
             FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
-            WHERE t.standing <> 'blocked' AND s.status IN ('trialing', 'active', 'past_due'))
-         WHERE status = 'past_due' OR julianday(period_end) <= julianday($2) OR balance <= $3 OR recent_402s >= $4
-         ORDER BY status = 'past_due' OR julianday(period_end) <= julianday($5) DESC, balance, recent_402s DESC, slug
-         LIMIT $6",
-    )
-    .bind(&recent)
-    .bind(soon)
-    .bind(threshold)
-    .bind(MANY_402S)
-    .bind(now)
-    .bind(AT_RISK_LISTED)
-    .fetch_all(&mut *conn)
-    .await?;
+            WHERE t.standing <> 'blocked' AND s.status IN ('trialing', 'active', 'past_due')) AS at_risk
+         WHERE status = 'past_due' OR " {"julianday(period_end) <= julianday($2)", "period_end <= $2"} "
+            OR balance <= $3 OR recent_402s >= $4
+         ORDER BY status = 'past_due' OR " {"julianday(period_end) <= julianday($5)", "period_end <= $5"} " DESC,
+            balance, recent_402s DESC, slug
+         LIMIT $6"
+    );
+    let rows = on!(&mut *conn, |c| sqlx::query_as::<_, RiskRow>(sql)
+        .bind(recent)
+        .bind(soon)
+        .bind(threshold)
+        .bind(MANY_402S)
+        .bind(now)
+        .bind(AT_RISK_LISTED)
+        .fetch_all(c)
+        .await)?;
     let at_risk = rows
         .into_iter()
         .map(|r| {
@@ -314,14 +318,16 @@ pub(crate) async fn read(
         })
         .collect();
 
-    let denials_402 = sqlx::query_as::<_, DenialDay>(
-        "SELECT substr(minute, 1, 10) AS day, code, SUM(requests) AS requests FROM denial_minutes
-         WHERE status = 402 AND minute >= $1 GROUP BY 1, code ORDER BY 1, code LIMIT $2",
-    )
-    .bind(minute_text(since))
-    .bind(DENIAL_ROWS)
-    .fetch_all(&mut *conn)
-    .await?;
+    let sql = dialects!(conn.engine(),
+        "SELECT " {"substr(minute, 1, 10)", "to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD')"} " AS day, code,
+                CAST(SUM(requests) AS BIGINT) AS requests
+         FROM denial_minutes WHERE status = 402 AND minute >= $1 GROUP BY 1, code ORDER BY 1, code LIMIT $2"
+    );
+    let denials_402 = on!(&mut *conn, |c| sqlx::query_as::<_, DenialDay>(sql)
+        .bind(minute_of(since))
+        .bind(DENIAL_ROWS)
+        .fetch_all(c)
+        .await)?;
 
     Ok(Overview {
         since,

@@ -2,19 +2,18 @@
 
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::query::QueryAs;
-use sqlx::{Database, Sqlite, SqliteConnection};
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
 use crate::domain::validate;
 use crate::error::is_unique_violation;
+use crate::store::{Connection, on};
 
 /// How long one billing period lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum BillingPeriod {
     Day,
     Week,
@@ -224,16 +223,13 @@ pub struct PlanList {
 }
 
 /// The plan called `slug`, or a not-found error naming it.
-pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<Plan, ConsoleError> {
-    sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE slug = $1")
-        .bind(slug)
-        .fetch_optional(conn)
-        .await?
+pub(crate) async fn by_slug(conn: &mut Connection, slug: &str) -> Result<Plan, ConsoleError> {
+    on!(conn, |c| sqlx::query_as::<_, Plan>("SELECT * FROM plans WHERE slug = $1").bind(slug).fetch_optional(c).await)?
         .ok_or_else(|| ConsoleError::not_found("plan", slug))
 }
 
 /// Like [`by_slug`], but refuses an archived plan (for putting a tenant on it).
-pub(crate) async fn selectable(conn: &mut SqliteConnection, slug: &str) -> Result<Plan, ConsoleError> {
+pub(crate) async fn selectable(conn: &mut Connection, slug: &str) -> Result<Plan, ConsoleError> {
     let plan = by_slug(conn, slug).await?;
     if plan.archived {
         return Err(ConsoleError::Conflict {
@@ -257,78 +253,85 @@ pub(crate) fn slug_conflict(e: sqlx::Error, slug: &str) -> ConsoleError {
 }
 
 /// Plan `id` (a subscription's, so it exists).
-pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Plan> {
-    sqlx::query_as("SELECT * FROM plans WHERE id = $1").bind(id).fetch_one(conn).await
+pub(crate) async fn by_id(conn: &mut Connection, id: i64) -> sqlx::Result<Plan> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM plans WHERE id = $1").bind(id).fetch_one(c).await)
 }
 
 /// The currency of tenant `tenant_id`'s plan.
-pub(crate) async fn currency_of(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<String> {
-    sqlx::query_scalar("SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_one(conn)
-        .await
+pub(crate) async fn currency_of(conn: &mut Connection, tenant_id: i64) -> sqlx::Result<String> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT p.currency FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = $1"
+    )
+    .bind(tenant_id)
+    .fetch_one(c)
+    .await)
+}
+
+/// `sql` with `plan`'s terms bound as `$1`–`$10`: the insert and the update share them
+/// (a macro, so each engine's [`on!`] arm builds its own query).
+macro_rules! terms {
+    ($sql:expr, $plan:expr) => {
+        sqlx::query_as::<_, Plan>($sql)
+            .bind(&$plan.name)
+            .bind($plan.price_minor)
+            .bind(&$plan.currency)
+            .bind($plan.billing_period)
+            .bind($plan.credits_per_period)
+            .bind(sqlx::types::Json(&$plan.features))
+            .bind($plan.rate_per_second)
+            .bind($plan.burst)
+            .bind($plan.period_quota)
+            .bind($plan.grace_days)
+    };
 }
 
 /// Inserts `plan` (its id, archived flag and subscriber count are ignored) and returns it
 /// as stored.
-pub(crate) async fn insert(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
+pub(crate) async fn insert(conn: &mut Connection, plan: &Plan) -> sqlx::Result<Plan> {
     let sql = "INSERT INTO plans (name, price_minor, currency, billing_period, credits_per_period, features,
                         rate_per_second, burst, period_quota, grace_days, slug, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *";
-    terms(sql, plan).bind(&plan.slug).bind(plan.created_at).bind(plan.updated_at).fetch_one(conn).await
+    on!(conn, |c| terms!(sql, plan).bind(&plan.slug).bind(plan.created_at).bind(plan.updated_at).fetch_one(c).await)
 }
 
 /// Writes `plan`'s terms (not its slug, archived flag or creation time) over plan `plan.id`.
-pub(crate) async fn update(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<Plan> {
+pub(crate) async fn update(conn: &mut Connection, plan: &Plan) -> sqlx::Result<Plan> {
     let sql = "UPDATE plans SET name = $1, price_minor = $2, currency = $3, billing_period = $4,
             credits_per_period = $5, features = $6, rate_per_second = $7, burst = $8, period_quota = $9,
             grace_days = $10, updated_at = $11
          WHERE id = $12 RETURNING *";
-    terms(sql, plan).bind(plan.updated_at).bind(plan.id).fetch_one(conn).await
-}
-
-/// `sql` with `plan`'s terms bound as `$1`–`$10`: the insert and the update share them.
-fn terms<'q>(sql: &'static str, plan: &'q Plan) -> QueryAs<'q, Sqlite, Plan, <Sqlite as Database>::Arguments> {
-    sqlx::query_as::<_, Plan>(sql)
-        .bind(&plan.name)
-        .bind(plan.price_minor)
-        .bind(&plan.currency)
-        .bind(plan.billing_period)
-        .bind(plan.credits_per_period)
-        .bind(serde_json::to_string(&plan.features).expect("strings serialize"))
-        .bind(plan.rate_per_second)
-        .bind(plan.burst)
-        .bind(plan.period_quota)
-        .bind(plan.grace_days)
+    on!(conn, |c| terms!(sql, plan).bind(plan.updated_at).bind(plan.id).fetch_one(c).await)
 }
 
 /// Archives plan `id`.
-pub(crate) async fn archive(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> sqlx::Result<Plan> {
-    sqlx::query_as::<_, Plan>("UPDATE plans SET archived = 1, updated_at = $1 WHERE id = $2 RETURNING *")
-        .bind(now)
-        .bind(id)
-        .fetch_one(conn)
-        .await
+pub(crate) async fn archive(conn: &mut Connection, id: i64, now: DateTime<Utc>) -> sqlx::Result<Plan> {
+    on!(conn, |c| sqlx::query_as::<_, Plan>(
+        "UPDATE plans SET archived = TRUE, updated_at = $1 WHERE id = $2 RETURNING *"
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_one(c)
+    .await)
 }
 
 /// Every plan (archived ones too when asked), cheapest first, with its subscriber count.
-pub(crate) async fn list(conn: &mut SqliteConnection, include_archived: bool) -> sqlx::Result<Vec<Plan>> {
-    sqlx::query_as::<_, Plan>(
+pub(crate) async fn list(conn: &mut Connection, include_archived: bool) -> sqlx::Result<Vec<Plan>> {
+    on!(conn, |c| sqlx::query_as::<_, Plan>(
         "SELECT p.*, (SELECT COUNT(*) FROM subscriptions s WHERE s.plan_id = p.id
                       AND s.status IN ('trialing', 'active', 'past_due')) AS subscribers
-         FROM plans p WHERE ($1 OR p.archived = 0) ORDER BY p.price_minor, p.slug",
+         FROM plans p WHERE ($1 OR NOT p.archived) ORDER BY p.price_minor, p.slug",
     )
     .bind(include_archived)
-    .fetch_all(conn)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Every plan, archived ones too.
-pub(crate) async fn all(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Plan>> {
-    sqlx::query_as("SELECT * FROM plans").fetch_all(conn).await
+pub(crate) async fn all(conn: &mut Connection) -> sqlx::Result<Vec<Plan>> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM plans").fetch_all(c).await)
 }
 
 /// The plan called `slug`, if there is one.
-pub(crate) async fn find(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<Plan>> {
-    sqlx::query_as("SELECT * FROM plans WHERE slug = $1").bind(slug).fetch_optional(conn).await
+pub(crate) async fn find(conn: &mut Connection, slug: &str) -> sqlx::Result<Option<Plan>> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM plans WHERE slug = $1").bind(slug).fetch_optional(c).await)
 }

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
-use crate::domain::cidr::{self, Cidr, IpRules};
+use crate::domain::cidr::{Cidr, IpRules};
 use crate::domain::validate;
+use crate::store::{Connection, on};
 
 /// Methods a route may name; an empty list means all of them.
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -164,15 +164,16 @@ pub(crate) fn optional_token(field: &str, s: Option<&str>) -> Result<Option<Stri
 
 /// Refuses a second route answering the same prefix for an overlapping set of methods.
 pub(crate) async fn check_unique(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     shape: &Shape,
     except: Option<i64>,
 ) -> Result<(), ConsoleError> {
-    let same: Vec<Route> = sqlx::query_as("SELECT * FROM routes WHERE path_prefix = $1 AND id IS NOT $2")
-        .bind(&shape.path_prefix)
-        .bind(except)
-        .fetch_all(conn)
-        .await?;
+    let same: Vec<Route> =
+        on!(conn, |c| sqlx::query_as("SELECT * FROM routes WHERE path_prefix = $1 AND id IS DISTINCT FROM $2")
+            .bind(&shape.path_prefix)
+            .bind(except)
+            .fetch_all(c)
+            .await)?;
     for other in same {
         let overlap = other.methods.is_empty()
             || shape.methods.is_empty()
@@ -249,11 +250,8 @@ pub struct RouteDelete {
 #[serde(deny_unknown_fields)]
 pub struct RouteList {}
 
-pub(crate) async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Route, ConsoleError> {
-    sqlx::query_as::<_, Route>("SELECT * FROM routes WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
+pub(crate) async fn by_id(conn: &mut Connection, id: i64) -> Result<Route, ConsoleError> {
+    on!(conn, |c| sqlx::query_as::<_, Route>("SELECT * FROM routes WHERE id = $1").bind(id).fetch_optional(c).await)?
         .ok_or_else(|| ConsoleError::not_found("route", id))
 }
 
@@ -262,7 +260,7 @@ pub(crate) fn target(id: i64) -> String {
 }
 
 /// Inserts a route of `shape`.
-pub(crate) async fn insert(conn: &mut SqliteConnection, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
+pub(crate) async fn insert(conn: &mut Connection, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
     let sql =
         "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
             ip_allow, ip_deny, created_at, updated_at)
@@ -271,12 +269,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, shape: &Shape, now: Date
 }
 
 /// Gives route `id` the shape `shape`.
-pub(crate) async fn update(
-    conn: &mut SqliteConnection,
-    id: i64,
-    shape: &Shape,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Route> {
+pub(crate) async fn update(conn: &mut Connection, id: i64, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
     let sql = "UPDATE routes SET path_prefix = $1, methods = $2, upstream_url = $3, upstream_ca = $4, cost = $5,
             required_feature = $6, required_scope = $7, ip_allow = $8, ip_deny = $9, updated_at = $10
          WHERE id = $11 RETURNING *";
@@ -286,43 +279,49 @@ pub(crate) async fn update(
 /// Runs `sql` with `shape` as `$1`–`$9`, `now` as `$10` and `id` as `$11`: the insert and
 /// the update share their parameters.
 async fn write(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     sql: &'static str,
     shape: &Shape,
     now: DateTime<Utc>,
     id: Option<i64>,
 ) -> sqlx::Result<Route> {
-    let query = sqlx::query_as::<_, Route>(sql)
-        .bind(&shape.path_prefix)
-        .bind(serde_json::to_string(&shape.methods).expect("strings serialize"))
-        .bind(&shape.upstream_url)
-        .bind(&shape.upstream_ca)
-        .bind(shape.cost)
-        .bind(&shape.required_feature)
-        .bind(&shape.required_scope)
-        .bind(cidr::to_json(&shape.ip_allow))
-        .bind(cidr::to_json(&shape.ip_deny))
-        .bind(now);
-    match id {
-        Some(id) => query.bind(id),
-        None => query,
-    }
-    .fetch_one(conn)
-    .await
+    on!(conn, |c| {
+        let query = sqlx::query_as::<_, Route>(sql)
+            .bind(&shape.path_prefix)
+            .bind(sqlx::types::Json(&shape.methods))
+            .bind(&shape.upstream_url)
+            .bind(&shape.upstream_ca)
+            .bind(shape.cost)
+            .bind(&shape.required_feature)
+            .bind(&shape.required_scope)
+            .bind(sqlx::types::Json(&shape.ip_allow))
+            .bind(sqlx::types::Json(&shape.ip_deny))
+            .bind(now);
+        match id {
+            Some(id) => query.bind(id),
+            None => query,
+        }
+        .fetch_one(c)
+        .await
+    })
 }
 
 /// Removes route `id`.
-pub(crate) async fn delete(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM routes WHERE id = $1").bind(id).execute(conn).await?;
+pub(crate) async fn delete(conn: &mut Connection, id: i64) -> sqlx::Result<()> {
+    on!(conn, |c| sqlx::query("DELETE FROM routes WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Every route, by path prefix.
-pub(crate) async fn list(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Route>> {
-    sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id").fetch_all(conn).await
+pub(crate) async fn list(conn: &mut Connection) -> sqlx::Result<Vec<Route>> {
+    on!(conn, |c| sqlx::query_as::<_, Route>("SELECT * FROM routes ORDER BY path_prefix, id").fetch_all(c).await)
 }
 
 /// The path prefix of route `id`, if it exists.
-pub(crate) async fn prefix_of(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT path_prefix FROM routes WHERE id = $1").bind(id).fetch_optional(conn).await
+pub(crate) async fn prefix_of(conn: &mut Connection, id: i64) -> sqlx::Result<Option<String>> {
+    on!(conn, |c| sqlx::query_scalar("SELECT path_prefix FROM routes WHERE id = $1").bind(id).fetch_optional(c).await)
 }

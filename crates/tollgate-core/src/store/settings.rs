@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
 use crate::domain::cidr::{self, Cidr};
 use crate::domain::validate;
 use crate::store::tenants::Tenant;
+use crate::store::{Connection, on};
 
 /// How the gateway writes charges to the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -145,15 +145,15 @@ pub struct Listening {
 
 /// Reads the stored settings over the defaults; a stored value that is not valid keeps
 /// its default and is logged (see [`load_report`] to name them).
-pub async fn load(conn: &mut SqliteConnection) -> Result<Settings, ConsoleError> {
+pub async fn load(conn: &mut Connection) -> Result<Settings, ConsoleError> {
     Ok(load_report(conn).await?.settings)
 }
 
 /// Reads the stored settings over the defaults, each checked by the rules `settings.set`
 /// applies: one bad value falls back to its default alone and is reported, never the rest.
-pub async fn load_report(conn: &mut SqliteConnection) -> Result<SettingsReport, ConsoleError> {
+pub async fn load_report(conn: &mut Connection) -> Result<SettingsReport, ConsoleError> {
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT key, value FROM settings ORDER BY key").fetch_all(conn).await?;
+        on!(conn, |c| sqlx::query_as("SELECT key, CAST(value AS TEXT) FROM settings ORDER BY key").fetch_all(c).await)?;
     let mut settings = Settings::default();
     let mut invalid = Vec::new();
     for (key, stored) in rows {
@@ -350,13 +350,14 @@ fn listen(field: &str, s: &str) -> Result<String, ConsoleError> {
 }
 
 /// Stores setting `key` as `value`.
-pub(crate) async fn put(conn: &mut SqliteConnection, key: &str, value: &serde_json::Value) -> sqlx::Result<()> {
-    sqlx::query(
+pub(crate) async fn put(conn: &mut Connection, key: &str, value: &serde_json::Value) -> sqlx::Result<()> {
+    on!(conn, |c| sqlx::query(
         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
     .bind(key)
-    .bind(value.to_string())
-    .execute(conn)
-    .await?;
+    .bind(sqlx::types::Json(value))
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
@@ -14,6 +13,7 @@ use crate::store::Write;
 use crate::store::ledger::{self, Balances, EntryKind, Posting};
 use crate::store::plans::Plan;
 use crate::store::tenants::Tenant;
+use crate::store::{Connection, on};
 
 /// A tenant's subscription as stored, with its plan's slug.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -43,7 +43,7 @@ pub(crate) async fn start(
         Some(days) => (SubscriptionStatus::Trialing, ctx.now + TimeDelta::days(days)),
         None => (SubscriptionStatus::Active, plan.billing_period.end_of(ctx.now)),
     };
-    sqlx::query(
+    on!(&mut **conn, |c| sqlx::query(
         "INSERT INTO subscriptions (tenant_id, plan_id, status, period_start, period_end, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -53,8 +53,9 @@ pub(crate) async fn start(
     .bind(ctx.now)
     .bind(end)
     .bind(ctx.now)
-    .execute(&mut **conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     // A new tenant is not in the gateway's memory yet: it arrives there with its balance
     // when this write commits, so there is no in-memory balance to move.
     grant(conn, None, ctx, tenant.id, plan, ctx.now).await
@@ -90,13 +91,13 @@ pub(crate) async fn grant(
 }
 
 /// The subscription of tenant `tenant_id`.
-pub(crate) async fn of(conn: &mut SqliteConnection, tenant_id: i64) -> Result<Subscription, ConsoleError> {
-    sqlx::query_as::<_, Subscription>(
+pub(crate) async fn of(conn: &mut Connection, tenant_id: i64) -> Result<Subscription, ConsoleError> {
+    on!(conn, |c| sqlx::query_as::<_, Subscription>(
         "SELECT s.*, p.slug AS plan FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.tenant_id = $1",
     )
     .bind(tenant_id)
-    .fetch_optional(conn)
-    .await?
+    .fetch_optional(c)
+    .await)?
     .ok_or_else(|| ConsoleError::not_found("subscription of tenant", tenant_id))
 }
 
@@ -160,36 +161,35 @@ pub(crate) fn due(sub: &Subscription, now: DateTime<Utc>) -> bool {
 }
 
 /// Moves subscription `id` to plan `plan_id`.
-pub(crate) async fn set_plan(
-    conn: &mut SqliteConnection,
-    id: i64,
-    plan_id: i64,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE subscriptions SET plan_id = $1, updated_at = $2 WHERE id = $3")
+pub(crate) async fn set_plan(conn: &mut Connection, id: i64, plan_id: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    on!(conn, |c| sqlx::query("UPDATE subscriptions SET plan_id = $1, updated_at = $2 WHERE id = $3")
         .bind(plan_id)
         .bind(now)
         .bind(id)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Sets subscription `id`'s status, and its grace (for `past_due`; none otherwise).
 pub(crate) async fn set_status(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: i64,
     status: SubscriptionStatus,
     grace_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE subscriptions SET status = $1, grace_until = $2, updated_at = $3 WHERE id = $4")
-        .bind(status)
-        .bind(grace_until)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    on!(conn, |c| sqlx::query(
+        "UPDATE subscriptions SET status = $1, grace_until = $2, updated_at = $3 WHERE id = $4"
+    )
+    .bind(status)
+    .bind(grace_until)
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -197,14 +197,15 @@ pub(crate) async fn set_status(
 /// period's count starts at zero (kept on the tenant's row, beside the balance the usage
 /// writes change too).
 pub(crate) async fn renew(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: i64,
     tenant_id: i64,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(&mut *conn, |c| {
+        sqlx::query(
         "UPDATE subscriptions SET status = 'active', period_start = $1, period_end = $2, grace_until = NULL, updated_at = $3
          WHERE id = $4",
     )
@@ -212,8 +213,12 @@ pub(crate) async fn renew(
     .bind(end)
     .bind(now)
     .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = $1").bind(tenant_id).execute(conn).await?;
+    .execute(c).await.map(|done| done.rows_affected())
+    })?;
+    on!(conn, |c| sqlx::query("UPDATE tenants SET period_used = 0 WHERE id = $1")
+        .bind(tenant_id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }

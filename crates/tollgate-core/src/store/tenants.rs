@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
@@ -14,6 +13,7 @@ use crate::error::is_unique_violation;
 use crate::store::keys::{self, ApiKey};
 use crate::store::plans::{self, Plan};
 use crate::store::subscriptions::{self, Subscription};
+use crate::store::{Connection, on};
 use crate::store::{Write, settings};
 
 /// A tenant as stored.
@@ -101,7 +101,7 @@ pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> R
     let ip_allow = cidr::list("ip_allow", &input.ip_allow)?;
     let ip_deny = cidr::list("ip_deny", &input.ip_deny)?;
     let plan = plans::selectable(&mut *tx, &input.plan).await?;
-    let tenant = sqlx::query_as::<_, Tenant>(
+    let tenant = on!(&mut **tx, |c| sqlx::query_as::<_, Tenant>(
         "INSERT INTO tenants (slug, name, contact_email, billing_link, ip_allow, ip_deny, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
     )
@@ -109,12 +109,12 @@ pub(crate) async fn create(tx: &mut Write, ctx: &Ctx, input: &TenantCreate) -> R
     .bind(&name)
     .bind(&email)
     .bind(&link)
-    .bind(cidr::to_json(&ip_allow))
-    .bind(cidr::to_json(&ip_deny))
+    .bind(sqlx::types::Json(&ip_allow))
+    .bind(sqlx::types::Json(&ip_deny))
     .bind(ctx.now)
     .bind(ctx.now)
-    .fetch_one(&mut **tx)
-    .await
+    .fetch_one(c)
+    .await)
     .map_err(|e| {
         if is_unique_violation(&e) {
             ConsoleError::Conflict {
@@ -261,11 +261,13 @@ pub struct TenantShow {
 }
 
 /// Loads a tenant's [`TenantDetail`].
-pub(crate) async fn detail(conn: &mut SqliteConnection, slug: &str) -> Result<TenantDetail, ConsoleError> {
+pub(crate) async fn detail(conn: &mut Connection, slug: &str) -> Result<TenantDetail, ConsoleError> {
     let tenant = by_slug(conn, slug).await?;
     let subscription = subscriptions::of(conn, tenant.id).await?;
-    let plan: Plan =
-        sqlx::query_as("SELECT * FROM plans WHERE id = $1").bind(subscription.plan_id).fetch_one(&mut *conn).await?;
+    let plan: Plan = on!(&mut *conn, |c| sqlx::query_as("SELECT * FROM plans WHERE id = $1")
+        .bind(subscription.plan_id)
+        .fetch_one(c)
+        .await)?;
     let keys = keys::of_tenant(conn, tenant.id).await?;
     let settings = settings::load(conn).await?;
     let billing_link = settings::billing_link(&settings, &tenant);
@@ -273,13 +275,16 @@ pub(crate) async fn detail(conn: &mut SqliteConnection, slug: &str) -> Result<Te
 }
 
 /// The tenant called `slug`, or a not-found error naming it.
-pub(crate) async fn by_slug(conn: &mut SqliteConnection, slug: &str) -> Result<Tenant, ConsoleError> {
+pub(crate) async fn by_slug(conn: &mut Connection, slug: &str) -> Result<Tenant, ConsoleError> {
     find(conn, slug).await?.ok_or_else(|| ConsoleError::not_found("tenant", slug))
 }
 
 /// The tenant called `slug`, if there is one.
-pub(crate) async fn find(conn: &mut SqliteConnection, slug: &str) -> sqlx::Result<Option<Tenant>> {
-    sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = $1").bind(slug).fetch_optional(conn).await
+pub(crate) async fn find(conn: &mut Connection, slug: &str) -> sqlx::Result<Option<Tenant>> {
+    on!(conn, |c| sqlx::query_as::<_, Tenant>("SELECT * FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(c)
+        .await)
 }
 
 /// The audit target naming a tenant.
@@ -288,27 +293,27 @@ pub(crate) fn target(slug: &str) -> String {
 }
 
 /// Tenant `tenant_id`'s stored balance.
-pub(crate) async fn balance(conn: &mut SqliteConnection, tenant_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(conn).await
+pub(crate) async fn balance(conn: &mut Connection, tenant_id: i64) -> sqlx::Result<i64> {
+    on!(conn, |c| sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1").bind(tenant_id).fetch_one(c).await)
 }
 
 /// The slug of the tenant other than `except_id` whose Stripe customer is `customer`.
 pub(crate) async fn holder_of_customer(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     customer: &str,
     except_id: i64,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = $1 AND id != $2")
+    on!(conn, |c| sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = $1 AND id != $2")
         .bind(customer)
         .bind(except_id)
-        .fetch_optional(conn)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
 /// Writes `tenant`'s details (name, contact, billing link, address rules, Stripe customer)
 /// over tenant `tenant.id`; its slug, standing and balance are not touched.
-pub(crate) async fn update(conn: &mut SqliteConnection, tenant: &Tenant) -> sqlx::Result<Tenant> {
-    sqlx::query_as::<_, Tenant>(
+pub(crate) async fn update(conn: &mut Connection, tenant: &Tenant) -> sqlx::Result<Tenant> {
+    on!(conn, |c| sqlx::query_as::<_, Tenant>(
         "UPDATE tenants SET name = $1, contact_email = $2, billing_link = $3, ip_allow = $4, ip_deny = $5,
             stripe_customer = $6, updated_at = $7
          WHERE id = $8 RETURNING *",
@@ -316,28 +321,30 @@ pub(crate) async fn update(conn: &mut SqliteConnection, tenant: &Tenant) -> sqlx
     .bind(&tenant.name)
     .bind(&tenant.contact_email)
     .bind(&tenant.billing_link)
-    .bind(cidr::to_json(&tenant.ip_allow))
-    .bind(cidr::to_json(&tenant.ip_deny))
+    .bind(sqlx::types::Json(&tenant.ip_allow))
+    .bind(sqlx::types::Json(&tenant.ip_deny))
     .bind(&tenant.stripe_customer)
     .bind(tenant.updated_at)
     .bind(tenant.id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c)
+    .await)
 }
 
 /// Sets tenant `id`'s standing.
 pub(crate) async fn set_standing(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: i64,
     standing: Standing,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Tenant> {
-    sqlx::query_as::<_, Tenant>("UPDATE tenants SET standing = $1, updated_at = $2 WHERE id = $3 RETURNING *")
-        .bind(standing)
-        .bind(now)
-        .bind(id)
-        .fetch_one(conn)
-        .await
+    on!(conn, |c| sqlx::query_as::<_, Tenant>(
+        "UPDATE tenants SET standing = $1, updated_at = $2 WHERE id = $3 RETURNING *"
+    )
+    .bind(standing)
+    .bind(now)
+    .bind(id)
+    .fetch_one(c)
+    .await)
 }
 
 /// A listed tenant with its id, to find its balance in memory.
@@ -350,31 +357,31 @@ pub(crate) struct Listed {
 
 /// Every tenant whose slug, name or e-mail contains `search` (all without it), by slug,
 /// with its denials in the 24 hours before `now`.
-pub(crate) async fn list(
-    conn: &mut SqliteConnection,
-    search: Option<&str>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Vec<Listed>> {
+pub(crate) async fn list(conn: &mut Connection, search: Option<&str>, now: DateTime<Utc>) -> sqlx::Result<Vec<Listed>> {
     let pattern = search.map(|s| format!("%{}%", s.trim().replace(['%', '_'], "")));
-    sqlx::query_as::<_, Listed>(
+    on!(conn, |c| {
+        sqlx::query_as::<_, Listed>(
         "SELECT t.id, t.slug, t.name, t.standing, p.slug AS plan, s.status, t.balance, s.period_end, t.contact_email,
-            (SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= $2) AS denials_24h
+            CAST((SELECT COALESCE(SUM(d.requests), 0) FROM denial_minutes d WHERE d.tenant = t.slug AND d.minute >= $2) AS BIGINT) AS denials_24h
          FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id JOIN plans p ON p.id = s.plan_id
          WHERE $1 IS NULL OR t.slug LIKE $1 OR t.name LIKE $1 OR t.contact_email LIKE $1
          ORDER BY t.slug",
     )
     .bind(pattern)
     .bind(now - chrono::TimeDelta::hours(24))
-    .fetch_all(conn)
-    .await
+    .fetch_all(c).await
+    })
 }
 
 /// The slug of tenant `id`, if it exists.
-pub(crate) async fn slug_of(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1").bind(id).fetch_optional(conn).await
+pub(crate) async fn slug_of(conn: &mut Connection, id: i64) -> sqlx::Result<Option<String>> {
+    on!(conn, |c| sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1").bind(id).fetch_optional(c).await)
 }
 
 /// The slug of the tenant whose Stripe customer is `customer`.
-pub(crate) async fn of_customer(conn: &mut SqliteConnection, customer: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = $1").bind(customer).fetch_optional(conn).await
+pub(crate) async fn of_customer(conn: &mut Connection, customer: &str) -> sqlx::Result<Option<String>> {
+    on!(conn, |c| sqlx::query_scalar("SELECT slug FROM tenants WHERE stripe_customer = $1")
+        .bind(customer)
+        .fetch_optional(c)
+        .await)
 }

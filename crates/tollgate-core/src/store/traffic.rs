@@ -34,12 +34,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::domain::gateway_event::GatewayEvent;
+use crate::store::dialects;
+use crate::store::{Connection, on};
 use crate::store::{Store, settings};
 
 /// How often the log writes the samples it gathered.
@@ -221,7 +222,7 @@ struct Sample {
     path_truncated: bool,
     status: u16,
     code: String,
-    facts: Option<String>,
+    facts: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl TrafficLog {
@@ -461,7 +462,7 @@ impl Sample {
             path_truncated: cut < event.path.len(),
             status: event.status,
             code: code.to_string(),
-            facts: event.facts.as_ref().map(|f| f.get().to_string()),
+            facts: event.facts.clone(),
         }
     }
 }
@@ -622,79 +623,87 @@ async fn flush(store: &Store, unwritten: &Unwritten) -> Result<(), sqlx::Error> 
         return Ok(());
     }
     let mut tx = store.begin().await?;
+    let engine = store.engine();
     for chunk in unwritten.samples.chunks(100) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts) ",
-        );
-        insert.push_values(chunk, |mut row, s| {
-            row.push_bind(s.at)
-                .push_bind(s.request_id.as_str())
-                .push_bind(s.tenant.as_deref())
-                .push_bind(s.key_prefix.as_deref())
-                .push_bind(s.route.as_deref())
-                .push_bind(s.method.as_str())
-                .push_bind(s.path.as_str())
-                .push_bind(s.path_truncated)
-                .push_bind(i64::from(s.status))
-                .push_bind(s.code.as_str())
-                .push_bind(s.facts.as_deref());
+        let result = on!(&mut *tx, |c| {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO denials (at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts) ",
+            );
+            insert.push_values(chunk, |mut row, s| {
+                row.push_bind(s.at)
+                    .push_bind(s.request_id.as_str())
+                    .push_bind(s.tenant.as_deref())
+                    .push_bind(s.key_prefix.as_deref())
+                    .push_bind(s.route.as_deref())
+                    .push_bind(s.method.as_str())
+                    .push_bind(s.path.as_str())
+                    .push_bind(s.path_truncated)
+                    .push_bind(i64::from(s.status))
+                    .push_bind(s.code.as_str())
+                    .push_bind(s.facts.as_deref().map(sqlx::types::Json));
+            });
+            insert.build().execute(c).await.map(|done| done.rows_affected())
         });
-        let result = insert.build().execute(&mut *tx).await;
         tx.check(result)?;
     }
     let counts: Vec<(&DenialKey, &i64)> = unwritten.denials.iter().collect();
     for chunk in counts.chunks(100) {
-        let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO denial_minutes (minute, tenant, route, status, code, requests) ",
-        );
-        upsert.push_values(chunk, |mut row, (key, requests)| {
-            row.push_bind(minute_start(key.minute))
-                .push_bind(key.tenant.as_deref())
-                .push_bind(key.route.as_deref())
-                .push_bind(i64::from(key.status))
-                .push_bind(&*key.code)
-                .push_bind(**requests);
+        let result = on!(&mut *tx, |c| {
+            let mut upsert =
+                sqlx::QueryBuilder::new("INSERT INTO denial_minutes (minute, tenant, route, status, code, requests) ");
+            upsert.push_values(chunk, |mut row, (key, requests)| {
+                row.push_bind(minute_start(key.minute))
+                    .push_bind(key.tenant.as_deref())
+                    .push_bind(key.route.as_deref())
+                    .push_bind(i64::from(key.status))
+                    .push_bind(&*key.code)
+                    .push_bind(**requests);
+            });
+            upsert.push(dialects!(engine,
+                " ON CONFLICT (minute, " {"ifnull(tenant, ''), ifnull(route, '')", "COALESCE(tenant, ''), COALESCE(route, '')"}
+                ", status, code) DO UPDATE SET requests = denial_minutes.requests + excluded.requests"
+            ));
+            upsert.build().execute(c).await.map(|done| done.rows_affected())
         });
-        upsert.push(
-            " ON CONFLICT (minute, ifnull(tenant, ''), ifnull(route, ''), status, code)
-              DO UPDATE SET requests = requests + excluded.requests",
-        );
-        let result = upsert.build().execute(&mut *tx).await;
         tx.check(result)?;
     }
     let totals: Vec<(&UsageKey, &UsageCount)> = unwritten.usage.iter().collect();
     for chunk in totals.chunks(100) {
-        let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO usage_minutes (minute, tenant, route, requests, credits) ",
-        );
-        upsert.push_values(chunk, |mut row, (key, total)| {
-            row.push_bind(minute_start(key.minute))
-                .push_bind(&*key.tenant)
-                .push_bind(&*key.route)
-                .push_bind(total.requests)
-                .push_bind(total.credits);
+        let result = on!(&mut *tx, |c| {
+            let mut upsert =
+                sqlx::QueryBuilder::new("INSERT INTO usage_minutes (minute, tenant, route, requests, credits) ");
+            upsert.push_values(chunk, |mut row, (key, total)| {
+                row.push_bind(minute_start(key.minute))
+                    .push_bind(&*key.tenant)
+                    .push_bind(&*key.route)
+                    .push_bind(total.requests)
+                    .push_bind(total.credits);
+            });
+            upsert.push(
+                " ON CONFLICT (minute, tenant, route) DO UPDATE
+                  SET requests = usage_minutes.requests + excluded.requests,
+                      credits = usage_minutes.credits + excluded.credits",
+            );
+            upsert.build().execute(c).await.map(|done| done.rows_affected())
         });
-        upsert.push(
-            " ON CONFLICT (minute, tenant, route) DO UPDATE
-              SET requests = requests + excluded.requests, credits = credits + excluded.credits",
-        );
-        let result = upsert.build().execute(&mut *tx).await;
         tx.check(result)?;
     }
     let used: Vec<(&Box<str>, &KeyUse)> = unwritten.keys.iter().collect();
     for chunk in used.chunks(100) {
-        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH used (prefix, calls, last) AS (");
-        update.push_values(chunk, |mut row, (prefix, key)| {
-            row.push_bind(&***prefix).push_bind(key.calls).push_bind(whole_seconds(key.last));
+        let result = on!(&mut *tx, |c| {
+            let mut update = sqlx::QueryBuilder::new("WITH used (prefix, calls, last) AS (");
+            update.push_values(chunk, |mut row, (prefix, key)| {
+                row.push_bind(&***prefix).push_bind(key.calls).push_bind(whole_seconds(key.last));
+            });
+            // Times are stored in one format (RFC 3339, UTC), so the text order is time order.
+            update.push(
+                ") UPDATE api_keys SET calls = api_keys.calls + used.calls,
+                     last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.last
+                                         THEN used.last ELSE api_keys.last_used_at END
+                   FROM used WHERE api_keys.prefix = used.prefix",
+            );
+            update.build().execute(c).await.map(|done| done.rows_affected())
         });
-        // Times are stored in one format (RFC 3339, UTC), so the text order is time order.
-        update.push(
-            ") UPDATE api_keys SET calls = api_keys.calls + used.calls,
-                 last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.last
-                                     THEN used.last ELSE api_keys.last_used_at END
-               FROM used WHERE api_keys.prefix = used.prefix",
-        );
-        let result = update.build().execute(&mut *tx).await;
         tx.check(result)?;
     }
     tx.commit().await
@@ -717,46 +726,57 @@ async fn prune_every(store: Store, every: Duration) {
 /// Removes denial samples, denial counts and usage totals older than the retention the
 /// settings give, [`PRUNE_BATCH`] rows per write; returns the samples removed.
 pub async fn prune(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let mut conn = store.read().acquire().await?;
+    let mut conn = store.reader().await?;
     let days = settings::load(&mut conn).await.map(|s| s.retention_days).unwrap_or(30);
     let cutoff = now - TimeDelta::days(days);
     // Samples arrive in time order: everything before the first one inside the retention
     // goes (or everything, when none is that recent). Found once, on a reader.
-    let below: Option<i64> = sqlx::query_scalar(
+    let sql = dialects!(conn.engine(),
         "SELECT COALESCE(
-             (SELECT id FROM denials WHERE julianday(at) >= julianday($1) ORDER BY id LIMIT 1),
-             (SELECT MAX(id) + 1 FROM denials))",
-    )
-    .bind(cutoff)
-    .fetch_one(&mut *conn)
-    .await?;
+             (SELECT id FROM denials WHERE " {"julianday(at) >= julianday($1)", "at >= $1"} " ORDER BY id LIMIT 1),
+             (SELECT MAX(id) + 1 FROM denials))"
+    );
+    let below: Option<i64> = on!(&mut conn, |c| sqlx::query_scalar(sql).bind(cutoff).fetch_one(c).await)?;
     drop(conn);
     let mut removed = 0;
     if let Some(below) = below {
         let sql = "DELETE FROM denials WHERE id IN (SELECT id FROM denials WHERE id < $1 ORDER BY id LIMIT $2)";
-        removed += in_batches(store, || sqlx::query(sql).bind(below)).await?;
+        removed += in_batches(store, sql, below).await?;
     }
-    // Minutes are stored in one format (RFC 3339, UTC, whole seconds), so text order is
-    // time order and the indexes that start with the minute serve the range.
+    // On SQLite minutes are stored in one format (RFC 3339, UTC, whole seconds), so text
+    // order is time order and the indexes that start with the minute serve the range.
     let minute = minute_start(cutoff.timestamp().div_euclid(60));
-    let sql = "DELETE FROM denial_minutes WHERE rowid IN (SELECT rowid FROM denial_minutes WHERE minute < $1 LIMIT $2)";
-    in_batches(store, || sqlx::query(sql).bind(minute)).await?;
-    let sql = "DELETE FROM usage_minutes WHERE rowid IN (SELECT rowid FROM usage_minutes WHERE minute < $1 LIMIT $2)";
-    in_batches(store, || sqlx::query(sql).bind(minute)).await?;
+    let sql = store.engine().pick(
+        "DELETE FROM denial_minutes WHERE rowid IN (SELECT rowid FROM denial_minutes WHERE minute < $1 LIMIT $2)",
+        "DELETE FROM denial_minutes WHERE ctid IN (SELECT ctid FROM denial_minutes WHERE minute < $1 LIMIT $2)",
+    );
+    in_batches(store, sql, minute).await?;
+    let sql = store.engine().pick(
+        "DELETE FROM usage_minutes WHERE rowid IN (SELECT rowid FROM usage_minutes WHERE minute < $1 LIMIT $2)",
+        "DELETE FROM usage_minutes WHERE ctid IN (SELECT ctid FROM usage_minutes WHERE minute < $1 LIMIT $2)",
+    );
+    in_batches(store, sql, minute).await?;
     Ok(removed)
 }
 
-/// Runs the delete `make` gives (its last parameter, the batch size, is bound here) until
-/// it removes nothing, each batch its own write, letting other writers in between.
-async fn in_batches<'q>(
-    store: &Store,
-    make: impl Fn() -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-) -> Result<u64, sqlx::Error> {
+/// Runs the delete `sql` with `below` as `$1` and the batch size as `$2` until it removes
+/// nothing, each batch its own write, letting other writers in between.
+async fn in_batches<T>(store: &Store, sql: &'static str, below: T) -> Result<u64, sqlx::Error>
+where
+    T: Copy + Send + Sync,
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
     let mut removed = 0;
     loop {
         let mut tx = store.begin().await?;
-        let result = make().bind(PRUNE_BATCH).execute(&mut *tx).await;
-        let done = tx.check(result)?.rows_affected();
+        let result = on!(&mut *tx, |c| sqlx::query(sql)
+            .bind(below)
+            .bind(PRUNE_BATCH)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()));
+        let done = tx.check(result)?;
         tx.commit().await?;
         removed += done;
         if done < PRUNE_BATCH as u64 {
@@ -880,13 +900,13 @@ pub struct TrafficStatusShow {}
 
 /// The newest `limit` stored denials (of `tenant`, with `code`, before id `before_id`).
 pub(crate) async fn denials(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     tenant: Option<&str>,
     code: Option<&str>,
     before_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Denial>> {
-    sqlx::query_as::<_, Denial>(
+    on!(conn, |c| sqlx::query_as::<_, Denial>(
         "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
          FROM denials WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR code = $2)
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
@@ -895,19 +915,19 @@ pub(crate) async fn denials(
     .bind(code)
     .bind(before_id)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// The newest `limit` denial counts (of `tenant`, with `code`, from minute `since`).
 pub(crate) async fn denial_counts(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     tenant: Option<&str>,
     code: Option<&str>,
     since: Option<DateTime<Utc>>,
     limit: i64,
 ) -> sqlx::Result<Vec<DenialMinute>> {
-    sqlx::query_as::<_, DenialMinute>(
+    on!(conn, |c| sqlx::query_as::<_, DenialMinute>(
         "SELECT minute, tenant, route, status, code, requests FROM denial_minutes
          WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR code = $2) AND ($3 IS NULL OR minute >= $3)
          ORDER BY minute DESC, tenant, route, code LIMIT $4",
@@ -916,37 +936,33 @@ pub(crate) async fn denial_counts(
     .bind(code)
     .bind(since)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// The newest `limit` minutes of served traffic (of `tenant`, from `since`).
 pub(crate) async fn usage(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     tenant: Option<&str>,
     since: Option<DateTime<Utc>>,
     limit: i64,
 ) -> sqlx::Result<Vec<UsageMinute>> {
-    sqlx::query_as::<_, UsageMinute>(
+    let sql = dialects!(conn.engine(),
         "SELECT * FROM usage_minutes WHERE ($1 IS NULL OR tenant = $1)
-         AND ($2 IS NULL OR julianday(minute) >= julianday($2)) ORDER BY minute DESC, tenant, route LIMIT $3",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         AND ($2 IS NULL OR " {"julianday(minute) >= julianday($2)", "minute >= $2"} ") ORDER BY minute DESC, tenant, route LIMIT $3"
+    );
+    on!(conn, |c| sqlx::query_as::<_, UsageMinute>(sql).bind(tenant).bind(since).bind(limit).fetch_all(c).await)
 }
 
 /// The stored denial of request `request_id`, if it was kept.
-pub(crate) async fn denial_of(conn: &mut SqliteConnection, request_id: &str) -> sqlx::Result<Option<Denial>> {
-    sqlx::query_as::<_, Denial>(
+pub(crate) async fn denial_of(conn: &mut Connection, request_id: &str) -> sqlx::Result<Option<Denial>> {
+    on!(conn, |c| sqlx::query_as::<_, Denial>(
         "SELECT id, at, request_id, tenant, key_prefix, route, method, path, path_truncated, status, code, facts
          FROM denials WHERE request_id = $1",
     )
     .bind(request_id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
+use crate::store::dialects;
 use crate::store::traffic::Pending;
+use crate::store::{Connection, on};
 
 /// Tenants listed in `top_tenants`.
 pub(crate) const TOP_TENANTS: usize = 10;
@@ -239,61 +240,51 @@ impl Tally {
 /// Denials from minute `from` (of `tenant`), summed per `bucket` seconds, status and code:
 /// `(bucket start, status, code, requests)`.
 pub(crate) async fn denials(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     bucket: i64,
     from: DateTime<Utc>,
     tenant: Option<&str>,
 ) -> sqlx::Result<Vec<(i64, i64, String, i64)>> {
-    sqlx::query_as(
-        "SELECT CAST(strftime('%s', minute) AS INTEGER) / $1 * $1, status, code, SUM(requests)
+    let sql = dialects!(conn.engine(),
+        "SELECT CAST(" {"strftime('%s', minute)", "EXTRACT(EPOCH FROM minute)"} " AS BIGINT) / $1 * $1, status, code,
+                CAST(SUM(requests) AS BIGINT)
          FROM denial_minutes WHERE minute >= $2 AND ($3 IS NULL OR tenant = $3)
-         GROUP BY 1, status, code",
-    )
-    .bind(bucket)
-    .bind(from)
-    .bind(tenant)
-    .fetch_all(conn)
-    .await
+         GROUP BY 1, status, code"
+    );
+    on!(conn, |c| sqlx::query_as(sql).bind(bucket).bind(from).bind(tenant).fetch_all(c).await)
 }
 
 /// Served traffic from minute `from` (of `tenant`), summed per `bucket` seconds:
 /// `(bucket start, requests, credits)`.
 pub(crate) async fn served(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     bucket: i64,
     from: DateTime<Utc>,
     tenant: Option<&str>,
 ) -> sqlx::Result<Vec<(i64, i64, i64)>> {
-    sqlx::query_as(
-        "SELECT CAST(strftime('%s', minute) AS INTEGER) / $1 * $1, SUM(requests), SUM(credits)
-         FROM usage_minutes WHERE minute >= $2 AND ($3 IS NULL OR tenant = $3) GROUP BY 1",
-    )
-    .bind(bucket)
-    .bind(from)
-    .bind(tenant)
-    .fetch_all(conn)
-    .await
+    let sql = dialects!(conn.engine(),
+        "SELECT CAST(" {"strftime('%s', minute)", "EXTRACT(EPOCH FROM minute)"} " AS BIGINT) / $1 * $1,
+                CAST(SUM(requests) AS BIGINT), CAST(SUM(credits) AS BIGINT)
+         FROM usage_minutes WHERE minute >= $2 AND ($3 IS NULL OR tenant = $3) GROUP BY 1"
+    );
+    on!(conn, |c| sqlx::query_as(sql).bind(bucket).bind(from).bind(tenant).fetch_all(c).await)
 }
 
 /// Stored denials from minute `from` of the `limit` most denied tenants and of the tenants
 /// `also` names: `(tenant, requests)`.
 pub(crate) async fn most_denied(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     from: DateTime<Utc>,
     also: &[&str],
     limit: i64,
 ) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as(
-        "SELECT tenant, SUM(requests) FROM denial_minutes
+    let sql = dialects!(conn.engine(),
+        "SELECT tenant, CAST(SUM(requests) AS BIGINT) FROM denial_minutes
          WHERE minute >= $1 AND tenant IS NOT NULL
-           AND (tenant IN (SELECT value FROM json_each($2))
+           AND (tenant IN (SELECT " {"value FROM json_each($2)", "jsonb_array_elements_text($2)"} ")
                 OR tenant IN (SELECT tenant FROM denial_minutes WHERE minute >= $1 AND tenant IS NOT NULL
                               GROUP BY tenant ORDER BY SUM(requests) DESC, tenant LIMIT $3))
-         GROUP BY tenant",
-    )
-    .bind(from)
-    .bind(serde_json::to_string(also).expect("strings serialize"))
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         GROUP BY tenant"
+    );
+    on!(conn, |c| sqlx::query_as(sql).bind(from).bind(sqlx::types::Json(also)).bind(limit).fetch_all(c).await)
 }

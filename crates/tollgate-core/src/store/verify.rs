@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::store::Store;
+use crate::store::dialects;
+use crate::store::on;
 
 /// A tenant whose stored balance disagrees with its ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -55,34 +57,34 @@ pub(crate) struct LedgerCheck {
 /// Checks every tenant in one read transaction, so the balances and the ledger are seen at
 /// the same instant.
 pub(crate) async fn ledger(store: &Store) -> sqlx::Result<LedgerCheck> {
-    let mut tx = store.read().begin().await?;
-    let rows: Vec<Mismatch> = sqlx::query_as(
+    let mut tx = store.snapshot().await?;
+    let rows: Vec<Mismatch> = on!(&mut *tx, |c| sqlx::query_as(
         "SELECT t.slug AS tenant, t.balance,
-                COALESCE((SELECT SUM(amount) FROM ledger l WHERE l.tenant_id = t.id), 0) AS ledger_sum,
+                CAST(COALESCE((SELECT SUM(amount) FROM ledger l WHERE l.tenant_id = t.id), 0) AS BIGINT) AS ledger_sum,
                 COALESCE((SELECT balance_after FROM ledger l WHERE l.tenant_id = t.id ORDER BY id DESC LIMIT 1), 0)
                     AS last_balance_after
          FROM tenants t ORDER BY t.slug",
     )
-    .fetch_all(&mut *tx)
-    .await?;
-    let period_count_mismatches: Vec<PeriodCountMismatch> = sqlx::query_as(
+    .fetch_all(c)
+    .await)?;
+    let sql = dialects!(tx.engine(),
         "SELECT tenant, stored, ledger FROM (
             SELECT t.slug AS tenant, t.period_used AS stored,
-                   COALESCE((SELECT SUM(l.requests) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
-                             AND julianday(l.created_at) >= julianday(s.period_start)), 0) AS ledger
-            FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id)
-         WHERE stored <> ledger ORDER BY tenant",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let entries_checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(&mut *tx).await?;
-    let refused_debits: Vec<RefusedDebit> = sqlx::query_as(
+                   CAST(COALESCE((SELECT SUM(l.requests) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                             AND " {"julianday(l.created_at) >= julianday(s.period_start)", "l.created_at >= s.period_start"} "), 0) AS BIGINT)
+                       AS ledger
+            FROM tenants t JOIN subscriptions s ON s.tenant_id = t.id) AS counts
+         WHERE stored <> ledger ORDER BY tenant"
+    );
+    let period_count_mismatches: Vec<PeriodCountMismatch> = on!(&mut *tx, |c| sqlx::query_as(sql).fetch_all(c).await)?;
+    let entries_checked: i64 = on!(&mut *tx, |c| sqlx::query_scalar("SELECT COUNT(*) FROM ledger").fetch_one(c).await)?;
+    let refused_debits: Vec<RefusedDebit> = on!(&mut *tx, |c| sqlx::query_as(
         "SELECT COALESCE(t.slug, '#' || r.tenant_id) AS tenant, r.amount, r.requests, r.request_id, r.at, r.reason
          FROM refused_debits r LEFT JOIN tenants t ON t.id = r.tenant_id ORDER BY r.id DESC LIMIT 100",
     )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .fetch_all(c)
+    .await)?;
+    tx.finish().await?;
     let tenants_checked = rows.len() as i64;
     let mismatches =
         rows.into_iter().filter(|m| m.balance != m.ledger_sum || m.balance != m.last_balance_after).collect();

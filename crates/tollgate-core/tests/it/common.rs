@@ -4,22 +4,48 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sqlx::Row;
 use tempfile::TempDir;
 use tollgate_core::live::Live;
+use tollgate_core::live::events::Hub;
 use tollgate_core::live::settlement::{Debit, Settlement};
+use tollgate_core::store::Store;
 use tollgate_core::store::plans::{Plan, PlanCreate};
 use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
 use tollgate_core::store::tenants::{TenantCreate, TenantDetail};
 use tollgate_core::{Command, Console, ConsoleError, Ctx};
 
-/// A console over a real SQLite file that lives as long as this value.
+/// A console over a real database that lives as long as this value: a SQLite file, or a
+/// fresh database on the tests' PostgreSQL server when `TOLLGATE_TEST_ENGINE=postgres`.
 pub struct World {
     pub dir: TempDir,
     pub console: Console,
+    /// The PostgreSQL database's URL, when the world runs on PostgreSQL.
+    pub url: Option<String>,
+}
+
+/// Whether the worlds of this run are on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("TOLLGATE_TEST_ENGINE").is_ok_and(|e| e == "postgres")
 }
 
 pub async fn world() -> World {
     let dir = tempfile::tempdir().expect("temp dir");
-    let console = Console::open(&dir.path().join("tollgate.db")).await.expect("database opens");
-    World { dir, console }
+    let url = if on_postgres() { Some(crate::pg_server::fresh_database().await) } else { None };
+    let console = open(&dir, url.as_deref()).await;
+    World { dir, console, url }
+}
+
+/// A world on SQLite whatever the run's engine, for tests of SQLite's own behaviour.
+pub async fn sqlite_world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let console = open(&dir, None).await;
+    World { dir, console, url: None }
+}
+
+async fn open(dir: &TempDir, url: Option<&str>) -> Console {
+    let store = match url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open(&dir.path().join("tollgate.db")).await,
+    };
+    Console::new(store.expect("database opens"), Hub::default())
 }
 
 /// The instant tests happen at unless they move the clock.
@@ -33,6 +59,11 @@ pub fn at(days: i64) -> Ctx {
 }
 
 impl World {
+    /// A second console on this world's database, as a restarted process would open it.
+    pub async fn reopen(&self) -> Console {
+        open(&self.dir, self.url.as_deref()).await
+    }
+
     /// Runs a command at [`t0`].
     pub async fn run<C: Command>(&self, command: C) -> Result<C::Output, ConsoleError> {
         command.run(&self.console, &at(0)).await
@@ -68,24 +99,29 @@ impl World {
     pub async fn dump(&self) -> String {
         let mut out = String::new();
         for table in ["plans", "tenants", "subscriptions", "api_keys", "routes", "ledger", "audit_log", "settings"] {
-            let sql = match table {
-                "plans" => "SELECT * FROM plans ORDER BY rowid",
-                "tenants" => "SELECT * FROM tenants ORDER BY rowid",
-                "subscriptions" => "SELECT * FROM subscriptions ORDER BY rowid",
-                "api_keys" => "SELECT * FROM api_keys ORDER BY rowid",
-                "routes" => "SELECT * FROM routes ORDER BY rowid",
-                "ledger" => "SELECT * FROM ledger ORDER BY rowid",
-                "audit_log" => "SELECT * FROM audit_log ORDER BY rowid",
-                _ => "SELECT * FROM settings ORDER BY rowid",
-            };
-            let rows = sqlx::query(sql).fetch_all(self.console.store().read()).await.expect("dump reads");
-            for row in rows {
-                let cells: Vec<String> = (0..row.len())
-                    .map(|i| {
-                        row.try_get_unchecked::<Option<String>, _>(i).ok().flatten().unwrap_or_else(|| "NULL".into())
+            let mut conn = self.console.store().reader().await.unwrap();
+            // SQLite's cells as text; PostgreSQL's rows as JSON (its binary cells are not text).
+            let rows: Vec<String> = tollgate_core::on!(&mut conn, |c| {
+                let sqlite = format!("SELECT * FROM {table} ORDER BY rowid");
+                let postgres = format!("SELECT CAST(row_to_json(t) AS TEXT) FROM {table} t ORDER BY 1");
+                let sql = if std::any::type_name_of_val(&*c).contains("Sqlite") { sqlite } else { postgres };
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *c).await.expect("dump reads");
+                rows.iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| {
+                                row.try_get_unchecked::<Option<String>, _>(i)
+                                    .ok()
+                                    .flatten()
+                                    .unwrap_or_else(|| "NULL".into())
+                            })
+                            .collect::<Vec<_>>()
+                            .join("|")
                     })
-                    .collect();
-                out.push_str(&format!("{table}: {}\n", cells.join("|")));
+                    .collect()
+            });
+            for row in rows {
+                out.push_str(&format!("{table}: {row}\n"));
             }
         }
         out

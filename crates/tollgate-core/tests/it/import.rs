@@ -32,8 +32,12 @@ async fn csv_brings_tenants_balances_and_hashed_keys() {
     );
     assert!(keys[0].prefix.starts_with("sk_live_…"), "a recognisable prefix: {}", keys[0].prefix);
     assert!(!keys[0].prefix.contains("0123"), "that reveals no more than a quarter of the key: {}", keys[0].prefix);
-    let stored: String =
-        sqlx::query_scalar("SELECT secret_hash FROM api_keys").fetch_one(w.console.store().read()).await.unwrap();
+    let stored: String = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT secret_hash FROM api_keys"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(stored, hash_secret(FOREIGN_KEY), "the plaintext key is hashed on import");
 }
 

@@ -16,8 +16,12 @@ async fn issue_shows_the_secret_once_and_stores_only_its_hash() {
     assert!(issued.secret.starts_with("tg_live_"), "keys carry a visible prefix");
     assert_eq!(issued.secret.len(), 48, "8 prefix characters and 40 random ones");
     assert!(issued.secret.starts_with(&issued.key.prefix), "the stored prefix is the start of the key");
-    let stored: String =
-        sqlx::query_scalar("SELECT secret_hash FROM api_keys").fetch_one(w.console.store().read()).await.unwrap();
+    let stored: String = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT secret_hash FROM api_keys"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(stored, hash_secret(&issued.secret), "only the SHA-256 is stored");
 
     let listed = w.run(KeyList { tenant: "acme".into() }).await.unwrap();
@@ -134,13 +138,12 @@ async fn reconciliation_pages_through_keys_and_repairs_each_page() {
         async move {
             let mut write = store.begin().await.unwrap();
             for i in from..to {
-                sqlx::query("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at) VALUES (?, ?, ?, 'k', '[]', ?)")
+                tollgate_core::on!(&mut *write, |c| sqlx::query("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at) VALUES ($1, $2, $3, 'k', '[]', $4)")
                     .bind(tenant_id)
                     .bind(format!("tg_live_p{i}"))
                     .bind(hash_secret(&secret(i)))
                     .bind(t0())
-                    .execute(&mut *write)
-                    .await
+                    .execute(c).await.map(drop))
                     .unwrap();
             }
             write.commit().await.unwrap();
@@ -154,12 +157,19 @@ async fn reconciliation_pages_through_keys_and_repairs_each_page() {
     // page revoked, one on the second removed.
     insert(5000, 10_000).await;
     let mut write = store.begin().await.unwrap();
-    sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE prefix = 'tg_live_p10'")
-        .bind(t0())
-        .execute(&mut *write)
+    tollgate_core::on!(&mut *write, |c| sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE prefix = 'tg_live_p10'"
+    )
+    .bind(t0())
+    .execute(c)
+    .await
+    .map(drop))
+    .unwrap();
+    tollgate_core::on!(&mut *write, |c| sqlx::query("DELETE FROM api_keys WHERE prefix = 'tg_live_p4500'")
+        .execute(c)
         .await
-        .unwrap();
-    sqlx::query("DELETE FROM api_keys WHERE prefix = 'tg_live_p4500'").execute(&mut *write).await.unwrap();
+        .map(drop))
+    .unwrap();
     write.commit().await.unwrap();
     assert_eq!(reconcile(&live, &store).await.unwrap(), Some(5002), "every added, changed and removed key is drift");
     let held = |i: usize| live.key(&digest(&secret(i)));
@@ -188,16 +198,15 @@ async fn a_reconciliation_pass_gives_the_thread_back_after_every_page() {
     let live = Arc::new(Live::load(&store).await.unwrap());
     // 6,000 keys behind the console's back: every one of them is drift to repair.
     let mut write = store.begin().await.unwrap();
-    sqlx::query(
+    let sql = store.engine().pick(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
          INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at)
-         SELECT ?1, 'tg_live_y' || i, lower(hex(randomblob(32))), 'k', '[]', ?2 FROM n",
-    )
-    .bind(tenant_id)
-    .bind(t0())
-    .execute(&mut *write)
-    .await
-    .unwrap();
+         SELECT $1, 'tg_live_y' || i, lower(hex(randomblob(32))), 'k', '[]', $2 FROM n",
+        "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at)
+         SELECT $1, 'tg_live_y' || i, md5(i::text) || md5(random()::text), 'k', '[]', $2 FROM generate_series(1, 6000) i",
+    );
+    tollgate_core::on!(&mut *write, |c| sqlx::query(sql).bind(tenant_id).bind(t0()).execute(c).await.map(drop))
+        .unwrap();
     write.commit().await.unwrap();
 
     let done = Arc::new(AtomicBool::new(false));

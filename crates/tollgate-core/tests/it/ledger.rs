@@ -7,7 +7,7 @@ use tollgate_core::live::settlement::{Debit, SettleError, Settlement};
 use tollgate_core::store::credits::TopUp;
 use tollgate_core::store::ledger::LedgerList;
 
-use crate::common::{at, t0, world};
+use crate::common::{at, sqlite_world, t0, world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_writers_end_with_the_exact_balance() {
@@ -40,20 +40,24 @@ async fn eight_concurrent_writers_end_with_the_exact_balance() {
         t.await.expect("writer finished");
     }
     settlement.stop().await.expect("every debit written");
-    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?")
-        .bind(tenant_id)
-        .fetch_one(w.console.store().read())
-        .await
-        .unwrap();
+    let balance: i64 = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT balance FROM tenants WHERE id = $1"
+    )
+    .bind(tenant_id)
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(balance, 8 * (500 * 3 - 500), "every top-up and debit counted exactly once");
     let report = w.run(Verify {}).await.unwrap();
     assert!(report.ok, "verify passes: {report:?}");
     let (debits, requests): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), SUM(requests) FROM ledger WHERE tenant_id = ? AND kind = 'debit'")
-            .bind(tenant_id)
-            .fetch_one(w.console.store().read())
-            .await
-            .unwrap();
+        tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(requests) AS BIGINT) FROM ledger WHERE tenant_id = $1 AND kind = 'debit'"
+        )
+        .bind(tenant_id)
+        .fetch_one(c)
+        .await)
+        .unwrap();
     assert_eq!(requests, 4000, "the debit entries cover every charge");
     assert!(debits < 4000, "summed per tenant, not one entry per request ({debits} entries)");
     assert_eq!(report.entries_checked, 4000 + debits, "one entry per top-up");
@@ -150,9 +154,10 @@ async fn the_ledger_is_append_only_and_pages_newest_first() {
     assert!(bad.is_err(), "a zero page size is refused");
 
     let mut tx = w.console.store().begin().await.unwrap();
-    let update = sqlx::query("UPDATE ledger SET amount = 1000").execute(&mut *tx).await;
+    let update =
+        tollgate_core::on!(&mut *tx, |c| sqlx::query("UPDATE ledger SET amount = 1000").execute(c).await.map(drop));
     assert!(update.is_err(), "the database refuses to rewrite ledger entries");
-    let delete = sqlx::query("DELETE FROM ledger").execute(&mut *tx).await;
+    let delete = tollgate_core::on!(&mut *tx, |c| sqlx::query("DELETE FROM ledger").execute(c).await.map(drop));
     assert!(delete.is_err(), "and to delete them");
 }
 
@@ -164,7 +169,11 @@ async fn verify_reports_a_tenant_whose_balance_drifted() {
     w.tenant("globex", "pro").await;
     assert!(w.run(Verify {}).await.unwrap().ok, "a fresh ledger balances");
     let mut tx = w.console.store().begin().await.unwrap();
-    sqlx::query("UPDATE tenants SET balance = balance + 7 WHERE slug = 'globex'").execute(&mut *tx).await.unwrap();
+    tollgate_core::on!(&mut *tx, |c| sqlx::query("UPDATE tenants SET balance = balance + 7 WHERE slug = 'globex'")
+        .execute(c)
+        .await
+        .map(drop))
+    .unwrap();
     tx.commit().await.unwrap();
     let report = w.run(Verify {}).await.unwrap();
     assert!(!report.ok, "drift is detected");
@@ -176,7 +185,7 @@ async fn verify_reports_a_tenant_whose_balance_drifted() {
 
 #[tokio::test]
 async fn strict_and_console_writes_commit_durably_and_batched_ones_do_not() {
-    let w = world().await;
+    let w = sqlite_world().await; // SQLite's `synchronous`; PostgreSQL commits durably
     w.plan("pro", 100).await;
     let id = w.tenant("acme", "pro").await.tenant.id;
     let store = w.console.store();
@@ -257,26 +266,31 @@ async fn balances_reconcile_to_zero_under_traffic_and_a_change_behind_the_back_i
     settlement.stop().await.unwrap();
     writer.await.unwrap();
     assert_eq!(reconcile(&live, &store).await.unwrap(), Some(0), "none after the last commit either");
-    let stored: i64 =
-        sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?").bind(id).fetch_one(store.read()).await.unwrap();
+    let stored: i64 = tollgate_core::on!(&mut store.reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT balance FROM tenants WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(live.tenant(id).unwrap().balance, stored, "memory equals the database once everything is written");
 
     // Behind the console's back: 1,000 credits go in the database only.
     let mut write = store.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at) VALUES (?, 'adjustment', -1000, ?, 'sql', ?)",
+    tollgate_core::on!(&mut *write, |c| sqlx::query(
+        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at) VALUES ($1, 'adjustment', -1000, $2, 'sql', $3)",
     )
     .bind(id)
     .bind(stored - 1000)
     .bind(t0())
-    .execute(&mut *write)
-    .await
+    .execute(c).await.map(drop))
     .unwrap();
-    sqlx::query("UPDATE tenants SET balance = balance - 1000 WHERE id = ?")
+    tollgate_core::on!(&mut *write, |c| sqlx::query("UPDATE tenants SET balance = balance - 1000 WHERE id = $1")
         .bind(id)
-        .execute(&mut *write)
+        .execute(c)
         .await
-        .unwrap();
+        .map(drop))
+    .unwrap();
     write.commit().await.unwrap();
     assert_eq!(reconcile(&live, &store).await.unwrap(), Some(1), "the balance drift is found");
     assert_eq!(live.tenant(id).unwrap().balance, stored - 1000, "and memory takes the database's figure");

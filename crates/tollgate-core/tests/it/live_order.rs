@@ -24,16 +24,17 @@ fn a_slower_command_never_leaves_its_older_state_in_memory() {
         let acme = TenantCreate { name: "acme".into(), plan: "pro".into(), ..Default::default() };
         let id = acme.run(&console, &ctx).await.unwrap().tenant.id;
         let mut tx = console.store().begin().await.unwrap();
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        tollgate_core::on!(&mut *tx, |c| sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
              INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at)
-             SELECT ?, 'debit', -1, 0, 'seed', ? FROM n",
+             SELECT $2, 'debit', -1, 0, 'seed', $3 FROM n",
         )
         .bind(USAGE_ROWS)
         .bind(id)
         .bind(ctx.now)
-        .execute(&mut *tx)
+        .execute(c)
         .await
+        .map(drop))
         .unwrap();
         tx.commit().await.unwrap();
         let live = Arc::new(Live::load(console.store()).await.unwrap());
@@ -53,9 +54,12 @@ fn a_slower_command_never_leaves_its_older_state_in_memory() {
     fast.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'tenant.block'")
-                .fetch_one(console.store().read())
-                .await
+            let committed: i64 =
+                tollgate_core::on!(&mut console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM audit_log WHERE action = 'tenant.block'"
+                )
+                .fetch_one(c)
+                .await)
                 .unwrap();
             if committed == 1 {
                 break;
@@ -71,11 +75,13 @@ fn a_slower_command_never_leaves_its_older_state_in_memory() {
     a.join().unwrap().unwrap();
 
     let stored: String = fast
-        .block_on(
-            sqlx::query_scalar("SELECT standing FROM tenants WHERE id = ?")
+        .block_on(async {
+            let mut conn = console.store().reader().await.unwrap();
+            tollgate_core::on!(&mut conn, |c| sqlx::query_scalar("SELECT standing FROM tenants WHERE id = $1")
                 .bind(tenant_id)
-                .fetch_one(console.store().read()),
-        )
+                .fetch_one(c)
+                .await)
+        })
         .unwrap();
     assert_eq!(stored, "active", "B, the later command, is what the database holds");
     let held = live.tenant(tenant_id).unwrap().standing;

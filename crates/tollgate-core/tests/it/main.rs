@@ -1,4 +1,7 @@
-//! Console commands against a real SQLite file: one test binary, one module per topic.
+//! Console commands against a real database: one test binary, one module per topic.
+//!
+//! The worlds run on SQLite, or with `TOLLGATE_TEST_ENGINE=postgres` on a PostgreSQL
+//! server the binary starts (`make test` runs both).
 
 mod audit;
 mod commands;
@@ -11,6 +14,7 @@ mod ledger;
 mod live_order;
 mod overview;
 mod payments;
+mod pg_server;
 mod plans;
 mod postgres;
 mod routes;

@@ -4,111 +4,19 @@
 //! keep the ledger's rules; and nodes leasing a tenant's credits spend them exactly.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use crate::pg_server::PgServer;
+
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 use tollgate_core::live::leased::{LeaseTerms, Leased, Spend};
 use tollgate_core::store::changes::{self, ChangeFeed};
 use tollgate_core::store::ledger::leases::{Ask, Cluster, LeaseUsage, RecordError};
 use tollgate_core::store::{MIGRATOR, POSTGRES_MIGRATOR};
-
-/// A PostgreSQL server of its own, stopped (and its files removed) on drop.
-pub struct PgServer {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-/// The directory holding `initdb` and `postgres`: Debian installs them under
-/// /usr/lib/postgresql/<major>/bin, off the PATH. `PG_BIN` overrides it.
-fn bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PG_BIN") {
-        return dir.into();
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is not installed (scripts/deps.sh --test installs Debian's postgresql)")
-        .filter_map(|e| Some(e.ok()?.path().join("bin")))
-        .filter(|bin| bin.join("postgres").exists())
-        .collect();
-    found.sort();
-    found.pop().expect("no /usr/lib/postgresql/*/bin/postgres")
-}
-
-/// `program args…`, as the `postgres` user when this process is root (the server refuses
-/// to run as root). `setpriv` execs the program itself, so signals reach the server.
-fn as_server_user(program: &Path) -> Command {
-    if unsafe { libc::geteuid() } == 0 {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-impl PgServer {
-    /// Initializes a cluster (superuser `tollgate`, trusted local connections) and starts it.
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (data, socket) = (dir.path().join("data"), dir.path().to_path_buf());
-        if unsafe { libc::geteuid() } == 0 {
-            let status = Command::new("chown").arg("postgres:").arg(dir.path()).status().unwrap();
-            assert!(status.success(), "chown of the server's directory failed");
-        }
-        let bin = bin_dir();
-        let out = as_server_user(&bin.join("initdb"))
-            .args(["-D"])
-            .arg(&data)
-            .args(["-U", "tollgate", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        let child = as_server_user(&bin.join("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(&socket)
-            .args(["-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !server.dir.path().join(".s.PGSQL.5432").exists() {
-            assert!(Instant::now() < deadline, "PostgreSQL did not open its socket within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    /// Connection options for database `db` as the superuser.
-    pub fn options(&self, db: &str) -> PgConnectOptions {
-        PgConnectOptions::new().socket(self.dir.path()).username("tollgate").database(db)
-    }
-
-    /// A pool on a new, empty database called `db`.
-    pub async fn database(&self, db: &str) -> PgPool {
-        let admin = PgPoolOptions::new().max_connections(1).connect_with(self.options("postgres")).await.unwrap();
-        // A name the test chose, quoted: nothing from outside reaches this statement.
-        let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""));
-        sqlx::query(create).execute(&admin).await.unwrap();
-        admin.close().await;
-        PgPoolOptions::new().max_connections(8).connect_with(self.options(db)).await.unwrap()
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        // SIGINT: PostgreSQL's fast shutdown.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let _ = self.child.wait();
-    }
-}
 
 /// Each table's columns, and whether each may be NULL.
 type Shape = BTreeMap<String, BTreeMap<String, bool>>;

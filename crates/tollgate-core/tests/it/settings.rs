@@ -3,7 +3,7 @@ use tollgate_core::store::settings::{Durability, Settings, SettingsGet, Settings
 use tollgate_core::Command;
 use tollgate_core::domain::validate::MAX_CREDITS;
 
-use crate::common::{assert_invalid, at, world};
+use crate::common::{assert_invalid, at, on_postgres, world};
 
 #[tokio::test]
 async fn defaults_then_partial_changes_that_persist() {
@@ -32,7 +32,7 @@ async fn defaults_then_partial_changes_that_persist() {
         .settings;
     assert_eq!((s.denial_spike_per_minute, s.close_to_tray), (0, false), "spike alerts off, closing quits");
     w.console.store().close().await;
-    let reopened = tollgate_core::Console::open(&w.dir.path().join("tollgate.db")).await.unwrap();
+    let reopened = w.reopen().await;
     let s = SettingsGet {}.run(&reopened, &at(0)).await.unwrap();
     assert_eq!(s.settings.durability, Durability::Strict, "settings survive a restart");
 }
@@ -74,14 +74,11 @@ async fn bad_settings_are_refused_and_change_nothing() {
 /// Writes `value` as the stored text of setting `key`, as a hand edit or an older version might.
 async fn store_raw(w: &crate::common::World, key: &str, value: &str) {
     let mut tx = w.console.store().begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(key)
-    .bind(value)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    let sql = w.console.store().engine().pick(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO settings (key, value) VALUES ($1, CAST($2 AS JSONB)) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
+    tollgate_core::on!(&mut *tx, |c| sqlx::query(sql).bind(key).bind(value).execute(c).await.map(drop)).unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -93,7 +90,9 @@ async fn one_bad_stored_value_falls_back_alone_and_is_reported() {
         .unwrap();
     store_raw(&w, "upstream_timeout_ms", "\"soon\"").await;
     store_raw(&w, "low_balance_threshold", "-5").await;
-    store_raw(&w, "gateway_listen", "not json").await;
+    // PostgreSQL keeps settings as JSONB and refuses text that is not JSON at all.
+    let not_json = if on_postgres() { "\"not an address\"" } else { "not json" };
+    store_raw(&w, "gateway_listen", not_json).await;
     let report = w.run(SettingsGet {}).await.unwrap();
     assert_eq!(report.settings.durability, Durability::Strict, "strict stays strict beside a bad value");
     assert_eq!(report.settings.retention_days, 7, "every valid value is kept");
@@ -106,7 +105,7 @@ async fn one_bad_stored_value_falls_back_alone_and_is_reported() {
     let named: Vec<(&str, &str)> = report.invalid.iter().map(|i| (i.key.as_str(), i.stored.as_str())).collect();
     assert_eq!(
         named,
-        vec![("gateway_listen", "not json"), ("low_balance_threshold", "-5"), ("upstream_timeout_ms", "\"soon\"")],
+        vec![("gateway_listen", not_json), ("low_balance_threshold", "-5"), ("upstream_timeout_ms", "\"soon\"")],
         "settings.get names the bad ones with what was stored: {:?}",
         report.invalid
     );

@@ -25,11 +25,13 @@ async fn wait_until(what: &str, deadline: Duration, mut done: impl AsyncFnMut() 
 }
 
 async fn ledger_debits(console: &Console, tenant_id: i64) -> i64 {
-    sqlx::query_scalar("SELECT COALESCE(SUM(requests), 0) FROM ledger WHERE tenant_id = ? AND kind = 'debit'")
-        .bind(tenant_id)
-        .fetch_one(console.store().read())
-        .await
-        .unwrap()
+    tollgate_core::on!(&mut console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM ledger WHERE tenant_id = $1 AND kind = 'debit'"
+    )
+    .bind(tenant_id)
+    .fetch_one(c)
+    .await)
+    .unwrap()
 }
 
 /// A database on `disk` with tenant acme on plan pro, granted 1,000,000 credits.
@@ -123,11 +125,13 @@ async fn after_a_full_disk_everything_acknowledged_is_written_and_nothing_else()
 
     settlement.stop().await.expect("everything written");
     writer.await.unwrap();
-    let stored: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = ?")
-        .bind(tenant_id)
-        .fetch_one(console.store().read())
-        .await
-        .unwrap();
+    let stored: i64 = tollgate_core::on!(&mut console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT balance FROM tenants WHERE id = $1"
+    )
+    .bind(tenant_id)
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(stored, 1_000_000 - acknowledged as i64 + 5000, "the database holds exactly what was acknowledged");
     assert_eq!(live.tenant(tenant_id).unwrap().balance, stored, "memory and database agree");
     let report = Verify {}.run(&console, &ctx).await.unwrap();

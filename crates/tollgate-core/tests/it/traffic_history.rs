@@ -142,10 +142,12 @@ async fn counts_not_yet_written_are_included_once_and_stay_once_after_the_write(
 
     // Once written, the same counts, not twice.
     let stored = async || -> i64 {
-        sqlx::query_scalar("SELECT COALESCE(SUM(requests), 0) FROM usage_minutes")
-            .fetch_one(w.console.store().read())
-            .await
-            .unwrap()
+        tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_minutes"
+        )
+        .fetch_one(c)
+        .await)
+        .unwrap()
     };
     log.flush().await.expect("written now, not at the next count write (every few seconds)");
     assert_eq!(stored().await, 5, "the writer stored them");

@@ -14,18 +14,20 @@ use tollgate_core::store::ledger::{EntryKind, LedgerEntry, LedgerList};
 use tollgate_core::store::settings::SettingsSet;
 use tollgate_core::store::subscriptions::Renew;
 
-use crate::common::{World, assert_code, assert_invalid, at, strict_request, t0, with_request_log, world};
+use crate::common::{
+    World, assert_code, assert_invalid, at, sqlite_world, strict_request, t0, with_request_log, world,
+};
 
 /// (debit entries, requests they cover, stored period count) of tenant `id`.
 async fn usage_of(w: &World, id: i64) -> (i64, i64, i64) {
-    sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM ledger WHERE tenant_id = ?1 AND kind = 'debit'),
-                (SELECT COALESCE(SUM(requests), 0) FROM ledger WHERE tenant_id = ?1 AND kind = 'debit'),
-                (SELECT period_used FROM tenants WHERE id = ?1)",
+    tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM ledger WHERE tenant_id = $1 AND kind = 'debit'),
+                (SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM ledger WHERE tenant_id = $1 AND kind = 'debit'),
+                (SELECT period_used FROM tenants WHERE id = $1)",
     )
     .bind(id)
-    .fetch_one(w.console.store().read())
-    .await
+    .fetch_one(c)
+    .await)
     .unwrap()
 }
 
@@ -76,7 +78,8 @@ async fn verify_reports_a_stored_period_count_that_disagrees_with_the_ledger() {
     w.plan("pro", 1000).await;
     w.tenant("acme", "pro").await;
     let mut write = w.console.store().begin().await.unwrap();
-    sqlx::query("UPDATE tenants SET period_used = 7").execute(&mut *write).await.unwrap();
+    tollgate_core::on!(&mut *write, |c| sqlx::query("UPDATE tenants SET period_used = 7").execute(c).await.map(drop))
+        .unwrap();
     write.commit().await.unwrap();
     let report = w.run(Verify {}).await.unwrap();
     assert!(!report.ok, "a wrong count fails verify");
@@ -216,7 +219,7 @@ async fn concurrent_strict_charges_share_commits_and_each_is_found_shown_and_ref
     assert_eq!(usage_of(&w, acme).await, (1, 200, 200), "every strict request covered and counted, in one entry");
     let t = live.tenant(acme).unwrap();
     assert_eq!((t.balance, t.reserved), (10_000 - charged, 0), "each spent its charge");
-    let mut conn = w.console.store().read().acquire().await.unwrap();
+    let mut conn = w.console.store().reader().await.unwrap();
     for (n, id) in ids.iter().enumerate() {
         let c = charges::charged_request(&mut conn, Some(&log), id).await.unwrap().expect("on record");
         assert_eq!((c.tenant.as_str(), c.amount), ("acme", 1 + n as i64 % 5), "{id}: whose and how much");
@@ -245,7 +248,7 @@ async fn concurrent_strict_charges_share_commits_and_each_is_found_shown_and_ref
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() {
-    let mut w = world().await;
+    let mut w = sqlite_world().await; // counts SQLite's pages
     let log = with_request_log(&mut w);
     w.plan("pro", 100_000).await;
     let mut tenants = Vec::new();
@@ -253,12 +256,19 @@ async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() 
         tenants.push(w.tenant(&format!("t{n}"), "pro").await.tenant.id);
     }
     let (live, settlement, writer) = strict_writer(&w, 60_000).await;
-    let read = w.console.store().read().clone();
+    let store = w.console.store().clone();
     let pages = async || -> i64 {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&read).await.unwrap();
-        sqlx::query_scalar("PRAGMA page_count").fetch_one(&read).await.unwrap()
+        let mut conn = store.reader().await.unwrap();
+        tollgate_core::on!(&mut conn, |c| {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *c).await.unwrap();
+            sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *c).await.unwrap()
+        })
     };
-    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&read).await.unwrap();
+    let page_size: i64 =
+        tollgate_core::on!(&mut store.reader().await.unwrap(), |c| sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(c)
+            .await
+            .unwrap());
     let before = pages().await;
     const CHARGES: u64 = 20_000;
     const CLIENTS: u64 = 100;
@@ -281,11 +291,12 @@ async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() 
     let growth = (pages().await - before) * page_size;
     let per_request = growth as f64 / CHARGES as f64;
     assert!(per_request < 20.0, "{growth} bytes for {CHARGES} strict charges: {per_request:.1} per request");
-    let (entries, requests): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), SUM(requests) FROM ledger WHERE kind = 'debit'")
-            .fetch_one(&read)
-            .await
-            .unwrap();
+    let (entries, requests): (i64, i64) = tollgate_core::on!(&mut store.reader().await.unwrap(), |c| sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(requests) AS BIGINT) FROM ledger WHERE kind = 'debit'"
+    )
+    .fetch_one(c)
+    .await
+    .unwrap());
     assert_eq!(requests, CHARGES as i64, "every charge covered");
     // Some 200 commits over 20 tenants: one entry per tenant per commit would be ~4,000.
     assert!(entries < 200, "the tenants' open entries held them ({entries} entries)");
@@ -307,17 +318,17 @@ async fn the_database_lets_only_the_newest_usage_entry_grow_and_nothing_else_cha
     let store = w.console.store().clone();
     let refused = async |sql: &'static str, id: i64| {
         let mut tx = store.begin().await.unwrap();
-        sqlx::query(sql).bind(id).execute(&mut *tx).await.is_err()
+        tollgate_core::on!(&mut *tx, |c| sqlx::query(sql).bind(id).execute(c).await.map(drop)).is_err()
     };
-    let grow = "UPDATE ledger SET amount = amount - 1, requests = requests + 1, balance_after = balance_after - 1 WHERE id = ?";
+    let grow = "UPDATE ledger SET amount = amount - 1, requests = requests + 1, balance_after = balance_after - 1 WHERE id = $1";
     assert!(
-        refused("UPDATE ledger SET amount = amount + 1, balance_after = balance_after + 1 WHERE id = ?", usage.id)
+        refused("UPDATE ledger SET amount = amount + 1, balance_after = balance_after + 1 WHERE id = $1", usage.id)
             .await,
         "usage never shrinks"
     );
-    assert!(refused("UPDATE ledger SET created_at = '2000-01-01' WHERE id = ?", usage.id).await, "nor moves in time");
+    assert!(refused("UPDATE ledger SET created_at = '2000-01-01' WHERE id = $1", usage.id).await, "nor moves in time");
     assert!(
-        refused("UPDATE ledger SET amount = amount - 1, requests = requests + 1 WHERE id = ?", usage.id).await,
+        refused("UPDATE ledger SET amount = amount - 1, requests = requests + 1 WHERE id = $1", usage.id).await,
         "nor breaks the chain"
     );
     assert!(refused(grow, grant.id).await, "a grant never changes");

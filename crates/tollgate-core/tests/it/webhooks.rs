@@ -30,7 +30,7 @@ async fn endpoints_are_checked_and_events_go_only_where_asked() {
     assert!(a.secret.starts_with("whsec_"));
     assert_eq!(a.endpoint.events, ["key.issued"], "deduplicated");
     w.run(create("https://b.example/hook", &["balance.low"])).await.unwrap();
-    let mut conn = w.console.store().read().acquire().await.unwrap();
+    let mut conn = w.console.store().reader().await.unwrap();
     assert_eq!(webhooks::wanted(&mut conn).await.unwrap(), ["balance.low", "key.issued"]);
     drop(conn);
     let mut tx = w.console.store().begin().await.unwrap();

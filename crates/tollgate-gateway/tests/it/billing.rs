@@ -93,9 +93,13 @@ async fn sixty_four_concurrent_clients(durability: Durability) -> (World, Vec<St
     let debits = debits(&w).await;
     assert_eq!(debits.iter().map(|(amount, _)| amount).sum::<i64>(), -1000, "the ledger charged every credit");
     assert_eq!(debits.iter().map(|(_, requests)| requests).sum::<i64>(), 1000, "and counts every request");
-    let store = w.console.store().read();
-    let (balance, period_used): (i64, i64) =
-        sqlx::query_as("SELECT balance, period_used FROM tenants WHERE slug = 'acme'").fetch_one(store).await.unwrap();
+    let mut conn = w.console.store().reader().await.unwrap();
+    let (balance, period_used): (i64, i64) = tollgate_core::on!(&mut conn, |c| sqlx::query_as(
+        "SELECT balance, period_used FROM tenants WHERE slug = 'acme'"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!((balance, period_used), (0, 1000), "stored balance and period count agree");
     let report = w.run(Verify {}).await;
     assert!(report.ok, "balance == sum(ledger): {report:?}");
@@ -116,7 +120,7 @@ async fn sixty_four_concurrent_clients_spend_exactly_the_balance_strict() {
     let (w, served) = sixty_four_concurrent_clients(Durability::Strict).await;
     let entries = debits(&w).await.len();
     assert!(entries < 1000, "concurrent strict requests share commits and entries: {entries} entries");
-    let mut conn = w.console.store().read().acquire().await.unwrap();
+    let mut conn = w.console.store().reader().await.unwrap();
     for id in &served {
         let charge = charged_request(&mut conn, Some(&w.requests), id).await.unwrap();
         let charge = charge.unwrap_or_else(|| panic!("the charge of served request {id} is on record"));
@@ -146,10 +150,12 @@ async fn batched_usage_reaches_the_ledger_as_one_entry_per_tenant_per_flush() {
         assert_eq!(w.get("/v1/x").await.status(), 200);
     }
     // Before the flush: the ledger does not have the usage yet, the operator's view does.
-    let stored: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE slug = 'acme'")
-        .fetch_one(w.console.store().read())
-        .await
-        .unwrap();
+    let stored: i64 = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT balance FROM tenants WHERE slug = 'acme'"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(stored, 1000, "nothing written yet");
     let shown = w.run(tollgate_core::store::tenants::TenantShow { tenant: "acme".into() }).await;
     assert_eq!(shown.tenant.balance, 900, "the tenant page counts the usage not yet written");

@@ -35,10 +35,12 @@ async fn many_connections_over_two_threads_are_each_answered_and_charged_once() 
     assert_eq!(served, 400, "every request served");
     assert_eq!(w.balance().await, 600, "each charged once");
     w.settlement.flush().await.unwrap();
-    let charged: i64 = sqlx::query_scalar("SELECT -SUM(amount) FROM ledger WHERE kind = 'debit'")
-        .fetch_one(w.console.store().read())
-        .await
-        .unwrap();
+    let charged: i64 = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT -SUM(amount) FROM ledger WHERE kind = 'debit'"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(charged, 400, "the ledger has every charge");
 }
 

@@ -29,10 +29,12 @@ async fn debits_in_ledger(w: &World) -> i64 {
 
 /// Requests the ledger charged so far.
 async fn committed_debits(w: &World) -> i64 {
-    sqlx::query_scalar("SELECT COALESCE(SUM(requests), 0) FROM ledger WHERE kind = 'debit'")
-        .fetch_one(w.console.store().read())
-        .await
-        .unwrap()
+    tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT COALESCE(SUM(requests), 0) FROM ledger WHERE kind = 'debit'"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap()
 }
 
 #[tokio::test]
@@ -148,10 +150,12 @@ async fn strict_on_a_full_disk_is_refused_before_the_upstream_and_recovers() {
     }
     assert_eq!(w.get("/v1/x").await.status(), 200, "served again once the disk has room");
     let served_and_charged = debits_in_ledger(&w).await;
-    let stored: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = 1")
-        .fetch_one(w.console.store().read())
-        .await
-        .unwrap();
+    let stored: i64 = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+        "SELECT balance FROM tenants WHERE id = 1"
+    )
+    .fetch_one(c)
+    .await)
+    .unwrap();
     assert_eq!(stored, 1000 - served_and_charged, "every 200 was charged, no 503 was");
     assert_eq!(w.balance().await, stored, "memory and database agree");
 }

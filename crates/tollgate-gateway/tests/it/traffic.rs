@@ -48,7 +48,8 @@ async fn flood(w: &World, secrets: &[String], per_key: usize, keyless: usize) ->
 }
 
 async fn scalar(w: &World, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(w.console.store().read()).await.unwrap()
+    tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(sql).fetch_one(c).await)
+        .unwrap()
 }
 
 /// Writes the traffic log's counts (they are otherwise written every few seconds) until the
@@ -73,16 +74,17 @@ async fn a_flood_of_denials_is_counted_whole_and_sampled_a_few_per_minute() {
     assert_eq!(statuses.iter().filter(|&&s| s == 401).count(), 40, "every keyless one for its key");
     counted(&w, 240).await;
     // Every kind of denial in every minute keeps min(3, its count) samples, no more.
-    let kinds: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT m.requests, (SELECT count(*) FROM denials d
+    let kinds: Vec<(i64, i64)> =
+        tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_as(
+            "SELECT m.requests, (SELECT count(*) FROM denials d
              WHERE ifnull(d.tenant, '') = ifnull(m.tenant, '') AND ifnull(d.route, '') = ifnull(m.route, '')
                AND d.code = m.code AND d.status = m.status
                AND strftime('%Y-%m-%dT%H:%M:00+00:00', d.at) = m.minute)
          FROM denial_minutes m",
-    )
-    .fetch_all(w.console.store().read())
-    .await
-    .unwrap();
+        )
+        .fetch_all(c)
+        .await)
+        .unwrap();
     for (requests, samples) in &kinds {
         assert_eq!(*samples, (*requests).min(3), "a kind counted {requests} times keeps {samples} samples");
     }
@@ -92,10 +94,12 @@ async fn a_flood_of_denials_is_counted_whole_and_sampled_a_few_per_minute() {
     let keyless = scalar(&w, "SELECT COALESCE(SUM(requests), 0) FROM denial_minutes WHERE tenant IS NULL").await;
     assert_eq!(keyless, 40, "keyless refusals are counted without a tenant");
     let (len, truncated): (i64, bool) =
-        sqlx::query_as("SELECT length(path), path_truncated FROM denials WHERE tenant IS NULL LIMIT 1")
-            .fetch_one(w.console.store().read())
-            .await
-            .unwrap();
+        tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_as(
+            "SELECT length(path), path_truncated FROM denials WHERE tenant IS NULL LIMIT 1"
+        )
+        .fetch_one(c)
+        .await)
+        .unwrap();
     assert_eq!((len, truncated), (512, true), "an 8 KB path is kept cut to 512 bytes and marked");
     let listed = w
         .run(tollgate_core::store::traffic::DenialCounts { tenant: Some("tenant-0".into()), ..Default::default() })

@@ -208,7 +208,7 @@ fn in_strict_mode_every_2xx_survives_sigkill() {
         let store = tollgate_core::store::Store::open(&d.join("tollgate.db")).await.unwrap();
         let log = tollgate_core::store::request_log::RequestLog::reader(&d.join("requests.log")).unwrap();
         assert!(log.is_some(), "the request log is there");
-        let mut conn = store.read().acquire().await.unwrap();
+        let mut conn = store.reader().await.unwrap();
         let mut missing = Vec::new();
         for id in &served {
             match tollgate_core::store::charges::charged_request(&mut conn, log.as_ref(), id).await.unwrap() {

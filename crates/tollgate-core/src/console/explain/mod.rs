@@ -101,7 +101,7 @@ impl Command for Explain {
 
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<Explanation, ConsoleError> {
         let tenant = {
-            let mut conn = console.store().read().acquire().await?;
+            let mut conn = console.store().reader().await?;
             tenants::by_slug(&mut conn, &self.tenant).await?
         };
         // Without a gateway in this process (the CLI on a stopped server), the state one

@@ -14,17 +14,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
+use crate::store::dialects;
+use crate::store::{Connection, on};
 use crate::store::{Write, is_storage_failure};
 
 /// Why credits moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum EntryKind {
     /// The plan's credits for a new period.
     Grant,
@@ -182,6 +183,7 @@ pub async fn charge_usage(
     usage: &[Usage],
     open: &HashMap<i64, i64>,
 ) -> Result<HashMap<i64, i64>, UsageError> {
+    let engine = write.engine();
     let mut totals: HashMap<i64, Usage> = HashMap::with_capacity(usage.len());
     for u in usage {
         if u.credits <= 0 || u.requests <= 0 {
@@ -196,38 +198,42 @@ pub async fn charge_usage(
     let continued: Vec<(&Usage, i64)> =
         totals.values().filter_map(|u| open.get(&u.tenant_id).map(|entry| (u, *entry))).collect();
     for chunk in continued.chunks(ROWS_PER_INSERT) {
-        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE ledger SET amount = ledger.amount - v.column3, requests = ledger.requests + v.column4,
-                    balance_after = t.balance - v.column3
-             FROM (",
-        );
-        update.push_values(chunk, |mut b, (u, entry)| {
-            b.push_bind(u.tenant_id).push_bind(*entry).push_bind(u.credits).push_bind(u.requests);
+        let updated = on!(&mut **write, |c| {
+            let mut update = sqlx::QueryBuilder::new(
+                "UPDATE ledger SET amount = ledger.amount - v.column3, requests = ledger.requests + v.column4,
+                        balance_after = t.balance - v.column3
+                 FROM (",
+            );
+            update.push_values(chunk, |mut b, (u, entry)| {
+                b.push_bind(u.tenant_id).push_bind(*entry).push_bind(u.credits).push_bind(u.requests);
+            });
+            update.push(dialects!(engine,
+                ") AS v JOIN tenants t ON t.id = v.column1
+                 WHERE ledger.id = v.column2 AND ledger.tenant_id = v.column1 AND ledger.kind = 'debit'
+                   AND ledger.id = (SELECT MAX(l.id) FROM ledger l WHERE l.tenant_id = v.column1)
+                   AND ledger.balance_after = t.balance
+                   AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = v.column1
+                                   AND " {"julianday(ledger.created_at) < julianday(s.period_start)", "ledger.created_at < s.period_start"} ")
+                 RETURNING ledger.tenant_id, ledger.id"
+            ));
+            update.build_query_as::<(i64, i64)>().fetch_all(c).await
         });
-        update.push(
-            ") AS v JOIN tenants t ON t.id = v.column1
-             WHERE ledger.id = v.column2 AND ledger.tenant_id = v.column1 AND ledger.kind = 'debit'
-               AND ledger.id = (SELECT MAX(l.id) FROM ledger l WHERE l.tenant_id = v.column1)
-               AND ledger.balance_after = t.balance
-               AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = v.column1
-                               AND julianday(ledger.created_at) < julianday(s.period_start))
-             RETURNING ledger.tenant_id, ledger.id",
-        );
-        let updated = update.build_query_as::<(i64, i64)>().fetch_all(&mut **write).await;
         entries.extend(statement(write, updated)?);
     }
     let opened: Vec<&Usage> = totals.values().filter(|u| !entries.contains_key(&u.tenant_id)).collect();
     for chunk in opened.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests)
-             SELECT v.column1, 'debit', -v.column2, t.balance - v.column2, 'gateway', v.column3, v.column4
-             FROM (",
-        );
-        insert.push_values(chunk, |mut b, u| {
-            b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.at).push_bind(u.requests);
+        let inserted = on!(&mut **write, |c| {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests)
+                 SELECT v.column1, 'debit', -v.column2, t.balance - v.column2, 'gateway', v.column3, v.column4
+                 FROM (",
+            );
+            insert.push_values(chunk, |mut b, u| {
+                b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.at).push_bind(u.requests);
+            });
+            insert.push(") AS v JOIN tenants t ON t.id = v.column1 RETURNING tenant_id, id");
+            insert.build_query_as::<(i64, i64)>().fetch_all(c).await
         });
-        insert.push(") AS v JOIN tenants t ON t.id = v.column1 RETURNING tenant_id, id");
-        let inserted = insert.build_query_as::<(i64, i64)>().fetch_all(&mut **write).await;
         let inserted = statement(write, inserted)?;
         if inserted.len() != chunk.len() {
             return Err(UsageError::Refused); // usage of a tenant that does not exist
@@ -239,20 +245,21 @@ pub async fn charge_usage(
         // The balance, and the period's count as `verify` counts it: the calls of entries
         // whose time is at or after the period's start (an entry opened before a renewal
         // is not continued past it). One statement, one row per tenant.
-        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE tenants SET balance = balance - v.column2,
-                    period_used = period_used + CASE WHEN julianday(l.created_at) >= julianday(s.period_start)
-                                                     THEN v.column3 ELSE 0 END
-             FROM (",
-        );
-        update.push_values(chunk, |mut b, u| {
-            b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.requests).push_bind(entries[&u.tenant_id]);
+        let done = on!(&mut **write, |c| {
+            let mut update = sqlx::QueryBuilder::new(dialects!(engine,
+                "UPDATE tenants SET balance = balance - v.column2,
+                        period_used = period_used + CASE WHEN " {"julianday(l.created_at) >= julianday(s.period_start)", "l.created_at >= s.period_start"} "
+                                                         THEN v.column3 ELSE 0 END
+                 FROM ("));
+            update.push_values(chunk, |mut b, u| {
+                b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.requests).push_bind(entries[&u.tenant_id]);
+            });
+            update.push(
+                ") AS v JOIN ledger l ON l.id = v.column4 LEFT JOIN subscriptions s ON s.tenant_id = v.column1
+                 WHERE tenants.id = v.column1",
+            );
+            update.build().execute(c).await.map(|done| done.rows_affected())
         });
-        update.push(
-            ") AS v JOIN ledger l ON l.id = v.column4 LEFT JOIN subscriptions s ON s.tenant_id = v.column1
-             WHERE tenants.id = v.column1",
-        );
-        let done = update.build().execute(&mut **write).await;
         statement(write, done)?;
     }
     Ok(entries)
@@ -271,18 +278,19 @@ fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, 
 /// Writes one entry and the new stored balance; refuses to take the balance below zero
 /// or past `i64`, and replays an earlier entry with the same idempotency key.
 pub(crate) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     actor: &str,
     now: DateTime<Utc>,
     posting: Posting<'_>,
 ) -> Result<Posted, ConsoleError> {
     if let Some(key) = posting.idempotency_key {
-        let earlier =
-            sqlx::query_as::<_, LedgerEntry>("SELECT * FROM ledger WHERE tenant_id = $1 AND idempotency_key = $2")
-                .bind(posting.tenant_id)
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let earlier = on!(&mut *conn, |c| sqlx::query_as::<_, LedgerEntry>(
+            "SELECT * FROM ledger WHERE tenant_id = $1 AND idempotency_key = $2"
+        )
+        .bind(posting.tenant_id)
+        .bind(key)
+        .fetch_optional(c)
+        .await)?;
         if let Some(entry) = earlier {
             let paid = posting.paid.map(|p| (p.minor, p.currency.to_string()));
             let entry_paid = entry.paid_minor.zip(entry.paid_currency.clone());
@@ -298,23 +306,25 @@ pub(crate) async fn record(
             });
         }
     }
-    let balance: i64 = sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1")
+    let balance: i64 = on!(&mut *conn, |c| sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1")
         .bind(posting.tenant_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| ConsoleError::not_found("tenant", posting.tenant_id))?;
+        .fetch_optional(c)
+        .await)?
+    .ok_or_else(|| ConsoleError::not_found("tenant", posting.tenant_id))?;
     let after = balance
         .checked_add(posting.amount)
         .ok_or_else(|| ConsoleError::invalid("amount", "the balance would overflow"))?;
     if after < 0 {
         return Err(ConsoleError::InsufficientCredits { balance, needed: -posting.amount });
     }
-    sqlx::query("UPDATE tenants SET balance = $1 WHERE id = $2")
+    on!(&mut *conn, |c| sqlx::query("UPDATE tenants SET balance = $1 WHERE id = $2")
         .bind(after)
         .bind(posting.tenant_id)
-        .execute(&mut *conn)
-        .await?;
-    let entry = sqlx::query_as::<_, LedgerEntry>(
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+    let entry = on!(&mut *conn, |c| {
+        sqlx::query_as::<_, LedgerEntry>(
         "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, reason, request_id, idempotency_key, created_at,
                              paid_minor, paid_currency)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
@@ -330,8 +340,8 @@ pub(crate) async fn record(
     .bind(now)
     .bind(posting.paid.map(|p| p.minor))
     .bind(posting.paid.map(|p| p.currency))
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(c).await
+    })?;
     Ok(Posted { entry, replayed: false })
 }
 
@@ -355,39 +365,34 @@ pub struct LedgerList {
 
 /// Tenant `tenant_id`'s newest `limit` entries, before entry `before_id` when given.
 pub(crate) async fn entries(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     tenant_id: i64,
     before_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<LedgerEntry>> {
-    sqlx::query_as("SELECT * FROM ledger WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3")
-        .bind(tenant_id)
-        .bind(before_id)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+    on!(conn, |c| sqlx::query_as(
+        "SELECT * FROM ledger WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    )
+    .bind(tenant_id)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
 }
 
 /// The entry of tenant `tenant_id` posted under `key`, if any.
-pub(crate) async fn by_idempotency_key(
-    conn: &mut SqliteConnection,
-    tenant_id: i64,
-    key: &str,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = $1 AND idempotency_key = $2")
+pub(crate) async fn by_idempotency_key(conn: &mut Connection, tenant_id: i64, key: &str) -> sqlx::Result<Option<i64>> {
+    on!(conn, |c| sqlx::query_scalar("SELECT id FROM ledger WHERE tenant_id = $1 AND idempotency_key = $2")
         .bind(tenant_id)
         .bind(key)
-        .fetch_optional(conn)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
 /// Keeps a charge the ledger refused where `verify` reports it.
-pub(crate) async fn record_refused(
-    conn: &mut SqliteConnection,
-    usage: &Usage,
-    request_id: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+pub(crate) async fn record_refused(conn: &mut Connection, usage: &Usage, request_id: Option<&str>) -> sqlx::Result<()> {
+    on!(conn, |c| {
+        sqlx::query(
         "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(usage.tenant_id)
@@ -396,7 +401,7 @@ pub(crate) async fn record_refused(
     .bind(request_id)
     .bind(usage.at)
     .bind("the balance in the database could not cover it")
-    .execute(conn)
-    .await?;
+    .execute(c).await.map(|done| done.rows_affected())
+    })?;
     Ok(())
 }

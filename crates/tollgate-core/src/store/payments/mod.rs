@@ -11,17 +11,18 @@ mod signature;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
+use crate::store::dialects;
+use crate::store::{Connection, on};
 
 pub use signature::{SignatureError, TOLERANCE_S, sign, verify};
 
 /// What an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum PaymentOutcome {
     /// It changed the tenant: credits topped up, a subscription renewed, past due or canceled.
     Applied,
@@ -100,50 +101,47 @@ pub struct PaymentEventList {
 }
 
 /// The newest `limit` events (about `tenant`).
-pub(crate) async fn events(
-    conn: &mut SqliteConnection,
-    tenant: Option<&str>,
-    limit: i64,
-) -> sqlx::Result<Vec<PaymentEvent>> {
-    sqlx::query_as(
+pub(crate) async fn events(conn: &mut Connection, tenant: Option<&str>, limit: i64) -> sqlx::Result<Vec<PaymentEvent>> {
+    // SQLite's times are to the second: its row order breaks ties in arrival order.
+    let sql = dialects!(conn.engine(),
         "SELECT * FROM payment_events WHERE ($1 IS NULL OR tenant = $2)
-         ORDER BY received_at DESC, rowid DESC LIMIT $3",
-    )
-    .bind(tenant)
-    .bind(tenant)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         ORDER BY received_at DESC, " {"rowid", "event_id"} " DESC LIMIT $3"
+    );
+    on!(conn, |c| sqlx::query_as(sql).bind(tenant).bind(tenant).bind(limit).fetch_all(c).await)
 }
 
 /// Event `event_id` as recorded, if it was.
-pub(crate) async fn event(conn: &mut SqliteConnection, event_id: &str) -> sqlx::Result<Option<PaymentEvent>> {
-    sqlx::query_as("SELECT * FROM payment_events WHERE event_id = $1").bind(event_id).fetch_optional(conn).await
+pub(crate) async fn event(conn: &mut Connection, event_id: &str) -> sqlx::Result<Option<PaymentEvent>> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM payment_events WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_optional(c)
+        .await)
 }
 
 /// Counts one more delivery of event `event_id`.
-pub(crate) async fn count_delivery(conn: &mut SqliteConnection, event_id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE payment_events SET deliveries = deliveries + 1 WHERE event_id = $1")
+pub(crate) async fn count_delivery(conn: &mut Connection, event_id: &str) -> sqlx::Result<()> {
+    on!(conn, |c| sqlx::query("UPDATE payment_events SET deliveries = deliveries + 1 WHERE event_id = $1")
         .bind(event_id)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Records what a delivery of Stripe event `event_id` (of type `kind`) did; a redelivery
 /// updates the record and counts itself.
 pub(crate) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     event_id: &str,
     kind: &str,
     at: DateTime<Utc>,
     done: &Done,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(conn, |c| sqlx::query(
         "INSERT INTO payment_events (event_id, provider, type, received_at, tenant, outcome, detail, deliveries)
          VALUES ($1, 'stripe', $2, $3, $4, $5, $6, 1)
          ON CONFLICT (event_id) DO UPDATE SET tenant = excluded.tenant, outcome = excluded.outcome,
-            detail = excluded.detail, deliveries = deliveries + 1",
+            detail = excluded.detail, deliveries = payment_events.deliveries + 1",
     )
     .bind(event_id)
     .bind(kind)
@@ -151,8 +149,9 @@ pub(crate) async fn record(
     .bind(&done.tenant)
     .bind(done.outcome)
     .bind(&done.detail)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 

@@ -14,10 +14,10 @@ mod signature;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use crate::store::audit::AuditEntry;
+use crate::store::{Connection, on};
 use crate::{ConsoleError, domain::validate};
 
 pub use events::{EVENT_TYPES, GATEWAY_TYPES, of_change};
@@ -45,7 +45,7 @@ pub struct CreatedWebhook {
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting for its first or next attempt.
     Pending,
@@ -98,14 +98,15 @@ impl Backoff {
 }
 
 /// Writes `data` as an event of `kind` for every endpoint subscribed to it.
-pub async fn enqueue(conn: &mut SqliteConnection, kind: &str, data: Value, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    let payload = serde_json::json!({ "type": kind, "timestamp": now, "data": data }).to_string();
+pub async fn enqueue(conn: &mut Connection, kind: &str, data: Value, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let payload = sqlx::types::Json(serde_json::json!({ "type": kind, "timestamp": now, "data": data }));
     let endpoints: Vec<WebhookEndpoint> =
-        sqlx::query_as("SELECT * FROM webhook_endpoints").fetch_all(&mut *conn).await?;
+        on!(&mut *conn, |c| sqlx::query_as("SELECT * FROM webhook_endpoints").fetch_all(c).await)?;
     let mut written = 0;
     for endpoint in endpoints.iter().filter(|e| e.events.iter().any(|t| t == kind)) {
         let message_id = format!("msg_{}", new_secret().trim_start_matches("whsec_").replace(['+', '/', '='], ""));
-        sqlx::query(
+        on!(&mut *conn, |c| {
+            sqlx::query(
             "INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, payload, created_at, status, next_attempt_at)
              VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
         )
@@ -115,8 +116,8 @@ pub async fn enqueue(conn: &mut SqliteConnection, kind: &str, data: Value, now: 
         .bind(&payload)
         .bind(now)
         .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        .execute(c).await.map(|done| done.rows_affected())
+        })?;
         written += 1;
     }
     Ok(written)
@@ -124,8 +125,9 @@ pub async fn enqueue(conn: &mut SqliteConnection, kind: &str, data: Value, now: 
 
 /// The event types some endpoint wants (the worker watches the gateway only when one
 /// wants a gateway type).
-pub async fn wanted(conn: &mut SqliteConnection) -> sqlx::Result<Vec<String>> {
-    let endpoints: Vec<WebhookEndpoint> = sqlx::query_as("SELECT * FROM webhook_endpoints").fetch_all(conn).await?;
+pub async fn wanted(conn: &mut Connection) -> sqlx::Result<Vec<String>> {
+    let endpoints: Vec<WebhookEndpoint> =
+        on!(conn, |c| sqlx::query_as("SELECT * FROM webhook_endpoints").fetch_all(c).await)?;
     let mut types: Vec<String> = endpoints.into_iter().flat_map(|e| e.events).collect();
     types.sort();
     types.dedup();
@@ -135,28 +137,34 @@ pub async fn wanted(conn: &mut SqliteConnection) -> sqlx::Result<Vec<String>> {
 /// Turns console changes recorded since the last call into events (the cursor is kept in
 /// the database, so a restart neither repeats nor skips one). The first call starts from
 /// the newest entry.
-pub async fn collect_changes(conn: &mut SqliteConnection, now: DateTime<Utc>) -> sqlx::Result<u64> {
+pub async fn collect_changes(conn: &mut Connection, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let cursor: Option<i64> =
-        sqlx::query_scalar("SELECT audit_id FROM webhook_cursor").fetch_optional(&mut *conn).await?;
+        on!(&mut *conn, |c| sqlx::query_scalar("SELECT audit_id FROM webhook_cursor").fetch_optional(c).await)?;
     let Some(cursor) = cursor else {
         let newest: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(&mut *conn).await?;
-        sqlx::query("INSERT INTO webhook_cursor (one, audit_id) VALUES (1, $1)")
+            on!(&mut *conn, |c| sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetch_one(c).await)?;
+        on!(&mut *conn, |c| sqlx::query("INSERT INTO webhook_cursor (one, audit_id) VALUES (1, $1)")
             .bind(newest)
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         return Ok(0);
     };
-    let entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT 500")
-        .bind(cursor)
-        .fetch_all(&mut *conn)
-        .await?;
+    let entries: Vec<AuditEntry> =
+        on!(&mut *conn, |c| sqlx::query_as("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT 500")
+            .bind(cursor)
+            .fetch_all(c)
+            .await)?;
     let Some(last) = entries.last().map(|e| e.id) else { return Ok(0) };
     let mut written = 0;
     for (kind, data) in entries.iter().filter_map(of_change) {
         written += enqueue(conn, kind, data, now).await?;
     }
-    sqlx::query("UPDATE webhook_cursor SET audit_id = $1").bind(last).execute(&mut *conn).await?;
+    on!(&mut *conn, |c| sqlx::query("UPDATE webhook_cursor SET audit_id = $1")
+        .bind(last)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(written)
 }
 
@@ -169,20 +177,22 @@ pub struct Due {
 }
 
 /// Up to `limit` deliveries whose attempt is due at `now`, oldest first.
-pub async fn due(conn: &mut SqliteConnection, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<Due>> {
-    let deliveries: Vec<WebhookDelivery> = sqlx::query_as(
+pub async fn due(conn: &mut Connection, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<Due>> {
+    let deliveries: Vec<WebhookDelivery> = on!(&mut *conn, |c| {
+        sqlx::query_as(
         "SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
     )
     .bind(now)
     .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(c).await
+    })?;
     let mut out = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
-        let (url, secret): (String, String) = sqlx::query_as("SELECT url, secret FROM webhook_endpoints WHERE id = $1")
-            .bind(delivery.endpoint_id)
-            .fetch_one(&mut *conn)
-            .await?;
+        let (url, secret): (String, String) =
+            on!(&mut *conn, |c| sqlx::query_as("SELECT url, secret FROM webhook_endpoints WHERE id = $1")
+                .bind(delivery.endpoint_id)
+                .fetch_one(c)
+                .await)?;
         out.push(Due { delivery, url, secret });
     }
     Ok(out)
@@ -191,7 +201,7 @@ pub async fn due(conn: &mut SqliteConnection, now: DateTime<Utc>, limit: i64) ->
 /// Records one attempt: delivered on a 2xx; otherwise the next attempt after the backoff,
 /// or failed once the backoff is spent.
 pub async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     delivery: &WebhookDelivery,
     at: DateTime<Utc>,
     status: Option<u16>,
@@ -199,16 +209,17 @@ pub async fn record(
     duration_ms: i64,
     backoff: &Backoff,
 ) -> sqlx::Result<DeliveryStatus> {
-    sqlx::query(
+    on!(&mut *conn, |c| sqlx::query(
         "INSERT INTO webhook_attempts (delivery_id, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(delivery.id)
     .bind(at)
-    .bind(status)
+    .bind(status.map(i64::from))
     .bind(error)
     .bind(duration_ms)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     let attempts = delivery.attempts + 1;
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     // Retries are counted from this delivery's last (re)send: `attempts` since then.
@@ -218,18 +229,19 @@ pub async fn record(
         (false, Some(wait)) => (DeliveryStatus::Pending, Some(at + wait)),
         (false, None) => (DeliveryStatus::Failed, None),
     };
-    sqlx::query(
+    on!(&mut *conn, |c| {
+        sqlx::query(
         "UPDATE webhook_deliveries SET attempts = $1, status = $2, next_attempt_at = $3, last_status = $4, last_error = $5
          WHERE id = $6",
     )
     .bind(attempts)
     .bind(next_status)
     .bind(next)
-    .bind(status)
+    .bind(status.map(i64::from))
     .bind(error)
     .bind(delivery.id)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c).await.map(|done| done.rows_affected())
+    })?;
     Ok(next_status)
 }
 
@@ -313,96 +325,101 @@ pub struct WebhookResend {
 /// Inserts an endpoint. Changes from here on are its events: the change cursor starts at the
 /// newest audit entry now, not when the worker first looks (a top-up in between would be lost).
 pub(crate) async fn insert_endpoint(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     url: &str,
     secret: &str,
     events: &[String],
     now: DateTime<Utc>,
 ) -> sqlx::Result<WebhookEndpoint> {
-    let endpoint = sqlx::query_as(
+    let endpoint = on!(&mut *conn, |c| sqlx::query_as(
         "INSERT INTO webhook_endpoints (url, secret, events, created_at) VALUES ($1, $2, $3, $4) RETURNING *",
     )
     .bind(url)
     .bind(secret)
-    .bind(serde_json::to_string(events).expect("strings serialize"))
+    .bind(sqlx::types::Json(events))
     .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query("INSERT OR IGNORE INTO webhook_cursor (one, audit_id) SELECT 1, COALESCE(MAX(id), 0) FROM audit_log")
-        .execute(conn)
-        .await?;
+    .fetch_one(c)
+    .await)?;
+    on!(conn, |c| {
+        sqlx::query("INSERT INTO webhook_cursor (one, audit_id) SELECT 1, COALESCE(MAX(id), 0) FROM audit_log WHERE TRUE ON CONFLICT DO NOTHING")
+        .execute(c).await.map(|done| done.rows_affected())
+    })?;
     Ok(endpoint)
 }
 
 /// Every endpoint, oldest first.
-pub(crate) async fn endpoints(conn: &mut SqliteConnection) -> sqlx::Result<Vec<WebhookEndpoint>> {
-    sqlx::query_as("SELECT * FROM webhook_endpoints ORDER BY id").fetch_all(conn).await
+pub(crate) async fn endpoints(conn: &mut Connection) -> sqlx::Result<Vec<WebhookEndpoint>> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM webhook_endpoints ORDER BY id").fetch_all(c).await)
 }
 
 /// Endpoint `id`, or a not-found error naming it.
-pub(crate) async fn endpoint(conn: &mut SqliteConnection, id: i64) -> Result<WebhookEndpoint, ConsoleError> {
-    sqlx::query_as("SELECT * FROM webhook_endpoints WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
+pub(crate) async fn endpoint(conn: &mut Connection, id: i64) -> Result<WebhookEndpoint, ConsoleError> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM webhook_endpoints WHERE id = $1").bind(id).fetch_optional(c).await)?
         .ok_or_else(|| ConsoleError::not_found("webhook", id))
 }
 
 /// Removes endpoint `id` with its deliveries and their attempts.
-pub(crate) async fn delete_endpoint(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
-    sqlx::query(
+pub(crate) async fn delete_endpoint(conn: &mut Connection, id: i64) -> sqlx::Result<()> {
+    on!(&mut *conn, |c| sqlx::query(
         "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1)",
     )
     .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1").bind(id).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id).execute(conn).await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
+    on!(&mut *conn, |c| sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+    on!(conn, |c| sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// The newest `limit` deliveries (of `endpoint`, or of all), each with its attempts.
 pub(crate) async fn deliveries(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     endpoint: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<WebhookDelivery>> {
-    let mut deliveries: Vec<WebhookDelivery> = sqlx::query_as(
+    let mut deliveries: Vec<WebhookDelivery> = on!(&mut *conn, |c| sqlx::query_as(
         "SELECT * FROM webhook_deliveries WHERE ($1 IS NULL OR endpoint_id = $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(endpoint)
     .bind(endpoint)
     .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     for d in &mut deliveries {
-        d.tries = sqlx::query_as(
+        d.tries = on!(&mut *conn, |c| sqlx::query_as(
             "SELECT at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id = $1 ORDER BY id",
         )
         .bind(d.id)
-        .fetch_all(&mut *conn)
-        .await?;
+        .fetch_all(c)
+        .await)?;
     }
     Ok(deliveries)
 }
 
 /// Delivery `id`, or a not-found error naming it.
-pub(crate) async fn delivery(conn: &mut SqliteConnection, id: i64) -> Result<WebhookDelivery, ConsoleError> {
-    sqlx::query_as("SELECT * FROM webhook_deliveries WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
+pub(crate) async fn delivery(conn: &mut Connection, id: i64) -> Result<WebhookDelivery, ConsoleError> {
+    on!(conn, |c| sqlx::query_as("SELECT * FROM webhook_deliveries WHERE id = $1").bind(id).fetch_optional(c).await)?
         .ok_or_else(|| ConsoleError::not_found("delivery", id))
 }
 
 /// Puts delivery `id` back in the queue, due `now`. `attempts` restarts so the backoff does
 /// too; the attempts table keeps every one.
-pub(crate) async fn resend(conn: &mut SqliteConnection, id: i64, now: DateTime<Utc>) -> sqlx::Result<WebhookDelivery> {
-    sqlx::query_as(
+pub(crate) async fn resend(conn: &mut Connection, id: i64, now: DateTime<Utc>) -> sqlx::Result<WebhookDelivery> {
+    on!(conn, |c| {
+        sqlx::query_as(
         "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 RETURNING *",
     )
     .bind(now)
     .bind(id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c).await
+    })
 }
