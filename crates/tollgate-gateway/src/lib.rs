@@ -45,6 +45,7 @@ use tollgate_core::domain::path::normalize;
 use tollgate_core::domain::policy::{DenialCode, DenialFacts, Outcome};
 use tollgate_core::domain::rate::RateLimit;
 use tollgate_core::live::events::{Event, GatewayEvent, Hub};
+use tollgate_core::live::leased::{Leased, Spend};
 use tollgate_core::live::settlement::{Debit, Settlement};
 use tollgate_core::live::{Admitted, Live, Reservation};
 use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
@@ -74,6 +75,8 @@ pub struct Gateway {
     keyless: KeylessLimiter,
     metrics: Arc<GatewayMetrics>,
     webhooks: Option<Arc<dyn Webhooks>>,
+    /// On a node sharing its database with others: the leases its credits are spent from.
+    leases: Option<Arc<Leased>>,
 }
 
 impl Gateway {
@@ -83,7 +86,29 @@ impl Gateway {
         let keyless = KeylessLimiter::new(keyless::DEFAULT_LIMIT);
         let metrics = Arc::new(GatewayMetrics::default());
         let upstreams = Upstreams::new(256);
-        Self { live, settlement, hub, traffic, requests: None, upstreams, keyless, metrics, webhooks: None }
+        Self {
+            live,
+            settlement,
+            hub,
+            traffic,
+            requests: None,
+            upstreams,
+            keyless,
+            metrics,
+            webhooks: None,
+            leases: None,
+        }
+    }
+
+    /// The same gateway, spending credits from `leases` (a node that shares its database
+    /// with others): each paid request is spent from the node's lease before it is
+    /// forwarded, given back if the upstream fails, and recorded by the lease's writer
+    /// (before the answer, in `strict`).
+    #[must_use]
+    pub fn with_leases(mut self, leases: Arc<Leased>) -> Self {
+        self.live.lease_credits();
+        self.leases = Some(leases);
+        self
     }
 
     /// The same gateway, taking payment-provider webhooks at [`webhooks::STRIPE_PATH`].
@@ -316,7 +341,8 @@ impl Gateway {
                     finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
                     event.key_prefix = Some(who.key_prefix.clone());
-                    event.balance = Some(who.balance);
+                    // With leases, no node knows the balance without asking the database.
+                    event.balance = self.leases.is_none().then_some(who.balance);
                 }
                 match (admission.outcome, admission.who, admission.reservation) {
                     (Outcome::Allow { .. }, Some(who), Some(reservation)) => {
@@ -338,11 +364,11 @@ impl Gateway {
                                 finish.ids.entry_id = entry_id;
                                 response
                             }
-                            Err(Refunded { balance, failure }) => {
+                            Err(Refunded { balance, failure, facts }) => {
                                 event.balance = balance;
                                 match failure {
                                     Ok(upstream_5xx) => client_response(upstream_5xx),
-                                    Err(reason) => problem(reason, DenialFacts::default(), Some(&who), event),
+                                    Err(reason) => problem(reason, facts, Some(&who), event),
                                 }
                             }
                         }
@@ -390,8 +416,30 @@ impl Gateway {
         let strict = settings.durability == Durability::Strict;
         if strict && self.settlement.storage_failing() {
             let balance = Some(reservation.release());
-            return Err(Refunded { balance, failure: Err(Reason::StorageUnavailable) });
+            return Err(Refunded::storage_unavailable(balance));
         }
+        // On a node sharing its database, the credits come from its lease.
+        let leased = match (&self.leases, reservation.cost()) {
+            (Some(leases), cost) if cost > 0 => match leases.spend(who.tenant_id, cost, now).await {
+                Spend::Spent { lease } => Some((leases.clone(), lease)),
+                Spend::Empty => {
+                    reservation.release();
+                    let facts = DenialFacts {
+                        balance: Some(0),
+                        cost: Some(cost),
+                        plan: Some(who.plan.clone()),
+                        ..DenialFacts::default()
+                    };
+                    let failure = Err(Reason::Denied(DenialCode::InsufficientCredits));
+                    return Err(Refunded { balance: Some(0), failure, facts });
+                }
+                Spend::Unavailable => {
+                    reservation.release();
+                    return Err(Refunded::storage_unavailable(None));
+                }
+            },
+            _ => None,
+        };
         let caller = Caller {
             request_id: upstream.request_id,
             tenant: &who.tenant,
@@ -424,13 +472,41 @@ impl Gateway {
         };
         let response = match answer {
             Ok(response) if response.status().as_u16() < 500 => response,
-            failure => return Err(Refunded { balance: Some(reservation.release()), failure }),
+            failure => {
+                let cost = reservation.cost();
+                let mut balance = Some(reservation.release());
+                if let Some((leases, lease)) = leased {
+                    balance = None;
+                    if let Err(e) = leases.unspend(who.tenant_id, lease, cost, upstream.request_id, now).await {
+                        tracing::error!(error = %e, request_id = upstream.request_id, "cannot give back a failed call's credits");
+                    }
+                }
+                return Err(Refunded { balance, failure, facts: DenialFacts::default() });
+            }
         };
         // The charge: the route's cost today; a charge known only from the upstream's
         // answer may be less than what was reserved (the rest goes back).
         let charge = reservation.cost();
         if charge == 0 {
             reservation.spend();
+            return Ok((client_response(response), None));
+        }
+        if let Some((leases, lease)) = leased {
+            reservation.spend();
+            if strict {
+                // Recorded in a task of its own, so a client that leaves is still charged.
+                let (tenant_id, flushing) = (who.tenant_id, leases.clone());
+                let recorded = tokio::spawn(async move { flushing.flush_tenant(tenant_id, now).await }).await;
+                if !matches!(recorded, Ok(Ok(()))) {
+                    tracing::error!(
+                        request_id = upstream.request_id,
+                        "strict charge not recorded on the lease; answering 503"
+                    );
+                    let _ = leases.unspend(who.tenant_id, lease, charge, upstream.request_id, now).await;
+                    return Err(Refunded::storage_unavailable(None));
+                }
+            }
+            self.metrics.charged(ids.slot, charge);
             return Ok((client_response(response), None));
         }
         if !strict {
@@ -489,7 +565,7 @@ impl Gateway {
             Err(e) => {
                 tracing::error!(error = %e, request_id = upstream.request_id, "strict charge not committed; answering 503");
                 let balance = self.live.tenant(who.tenant_id).map(|t| t.balance);
-                Err(Refunded { balance, failure: Err(Reason::StorageUnavailable) })
+                Err(Refunded::storage_unavailable(balance))
             }
         }
     }
@@ -568,6 +644,14 @@ struct Refunded {
     balance: Option<i64>,
     /// The upstream's 5xx answer, or why there was none.
     failure: Result<Response<PooledBody>, Reason>,
+    /// What the client is told of why, for a refusal.
+    facts: DenialFacts,
+}
+
+impl Refunded {
+    fn storage_unavailable(balance: Option<i64>) -> Self {
+        Self { balance, failure: Err(Reason::StorageUnavailable), facts: DenialFacts::default() }
+    }
 }
 
 /// A denial's facts as the JSON object the client gets, serialized once (no second parse)

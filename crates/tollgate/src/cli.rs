@@ -19,7 +19,7 @@ use crate::tail::TailArgs;
 /// What the user asked for.
 pub enum Invocation {
     /// `tollgate serve`.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// `tollgate echo`: the walkthrough's upstream.
     Echo(EchoArgs),
     /// `tollgate events tail`.
@@ -164,7 +164,7 @@ pub fn parse() -> Result<(Invocation, Globals)> {
     let globals = Globals { data_dir: matches.get_one::<PathBuf>("data-dir").cloned(), json: matches.get_flag("json") };
     let (name, sub) = matches.subcommand().ok_or_else(|| anyhow!("no command given"))?;
     if name == "serve" {
-        return Ok((Invocation::Serve(ServeArgs::from_arg_matches(sub)?), globals));
+        return Ok((Invocation::Serve(Box::new(ServeArgs::from_arg_matches(sub)?)), globals));
     }
     if name == "echo" {
         return Ok((Invocation::Echo(EchoArgs::from_arg_matches(sub)?), globals));

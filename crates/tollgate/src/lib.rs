@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_client;
 pub mod admin_tls;
 pub mod cli;
+pub mod cluster;
 pub mod dashboard_url;
 pub mod data_dir;
 pub mod demo;

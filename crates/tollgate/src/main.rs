@@ -52,7 +52,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     let (invocation, globals) = cli::parse()?;
     let dir = DataDir::resolve(globals.data_dir)?;
     match invocation {
-        Invocation::Serve(args) => serve::run(dir, args).await.map(|()| ExitCode::SUCCESS),
+        Invocation::Serve(args) => serve::run(dir, *args).await.map(|()| ExitCode::SUCCESS),
         Invocation::Echo(args) => echo::run(args).await.map(|()| ExitCode::SUCCESS),
         Invocation::Tail(args) => tail::run(&dir, args, globals.json).await.map(|()| ExitCode::SUCCESS),
         Invocation::DashboardUrl => {

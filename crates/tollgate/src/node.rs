@@ -26,6 +26,7 @@ use tollgate_gateway::listener::{self, Limits};
 pub use tollgate_gateway::listener::raise_open_file_limit;
 
 use crate::admin::{self, AdminState, Dashboard};
+use crate::cluster::ClusterNode;
 use crate::data_dir::{DataDir, Endpoint, OwnerLock};
 use crate::demo::DemoLauncher;
 use crate::metrics::NodeMetrics;
@@ -56,6 +57,9 @@ pub struct NodeOptions {
     /// The admin API's TLS: needed beyond loopback, where consoles on other machines
     /// manage this server (`admin_tls.rs`).
     pub admin_tls: crate::admin_tls::AdminTlsOptions,
+    /// A PostgreSQL database shared with other nodes, instead of the data directory's
+    /// SQLite file (`cluster.rs`).
+    pub cluster: Option<crate::cluster::ClusterOptions>,
 }
 
 /// Changes to the listeners' default [`Limits`].
@@ -117,6 +121,8 @@ pub struct Node {
     webhooks: JoinHandle<()>,
     reconcile_every: tokio::sync::watch::Sender<Duration>,
     reconciler: JoinHandle<()>,
+    /// Leases, change feed and heartbeats, on a shared PostgreSQL.
+    cluster: Option<ClusterNode>,
 }
 
 /// Waits up to two seconds for the lock: a CLI command may hold it for a moment.
@@ -210,7 +216,10 @@ impl Node {
     /// Takes the data directory, loads the gateway's state and starts listening.
     pub async fn start(dir: DataDir, options: NodeOptions) -> Result<Self> {
         let lock = take_lock(&dir).await?;
-        let store = Store::open(&dir.database()).await?;
+        let store = match &options.cluster {
+            Some(cluster) => Store::connect(&cluster.url).await?,
+            None => Store::open(&dir.database()).await?,
+        };
         let token = dir.token()?;
         let loading = Instant::now();
         let live = Arc::new(Live::load(&store).await.context("cannot load the gateway's state")?);
@@ -277,11 +286,18 @@ impl Node {
         };
         let console =
             console.with_traffic(traffic.clone()).with_request_log(request_log.clone()).with_listening(listening);
-        let gateway = Arc::new(
-            Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
-                .with_request_log(request_log.clone())
-                .with_webhooks(Arc::new(crate::payment_hooks::PaymentHooks(console.clone()))),
-        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let cluster = match &options.cluster {
+            Some(cluster) => Some(ClusterNode::start(&store, live.clone(), cluster.clone(), stopped.clone()).await?),
+            None => None,
+        };
+        let mut gateway = Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
+            .with_request_log(request_log.clone())
+            .with_webhooks(Arc::new(crate::payment_hooks::PaymentHooks(console.clone())));
+        if let Some(cluster) = &cluster {
+            gateway = gateway.with_leases(cluster.leases());
+        }
+        let gateway = Arc::new(gateway);
         let metrics = Arc::new(NodeMetrics {
             live: live.clone(),
             gateway: gateway.metrics(),
@@ -290,7 +306,6 @@ impl Node {
             request_log: request_log.clone(),
             store: store.clone(),
         });
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
         let mut gateway_limits = options.limits.apply(Limits::gateway());
         if let Some(cap) = options.limits.max_connections {
@@ -368,6 +383,7 @@ impl Node {
             webhooks,
             reconcile_every,
             reconciler,
+            cluster,
         })
     }
 
@@ -452,6 +468,9 @@ impl Node {
             let _ = task.await;
         }
         let _ = self.reconciler.await;
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await?;
+        }
         let settled = self.settlement.stop().await;
         let _ = self.writer.await;
         self.traffic.stop();

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::admin_tls::{AdminTlsMode, AdminTlsOptions};
+use crate::cluster::ClusterOptions;
 use crate::dashboard_url;
 use crate::data_dir::DataDir;
 use crate::demo::DemoError;
@@ -77,6 +78,39 @@ pub struct ServeArgs {
     /// The admin API certificate's private key (PEM).
     #[arg(long, env = "TOLLGATE_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
     pub admin_tls_key: Option<std::path::PathBuf>,
+    /// A PostgreSQL database (`postgres://user@host/db`, or `…?host=/socket/dir`) that
+    /// several nodes share, instead of the data directory's SQLite file: credits are
+    /// spent from leases, console changes reach every node.
+    #[arg(long, env = "TOLLGATE_DATABASE", value_parser = postgres_url)]
+    pub database: Option<String>,
+    /// This node's name among the nodes sharing --database (default: host name and
+    /// gateway port).
+    #[arg(long, env = "TOLLGATE_NODE", requires = "database")]
+    pub node: Option<String>,
+    /// Credits a node leases at a time (near a balance's end, less).
+    #[arg(long, env = "TOLLGATE_LEASE_BLOCK", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1_000_000_000))]
+    pub lease_block: i64,
+    /// Seconds a lease lasts: a node cut off from the database serves this long at most.
+    #[arg(long, env = "TOLLGATE_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lease_seconds: u64,
+}
+
+/// A node's name unless told: the host's, and its data directory's (one node each), which
+/// stay the same across restarts.
+fn default_node_name(dir: &DataDir) -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let host = if host.is_empty() { "localhost".to_string() } else { host };
+    let dir = dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{host}/{dir}")
+}
+
+/// `--database` takes PostgreSQL only: SQLite is the data directory's own file.
+fn postgres_url(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not a postgres:// URL (SQLite needs no flag: it is the data directory's file)"))
+    }
 }
 
 /// Runs the admin API and the gateway until a shutdown signal, then writes every
@@ -96,6 +130,12 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
         gateway_threads: args.gateway_threads.and_then(|n| usize::try_from(n).ok()),
         tls: args.tls_cert.zip(args.tls_key),
         admin_tls: AdminTlsOptions { mode: args.admin_tls, files: args.admin_tls_cert.zip(args.admin_tls_key) },
+        cluster: args.database.map(|url| ClusterOptions {
+            url,
+            node: args.node.unwrap_or_else(|| default_node_name(&dir)),
+            block: args.lease_block,
+            ttl: std::time::Duration::from_secs(args.lease_seconds),
+        }),
     };
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();

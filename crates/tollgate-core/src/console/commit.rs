@@ -6,6 +6,7 @@ use crate::domain::ctx::Ctx;
 use crate::live::Fresh;
 use crate::store::Write;
 use crate::store::audit::{Change, record};
+use crate::store::changes;
 use crate::{Console, ConsoleError};
 
 /// Ends a console write: records `change` in the same transaction, reads what the
@@ -25,6 +26,10 @@ pub(crate) async fn commit(
 ) -> Result<(), ConsoleError> {
     let also = std::mem::take(&mut change.also);
     let entry = record(&mut tx, ctx, change).await?;
+    // Other nodes on the same database read again what changed (see `store::changes`).
+    for target in std::iter::once(&entry.target).chain(&also) {
+        changes::announce(&mut tx, target).await?;
+    }
     let committing = match console.live() {
         Some(live) => {
             for target in std::iter::once(&entry.target).chain(&also) {

@@ -24,6 +24,9 @@ pub struct VerifyReport {
     pub period_count_mismatches: Vec<PeriodCountMismatch>,
     /// Debits of served requests the ledger refused (newest first, at most 100).
     pub refused_debits: Vec<RefusedDebit>,
+    /// Nodes' credit leases whose recorded use differs from their debits (PostgreSQL, where
+    /// nodes share the database; always empty on SQLite).
+    pub leases_off: Vec<i64>,
     /// Things in the gateway's memory (keys, tenants, plans, routes, settings) this check
     /// found different from the database, and repaired; should be 0. Absent when no
     /// gateway runs in this process, or console writes kept it from comparing.
@@ -51,6 +54,7 @@ impl Command for Verify {
         let ok = ledger.mismatches.is_empty()
             && ledger.period_count_mismatches.is_empty()
             && ledger.refused_debits.is_empty()
+            && ledger.leases_off.is_empty()
             && drift.unwrap_or(0) == 0;
         Ok(VerifyReport {
             ok,
@@ -59,6 +63,7 @@ impl Command for Verify {
             mismatches: ledger.mismatches,
             period_count_mismatches: ledger.period_count_mismatches,
             refused_debits: ledger.refused_debits,
+            leases_off: ledger.leases_off,
             drift,
         })
     }

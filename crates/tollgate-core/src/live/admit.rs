@@ -80,7 +80,11 @@ impl Live {
             let request = Request { key: &key_state, route: &route_facts, account: None, ip: IpFacts::default() };
             return Admission { outcome: decide(&request, now).outcome, who: None, reservation: None };
         };
-        let account = account(&t, &plan);
+        let leased = self.credits_leased();
+        let mut account = account(&t, &plan);
+        if leased {
+            account.balance = i64::MAX; // the lease checks and spends the credits
+        }
         let ip = IpFacts {
             client: Some(client),
             tenant: IpRules { allow: &t.ip_allow, deny: &t.ip_deny },
@@ -91,6 +95,10 @@ impl Live {
             t.rate_tat = Some(tat);
         }
         let reservation = match decision.outcome {
+            Outcome::Allow { cost } if leased => {
+                t.period_used += 1;
+                Some(Reservation { cell: None, cost })
+            }
             Outcome::Allow { cost } => {
                 t.balance -= cost;
                 t.reserved += cost;

@@ -30,8 +30,8 @@ pub struct LeaseTerms {
 /// The answer to one spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spend {
-    /// Paid from the lease in hand.
-    Spent,
+    /// Paid from lease `lease` (to give back with [`Leased::unspend`] if the call fails).
+    Spent { lease: i64 },
     /// The tenant's balance is spent (402).
     Empty,
     /// No lease in hand and the database cannot grant one (503).
@@ -61,11 +61,14 @@ pub struct Leased {
     cluster: Cluster,
     terms: LeaseTerms,
     held: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Held>>>>,
+    /// Nodes alive, as the heartbeats tell (starts at the terms' count).
+    nodes: std::sync::atomic::AtomicI64,
 }
 
 impl Leased {
     pub fn new(cluster: Cluster, terms: LeaseTerms) -> Self {
-        Self { cluster, terms, held: Mutex::default() }
+        let nodes = std::sync::atomic::AtomicI64::new(terms.nodes.max(1));
+        Self { cluster, terms, held: Mutex::default(), nodes }
     }
 
     fn held(&self, tenant_id: i64) -> Arc<tokio::sync::Mutex<Held>> {
@@ -78,17 +81,17 @@ impl Leased {
         let held = self.held(tenant_id);
         let mut h = held.lock().await;
         let usable = h.lease.as_ref().is_some_and(|l| now < l.expires_at - self.terms.margin);
-        if usable && h.left >= cost {
+        if let Some(lease) = h.lease.as_ref().filter(|_| usable && h.left >= cost).map(|l| l.id) {
             h.left -= cost;
             h.credits += cost;
             h.requests += 1;
-            return Spend::Spent;
+            return Spend::Spent { lease };
         }
         let ask = Ask {
             tenant_id,
             node: &self.terms.node,
             want: self.terms.block,
-            nodes: self.terms.nodes,
+            nodes: self.nodes.load(std::sync::atomic::Ordering::Relaxed),
             now,
             ttl: self.terms.ttl,
         };
@@ -109,11 +112,16 @@ impl Leased {
             // Kept as it is, to record later; meanwhile nothing more is spent from it.
             Err(RecordError::Storage(_)) => return Spend::Unavailable,
             Err(RecordError::Refused(id)) => {
-                // The database closed it (swept after it expired): what was spent from it
-                // cannot be recorded any more.
+                // The database closed it (swept after it expired, this node paused or cut
+                // off): what was spent from it cannot be recorded any more, in the tenant's
+                // favour. A new lease is asked for.
                 tracing::error!(lease = id, credits = h.credits, "usage of a lease the database closed: not recorded");
                 (h.lease, h.left, h.credits, h.requests) = (None, 0, 0, 0);
-                return Spend::Unavailable;
+                match self.cluster.grant(&ask).await {
+                    Ok(Some(lease)) => lease,
+                    Ok(None) => return Spend::Empty,
+                    Err(_) => return Spend::Unavailable,
+                }
             }
         };
         if lease.granted < cost {
@@ -123,8 +131,48 @@ impl Leased {
         }
         h.left = lease.granted - cost;
         (h.credits, h.requests) = (cost, 1);
+        let id = lease.id;
         h.lease = Some(lease);
-        Spend::Spent
+        Spend::Spent { lease: id }
+    }
+
+    /// Gives back `cost` credits spent from `lease` for request `request_id` (its upstream
+    /// failed): in memory while that usage is not recorded yet, otherwise as a refund entry.
+    pub async fn unspend(
+        &self,
+        tenant_id: i64,
+        lease: i64,
+        cost: i64,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        {
+            let held = self.held(tenant_id);
+            let mut h = held.lock().await;
+            if h.lease.as_ref().is_some_and(|l| l.id == lease) && h.credits >= cost && h.requests > 0 {
+                h.left += cost;
+                h.credits -= cost;
+                h.requests -= 1;
+                return Ok(());
+            }
+        }
+        self.cluster.refund(tenant_id, cost, request_id, &self.actor(), now).await
+    }
+
+    /// Records tenant `tenant_id`'s unrecorded usage now (a `strict` answer waits for it);
+    /// requests of the tenant spent meanwhile join the next one.
+    pub async fn flush_tenant(&self, tenant_id: i64, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let held = self.held(tenant_id);
+        let mut h = held.lock().await;
+        let Some(usage) = h.usage() else { return Ok(()) };
+        self.cluster.record(&[usage], &self.actor(), now).await?;
+        (h.credits, h.requests) = (0, 0);
+        Ok(())
+    }
+
+    /// Sets how many nodes share the database (for the share granted near a balance's end).
+    pub fn set_nodes(&self, nodes: i64) {
+        self.nodes.store(nodes.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records every lease's unrecorded usage in one transaction (group commit).

@@ -17,13 +17,14 @@ pub mod webhook_watch;
 
 mod admit;
 mod answer;
+mod follow;
 mod load;
 pub mod reconcile;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -181,6 +182,9 @@ pub struct Live {
     committing: AtomicUsize,
     /// Differences from the database the reconciler found (and repaired) since start.
     drift: AtomicU64,
+    /// Credits are spent from leases ([`leased`]), not from the balances held here: on a
+    /// node that shares its database with others, whose spending this one cannot see.
+    credits_leased: AtomicBool,
 }
 
 /// Marks a console write as committing until dropped (after its effects reached memory),
@@ -210,6 +214,17 @@ impl Live {
     /// How many keys and tenants are loaded (for start-up messages and benchmarks).
     pub fn counts(&self) -> (usize, usize) {
         (self.keys.read().expect("keys lock").len(), self.tenants.read().expect("tenants lock").len())
+    }
+
+    /// From now on, admission leaves the credit check to the node's leases: the policy
+    /// sees no balance limit and nothing is reserved here (see [`leased::Leased`]).
+    pub fn lease_credits(&self) {
+        self.credits_leased.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether credits are spent from leases (see [`Live::lease_credits`]).
+    pub fn credits_leased(&self) -> bool {
+        self.credits_leased.load(Ordering::Relaxed)
     }
 
     /// A copy of a tenant's state.

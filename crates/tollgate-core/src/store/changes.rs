@@ -13,6 +13,8 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 
+use crate::store::Connection;
+
 /// The notification channel.
 const CHANNEL: &str = "tollgate_changes";
 
@@ -39,6 +41,20 @@ pub async fn record(conn: &mut PgConnection, target: &str) -> sqlx::Result<i64> 
     // The payload carries the target, so a node needs no query to learn it.
     sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{id} {target}")).execute(conn).await?;
     Ok(id)
+}
+
+/// Records that `target` changed, inside the caller's transaction, when other nodes share
+/// the database (on PostgreSQL); on SQLite this process is alone and nothing is recorded.
+pub(crate) async fn announce(conn: &mut Connection, target: &str) -> sqlx::Result<()> {
+    match conn {
+        Connection::Postgres(c) => record(c, target).await.map(drop),
+        Connection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// The newest change's id (0 for none): where a node that starts following now stands.
+pub async fn newest(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM changes").fetch_one(pool).await
 }
 
 /// A node's view of the change log.

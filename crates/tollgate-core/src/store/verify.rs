@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::Store;
 use crate::store::dialects;
 use crate::store::on;
+use crate::store::{Engine, Store};
 
 /// A tenant whose stored balance disagrees with its ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -47,6 +47,8 @@ pub struct RefusedDebit {
 pub(crate) struct LedgerCheck {
     pub tenants_checked: i64,
     pub entries_checked: i64,
+    /// Leases whose recorded use differs from their debits (PostgreSQL only).
+    pub leases_off: Vec<i64>,
     /// Tenants whose balance disagrees with their ledger.
     pub mismatches: Vec<Mismatch>,
     pub period_count_mismatches: Vec<PeriodCountMismatch>,
@@ -58,15 +60,17 @@ pub(crate) struct LedgerCheck {
 /// the same instant.
 pub(crate) async fn ledger(store: &Store) -> sqlx::Result<LedgerCheck> {
     let mut tx = store.snapshot().await?;
-    let rows: Vec<Mismatch> = on!(&mut *tx, |c| sqlx::query_as(
-        "SELECT t.slug AS tenant, t.balance,
+    // On PostgreSQL a tenant's credits are its balance and what its nodes' open leases
+    // still hold; and each lease's recorded use must be its debits.
+    let sql = dialects!(tx.engine(),
+        "SELECT t.slug AS tenant, t.balance" {"", " + CAST(COALESCE((SELECT SUM(granted - used) FROM leases l
+                                                  WHERE l.tenant_id = t.id AND l.closed_at IS NULL), 0) AS BIGINT)"} " AS balance,
                 CAST(COALESCE((SELECT SUM(amount) FROM ledger l WHERE l.tenant_id = t.id), 0) AS BIGINT) AS ledger_sum,
                 COALESCE((SELECT balance_after FROM ledger l WHERE l.tenant_id = t.id ORDER BY id DESC LIMIT 1), 0)
                     AS last_balance_after
-         FROM tenants t ORDER BY t.slug",
-    )
-    .fetch_all(c)
-    .await)?;
+         FROM tenants t ORDER BY t.slug"
+    );
+    let rows: Vec<Mismatch> = on!(&mut *tx, |c| sqlx::query_as(sql).fetch_all(c).await)?;
     let sql = dialects!(tx.engine(),
         "SELECT tenant, stored, ledger FROM (
             SELECT t.slug AS tenant, t.period_used AS stored,
@@ -84,9 +88,25 @@ pub(crate) async fn ledger(store: &Store) -> sqlx::Result<LedgerCheck> {
     )
     .fetch_all(c)
     .await)?;
+    let leases_off: Vec<i64> = match tx.engine() {
+        Engine::Sqlite => Vec::new(),
+        Engine::Postgres => on!(&mut *tx, |c| sqlx::query_scalar(
+            "SELECT l.id FROM leases l
+             WHERE l.used <> -COALESCE((SELECT SUM(amount) FROM ledger e WHERE e.lease_id = l.id), 0) ORDER BY l.id"
+        )
+        .fetch_all(c)
+        .await)?,
+    };
     tx.finish().await?;
     let tenants_checked = rows.len() as i64;
     let mismatches =
         rows.into_iter().filter(|m| m.balance != m.ledger_sum || m.balance != m.last_balance_after).collect();
-    Ok(LedgerCheck { tenants_checked, entries_checked, mismatches, period_count_mismatches, refused_debits })
+    Ok(LedgerCheck {
+        tenants_checked,
+        entries_checked,
+        mismatches,
+        period_count_mismatches,
+        refused_debits,
+        leases_off,
+    })
 }

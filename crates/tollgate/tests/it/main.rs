@@ -4,12 +4,15 @@ mod admin_api;
 mod admin_tls;
 mod cli;
 mod cli_output;
+mod cluster;
 mod drift;
 mod hang_up;
 mod https_gateway;
 mod listeners;
 mod live_node;
 mod metrics;
+#[path = "../../../tollgate-core/tests/it/pg_server.rs"]
+mod pg_server;
 mod private_data;
 mod process;
 mod server;

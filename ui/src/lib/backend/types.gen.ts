@@ -1302,6 +1302,11 @@ export interface VerifyReport {
    */
   drift?: number | null;
   entries_checked: number;
+  /**
+   * Nodes' credit leases whose recorded use differs from their debits (PostgreSQL, where
+   * nodes share the database; always empty on SQLite).
+   */
+  leases_off: number[];
   mismatches: Mismatch[];
   /**
    * True when every tenant's balance equals the sum of its ledger, so does its period's

@@ -105,7 +105,20 @@ async fn record(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), RecordError> {
-    for u in usage.iter().filter(|u| u.credits > 0) {
+    let usage: Vec<&LeaseUsage> = usage.iter().filter(|u| u.credits > 0).collect();
+    // The tenants' rows first, in one order whichever node records (two groups cannot
+    // deadlock), held until commit: each entry written next sees every entry committed
+    // before it and is numbered after them, so the newest entry's `balance_after` is what
+    // the tenant holds, whichever node wrote it.
+    let leases: Vec<i64> = usage.iter().map(|u| u.lease_id).collect();
+    sqlx::query(
+        "SELECT 1 FROM tenants WHERE id IN (SELECT tenant_id FROM leases WHERE id = ANY($1))
+         ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&leases)
+    .execute(&mut *conn)
+    .await?;
+    for u in usage {
         let tenant: Option<i64> = sqlx::query_scalar(
             "UPDATE leases SET used = used + $2 WHERE id = $1 AND closed_at IS NULL AND used + $2 <= granted
              RETURNING tenant_id",
@@ -132,8 +145,19 @@ async fn record(
         .bind(u.lease_id)
         .execute(&mut *conn)
         .await?;
+        // The period's count, as `verify` counts it from the debits.
+        sqlx::query("UPDATE tenants SET period_used = period_used + $2 WHERE id = $1")
+            .bind(tenant)
+            .bind(u.requests.max(1))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
+}
+
+/// Waits for, then holds until commit, tenant `tenant_id`'s row (see [`record`]).
+async fn lock_tenant(conn: &mut PgConnection, tenant_id: i64) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE").bind(tenant_id).execute(conn).await.map(drop)
 }
 
 /// Closes the open leases `$which` selects at `$1` and gives each one's unspent credits back
@@ -202,6 +226,36 @@ impl Cluster {
     /// credits given back (0 when it was already closed).
     pub async fn give_back(&self, lease_id: i64, now: DateTime<Utc>) -> sqlx::Result<i64> {
         sqlx::query_scalar(close_leases!("id = $2")).bind(now).bind(lease_id).fetch_one(&self.pool).await
+    }
+
+    /// Gives `credits` back to tenant `tenant_id` for request `request_id`, whose usage was
+    /// recorded before its upstream failed: a refund entry, the balance grown by as much.
+    pub async fn refund(
+        &self,
+        tenant_id: i64,
+        credits: i64,
+        request_id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_tenant(&mut tx, tenant_id).await?;
+        sqlx::query(
+            "WITH t AS (UPDATE tenants SET balance = balance + $2 WHERE id = $1 RETURNING balance)
+             INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, reason, request_id, created_at)
+             SELECT $1, 'refund', $2, t.balance + COALESCE((SELECT SUM(granted - used) FROM leases
+                                                          WHERE tenant_id = $1 AND closed_at IS NULL), 0),
+                    $3, 'the upstream failed', $4, $5
+             FROM t",
+        )
+        .bind(tenant_id)
+        .bind(credits)
+        .bind(actor)
+        .bind(request_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     /// Closes every lease that expired before `now` and gives back what each did not use;

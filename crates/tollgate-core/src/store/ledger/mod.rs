@@ -306,11 +306,11 @@ pub(crate) async fn record(
             });
         }
     }
-    let balance: i64 = on!(&mut *conn, |c| sqlx::query_scalar("SELECT balance FROM tenants WHERE id = $1")
-        .bind(posting.tenant_id)
-        .fetch_optional(c)
-        .await)?
-    .ok_or_else(|| ConsoleError::not_found("tenant", posting.tenant_id))?;
+    // On PostgreSQL other nodes take leases from the balance meanwhile: the row is locked
+    // until this write commits, so the balance written below is not stale.
+    let sql = dialects!(conn.engine(), "SELECT balance FROM tenants WHERE id = $1" {"", " FOR UPDATE"});
+    let balance: i64 = on!(&mut *conn, |c| sqlx::query_scalar(sql).bind(posting.tenant_id).fetch_optional(c).await)?
+        .ok_or_else(|| ConsoleError::not_found("tenant", posting.tenant_id))?;
     let after = balance
         .checked_add(posting.amount)
         .ok_or_else(|| ConsoleError::invalid("amount", "the balance would overflow"))?;
@@ -323,12 +323,16 @@ pub(crate) async fn record(
         .execute(c)
         .await
         .map(|done| done.rows_affected()))?;
+    let conn_engine = conn.engine();
     let entry = on!(&mut *conn, |c| {
-        sqlx::query_as::<_, LedgerEntry>(
+        // On PostgreSQL what the tenant holds includes its nodes' open leases, as their
+        // usage entries count it.
+        sqlx::query_as::<_, LedgerEntry>(dialects!(conn_engine,
         "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, reason, request_id, idempotency_key, created_at,
                              paid_minor, paid_currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
-    )
+         VALUES ($1, $2, $3, $4" {"", " + COALESCE((SELECT SUM(granted - used) FROM leases WHERE tenant_id = $1 AND closed_at IS NULL), 0)"}
+         ", $5, $6, $7, $8, $9, $10, $11) RETURNING *"
+    ))
     .bind(posting.tenant_id)
     .bind(posting.kind)
     .bind(posting.amount)
