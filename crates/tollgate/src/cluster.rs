@@ -53,8 +53,8 @@ impl ClusterNode {
             nodes: 1,
             block: options.block,
             ttl,
-            // Not spent from this close to its expiry, so its usage is recorded (every
-            // flush interval, at most a minute) before the sweeper may close it.
+            // Not spent from this close to its expiry, so its usage is recorded (see
+            // `flush`) before the sweeper may close it.
             margin: ttl / 5,
         };
         let leases = Arc::new(Leased::new(Cluster::new(pool.clone()), terms));
@@ -62,7 +62,7 @@ impl ClusterNode {
         let newest = changes::newest(&pool).await.context("cannot read the change log")?;
         let applied = Arc::new(std::sync::atomic::AtomicI64::new(newest));
         let tasks = vec![
-            tokio::spawn(flush(leases.clone(), live.clone(), stopped.clone())),
+            tokio::spawn(flush(leases.clone(), live.clone(), options.ttl / 10, stopped.clone())),
             tokio::spawn(follow(feed, store.clone(), live, applied.clone(), stopped.clone())),
             tokio::spawn(heartbeat(store.clone(), options.node, leases.clone(), applied, stopped.clone())),
             tokio::spawn(sweep(Cluster::new(pool), stopped)),
@@ -84,10 +84,13 @@ impl ClusterNode {
     }
 }
 
-/// Records the leases' usage every flush interval (the `usage_flush_ms` setting).
-async fn flush(leases: Arc<Leased>, live: Arc<Live>, mut stopped: watch::Receiver<bool>) {
+/// Records the leases' usage every flush interval (the `usage_flush_ms` setting), and at
+/// least every `most` (half the margin before a lease's expiry), so a lease's last usage is
+/// on record before the sweeper may close it.
+async fn flush(leases: Arc<Leased>, live: Arc<Live>, most: Duration, mut stopped: watch::Receiver<bool>) {
     loop {
-        let every = Duration::from_millis(u64::try_from(live.settings().usage_flush_ms).unwrap_or(1000));
+        let setting = Duration::from_millis(u64::try_from(live.settings().usage_flush_ms).unwrap_or(1000));
+        let every = setting.min(most);
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stopped.wait_for(|s| *s) => return,

@@ -6,6 +6,7 @@ use crate::console::commit::commit;
 use crate::domain::validate;
 use crate::store::audit::Change;
 use crate::store::credits::{Adjust, CreditMovement, Movement, Refund, TopUp, check_refundable};
+use crate::store::ledger::leases;
 use crate::store::ledger::{self, EntryKind, Paid, Posting};
 use crate::store::{plans, tenants};
 use crate::{Console, ConsoleError};
@@ -120,6 +121,7 @@ pub(crate) async fn apply(
         commit(console, tx, ctx, change).await?;
     }
     // Committed: memory is in step, and counts usage not yet written.
-    let balance = crate::console::tenants::charged_balance(console, tenant.id, balance);
+    let leased = leases::held(&mut console.store().reader().await?).await?;
+    let balance = crate::console::tenants::charged_balance(console, tenant.id, balance, &leased);
     Ok(CreditMovement { tenant: tenant.slug, entry: posted.entry, balance, replayed: posted.replayed })
 }

@@ -3,6 +3,7 @@
 use chrono::{NaiveTime, TimeDelta};
 
 use crate::console::command::{Command, Ctx};
+use crate::store::ledger::leases;
 use crate::store::overview::{self, DEFAULT_DAYS, MAX_DAYS, Overview, OverviewShow};
 use crate::store::settings;
 use crate::{Console, ConsoleError};
@@ -22,7 +23,9 @@ impl Command for OverviewShow {
         let mut conn = console.store().reader().await?;
         let threshold = settings::load(&mut conn).await?.low_balance_threshold;
 
-        let balance_of = |tenant_id, stored| crate::console::tenants::charged_balance(console, tenant_id, stored);
+        let leased = leases::held(&mut conn).await?;
+        let balance_of =
+            |tenant_id, stored| crate::console::tenants::charged_balance(console, tenant_id, stored, &leased);
         Ok(overview::read(&mut conn, days, since, ctx.now, threshold, balance_of).await?)
     }
 }

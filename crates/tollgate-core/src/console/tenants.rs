@@ -6,11 +6,13 @@ use crate::console::commit::commit;
 use crate::domain::list::List;
 use crate::domain::{cidr, validate};
 use crate::store::audit::Change;
+use crate::store::ledger::leases;
 use crate::store::tenants::{
     self, Listed, Standing, Tenant, TenantBlock, TenantCreate, TenantDetail, TenantList, TenantResume, TenantRow,
     TenantShow, TenantSuspend, TenantUpdate, by_slug, create, detail, stripe_customer, target,
 };
 use crate::{Console, ConsoleError};
+use std::collections::HashMap;
 
 impl Command for TenantCreate {
     const NAME: &'static str = "tenant.create";
@@ -90,12 +92,13 @@ impl Command for TenantList {
     async fn run(self, console: &Console, ctx: &Ctx) -> Result<List<TenantRow>, ConsoleError> {
         let mut conn = console.store().reader().await?;
         let listed = tenants::list(&mut conn, self.search.as_deref(), ctx.now).await?;
+        let leased = leases::held(&mut conn).await?;
         // The same balance as tenant.show: memory's, with usage not yet written.
         Ok(List(
             listed
                 .into_iter()
                 .map(|Listed { id, mut row }| {
-                    row.balance = charged_balance(console, id, row.balance);
+                    row.balance = charged_balance(console, id, row.balance, &leased);
                     row
                 })
                 .collect(),
@@ -111,7 +114,8 @@ impl Command for TenantShow {
     async fn run(self, console: &Console, _ctx: &Ctx) -> Result<TenantDetail, ConsoleError> {
         let mut conn = console.store().reader().await?;
         let mut detail = detail(&mut conn, &self.tenant).await?;
-        detail.tenant.balance = charged_balance(console, detail.tenant.id, detail.tenant.balance);
+        let leased = leases::held(&mut conn).await?;
+        detail.tenant.balance = charged_balance(console, detail.tenant.id, detail.tenant.balance, &leased);
         Ok(detail)
     }
 }
@@ -141,8 +145,15 @@ async fn set_standing(
 /// running, what memory holds (spendable plus reserved), which already counts the
 /// `batched` usage not yet written to the ledger (it is written every `usage_flush_ms`), so
 /// the operator sees the customer's last request at once.
-pub(crate) fn charged_balance(console: &Console, tenant_id: i64, stored: i64) -> i64 {
-    console.live().and_then(|live| live.tenant(tenant_id)).map_or(stored, |t| t.balance + t.reserved)
+///
+/// Where nodes share the database, what the tenant holds is its stored balance and what
+/// the nodes' open leases still hold (`leased`): no node's memory knows the others'.
+pub(crate) fn charged_balance(console: &Console, tenant_id: i64, stored: i64, leased: &HashMap<i64, i64>) -> i64 {
+    match console.live() {
+        Some(live) if live.credits_leased() => stored + leased.get(&tenant_id).copied().unwrap_or(0),
+        Some(live) => live.tenant(tenant_id).map_or(stored, |t| t.balance + t.reserved),
+        None => stored + leased.get(&tenant_id).copied().unwrap_or(0),
+    }
 }
 
 macro_rules! standing_command {

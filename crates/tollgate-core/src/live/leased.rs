@@ -3,8 +3,15 @@
 //! it runs out or comes near its expiry; its usage recorded in groups. A node cut off from
 //! the database serves only from a lease that has not expired, then refuses: it can never
 //! spend credits it does not hold.
+//!
+//! Every database round trip runs on the runtime that created the node's leases (its
+//! "home"), as a task of its own: the gateway's threads each run their own runtime, and a
+//! database connection opened on one of them would die with it; and a caller that stops
+//! waiting (a client that hung up) cannot leave memory behind what was committed.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -55,43 +62,177 @@ impl Held {
     }
 }
 
-/// The leases one node holds.
-#[derive(Debug)]
+/// The leases one node holds; cheap to clone.
+#[derive(Debug, Clone)]
 pub struct Leased {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     cluster: Cluster,
     terms: LeaseTerms,
     held: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Held>>>>,
     /// Nodes alive, as the heartbeats tell (starts at the terms' count).
-    nodes: std::sync::atomic::AtomicI64,
+    nodes: AtomicI64,
+    home: tokio::runtime::Handle,
 }
 
 impl Leased {
+    /// Leases for a node; must be called on the runtime its database work will run on.
     pub fn new(cluster: Cluster, terms: LeaseTerms) -> Self {
-        let nodes = std::sync::atomic::AtomicI64::new(terms.nodes.max(1));
-        Self { cluster, terms, held: Mutex::default(), nodes }
+        let nodes = AtomicI64::new(terms.nodes.max(1));
+        let home = tokio::runtime::Handle::current();
+        Self { inner: Arc::new(Inner { cluster, terms, held: Mutex::default(), nodes, home }) }
     }
 
-    fn held(&self, tenant_id: i64) -> Arc<tokio::sync::Mutex<Held>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_id).or_default().clone()
+    /// Runs `work` on the home runtime, to its end even if this caller stops waiting.
+    async fn at_home<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> T {
+        match self.inner.home.spawn(work).await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 
     /// Spends `cost` credits of tenant `tenant_id` at `now`: from the lease in hand, or from a
     /// new one (the old one's usage recorded and its rest given back first).
     pub async fn spend(&self, tenant_id: i64, cost: i64, now: DateTime<Utc>) -> Spend {
-        let held = self.held(tenant_id);
-        let mut h = held.lock().await;
-        let usable = h.lease.as_ref().is_some_and(|l| now < l.expires_at - self.terms.margin);
-        if let Some(lease) = h.lease.as_ref().filter(|_| usable && h.left >= cost).map(|l| l.id) {
-            h.left -= cost;
-            h.credits += cost;
-            h.requests += 1;
-            return Spend::Spent { lease };
+        let held = self.inner.held(tenant_id);
+        {
+            let mut h = held.lock().await;
+            if let Some(lease) = self.inner.usable(&h, cost, now) {
+                h.spend(cost);
+                return Spend::Spent { lease };
+            }
         }
+        let inner = self.inner.clone();
+        self.at_home(async move {
+            let mut h = held.lock_owned().await;
+            // Another caller may have taken a new lease meanwhile.
+            if let Some(lease) = inner.usable(&h, cost, now) {
+                h.spend(cost);
+                return Spend::Spent { lease };
+            }
+            inner.renew(&mut h, tenant_id, cost, now).await
+        })
+        .await
+    }
+
+    /// Gives back `cost` credits spent from `lease` for request `request_id` (its upstream
+    /// failed): in memory while that usage is not recorded yet, otherwise as a refund entry.
+    pub async fn unspend(
+        &self,
+        tenant_id: i64,
+        lease: i64,
+        cost: i64,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let held = self.inner.held(tenant_id);
+        let (inner, request_id) = (self.inner.clone(), request_id.to_string());
+        self.at_home(async move {
+            {
+                let mut h = held.lock().await;
+                if h.lease.as_ref().is_some_and(|l| l.id == lease) && h.credits >= cost && h.requests > 0 {
+                    h.left += cost;
+                    h.credits -= cost;
+                    h.requests -= 1;
+                    return Ok(());
+                }
+            }
+            inner.cluster.refund(tenant_id, cost, &request_id, &inner.actor(), now).await
+        })
+        .await
+    }
+
+    /// Records tenant `tenant_id`'s unrecorded usage now (a `strict` answer waits for it);
+    /// requests of the tenant spent meanwhile join the next one.
+    pub async fn flush_tenant(&self, tenant_id: i64, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let held = self.inner.held(tenant_id);
+        let inner = self.inner.clone();
+        self.at_home(async move {
+            let mut h = held.lock().await;
+            let Some(usage) = h.usage() else { return Ok(()) };
+            inner.cluster.record(&[usage], &inner.actor(), now).await?;
+            (h.credits, h.requests) = (0, 0);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records every lease's unrecorded usage in one transaction (group commit).
+    pub async fn flush(&self, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let inner = self.inner.clone();
+        self.at_home(async move {
+            let cells: Vec<_> = inner.cells();
+            let mut guards = Vec::with_capacity(cells.len());
+            for cell in &cells {
+                guards.push(cell.lock().await);
+            }
+            let usage: Vec<LeaseUsage> = guards.iter().filter_map(|h| h.usage()).collect();
+            inner.cluster.record(&usage, &inner.actor(), now).await?;
+            for h in &mut guards {
+                (h.credits, h.requests) = (0, 0);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records what was used and gives every lease back (a node stopping).
+    pub async fn give_back_all(&self, now: DateTime<Utc>) -> Result<(), RecordError> {
+        self.flush(now).await?;
+        let inner = self.inner.clone();
+        self.at_home(async move {
+            for cell in inner.cells() {
+                let mut h = cell.lock().await;
+                if let Some(lease) = h.lease.take() {
+                    inner.cluster.give_back(lease.id, now).await?;
+                    h.left = 0;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets how many nodes share the database (for the share granted near a balance's end).
+    pub fn set_nodes(&self, nodes: i64) {
+        self.inner.nodes.store(nodes.max(1), Ordering::Relaxed);
+    }
+}
+
+impl Held {
+    fn spend(&mut self, cost: i64) {
+        self.left -= cost;
+        self.credits += cost;
+        self.requests += 1;
+    }
+}
+
+impl Inner {
+    fn held(&self, tenant_id: i64) -> Arc<tokio::sync::Mutex<Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_id).or_default().clone()
+    }
+
+    fn cells(&self) -> Vec<Arc<tokio::sync::Mutex<Held>>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// The lease in hand, when it covers `cost` and is not too close to its expiry.
+    fn usable(&self, h: &Held, cost: i64, now: DateTime<Utc>) -> Option<i64> {
+        let lease = h.lease.as_ref()?;
+        (now < lease.expires_at - self.terms.margin && h.left >= cost).then_some(lease.id)
+    }
+
+    /// Swaps the lease in hand (its usage recorded, its rest given back) for a new one, or
+    /// takes a first one, and spends `cost` from it.
+    async fn renew(&self, h: &mut Held, tenant_id: i64, cost: i64, now: DateTime<Utc>) -> Spend {
         let ask = Ask {
             tenant_id,
             node: &self.terms.node,
             want: self.terms.block,
-            nodes: self.nodes.load(std::sync::atomic::Ordering::Relaxed),
+            nodes: self.nodes.load(Ordering::Relaxed),
             now,
             ttl: self.terms.ttl,
         };
@@ -134,74 +275,6 @@ impl Leased {
         let id = lease.id;
         h.lease = Some(lease);
         Spend::Spent { lease: id }
-    }
-
-    /// Gives back `cost` credits spent from `lease` for request `request_id` (its upstream
-    /// failed): in memory while that usage is not recorded yet, otherwise as a refund entry.
-    pub async fn unspend(
-        &self,
-        tenant_id: i64,
-        lease: i64,
-        cost: i64,
-        request_id: &str,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        {
-            let held = self.held(tenant_id);
-            let mut h = held.lock().await;
-            if h.lease.as_ref().is_some_and(|l| l.id == lease) && h.credits >= cost && h.requests > 0 {
-                h.left += cost;
-                h.credits -= cost;
-                h.requests -= 1;
-                return Ok(());
-            }
-        }
-        self.cluster.refund(tenant_id, cost, request_id, &self.actor(), now).await
-    }
-
-    /// Records tenant `tenant_id`'s unrecorded usage now (a `strict` answer waits for it);
-    /// requests of the tenant spent meanwhile join the next one.
-    pub async fn flush_tenant(&self, tenant_id: i64, now: DateTime<Utc>) -> Result<(), RecordError> {
-        let held = self.held(tenant_id);
-        let mut h = held.lock().await;
-        let Some(usage) = h.usage() else { return Ok(()) };
-        self.cluster.record(&[usage], &self.actor(), now).await?;
-        (h.credits, h.requests) = (0, 0);
-        Ok(())
-    }
-
-    /// Sets how many nodes share the database (for the share granted near a balance's end).
-    pub fn set_nodes(&self, nodes: i64) {
-        self.nodes.store(nodes.max(1), std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Records every lease's unrecorded usage in one transaction (group commit).
-    pub async fn flush(&self, now: DateTime<Utc>) -> Result<(), RecordError> {
-        let cells: Vec<_> = self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        let mut guards = Vec::with_capacity(cells.len());
-        for cell in &cells {
-            guards.push(cell.lock().await);
-        }
-        let usage: Vec<LeaseUsage> = guards.iter().filter_map(|h| h.usage()).collect();
-        self.cluster.record(&usage, &self.actor(), now).await?;
-        for h in &mut guards {
-            (h.credits, h.requests) = (0, 0);
-        }
-        Ok(())
-    }
-
-    /// Records what was used and gives every lease back (a node stopping).
-    pub async fn give_back_all(&self, now: DateTime<Utc>) -> Result<(), RecordError> {
-        self.flush(now).await?;
-        let cells: Vec<_> = self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        for cell in cells {
-            let mut h = cell.lock().await;
-            if let Some(lease) = h.lease.take() {
-                self.cluster.give_back(lease.id, now).await?;
-                h.left = 0;
-            }
-        }
-        Ok(())
     }
 
     fn actor(&self) -> String {

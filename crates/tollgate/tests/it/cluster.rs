@@ -167,3 +167,128 @@ async fn verify(url: &str) -> tollgate_core::console::verify::VerifyReport {
     let ctx = tollgate_core::Ctx { actor: "test".into(), now: chrono::Utc::now() };
     tollgate_core::Command::run(tollgate_core::console::verify::Verify {}, &console, &ctx).await.unwrap()
 }
+
+/// Credits node `node` charged, as the ledger holds them.
+async fn charged_by(url: &str, node: &str) -> i64 {
+    let store = tollgate_core::store::Store::connect(url).await.unwrap();
+    let charged: i64 =
+        sqlx::query_scalar("SELECT COALESCE(-SUM(amount), 0)::BIGINT FROM ledger WHERE kind = 'debit' AND actor = $1")
+            .bind(format!("gateway:{node}"))
+            .fetch_one(store.postgres().unwrap())
+            .await
+            .unwrap();
+    store.close().await;
+    charged
+}
+
+#[test]
+fn a_node_killed_under_strict_load_loses_no_acknowledged_charge_and_the_sweeper_returns_its_lease() {
+    let rt = runtime();
+    let url = rt.block_on(fresh_database());
+    let mut cluster = Cluster::start(&url);
+    let key = tenant_with(&cluster, 100_000);
+    cluster.json(0, &["settings", "set", "--durability", "strict"]);
+    let gateways: Vec<String> = (0..3).map(|i| cluster.gateway(i)).collect();
+    let client = reqwest::Client::new();
+    rt.block_on(until(&client, &gateways[1], &key, 200, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(500)); // the setting reached every node
+
+    // 32 clients on node 2; it is killed (SIGKILL) while they call.
+    let acknowledged = Arc::new(AtomicI64::new(1)); // the call above
+    let load: Vec<_> = (0..32)
+        .map(|_| {
+            let (client, gateway, key, acknowledged) =
+                (client.clone(), gateways[1].clone(), key.clone(), acknowledged.clone());
+            rt.spawn(async move {
+                while call(&client, &gateway, &key).await == 200 {
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = cluster.nodes[1].take().unwrap();
+    killed.signal(libc::SIGKILL);
+    for l in load {
+        rt.block_on(l).unwrap();
+    }
+    drop(killed);
+    let acknowledged = acknowledged.load(Ordering::Relaxed);
+    assert!(acknowledged > 50, "node 2 served under load before it died ({acknowledged})");
+
+    // Its lease expires (3 s) and a surviving node's sweeper (every 2 s) gives back the rest.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let report = rt.block_on(verify(&url));
+        assert!(report.ok, "balance, open leases and ledger agree at every moment: {report:?}");
+        let outstanding = rt.block_on(outstanding(&url, "n2"));
+        if outstanding == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 2's lease was not swept: {outstanding} credits outstanding");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recorded = rt.block_on(charged_by(&url, "n2"));
+    assert!(recorded >= acknowledged, "every acknowledged strict call is in the ledger: {recorded} < {acknowledged}");
+    eprintln!("node 2 acknowledged {acknowledged} strict calls before SIGKILL; the ledger holds {recorded}");
+    let balance = cluster.json(2, &["tenant", "show", "--tenant", "acme"])["tenant"]["balance"].as_i64().unwrap();
+    let others = rt.block_on(charged_by(&url, "n1")) + rt.block_on(charged_by(&url, "n3"));
+    assert_eq!(
+        balance,
+        100_000 - others - recorded,
+        "the unspent part of the dead node's lease is back in the balance"
+    );
+}
+
+#[test]
+fn a_node_paused_past_its_leases_expiry_cannot_overspend_when_resumed() {
+    let rt = runtime();
+    let url = rt.block_on(fresh_database());
+    let cluster = Cluster::start(&url);
+    let key = tenant_with(&cluster, 100);
+    let gateways: Vec<String> = (0..3).map(|i| cluster.gateway(i)).collect();
+    let client = reqwest::Client::new();
+    // Node 3 takes a lease with its first call, records it, and is paused.
+    rt.block_on(until(&client, &gateways[2], &key, 200, Duration::from_secs(5)));
+    let held = rt.block_on(outstanding(&url, "n3"));
+    assert!(held > 1, "node 3 holds a lease ({held} credits)");
+    std::thread::sleep(Duration::from_millis(700)); // its usage flushed (every lease-TTL / 10)
+    let paused = cluster.nodes[2].as_ref().unwrap();
+    paused.signal(libc::SIGSTOP);
+    // Past the lease's expiry (3 s) and a sweep (every 2 s): its credits are back.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while rt.block_on(outstanding(&url, "n3")) > 0 {
+        assert!(Instant::now() < deadline, "the paused node's lease was not swept");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let served = rt.block_on(spend_all(&client, &gateways[..2], &key));
+    paused.signal(libc::SIGCONT);
+    let mut after = 0;
+    rt.block_on(async {
+        loop {
+            match call(&client, &gateways[2], &key).await {
+                200 => after += 1,
+                402 => break,
+                other => panic!("the resumed node answered {other}"),
+            }
+        }
+    });
+    assert_eq!((1 + served + after, after), (100, 0), "the 100 credits served 100 calls; the resumed node spent none");
+    let report = rt.block_on(verify(&url));
+    assert!(report.ok, "{report:?}");
+}
+
+/// What node `node`'s open leases still hold.
+async fn outstanding(url: &str, node: &str) -> i64 {
+    let store = tollgate_core::store::Store::connect(url).await.unwrap();
+    let pool = store.postgres().unwrap();
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(granted - used), 0)::BIGINT FROM leases WHERE node = $1 AND closed_at IS NULL",
+    )
+    .bind(node)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    store.close().await;
+    held
+}

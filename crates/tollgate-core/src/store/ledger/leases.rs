@@ -9,8 +9,12 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
+
+use crate::store::Connection;
 
 /// A block of a tenant's credits held by one node until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -175,6 +179,17 @@ macro_rules! close_leases {
              SELECT COALESCE(SUM(unspent), 0)::BIGINT FROM back"
         )
     };
+}
+
+/// What the open leases still hold, per tenant: empty on SQLite, where there are none.
+pub(crate) async fn held(conn: &mut Connection) -> sqlx::Result<HashMap<i64, i64>> {
+    let Connection::Postgres(c) = conn else { return Ok(HashMap::new()) };
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT tenant_id, SUM(granted - used)::BIGINT FROM leases WHERE closed_at IS NULL GROUP BY tenant_id",
+    )
+    .fetch_all(&mut **c)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The shared database, as the nodes' leases see it.
