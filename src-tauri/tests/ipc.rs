@@ -209,6 +209,7 @@ fn a_viewer_that_falls_behind_is_told_how_many_it_missed() {
             balance: None,
             latency_us: 1,
             facts: None,
+            node: None,
         }));
     }
     let batches: Arc<Mutex<Vec<feed::Batch>>> = Arc::default();

@@ -263,6 +263,7 @@ impl Gateway {
             balance: None,
             latency_us: 0,
             facts: facts_raw,
+            node: None,
         };
         self.report(event, id, Ids::default(), false);
         response
@@ -296,6 +297,7 @@ impl Gateway {
                 balance: None,
                 latency_us: 0,
                 facts: None,
+                node: None,
             }),
         };
         let event = finish.event.as_mut().expect("present until published");

@@ -1,6 +1,7 @@
 //! A node on a PostgreSQL database that other nodes share (`serve --database postgres://…`):
 //! it spends credits from leases, records their usage in groups, follows the other nodes'
-//! console writes through the change log, says it is alive, and sweeps expired leases.
+//! console writes through the change log, relays its gateway decisions to the others'
+//! viewers (and theirs to its own), says it is alive, and sweeps expired leases.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,9 @@ use chrono::{TimeDelta, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tollgate_core::live::Live;
+use tollgate_core::live::events::Hub;
 use tollgate_core::live::leased::{LeaseTerms, Leased};
+use tollgate_core::live::relay::{self, RelayCounts};
 use tollgate_core::store::Store;
 use tollgate_core::store::changes::{self, ChangeFeed};
 use tollgate_core::store::ledger::leases::Cluster;
@@ -43,6 +46,7 @@ impl ClusterNode {
     pub async fn start(
         store: &Store,
         live: Arc<Live>,
+        hub: Hub,
         options: ClusterOptions,
         stopped: watch::Receiver<bool>,
     ) -> Result<Self> {
@@ -61,7 +65,16 @@ impl ClusterNode {
         let feed = ChangeFeed::follow(pool.clone()).await.context("cannot follow the change log")?;
         let newest = changes::newest(&pool).await.context("cannot read the change log")?;
         let applied = Arc::new(std::sync::atomic::AtomicI64::new(newest));
+        let relayed = Arc::new(RelayCounts::default());
         let tasks = vec![
+            tokio::spawn(relay::send_own(
+                hub.clone(),
+                store.clone(),
+                options.node.clone(),
+                relayed.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(relay::receive_others(hub, store.clone(), options.node.clone(), relayed, stopped.clone())),
             tokio::spawn(flush(leases.clone(), live.clone(), options.ttl / 10, stopped.clone())),
             tokio::spawn(follow(feed, store.clone(), live, applied.clone(), stopped.clone())),
             tokio::spawn(heartbeat(store.clone(), options.node, leases.clone(), applied, stopped.clone())),

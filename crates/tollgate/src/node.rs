@@ -288,7 +288,10 @@ impl Node {
             console.with_traffic(traffic.clone()).with_request_log(request_log.clone()).with_listening(listening);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let cluster = match &options.cluster {
-            Some(cluster) => Some(ClusterNode::start(&store, live.clone(), cluster.clone(), stopped.clone()).await?),
+            Some(cluster) => Some(
+                ClusterNode::start(&store, live.clone(), console.hub().clone(), cluster.clone(), stopped.clone())
+                    .await?,
+            ),
             None => None,
         };
         let mut gateway = Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())

@@ -89,7 +89,10 @@ async fn round(
         loop {
             match rx.try_recv() {
                 Ok(event) => {
-                    if let Event::Gateway(g) = &*event {
+                    // Another node's decisions (relayed for viewers) are its own to watch.
+                    if let Event::Gateway(g) = &*event
+                        && g.node.is_none()
+                    {
                         events.extend(watch.observe(g, rules));
                     }
                 }

@@ -123,9 +123,10 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConsoleError
 }
 
 use crate::{
-    console::explain, console::verify, store::audit, store::charges, store::credits, store::health, store::import,
-    store::keys, store::ledger, store::overview, store::payments, store::plans, store::request_show, store::routes,
-    store::settings, store::subscriptions, store::tenants, store::traffic, store::traffic_history, store::webhooks,
+    console::explain, console::verify, store::audit, store::changes, store::charges, store::credits, store::health,
+    store::import, store::keys, store::ledger, store::overview, store::payments, store::plans, store::request_show,
+    store::routes, store::settings, store::subscriptions, store::tenants, store::traffic, store::traffic_history,
+    store::webhooks,
 };
 
 console_commands! {
@@ -162,6 +163,7 @@ console_commands! {
     settings::SettingsSet,
     verify::Verify,
     health::StorageShow,
+    changes::ClusterNodes,
     traffic::DenialList,
     traffic::DenialCounts,
     traffic::UsageList,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod charges;
+pub mod cluster;
 pub mod command;
 pub mod commit;
 pub mod credits;

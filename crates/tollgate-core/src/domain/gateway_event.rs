@@ -30,4 +30,8 @@ pub struct GatewayEvent {
     /// object the client got (kept serialized: it is written out twice, never read).
     #[schema(value_type = Option<Object>)]
     pub facts: Option<Box<serde_json::value::RawValue>>,
+    /// The node that answered, when several share one database and this event came from
+    /// another one (absent for this node's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }

@@ -190,6 +190,7 @@ mod tests {
             balance: Some(balance),
             latency_us: 1,
             facts: None,
+            node: None,
         }
     }
 

@@ -122,6 +122,7 @@ mod tests {
             balance: None,
             latency_us: 1,
             facts: None,
+            node: None,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod event_filter;
 pub mod events;
 pub mod leased;
+pub mod relay;
 pub mod settlement;
 pub mod webhook_watch;
 

@@ -71,6 +71,7 @@ mod tests {
             balance: Some(balance),
             latency_us: 1,
             facts: None,
+            node: None,
         };
         assert!(watch.observe(&served(11), rules).is_empty());
         assert_eq!(watch.observe(&served(10), rules)[0].0, "balance.low");

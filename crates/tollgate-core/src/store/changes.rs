@@ -151,6 +151,12 @@ impl ChangeFeed {
     }
 }
 
+/// `cluster.nodes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct ClusterNodes {}
+
 /// A node silent for longer than this is shown as down.
 pub const HEARTBEAT_GRACE: TimeDelta = TimeDelta::seconds(3);
 

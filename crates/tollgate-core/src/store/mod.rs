@@ -27,6 +27,7 @@ pub mod health;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod node_events;
 pub mod overview;
 pub mod payments;
 pub mod plans;

@@ -984,6 +984,7 @@ mod tests {
             balance: None,
             latency_us: 1,
             facts: None,
+            node: None,
         }
     }
 

@@ -47,6 +47,7 @@ fn refused(at: DateTime<Utc>, tenant: &str, status: i64, code: &str) -> GatewayE
         balance: None,
         latency_us: 1,
         facts: None,
+        node: None,
     }
 }
 

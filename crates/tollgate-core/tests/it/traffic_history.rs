@@ -26,6 +26,7 @@ fn event(at: DateTime<Utc>, tenant: Option<&str>, status: u16, code: Option<&str
         balance: None,
         latency_us: 10,
         facts: None,
+        node: None,
     }
 }
 

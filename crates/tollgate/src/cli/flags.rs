@@ -57,6 +57,7 @@ const FLAG_HELP: &[(&str, &str)] = &[
 const GROUP_ABOUT: &[(&str, &str)] = &[
     ("audit", "The audit log: who changed what, and when"),
     ("charge", "What a strict-durability request was charged"),
+    ("cluster", "The nodes sharing this server's PostgreSQL, each one's health and lag"),
     ("credits", "Move prepaid credits: top up, adjust, refund (each movement is a ledger entry)"),
     ("denial", "Refused requests: recent denials and counts per code"),
     ("payment", "Payment-provider events (Stripe webhooks) received, and what each did"),

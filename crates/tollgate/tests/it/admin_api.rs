@@ -265,6 +265,7 @@ fn sample_event(i: u64) -> tollgate_core::live::events::GatewayEvent {
         balance: Some(0),
         latency_us: 10,
         facts: None,
+        node: None,
     }
 }
 

@@ -128,6 +128,31 @@ fn three_nodes_spend_exactly_the_balance_and_every_console_change_reaches_every_
         ledger.as_array().unwrap().iter().filter(|e| e["kind"] == "debit").map(|e| e["amount"].as_i64().unwrap()).sum();
     assert_eq!(charged, -1000, "the ledger holds every charge, whichever node served it");
 
+    // One monitor for every node: node 1's event stream carries nodes 2 and 3's decisions.
+    let token = std::fs::read_to_string(cluster.dirs[0].path().join("admin-token")).unwrap();
+    let admin = cluster.nodes[0].as_ref().unwrap().url.clone();
+    rt.block_on(async {
+        let stream = client.get(format!("{admin}/api/events?kind=gateway")).bearer_auth(token.trim()).send();
+        let mut stream = tokio::time::timeout(Duration::from_secs(10), stream).await.unwrap().unwrap();
+        let mut ids = Vec::new();
+        for gateway in &gateways[1..] {
+            let response = client.get(format!("{gateway}/v1/x")).header("x-api-key", &key).send().await.unwrap();
+            assert_eq!(response.status(), 402, "the balance is spent");
+            ids.push(response.headers()["x-request-id"].to_str().unwrap().to_string());
+        }
+        // Earlier decisions may still be on their way: these two are looked for by id.
+        let events = crate::server::sse_events(&mut stream, 1000, Duration::from_secs(2)).await;
+        let seen: Vec<_> = ids
+            .iter()
+            .map(|id| events.iter().find(|e| e["request_id"] == id.as_str()).map(|e| e["node"].as_str().unwrap()))
+            .collect();
+        assert_eq!(seen, vec![Some("n2"), Some("n3")], "each arrives, marked with its node");
+    });
+    let nodes = cluster.json(0, &["cluster", "nodes"]);
+    let up: Vec<_> = nodes.as_array().unwrap().iter().map(|n| (n["name"].as_str(), n["up"].as_bool())).collect();
+    assert_eq!(up, vec![(Some("n1"), Some(true)), (Some("n2"), Some(true)), (Some("n3"), Some(true))], "{nodes}");
+    assert!(nodes.as_array().unwrap().iter().all(|n| n["changes_behind"].as_i64() == Some(0)), "none behind: {nodes}");
+
     // A top-up on node 1: the next request on every node passes within a second.
     cluster.json(0, &["credits", "topup", "--tenant", "acme", "--amount", "30", "--idempotency-key", "more"]);
     let waited = rt.block_on(async {

@@ -230,7 +230,7 @@ fn in_strict_mode_every_2xx_survives_sigkill() {
 }
 
 /// Reads SSE `data:` payloads from a response until `want` arrived or `limit` passed.
-async fn sse_events(
+pub(crate) async fn sse_events(
     response: &mut reqwest::Response,
     want: usize,
     limit: std::time::Duration,

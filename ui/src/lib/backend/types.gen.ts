@@ -124,6 +124,9 @@ export interface ChargedRequest {
   tenant: string;
 }
 
+/** `cluster.nodes`. */
+export type ClusterNodes = Record<string, unknown>;
+
 /** Requests refused with one status and code. */
 export interface CodeCount {
   code: string;
@@ -289,6 +292,11 @@ export interface GatewayEvent {
   /** Time spent in the gateway and the upstream, in microseconds. */
   latency_us: number;
   method: string;
+  /**
+   * The node that answered, when several share one database and this event came from
+   * another one (absent for this node's own).
+   */
+  node?: string | null;
   path: string;
   request_id: string;
   /** The matched route's path prefix. */
@@ -457,6 +465,8 @@ export type ListOfDenialMinute = DenialMinute[];
 
 export type ListOfLedgerEntry = LedgerEntry[];
 
+export type ListOfNodeStatus = NodeStatus[];
+
 export type ListOfPaymentEvent = PaymentEvent[];
 
 export type ListOfPlan = Plan[];
@@ -505,6 +515,18 @@ export interface Mismatch {
 export interface MoneyTotal {
   currency: string;
   minor: number;
+}
+
+/** One node of the cluster as the console shows it. */
+export interface NodeStatus {
+  /** Changes in the log newer than the newest it applied. */
+  changes_behind: number;
+  name: string;
+  /** Its last heartbeat. */
+  seen_at: string;
+  started_at: string;
+  /** Heard from within [`HEARTBEAT_GRACE`]. */
+  up: boolean;
 }
 
 /** The money view over a window of days. */
@@ -1429,6 +1451,7 @@ export interface Commands {
   'settings.set': { input: SettingsSet; output: SettingsReport };
   'verify': { input: Verify; output: VerifyReport };
   'storage.status': { input: StorageShow; output: StorageStatus };
+  'cluster.nodes': { input: ClusterNodes; output: ListOfNodeStatus };
   'denial.list': { input: DenialList; output: ListOfDenial };
   'denial.counts': { input: DenialCounts; output: ListOfDenialMinute };
   'usage.list': { input: UsageList; output: ListOfUsageMinute };
