@@ -105,6 +105,7 @@ bench: deps
 	bench/gateway.sh
 	bench/https.sh
 	$(CARGO) test --release -p tollgate-core --test it postgres::bench_cluster -- --ignored --nocapture
+	$(CARGO) test --release -p tollgate --test it cluster::bench_three_nodes -- --ignored --nocapture
 
 # Start-up to first paint and idle memory of the desktop app (release build, Xvfb).
 bench-desktop: deps deps-desktop ui

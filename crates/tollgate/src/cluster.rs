@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tollgate_core::live::Live;
 use tollgate_core::live::events::Hub;
 use tollgate_core::live::leased::{LeaseTerms, Leased};
-use tollgate_core::live::relay::{self, RelayCounts};
+use tollgate_core::live::relay::Relay;
 use tollgate_core::store::Store;
 use tollgate_core::store::changes::{self, ChangeFeed};
 use tollgate_core::store::ledger::leases::Cluster;
@@ -65,16 +65,10 @@ impl ClusterNode {
         let feed = ChangeFeed::follow(pool.clone()).await.context("cannot follow the change log")?;
         let newest = changes::newest(&pool).await.context("cannot read the change log")?;
         let applied = Arc::new(std::sync::atomic::AtomicI64::new(newest));
-        let relayed = Arc::new(RelayCounts::default());
+        let relay = Relay { hub, store: store.clone(), node: options.node.clone(), counts: Arc::default() };
         let tasks = vec![
-            tokio::spawn(relay::send_own(
-                hub.clone(),
-                store.clone(),
-                options.node.clone(),
-                relayed.clone(),
-                stopped.clone(),
-            )),
-            tokio::spawn(relay::receive_others(hub, store.clone(), options.node.clone(), relayed, stopped.clone())),
+            tokio::spawn(relay.clone().send_own(stopped.clone())),
+            tokio::spawn(relay.receive_others(stopped.clone())),
             tokio::spawn(flush(leases.clone(), live.clone(), options.ttl / 10, stopped.clone())),
             tokio::spawn(follow(feed, store.clone(), live, applied.clone(), stopped.clone())),
             tokio::spawn(heartbeat(store.clone(), options.node, leases.clone(), applied, stopped.clone())),

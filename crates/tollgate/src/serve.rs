@@ -137,6 +137,15 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
             ttl: std::time::Duration::from_secs(args.lease_seconds),
         }),
     };
+    let shared = options.cluster.as_ref().map(|c| {
+        format!(
+            "Database: {} shared with other nodes, as node {} (leases of {} credits for {} s)",
+            tollgate_core::store::redact(&c.url),
+            c.node,
+            c.block,
+            c.ttl.as_secs()
+        )
+    });
     let node = Node::start(dir, options).await?;
     let loaded = node.loaded();
     if !args.demo {
@@ -159,6 +168,9 @@ pub async fn run(dir: DataDir, args: ServeArgs) -> Result<()> {
     }
     let path = node.dir().path();
     line(&format!("Data directory: {} (admin token in {})", path.display(), path.join("admin-token").display()));
+    if let Some(shared) = shared {
+        line(&shared);
+    }
     line(&format!("OpenAPI document: {admin_url}/api/openapi.json"));
     match node.dashboard().root() {
         // The token opens the admin API: only a person at a terminal sees it, never a log.

@@ -53,6 +53,8 @@ struct Held {
     /// Spent and not recorded yet.
     credits: i64,
     requests: i64,
+    /// A refill is on its way (see [`Inner::wants_refill`]).
+    refilling: bool,
 }
 
 impl Held {
@@ -102,6 +104,10 @@ impl Leased {
             let mut h = held.lock().await;
             if let Some(lease) = self.inner.usable(&h, cost, now) {
                 h.spend(cost);
+                if self.inner.wants_refill(&h, now) {
+                    h.refilling = true;
+                    self.refill(held.clone(), tenant_id);
+                }
                 return Spend::Spent { lease };
             }
         }
@@ -116,6 +122,20 @@ impl Leased {
             inner.renew(&mut h, tenant_id, cost, now).await
         })
         .await
+    }
+
+    /// Swaps the tenant's lease for a fresh one in the background, so requests find credits
+    /// in hand instead of waiting for a grant.
+    fn refill(&self, held: Arc<tokio::sync::Mutex<Held>>, tenant_id: i64) {
+        let inner = self.inner.clone();
+        self.inner.home.spawn(async move {
+            let mut h = held.lock().await;
+            h.refilling = false;
+            let now = Utc::now();
+            if inner.wants_refill(&h, now) {
+                inner.renew(&mut h, tenant_id, 0, now).await;
+            }
+        });
     }
 
     /// Gives back `cost` credits spent from `lease` for request `request_id` (its upstream
@@ -219,6 +239,16 @@ impl Inner {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
+    /// Whether the lease in hand should be swapped before it runs out: a quarter of a block
+    /// left, or within twice the margin of its expiry. Not near a balance's end (a lease
+    /// smaller than a block), where a refill would only hand the last credits back and forth.
+    fn wants_refill(&self, h: &Held, now: DateTime<Utc>) -> bool {
+        let Some(lease) = h.lease.as_ref() else { return false };
+        !h.refilling
+            && lease.granted >= self.terms.block
+            && (h.left < self.terms.block / 4 || now >= lease.expires_at - self.terms.margin * 2)
+    }
+
     /// The lease in hand, when it covers `cost` and is not too close to its expiry.
     fn usable(&self, h: &Held, cost: i64, now: DateTime<Utc>) -> Option<i64> {
         let lease = h.lease.as_ref()?;
@@ -226,7 +256,7 @@ impl Inner {
     }
 
     /// Swaps the lease in hand (its usage recorded, its rest given back) for a new one, or
-    /// takes a first one, and spends `cost` from it.
+    /// takes a first one, and spends `cost` (0 for a refill) from it.
     async fn renew(&self, h: &mut Held, tenant_id: i64, cost: i64, now: DateTime<Utc>) -> Spend {
         let ask = Ask {
             tenant_id,
@@ -271,7 +301,7 @@ impl Inner {
             return Spend::Empty;
         }
         h.left = lease.granted - cost;
-        (h.credits, h.requests) = (cost, 1);
+        (h.credits, h.requests) = (cost, i64::from(cost > 0));
         let id = lease.id;
         h.lease = Some(lease);
         Spend::Spent { lease: id }

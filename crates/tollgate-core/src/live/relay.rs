@@ -71,86 +71,87 @@ pub fn pack(node: &str, events: &[String]) -> (Vec<String>, usize) {
     (payloads, events.len() - packed)
 }
 
-/// Sends this node's gateway decisions to the others every [`TICK`] until `stopped`.
-pub async fn send_own(
-    hub: Hub,
-    store: Store,
-    node: String,
-    counts: Arc<RelayCounts>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let Some(pool) = store.postgres().cloned() else { return };
-    let mut rx = hub.subscribe();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-        let mut own = Vec::new();
-        loop {
-            match rx.try_recv() {
-                Ok(event) => {
-                    if let Event::Gateway(g) = &*event
-                        && g.node.is_none()
-                        && let Ok(json) = serde_json::to_string(g)
-                    {
-                        own.push(json);
-                    }
-                }
-                Err(TryRecvError::Lagged(missed)) => {
-                    counts.dropped.fetch_add(missed, Ordering::Relaxed);
-                }
-                Err(_) => break,
-            }
-        }
-        let (payloads, dropped) = pack(&node, &own);
-        counts.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
-        for payload in payloads {
-            if let Err(e) = node_events::send(&pool, &payload).await {
-                tracing::debug!(error = %e, "cannot relay gateway events to the other nodes");
-                break;
-            }
-        }
-        counts.sent.fetch_add((own.len() - dropped) as u64, Ordering::Relaxed);
-    }
+/// A node's relay: its viewers' hub, the shared database, its name, its counts.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub hub: Hub,
+    pub store: Store,
+    pub node: String,
+    pub counts: Arc<RelayCounts>,
 }
 
-/// Hands the other nodes' gateway decisions to this node's viewers until `stopped`.
-pub async fn receive_others(
-    hub: Hub,
-    store: Store,
-    node: String,
-    counts: Arc<RelayCounts>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let Some(pool) = store.postgres().cloned() else { return };
-    let mut listener = loop {
-        match NodeEvents::listen(&pool).await {
-            Ok(listener) => break listener,
-            Err(e) => tracing::warn!(error = %e, "cannot listen for the other nodes' events; retrying"),
+impl Relay {
+    /// Sends this node's gateway decisions to the others every [`TICK`] until `stopped`.
+    pub async fn send_own(self, mut stopped: watch::Receiver<bool>) {
+        let Self { hub, store, node, counts } = self;
+        let Some(pool) = store.postgres().cloned() else { return };
+        let mut rx = hub.subscribe();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+            let mut own = Vec::new();
+            loop {
+                match rx.try_recv() {
+                    Ok(event) => {
+                        if let Event::Gateway(g) = &*event
+                            && g.node.is_none()
+                            && let Ok(json) = serde_json::to_string(g)
+                        {
+                            own.push(json);
+                        }
+                    }
+                    Err(TryRecvError::Lagged(missed)) => {
+                        counts.dropped.fetch_add(missed, Ordering::Relaxed);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let (payloads, dropped) = pack(&node, &own);
+            counts.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+            for payload in payloads {
+                if let Err(e) = node_events::send(&pool, &payload).await {
+                    tracing::debug!(error = %e, "cannot relay gateway events to the other nodes");
+                    break;
+                }
+            }
+            counts.sent.fetch_add((own.len() - dropped) as u64, Ordering::Relaxed);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-    };
-    loop {
-        let payload = tokio::select! {
-            payload = listener.next() => payload,
-            _ = stopped.wait_for(|s| *s) => return,
+    }
+
+    /// Hands the other nodes' gateway decisions to this node's viewers until `stopped`.
+    pub async fn receive_others(self, mut stopped: watch::Receiver<bool>) {
+        let Self { hub, store, node, counts } = self;
+        let Some(pool) = store.postgres().cloned() else { return };
+        let mut listener = loop {
+            match NodeEvents::listen(&pool).await {
+                Ok(listener) => break listener,
+                Err(e) => tracing::warn!(error = %e, "cannot listen for the other nodes' events; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
         };
-        let Ok(payload) = payload else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let Ok(batch) = serde_json::from_str::<Batch>(&payload) else { continue };
-        if batch.node == node {
-            continue;
-        }
-        for mut event in batch.events {
-            event.node = Some(batch.node.clone());
-            counts.received.fetch_add(1, Ordering::Relaxed);
-            hub.publish(Event::Gateway(event));
+        loop {
+            let payload = tokio::select! {
+                payload = listener.next() => payload,
+                _ = stopped.wait_for(|s| *s) => return,
+            };
+            let Ok(payload) = payload else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let Ok(batch) = serde_json::from_str::<Batch>(&payload) else { continue };
+            if batch.node == node {
+                continue;
+            }
+            for mut event in batch.events {
+                event.node = Some(batch.node.clone());
+                counts.received.fetch_add(1, Ordering::Relaxed);
+                hub.publish(Event::Gateway(event));
+            }
         }
     }
 }

@@ -355,7 +355,7 @@ impl Store {
 }
 
 /// `url` without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let Some(at) = url[start..].find('@').map(|i| start + i) else { return url.to_owned() };
     match url[start..at].find(':') {
@@ -534,5 +534,18 @@ impl Deref for Write {
 impl DerefMut for Write {
     fn deref_mut(&mut self) -> &mut Connection {
         self.conn.as_mut().expect("used after a failed statement of its own")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_password_never_reaches_a_message() {
+        assert_eq!(super::redact("postgres://tollgate:s3cret@db/tollgate"), "postgres://tollgate:***@db/tollgate");
+        assert_eq!(
+            super::redact("postgres://tollgate@db/t?host=/run/postgresql"),
+            "postgres://tollgate@db/t?host=/run/postgresql"
+        );
+        assert_eq!(super::redact("postgres://db/t"), "postgres://db/t");
     }
 }

@@ -146,6 +146,41 @@ fn terms(node: &str) -> LeaseTerms {
     }
 }
 
+/// A node takes its next lease while it still holds credits (a quarter of a block left):
+/// the request that would have found the lease empty finds a fresh one instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_refilled_before_it_runs_out() {
+    let server = PgServer::start();
+    let pool = server.database("refill").await;
+    let tenant = funded(&pool, 1000).await;
+    let own = PgPoolOptions::new().max_connections(2).connect_with(server.options("refill")).await.unwrap();
+    let node = Leased::new(Cluster::new(own), terms("a"));
+    let leases = async || -> (i64, i64) {
+        sqlx::query_as("SELECT COUNT(*) FILTER (WHERE closed_at IS NULL), COUNT(*) FROM leases")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    for _ in 0..38 {
+        assert!(matches!(node.spend(tenant, 1, chrono::Utc::now()).await, Spend::Spent { .. }));
+    }
+    assert_eq!(leases().await, (1, 1), "38 of 50 spent, 12 left: no refill yet");
+    assert!(matches!(node.spend(tenant, 1, chrono::Utc::now()).await, Spend::Spent { .. }));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while leases().await != (1, 2) {
+        assert!(Instant::now() < deadline, "no refill with 11 of 50 credits left: {:?}", leases().await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let used: i64 = sqlx::query_scalar("SELECT used FROM leases ORDER BY id LIMIT 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(used, 39, "the first lease's use was recorded as it was swapped");
+    for _ in 0..30 {
+        assert!(matches!(node.spend(tenant, 1, chrono::Utc::now()).await, Spend::Spent { .. }));
+    }
+    assert_eq!(leases().await, (1, 2), "the next 30 calls were served from the refilled lease");
+    node.give_back_all(chrono::Utc::now()).await.unwrap();
+    assert!(Cluster::new(pool.clone()).verify().await.unwrap().ok);
+}
+
 /// Three nodes, each with its own connections, 64 clients spread over them: together they
 /// spend exactly the tenant's 1,000 credits, and at every moment (checked while they run)
 /// the balance plus what the open leases hold equals the ledger.

@@ -20,13 +20,18 @@ struct Cluster {
 
 impl Cluster {
     fn start(url: &str) -> Self {
+        Self::start_with(url, &["--lease-block", "20", "--lease-seconds", "3"])
+    }
+
+    /// Three nodes with `extra` arguments.
+    fn start_with(url: &str, extra: &[&str]) -> Self {
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let nodes = dirs
             .iter()
             .enumerate()
             .map(|(i, d)| {
                 let name = format!("n{}", i + 1);
-                let args = ["--database", url, "--node", &name, "--lease-block", "20", "--lease-seconds", "3"];
+                let args = [&["--database", url, "--node", &name][..], extra].concat();
                 Some(Server::start_with(d.path(), "warn", &args))
             })
             .collect();
@@ -177,6 +182,30 @@ fn three_nodes_spend_exactly_the_balance_and_every_console_change_reaches_every_
     cluster.json(1, &["tenant", "resume", "--tenant", "acme"]);
     rt.block_on(until(&client, &gateways[2], &key, 200, Duration::from_secs(1)));
 
+    // The nodes' LISTEN connections killed: the next change still reaches them, from the log.
+    let killed: i64 = rt.block_on(async {
+        let store = tollgate_core::store::Store::connect(&url).await.unwrap();
+        let killed = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()) AS terminated",
+        )
+        .fetch_one(store.postgres().unwrap())
+        .await
+        .unwrap();
+        store.close().await;
+        killed
+    });
+    assert!(killed >= 3, "every node's LISTEN connection was killed ({killed})");
+    cluster.json(0, &["tenant", "suspend", "--tenant", "acme"]);
+    let waited = rt.block_on(async {
+        let mut waited = Vec::new();
+        for gateway in &gateways[1..] {
+            waited.push(until(&client, gateway, &key, 402, Duration::from_secs(3)).await);
+        }
+        waited
+    });
+    eprintln!("with their LISTEN connections killed, nodes 2 and 3 applied a suspension after {waited:?}");
+
     for node in cluster.nodes.into_iter().flatten() {
         let (status, output) = node.stop();
         assert!(status.success(), "a node stops cleanly, giving its leases back: {output}");
@@ -316,4 +345,162 @@ async fn outstanding(url: &str, node: &str) -> i64 {
     .unwrap();
     store.close().await;
     held
+}
+
+/// One wrk run per gateway in `targets`, all at once, for `seconds`, 16 connections each,
+/// keys from `keys` rotated per request; the requests they made. A run with socket errors
+/// or any answer but 200 is refused.
+fn load(targets: &[String], keys: &std::path::Path, seconds: u64) -> u64 {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/wrk/keys.lua");
+    let runs: Vec<_> = targets
+        .iter()
+        .map(|gateway| {
+            std::process::Command::new("wrk")
+                .args(["-t1", "-c16", &format!("-d{seconds}s"), "-s"])
+                .arg(&script)
+                .arg(gateway)
+                .env("BENCH_KEYS", keys)
+                .env("BENCH_DIR", script.parent().unwrap().parent().unwrap())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("wrk runs (make bench installs it)")
+        })
+        .collect();
+    let mut total = 0;
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && !text.contains("Socket errors") && !text.contains("Non-2xx"),
+            "a refused run:\n{text}"
+        );
+        let made = text
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.trim().parse::<u64>().unwrap()));
+        total += made.expect("wrk reports its requests");
+    }
+    total
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// `make bench`'s cluster section, through the real binary: three nodes on one PostgreSQL
+/// under wrk, against one node on SQLite under the same load in the same run.
+#[test]
+#[ignore = "a benchmark: make bench runs it"]
+fn bench_three_nodes() {
+    const SECONDS: u64 = 10;
+    const TENANTS: usize = 10;
+    let rt = runtime();
+    let upstream = upstream();
+    let work = tempfile::tempdir().unwrap();
+    let keys_file = work.path().join("keys.txt");
+    // The same tenants, keys and route on whichever database `json` reaches.
+    let seed = |json: &dyn Fn(&[&str]) -> Value| {
+        json(&["plan", "create", "--name", "Pro", "--credits", "0"]);
+        let mut keys = Vec::new();
+        for t in 0..TENANTS {
+            let slug = format!("t{t}");
+            json(&["tenant", "create", "--name", &slug, "--plan", "pro"]);
+            json(&["credits", "topup", "--tenant", &slug, "--amount", "1000000000", "--idempotency-key", &slug]);
+            for _ in 0..10 {
+                keys.push(json(&["key", "issue", "--tenant", &slug])["secret"].as_str().unwrap().to_string());
+            }
+        }
+        json(&["route", "create", "--path", "/v1", "--upstream", &upstream, "--cost", "1"]);
+        keys
+    };
+
+    // The reference: one node on SQLite, batched, all three wrk on it.
+    let alone = tempfile::tempdir().unwrap();
+    let single = Server::start_with(alone.path(), "warn", &[]);
+    let keys = seed(&|args| json(alone.path(), args));
+    std::fs::write(&keys_file, keys.join("\n")).unwrap();
+    let single_requests = load(&vec![single.gateway.clone(); 3], &keys_file, SECONDS);
+    single.stop();
+
+    // Three nodes on one PostgreSQL.
+    let url = rt.block_on(fresh_database());
+    let cluster = Cluster::start_with(&url, &["--lease-block", "1000", "--lease-seconds", "30"]);
+    let keys = seed(&|args| cluster.json(0, args));
+    std::fs::write(&keys_file, keys.join("\n")).unwrap();
+    let gateways: Vec<String> = (0..3).map(|i| cluster.gateway(i)).collect();
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        for gateway in &gateways {
+            until(&client, gateway, &keys[0], 200, Duration::from_secs(5)).await;
+        }
+    });
+    let store = rt.block_on(tollgate_core::store::Store::connect(&url)).unwrap();
+    let pool = store.postgres().unwrap().clone();
+    let commits = || -> i64 {
+        std::thread::sleep(Duration::from_millis(1500)); // the statistics collector's delay
+        rt.block_on(
+            sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+                .fetch_one(&pool),
+        )
+        .unwrap()
+    };
+    let leases = || -> i64 { rt.block_on(sqlx::query_scalar("SELECT COUNT(*) FROM leases").fetch_one(&pool)).unwrap() };
+    // What three idle nodes cost (heartbeats, change-log backstops, sweeps, flushes).
+    let idle_before = commits();
+    let idle_started = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let idle_after = commits();
+    let idle_per_second = (idle_after - idle_before) as f64 / idle_started.elapsed().as_secs_f64();
+    let (commits_before, leases_before) = (commits(), leases());
+    let started = Instant::now();
+    let cluster_requests = load(&gateways, &keys_file, SECONDS);
+    let elapsed = started.elapsed().as_secs_f64().min(SECONDS as f64);
+    let stranded: i64 = rt
+        .block_on(
+            sqlx::query_scalar("SELECT COALESCE(SUM(granted - used), 0)::BIGINT FROM leases WHERE closed_at IS NULL")
+                .fetch_one(&pool),
+        )
+        .unwrap();
+    let grants = leases() - leases_before;
+    let transactions = commits() - commits_before;
+    let window = started.elapsed().as_secs_f64();
+
+    // A console change on node 1, until nodes 2 and 3 apply it: 20 blocks and 20 resumes.
+    let mut delays = Vec::new();
+    for _ in 0..20 {
+        for (verb, status) in [("block", 403), ("resume", 200)] {
+            cluster.json(0, &["tenant", verb, "--tenant", "t0"]);
+            let committed = Instant::now();
+            for gateway in &gateways[1..] {
+                rt.block_on(until(&client, gateway, &keys[0], status, Duration::from_secs(2)));
+                delays.push(committed.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+    for node in cluster.nodes.into_iter().flatten() {
+        node.stop();
+    }
+    let report = rt.block_on(verify(&url));
+    assert!(report.ok, "after the run: {report:?}");
+
+    let figures = serde_json::json!({
+        "seconds": SECONDS,
+        "wrk": "3 × wrk -t1 -c16, keys rotated per request, route cost 1",
+        "single_node_sqlite_requests_per_second": single_requests as f64 / SECONDS as f64,
+        "three_nodes_postgres_requests_per_second": cluster_requests as f64 / elapsed,
+        "three_nodes_over_single_node": (cluster_requests as f64 / elapsed) / (single_requests as f64 / SECONDS as f64),
+        "postgres_transactions": transactions,
+        "postgres_transactions_per_1000_requests": transactions as f64 * 1000.0 / cluster_requests as f64,
+        "postgres_transactions_per_second_three_idle_nodes": idle_per_second,
+        "postgres_transactions_per_1000_requests_beyond_idle":
+            (transactions as f64 - idle_per_second * window) * 1000.0 / cluster_requests as f64,
+        "lease_grants_per_second_per_tenant": grants as f64 / elapsed / TENANTS as f64,
+        "credits_in_open_leases_when_the_load_stopped": stranded,
+        "change_to_every_node_ms_p50": percentile(&delays, 0.5),
+        "change_to_every_node_ms_p99": percentile(&delays, 0.99),
+    });
+    println!("{}", serde_json::to_string_pretty(&figures).unwrap());
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("cluster-nodes.json"), serde_json::to_vec_pretty(&figures).unwrap()).unwrap();
 }
