@@ -423,7 +423,14 @@ impl Gateway {
         // On a node sharing its database, the credits come from its lease.
         let leased = match (&self.leases, reservation.cost()) {
             (Some(leases), cost) if cost > 0 => match leases.spend(who.tenant_id, cost, now).await {
-                Spend::Spent { lease } => Some((leases.clone(), lease)),
+                Spend::Spent { lease } => Some(LeaseSpent {
+                    leases: leases.clone(),
+                    tenant_id: who.tenant_id,
+                    lease,
+                    cost,
+                    request_id: upstream.request_id.to_string(),
+                    settled: false,
+                }),
                 Spend::Empty => {
                     reservation.release();
                     let facts = DenialFacts {
@@ -477,9 +484,12 @@ impl Gateway {
             failure => {
                 let cost = reservation.cost();
                 let mut balance = Some(reservation.release());
-                if let Some((leases, lease)) = leased {
+                if let Some(mut spent) = leased {
                     balance = None;
-                    if let Err(e) = leases.unspend(who.tenant_id, lease, cost, upstream.request_id, now).await {
+                    spent.settled = true;
+                    if let Err(e) =
+                        spent.leases.unspend(who.tenant_id, spent.lease, cost, upstream.request_id, now).await
+                    {
                         tracing::error!(error = %e, request_id = upstream.request_id, "cannot give back a failed call's credits");
                     }
                 }
@@ -493,7 +503,9 @@ impl Gateway {
             reservation.spend();
             return Ok((client_response(response), None));
         }
-        if let Some((leases, lease)) = leased {
+        if let Some(mut spent) = leased {
+            spent.settled = true; // charged from here on, even if the client leaves
+            let (leases, lease) = (spent.leases.clone(), spent.lease);
             reservation.spend();
             if strict {
                 // Recorded in a task of its own, so a client that leaves is still charged.
@@ -641,6 +653,26 @@ struct Upstream<'a> {
 }
 
 /// An allowed request the upstream did not serve: its cost went back to the tenant.
+/// Credits spent from a lease for a call in flight: given back if the call is dropped
+/// before it is settled (its client hung up while the upstream worked), as a dropped
+/// reservation's are on a single node.
+struct LeaseSpent {
+    leases: Arc<Leased>,
+    tenant_id: i64,
+    lease: i64,
+    cost: i64,
+    request_id: String,
+    settled: bool,
+}
+
+impl Drop for LeaseSpent {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.leases.unspend_later(self.tenant_id, self.lease, self.cost, std::mem::take(&mut self.request_id));
+        }
+    }
+}
+
 struct Refunded {
     /// The tenant's balance after the refund.
     balance: Option<i64>,

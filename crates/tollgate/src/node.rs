@@ -471,8 +471,11 @@ impl Node {
             let _ = task.await;
         }
         let _ = self.reconciler.await;
-        if let Some(cluster) = self.cluster {
-            cluster.stop().await?;
+        if let Some(cluster) = self.cluster
+            && let Err(e) = cluster.stop().await
+        {
+            // The rest of the stop still runs; unreturned leases come back at their sweep.
+            tracing::error!("{e:#}");
         }
         let settled = self.settlement.stop().await;
         let _ = self.writer.await;

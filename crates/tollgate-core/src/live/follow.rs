@@ -15,7 +15,7 @@ impl Live {
         let fresh = Fresh::read(&mut snapshot, target).await?;
         let version = audit::last_id(&mut snapshot).await?;
         snapshot.finish().await?;
-        self.apply(fresh, version);
+        self.apply_read(fresh, version);
         Ok(())
     }
 }

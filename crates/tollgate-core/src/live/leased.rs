@@ -78,6 +78,9 @@ struct Inner {
     /// Nodes alive, as the heartbeats tell (starts at the terms' count).
     nodes: AtomicI64,
     home: tokio::runtime::Handle,
+    /// Leases the database closed while this node held usage of theirs it never recorded
+    /// (swept after it expired): that usage is forgiven, so none of it is refunded either.
+    forgiven: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Leased {
@@ -85,7 +88,8 @@ impl Leased {
     pub fn new(cluster: Cluster, terms: LeaseTerms) -> Self {
         let nodes = AtomicI64::new(terms.nodes.max(1));
         let home = tokio::runtime::Handle::current();
-        Self { inner: Arc::new(Inner { cluster, terms, held: Mutex::default(), nodes, home }) }
+        let forgiven = Mutex::default();
+        Self { inner: Arc::new(Inner { cluster, terms, held: Mutex::default(), nodes, home, forgiven }) }
     }
 
     /// Runs `work` on the home runtime, to its end even if this caller stops waiting.
@@ -160,9 +164,23 @@ impl Leased {
                     return Ok(());
                 }
             }
+            if inner.forgiven.lock().unwrap_or_else(|p| p.into_inner()).contains(&lease) {
+                return Ok(()); // never recorded, so nothing to give back
+            }
             inner.cluster.refund(tenant_id, cost, &request_id, &inner.actor(), now).await
         })
         .await
+    }
+
+    /// [`unspend`](Self::unspend) without waiting: for a request dropped mid-way (its client
+    /// hung up), from a destructor.
+    pub fn unspend_later(&self, tenant_id: i64, lease: i64, cost: i64, request_id: String) {
+        let this = self.clone();
+        self.inner.home.spawn(async move {
+            if let Err(e) = this.unspend(tenant_id, lease, cost, &request_id, Utc::now()).await {
+                tracing::error!(error = %e, request_id, "cannot give back an abandoned call's credits");
+            }
+        });
     }
 
     /// Records tenant `tenant_id`'s unrecorded usage now (a `strict` answer waits for it);
@@ -173,9 +191,17 @@ impl Leased {
         self.at_home(async move {
             let mut h = held.lock().await;
             let Some(usage) = h.usage() else { return Ok(()) };
-            inner.cluster.record(&[usage], &inner.actor(), now).await?;
-            (h.credits, h.requests) = (0, 0);
-            Ok(())
+            match inner.cluster.record(&[usage], &inner.actor(), now).await {
+                Err(RecordError::Refused(id)) => {
+                    inner.forgive(&mut h, id);
+                    Err(RecordError::Refused(id))
+                }
+                other => {
+                    other?;
+                    (h.credits, h.requests) = (0, 0);
+                    Ok(())
+                }
+            }
         })
         .await
     }
@@ -189,8 +215,21 @@ impl Leased {
             for cell in &cells {
                 guards.push(cell.lock().await);
             }
-            let usage: Vec<LeaseUsage> = guards.iter().filter_map(|h| h.usage()).collect();
-            inner.cluster.record(&usage, &inner.actor(), now).await?;
+            // A lease the database closed refuses the whole group: its usage is forgiven
+            // and the rest recorded without it.
+            loop {
+                let usage: Vec<LeaseUsage> = guards.iter().filter_map(|h| h.usage()).collect();
+                match inner.cluster.record(&usage, &inner.actor(), now).await {
+                    Ok(()) => break,
+                    Err(RecordError::Refused(id)) => {
+                        let Some(h) = guards.iter_mut().find(|h| h.lease.as_ref().is_some_and(|l| l.id == id)) else {
+                            return Err(RecordError::Refused(id));
+                        };
+                        inner.forgive(h, id);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             for h in &mut guards {
                 (h.credits, h.requests) = (0, 0);
             }
@@ -235,6 +274,14 @@ impl Inner {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_id).or_default().clone()
     }
 
+    /// Drops lease `id`, which the database closed, with its unrecorded usage (lost to the
+    /// operator, in the tenant's favour), and remembers it so none of it is refunded.
+    fn forgive(&self, h: &mut Held, id: i64) {
+        tracing::error!(lease = id, credits = h.credits, "usage of a lease the database closed: not recorded");
+        self.forgiven.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+        (h.lease, h.left, h.credits, h.requests) = (None, 0, 0, 0);
+    }
+
     fn cells(&self) -> Vec<Arc<tokio::sync::Mutex<Held>>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
@@ -262,6 +309,7 @@ impl Inner {
             tenant_id,
             node: &self.terms.node,
             want: self.terms.block,
+            least: cost,
             nodes: self.nodes.load(Ordering::Relaxed),
             now,
             ttl: self.terms.ttl,
@@ -286,8 +334,7 @@ impl Inner {
                 // The database closed it (swept after it expired, this node paused or cut
                 // off): what was spent from it cannot be recorded any more, in the tenant's
                 // favour. A new lease is asked for.
-                tracing::error!(lease = id, credits = h.credits, "usage of a lease the database closed: not recorded");
-                (h.lease, h.left, h.credits, h.requests) = (None, 0, 0, 0);
+                self.forgive(h, id);
                 match self.cluster.grant(&ask).await {
                     Ok(Some(lease)) => lease,
                     Ok(None) => return Spend::Empty,

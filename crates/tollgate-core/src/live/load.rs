@@ -140,28 +140,40 @@ impl Live {
     /// Applies what the console write `version` committed, part by part only where memory
     /// holds something older. Never waits: it runs right after COMMIT.
     pub(crate) fn apply(&self, fresh: Fresh, version: Version) {
+        self.apply_if(fresh, version, |held| held < version);
+    }
+
+    /// Applies what a committed snapshot read (another node's change, see `follow.rs`):
+    /// `version` is the newest audit entry it saw, and a read at the same version replaces
+    /// what memory holds (ids are handed out before commit, so a commit numbered below it
+    /// may have landed after an earlier read at that version).
+    pub(crate) fn apply_read(&self, fresh: Fresh, version: Version) {
+        self.apply_if(fresh, version, |held| held <= version);
+    }
+
+    fn apply_if(&self, fresh: Fresh, version: Version, newer: impl Fn(Version) -> bool) {
         match fresh {
             Fresh::Tenant(mut state, keys) => {
                 state.version = version;
-                self.put_tenant(state, |held| held.version < version);
+                self.put_tenant(state, |held| newer(held.version));
                 let mut map = self.keys.write().expect("keys lock");
                 for (digest, key) in keys {
-                    put(&mut map, digest, key, version, |held| held < version);
+                    put(&mut map, digest, key, version, &newer);
                 }
             }
             Fresh::Plan(plan) => {
                 let mut plans = self.plans.write().expect("plans lock");
-                put(&mut plans, plan.id, Arc::new(plan), version, |held| held < version);
+                put(&mut plans, plan.id, Arc::new(plan), version, &newer);
             }
             Fresh::Routes(routes) => {
                 let mut held = self.routes.write().expect("routes lock");
-                if held.version < version {
+                if newer(held.version) {
                     *held = Versioned { version, value: sorted(routes, &self.route_labels) };
                 }
             }
             Fresh::Settings(settings) => {
                 let mut held = self.settings.write().expect("settings lock");
-                if held.version < version {
+                if newer(held.version) {
                     *held = Versioned { version, value: Arc::new(settings) };
                 }
             }

@@ -181,6 +181,67 @@ async fn a_lease_is_refilled_before_it_runs_out() {
     assert!(Cluster::new(pool.clone()).verify().await.unwrap().ok);
 }
 
+/// A call costing more than a node's share near a balance's end still gets a lease that
+/// covers it, as long as the balance does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dearer_than_a_share_is_served_while_the_balance_covers_it() {
+    let server = PgServer::start();
+    let pool = server.database("dear").await;
+    let tenant = funded(&pool, 90).await;
+    let node = Leased::new(Cluster::new(pool.clone()), terms("a")); // shares of 90 / 6 = 15
+    let mut served = 0;
+    while let Spend::Spent { .. } = node.spend(tenant, 20, chrono::Utc::now()).await {
+        served += 1;
+    }
+    assert_eq!(served, 4, "four calls of 20 from 90 credits; the last 10 cover none");
+    node.give_back_all(chrono::Utc::now()).await.unwrap();
+    let report = Cluster::new(pool.clone()).verify().await.unwrap();
+    assert!(report.ok && report.outstanding == 0, "{report:?}");
+}
+
+/// A lease the database swept refuses its late usage; the node forgives that usage (in the
+/// tenant's favour, refunding none of it) and still records every other lease's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swept_lease_does_not_hold_back_the_others_usage() {
+    let server = PgServer::start();
+    let pool = server.database("swept").await;
+    let a = funded(&pool, 1000).await;
+    let b: i64 = sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, balance, created_at, updated_at) VALUES ('b', 'b', 1000, now(), now()) RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at)
+         VALUES ($1, 'topup', 1000, 1000, 'cli', now())",
+    )
+    .bind(b)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let node = Leased::new(Cluster::new(pool.clone()), terms("a"));
+    let t0 = chrono::Utc::now();
+    let Spend::Spent { lease: a_lease } = node.spend(a, 3, t0).await else { panic!("a's lease until t0 + 30 s") };
+    let later = t0 + chrono::TimeDelta::seconds(20);
+    assert!(matches!(node.spend(b, 4, later).await, Spend::Spent { lease } if lease > 0), "b's until t0 + 50 s");
+    let swept = Cluster::new(pool.clone()).sweep(t0 + chrono::TimeDelta::seconds(31)).await.unwrap();
+    assert_eq!(swept, 50, "a's lease swept, all 50 of it back (its 3 were never recorded)");
+    node.flush(t0 + chrono::TimeDelta::seconds(31)).await.expect("the rest of the group is recorded");
+    let debits: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT tenant_id, -amount FROM ledger WHERE kind = 'debit' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(debits, vec![(b, 4)], "b's usage recorded; a's forgiven");
+    node.unspend(a, a_lease, 3, "r-a", t0).await.unwrap();
+    let refunds: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'refund'").fetch_one(&pool).await.unwrap();
+    assert_eq!(refunds, 0, "a forgiven call is not refunded");
+    node.give_back_all(chrono::Utc::now()).await.unwrap();
+    assert!(Cluster::new(pool.clone()).verify().await.unwrap().ok);
+}
+
 /// Three nodes, each with its own connections, 64 clients spread over them: together they
 /// spend exactly the tenant's 1,000 credits, and at every moment (checked while they run)
 /// the balance plus what the open leases hold equals the ledger.
@@ -260,7 +321,7 @@ async fn an_expired_lease_is_swept_exactly_and_a_cut_off_node_stops_at_its_expir
     let cluster = Cluster::new(pool.clone());
     let t0 = chrono::Utc::now();
     let ttl = chrono::TimeDelta::seconds(30);
-    let ask = |node, want| Ask { tenant_id: tenant, node, want, nodes: 3, now: t0, ttl };
+    let ask = |node, want| Ask { tenant_id: tenant, node, want, least: 0, nodes: 3, now: t0, ttl };
     let lease = cluster.grant(&ask("a", 100)).await.unwrap().expect("a lease");
     assert_eq!(lease.granted, 100);
     let usage = LeaseUsage { lease_id: lease.id, credits: 30, requests: 30 };

@@ -73,6 +73,8 @@ pub struct Ask<'a> {
     pub tenant_id: i64,
     pub node: &'a str,
     pub want: i64,
+    /// The call waiting for it: a share smaller than this is no use (0 for a refill).
+    pub least: i64,
     pub nodes: i64,
     pub now: DateTime<Utc>,
     pub ttl: TimeDelta,
@@ -84,7 +86,7 @@ pub struct Ask<'a> {
 async fn grant(conn: &mut PgConnection, ask: &Ask<'_>) -> sqlx::Result<Option<Lease>> {
     sqlx::query_as(
         "WITH share AS (
-            SELECT id, LEAST($2, GREATEST(1, balance / (2 * $3))) AS amount
+            SELECT id, LEAST(balance, GREATEST($7, LEAST($2, GREATEST(1, balance / (2 * $3))))) AS amount
             FROM tenants WHERE id = $1 AND balance > 0 FOR NO KEY UPDATE),
          taken AS (
             UPDATE tenants t SET balance = t.balance - share.amount FROM share
@@ -99,6 +101,7 @@ async fn grant(conn: &mut PgConnection, ask: &Ask<'_>) -> sqlx::Result<Option<Le
     .bind(ask.node)
     .bind(ask.now)
     .bind(ask.now + ask.ttl)
+    .bind(ask.least)
     .fetch_optional(conn)
     .await
 }
@@ -157,6 +160,17 @@ async fn record(
             .await?;
     }
     Ok(())
+}
+
+/// Locks, in id order and before any lease row, the tenants `leases` (a query of
+/// `tenant_id`s taking `$1`) names: every writer of leases takes tenants first and in one
+/// order, so none waits on another in a circle.
+async fn lock_tenants_of<T>(conn: &mut PgConnection, leases: &'static str, arg: T) -> sqlx::Result<()>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    let sql = format!("SELECT 1 FROM tenants WHERE id IN ({leases}) ORDER BY id FOR NO KEY UPDATE");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(arg).execute(conn).await.map(drop)
 }
 
 /// Waits for, then holds until commit, tenant `tenant_id`'s row (see [`record`]).
@@ -240,7 +254,11 @@ impl Cluster {
     /// Closes lease `lease_id` and gives its unspent credits back to the balance; the
     /// credits given back (0 when it was already closed).
     pub async fn give_back(&self, lease_id: i64, now: DateTime<Utc>) -> sqlx::Result<i64> {
-        sqlx::query_scalar(close_leases!("id = $2")).bind(now).bind(lease_id).fetch_one(&self.pool).await
+        let mut tx = self.pool.begin().await?;
+        lock_tenants_of(&mut tx, "SELECT tenant_id FROM leases WHERE id = $1", lease_id).await?;
+        let back = sqlx::query_scalar(close_leases!("id = $2")).bind(now).bind(lease_id).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(back)
     }
 
     /// Gives `credits` back to tenant `tenant_id` for request `request_id`, whose usage was
@@ -276,7 +294,12 @@ impl Cluster {
     /// Closes every lease that expired before `now` and gives back what each did not use;
     /// the credits given back.
     pub async fn sweep(&self, now: DateTime<Utc>) -> sqlx::Result<i64> {
-        sqlx::query_scalar(close_leases!("expires_at < $1")).bind(now).fetch_one(&self.pool).await
+        let mut tx = self.pool.begin().await?;
+        let expired = "SELECT tenant_id FROM leases WHERE closed_at IS NULL AND expires_at < $1";
+        lock_tenants_of(&mut tx, expired, now).await?;
+        let back = sqlx::query_scalar(close_leases!("expires_at < $1")).bind(now).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(back)
     }
 
     /// Checks, in one snapshot, that every tenant's balance and open leases add up to its

@@ -308,7 +308,7 @@ pub(crate) async fn record(
     }
     // On PostgreSQL other nodes take leases from the balance meanwhile: the row is locked
     // until this write commits, so the balance written below is not stale.
-    let sql = dialects!(conn.engine(), "SELECT balance FROM tenants WHERE id = $1" {"", " FOR UPDATE"});
+    let sql = dialects!(conn.engine(), "SELECT balance FROM tenants WHERE id = $1" {"", " FOR NO KEY UPDATE"});
     let balance: i64 = on!(&mut *conn, |c| sqlx::query_scalar(sql).bind(posting.tenant_id).fetch_optional(c).await)?
         .ok_or_else(|| ConsoleError::not_found("tenant", posting.tenant_id))?;
     let after = balance
