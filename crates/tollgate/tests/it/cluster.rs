@@ -504,3 +504,55 @@ fn bench_three_nodes() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("cluster-nodes.json"), serde_json::to_vec_pretty(&figures).unwrap()).unwrap();
 }
+
+/// An upstream that answers after `delay`, on 127.0.0.1; its base URL.
+fn slow_upstream(delay: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+            let app = axum::Router::new().fallback(move || async move {
+                tokio::time::sleep(delay).await;
+                "late"
+            });
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn a_client_that_hangs_up_before_the_upstream_answers_is_not_charged() {
+    let rt = runtime();
+    let url = rt.block_on(fresh_database());
+    let cluster = Cluster::start(&url);
+    let key = tenant_with(&cluster, 10);
+    let slow = slow_upstream(Duration::from_secs(2));
+    cluster.json(0, &["route", "create", "--path", "/slow", "--upstream", &slow, "--cost", "1"]);
+    let gateway = cluster.gateway(1);
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        // Both routes reached node 2.
+        until(&client, &gateway, &key, 200, Duration::from_secs(5)).await;
+        for _ in 0..3 {
+            let gone = client
+                .get(format!("{gateway}/slow/x"))
+                .header("x-api-key", &key)
+                .timeout(Duration::from_millis(300))
+                .send()
+                .await;
+            assert!(gone.is_err(), "the client gave up before the upstream answered");
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await; // the upstream answered meanwhile
+        // The one call above cost 1; the three abandoned ones nothing: 9 more calls pass.
+        let mut served = 0;
+        while call(&client, &gateway, &key).await == 200 {
+            served += 1;
+        }
+        assert_eq!(served, 9, "the abandoned calls' credits came back");
+    });
+    let report = rt.block_on(verify(&url));
+    assert!(report.ok, "{report:?}");
+}
