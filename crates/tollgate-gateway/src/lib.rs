@@ -482,17 +482,8 @@ impl Gateway {
         let response = match answer {
             Ok(response) if response.status().as_u16() < 500 => response,
             failure => {
-                let cost = reservation.cost();
-                let mut balance = Some(reservation.release());
-                if let Some(mut spent) = leased {
-                    balance = None;
-                    spent.settled = true;
-                    if let Err(e) =
-                        spent.leases.unspend(who.tenant_id, spent.lease, cost, upstream.request_id, now).await
-                    {
-                        tracing::error!(error = %e, request_id = upstream.request_id, "cannot give back a failed call's credits");
-                    }
-                }
+                // A lease's credits go back as `leased`, unsettled, drops.
+                let balance = Some(reservation.release()).filter(|_| leased.is_none());
                 return Err(Refunded { balance, failure, facts: DenialFacts::default() });
             }
         };
@@ -504,21 +495,17 @@ impl Gateway {
             return Ok((client_response(response), None));
         }
         if let Some(mut spent) = leased {
-            spent.settled = true; // charged from here on, even if the client leaves
-            let (leases, lease) = (spent.leases.clone(), spent.lease);
             reservation.spend();
-            if strict {
-                // Recorded in a task of its own, so a client that leaves is still charged.
-                let (tenant_id, flushing) = (who.tenant_id, leases.clone());
-                let recorded = tokio::spawn(async move { flushing.flush_tenant(tenant_id, now).await }).await;
-                if !matches!(recorded, Ok(Ok(()))) {
-                    tracing::error!(
-                        request_id = upstream.request_id,
-                        "strict charge not recorded on the lease; answering 503"
-                    );
-                    let _ = leases.unspend(who.tenant_id, lease, charge, upstream.request_id, now).await;
-                    return Err(Refunded::storage_unavailable(None));
-                }
+            // Charged from here on, even if the client leaves: the lease records its usage in
+            // a task of its own (see `Leased`).
+            spent.settled = true;
+            if strict && spent.leases.flush_tenant(who.tenant_id, now).await.is_err() {
+                tracing::error!(
+                    request_id = upstream.request_id,
+                    "strict charge not recorded on the lease; answering 503"
+                );
+                spent.settled = false; // given back as it drops
+                return Err(Refunded::storage_unavailable(None));
             }
             self.metrics.charged(ids.slot, charge);
             return Ok((client_response(response), None));
@@ -653,9 +640,9 @@ struct Upstream<'a> {
 }
 
 /// An allowed request the upstream did not serve: its cost went back to the tenant.
-/// Credits spent from a lease for a call in flight: given back if the call is dropped
-/// before it is settled (its client hung up while the upstream worked), as a dropped
-/// reservation's are on a single node.
+/// Credits spent from a lease for a call in flight: given back when it drops unsettled (the
+/// upstream failed, the client hung up while the upstream worked, a strict charge went
+/// unrecorded), as a dropped reservation's are on a single node.
 struct LeaseSpent {
     leases: Arc<Leased>,
     tenant_id: i64,

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tollgate_core::live::Live;
 use tollgate_core::live::events::Hub;
 use tollgate_core::live::leased::{LeaseTerms, Leased};
-use tollgate_core::live::relay::Relay;
+use tollgate_core::live::relay::{Relay, RelayCounts};
 use tollgate_core::store::Store;
 use tollgate_core::store::changes::{self, ChangeFeed};
 use tollgate_core::store::ledger::leases::Cluster;
@@ -38,6 +38,7 @@ const SWEEP: Duration = Duration::from_secs(2);
 /// The cluster side of a running node.
 pub struct ClusterNode {
     leases: Arc<Leased>,
+    relayed: Arc<RelayCounts>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -65,7 +66,8 @@ impl ClusterNode {
         let feed = ChangeFeed::follow(pool.clone()).await.context("cannot follow the change log")?;
         let newest = changes::newest(&pool).await.context("cannot read the change log")?;
         let applied = Arc::new(std::sync::atomic::AtomicI64::new(newest));
-        let relay = Relay { hub, store: store.clone(), node: options.node.clone(), counts: Arc::default() };
+        let relayed = Arc::new(RelayCounts::default());
+        let relay = Relay { hub, store: store.clone(), node: options.node.clone(), counts: relayed.clone() };
         let tasks = vec![
             tokio::spawn(relay.clone().send_own(stopped.clone())),
             tokio::spawn(relay.receive_others(stopped.clone())),
@@ -74,12 +76,17 @@ impl ClusterNode {
             tokio::spawn(heartbeat(store.clone(), options.node, leases.clone(), applied, stopped.clone())),
             tokio::spawn(sweep(Cluster::new(pool), stopped)),
         ];
-        Ok(Self { leases, tasks })
+        Ok(Self { leases, relayed, tasks })
     }
 
     /// The leases the gateway spends from.
     pub fn leases(&self) -> Arc<Leased> {
         self.leases.clone()
+    }
+
+    /// The events relayed to and from the other nodes, for `/metrics`.
+    pub fn relayed(&self) -> Arc<RelayCounts> {
+        self.relayed.clone()
     }
 
     /// Records what was spent and gives every lease back (the tasks end with `stopped`).

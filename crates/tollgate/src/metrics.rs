@@ -4,6 +4,7 @@
 //! they choose).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tollgate_core::domain::metrics::{CONTENT_TYPE, Exposition, Kind};
 use tollgate_core::live::Live;
+use tollgate_core::live::relay::RelayCounts;
 use tollgate_core::live::settlement::Settlement;
 use tollgate_core::store::Store;
 use tollgate_core::store::request_log::RequestLog;
@@ -27,6 +29,8 @@ pub struct NodeMetrics {
     pub traffic: TrafficLog,
     pub request_log: RequestLog,
     pub store: Store,
+    /// On a node sharing PostgreSQL: the events relayed to and from the other nodes.
+    pub relay: Option<Arc<RelayCounts>>,
 }
 
 impl NodeMetrics {
@@ -60,6 +64,17 @@ impl NodeMetrics {
             "Request log records not written because the log's buffer was full.",
         );
         out.sample("tollgate_request_records_dropped_total", &[], requests.dropped);
+        if let Some(relay) = &self.relay {
+            out.family(
+                "tollgate_relayed_events_total",
+                Kind::Counter,
+                "Gateway events relayed between nodes for their viewers: sent to the others, dropped (beyond what a tick sends), received from them.",
+            );
+            for (outcome, count) in [("sent", &relay.sent), ("dropped", &relay.dropped), ("received", &relay.received)]
+            {
+                out.sample("tollgate_relayed_events_total", &[("outcome", outcome)], count.load(Ordering::Relaxed));
+            }
+        }
         out.family(
             "tollgate_denials_unattributed_total",
             Kind::Counter,

@@ -308,6 +308,7 @@ impl Node {
             traffic: traffic.clone(),
             request_log: request_log.clone(),
             store: store.clone(),
+            relay: cluster.as_ref().map(ClusterNode::relayed),
         });
         let demo = DemoLauncher::new(gateway_url.clone(), stopped.clone());
         let mut gateway_limits = options.limits.apply(Limits::gateway());

@@ -172,8 +172,8 @@ impl Leased {
         .await
     }
 
-    /// [`unspend`](Self::unspend) without waiting: for a request dropped mid-way (its client
-    /// hung up), from a destructor.
+    /// [`unspend`](Self::unspend) without waiting, from a destructor: for a call that ends
+    /// uncharged (its upstream failed, its client hung up, its strict charge went unrecorded).
     pub fn unspend_later(&self, tenant_id: i64, lease: i64, cost: i64, request_id: String) {
         let this = self.clone();
         self.inner.home.spawn(async move {

@@ -35,15 +35,17 @@ struct Batch {
     events: Vec<GatewayEvent>,
 }
 
-/// Packs `events` (serialized) into payloads of at most [`PAYLOAD_MAX`] bytes, at most
-/// [`BATCHES_PER_TICK`] of them; returns them and how many events did not fit.
-pub fn pack(node: &str, events: &[String]) -> (Vec<String>, usize) {
+/// Packs `events` into payloads of at most [`PAYLOAD_MAX`] bytes, at most
+/// [`BATCHES_PER_TICK`] of them; returns them and how many events did not fit. Events are
+/// serialized only while there is room: under a flood most are dropped unread.
+pub fn pack<E: serde::Serialize>(node: &str, events: &[E]) -> (Vec<String>, usize) {
     let head = format!("{{\"node\":{},\"events\":[", serde_json::Value::from(node));
     let mut payloads = Vec::new();
     let mut current = head.clone();
     let mut in_current = 0;
     let mut packed = 0;
     for event in events {
+        let Ok(event) = serde_json::to_string(event) else { continue };
         if head.len() + event.len() + 2 > PAYLOAD_MAX {
             continue; // one event larger than a notification: dropped
         }
@@ -58,15 +60,14 @@ pub fn pack(node: &str, events: &[String]) -> (Vec<String>, usize) {
         if in_current > 0 {
             current.push(',');
         }
-        current.push_str(event);
+        current.push_str(&event);
         in_current += 1;
         packed += 1;
     }
-    if in_current > 0 && payloads.len() < BATCHES_PER_TICK {
+    // Reaching the last payload ends the loop with `current` empty, so what is left fits.
+    if in_current > 0 {
         current.push_str("]}");
         payloads.push(current);
-    } else if in_current > 0 {
-        packed -= in_current;
     }
     (payloads, events.len() - packed)
 }
@@ -97,9 +98,8 @@ impl Relay {
                     Ok(event) => {
                         if let Event::Gateway(g) = &*event
                             && g.node.is_none()
-                            && let Ok(json) = serde_json::to_string(g)
                         {
-                            own.push(json);
+                            own.push(event);
                         }
                     }
                     Err(TryRecvError::Lagged(missed)) => {
@@ -108,6 +108,11 @@ impl Relay {
                     Err(_) => break,
                 }
             }
+            let gateway = own.iter().filter_map(|e| match &**e {
+                Event::Gateway(g) => Some(g),
+                _ => None,
+            });
+            let own: Vec<&GatewayEvent> = gateway.collect();
             let (payloads, dropped) = pack(&node, &own);
             counts.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
             for payload in payloads {

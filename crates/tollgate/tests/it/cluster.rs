@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::pg_server::fresh_database;
-use crate::process::{Server, json, upstream};
+use crate::process::{Server, json, upstream, upstream_after};
 
 /// Three nodes on one fresh database, each with its own data directory.
 struct Cluster {
@@ -79,6 +79,21 @@ async fn until(client: &reqwest::Client, gateway: &str, key: &str, want: u16, li
         assert!(start.elapsed() < limit, "{gateway} still answers {got}, not {want}, after {limit:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// How long until each of `gateways`, asked in turn, answers `want` (each within `limit`).
+async fn until_each(
+    client: &reqwest::Client,
+    gateways: &[String],
+    key: &str,
+    want: u16,
+    limit: Duration,
+) -> Vec<Duration> {
+    let mut waited = Vec::new();
+    for gateway in gateways {
+        waited.push(until(client, gateway, key, want, limit).await);
+    }
+    waited
 }
 
 /// 64 clients, spread over `gateways`, calling until each gets a 402; the 200s they got.
@@ -152,6 +167,13 @@ fn three_nodes_spend_exactly_the_balance_and_every_console_change_reaches_every_
             .map(|id| events.iter().find(|e| e["request_id"] == id.as_str()).map(|e| e["node"].as_str().unwrap()))
             .collect();
         assert_eq!(seen, vec![Some("n2"), Some("n3")], "each arrives, marked with its node");
+        let metrics = client.get(format!("{admin}/metrics")).bearer_auth(token.trim()).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        let received = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("tollgate_relayed_events_total{outcome=\"received\"} "))
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        assert!(received.is_some_and(|n| n >= 2), "node 1 counts what it received: {received:?}");
     });
     let nodes = cluster.json(0, &["cluster", "nodes"]);
     let up: Vec<_> = nodes.as_array().unwrap().iter().map(|n| (n["name"].as_str(), n["up"].as_bool())).collect();
@@ -160,24 +182,18 @@ fn three_nodes_spend_exactly_the_balance_and_every_console_change_reaches_every_
 
     // A top-up on node 1: the next request on every node passes within a second.
     cluster.json(0, &["credits", "topup", "--tenant", "acme", "--amount", "30", "--idempotency-key", "more"]);
-    let waited = rt.block_on(async {
-        let mut waited = Vec::new();
-        for gateway in &gateways[1..] {
-            waited.push(until(&client, gateway, &key, 200, Duration::from_secs(1)).await);
-        }
-        waited
-    });
+    let waited = rt.block_on(until_each(&client, &gateways[1..], &key, 200, Duration::from_secs(1)));
     eprintln!("after the top-up on node 1, nodes 2 and 3 served after {waited:?}");
 
     // Blocking the tenant on node 2 reaches nodes 1 and 3 through the change log.
     cluster.json(1, &["tenant", "block", "--tenant", "acme"]);
-    let waited = rt.block_on(async {
-        let mut waited = Vec::new();
-        for gateway in [&gateways[0], &gateways[2]] {
-            waited.push(until(&client, gateway, &key, 403, Duration::from_secs(1)).await);
-        }
-        waited
-    });
+    let waited = rt.block_on(until_each(
+        &client,
+        &[gateways[0].clone(), gateways[2].clone()],
+        &key,
+        403,
+        Duration::from_secs(1),
+    ));
     eprintln!("after the block on node 2, nodes 1 and 3 refused after {waited:?}");
     cluster.json(1, &["tenant", "resume", "--tenant", "acme"]);
     rt.block_on(until(&client, &gateways[2], &key, 200, Duration::from_secs(1)));
@@ -197,13 +213,7 @@ fn three_nodes_spend_exactly_the_balance_and_every_console_change_reaches_every_
     });
     assert!(killed >= 3, "every node's LISTEN connection was killed ({killed})");
     cluster.json(0, &["tenant", "suspend", "--tenant", "acme"]);
-    let waited = rt.block_on(async {
-        let mut waited = Vec::new();
-        for gateway in &gateways[1..] {
-            waited.push(until(&client, gateway, &key, 402, Duration::from_secs(3)).await);
-        }
-        waited
-    });
+    let waited = rt.block_on(until_each(&client, &gateways[1..], &key, 402, Duration::from_secs(3)));
     eprintln!("with their LISTEN connections killed, nodes 2 and 3 applied a suspension after {waited:?}");
 
     for node in cluster.nodes.into_iter().flatten() {
@@ -505,31 +515,13 @@ fn bench_three_nodes() {
     std::fs::write(out.join("cluster-nodes.json"), serde_json::to_vec_pretty(&figures).unwrap()).unwrap();
 }
 
-/// An upstream that answers after `delay`, on 127.0.0.1; its base URL.
-fn slow_upstream(delay: Duration) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
-            let app = axum::Router::new().fallback(move || async move {
-                tokio::time::sleep(delay).await;
-                "late"
-            });
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
 #[test]
 fn a_client_that_hangs_up_before_the_upstream_answers_is_not_charged() {
     let rt = runtime();
     let url = rt.block_on(fresh_database());
     let cluster = Cluster::start(&url);
     let key = tenant_with(&cluster, 10);
-    let slow = slow_upstream(Duration::from_secs(2));
+    let slow = upstream_after(Duration::from_secs(2));
     cluster.json(0, &["route", "create", "--path", "/slow", "--upstream", &slow, "--cost", "1"]);
     let gateway = cluster.gateway(1);
     let client = reqwest::Client::new();

@@ -183,13 +183,23 @@ pub fn data_files(dir: &Path) -> Vec<PathBuf> {
 
 /// A fixed-response upstream on 127.0.0.1, in a thread of its own; returns its base URL.
 pub fn upstream() -> String {
+    upstream_after(Duration::ZERO)
+}
+
+/// [`upstream`], answering each request `delay` after it arrived.
+pub fn upstream_after(delay: Duration) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
-            let app = axum::Router::new().fallback(|| async { "ok" });
+            let app = axum::Router::new().fallback(move || async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                "ok"
+            });
             axum::serve(listener, app).await.unwrap();
         });
     });
