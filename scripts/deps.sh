@@ -5,7 +5,8 @@
 #   scripts/deps.sh --test   also rustfmt/clippy checks, chromium, nginx (a TLS upstream in the
 #                            tests), curl and h2load (HTTPS clients), promtool (Debian's
 #                            prometheus), PostgreSQL (its schema's test), and schemathesis
-#                            from PyPI in a venv under target/ (for `make test`)
+#                            and the openai client library from PyPI in venvs under target/
+#                            (for `make test`)
 #   scripts/deps.sh --desktop  also webkit2gtk and friends for the desktop app, Xvfb and
 #                              WebKitWebDriver for its tests, gnome-keyring and a D-Bus session
 #                              (the keyring test), and tauri-driver (cargo install)
@@ -92,6 +93,19 @@ if [ "$mode" = "--test" ]; then
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$want"
+  fi
+fi
+
+# The official OpenAI client library (PyPI), the customer's client in the metered-route test
+# (crates/tollgate/tests/it/openai_client.rs), pinned.
+if [ "$mode" = "--test" ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/target/pyclients"
+  want=2.8.1
+  if [ "$("$venv/bin/python" -c 'import openai; print(openai.__version__)' 2>/dev/null)" != "$want" ]; then
+    echo "Installing the openai client library $want into $venv ..."
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "openai==$want"
   fi
 fi
 

@@ -162,7 +162,10 @@ impl<'a> UpstreamBase<'a> {
 /// failed (malformed chunked framing, a client that hung up mid-body), so that failure is
 /// answered as the client's (400) and not as the upstream's (502).
 pub struct ClientBody {
-    inner: Incoming,
+    /// What was read ahead of forwarding (a metered route's request, to price it).
+    prefix: Option<Bytes>,
+    /// The rest, still arriving; `None` once read whole.
+    inner: Option<Incoming>,
     failed: Arc<AtomicBool>,
 }
 
@@ -177,9 +180,49 @@ impl BodyRead {
 }
 
 impl ClientBody {
-    fn new(inner: Incoming) -> (Self, BodyRead) {
+    fn new(inbound: Inbound) -> (Self, BodyRead) {
         let failed = Arc::new(AtomicBool::new(false));
-        (Self { inner, failed: failed.clone() }, BodyRead(failed))
+        let body =
+            Self { prefix: inbound.prefix.filter(|b| !b.is_empty()), inner: inbound.rest, failed: failed.clone() };
+        (body, BodyRead(failed))
+    }
+}
+
+/// A client's request body as the gateway holds it: as it arrives, or with its first part
+/// (or all of it) already read.
+pub struct Inbound {
+    prefix: Option<Bytes>,
+    rest: Option<Incoming>,
+}
+
+impl From<Incoming> for Inbound {
+    fn from(body: Incoming) -> Self {
+        Self { prefix: None, rest: Some(body) }
+    }
+}
+
+impl Inbound {
+    /// The body read ahead, when it was read whole (at most `limit` bytes); `None` when it
+    /// is longer (its first part is kept and forwarded all the same).
+    pub fn whole(&self) -> Option<&[u8]> {
+        self.rest.is_none().then(|| self.prefix.as_deref().unwrap_or_default())
+    }
+
+    /// Reads `body` ahead up to `limit` bytes (a little more: whole frames). Fails when the
+    /// client's body breaks.
+    pub async fn read_ahead(mut body: Incoming, limit: usize) -> Result<Self, hyper::Error> {
+        let mut kept = bytes::BytesMut::new();
+        while kept.len() <= limit {
+            match body.frame().await {
+                None => return Ok(Self { prefix: Some(kept.freeze()), rest: None }),
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        kept.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+        Ok(Self { prefix: Some(kept.freeze()), rest: Some(body) })
     }
 }
 
@@ -191,7 +234,11 @@ impl hyper::body::Body for ClientBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Some(prefix) = self.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let polled = Pin::new(inner).poll_frame(cx);
         if let Poll::Ready(Some(Err(_))) = &polled {
             self.failed.store(true, Ordering::Release);
         }
@@ -199,11 +246,18 @@ impl hyper::body::Body for ClientBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.prefix.is_none() && self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let ahead = self.prefix.as_ref().map_or(0, |b| b.len() as u64);
+        let rest = self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint);
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + ahead);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + ahead);
+        }
+        hint
     }
 }
 
@@ -212,7 +266,7 @@ impl hyper::body::Body for ClientBody {
 /// [`BodyRead`] tells afterwards whether the client's body failed.
 pub fn upstream_request(
     base: UpstreamBase<'_>,
-    request: Request<Incoming>,
+    request: Request<Inbound>,
     caller: &Caller,
 ) -> Result<(Request<ClientBody>, BodyRead), http::Error> {
     let (mut parts, body) = request.into_parts();
@@ -244,9 +298,21 @@ pub fn upstream_request(
 
 /// The upstream's answer for the client, body streamed as it arrives.
 pub fn client_response(upstream: Response<PooledBody>) -> Response<Body> {
+    client_response_with(upstream, |body| body)
+}
+
+/// [`client_response`] with the body read through `wrap` (a metered call's charge).
+pub(crate) fn client_response_with<B>(
+    upstream: Response<PooledBody>,
+    wrap: impl FnOnce(PooledBody) -> B,
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (mut parts, body) = upstream.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(Into::into).boxed())
+    Response::from_parts(parts, wrap(body).map_err(Into::into).boxed())
 }
 
 #[cfg(test)]

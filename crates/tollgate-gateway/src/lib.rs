@@ -15,6 +15,7 @@ mod forward;
 pub mod keyless;
 pub mod listener;
 mod messages;
+mod metered;
 pub mod metrics;
 pub mod outbound;
 pub mod pinned;
@@ -40,10 +41,12 @@ use hyper::service::service_fn;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::domain::cidr::client_address;
+use tollgate_core::domain::metering::{self, Metering, OnCancel};
 use tollgate_core::domain::metrics::RouteSlot;
 use tollgate_core::domain::path::normalize;
 use tollgate_core::domain::policy::{DenialCode, DenialFacts, Outcome};
 use tollgate_core::domain::rate::RateLimit;
+use tollgate_core::domain::usage_scan::UsageScan;
 use tollgate_core::live::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::leased::{Leased, Spend};
 use tollgate_core::live::settlement::{Debit, Settlement};
@@ -52,10 +55,11 @@ use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Sh
 use tollgate_core::store::settings::{Durability, Settings};
 use tollgate_core::store::traffic::TrafficLog;
 
-use crate::forward::{Caller, UpstreamBase, client_response, presented_key, upstream_request};
+use crate::forward::{Caller, Inbound, UpstreamBase, client_response, presented_key, upstream_request};
 use crate::keyless::KeylessLimiter;
 use crate::listener::Limits;
 use crate::messages::Reason;
+use crate::metered::{Charging, MeteredBody, Pending, Report};
 use crate::metrics::GatewayMetrics;
 use crate::problem::{AccountHidden, Audience, Problem};
 use crate::upstream::{PooledBody, Target, Upstreams};
@@ -338,7 +342,20 @@ impl Gateway {
                 event.route = Some(route.path_prefix.clone());
                 finish.ids.route_id = Some(route.id);
                 finish.ids.slot = slot;
-                let admission = self.live.admit(presented_key(request.headers()), &route, client, now);
+                let (parts, body) = request.into_parts();
+                let presented = presented_key(&parts.headers);
+                let priced = match self.price(&route, presented, body, &settings).await {
+                    Ok(priced) => priced,
+                    Err(reason) => {
+                        let mut response = problem(reason, DenialFacts::default(), None, event);
+                        finish_headers(&mut response, &request_id, None);
+                        event.status = response.status().as_u16();
+                        finish.publish();
+                        return response;
+                    }
+                };
+                let admission = self.live.admit_at_cost(presented, &route, priced.cost, client, now);
+                let request = Request::from_parts(parts, priced.body);
                 if let Some(who) = &admission.who {
                     finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
@@ -347,6 +364,11 @@ impl Gateway {
                     event.balance = self.leases.is_none().then_some(who.balance);
                 }
                 match (admission.outcome, admission.who, admission.reservation) {
+                    (Outcome::Allow { .. }, Some(who), Some(reservation)) if priced.unpriced.is_some() => {
+                        event.balance = Some(reservation.release()).filter(|_| self.leases.is_none());
+                        let facts = DenialFacts { model: priced.unpriced.map(Box::new), ..DenialFacts::default() };
+                        problem(Reason::ModelNotPriced, facts, Some(&who), event)
+                    }
                     (Outcome::Allow { .. }, Some(who), Some(reservation)) => {
                         let upstream = Upstream {
                             url: &route.upstream_url,
@@ -358,13 +380,39 @@ impl Gateway {
                             at: now,
                             method: Short::new(&event.method),
                         };
+                        let meter = (route.metering != Metering::Fixed).then(|| Meter {
+                            metering: route.metering,
+                            on_cancel: route.on_cancel,
+                            charge_header: route.charge_header.as_deref(),
+                            model: priced.model,
+                        });
                         let cost = reservation.cost();
-                        let proxied = self.proxy(request, upstream, &who, reservation, &settings, &mut finish.ids);
+                        let proxied =
+                            self.proxy(request, upstream, &who, reservation, meter, &settings, &mut finish.ids);
                         match proxied.await {
-                            Ok((response, entry_id)) => {
+                            Ok(Served::Answered(response, entry_id)) => {
                                 event.cost = cost;
                                 finish.ids.entry_id = entry_id;
                                 response
+                            }
+                            Ok(Served::Metering(metering)) => {
+                                let (response, pending) = *metering;
+                                // Reported once the body has ended and the charge is known.
+                                event.status = response.status().as_u16();
+                                let event = finish.event.take().expect("present until published");
+                                let balance = event.balance;
+                                let report = Report {
+                                    event,
+                                    id,
+                                    ids: finish.ids,
+                                    durable: finish.durable,
+                                    started: finish.started,
+                                };
+                                let charging = Charging { gateway: self.clone(), pending, report };
+                                let mut response =
+                                    forward::client_response_with(response, |body| MeteredBody::new(body, charging));
+                                finish_headers(&mut response, &request_id, balance);
+                                return response;
                             }
                             Err(Refunded { balance, failure, facts }) => {
                                 event.balance = balance;
@@ -387,17 +435,52 @@ impl Gateway {
                 }
             }
         };
-        let account_hidden = response.extensions().get::<AccountHidden>().is_some();
-        let headers = response.headers_mut();
-        if let Ok(id) = HeaderValue::from_str(&request_id) {
-            headers.insert(names::X_REQUEST_ID, id);
-        }
-        if let Some(balance) = event.balance.filter(|_| !account_hidden) {
-            headers.insert(names::X_CREDITS_REMAINING, HeaderValue::from(balance));
-        }
+        finish_headers(&mut response, &request_id, event.balance);
         event.status = response.status().as_u16();
         finish.publish();
         response
+    }
+
+    /// What `request` reserves on `route`: its fixed cost; a metered route's ceiling; or, on
+    /// a route priced by token usage, what the body's model and `max_tokens` can cost at
+    /// most (within the ceiling), for which the body of a request with a stored key is read
+    /// ahead (at most [`PRICED_BODY_LIMIT`], within the upstream timeout). A body that
+    /// breaks while read is the client's fault (400).
+    async fn price(
+        &self,
+        route: &tollgate_core::store::routes::Route,
+        presented: tollgate_core::store::keys::PresentedKey<'_>,
+        body: Incoming,
+        settings: &Settings,
+    ) -> Result<Priced, Reason> {
+        let ceiling = route.max_cost.unwrap_or(route.cost);
+        let cost = match route.metering {
+            Metering::Fixed => Some(route.cost),
+            Metering::Header => Some(ceiling),
+            Metering::Usage if !self.live.knows(presented) => Some(ceiling),
+            Metering::Usage => None,
+        };
+        if let Some(cost) = cost {
+            return Ok(Priced { cost, body: Inbound::from(body), model: None, unpriced: None });
+        }
+        let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
+        let read = tokio::time::timeout(timeout, Inbound::read_ahead(body, PRICED_BODY_LIMIT)).await;
+        let body = match read {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) | Err(_) => return Err(Reason::BadRequestBody),
+        };
+        let asked = body.whole().map(metering::requested).unwrap_or_default();
+        let Some(model) = asked.model else { return Ok(Priced { cost: ceiling, body, model: None, unpriced: None }) };
+        let Some(price) = metering::price_of(&settings.model_prices, &model) else {
+            return Ok(Priced { cost: 0, body, model: None, unpriced: Some(model) });
+        };
+        let cost = match (asked.max_tokens, body.whole()) {
+            (Some(max_tokens), Some(whole)) => {
+                metering::reservation(price, settings.price_markup_percent, max_tokens, whole.len()).min(ceiling)
+            }
+            _ => ceiling,
+        };
+        Ok(Priced { cost, body, model: Some(model), unpriced: None })
     }
 
     /// Forwards an allowed request and settles its reservation: charged when the upstream
@@ -405,15 +488,17 @@ impl Gateway {
     /// once its charge is committed (with the ledger entry holding it, for the request's
     /// record); when that cannot be (storage failing), the request is refused with 503
     /// and nothing is charged.
+    #[allow(clippy::too_many_arguments)]
     async fn proxy(
         &self,
-        request: Request<Incoming>,
+        request: Request<Inbound>,
         upstream: Upstream<'_>,
         who: &Admitted,
         reservation: Reservation,
+        meter: Option<Meter<'_>>,
         settings: &Settings,
         ids: &mut Ids,
-    ) -> Result<(Response<Body>, Option<i64>), Refunded> {
+    ) -> Result<Served, Refunded> {
         let now = upstream.at;
         let strict = settings.durability == Durability::Strict;
         if strict && self.settlement.storage_failing() {
@@ -487,12 +572,35 @@ impl Gateway {
                 return Err(Refunded { balance, failure, facts: DenialFacts::default() });
             }
         };
-        // The charge: the route's cost today; a charge known only from the upstream's
-        // answer may be less than what was reserved (the rest goes back).
+        // A metered call is charged what the answer reports, once its body has ended.
+        if let Some(meter) = meter {
+            let (mut parts, body) = response.into_parts();
+            let header_charge = meter.charge_header.and_then(|name| {
+                let charge = parts.headers.get(name).and_then(|v| metering::header_charge(v.as_bytes()));
+                parts.headers.remove(name);
+                charge
+            });
+            let scan = (meter.metering == Metering::Usage).then(|| {
+                UsageScan::new(parts.headers.get(header::CONTENT_TYPE).map_or(&b""[..], HeaderValue::as_bytes))
+            });
+            let pending = Pending {
+                reservation,
+                leased,
+                strict,
+                tenant_id: who.tenant_id,
+                at: now,
+                metering: meter.metering,
+                on_cancel: meter.on_cancel,
+                header_charge,
+                scan,
+                model: meter.model,
+            };
+            return Ok(Served::Metering(Box::new((Response::from_parts(parts, body), pending))));
+        }
         let charge = reservation.cost();
         if charge == 0 {
             reservation.spend();
-            return Ok((client_response(response), None));
+            return Ok(Served::Answered(client_response(response), None));
         }
         if let Some(mut spent) = leased {
             reservation.spend();
@@ -508,7 +616,7 @@ impl Gateway {
                 return Err(Refunded::storage_unavailable(None));
             }
             self.metrics.charged(ids.slot, charge);
-            return Ok((client_response(response), None));
+            return Ok(Served::Answered(client_response(response), None));
         }
         if !strict {
             let amount = reservation.hand_over_part(charge);
@@ -519,7 +627,7 @@ impl Gateway {
                 at: now,
             });
             self.metrics.charged(ids.slot, amount);
-            return Ok((client_response(response), None));
+            return Ok(Served::Answered(client_response(response), None));
         }
         // Committed in a task of its own, which writes the request's record once the charge
         // is in: a client that leaves meanwhile (this future dropped) is still charged, and
@@ -562,7 +670,7 @@ impl Gateway {
         let committed = settling.await.unwrap_or(Err(tollgate_core::live::settlement::SettleError::Stopped));
         ids.settling = false;
         match committed {
-            Ok(entry_id) => Ok((client_response(response), entry_id)),
+            Ok(entry_id) => Ok(Served::Answered(client_response(response), entry_id)),
             Err(e) => {
                 tracing::error!(error = %e, request_id = upstream.request_id, "strict charge not committed; answering 503");
                 let balance = self.live.tenant(who.tenant_id).map(|t| t.balance);
@@ -603,7 +711,7 @@ struct Ids {
 }
 
 /// The status reported for a request whose client left before the answer.
-const CLIENT_CLOSED_REQUEST: u16 = 499;
+pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl Finish<'_> {
     fn publish(&mut self) {
@@ -643,13 +751,24 @@ struct Upstream<'a> {
 /// Credits spent from a lease for a call in flight: given back when it drops unsettled (the
 /// upstream failed, the client hung up while the upstream worked, a strict charge went
 /// unrecorded), as a dropped reservation's are on a single node.
-struct LeaseSpent {
+pub(crate) struct LeaseSpent {
     leases: Arc<Leased>,
     tenant_id: i64,
     lease: i64,
     cost: i64,
     request_id: String,
     settled: bool,
+}
+
+impl LeaseSpent {
+    /// The call was charged `amount`, at most what was spent: the rest goes back.
+    fn settle(&mut self, amount: i64) {
+        self.settled = true;
+        let rest = self.cost - amount.clamp(0, self.cost);
+        if rest > 0 {
+            self.leases.unspend_later(self.tenant_id, self.lease, rest, self.request_id.clone());
+        }
+    }
 }
 
 impl Drop for LeaseSpent {
@@ -659,6 +778,39 @@ impl Drop for LeaseSpent {
         }
     }
 }
+
+/// How a metered route charges, for [`Gateway::proxy`].
+struct Meter<'a> {
+    metering: Metering,
+    on_cancel: OnCancel,
+    /// A `header` route's header, lower-case.
+    charge_header: Option<&'a str>,
+    /// The model the request asked for, priced.
+    model: Option<String>,
+}
+
+/// What [`Gateway::proxy`] got: a whole answer (charged; with the ledger entry of a
+/// strict charge), or a metered answer's head whose body is still to be charged.
+enum Served {
+    Answered(Response<Body>, Option<i64>),
+    /// Boxed: an answer's head and what its charge needs are large, and only metered
+    /// routes pay for the allocation.
+    Metering(Box<(Response<PooledBody>, Pending)>),
+}
+
+/// What a request reserves, and its body as read so far.
+struct Priced {
+    cost: i64,
+    body: Inbound,
+    /// The model a usage-priced request asked for, when it has a price.
+    model: Option<String>,
+    /// The model it asked for when that has none: refused (400 `MODEL_NOT_PRICED`).
+    unpriced: Option<String>,
+}
+
+/// The most of a request body read ahead to price it (the rest streams, reserving the
+/// route's ceiling).
+const PRICED_BODY_LIMIT: usize = 1 << 20;
 
 struct Refunded {
     /// The tenant's balance after the refund.
@@ -692,6 +844,19 @@ mod names {
     pub const X_TOLLGATE_TENANT: HeaderName = HeaderName::from_static("x-tollgate-tenant");
     pub const X_TOLLGATE_PLAN: HeaderName = HeaderName::from_static("x-tollgate-plan");
     pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+}
+
+/// The headers every answer of [`Gateway::handle`] carries: its request id and, when the
+/// answer may speak of the account, the balance left.
+fn finish_headers(response: &mut Response<Body>, request_id: &str, balance: Option<i64>) {
+    let account_hidden = response.extensions().get::<AccountHidden>().is_some();
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert(names::X_REQUEST_ID, id);
+    }
+    if let Some(balance) = balance.filter(|_| !account_hidden) {
+        headers.insert(names::X_CREDITS_REMAINING, HeaderValue::from(balance));
+    }
 }
 
 /// One `X-Forwarded-For` header's text; one that is not text stops the walk (`?` is no address).

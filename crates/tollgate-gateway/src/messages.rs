@@ -88,6 +88,9 @@ pub enum Reason {
     BadRequestBody,
     /// Too many requests without a usable key from one address (see [`crate::keyless`]).
     KeylessRateLimited,
+    /// A usage-metered route was asked for a model its price table lacks: it could not be
+    /// charged, so it is not served.
+    ModelNotPriced,
 }
 
 impl Reason {
@@ -99,7 +102,7 @@ impl Reason {
             Reason::UpstreamUnavailable => 502,
             Reason::UpstreamTimeout => 504,
             Reason::StorageUnavailable => 503,
-            Reason::InvalidHost | Reason::InvalidPath(_) | Reason::BadRequestBody => 400,
+            Reason::InvalidHost | Reason::InvalidPath(_) | Reason::BadRequestBody | Reason::ModelNotPriced => 400,
             Reason::KeylessRateLimited => 429,
         }
     }
@@ -116,6 +119,7 @@ impl Reason {
             Reason::InvalidPath(_) => "INVALID_PATH",
             Reason::BadRequestBody => "BAD_REQUEST_BODY",
             Reason::KeylessRateLimited => "RATE_LIMITED",
+            Reason::ModelNotPriced => "MODEL_NOT_PRICED",
         }
     }
 
@@ -194,6 +198,8 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
         (Lang::De, Reason::InvalidPath(e)) => ("Ungültiger Pfad", format!("Der Anfragepfad ist mehrdeutig: {}. Senden Sie den Pfad ohne dies.", path_error_de(e))),
         (Lang::En, Reason::BadRequestBody) => ("Bad request body", "The request body could not be read (malformed chunked encoding, or cut off). You were not charged.".into()),
         (Lang::De, Reason::BadRequestBody) => ("Ungültiger Anfrageinhalt", "Der Anfrageinhalt war nicht lesbar (fehlerhafte Chunked-Kodierung oder abgebrochen). Es wurde nichts berechnet.".into()),
+        (Lang::En, Reason::ModelNotPriced) => ("Model not available", format!("The model '{}' has no price on this API, so it cannot be used here. You were not charged.", or_dash(&f.model))),
+        (Lang::De, Reason::ModelNotPriced) => ("Modell nicht verfügbar", format!("Für das Modell '{}' gibt es bei dieser API keinen Preis, daher ist es hier nicht nutzbar. Es wurde nichts berechnet.", or_dash(&f.model))),
         (Lang::En, Reason::KeylessRateLimited) => ("Too many requests", format!("Too many requests without a valid API key from your address. Retry in {} s.", or_dash(&f.retry_after))),
         (Lang::De, Reason::KeylessRateLimited) => ("Zu viele Anfragen", format!("Zu viele Anfragen ohne gültigen API-Schlüssel von Ihrer Adresse. Versuchen Sie es in {} s erneut.", or_dash(&f.retry_after))),
     }
@@ -230,6 +236,7 @@ pub fn fact_label(lang: Lang, member: &str) -> &str {
         "quota" => ("Requests per period", "Anfragen pro Zeitraum"),
         "used" => ("Requests used", "Verbrauchte Anfragen"),
         "expires_at" => ("Key expired", "Schlüssel abgelaufen"),
+        "model" => ("Model", "Modell"),
         _ => return member,
     };
     match lang {

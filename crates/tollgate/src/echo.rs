@@ -1,11 +1,15 @@
 //! `tollgate echo`: a stand-in upstream for trying the gateway before the real API is
 //! wired up. It answers every request with 200 and a JSON echo of what arrived, so the
-//! operator sees what the gateway forwards (and the headers it adds).
+//! operator sees what the gateway forwards (and the headers it adds). `POST
+//! …/chat/completions` answers as an OpenAI-shaped AI API with token usage
+//! ([`crate::echo_completions`]), for trying routes metered by usage.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
 use clap::Args;
 use tokio::net::TcpListener;
 
@@ -35,8 +39,11 @@ pub async fn run(args: EchoArgs) -> Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (pass --listen with a free address)", args.listen))?;
-    let app = axum::Router::new().fallback(|method: Method, uri: Uri, headers: HeaderMap| async move {
-        axum::Json(echo(&method, &uri, &headers))
+    let app = axum::Router::new().fallback(|method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+        if method == Method::POST && uri.path().ends_with("/chat/completions") {
+            return crate::echo_completions::answer(body).await;
+        }
+        axum::Json(echo(&method, &uri, &headers)).into_response()
     });
     crate::out::line(&format!("Echo upstream listening on http://{}", listener.local_addr()?));
     axum::serve(listener, app).with_graceful_shutdown(crate::serve::shutdown_signal()).await?;

@@ -10,6 +10,7 @@ pub mod dashboard_url;
 pub mod data_dir;
 pub mod demo;
 pub mod echo;
+pub mod echo_completions;
 pub mod metrics;
 pub mod node;
 pub mod os_user;

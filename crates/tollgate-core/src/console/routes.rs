@@ -6,8 +6,8 @@ use crate::domain::list::List;
 use crate::domain::{cidr, validate};
 use crate::store::audit::Change;
 use crate::store::routes::{
-    self, Route, RouteCreate, RouteDelete, RouteList, RouteUpdate, Shape, by_id, check_unique, methods, optional_token,
-    path_prefix, target, upstream_ca, upstream_url,
+    self, Route, RouteCreate, RouteDelete, RouteList, RouteUpdate, Shape, by_id, check_unique, metered, methods,
+    optional_token, path_prefix, target, upstream_ca, upstream_url,
 };
 use crate::{Console, ConsoleError};
 
@@ -28,7 +28,13 @@ impl Command for RouteCreate {
             required_scope: optional_token("required_scope", self.required_scope.as_deref())?,
             ip_allow: cidr::list("ip_allow", &self.ip_allow)?,
             ip_deny: cidr::list("ip_deny", &self.ip_deny)?,
+            metering: self.metering.unwrap_or_default(),
+            max_cost: None,
+            charge_header: None,
+            on_cancel: self.on_cancel.unwrap_or_default(),
         };
+        let mut shape = shape;
+        (shape.max_cost, shape.charge_header) = metered(shape.metering, self.max_cost, self.charge_header.as_deref())?;
         let mut tx = console.begin().await?;
         check_unique(&mut tx, &shape, None).await?;
         let route = routes::insert(&mut tx, &shape, ctx.now).await?;
@@ -69,7 +75,15 @@ impl Command for RouteUpdate {
                 None => before.ip_deny.clone(),
                 Some(items) => cidr::list("ip_deny", items)?,
             },
+            metering: self.metering.unwrap_or(before.metering),
+            max_cost: None,
+            charge_header: None,
+            on_cancel: self.on_cancel.unwrap_or(before.on_cancel),
         };
+        let mut shape = shape;
+        let (max_cost, header) =
+            (self.max_cost.or(before.max_cost), self.charge_header.as_deref().or(before.charge_header.as_deref()));
+        (shape.max_cost, shape.charge_header) = metered(shape.metering, max_cost, header)?;
         check_unique(&mut tx, &shape, Some(before.id)).await?;
         let after = routes::update(&mut tx, before.id, &shape, ctx.now).await?;
         let change = Change::updated(Self::NAME, target(after.id), &before, &after);

@@ -60,7 +60,20 @@ impl Live {
         client: IpAddr,
         now: DateTime<Utc>,
     ) -> Admission {
-        let route_facts = route_facts(route);
+        self.admit_at_cost(presented_key, route, route.cost, client, now)
+    }
+
+    /// [`admit`](Self::admit) reserving `cost` instead of the route's fixed cost: a
+    /// metered route's ceiling for this request.
+    pub fn admit_at_cost(
+        &self,
+        presented_key: PresentedKey<'_>,
+        route: &Route,
+        cost: i64,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Admission {
+        let route_facts = RouteFacts { cost, ..route_facts(route) };
         let key = match presented_key {
             PresentedKey::Key(k) => self.key(&digest(k)),
             PresentedKey::Absent | PresentedKey::Malformed => None,
@@ -118,6 +131,14 @@ impl Live {
         };
         drop(t);
         Admission { outcome: decision.outcome, who: Some(who), reservation }
+    }
+}
+
+impl Live {
+    /// Whether `presented_key` is a stored key (revoked, expired or not): worth reading a
+    /// request's body for, before admission, on a route that prices it.
+    pub fn knows(&self, presented_key: PresentedKey<'_>) -> bool {
+        matches!(presented_key, PresentedKey::Key(k) if self.key(&digest(k)).is_some())
     }
 }
 

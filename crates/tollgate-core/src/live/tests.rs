@@ -66,6 +66,10 @@ fn route(cost: i64) -> Route {
         required_scope: None,
         ip_allow: vec![],
         ip_deny: vec![],
+        metering: crate::domain::metering::Metering::Fixed,
+        max_cost: None,
+        charge_header: None,
+        on_cancel: crate::domain::metering::OnCancel::Nothing,
         created_at: t0,
         updated_at: t0,
     }

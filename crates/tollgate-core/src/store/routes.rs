@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::ConsoleError;
 use crate::domain::cidr::{Cidr, IpRules};
+use crate::domain::metering::{self, Metering, OnCancel};
 use crate::domain::validate;
 use crate::store::{Connection, on};
 
@@ -40,6 +41,16 @@ pub struct Route {
     #[sqlx(json)]
     #[schema(value_type = Vec<String>)]
     pub ip_deny: Vec<Cidr>,
+    /// How a call is charged: `fixed` (`cost`), or what the upstream reports (`header`,
+    /// `usage`), reserved up to `max_cost` before forwarding.
+    pub metering: Metering,
+    /// A metered route's ceiling: the most one call is held and charged.
+    pub max_cost: Option<i64>,
+    /// The answer header carrying a `header`-metered call's charge (whole credits); the
+    /// client never sees it.
+    pub charge_header: Option<String>,
+    /// What a metered call whose answer broke off is charged.
+    pub on_cancel: OnCancel,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -89,6 +100,20 @@ pub struct RouteCreate {
     #[serde(default)]
     #[schema(max_items = 256)]
     pub ip_deny: Vec<String>,
+    /// How a call is charged (default `fixed`: `cost`).
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
+    pub metering: Option<Metering>,
+    /// The most one call on a metered route is held and charged (required when metered).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1e15)]
+    pub max_cost: Option<i64>,
+    /// The answer header with a `header`-metered call's charge (default `Tollgate-Charge`).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")]
+    pub charge_header: Option<String>,
+    /// What a metered call whose answer broke off is charged (default `nothing`).
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
+    pub on_cancel: Option<OnCancel>,
 }
 
 /// A route's checked fields, shared by create and update.
@@ -102,6 +127,51 @@ pub(crate) struct Shape {
     pub(crate) required_scope: Option<String>,
     pub(crate) ip_allow: Vec<Cidr>,
     pub(crate) ip_deny: Vec<Cidr>,
+    pub(crate) metering: Metering,
+    pub(crate) max_cost: Option<i64>,
+    pub(crate) charge_header: Option<String>,
+    pub(crate) on_cancel: OnCancel,
+}
+
+/// The header a `header`-metered route reads when it names none.
+pub const DEFAULT_CHARGE_HEADER: &str = "tollgate-charge";
+
+/// A route's metering fields, checked together: a metered route needs a ceiling, a header
+/// route a valid header name (stored lower-case); a fixed route keeps neither.
+pub(crate) fn metered(
+    metering: Metering,
+    max_cost: Option<i64>,
+    charge_header: Option<&str>,
+) -> Result<(Option<i64>, Option<String>), ConsoleError> {
+    if metering == Metering::Fixed {
+        return Ok((None, None));
+    }
+    let ceiling = match max_cost {
+        None => {
+            return Err(ConsoleError::invalid(
+                "max_cost",
+                "a metered route needs max_cost, the most one call may be charged",
+            ));
+        }
+        Some(n) if !(1..=metering::MAX_RESERVATION).contains(&n) => {
+            return Err(ConsoleError::invalid("max_cost", format!("must be 1–{}, got {n}", metering::MAX_RESERVATION)));
+        }
+        Some(n) => n,
+    };
+    let header = match (metering, charge_header.map(str::trim).filter(|h| !h.is_empty())) {
+        (Metering::Header, None) => Some(DEFAULT_CHARGE_HEADER.to_string()),
+        (Metering::Header, Some(h)) => match http_token(h) {
+            true => Some(h.to_ascii_lowercase()),
+            false => return Err(ConsoleError::invalid("charge_header", format!("'{h}' is not a header name"))),
+        },
+        _ => None,
+    };
+    Ok((Some(ceiling), header))
+}
+
+/// RFC 9110 §5.6.2: a header name is a token of at most 64 characters here.
+fn http_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// An upstream the gateway can reach: `http://` or `https://`, host and optional port and
@@ -232,6 +302,16 @@ pub struct RouteUpdate {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
     #[schema(max_items = 256)]
     pub ip_deny: Option<Vec<String>>,
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
+    pub metering: Option<Metering>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1e15)]
+    pub max_cost: Option<i64>,
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")]
+    pub charge_header: Option<String>,
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
+    pub on_cancel: Option<OnCancel>,
 }
 
 /// `route.delete`.
@@ -263,21 +343,22 @@ pub(crate) fn target(id: i64) -> String {
 pub(crate) async fn insert(conn: &mut Connection, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
     let sql =
         "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
-            ip_allow, ip_deny, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *";
+            ip_allow, ip_deny, created_at, updated_at, metering, max_cost, charge_header, on_cancel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) RETURNING *";
     write(conn, sql, shape, now, None).await
 }
 
 /// Gives route `id` the shape `shape`.
 pub(crate) async fn update(conn: &mut Connection, id: i64, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
     let sql = "UPDATE routes SET path_prefix = $1, methods = $2, upstream_url = $3, upstream_ca = $4, cost = $5,
-            required_feature = $6, required_scope = $7, ip_allow = $8, ip_deny = $9, updated_at = $10
-         WHERE id = $11 RETURNING *";
+            required_feature = $6, required_scope = $7, ip_allow = $8, ip_deny = $9, updated_at = $10,
+            metering = $11, max_cost = $12, charge_header = $13, on_cancel = $14
+         WHERE id = $15 RETURNING *";
     write(conn, sql, shape, now, Some(id)).await
 }
 
-/// Runs `sql` with `shape` as `$1`–`$9`, `now` as `$10` and `id` as `$11`: the insert and
-/// the update share their parameters.
+/// Runs `sql` with `shape` as `$1`–`$9` and `$11`–`$14`, `now` as `$10` and `id` as `$15`:
+/// the insert and the update share their parameters.
 async fn write(
     conn: &mut Connection,
     sql: &'static str,
@@ -296,7 +377,11 @@ async fn write(
             .bind(&shape.required_scope)
             .bind(sqlx::types::Json(&shape.ip_allow))
             .bind(sqlx::types::Json(&shape.ip_deny))
-            .bind(now);
+            .bind(now)
+            .bind(shape.metering)
+            .bind(shape.max_cost)
+            .bind(&shape.charge_header)
+            .bind(shape.on_cancel);
         match id {
             Some(id) => query.bind(id),
             None => query,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::ConsoleError;
 use crate::domain::cidr::{self, Cidr};
+use crate::domain::metering::{self, ModelPrice};
 use crate::domain::validate;
 use crate::store::tenants::Tenant;
 use crate::store::{Connection, on};
@@ -69,6 +70,10 @@ pub struct Settings {
     /// The signing secret (`whsec_…`) of the Stripe webhook endpoint the gateway serves at
     /// `/_tollgate/stripe`; empty: the endpoint is off.
     pub stripe_webhook_secret: String,
+    /// What each model costs on routes metered by `usage`, in credits per million tokens.
+    pub model_prices: Vec<ModelPrice>,
+    /// Percent added to every usage price (0–1000), e.g. 20 sells at 1.2× the table.
+    pub price_markup_percent: i64,
 }
 
 impl Default for Settings {
@@ -90,6 +95,8 @@ impl Default for Settings {
             close_to_tray: true,
             stripe_webhook_secret: String::new(),
             trusted_proxies: Vec::new(),
+            model_prices: Vec::new(),
+            price_markup_percent: 0,
         }
     }
 }
@@ -212,6 +219,12 @@ pub(crate) fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> R
         "close_to_tray" => s.close_to_tray = typed(key, value)?,
         "stripe_webhook_secret" => s.stripe_webhook_secret = signing_secret(key, &typed::<String>(key, value)?)?,
         "trusted_proxies" => s.trusted_proxies = cidr::list(key, &typed::<Vec<String>>(key, value)?)?,
+        "model_prices" => {
+            let prices: Vec<ModelPrice> = typed(key, value)?;
+            metering::check_prices(key, &prices)?;
+            s.model_prices = prices;
+        }
+        "price_markup_percent" => s.price_markup_percent = metering::check_markup(key, typed(key, value)?)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -300,6 +313,31 @@ pub struct SettingsSet {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
     #[schema(max_items = 256)]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Replaces the price table of usage-metered routes: `model=PROMPT:COMPLETION` in
+    /// credits per million tokens, repeated (`--model-price gpt-4o-mini=150:600`).
+    #[cfg_attr(feature = "cli", arg(long = "model-price", value_name = "MODEL=PROMPT:COMPLETION", value_parser = model_price))]
+    #[schema(max_items = 1000)]
+    pub model_prices: Option<Vec<ModelPrice>>,
+    /// Percent added to every usage price, 0–1000.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1000)]
+    pub price_markup_percent: Option<i64>,
+}
+
+/// The CLI's `--model-price gpt-4o-mini=150:600`.
+#[cfg(feature = "cli")]
+fn model_price(s: &str) -> Result<ModelPrice, String> {
+    let parsed = s.split_once('=').and_then(|(model, prices)| {
+        let (prompt, completion) = prices.split_once(':')?;
+        Some(ModelPrice {
+            model: model.trim().to_string(),
+            prompt_per_million: prompt.trim().parse().ok()?,
+            completion_per_million: completion.trim().parse().ok()?,
+        })
+    });
+    parsed.ok_or_else(|| {
+        format!("{s:?} is not MODEL=PROMPT:COMPLETION (credits per million tokens, e.g. gpt-4o-mini=150:600)")
+    })
 }
 
 /// `s` as the audit log keeps it: a signing secret is only said to be set, never written.

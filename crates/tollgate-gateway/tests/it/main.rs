@@ -9,6 +9,7 @@ mod hostile;
 mod ip_rules;
 mod lifecycle;
 mod meaning;
+mod metered;
 mod pool;
 mod problems;
 mod proxy;

@@ -11,6 +11,7 @@ mod https_gateway;
 mod listeners;
 mod live_node;
 mod metrics;
+mod openai_client;
 #[path = "../../../tollgate-core/tests/it/pg_server.rs"]
 mod pg_server;
 mod private_data;

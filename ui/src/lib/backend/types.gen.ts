@@ -500,6 +500,9 @@ export interface Listening {
   metrics_url: string;
 }
 
+/** How a route's calls are charged. */
+export type Metering = 'fixed' | 'header' | 'usage';
+
 /** A tenant whose stored balance disagrees with its ledger. */
 export interface Mismatch {
   /** `tenants.balance`. */
@@ -509,6 +512,19 @@ export interface Mismatch {
   /** The sum of the tenant's ledger amounts. */
   ledger_sum: number;
   tenant: string;
+}
+
+/**
+ * The price of one model, in credits per million tokens (integers: a credit is the
+ * smallest unit, and a million tokens keeps cheap models expressible).
+ */
+export interface ModelPrice {
+  /** Credits per million completion (output) tokens. */
+  completion_per_million: number;
+  /** The model's name as clients send it (`"model": "gpt-4o-mini"`). */
+  model: string;
+  /** Credits per million prompt (input) tokens. */
+  prompt_per_million: number;
 }
 
 /** An amount of one currency. */
@@ -528,6 +544,9 @@ export interface NodeStatus {
   /** Heard from within [`HEARTBEAT_GRACE`]. */
   up: boolean;
 }
+
+/** What a metered call whose answer did not finish (client gone, stream broken) is charged. */
+export type OnCancel = 'nothing' | 'reported';
 
 /** The money view over a window of days. */
 export interface Overview {
@@ -800,6 +819,11 @@ export interface RotatedKey {
 
 /** A route as stored. */
 export interface Route {
+  /**
+   * The answer header carrying a `header`-metered call's charge (whole credits); the
+   * client never sees it.
+   */
+  charge_header?: string | null;
   /** Credits charged per successful call. */
   cost: number;
   created_at: string;
@@ -808,8 +832,17 @@ export interface Route {
   ip_allow: string[];
   /** Client addresses (CIDR blocks) refused with 403 `IP_NOT_ALLOWED`; wins over `ip_allow`. */
   ip_deny: string[];
+  /** A metered route's ceiling: the most one call is held and charged. */
+  max_cost?: number | null;
+  /**
+   * How a call is charged: `fixed` (`cost`), or what the upstream reports (`header`,
+   * `usage`), reserved up to `max_cost` before forwarding.
+   */
+  metering: Metering;
   /** Methods this route answers; empty means every method. */
   methods: string[];
+  /** What a metered call whose answer broke off is charged. */
+  on_cancel: OnCancel;
   /** Requests whose path starts with this (the longest match wins), e.g. `/v1/search`. */
   path_prefix: string;
   /** The plan feature a tenant needs (402 `FEATURE_NOT_IN_PLAN` otherwise). */
@@ -828,6 +861,8 @@ export interface Route {
 
 /** `route.create`. */
 export interface RouteCreate {
+  /** The answer header with a `header`-metered call's charge (default `Tollgate-Charge`). */
+  charge_header?: string | null;
   /** Credits per call (default 1). */
   cost?: number | null;
   /**
@@ -840,8 +875,12 @@ export interface RouteCreate {
    * `ip_allow`.
    */
   ip_deny?: string[];
+  /** The most one call on a metered route is held and charged (required when metered). */
+  max_cost?: number | null;
+  metering?: null | Metering;
   /** Methods, comma-separated; none means all. */
   methods?: string[];
+  on_cancel?: null | OnCancel;
   /** Path prefix starting with `/`. */
   path_prefix: string;
   required_feature?: string | null;
@@ -887,6 +926,7 @@ export type RouteList = Record<string, unknown>;
 
 /** `route.update`: changes only the fields given; an empty feature or scope clears it. */
 export interface RouteUpdate {
+  charge_header?: string | null;
   cost?: number | null;
   id: number;
   /**
@@ -896,7 +936,10 @@ export interface RouteUpdate {
   ip_allow?: string[] | null;
   /** Replaces the refused client addresses; empty clears the list. */
   ip_deny?: string[] | null;
+  max_cost?: number | null;
+  metering?: null | Metering;
   methods?: string[] | null;
+  on_cancel?: null | OnCancel;
   path_prefix?: string | null;
   required_feature?: string | null;
   required_scope?: string | null;
@@ -952,6 +995,10 @@ export interface Settings {
    * the admin API, behind its token.
    */
   metrics_listen: string;
+  /** What each model costs on routes metered by `usage`, in credits per million tokens. */
+  model_prices: ModelPrice[];
+  /** Percent added to every usage price (0–1000), e.g. 20 sells at 1.2× the table. */
+  price_markup_percent: number;
   /** Base URI of the `type` member of problem responses; the code is appended. */
   problem_type_base: string;
   /** Days denials and the per-request charges of `strict` requests are kept. */
@@ -1015,6 +1062,13 @@ export interface SettingsSet {
    * e.g. 127.0.0.1:9464; empty: only on the admin API, behind its token.
    */
   metrics_listen?: string | null;
+  /**
+   * Replaces the price table of usage-metered routes: `model=PROMPT:COMPLETION` in
+   * credits per million tokens, repeated (`--model-price gpt-4o-mini=150:600`).
+   */
+  model_prices?: ModelPrice[] | null;
+  /** Percent added to every usage price, 0–1000. */
+  price_markup_percent?: number | null;
   /** Base URI of the `type` member of problem responses, an http(s) URL. */
   problem_type_base?: string | null;
   /** Days denials and strict requests' charges are kept, 1-3650. */

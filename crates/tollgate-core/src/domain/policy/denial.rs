@@ -134,6 +134,10 @@ pub struct DenialFacts {
     /// When the key expired.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "whole_seconds")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The model a request asked for (a usage-metered route's price list lacks it); boxed,
+    /// as it is rare, to keep every denial small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Box<String>>,
 }
 
 /// An instant as a client reads it: RFC 3339 to the second (`2026-12-02T07:32:24Z`).
