@@ -35,6 +35,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -336,9 +337,25 @@ impl Gateway {
                 }
                 None => problem(otherwise, facts, None, event),
             };
-        let mut response = match self.live.route_with_slot(&event.method, &path) {
-            None => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
-            Some((route, slot)) => {
+        let route = if path == STANDING_PATH { None } else { Some(self.live.route_with_slot(&event.method, &path)) };
+        let mut response = match route {
+            // The key's own standing (see `tollgate_core::live::standing`).
+            None => {
+                let presented = presented_key(request.headers());
+                match self.live.standing(presented, client, &settings.billing_link_template, now) {
+                    Ok(standing) => {
+                        event.tenant = Some(standing.tenant.clone());
+                        event.key_prefix = Some(standing.key.prefix.clone());
+                        standing_response(&standing)
+                    }
+                    Err(denial) if matches!(denial.code, DenialCode::MissingApiKey | DenialCode::InvalidApiKey) => {
+                        keyless(event, Reason::Denied(denial.code), denial.facts)
+                    }
+                    Err(denial) => problem(Reason::Denied(denial.code), denial.facts, None, event),
+                }
+            }
+            Some(None) => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
+            Some(Some((route, slot))) => {
                 event.route = Some(route.path_prefix.clone());
                 finish.ids.route_id = Some(route.id);
                 finish.ids.slot = slot;
@@ -844,6 +861,21 @@ mod names {
     pub const X_TOLLGATE_TENANT: HeaderName = HeaderName::from_static("x-tollgate-tenant");
     pub const X_TOLLGATE_PLAN: HeaderName = HeaderName::from_static("x-tollgate-plan");
     pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+}
+
+/// Where a key reads its own standing (tenant, plan, balance, budget …): `GET` with the key
+/// as for any call. Routes cannot be made under `/_tollgate/`.
+pub const STANDING_PATH: &str = "/_tollgate/key";
+
+/// A key's standing as its JSON answer, never cached.
+fn standing_response(standing: &tollgate_core::live::standing::KeyStanding) -> Response<Body> {
+    let json = serde_json::to_vec(standing).expect("a standing serializes");
+    let mut response =
+        Response::new(http_body_util::Full::new(Bytes::from(json)).map_err(|never| match never {}).boxed());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The headers every answer of [`Gateway::handle`] carries: its request id and, when the

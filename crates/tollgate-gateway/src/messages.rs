@@ -165,6 +165,10 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
             D::FeatureNotInPlan => ("Feature not in your plan", format!("This endpoint needs the '{}' feature, which the {plan} plan does not include. Upgrade to use it.", or_dash(&f.required_feature))),
             D::RateLimited => ("Too many requests", format!("The {plan} plan's rate limit is reached. Retry in {} s.", or_dash(&f.retry_after))),
             D::QuotaExhausted => ("Quota exhausted", format!("The {plan} plan's {} requests for this period are used. Upgrade or wait for the next period.", or_dash(&f.quota))),
+            D::KeyBudgetExhausted => ("Key budget used up", {
+                let (budget, used, resets) = budget_words(f);
+                format!("This API key may spend {budget} credits per period and has spent {used}; this call needs {cost}. The budget renews at {resets}; the account's other keys are not affected.")
+            }),
             D::InsufficientCredits => ("Insufficient credits", format!("This call costs {cost} credits and your balance is {balance}. Top up to continue.")),
         },
         (Lang::De, Reason::Denied(code)) => match code {
@@ -182,6 +186,10 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
             D::FeatureNotInPlan => ("Funktion nicht im Tarif", format!("Dieser Endpunkt benötigt die Funktion '{}', die der Tarif {plan} nicht enthält. Wechseln Sie den Tarif, um sie zu nutzen.", or_dash(&f.required_feature))),
             D::RateLimited => ("Zu viele Anfragen", format!("Das Anfragelimit des Tarifs {plan} ist erreicht. Versuchen Sie es in {} s erneut.", or_dash(&f.retry_after))),
             D::QuotaExhausted => ("Kontingent aufgebraucht", format!("Die {} Anfragen des Tarifs {plan} für diesen Zeitraum sind verbraucht. Wechseln Sie den Tarif oder warten Sie auf den nächsten Zeitraum.", or_dash(&f.quota))),
+            D::KeyBudgetExhausted => ("Budget des Schlüssels aufgebraucht", {
+                let (budget, used, resets) = budget_words(f);
+                format!("Dieser API-Schlüssel darf {budget} Credits pro Zeitraum ausgeben und hat {used} ausgegeben; dieser Aufruf braucht {cost}. Das Budget erneuert sich am {resets}; die anderen Schlüssel des Kontos sind nicht betroffen.")
+            }),
             D::InsufficientCredits => ("Guthaben reicht nicht aus", format!("Dieser Aufruf kostet {cost} Credits, Ihr Guthaben beträgt {balance}. Laden Sie Guthaben auf, um fortzufahren.")),
         },
         (Lang::En, Reason::RouteNotFound) => ("Not found", "No API route matches this method and path.".into()),
@@ -202,6 +210,18 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
         (Lang::De, Reason::ModelNotPriced) => ("Modell nicht verfügbar", format!("Für das Modell '{}' gibt es bei dieser API keinen Preis, daher ist es hier nicht nutzbar. Es wurde nichts berechnet.", or_dash(&f.model))),
         (Lang::En, Reason::KeylessRateLimited) => ("Too many requests", format!("Too many requests without a valid API key from your address. Retry in {} s.", or_dash(&f.retry_after))),
         (Lang::De, Reason::KeylessRateLimited) => ("Zu viele Anfragen", format!("Zu viele Anfragen ohne gültigen API-Schlüssel von Ihrer Adresse. Versuchen Sie es in {} s erneut.", or_dash(&f.retry_after))),
+    }
+}
+
+/// A key budget's limit, what was spent and when it renews, for the texts.
+fn budget_words(f: &DenialFacts) -> (String, String, String) {
+    match &f.budget {
+        Some(b) => (
+            b.budget.to_string(),
+            b.budget_used.to_string(),
+            b.budget_resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        None => ("-".into(), "-".into(), "-".into()),
     }
 }
 
@@ -237,6 +257,9 @@ pub fn fact_label(lang: Lang, member: &str) -> &str {
         "used" => ("Requests used", "Verbrauchte Anfragen"),
         "expires_at" => ("Key expired", "Schlüssel abgelaufen"),
         "model" => ("Model", "Modell"),
+        "budget" => ("Key budget per period", "Budget des Schlüssels pro Zeitraum"),
+        "budget_used" => ("Spent this period", "In diesem Zeitraum ausgegeben"),
+        "budget_resets_at" => ("Budget renews", "Budget erneuert sich"),
         _ => return member,
     };
     match lang {

@@ -14,7 +14,7 @@ use tollgate_core::domain::metrics::{Exposition, Histogram, Kind, MAX_ROUTE_LABE
 
 /// Every code the gateway answers with, and its status (one status per code). The
 /// policy's codes come first, in [`tollgate_core::domain::policy::DenialCode::ALL`] order; a test keeps the table whole.
-const CODES: [(&str, u16); 25] = [
+const CODES: [(&str, u16); 26] = [
     ("MISSING_API_KEY", 401),
     ("INVALID_API_KEY", 401),
     ("API_KEY_REVOKED", 401),
@@ -29,6 +29,7 @@ const CODES: [(&str, u16); 25] = [
     ("FEATURE_NOT_IN_PLAN", 402),
     ("RATE_LIMITED", 429),
     ("QUOTA_EXHAUSTED", 402),
+    ("KEY_BUDGET_EXHAUSTED", 402),
     ("INSUFFICIENT_CREDITS", 402),
     ("ROUTE_NOT_FOUND", 404),
     ("UPSTREAM_UNAVAILABLE", 502),

@@ -148,6 +148,7 @@ console_commands! {
     keys::KeyIssue,
     keys::KeyRevoke,
     keys::KeyRotate,
+    keys::KeyBudgetSet,
     keys::KeyList,
     credits::TopUp,
     credits::Adjust,

@@ -1,6 +1,7 @@
 //! The domain: types and rules with no I/O: addresses, paths, money limits, rate limits,
 //! the gateway's policy as a pure function, input validation.
 
+pub mod budget;
 pub mod cidr;
 pub mod ctx;
 pub mod gateway_event;

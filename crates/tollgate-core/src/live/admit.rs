@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use super::{Cell, Live, LiveKey, TenantState, lock};
+use super::{Budget, Cell, Live, LiveKey, TenantState, lock};
+use crate::domain::budget::{KeyBudget, KeySpend};
 use chrono::{DateTime, Utc};
 
 use crate::domain::cidr::IpRules;
@@ -78,7 +79,7 @@ impl Live {
             PresentedKey::Key(k) => self.key(&digest(k)),
             PresentedKey::Absent | PresentedKey::Malformed => None,
         };
-        let key_state = match (presented_key, &key) {
+        let mut key_state = match (presented_key, &key) {
             (PresentedKey::Absent, _) => KeyState::Missing,
             (PresentedKey::Malformed | PresentedKey::Key(_), None) => KeyState::Unknown,
             (_, Some(k)) => KeyState::Known(key_facts(k)),
@@ -98,6 +99,13 @@ impl Live {
         if leased {
             account.balance = i64::MAX; // the lease checks and spends the credits
         }
+        let budget = key.budget.map(|b| {
+            let spend = spend_now(&mut t, &key, b, now);
+            (spend.since, KeyBudget { limit: b.limit, spent: spend.spent, resets_at: b.period.end(now) })
+        });
+        if let (KeyState::Known(facts), Some((_, b))) = (&mut key_state, budget) {
+            facts.budget = Some(b);
+        }
         let ip = IpFacts {
             client: Some(client),
             tenant: IpRules { allow: &t.ip_allow, deny: &t.ip_deny },
@@ -108,15 +116,19 @@ impl Live {
             t.rate_tat = Some(tat);
         }
         let reservation = match decision.outcome {
-            Outcome::Allow { cost } if leased => {
-                t.period_used += 1;
-                Some(Reservation { cell: None, cost })
-            }
             Outcome::Allow { cost } => {
-                t.balance -= cost;
-                t.reserved += cost;
+                if !leased {
+                    t.balance -= cost;
+                    t.reserved += cost;
+                }
                 t.period_used += 1;
-                Some(Reservation { cell: Some(cell.clone()), cost })
+                let budget = budget.map(|(since, _)| {
+                    if let Some(spend) = t.key_spend.get_mut(&key.id) {
+                        spend.spent += cost;
+                    }
+                    (key.id, since)
+                });
+                Some(Reservation { cell: Some(cell.clone()), cost, leased, budget })
             }
             Outcome::Deny(_) => None,
         };
@@ -153,7 +165,7 @@ pub(super) fn route_facts(route: &Route) -> RouteFacts {
 
 /// What the policy needs of a stored key.
 pub(super) fn key_facts(key: &LiveKey) -> KeyFacts {
-    KeyFacts { revoked: key.revoked, expires_at: key.expires_at, scopes: key.scopes.clone() }
+    KeyFacts { revoked: key.revoked, expires_at: key.expires_at, scopes: key.scopes.clone(), budget: None }
 }
 
 /// What the policy needs of a tenant on `plan`: admission and `explain` build it here
@@ -196,7 +208,7 @@ impl Live {
         t.reserved += cost;
         t.period_used += 1;
         drop(t);
-        Ok(Reservation { cell: Some(cell), cost })
+        Ok(Reservation { cell: Some(cell), cost, leased: false, budget: None })
     }
 }
 
@@ -208,6 +220,11 @@ impl Live {
 pub struct Reservation {
     cell: Option<Cell>,
     cost: i64,
+    /// The credits come from the node's lease, not the tenant's balance here: only the
+    /// quota count and the key's budget are held in memory.
+    leased: bool,
+    /// The key whose budget holds the cost too, and the period it was held in.
+    budget: Option<(i64, DateTime<Utc>)>,
 }
 
 impl Reservation {
@@ -228,8 +245,7 @@ impl Reservation {
         let amount = amount.clamp(0, self.cost);
         if let Some(cell) = self.cell.take() {
             let mut t = lock(&cell);
-            t.reserved -= self.cost;
-            t.balance += self.cost - amount;
+            self.settle(&mut t, amount);
         }
         amount
     }
@@ -249,9 +265,10 @@ impl Reservation {
         let amount = amount.clamp(0, self.cost);
         if let Some(cell) = self.cell.take() {
             let mut t = lock(&cell);
-            t.reserved -= self.cost;
-            t.balance += self.cost - amount;
-            t.unwritten += amount;
+            self.settle(&mut t, amount);
+            if !self.leased {
+                t.unwritten += amount;
+            }
         }
         amount
     }
@@ -261,18 +278,56 @@ impl Reservation {
         self.give_back().unwrap_or_default()
     }
 
+    /// Ends the reservation with `amount` of it charged: the rest goes back to the
+    /// balance and the key's budget.
+    fn settle(&self, t: &mut TenantState, amount: i64) {
+        if !self.leased {
+            t.reserved -= self.cost;
+            t.balance += self.cost - amount;
+        }
+        self.unhold_budget(t, self.cost - amount);
+    }
+
     fn give_back(&mut self) -> Option<i64> {
         let cell = self.cell.take()?;
         let mut t = lock(&cell);
-        t.reserved -= self.cost;
-        t.balance += self.cost;
+        self.settle(&mut t, 0);
         t.period_used -= 1;
         Some(t.balance)
+    }
+
+    /// Gives `credits` back to the key's budget, unless its period has turned since.
+    fn unhold_budget(&self, t: &mut TenantState, credits: i64) {
+        if let Some((key_id, since)) = self.budget
+            && let Some(spend) = t.key_spend.get_mut(&key_id)
+            && spend.since == since
+        {
+            spend.spent = (spend.spent - credits).max(0);
+        }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.give_back();
+    }
+}
+
+/// What `key` has spent in the period of `now`, counted on from what was stored when it
+/// was first used; a new period starts from nothing.
+fn spend_now(t: &mut TenantState, key: &LiveKey, budget: Budget, now: DateTime<Utc>) -> KeySpend {
+    let spend = t.key_spend.entry(key.id).or_insert(key.stored_spend);
+    *spend = spend.at(budget.period, now);
+    *spend
+}
+
+impl Live {
+    /// What `key` has spent in its current period as the gateway counts it (`None` when
+    /// the gateway has not seen the key used since it started, or the key has no budget:
+    /// the stored count is then current).
+    pub fn key_spent(&self, key: &crate::store::keys::ApiKey, now: DateTime<Utc>) -> Option<i64> {
+        let cell = self.cell(key.tenant_id)?;
+        let t = lock(&cell);
+        t.key_spend.get(&key.id).map(|spend| spend.at(key.budget_period, now).spent)
     }
 }

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
+use chrono::{DateTime, Utc};
+
+use super::{Budget, Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
+use crate::domain::budget::KeySpend;
 
 use crate::domain::metrics::RouteLabels;
 use crate::store::accounts::{self, KeyRow, TenantRow};
@@ -33,6 +36,8 @@ pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
         revoked: row.revoked_at.is_some(),
         expires_at: row.expires_at,
         scopes: row.scopes,
+        budget: row.budget.map(|limit| Budget { limit, period: row.budget_period }),
+        stored_spend: KeySpend { since: row.budget_since.unwrap_or(DateTime::<Utc>::MIN_UTC), spent: row.budget_spent },
     };
     Some((digest, Arc::new(key)))
 }
@@ -55,6 +60,7 @@ pub(super) fn tenant_state(row: TenantRow) -> TenantState {
         period_used: row.period_used,
         ip_allow: row.ip_allow,
         ip_deny: row.ip_deny,
+        key_spend: HashMap::new(),
         version: 0,
     }
 }

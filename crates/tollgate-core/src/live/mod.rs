@@ -21,6 +21,7 @@ mod answer;
 mod follow;
 mod load;
 pub mod reconcile;
+pub mod standing;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ pub use answer::{RateNow, RouteAnswer, TenantAnswers};
 pub(crate) use load::Fresh;
 
 use crate::ConsoleError;
+use crate::domain::budget::{BudgetPeriod, KeySpend};
 use crate::domain::cidr::Cidr;
 use crate::domain::metrics::{RouteLabels, RouteSlot};
 use crate::store::ledger::Balances;
@@ -74,6 +76,18 @@ pub struct LiveKey {
     pub revoked: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
+    /// The key's spend cap, if it has one.
+    pub budget: Option<Budget>,
+    /// What the key had spent when it was read (memory counts on from there: see
+    /// [`TenantState::key_spend`]).
+    pub stored_spend: KeySpend,
+}
+
+/// A key's spend cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: i64,
+    pub period: BudgetPeriod,
 }
 
 /// A tenant's admission state; guarded by its own lock so tenants never contend.
@@ -102,6 +116,9 @@ pub struct TenantState {
     /// The tenant's address rules, parsed when loaded (empty: no allocation, no check).
     pub ip_allow: Vec<Cidr>,
     pub ip_deny: Vec<Cidr>,
+    /// What each of its keys with a budget has spent (or holds for calls in flight) in the
+    /// current period, counted from the stored spend when the key was first used.
+    pub key_spend: HashMap<i64, KeySpend>,
     /// The console write the fields above `balance` reflect.
     pub version: Version,
 }

@@ -34,6 +34,7 @@ pub(super) fn tenant(standing: Standing) -> TenantState {
         period_used: 0,
         ip_allow: vec![],
         ip_deny: vec![],
+        key_spend: std::collections::HashMap::new(),
         version: 0,
     }
 }
@@ -46,6 +47,8 @@ pub(super) fn key(revoked: bool) -> Arc<LiveKey> {
         revoked,
         expires_at: None,
         scopes: vec![],
+        budget: None,
+        stored_spend: crate::domain::budget::KeySpend { since: chrono::DateTime::<Utc>::MIN_UTC, spent: 0 },
     })
 }
 

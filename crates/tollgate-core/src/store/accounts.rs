@@ -1,6 +1,7 @@
 //! The rows the gateway's memory is built from: keys with their hashes, and tenants with
 //! their subscriptions and the requests counted this period.
 
+use crate::domain::budget::BudgetPeriod;
 use chrono::{DateTime, Utc};
 
 use crate::domain::cidr::Cidr;
@@ -18,6 +19,10 @@ pub(crate) struct KeyRow {
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) revoked_at: Option<DateTime<Utc>>,
+    pub(crate) budget: Option<i64>,
+    pub(crate) budget_period: BudgetPeriod,
+    pub(crate) budget_spent: i64,
+    pub(crate) budget_since: Option<DateTime<Utc>>,
 }
 
 /// A tenant with its subscription, as the gateway needs it.
@@ -73,7 +78,11 @@ pub(crate) const TENANT_FACTS: &str = tenant_facts!("");
 /// Keys as the gateway needs them (hash included, to index them by).
 macro_rules! key_query {
     ($filter:literal) => {
-        concat!("SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at FROM api_keys ", $filter)
+        concat!(
+            "SELECT id, tenant_id, prefix, secret_hash, scopes, expires_at, revoked_at,
+                    budget, budget_period, budget_spent, budget_since FROM api_keys ",
+            $filter
+        )
     };
 }
 

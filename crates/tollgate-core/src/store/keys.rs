@@ -8,10 +8,18 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::ConsoleError;
+use crate::domain::budget::{BudgetPeriod, KeySpend};
 use crate::domain::ctx::Ctx;
 use crate::error::is_unique_violation;
 use crate::store::{Connection, on};
 use sqlx::{FromRow, Row};
+
+/// The columns of an [`ApiKey`], for every statement that returns one.
+macro_rules! key_columns {
+    () => {
+        "id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls, budget, budget_period, budget_spent, budget_since"
+    };
+}
 
 /// Every key starts with this, so a leaked key is recognisable in logs and by scanners.
 pub const KEY_PREFIX: &str = "tg_live_";
@@ -39,6 +47,27 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Requests made with this key (served or refused), written with `last_used_at`.
     pub calls: i64,
+    /// Credits the key may spend per `budget_period` (402 `KEY_BUDGET_EXHAUSTED` past it);
+    /// none: only the tenant's balance limits it.
+    pub budget: Option<i64>,
+    pub budget_period: BudgetPeriod,
+    /// Credits the key spent in the period starting `budget_since`, as last written (with
+    /// `calls`, so up to 5 s behind).
+    pub budget_spent: i64,
+    pub budget_since: Option<DateTime<Utc>>,
+    /// Credits spent in the current period, as the gateway counts them now (`key.list`
+    /// fills it in; `budget_spent` when nothing runs).
+    #[sqlx(skip)]
+    #[serde(default)]
+    pub budget_used: i64,
+}
+
+impl ApiKey {
+    /// What the key spent in the period of `now`, from what was last written.
+    #[must_use]
+    pub fn stored_spend(&self) -> KeySpend {
+        KeySpend { since: self.budget_since.unwrap_or(DateTime::<Utc>::MIN_UTC), spent: self.budget_spent }
+    }
 }
 
 /// A freshly issued key with its secret, which is never shown again.
@@ -95,6 +124,49 @@ pub struct KeyIssue {
     /// When the key stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z).
     #[cfg_attr(feature = "cli", arg(long))]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Credits the key may spend per period (none: only the tenant's balance limits it).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
+    pub budget: Option<i64>,
+    /// The budget's period, a UTC day or month (default month).
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
+    pub budget_period: Option<BudgetPeriod>,
+}
+
+/// `key.budget`: sets or removes a key's spend cap.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct KeyBudgetSet {
+    /// The key's visible prefix (or the whole key).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1)]
+    pub key: String,
+    /// Credits the key may spend per period; absent removes the cap.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 0, maximum = 1e15)]
+    pub budget: Option<i64>,
+    /// A UTC day or month (default: the key's current period, or month).
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
+    pub period: Option<BudgetPeriod>,
+}
+
+/// Gives key `id` the budget `budget` per `period`.
+pub(crate) async fn set_budget(
+    conn: &mut Connection,
+    id: i64,
+    budget: Option<i64>,
+    period: BudgetPeriod,
+) -> sqlx::Result<ApiKey> {
+    on!(conn, |c| sqlx::query_as::<_, ApiKey>(concat!(
+        "UPDATE api_keys SET budget = $1, budget_period = $2 WHERE id = $3 RETURNING ",
+        key_columns!()
+    ))
+    .bind(budget)
+    .bind(period)
+    .bind(id)
+    .fetch_one(c)
+    .await)
 }
 
 pub(crate) async fn insert(
@@ -122,11 +194,11 @@ pub(crate) async fn store(
     secret: &str,
     prefix: &str,
 ) -> Result<ApiKey, ConsoleError> {
-    on!(conn, |c| sqlx::query_as::<_, ApiKey>(
+    on!(conn, |c| sqlx::query_as::<_, ApiKey>(concat!(
         "INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, scopes, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
-    )
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        key_columns!()
+    ),)
     .bind(tenant_id)
     .bind(prefix)
     .bind(hash_secret(secret))
@@ -163,10 +235,10 @@ pub struct KeyRevoke {
 }
 
 pub(crate) async fn set_revoked(conn: &mut Connection, id: i64, now: DateTime<Utc>) -> Result<ApiKey, ConsoleError> {
-    Ok(on!(conn, |c| sqlx::query_as::<_, ApiKey>(
-        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2
-         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
-    )
+    Ok(on!(conn, |c| sqlx::query_as::<_, ApiKey>(concat!(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 RETURNING ",
+        key_columns!()
+    ),)
     .bind(now)
     .bind(id)
     .fetch_one(c)
@@ -208,10 +280,11 @@ pub struct KeyList {
 
 /// A tenant's keys, newest first.
 pub(crate) async fn of_tenant(conn: &mut Connection, tenant_id: i64) -> Result<Vec<ApiKey>, ConsoleError> {
-    Ok(on!(conn, |c| sqlx::query_as::<_, ApiKey>(
-        "SELECT id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls
-         FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",
-    )
+    Ok(on!(conn, |c| sqlx::query_as::<_, ApiKey>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"
+    ),)
     .bind(tenant_id)
     .fetch_all(c)
     .await)?)
@@ -224,10 +297,10 @@ pub(crate) async fn find(conn: &mut Connection, key: &str) -> Result<(ApiKey, St
     let (column_value, by_hash) =
         if key.len() > VISIBLE_CHARS { (hash_secret(key), true) } else { (key.to_string(), false) };
     let sql = if by_hash {
-        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, k.budget, k.budget_period, k.budget_spent, k.budget_since, t.slug
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = $1"
     } else {
-        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, t.slug
+        "SELECT k.id, k.tenant_id, k.prefix, k.name, k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.calls, k.budget, k.budget_period, k.budget_spent, k.budget_since, t.slug
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1"
     };
     let found = on!(&mut *conn, |c| {
@@ -248,10 +321,10 @@ pub(crate) async fn find(conn: &mut Connection, key: &str) -> Result<(ApiKey, St
 
 /// Makes key `id` expire at `until` (a rotated key's overlap).
 pub(crate) async fn expire_at(conn: &mut Connection, id: i64, until: DateTime<Utc>) -> sqlx::Result<ApiKey> {
-    on!(conn, |c| sqlx::query_as::<_, ApiKey>(
-        "UPDATE api_keys SET expires_at = $1 WHERE id = $2
-         RETURNING id, tenant_id, prefix, name, scopes, created_at, expires_at, revoked_at, last_used_at, calls",
-    )
+    on!(conn, |c| sqlx::query_as::<_, ApiKey>(concat!(
+        "UPDATE api_keys SET expires_at = $1 WHERE id = $2 RETURNING ",
+        key_columns!()
+    ),)
     .bind(until)
     .bind(id)
     .fetch_one(c)

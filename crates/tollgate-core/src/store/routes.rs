@@ -204,6 +204,10 @@ fn pem_file(path: &str) -> Result<String, String> {
 }
 
 pub(crate) fn path_prefix(p: &str) -> Result<String, ConsoleError> {
+    if p == "/_tollgate" || p.starts_with("/_tollgate/") {
+        let message = format!("'{p}' is under /_tollgate/, which the gateway keeps for its own endpoints");
+        return Err(ConsoleError::invalid("path_prefix", message));
+    }
     let ok = p.starts_with('/') && p.len() <= 512 && !p.contains(['?', '#']) && p.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(p.to_string())
@@ -302,14 +306,18 @@ pub struct RouteUpdate {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_name = "CIDRS"))]
     #[schema(max_items = 256)]
     pub ip_deny: Option<Vec<String>>,
+    /// How a call is charged: `fixed` (cost), `header` or `usage` (reported by the upstream).
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub metering: Option<Metering>,
+    /// The most one call on a metered route is held and charged.
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 1, maximum = 1e15)]
     pub max_cost: Option<i64>,
+    /// The answer header with a `header`-metered call's charge.
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(pattern = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")]
     pub charge_header: Option<String>,
+    /// What a metered call whose answer broke off is charged.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub on_cancel: Option<OnCancel>,
 }

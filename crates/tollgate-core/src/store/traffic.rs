@@ -26,6 +26,7 @@
 //! shown by `traffic.status`. Old rows are deleted in batches of [`PRUNE_BATCH`], each its
 //! own short write, so a console command waits at most one batch behind a prune.
 
+use crate::domain::budget::BudgetPeriod;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,10 +117,11 @@ struct Tallies {
     samples: Vec<Sample>,
 }
 
-/// Requests made with one key since the last flush.
+/// Requests made with one key since the last flush, and the credits they were charged.
 #[derive(Clone, Copy)]
 struct KeyUse {
     calls: i64,
+    credits: i64,
     last: DateTime<Utc>,
 }
 
@@ -275,10 +277,11 @@ impl TrafficLog {
             match keys.get_mut(prefix) {
                 Some(used) => {
                     used.calls += 1;
+                    used.credits += event.cost;
                     used.last = used.last.max(event.at);
                 }
                 None => {
-                    keys.insert(prefix.into(), KeyUse { calls: 1, last: event.at });
+                    keys.insert(prefix.into(), KeyUse { calls: 1, credits: event.cost, last: event.at });
                 }
             }
         }
@@ -691,15 +694,26 @@ async fn flush(store: &Store, unwritten: &Unwritten) -> Result<(), sqlx::Error> 
     let used: Vec<(&Box<str>, &KeyUse)> = unwritten.keys.iter().collect();
     for chunk in used.chunks(100) {
         let result = on!(&mut *tx, |c| {
-            let mut update = sqlx::QueryBuilder::new("WITH used (prefix, calls, last) AS (");
+            let mut update = sqlx::QueryBuilder::new("WITH used (prefix, calls, credits, last, day, month) AS (");
             update.push_values(chunk, |mut row, (prefix, key)| {
-                row.push_bind(&***prefix).push_bind(key.calls).push_bind(whole_seconds(key.last));
+                row.push_bind(&***prefix)
+                    .push_bind(key.calls)
+                    .push_bind(key.credits)
+                    .push_bind(whole_seconds(key.last))
+                    .push_bind(BudgetPeriod::Day.start(key.last))
+                    .push_bind(BudgetPeriod::Month.start(key.last));
             });
-            // Times are stored in one format (RFC 3339, UTC), so the text order is time order.
+            // Times are stored in one format (RFC 3339, UTC), so the text order is time order
+            // and equal instants are equal texts. A key's spend counts on within its budget
+            // period and starts afresh in a new one (the period of the batch's last call).
             update.push(
                 ") UPDATE api_keys SET calls = api_keys.calls + used.calls,
                      last_used_at = CASE WHEN api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.last
-                                         THEN used.last ELSE api_keys.last_used_at END
+                                         THEN used.last ELSE api_keys.last_used_at END,
+                     budget_spent = CASE WHEN api_keys.budget_since =
+                                             (CASE WHEN api_keys.budget_period = 'day' THEN used.day ELSE used.month END)
+                                         THEN api_keys.budget_spent + used.credits ELSE used.credits END,
+                     budget_since = CASE WHEN api_keys.budget_period = 'day' THEN used.day ELSE used.month END
                    FROM used WHERE api_keys.prefix = used.prefix",
             );
             update.build().execute(c).await.map(|done| done.rows_affected())

@@ -10,7 +10,12 @@ async fn issue_shows_the_secret_once_and_stores_only_its_hash() {
     w.plan("pro", 0).await;
     w.tenant("acme", "pro").await;
     let issued = w
-        .run(KeyIssue { tenant: "acme".into(), name: Some("ci".into()), scopes: vec!["read".into()], expires_at: None })
+        .run(KeyIssue {
+            tenant: "acme".into(),
+            name: Some("ci".into()),
+            scopes: vec!["read".into()],
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(issued.secret.starts_with("tg_live_"), "keys carry a visible prefix");

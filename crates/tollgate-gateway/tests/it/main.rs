@@ -2,6 +2,7 @@
 //! SQLite file, console commands changing the live state between requests.
 
 mod billing;
+mod budgets;
 mod cores;
 mod explain;
 mod harness;
@@ -15,6 +16,7 @@ mod problems;
 mod proxy;
 #[path = "../../../tollgate-core/tests/it/small_disk.rs"]
 mod small_disk;
+mod standing;
 mod streaming;
 mod tls_server;
 mod tls_upstream;

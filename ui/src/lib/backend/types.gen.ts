@@ -13,6 +13,23 @@ export interface Adjust {
 
 /** A key as stored and shown: never the secret, never its hash. */
 export interface ApiKey {
+  /**
+   * Credits the key may spend per `budget_period` (402 `KEY_BUDGET_EXHAUSTED` past it);
+   * none: only the tenant's balance limits it.
+   */
+  budget?: number | null;
+  budget_period: BudgetPeriod;
+  budget_since?: string | null;
+  /**
+   * Credits the key spent in the period starting `budget_since`, as last written (with
+   * `calls`, so up to 5 s behind).
+   */
+  budget_spent: number;
+  /**
+   * Credits spent in the current period, as the gateway counts them now (`key.list`
+   * fills it in; `budget_spent` when nothing runs).
+   */
+  budget_used?: number;
   /** Requests made with this key (served or refused), written with `last_used_at`. */
   calls: number;
   created_at: string;
@@ -90,6 +107,9 @@ export interface AuditList {
 
 /** How long one billing period lasts. */
 export type BillingPeriod = 'day' | 'week' | 'month' | 'year';
+
+/** The calendar period a key's budget covers, in UTC. */
+export type BudgetPeriod = 'day' | 'month';
 
 /**
  * `subscription.change-plan`: features and limits change at once; the period and the
@@ -381,8 +401,20 @@ export interface IssuedKey {
   secret: string;
 }
 
+/** `key.budget`: sets or removes a key's spend cap. */
+export interface KeyBudgetSet {
+  /** Credits the key may spend per period; absent removes the cap. */
+  budget?: number | null;
+  /** The key's visible prefix (or the whole key). */
+  key: string;
+  period?: null | BudgetPeriod;
+}
+
 /** `key.issue`. */
 export interface KeyIssue {
+  /** Credits the key may spend per period (none: only the tenant's balance limits it). */
+  budget?: number | null;
+  budget_period?: null | BudgetPeriod;
   /** When the key stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z). */
   expires_at?: string | null;
   /** A label for the operator, e.g. "production" (default "default"). */
@@ -926,6 +958,7 @@ export type RouteList = Record<string, unknown>;
 
 /** `route.update`: changes only the fields given; an empty feature or scope clears it. */
 export interface RouteUpdate {
+  /** The answer header with a `header`-metered call's charge. */
   charge_header?: string | null;
   cost?: number | null;
   id: number;
@@ -936,6 +969,7 @@ export interface RouteUpdate {
   ip_allow?: string[] | null;
   /** Replaces the refused client addresses; empty clears the list. */
   ip_deny?: string[] | null;
+  /** The most one call on a metered route is held and charged. */
   max_cost?: number | null;
   metering?: null | Metering;
   methods?: string[] | null;
@@ -1490,6 +1524,7 @@ export interface Commands {
   'key.issue': { input: KeyIssue; output: IssuedKey };
   'key.revoke': { input: KeyRevoke; output: ApiKey };
   'key.rotate': { input: KeyRotate; output: RotatedKey };
+  'key.budget': { input: KeyBudgetSet; output: ApiKey };
   'key.list': { input: KeyList; output: ListOfApiKey };
   'credits.topup': { input: TopUp; output: CreditMovement };
   'credits.adjust': { input: Adjust; output: CreditMovement };

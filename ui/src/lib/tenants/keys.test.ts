@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiKey } from '$lib/backend';
-import { keyState, keyUse, sortKeys } from './keys';
+import { keyBudget, keyState, keyUse, sortKeys } from './keys';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 function key(prefix: string, extra: Partial<ApiKey> = {}): ApiKey {
-  return { id: 1, tenant_id: 1, prefix, name: 'default', scopes: [], created_at: '2026-11-01T00:00:00Z', calls: 0, ...extra };
+  return { id: 1, tenant_id: 1, prefix, name: 'default', scopes: [], created_at: '2026-11-01T00:00:00Z', calls: 0, budget_period: 'month', budget_spent: 0, budget_used: 0, ...extra };
 }
 
 describe('keyState', () => {
@@ -34,5 +34,14 @@ describe('keyUse', () => {
     expect(keyUse(key('a', { last_used_at: '2026-11-24T11:58:00Z', calls: 37 }), NOW)).toBe('2 min ago · 37 calls');
     expect(keyUse(key('a', { last_used_at: '2026-11-21T12:00:00Z', calls: 1 }), NOW)).toBe('3 d ago · 1 call');
     expect(keyUse(key('a', { last_used_at: '2026-11-24T11:00:00Z', calls: 12345 }), NOW)).toBe('1 h ago · 12,345 calls');
+  });
+});
+
+describe('keyBudget', () => {
+  it('says what is left of the period and warns near the end', () => {
+    expect(keyBudget(key('a'))).toEqual({ text: 'none', tone: 'neutral' });
+    expect(keyBudget(key('a', { budget: 100, budget_used: 7, budget_period: 'day' }))).toEqual({ text: '93 of 100 left today', tone: 'ok' });
+    expect(keyBudget(key('a', { budget: 1000, budget_used: 900 })).tone).toBe('warn');
+    expect(keyBudget(key('a', { budget: 10, budget_used: 12 }))).toEqual({ text: '0 of 10 left this month', tone: 'danger' });
   });
 });

@@ -32,3 +32,12 @@ export function keyUse(key: ApiKey, now: number): string {
 function callCount(calls: number): string {
   return `${calls.toLocaleString('en-US')} ${calls === 1 ? 'call' : 'calls'}`;
 }
+
+/** "93 of 100 left today": a key's spend cap and what is left of it; "none" without one. */
+export function keyBudget(key: ApiKey): { text: string; tone: Tone } {
+  if (key.budget == null) return { text: 'none', tone: 'neutral' };
+  const left = Math.max(0, key.budget - (key.budget_used ?? 0));
+  const period = key.budget_period === 'day' ? 'today' : 'this month';
+  const tone: Tone = left === 0 ? 'danger' : left * 5 <= key.budget ? 'warn' : 'ok';
+  return { text: `${left.toLocaleString('en-US')} of ${key.budget.toLocaleString('en-US')} left ${period}`, tone };
+}

@@ -57,6 +57,10 @@ fn reason(denial: &Denial, has_key: bool, now: DateTime<Utc>) -> String {
             f.used.unwrap_or_default(),
             f.quota.unwrap_or_default()
         ),
+        D::KeyBudgetExhausted => match &f.budget {
+            Some(b) => format!("the key has spent {} of its budget of {}", credits(b.budget_used), credits(b.budget)),
+            None => "the key's budget for the period is spent".into(),
+        },
         D::InsufficientCredits => format!(
             "the balance of {} is below the call's cost of {}",
             credits(f.balance.unwrap_or_default()),
@@ -89,6 +93,8 @@ pub(super) fn fix(outcome: &Outcome) -> Option<(Fix, String)> {
         ),
         D::QuotaExhausted => (Fix::ChangePlan, "change to a plan with a larger quota, or renew".into()),
         D::RateLimited => (Fix::ChangePlan, "change to a plan with a higher rate limit".into()),
+        // One key's cap, not the tenant's: the key's budget is raised on the key.
+        D::KeyBudgetExhausted => return None,
         D::InsufficientCredits => {
             let short = f.cost.unwrap_or_default() - f.balance.unwrap_or_default();
             (Fix::TopUp, format!("top up at least {}", credits(short.max(1))))

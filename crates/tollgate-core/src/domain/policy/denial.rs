@@ -36,6 +36,9 @@ pub enum DenialCode {
     RateLimited,
     /// 402: period quota used up.
     QuotaExhausted,
+    /// 402: the key's own budget for the period would be exceeded (the tenant's other
+    /// keys may still work).
+    KeyBudgetExhausted,
     /// 402: balance below the route cost.
     InsufficientCredits,
 }
@@ -43,7 +46,7 @@ pub enum DenialCode {
 impl DenialCode {
     /// Every code in contract order (the first failing check comes first), so
     /// docs and tests can enumerate codes without missing one.
-    pub const ALL: [DenialCode; 15] = [
+    pub const ALL: [DenialCode; 16] = [
         Self::MissingApiKey,
         Self::InvalidApiKey,
         Self::ApiKeyRevoked,
@@ -58,6 +61,7 @@ impl DenialCode {
         Self::FeatureNotInPlan,
         Self::RateLimited,
         Self::QuotaExhausted,
+        Self::KeyBudgetExhausted,
         Self::InsufficientCredits,
     ];
 
@@ -91,6 +95,7 @@ impl DenialCode {
             Self::FeatureNotInPlan => (402, "FEATURE_NOT_IN_PLAN"),
             Self::RateLimited => (429, "RATE_LIMITED"),
             Self::QuotaExhausted => (402, "QUOTA_EXHAUSTED"),
+            Self::KeyBudgetExhausted => (402, "KEY_BUDGET_EXHAUSTED"),
             Self::InsufficientCredits => (402, "INSUFFICIENT_CREDITS"),
         }
     }
@@ -138,6 +143,25 @@ pub struct DenialFacts {
     /// as it is rare, to keep every denial small.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<Box<String>>,
+    /// The key's budget, for `KEY_BUDGET_EXHAUSTED` (boxed for the same reason).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Box<BudgetFacts>>,
+}
+
+/// A key's budget as a refused client reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetFacts {
+    /// Credits the key may spend per period.
+    pub budget: i64,
+    /// Credits it has spent this period.
+    pub budget_used: i64,
+    /// When the budget is whole again.
+    #[serde(serialize_with = "whole_seconds_at")]
+    pub budget_resets_at: DateTime<Utc>,
+}
+
+fn whole_seconds_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// An instant as a client reads it: RFC 3339 to the second (`2026-12-02T07:32:24Z`).

@@ -14,7 +14,9 @@ mod denial;
 mod tests;
 
 use crate::domain::standing::{Standing, SubscriptionStatus};
-pub use denial::{Denial, DenialCode, DenialFacts};
+pub use denial::{BudgetFacts, Denial, DenialCode, DenialFacts};
+
+use crate::domain::budget::KeyBudget;
 
 /// What the gateway learned about the API key sent with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct KeyFacts {
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes granted to the key, matched against the route's required scope.
     pub scopes: Vec<String>,
+    /// The key's own spend cap this period, if it has one.
+    pub budget: Option<KeyBudget>,
 }
 
 /// What the matched route demands of a caller.
@@ -113,8 +117,9 @@ pub enum Outcome {
         /// Credits to debit.
         cost: i64,
     },
-    /// Answer with the denial instead of forwarding.
-    Deny(Denial),
+    /// Answer with the denial instead of forwarding (boxed: its facts are large, and the
+    /// allowed path should not carry them).
+    Deny(Box<Denial>),
 }
 
 /// The outcome plus the state the caller must persist.
@@ -135,7 +140,7 @@ pub fn decide(req: &Request<'_>, now: DateTime<Utc>) -> Decision {
     let mut next_tat = None;
     let outcome = match run_checks(req, now, &mut next_tat) {
         Ok(cost) => Outcome::Allow { cost },
-        Err(denial) => Outcome::Deny(*denial),
+        Err(denial) => Outcome::Deny(denial),
     };
     Decision { outcome, next_tat }
 }
@@ -154,6 +159,7 @@ fn run_checks(req: &Request<'_>, now: DateTime<Utc>, tat: &mut Option<i64>) -> C
     check_feature(account, req.route)?; // 402
     *tat = check_rate(account, now.timestamp_nanos_opt().unwrap_or(i64::MAX))?; // 429
     check_quota(account)?; // 402
+    check_budget(key, req.route)?; // 402
     check_credits(account, req.route)?; // 402
     Ok(req.route.cost)
 }
@@ -270,6 +276,19 @@ fn check_quota(account: &Account) -> Check {
         Some(quota) if account.period_used >= quota => {
             let facts = DenialFacts { quota: Some(quota), used: Some(account.period_used), ..plan_facts(account) };
             deny(DenialCode::QuotaExhausted, facts)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_budget(key: &KeyFacts, route: &RouteFacts) -> Check {
+    match key.budget {
+        Some(b) if b.spent.saturating_add(route.cost) > b.limit => {
+            let facts = BudgetFacts { budget: b.limit, budget_used: b.spent, budget_resets_at: b.resets_at };
+            deny(
+                DenialCode::KeyBudgetExhausted,
+                DenialFacts { cost: Some(route.cost), budget: Some(Box::new(facts)), ..DenialFacts::default() },
+            )
         }
         _ => Ok(()),
     }

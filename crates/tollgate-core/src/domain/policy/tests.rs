@@ -1,6 +1,7 @@
 //! The policy's contract: every code, every pair of failing conditions, the facts.
 use super::DenialCode::*;
 use super::*;
+use crate::domain::budget::KeyBudget;
 use crate::domain::cidr::Cidr;
 use SubscriptionStatus::{Active, PastDue, Trialing};
 
@@ -34,7 +35,8 @@ fn cidrs(items: &[&str]) -> Vec<Cidr> {
 fn baseline() -> Fixture {
     let (read, search) = (Some("read".to_string()), Some("search".to_string()));
     let expires_at = Some(now() + hours(1));
-    let key = KeyFacts { revoked: false, expires_at, scopes: vec!["read".into()] };
+    let budget = Some(KeyBudget { limit: 1000, spent: 0, resets_at: now() + hours(24) });
+    let key = KeyFacts { revoked: false, expires_at, scopes: vec!["read".into()], budget };
     let route = RouteFacts { cost: 5, required_feature: search, required_scope: read };
     let account = Account {
         standing: Standing::Active,
@@ -93,7 +95,7 @@ fn rank(code: DenialCode) -> usize {
 /// (name, code, exclusive group): one failing condition per stage, in contract
 /// order, at the boundary instant where one applies. Conditions sharing a
 /// non-empty group set the same field, so they cannot hold together.
-const CONDITIONS: [(&str, DenialCode, &str); 19] = [
+const CONDITIONS: [(&str, DenialCode, &str); 20] = [
     ("missing key", MissingApiKey, "key"),
     ("unknown key", InvalidApiKey, "key"),
     ("revoked key", ApiKeyRevoked, ""),
@@ -112,6 +114,7 @@ const CONDITIONS: [(&str, DenialCode, &str); 19] = [
     ("feature not in plan", FeatureNotInPlan, ""),
     ("rate limited", RateLimited, ""),
     ("quota used up", QuotaExhausted, ""),
+    ("key budget spent", KeyBudgetExhausted, ""),
     ("balance below cost", InsufficientCredits, ""),
 ];
 
@@ -141,6 +144,11 @@ fn apply(name: &str, f: &mut Fixture) {
         "feature not in plan" => f.route.required_feature = Some("export".into()),
         "rate limited" => a.rate_tat = Some(ns(now() + hours(1))),
         "quota used up" => a.period_used = 1000,
+        "key budget spent" => known.into_iter().for_each(|k| {
+            if let Some(b) = &mut k.budget {
+                b.spent = 996; // 996 + the route's 5 > 1000
+            }
+        }),
         "balance below cost" => a.balance = 4,
         other => panic!("no such condition: {other}"),
     }
@@ -195,8 +203,8 @@ fn every_pair_answers_with_the_earlier_check() {
             checked += 1;
         }
     }
-    // C(19, 2) = 171 pairs minus exclusive ones: key 1 + standing 1 + subscription C(6, 2) = 15.
-    assert_eq!(checked, 171 - 17, "every compatible pair should be checked");
+    // C(20, 2) = 190 pairs minus exclusive ones: key 1 + standing 1 + subscription C(6, 2) = 15.
+    assert_eq!(checked, 190 - 17, "every compatible pair should be checked");
 }
 
 #[test]
@@ -286,7 +294,7 @@ fn unlimited_plan_and_missing_account() {
 #[test]
 fn codes_map_to_status_and_wire_names() {
     let statuses = DenialCode::ALL.map(DenialCode::status);
-    let expected = [401, 401, 401, 401, 403, 403, 403, 402, 402, 402, 402, 402, 429, 402, 402];
+    let expected = [401, 401, 401, 401, 403, 403, 403, 402, 402, 402, 402, 402, 429, 402, 402, 402];
     assert_eq!(statuses, expected, "statuses should follow the contract");
     for code in DenialCode::ALL {
         let json = serde_json::to_string(&code).expect("a code serializes");
@@ -307,7 +315,7 @@ fn stage(code: DenialCode) -> (usize, u16) {
         AccountSuspendedNonpayment | SubscriptionCanceled | SubscriptionExpired | SubscriptionPastDue => (2, 402),
         FeatureNotInPlan => (3, 402),
         RateLimited => (4, 429),
-        QuotaExhausted | InsufficientCredits => (5, 402),
+        QuotaExhausted | KeyBudgetExhausted | InsufficientCredits => (5, 402),
     }
 }
 
