@@ -109,6 +109,16 @@ if [ "$mode" = "--test" ]; then
   fi
 fi
 
+# The x402 test kit (crates/tollgate/tests/clients/x402): the official x402 client libraries,
+# viem (the test wallet) and mppx (the draft Payment scheme's client), from its lock file.
+if [ "$mode" = "--test" ]; then
+  kit="$(cd "$(dirname "$0")/.." && pwd)/crates/tollgate/tests/clients/x402"
+  if [ ! -f "$kit/node_modules/.package-lock.json" ] || [ "$kit/package-lock.json" -nt "$kit/node_modules/.package-lock.json" ]; then
+    echo "Installing the x402 test kit's npm packages ..."
+    (cd "$kit" && npm ci --no-audit --no-fund)
+  fi
+fi
+
 # tauri-driver bridges WebDriver clients to WebKitWebDriver for the desktop tests.
 if [ "$mode" = "--desktop" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
   echo "Installing tauri-driver (cargo install, about 30 s) ..."

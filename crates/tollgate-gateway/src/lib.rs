@@ -18,6 +18,7 @@ mod messages;
 mod metered;
 pub mod metrics;
 pub mod outbound;
+pub mod payments;
 pub mod pinned;
 mod problem;
 mod request_id;
@@ -62,6 +63,7 @@ use crate::listener::Limits;
 use crate::messages::Reason;
 use crate::metered::{Charging, MeteredBody, Pending, Report};
 use crate::metrics::GatewayMetrics;
+use crate::payments::Payments;
 use crate::problem::{AccountHidden, Audience, Problem};
 use crate::upstream::{PooledBody, Target, Upstreams};
 use crate::webhooks::Webhooks;
@@ -82,6 +84,14 @@ pub struct Gateway {
     webhooks: Option<Arc<dyn Webhooks>>,
     /// On a node sharing its database with others: the leases its credits are spent from.
     leases: Option<Arc<Leased>>,
+    /// Taking machine payments (x402, Payment credentials), when the console is at hand.
+    payments: Option<Arc<dyn Payments>>,
+    /// The client for the x402 facilitator.
+    facilitator: outbound::Outbound,
+    /// Binds Payment challenges when the settings hold no secret (one per process).
+    challenge_secret: [u8; 32],
+    /// Whether the listener speaks TLS (for the URL of a paid resource).
+    tls: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -102,7 +112,62 @@ impl Gateway {
             metrics,
             webhooks: None,
             leases: None,
+            payments: None,
+            facilitator: outbound::Outbound::new(),
+            challenge_secret: rand::random(),
+            tls: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The same gateway, taking x402 payments and Payment credentials through `payments`
+    /// (when the settings configure x402).
+    #[must_use]
+    pub fn with_payments(mut self, payments: Arc<dyn Payments>) -> Self {
+        self.payments = Some(payments);
+        self
+    }
+
+    /// The secret Payment challenges are bound with.
+    fn challenge_secret<'a>(&'a self, settings: &'a Settings) -> &'a [u8] {
+        if settings.payment_challenge_secret.is_empty() {
+            &self.challenge_secret
+        } else {
+            settings.payment_challenge_secret.as_bytes()
+        }
+    }
+
+    /// Takes the payment `headers` carry for the key `presented`, if any (and x402 is on):
+    /// `None` when there is none to take (or the key would be refused anyway).
+    async fn take_payment(
+        &self,
+        headers: &http::HeaderMap,
+        presented: tollgate_core::store::keys::PresentedKey<'_>,
+        client: IpAddr,
+        settings: &Settings,
+        now: chrono::DateTime<Utc>,
+    ) -> Option<(Result<payments::Paid, payments::Failure>, Admitted)> {
+        let (hooks, terms) = (self.payments.as_deref()?, settings.x402_terms()?);
+        let presented_payment = payments::presented(headers, self.challenge_secret(settings), now)?;
+        let standing = self.live.standing(presented, client, &settings.billing_link_template, now).ok()?;
+        let who = Admitted {
+            tenant_id: standing.tenant_id,
+            tenant: standing.tenant.clone(),
+            plan: standing.plan.clone(),
+            key_prefix: standing.key.prefix.clone(),
+            own_billing_link: Some(standing.billing_link.clone()),
+            balance: standing.balance.unwrap_or(0),
+            rate: None,
+        };
+        let taken = payments::take(
+            hooks,
+            &self.facilitator,
+            &terms,
+            &settings.x402_facilitator_url,
+            &standing.tenant,
+            presented_payment,
+        )
+        .await;
+        Some((taken, who))
     }
 
     /// The same gateway, spending credits from `leases` (a node that shares its database
@@ -245,6 +310,7 @@ impl Gateway {
             instance: &path,
             who: None,
             settings: &settings,
+            type_uri: None,
         };
         let mut response = problem.response(Audience::of(request.headers()));
         let headers = response.headers_mut();
@@ -311,7 +377,18 @@ impl Gateway {
         // Who the client is: the peer, or behind trusted proxies what they say it is.
         let forwarded_for = request.headers().get_all(&names::X_FORWARDED_FOR);
         let client = client_address(peer, &settings.trusted_proxies, forwarded_for.iter().map(forwarded_value));
-        let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
+        // The URL a payment is for, when x402 is on (a 402 then carries payment challenges).
+        let resource_url = (!settings.x402_network.is_empty()).then(|| {
+            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+            let host = host.or(request.uri().authority().map(http::uri::Authority::as_str)).unwrap_or("localhost");
+            let scheme = if self.tls.load(std::sync::atomic::Ordering::Relaxed) { "https" } else { "http" };
+            format!("{scheme}://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str()))
+        });
+        // The settlement header of a payment this request brought.
+        let mut paid: Option<(http::HeaderName, HeaderValue)> = None;
+        let problem_typed = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent, type_uri| {
+            let short = (reason == Reason::Denied(DenialCode::InsufficientCredits))
+                .then(|| facts.cost.unwrap_or(0) - facts.balance.unwrap_or(0).max(0));
             let facts_raw = facts_raw(&facts);
             let facts_json = facts_raw.as_deref().map_or("{}", RawValue::get);
             let p = Problem {
@@ -322,11 +399,18 @@ impl Gateway {
                 instance: &path,
                 who,
                 settings: &settings,
+                type_uri,
             };
             event.code = Some(reason.code().to_string());
-            let response = p.response(audience);
+            let mut response = p.response(audience);
             event.facts = facts_raw;
+            if let Some(short) = short.filter(|_| who.is_some()) {
+                self.add_challenges(&mut response, &settings, resource_url.as_deref(), short, None, now);
+            }
             response
+        };
+        let problem = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent| {
+            problem_typed(reason, facts, who, event, None)
         };
         let keyless =
             |event: &mut GatewayEvent, otherwise: Reason, facts: DenialFacts| match self.over_keyless_limit(client) {
@@ -361,11 +445,40 @@ impl Gateway {
                 finish.ids.slot = slot;
                 let (parts, body) = request.into_parts();
                 let presented = presented_key(&parts.headers);
+                if let Some((taken, who)) = self.take_payment(&parts.headers, presented, client, &settings, now).await {
+                    finish.ids.tenant_id = Some(who.tenant_id);
+                    event.tenant = Some(who.tenant.clone());
+                    event.key_prefix = Some(who.key_prefix.clone());
+                    match taken {
+                        Ok(done) => paid = Some(done.header()),
+                        Err(failure) => {
+                            let facts = DenialFacts {
+                                payment_error: Some(Box::new(failure.reason.clone())),
+                                balance: Some(who.balance),
+                                ..DenialFacts::default()
+                            };
+                            let mut response =
+                                problem_typed(Reason::PaymentFailed, facts, Some(&who), event, failure.problem_type);
+                            self.add_challenges(
+                                &mut response,
+                                &settings,
+                                resource_url.as_deref(),
+                                1,
+                                Some(&failure.reason),
+                                now,
+                            );
+                            finish_headers(&mut response, &request_id, Some(who.balance), None);
+                            event.status = response.status().as_u16();
+                            finish.publish();
+                            return response;
+                        }
+                    }
+                }
                 let priced = match self.price(&route, presented, body, &settings).await {
                     Ok(priced) => priced,
                     Err(reason) => {
                         let mut response = problem(reason, DenialFacts::default(), None, event);
-                        finish_headers(&mut response, &request_id, None);
+                        finish_headers(&mut response, &request_id, None, None);
                         event.status = response.status().as_u16();
                         finish.publish();
                         return response;
@@ -428,7 +541,7 @@ impl Gateway {
                                 let charging = Charging { gateway: self.clone(), pending, report };
                                 let mut response =
                                     forward::client_response_with(response, |body| MeteredBody::new(body, charging));
-                                finish_headers(&mut response, &request_id, balance);
+                                finish_headers(&mut response, &request_id, balance, paid);
                                 return response;
                             }
                             Err(Refunded { balance, failure, facts }) => {
@@ -452,10 +565,33 @@ impl Gateway {
                 }
             }
         };
-        finish_headers(&mut response, &request_id, event.balance);
+        finish_headers(&mut response, &request_id, event.balance, paid);
         event.status = response.status().as_u16();
         finish.publish();
         response
+    }
+
+    /// Adds the payment challenges of a 402 that `short` more credits would fix, when x402
+    /// is on and the request's URL is known.
+    fn add_challenges(
+        &self,
+        response: &mut Response<Body>,
+        settings: &Settings,
+        resource_url: Option<&str>,
+        short: i64,
+        error: Option<&str>,
+        now: chrono::DateTime<Utc>,
+    ) {
+        let (Some(terms), Some(url)) = (settings.x402_terms(), resource_url) else { return };
+        let resource = tollgate_core::domain::x402::Resource {
+            url: url.to_string(),
+            description: Some("Credits for this API".into()),
+            mime_type: None,
+        };
+        let secret = self.challenge_secret(settings);
+        for (name, value) in payments::challenges(&terms, secret, resource, short.max(1), error, now) {
+            response.headers_mut().append(name, value);
+        }
     }
 
     /// What `request` reserves on `route`: its fixed cost; a metered route's ceiling; or, on
@@ -880,9 +1016,17 @@ fn standing_response(standing: &tollgate_core::live::standing::KeyStanding) -> R
 
 /// The headers every answer of [`Gateway::handle`] carries: its request id and, when the
 /// answer may speak of the account, the balance left.
-fn finish_headers(response: &mut Response<Body>, request_id: &str, balance: Option<i64>) {
+fn finish_headers(
+    response: &mut Response<Body>,
+    request_id: &str,
+    balance: Option<i64>,
+    paid: Option<(http::HeaderName, HeaderValue)>,
+) {
     let account_hidden = response.extensions().get::<AccountHidden>().is_some();
     let headers = response.headers_mut();
+    if let Some((name, value)) = paid {
+        headers.insert(name, value);
+    }
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert(names::X_REQUEST_ID, id);
     }
@@ -949,6 +1093,7 @@ pub async fn serve_tls(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
+    gateway.tls.store(tls.is_some(), std::sync::atomic::Ordering::Relaxed);
     let make_service = move |peer: std::net::SocketAddr| {
         let gateway = gateway.clone();
         // Formatted once per connection, not once per request.

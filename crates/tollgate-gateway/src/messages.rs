@@ -91,6 +91,9 @@ pub enum Reason {
     /// A usage-metered route was asked for a model its price table lacks: it could not be
     /// charged, so it is not served.
     ModelNotPriced,
+    /// The payment the request carried (x402 or a Payment credential) was not taken:
+    /// nothing was charged or credited.
+    PaymentFailed,
 }
 
 impl Reason {
@@ -98,6 +101,7 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::Denied(code) => code.status(),
+            Reason::PaymentFailed => 402,
             Reason::RouteNotFound => 404,
             Reason::UpstreamUnavailable => 502,
             Reason::UpstreamTimeout => 504,
@@ -120,6 +124,7 @@ impl Reason {
             Reason::BadRequestBody => "BAD_REQUEST_BODY",
             Reason::KeylessRateLimited => "RATE_LIMITED",
             Reason::ModelNotPriced => "MODEL_NOT_PRICED",
+            Reason::PaymentFailed => "PAYMENT_FAILED",
         }
     }
 
@@ -208,6 +213,8 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
         (Lang::De, Reason::BadRequestBody) => ("Ungültiger Anfrageinhalt", "Der Anfrageinhalt war nicht lesbar (fehlerhafte Chunked-Kodierung oder abgebrochen). Es wurde nichts berechnet.".into()),
         (Lang::En, Reason::ModelNotPriced) => ("Model not available", format!("The model '{}' has no price on this API, so it cannot be used here. You were not charged.", or_dash(&f.model))),
         (Lang::De, Reason::ModelNotPriced) => ("Modell nicht verfügbar", format!("Für das Modell '{}' gibt es bei dieser API keinen Preis, daher ist es hier nicht nutzbar. Es wurde nichts berechnet.", or_dash(&f.model))),
+        (Lang::En, Reason::PaymentFailed) => ("Payment not accepted", format!("The payment sent with this request was not taken: {}. Nothing was charged or credited; pay again or top up.", f.payment_error.as_deref().map_or("-", String::as_str))),
+        (Lang::De, Reason::PaymentFailed) => ("Zahlung nicht angenommen", format!("Die mit dieser Anfrage gesendete Zahlung wurde nicht angenommen: {}. Es wurde nichts berechnet oder gutgeschrieben; zahlen Sie erneut oder laden Sie Guthaben auf.", f.payment_error.as_deref().map_or("-", String::as_str))),
         (Lang::En, Reason::KeylessRateLimited) => ("Too many requests", format!("Too many requests without a valid API key from your address. Retry in {} s.", or_dash(&f.retry_after))),
         (Lang::De, Reason::KeylessRateLimited) => ("Zu viele Anfragen", format!("Zu viele Anfragen ohne gültigen API-Schlüssel von Ihrer Adresse. Versuchen Sie es in {} s erneut.", or_dash(&f.retry_after))),
     }
@@ -258,6 +265,7 @@ pub fn fact_label(lang: Lang, member: &str) -> &str {
         "expires_at" => ("Key expired", "Schlüssel abgelaufen"),
         "model" => ("Model", "Modell"),
         "budget" => ("Key budget per period", "Budget des Schlüssels pro Zeitraum"),
+        "payment_error" => ("Why the payment failed", "Warum die Zahlung scheiterte"),
         "budget_used" => ("Spent this period", "In diesem Zeitraum ausgegeben"),
         "budget_resets_at" => ("Budget renews", "Budget erneuert sich"),
         _ => return member,

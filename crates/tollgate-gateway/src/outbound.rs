@@ -39,6 +39,30 @@ impl Outbound {
     }
 
     async fn send(&self, url: &str, headers: &[(&'static str, String)], body: String) -> Result<u16, String> {
+        Ok(self.exchange(url, headers, body).await?.status().as_u16())
+    }
+
+    /// POSTs `body` (JSON) to `url` and reads the answer: its status and at most 64 KiB of
+    /// its body. Gives up after `timeout`.
+    pub async fn post_for_answer(&self, url: &str, body: String, timeout: Duration) -> Result<(u16, Bytes), String> {
+        let answer = async {
+            let response = self.exchange(url, &[], body).await?;
+            let status = response.status().as_u16();
+            let limited = http_body_util::Limited::new(response.into_body(), 64 << 10);
+            let bytes = http_body_util::BodyExt::collect(limited).await.map_err(|e| e.to_string())?.to_bytes();
+            Ok((status, bytes))
+        };
+        tokio::time::timeout(timeout, answer)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())))
+    }
+
+    async fn exchange(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
         let base = UpstreamBase::parse(url).ok_or_else(|| format!("{url:?} is not an http(s) URL"))?;
         let after = url.split_once("://").map_or("", |(_, rest)| &rest[base.authority.len()..]);
         let after = after.split('#').next().unwrap_or("");
@@ -52,7 +76,7 @@ impl Outbound {
         target: &str,
         headers: &[(&'static str, String)],
         body: String,
-    ) -> Result<u16, String> {
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
         let trust = base.tls.then(|| self.trust.trust(None));
         let io = dial(base.authority, trust.as_ref()).await.map_err(|e| e.to_string())?;
         let (mut send, conn) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
@@ -67,7 +91,6 @@ impl Outbound {
             let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
             request.headers_mut().insert(HeaderName::from_static(name), value);
         }
-        let response = send.send_request(request).await.map_err(|e| e.to_string())?;
-        Ok(response.status().as_u16())
+        send.send_request(request).await.map_err(|e| e.to_string())
     }
 }

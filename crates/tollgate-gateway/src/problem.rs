@@ -62,6 +62,8 @@ pub struct Problem<'a> {
     pub who: Option<&'a Admitted>,
     /// The settings, for the problem type base and the billing link template.
     pub settings: &'a Settings,
+    /// A `type` URI of another registry (the draft Payment scheme's) instead of the base's.
+    pub type_uri: Option<&'a str>,
 }
 
 impl Problem<'_> {
@@ -81,10 +83,14 @@ impl Problem<'_> {
         // `type`: the base, then `INSUFFICIENT_CREDITS` as `insufficient-credits` (codes are
         // ASCII capitals and underscores: nothing to escape), without a String per answer.
         out.extend_from_slice(b"{\"type\":");
-        serde_json::to_writer(&mut out, &self.settings.problem_type_base).expect("writing to a Vec cannot fail");
-        out.pop(); // the base's closing quote
-        out.extend(code.bytes().map(|b| if b == b'_' { b'-' } else { b.to_ascii_lowercase() }));
-        out.push(b'"');
+        if let Some(uri) = self.type_uri {
+            serde_json::to_writer(&mut out, uri).expect("writing to a Vec cannot fail");
+        } else {
+            serde_json::to_writer(&mut out, &self.settings.problem_type_base).expect("writing to a Vec cannot fail");
+            out.pop(); // the base's closing quote
+            out.extend(code.bytes().map(|b| if b == b'_' { b'-' } else { b.to_ascii_lowercase() }));
+            out.push(b'"');
+        }
         member(&mut out, "title", title);
         out.extend_from_slice(format!(",\"status\":{}", self.reason.status()).as_bytes());
         member(&mut out, "detail", &detail);

@@ -296,7 +296,8 @@ impl Node {
         };
         let mut gateway = Gateway::new(live.clone(), settlement.clone(), console.hub().clone(), traffic.clone())
             .with_request_log(request_log.clone())
-            .with_webhooks(Arc::new(crate::payment_hooks::PaymentHooks(console.clone())));
+            .with_webhooks(Arc::new(crate::payment_hooks::PaymentHooks(console.clone())))
+            .with_payments(Arc::new(crate::payment_hooks::PaymentHooks(console.clone())));
         if let Some(cluster) = &cluster {
             gateway = gateway.with_leases(cluster.leases());
         }

@@ -10,6 +10,7 @@ use serde_json::json;
 use tollgate_core::console::payments;
 use tollgate_core::store::payments::{PaymentOutcome, ReceiveError};
 use tollgate_core::{Console, ConsoleError};
+use tollgate_gateway::payments::{Credit, Payments};
 use tollgate_gateway::webhooks::{WebhookAnswer, Webhooks};
 
 /// Webhooks applied to `console`.
@@ -52,6 +53,26 @@ impl Webhooks for PaymentHooks {
                 }
             };
             WebhookAnswer { status, json: json.to_string() }
+        })
+    }
+}
+
+impl Payments for PaymentHooks {
+    fn taken<'a>(&'a self, payment_id: &'a str) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>> {
+        Box::pin(async move { payments::taken(&self.0, payment_id).await.map_err(|e| e.to_string()) })
+    }
+
+    fn credit<'a>(&'a self, credit: Credit<'a>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let settled = payments::Settled {
+                tenant: credit.tenant,
+                payment_id: credit.payment_id,
+                credits: credit.credits,
+                transaction: credit.transaction,
+                payer: credit.payer,
+                via: credit.via,
+            };
+            payments::credit_settled(&self.0, settled).await.map_err(|e| e.to_string())
         })
     }
 }

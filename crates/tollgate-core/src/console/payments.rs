@@ -47,7 +47,7 @@ pub async fn receive_stripe(console: &Console, signature: Option<&str>, body: &[
     }
     let done = stripe::apply(console, &ctx, &event).await?;
     let mut tx = console.store().write().await.map_err(ConsoleError::from)?;
-    payments::record(&mut tx, &event.id, &event.kind, ctx.now, &done).await.map_err(ConsoleError::from)?;
+    payments::record(&mut tx, "stripe", &event.id, &event.kind, ctx.now, &done).await.map_err(ConsoleError::from)?;
     tx.commit().await.map_err(ConsoleError::from)?;
     let event = recorded(console, &event.id).await?.expect("just written");
     Ok(Receipt { event, replayed: false })
@@ -56,4 +56,45 @@ pub async fn receive_stripe(console: &Console, signature: Option<&str>, body: &[
 async fn recorded(console: &Console, event_id: &str) -> Result<Option<PaymentEvent>, ConsoleError> {
     let mut conn = console.store().reader().await?;
     Ok(payments::event(&mut conn, event_id).await?)
+}
+
+/// Whether machine payment `payment_id` (x402 or a Payment credential) was taken already.
+pub async fn taken(console: &Console, payment_id: &str) -> Result<bool, ConsoleError> {
+    Ok(recorded(console, payment_id).await?.is_some())
+}
+
+/// A settled machine payment to credit.
+pub struct Settled<'a> {
+    pub tenant: &'a str,
+    /// The payment's id (network, payer and nonce): credited once, whatever happens.
+    pub payment_id: &'a str,
+    pub credits: i64,
+    /// The settlement's transaction on its network.
+    pub transaction: &'a str,
+    pub payer: Option<&'a str>,
+    /// `x402` or `payment` (the header it came in), recorded as the event's type.
+    pub via: &'a str,
+}
+
+/// Credits a settled machine payment: a top-up through the ledger, idempotent by the
+/// payment (a replay credits nothing twice), with the transaction in its note, and a record
+/// among the payment events (provider `x402`).
+pub async fn credit_settled(console: &Console, payment: Settled<'_>) -> Result<(), ConsoleError> {
+    use crate::store::credits::TopUp;
+    let ctx = Ctx::now("x402");
+    let payer = payment.payer.unwrap_or("an unnamed payer");
+    let top_up = TopUp {
+        tenant: payment.tenant.to_string(),
+        amount: payment.credits,
+        idempotency_key: payment.payment_id.to_string(),
+        note: Some(format!("x402 payment {} from {payer}", payment.transaction)),
+        paid_minor: None,
+    };
+    top_up.run(console, &ctx).await?;
+    let detail = format!("topped up {} credits (transaction {}, from {payer})", payment.credits, payment.transaction);
+    let done = payments::Done::new(Some(payment.tenant), payments::PaymentOutcome::Applied, detail);
+    let mut tx = console.store().write().await?;
+    payments::record(&mut tx, "x402", payment.payment_id, payment.via, ctx.now, &done).await?;
+    tx.commit().await?;
+    Ok(())
 }

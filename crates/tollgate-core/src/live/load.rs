@@ -117,7 +117,8 @@ pub(crate) enum Fresh {
     Plan(Plan),
     /// Every route (a change to one can change which matches first).
     Routes(Vec<Route>),
-    Settings(Settings),
+    /// Boxed: settings are large, and the other changes are many.
+    Settings(Box<Settings>),
     /// The target is gone or names nothing memory holds.
     Nothing,
 }
@@ -135,7 +136,7 @@ impl Fresh {
             Some(("plan", slug)) => plans::find(conn, slug).await?.map_or(Self::Nothing, Self::Plan),
             Some(("route", _)) => Self::Routes(routes::list(conn).await?),
             _ if target == "settings" => {
-                Self::Settings(settings::load(conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?)
+                Self::Settings(Box::new(settings::load(conn).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?))
             }
             _ => Self::Nothing,
         })
@@ -180,7 +181,7 @@ impl Live {
             Fresh::Settings(settings) => {
                 let mut held = self.settings.write().expect("settings lock");
                 if newer(held.version) {
-                    *held = Versioned { version, value: Arc::new(settings) };
+                    *held = Versioned { version, value: Arc::new(*settings) };
                 }
             }
             Fresh::Nothing => {}

@@ -21,6 +21,9 @@ use crate::store::keys::{PresentedKey, digest};
 /// A key's own standing, as its caller reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyStanding {
+    /// The tenant's id, for the gateway (not shown).
+    #[serde(skip)]
+    pub tenant_id: i64,
     pub key: KeyFacts,
     /// The tenant's slug.
     pub tenant: String,
@@ -139,6 +142,7 @@ impl Live {
         });
         let billing_link = t.billing_link.clone().unwrap_or_else(|| billing_template.replace("{tenant}", &t.slug));
         Ok(KeyStanding {
+            tenant_id: t.id,
             key: KeyFacts {
                 prefix: key.prefix.clone(),
                 scopes: key.scopes.clone(),

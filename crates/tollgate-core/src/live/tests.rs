@@ -87,15 +87,15 @@ fn a_change_read_before_a_newer_one_but_applied_after_it_is_dropped() {
     let live = Live::default();
     live.apply(tenant_change(Standing::Active, false), 4);
     live.apply(Fresh::Routes(vec![route(1)]), 4);
-    live.apply(Fresh::Settings(settings("a")), 4);
+    live.apply(Fresh::Settings(Box::new(settings("a"))), 4);
 
     live.apply(tenant_change(Standing::Blocked, true), 6);
     live.apply(Fresh::Routes(vec![route(3)]), 6);
-    live.apply(Fresh::Settings(settings("c")), 6);
+    live.apply(Fresh::Settings(Box::new(settings("c"))), 6);
     // Write 5 committed before write 6 but reached memory after it.
     live.apply(tenant_change(Standing::Suspended, false), 5);
     live.apply(Fresh::Routes(vec![route(2)]), 5);
-    live.apply(Fresh::Settings(settings("b")), 5);
+    live.apply(Fresh::Settings(Box::new(settings("b"))), 5);
 
     let t = live.tenant(1).unwrap();
     assert_eq!((t.standing, t.version), (Standing::Blocked, 6), "the tenant stays at the newer write");
@@ -121,7 +121,7 @@ fn reconciliation_repairs_what_is_not_newer_than_the_database_and_counts_it() {
     let live = Live::default();
     live.apply(tenant_change(Standing::Active, false), 5);
     live.apply(Fresh::Routes(vec![route(1)]), 5);
-    live.apply(Fresh::Settings(settings("a")), 5);
+    live.apply(Fresh::Settings(Box::new(settings("a"))), 5);
 
     // The database at write 5 agrees: nothing to do.
     let db = snapshot(5, tenant(Standing::Active), key(false), vec![route(1)], settings("a"));

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use crate::ConsoleError;
 use crate::domain::cidr::{self, Cidr};
 use crate::domain::metering::{self, ModelPrice};
+use crate::domain::payment_terms;
 use crate::domain::validate;
+use crate::domain::x402::X402Terms;
 use crate::store::tenants::Tenant;
 use crate::store::{Connection, on};
 
@@ -74,6 +76,28 @@ pub struct Settings {
     pub model_prices: Vec<ModelPrice>,
     /// Percent added to every usage price (0–1000), e.g. 20 sells at 1.2× the table.
     pub price_markup_percent: i64,
+    /// x402: the CAIP-2 network payments are taken on (e.g. `eip155:8453`); empty: x402 and
+    /// the Payment challenge are off.
+    pub x402_network: String,
+    /// x402: the EIP-3009 token contract paid in (e.g. USDC's address on that network).
+    pub x402_asset: String,
+    /// x402: the token's EIP-712 domain name and version (`USD Coin` and `2` for USDC on Base).
+    pub x402_asset_name: String,
+    pub x402_asset_version: String,
+    /// x402: the address payments go to.
+    pub x402_pay_to: String,
+    /// x402: the facilitator that verifies and settles payments (`…/verify`, `…/settle`).
+    pub x402_facilitator_url: String,
+    /// x402: credits one atomic unit of the asset buys (USDC has 6 decimals: 1 unit is
+    /// 0.000001 USDC).
+    pub x402_credits_per_unit: i64,
+    /// x402: the top-ups offered in a 402, in credits (the smallest that covers the call first).
+    pub x402_top_ups: Vec<i64>,
+    /// x402: seconds a signed payment stays valid.
+    pub x402_max_timeout_seconds: i64,
+    /// The secret binding the `id` of Payment challenges (HMAC-SHA256); empty: a random one
+    /// per process (nodes sharing a database need the same one set here).
+    pub payment_challenge_secret: String,
 }
 
 impl Default for Settings {
@@ -97,7 +121,37 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             model_prices: Vec::new(),
             price_markup_percent: 0,
+            x402_network: String::new(),
+            x402_asset: String::new(),
+            x402_asset_name: "USD Coin".into(),
+            x402_asset_version: "2".into(),
+            x402_pay_to: String::new(),
+            x402_facilitator_url: String::new(),
+            x402_credits_per_unit: 1,
+            x402_top_ups: vec![1_000, 10_000],
+            x402_max_timeout_seconds: 60,
+            payment_challenge_secret: String::new(),
         }
+    }
+}
+
+impl Settings {
+    /// How x402 payments are taken, when they are on (network, asset, payee and facilitator
+    /// all set).
+    pub fn x402_terms(&self) -> Option<X402Terms> {
+        let on = [&self.x402_network, &self.x402_asset, &self.x402_pay_to, &self.x402_facilitator_url]
+            .iter()
+            .all(|v| !v.is_empty());
+        on.then(|| X402Terms {
+            network: self.x402_network.clone(),
+            asset: self.x402_asset.clone(),
+            asset_name: self.x402_asset_name.clone(),
+            asset_version: self.x402_asset_version.clone(),
+            pay_to: self.x402_pay_to.clone(),
+            credits_per_unit: self.x402_credits_per_unit,
+            top_ups: self.x402_top_ups.clone(),
+            max_timeout_seconds: u64::try_from(self.x402_max_timeout_seconds).unwrap_or(60),
+        })
     }
 }
 
@@ -225,6 +279,25 @@ pub(crate) fn apply(s: &mut Settings, key: &str, value: &serde_json::Value) -> R
             s.model_prices = prices;
         }
         "price_markup_percent" => s.price_markup_percent = metering::check_markup(key, typed(key, value)?)?,
+        "x402_network" => s.x402_network = payment_terms::network(key, &typed::<String>(key, value)?)?,
+        "x402_asset" => s.x402_asset = payment_terms::address(key, &typed::<String>(key, value)?)?,
+        "x402_asset_name" => s.x402_asset_name = payment_terms::label(key, &typed::<String>(key, value)?)?,
+        "x402_asset_version" => s.x402_asset_version = payment_terms::label(key, &typed::<String>(key, value)?)?,
+        "x402_pay_to" => s.x402_pay_to = payment_terms::address(key, &typed::<String>(key, value)?)?,
+        "x402_facilitator_url" => {
+            let url = typed::<String>(key, value)?;
+            s.x402_facilitator_url = if url.trim().is_empty() { String::new() } else { validate::http_url(key, &url)? };
+        }
+        "x402_credits_per_unit" => {
+            s.x402_credits_per_unit = within(key, typed(key, value)?, 1..=1_000_000_000, "1-1000000000")?
+        }
+        "x402_top_ups" => s.x402_top_ups = payment_terms::top_ups(key, &typed::<Vec<i64>>(key, value)?)?,
+        "x402_max_timeout_seconds" => {
+            s.x402_max_timeout_seconds = within(key, typed(key, value)?, 10..=3600, "10-3600")?
+        }
+        "payment_challenge_secret" => {
+            s.payment_challenge_secret = payment_terms::secret(key, &typed::<String>(key, value)?)?
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -322,6 +395,46 @@ pub struct SettingsSet {
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 0, maximum = 1000)]
     pub price_markup_percent: Option<i64>,
+    /// x402: the CAIP-2 network, e.g. eip155:8453; empty turns x402 and Payment challenges off.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")]
+    pub x402_network: Option<String>,
+    /// x402: the token contract paid in (0x…).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^0x[0-9a-fA-F]{40}$")]
+    pub x402_asset: Option<String>,
+    /// x402: the token's EIP-712 domain name (USDC on Base: "USD Coin").
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[ -~]+$")]
+    pub x402_asset_name: Option<String>,
+    /// x402: the token's EIP-712 domain version (USDC: "2").
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[ -~]+$")]
+    pub x402_asset_version: Option<String>,
+    /// x402: the address payments go to (0x…).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^0x[0-9a-fA-F]{40}$")]
+    pub x402_pay_to: Option<String>,
+    /// x402: the facilitator's URL (it answers /verify and /settle).
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^https?://[^\s/?#:][^\s]*$")]
+    pub x402_facilitator_url: Option<String>,
+    /// x402: credits one atomic unit of the asset buys, 1–1000000000.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    pub x402_credits_per_unit: Option<i64>,
+    /// x402: the top-ups offered, in credits, comma-separated (at most 8).
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    #[schema(max_items = 8)]
+    pub x402_top_ups: Option<Vec<i64>>,
+    /// x402: seconds a signed payment stays valid, 10–3600.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(minimum = 10, maximum = 3600)]
+    pub x402_max_timeout_seconds: Option<i64>,
+    /// The secret binding Payment challenges (at least 32 characters); empty: random per process.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(pattern = r"^$|^[!-~]{32,256}$")]
+    pub payment_challenge_secret: Option<String>,
 }
 
 /// The CLI's `--model-price gpt-4o-mini=150:600`.
@@ -345,6 +458,9 @@ pub(crate) fn redacted(s: &Settings) -> Settings {
     let mut shown = s.clone();
     if !shown.stripe_webhook_secret.is_empty() {
         shown.stripe_webhook_secret = format!("whsec_… (set, {} characters)", s.stripe_webhook_secret.len());
+    }
+    if !shown.payment_challenge_secret.is_empty() {
+        shown.payment_challenge_secret = format!("(set, {} characters)", s.payment_challenge_secret.len());
     }
     shown
 }

@@ -10,6 +10,7 @@ mod hang_up;
 mod https_gateway;
 mod listeners;
 mod live_node;
+mod machine_payments;
 mod metrics;
 mod openai_client;
 #[path = "../../../tollgate-core/tests/it/pg_server.rs"]

@@ -1031,6 +1031,11 @@ export interface Settings {
   metrics_listen: string;
   /** What each model costs on routes metered by `usage`, in credits per million tokens. */
   model_prices: ModelPrice[];
+  /**
+   * The secret binding the `id` of Payment challenges (HMAC-SHA256); empty: a random one
+   * per process (nodes sharing a database need the same one set here).
+   */
+  payment_challenge_secret: string;
   /** Percent added to every usage price (0–1000), e.g. 20 sells at 1.2× the table. */
   price_markup_percent: number;
   /** Base URI of the `type` member of problem responses; the code is appended. */
@@ -1054,6 +1059,29 @@ export interface Settings {
    * the ledger (one entry per tenant): the most usage a crash can lose.
    */
   usage_flush_ms: number;
+  /** x402: the EIP-3009 token contract paid in (e.g. USDC's address on that network). */
+  x402_asset: string;
+  /** x402: the token's EIP-712 domain name and version (`USD Coin` and `2` for USDC on Base). */
+  x402_asset_name: string;
+  x402_asset_version: string;
+  /**
+   * x402: credits one atomic unit of the asset buys (USDC has 6 decimals: 1 unit is
+   * 0.000001 USDC).
+   */
+  x402_credits_per_unit: number;
+  /** x402: the facilitator that verifies and settles payments (`…/verify`, `…/settle`). */
+  x402_facilitator_url: string;
+  /** x402: seconds a signed payment stays valid. */
+  x402_max_timeout_seconds: number;
+  /**
+   * x402: the CAIP-2 network payments are taken on (e.g. `eip155:8453`); empty: x402 and
+   * the Payment challenge are off.
+   */
+  x402_network: string;
+  /** x402: the address payments go to. */
+  x402_pay_to: string;
+  /** x402: the top-ups offered in a 402, in credits (the smallest that covers the call first). */
+  x402_top_ups: number[];
 }
 
 /** `settings.get`. */
@@ -1101,6 +1129,8 @@ export interface SettingsSet {
    * credits per million tokens, repeated (`--model-price gpt-4o-mini=150:600`).
    */
   model_prices?: ModelPrice[] | null;
+  /** The secret binding Payment challenges (at least 32 characters); empty: random per process. */
+  payment_challenge_secret?: string | null;
   /** Percent added to every usage price, 0–1000. */
   price_markup_percent?: number | null;
   /** Base URI of the `type` member of problem responses, an http(s) URL. */
@@ -1124,6 +1154,24 @@ export interface SettingsSet {
    * crash can lose (in the tenant's favour).
    */
   usage_flush_ms?: number | null;
+  /** x402: the token contract paid in (0x…). */
+  x402_asset?: string | null;
+  /** x402: the token's EIP-712 domain name (USDC on Base: "USD Coin"). */
+  x402_asset_name?: string | null;
+  /** x402: the token's EIP-712 domain version (USDC: "2"). */
+  x402_asset_version?: string | null;
+  /** x402: credits one atomic unit of the asset buys, 1–1000000000. */
+  x402_credits_per_unit?: number | null;
+  /** x402: the facilitator's URL (it answers /verify and /settle). */
+  x402_facilitator_url?: string | null;
+  /** x402: seconds a signed payment stays valid, 10–3600. */
+  x402_max_timeout_seconds?: number | null;
+  /** x402: the CAIP-2 network, e.g. eip155:8453; empty turns x402 and Payment challenges off. */
+  x402_network?: string | null;
+  /** x402: the address payments go to (0x…). */
+  x402_pay_to?: string | null;
+  /** x402: the top-ups offered, in credits, comma-separated (at most 8). */
+  x402_top_ups?: number[] | null;
 }
 
 /** Whether a tenant may use the API at all, apart from its subscription. */

@@ -143,6 +143,9 @@ pub struct DenialFacts {
     /// as it is rare, to keep every denial small.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<Box<String>>,
+    /// Why a payment the request carried was not taken (`PAYMENT_FAILED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_error: Option<Box<String>>,
     /// The key's budget, for `KEY_BUDGET_EXHAUSTED` (boxed for the same reason).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Box<BudgetFacts>>,

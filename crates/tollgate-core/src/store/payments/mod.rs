@@ -128,10 +128,11 @@ pub(crate) async fn count_delivery(conn: &mut Connection, event_id: &str) -> sql
     Ok(())
 }
 
-/// Records what a delivery of Stripe event `event_id` (of type `kind`) did; a redelivery
-/// updates the record and counts itself.
+/// Records what a delivery of `provider`'s event `event_id` (of type `kind`) did; a
+/// redelivery updates the record and counts itself.
 pub(crate) async fn record(
     conn: &mut Connection,
+    provider: &str,
     event_id: &str,
     kind: &str,
     at: DateTime<Utc>,
@@ -139,7 +140,7 @@ pub(crate) async fn record(
 ) -> sqlx::Result<()> {
     on!(conn, |c| sqlx::query(
         "INSERT INTO payment_events (event_id, provider, type, received_at, tenant, outcome, detail, deliveries)
-         VALUES ($1, 'stripe', $2, $3, $4, $5, $6, 1)
+         VALUES ($1, $7, $2, $3, $4, $5, $6, 1)
          ON CONFLICT (event_id) DO UPDATE SET tenant = excluded.tenant, outcome = excluded.outcome,
             detail = excluded.detail, deliveries = payment_events.deliveries + 1",
     )
@@ -149,6 +150,7 @@ pub(crate) async fn record(
     .bind(&done.tenant)
     .bind(done.outcome)
     .bind(&done.detail)
+    .bind(provider)
     .execute(c)
     .await
     .map(|done| done.rows_affected()))?;

@@ -9,14 +9,43 @@
 //   /paid-two     two entries: a solana one first (the EVM-only client skips it), then the EVM one
 //   /custom-asset a non-default token (the official client refuses it unless spend controls are off)
 //   /no-header    a 402 with only a problem+json body (no PAYMENT-REQUIRED) -> client refuses
+//   /keyed        like /paid, but first needs the API key (Authorization: Bearer KEY or X-API-Key: KEY,
+//                 KEY = $MOCK_API_KEY, default "test-key"); without it: 401 + WWW-Authenticate: Bearer
 //   /free         200, no payment
 // A paid request: decode PAYMENT-SIGNATURE, match `accepted` against our accepts (core fields equal,
 // our extra a subset of theirs), POST the facilitator's /verify then /settle with
 // {x402Version, paymentPayload, paymentRequirements: <our matching entry>}, answer 200 with
 // PAYMENT-RESPONSE (base64 JSON of the settle answer). Failures answer 402 with a fresh
 // PAYMENT-REQUIRED whose `error` says why (settle failure: PAYMENT-RESPONSE with success:false).
+//
+// The HTTP "Payment" authentication scheme (draft-ryan-httpauth-payment) carrying x402, routes (any method):
+//   /mpp/paid     402 + one `WWW-Authenticate: Payment ... method="x402", intent="charge"` line
+//   /mpp/keyed    needs the API key first (401 + Bearer otherwise); its 402 has two WWW-Authenticate
+//                 lines: `Bearer realm="tollgate-mock"` and the Payment challenge
+//   /mpp/multi    one comma-joined WWW-Authenticate line: Bearer, a Payment method="tempo" challenge
+//                 (this server never accepts it), then the x402 Payment challenge
+// Challenge: mppx Challenge.from({realm, method:"x402", intent:"charge", request, description, expires,
+// meta: {nonce: <16 random bytes, base64url>}, secretKey}) so
+// `id` = base64url(HMAC-SHA256(secret, realm|method|intent|request|expires|digest|opaque)) and
+// opaque = base64url(JCS {"nonce": ...}) makes each id unique;
+// request = {amount, currency: asset, recipient: payTo, description,
+//            methodDetails: {x402Version: 2, resource, accepted: <the x402 accepts entry>}}.
+// Credential: `Payment-Authorization: Payment <b64url>` or `Authorization: Payment <b64url>` (both at
+// once: 400). Checks, in order: decodes (else 402 malformed-credential), Challenge.verify + realm, method,
+// intent (else invalid-challenge), not expired (invalid-challenge), issued for this URL and offer
+// (invalid-challenge), id not used before (invalid-challenge; ids are single-use and reserved before the
+// facilitator is called), payload.accepted matches the offer (verification-failed), then facilitator
+// /verify and /settle with {x402Version: 2, paymentPayload: credential.payload, paymentRequirements:
+// methodDetails.accepted} (verification-failed with the facilitator's reason). A failed verify or
+// settle frees the id again. Success: 200, Cache-Control: private, `Payment-Receipt: b64url-nopad JSON
+// {status:"success", method:"x402", timestamp, reference: <settle transaction>}`. Every 402 carries a
+// fresh challenge, Cache-Control: no-store and an application/problem+json body
+// {type: https://paymentauth.org/problems/<kind>, title, status, detail, challengeId}.
+// Env: MPP_SECRET (HMAC key), MPP_REALM (default "tollgate-mock"), MPP_TTL_SECONDS (default 300).
 
 import http from "node:http";
+import { randomBytes } from "node:crypto";
+import { Challenge, Credential, Receipt } from "mppx";
 
 const FACILITATOR_URL = (process.env.FACILITATOR_URL || "").replace(/\/+$/, "");
 if (!FACILITATOR_URL) {
@@ -24,6 +53,10 @@ if (!FACILITATOR_URL) {
   process.exit(2);
 }
 const PAY_TO = process.env.PAY_TO || "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"; // anvil's third address
+const API_KEY = process.env.MOCK_API_KEY || "test-key";
+const MPP_SECRET = process.env.MPP_SECRET || "tollgate-mock-secret-0123456789abcdef";
+const MPP_REALM = process.env.MPP_REALM || "tollgate-mock";
+const MPP_TTL_SECONDS = Number(process.env.MPP_TTL_SECONDS || 300);
 
 const USDC_BASE_SEPOLIA = {
   scheme: "exact",
@@ -56,6 +89,13 @@ const ROUTES = {
       extra: { name: "Tollgate Test Token", version: "1" },
     },
   ],
+  "/keyed": [USDC_BASE_SEPOLIA],
+};
+const KEYED = new Set(["/keyed", "/mpp/keyed"]);
+const MPP_ROUTES = {
+  "/mpp/paid": { accepted: USDC_BASE_SEPOLIA, bearer: false, tempo: false, joined: false },
+  "/mpp/keyed": { accepted: USDC_BASE_SEPOLIA, bearer: true, tempo: false, joined: false },
+  "/mpp/multi": { accepted: USDC_BASE_SEPOLIA, bearer: true, tempo: true, joined: true },
 };
 
 const b64 = (obj) => Buffer.from(JSON.stringify(obj), "utf8").toString("base64"); // standard alphabet, padded
@@ -100,6 +140,150 @@ function challenge(res, url, accepts, error) {
   problem(res, 402, { "PAYMENT-REQUIRED": b64(paymentRequired(url, accepts, error)) }, "Payment Required", error);
 }
 
+function apiKeyOk(req) {
+  const auth = req.headers.authorization || "";
+  const m = auth.match(/^Bearer\s+(\S+)$/i);
+  return (m && m[1] === API_KEY) || req.headers["x-api-key"] === API_KEY;
+}
+function unauthorized(res) {
+  res.writeHead(401, {
+    "Content-Type": "application/problem+json",
+    "Cache-Control": "no-store",
+    "WWW-Authenticate": `Bearer realm="${MPP_REALM}"`,
+  });
+  res.end(JSON.stringify({ type: "https://tollgate.invalid/problems/unauthorized", title: "Unauthorized", status: 401, detail: "API key required (Authorization: Bearer KEY or X-API-Key: KEY)" }));
+}
+
+// ---- HTTP "Payment" authentication scheme, method "x402", intent "charge" ----
+const rfc3339 = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const consumedChallenges = new Set(); // challenge ids used (or being used right now)
+
+function mppResource(url) {
+  return { url, description: "Tollgate mock resource", mimeType: "application/json" };
+}
+function mppRequest(url, accepted) {
+  return {
+    amount: accepted.amount,
+    currency: accepted.asset,
+    recipient: accepted.payTo,
+    description: "Tollgate mock resource",
+    methodDetails: { x402Version: 2, resource: mppResource(url), accepted },
+  };
+}
+function mppChallenge(url, accepted) {
+  return Challenge.from({
+    realm: MPP_REALM,
+    method: "x402",
+    intent: "charge",
+    request: mppRequest(url, accepted),
+    description: "One call to the Tollgate mock resource",
+    expires: rfc3339(Date.now() + MPP_TTL_SECONDS * 1000),
+    // A random nonce in `opaque` (HMAC-bound, echoed by the client) makes every id unique. Without it
+    // the id is a pure function of (realm, method, intent, request, expires): two 402s for the same
+    // resource in the same second get the SAME id, and a single-use id store refuses the second one.
+    meta: { nonce: randomBytes(16).toString("base64url") },
+    secretKey: MPP_SECRET, // mppx reads it from the parameters (its second argument is ignored)
+  });
+}
+// A challenge for a method this server never accepts, to make clients pick the right one.
+function tempoChallenge() {
+  return Challenge.from({
+    realm: MPP_REALM,
+    method: "tempo",
+    intent: "charge",
+    request: { amount: "10000", currency: "0x20c0000000000000000000000000000000000001", recipient: PAY_TO, methodDetails: { chainId: 4217 } },
+    expires: rfc3339(Date.now() + MPP_TTL_SECONDS * 1000),
+    secretKey: MPP_SECRET,
+  });
+}
+const MPP_TITLES = {
+  "payment-required": "Payment Required",
+  "malformed-credential": "Malformed Credential",
+  "invalid-challenge": "Invalid Challenge",
+  "verification-failed": "Payment Verification Failed",
+};
+function mppPaymentRequired(res, url, route, kind, detail) {
+  const ch = mppChallenge(url, route.accepted);
+  const values = [];
+  if (route.bearer) values.push(`Bearer realm="${MPP_REALM}"`);
+  if (route.tempo) values.push(Challenge.serialize(tempoChallenge()));
+  values.push(Challenge.serialize(ch));
+  const text = JSON.stringify({
+    type: `https://paymentauth.org/problems/${kind}`,
+    title: MPP_TITLES[kind],
+    status: 402,
+    detail,
+    challengeId: ch.id,
+  });
+  res.writeHead(402, {
+    "Content-Type": "application/problem+json",
+    "Cache-Control": "no-store",
+    "WWW-Authenticate": route.joined ? values.join(", ") : values, // an array: one header line each
+  });
+  res.end(text);
+}
+
+async function mppHandle(req, res, url, route) {
+  const fail = (kind, detail) => mppPaymentRequired(res, url, route, kind, detail);
+  const fromPaymentAuthorization = req.headers["payment-authorization"];
+  const auth = req.headers.authorization;
+  const fromAuthorization = auth && /^Payment\s/i.test(auth) ? auth : undefined;
+  if (fromPaymentAuthorization && fromAuthorization) {
+    return problem(res, 400, {}, "Bad Request", "more than one Payment credential (Authorization and Payment-Authorization)");
+  }
+  const raw = fromPaymentAuthorization ?? fromAuthorization;
+  if (!raw) return fail("payment-required", "Payment is required.");
+
+  let credential;
+  try {
+    credential = Credential.deserialize(raw);
+  } catch (e) {
+    return fail("malformed-credential", `credential is not base64url JSON of {challenge, payload}: ${e.message}`);
+  }
+  const ch = credential.challenge;
+  if (!Challenge.verify(ch, { secretKey: MPP_SECRET }) || ch.realm !== MPP_REALM || ch.method !== "x402" || ch.intent !== "charge") {
+    return fail("invalid-challenge", "challenge id does not match its parameters (not issued by this server)");
+  }
+  if (!ch.expires || Date.parse(ch.expires) <= Date.now()) return fail("invalid-challenge", "challenge expired");
+  const details = ch.request?.methodDetails;
+  if (details?.resource?.url !== url || !deepEqual(details?.accepted, route.accepted)) {
+    return fail("invalid-challenge", "challenge was issued for another resource or price");
+  }
+  if (consumedChallenges.has(ch.id)) return fail("invalid-challenge", "challenge already used");
+  consumedChallenges.add(ch.id); // reserved before any await: a concurrent replay sees it as used
+
+  let settled;
+  try {
+    const paymentPayload = credential.payload;
+    if (paymentPayload?.x402Version !== 2 || !matches(details.accepted, paymentPayload.accepted)) {
+      consumedChallenges.delete(ch.id);
+      return fail("verification-failed", "payload is not an x402 v2 PaymentPayload for the challenged offer");
+    }
+    const body = { x402Version: 2, paymentPayload, paymentRequirements: details.accepted };
+    const verified = await facilitator("/verify", body);
+    if (!verified.isValid) {
+      consumedChallenges.delete(ch.id);
+      return fail("verification-failed", verified.invalidReason || "invalid payment");
+    }
+    settled = await facilitator("/settle", body);
+    if (!settled.success) {
+      consumedChallenges.delete(ch.id);
+      return fail("verification-failed", settled.errorReason || "settlement failed");
+    }
+  } catch (e) {
+    consumedChallenges.delete(ch.id);
+    throw e;
+  }
+  const receipt = { status: "success", method: "x402", timestamp: rfc3339(Date.now()), reference: settled.transaction };
+  Receipt.from(receipt); // mppx's schema check
+  res.writeHead(200, {
+    "Content-Type": "application/json",
+    "Cache-Control": "private",
+    "Payment-Receipt": Receipt.serialize(receipt),
+  });
+  res.end(JSON.stringify({ paid: true, path: new URL(url).pathname, payer: settled.payer, challengeId: ch.id }));
+}
+
 async function facilitator(path, body) {
   const r = await fetch(`${FACILITATOR_URL}${path}`, {
     method: "POST",
@@ -120,6 +304,9 @@ const server = http.createServer(async (req, res) => {
     if (u.pathname === "/no-header") {
       return problem(res, 402, {}, "Payment Required", "this 402 carries no PAYMENT-REQUIRED header");
     }
+    if (KEYED.has(u.pathname) && !apiKeyOk(req)) return unauthorized(res);
+    const mppRoute = MPP_ROUTES[u.pathname];
+    if (mppRoute) return await mppHandle(req, res, resourceUrl, mppRoute);
     const accepts = ROUTES[u.pathname];
     if (!accepts) return problem(res, 404, {}, "Not Found", u.pathname);
 

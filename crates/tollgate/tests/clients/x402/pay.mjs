@@ -1,6 +1,6 @@
 // The official x402 v2 client (@x402/fetch + @x402/evm exact scheme) paying a URL.
 //
-//   node pay.mjs URL [--parse-only] [--no-spend-limit] [--method M] [--data BODY]
+//   node pay.mjs URL [--header "Name: value"]... [--parse-only] [--no-spend-limit] [--method M] [--data BODY]
 //
 // Default: GET URL through wrapFetchWithPayment; on a 402 carrying PAYMENT-REQUIRED the wrapper
 // signs an EIP-3009 authorization with a fixed test key and retries with PAYMENT-SIGNATURE.
@@ -22,6 +22,11 @@
 //     selectError:  why the client would refuse to pay (no matching scheme/network, spend controls...)
 // Exits 1 with the parser's message on stderr (and {status, error} on stdout) when parsing fails.
 //
+// --header "Name: value" (repeatable): add this header to every request the wrapper sends (the first
+// request and the paid retry) and to the --parse-only request, e.g. --header "Authorization: Bearer KEY"
+// or --header "X-API-Key: KEY". Split at the first ":", both sides trimmed. Repeating a name appends
+// (fetch joins the values with ", "). A --header Content-Type replaces the JSON default of --data.
+//
 // --no-spend-limit: client.setSpendControls(false). By default the official client only pays known
 // default assets (e.g. USDC on eip155:84532) and at most $1 per payment.
 //
@@ -38,7 +43,9 @@ const PRIVATE_KEY =
 
 function usage(msg) {
   if (msg) process.stderr.write(`${msg}\n`);
-  process.stderr.write("usage: node pay.mjs URL [--parse-only] [--no-spend-limit] [--method M] [--data BODY]\n");
+  process.stderr.write(
+    'usage: node pay.mjs URL [--header "Name: value"]... [--parse-only] [--no-spend-limit] [--method M] [--data BODY]\n',
+  );
   process.exit(2);
 }
 
@@ -48,12 +55,20 @@ let parseOnly = false;
 let noSpendLimit = false;
 let method = "GET";
 let data;
+const extraHeaders = []; // [name, value] pairs from --header, in order
+function parseHeader(h) {
+  const i = h.indexOf(":");
+  const name = i > 0 ? h.slice(0, i).trim() : "";
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) usage(`--header needs "Name: value", got ${JSON.stringify(h)}`);
+  return [name, h.slice(i + 1).trim()];
+}
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === "--parse-only") parseOnly = true;
   else if (a === "--no-spend-limit") noSpendLimit = true;
   else if (a === "--method") method = args[++i] ?? usage("--method needs a value");
   else if (a === "--data") data = args[++i] ?? usage("--data needs a value");
+  else if (a === "--header") extraHeaders.push(parseHeader(args[++i] ?? usage("--header needs a value")));
   else if (a.startsWith("--")) usage(`unknown option ${a}`);
   else if (!url) url = a;
   else usage(`unexpected argument ${a}`);
@@ -67,7 +82,18 @@ if (noSpendLimit) client.setSpendControls(false);
 const httpClient = new x402HTTPClient(client);
 
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
-const init = { method, ...(data !== undefined ? { body: data, headers: { "Content-Type": "application/json" } } : {}) };
+const headers = new Headers();
+if (data !== undefined && !extraHeaders.some(([n]) => n.toLowerCase() === "content-type")) {
+  headers.set("Content-Type", "application/json");
+}
+for (const [name, value] of extraHeaders) {
+  try {
+    headers.append(name, value);
+  } catch (e) {
+    usage(`--header ${name}: ${e.message}`);
+  }
+}
+const init = { method, headers, ...(data !== undefined ? { body: data } : {}) };
 
 if (parseOnly) {
   const res = await fetch(url, init);
