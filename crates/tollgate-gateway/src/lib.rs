@@ -53,6 +53,7 @@ use tollgate_core::live::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::leased::{Leased, Spend};
 use tollgate_core::live::settlement::{Debit, Settlement};
 use tollgate_core::live::{Admitted, Live, Reservation};
+use tollgate_core::store::keys::PresentedKey;
 use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
 use tollgate_core::store::settings::{Durability, Settings};
 use tollgate_core::store::traffic::TrafficLog;
@@ -165,9 +166,49 @@ impl Gateway {
             &settings.x402_facilitator_url,
             &standing.tenant,
             presented_payment,
+            1,
         )
         .await;
         Some((taken, who))
+    }
+
+    /// A call without a key on a route that tenant `tenant_id` pays for per call: its
+    /// payment for the route's ceiling is taken (crediting that tenant), or it is told how to
+    /// pay. `Off` when machine payments are not configured (the call then gets 401).
+    async fn pay_per_call(
+        &self,
+        headers: &http::HeaderMap,
+        route: &tollgate_core::store::routes::Route,
+        tenant_id: i64,
+        settings: &Settings,
+        now: chrono::DateTime<Utc>,
+    ) -> PerCall {
+        let (Some(hooks), Some(terms)) = (self.payments.as_deref(), settings.x402_terms()) else { return PerCall::Off };
+        let Some(tenant) = self.live.tenant(tenant_id) else { return PerCall::Off };
+        let ceiling = tollgate_core::domain::metering::ceiling(route);
+        let Some(presented) = payments::presented(headers, self.challenge_secret(settings), now) else {
+            let facts = DenialFacts { cost: Some(ceiling), ..DenialFacts::default() };
+            return PerCall::Refused { reason: Reason::PayPerCall, facts, problem_type: None, error: None };
+        };
+        let taken = payments::take(
+            hooks,
+            &self.facilitator,
+            &terms,
+            &settings.x402_facilitator_url,
+            &tenant.slug,
+            presented,
+            ceiling,
+        )
+        .await;
+        match taken {
+            Ok(paid) => PerCall::Paid(paid.header()),
+            Err(failure) => PerCall::Refused {
+                reason: Reason::PaymentFailed,
+                facts: DenialFacts { payment_error: Some(Box::new(failure.reason.clone())), ..DenialFacts::default() },
+                problem_type: failure.problem_type,
+                error: Some(failure.reason),
+            },
+        }
     }
 
     /// The same gateway, spending credits from `leases` (a node that shares its database
@@ -405,7 +446,7 @@ impl Gateway {
             let mut response = p.response(audience);
             event.facts = facts_raw;
             if let Some(short) = short.filter(|_| who.is_some()) {
-                self.add_challenges(&mut response, &settings, resource_url.as_deref(), short, None, now);
+                self.add_challenges(&mut response, &settings, resource_url.as_deref(), short, None, false, now);
             }
             response
         };
@@ -445,6 +486,38 @@ impl Gateway {
                 finish.ids.slot = slot;
                 let (parts, body) = request.into_parts();
                 let presented = presented_key(&parts.headers);
+                // A call without a key on a pay-per-call route: it pays for itself or is told how.
+                let mut paid_as = None;
+                if let (Some(tenant_id), PresentedKey::Absent) = (route.pay_per_call_tenant_id, presented) {
+                    match self.pay_per_call(&parts.headers, &route, tenant_id, &settings, now).await {
+                        PerCall::Off => {}
+                        PerCall::Paid(header) => {
+                            paid = Some(header);
+                            paid_as = Some(tenant_id);
+                        }
+                        PerCall::Refused { reason, facts, problem_type, error } => {
+                            let mut response = if reason == Reason::PayPerCall {
+                                keyless(event, reason, facts)
+                            } else {
+                                problem_typed(reason, facts, None, event, problem_type)
+                            };
+                            let ceiling = tollgate_core::domain::metering::ceiling(&route);
+                            self.add_challenges(
+                                &mut response,
+                                &settings,
+                                resource_url.as_deref(),
+                                ceiling,
+                                error.as_deref(),
+                                true,
+                                now,
+                            );
+                            finish_headers(&mut response, &request_id, None, None);
+                            event.status = response.status().as_u16();
+                            finish.publish();
+                            return response;
+                        }
+                    }
+                }
                 if let Some((taken, who)) = self.take_payment(&parts.headers, presented, client, &settings, now).await {
                     finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
@@ -465,6 +538,7 @@ impl Gateway {
                                 resource_url.as_deref(),
                                 1,
                                 Some(&failure.reason),
+                                false,
                                 now,
                             );
                             finish_headers(&mut response, &request_id, Some(who.balance), None);
@@ -484,14 +558,18 @@ impl Gateway {
                         return response;
                     }
                 };
-                let admission = self.live.admit_at_cost(presented, &route, priced.cost, client, now);
+                let admission = match paid_as {
+                    Some(tenant_id) => self.live.admit_paid(tenant_id, &route, priced.cost, client, now),
+                    None => self.live.admit_at_cost(presented, &route, priced.cost, client, now),
+                };
                 let request = Request::from_parts(parts, priced.body);
                 if let Some(who) = &admission.who {
                     finish.ids.tenant_id = Some(who.tenant_id);
                     event.tenant = Some(who.tenant.clone());
                     event.key_prefix = Some(who.key_prefix.clone());
-                    // With leases, no node knows the balance without asking the database.
-                    event.balance = self.leases.is_none().then_some(who.balance);
+                    // With leases, no node knows the balance without asking the database; a
+                    // call that paid for itself is not told the account's.
+                    event.balance = (self.leases.is_none() && paid_as.is_none()).then_some(who.balance);
                 }
                 match (admission.outcome, admission.who, admission.reservation) {
                     (Outcome::Allow { .. }, Some(who), Some(reservation)) if priced.unpriced.is_some() => {
@@ -545,10 +623,11 @@ impl Gateway {
                                 return response;
                             }
                             Err(Refunded { balance, failure, facts }) => {
-                                event.balance = balance;
+                                let who = Some(&who).filter(|_| paid_as.is_none());
+                                event.balance = balance.filter(|_| who.is_some());
                                 match failure {
                                     Ok(upstream_5xx) => client_response(upstream_5xx),
-                                    Err(reason) => problem(reason, facts, Some(&who), event),
+                                    Err(reason) => problem(reason, facts, who, event),
                                 }
                             }
                         }
@@ -558,8 +637,10 @@ impl Gateway {
                     {
                         keyless(event, Reason::Denied(denial.code), denial.facts)
                     }
+                    // A call that paid for itself learns nothing of the account it is charged to.
                     (Outcome::Deny(denial), who, _) => {
-                        problem(Reason::Denied(denial.code), denial.facts, who.as_ref(), event)
+                        let who = who.as_ref().filter(|_| paid_as.is_none());
+                        problem(Reason::Denied(denial.code), denial.facts, who, event)
                     }
                     (Outcome::Allow { .. }, ..) => unreachable!("an allowed request has a tenant and a reservation"),
                 }
@@ -573,6 +654,7 @@ impl Gateway {
 
     /// Adds the payment challenges of a 402 that `short` more credits would fix, when x402
     /// is on and the request's URL is known.
+    #[allow(clippy::too_many_arguments)]
     fn add_challenges(
         &self,
         response: &mut Response<Body>,
@@ -580,6 +662,7 @@ impl Gateway {
         resource_url: Option<&str>,
         short: i64,
         error: Option<&str>,
+        exact: bool,
         now: chrono::DateTime<Utc>,
     ) {
         let (Some(terms), Some(url)) = (settings.x402_terms(), resource_url) else { return };
@@ -589,7 +672,7 @@ impl Gateway {
             mime_type: None,
         };
         let secret = self.challenge_secret(settings);
-        for (name, value) in payments::challenges(&terms, secret, resource, short.max(1), error, now) {
+        for (name, value) in payments::challenges(&terms, secret, resource, short.max(1), error, exact, now) {
             response.headers_mut().append(name, value);
         }
     }
@@ -940,6 +1023,16 @@ struct Meter<'a> {
     charge_header: Option<&'a str>,
     /// The model the request asked for, priced.
     model: Option<String>,
+}
+
+/// What became of a call without a key on a pay-per-call route.
+enum PerCall {
+    /// Machine payments are off: the call is answered as any call without a key.
+    Off,
+    /// It paid for itself: the settlement's header for the answer.
+    Paid((http::HeaderName, HeaderValue)),
+    /// It did not pay (402 `PAYMENT_REQUIRED`), or its payment was refused.
+    Refused { reason: Reason, facts: DenialFacts, problem_type: Option<&'static str>, error: Option<String> },
 }
 
 /// What [`Gateway::proxy`] got: a whole answer (charged; with the ledger entry of a

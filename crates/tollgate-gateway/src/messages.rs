@@ -94,6 +94,8 @@ pub enum Reason {
     /// The payment the request carried (x402 or a Payment credential) was not taken:
     /// nothing was charged or credited.
     PaymentFailed,
+    /// A call without a key on a pay-per-call route: it may pay for itself.
+    PayPerCall,
 }
 
 impl Reason {
@@ -101,7 +103,7 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::Denied(code) => code.status(),
-            Reason::PaymentFailed => 402,
+            Reason::PaymentFailed | Reason::PayPerCall => 402,
             Reason::RouteNotFound => 404,
             Reason::UpstreamUnavailable => 502,
             Reason::UpstreamTimeout => 504,
@@ -125,6 +127,7 @@ impl Reason {
             Reason::KeylessRateLimited => "RATE_LIMITED",
             Reason::ModelNotPriced => "MODEL_NOT_PRICED",
             Reason::PaymentFailed => "PAYMENT_FAILED",
+            Reason::PayPerCall => "PAYMENT_REQUIRED",
         }
     }
 
@@ -215,6 +218,8 @@ pub fn text(lang: Lang, reason: Reason, f: &DenialFacts) -> (&'static str, Strin
         (Lang::De, Reason::ModelNotPriced) => ("Modell nicht verfügbar", format!("Für das Modell '{}' gibt es bei dieser API keinen Preis, daher ist es hier nicht nutzbar. Es wurde nichts berechnet.", or_dash(&f.model))),
         (Lang::En, Reason::PaymentFailed) => ("Payment not accepted", format!("The payment sent with this request was not taken: {}. Nothing was charged or credited; pay again or top up.", f.payment_error.as_deref().map_or("-", String::as_str))),
         (Lang::De, Reason::PaymentFailed) => ("Zahlung nicht angenommen", format!("Die mit dieser Anfrage gesendete Zahlung wurde nicht angenommen: {}. Es wurde nichts berechnet oder gutgeschrieben; zahlen Sie erneut oder laden Sie Guthaben auf.", f.payment_error.as_deref().map_or("-", String::as_str))),
+        (Lang::En, Reason::PayPerCall) => ("Payment required", format!("This endpoint can be paid per call without an account: {cost} credits, payable with x402 (PAYMENT-REQUIRED) or the Payment authentication scheme. Or send an API key.")),
+        (Lang::De, Reason::PayPerCall) => ("Zahlung erforderlich", format!("Dieser Endpunkt kann ohne Konto pro Aufruf bezahlt werden: {cost} Credits, zahlbar mit x402 (PAYMENT-REQUIRED) oder dem Payment-Authentifizierungsschema. Oder senden Sie einen API-Schlüssel.")),
         (Lang::En, Reason::KeylessRateLimited) => ("Too many requests", format!("Too many requests without a valid API key from your address. Retry in {} s.", or_dash(&f.retry_after))),
         (Lang::De, Reason::KeylessRateLimited) => ("Zu viele Anfragen", format!("Zu viele Anfragen ohne gültigen API-Schlüssel von Ihrer Adresse. Versuchen Sie es in {} s erneut.", or_dash(&f.retry_after))),
     }

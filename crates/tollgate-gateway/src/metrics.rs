@@ -14,7 +14,7 @@ use tollgate_core::domain::metrics::{Exposition, Histogram, Kind, MAX_ROUTE_LABE
 
 /// Every code the gateway answers with, and its status (one status per code). The
 /// policy's codes come first, in [`tollgate_core::domain::policy::DenialCode::ALL`] order; a test keeps the table whole.
-const CODES: [(&str, u16); 27] = [
+const CODES: [(&str, u16); 28] = [
     ("MISSING_API_KEY", 401),
     ("INVALID_API_KEY", 401),
     ("API_KEY_REVOKED", 401),
@@ -40,6 +40,7 @@ const CODES: [(&str, u16); 27] = [
     ("BAD_REQUEST_BODY", 400),
     ("MODEL_NOT_PRICED", 400),
     ("PAYMENT_FAILED", 402),
+    ("PAYMENT_REQUIRED", 402),
     ("CLIENT_CLOSED_REQUEST", 499),
     // Never expected (the table test lists every code): counted rather than lost.
     ("OTHER", 500),
@@ -196,6 +197,7 @@ mod tests {
             | Reason::BadRequestBody
             | Reason::ModelNotPriced
             | Reason::PaymentFailed
+            | Reason::PayPerCall
             | Reason::KeylessRateLimited => r,
         };
         let mut all: Vec<Reason> = DenialCode::ALL.into_iter().map(Reason::Denied).collect();
@@ -209,6 +211,7 @@ mod tests {
             Reason::BadRequestBody,
             Reason::ModelNotPriced,
             Reason::PaymentFailed,
+            Reason::PayPerCall,
             Reason::KeylessRateLimited,
         ]);
         all.into_iter().map(listed).collect()

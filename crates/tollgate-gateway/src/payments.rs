@@ -138,6 +138,7 @@ pub async fn take(
     facilitator: &str,
     tenant: &str,
     presented: Presented,
+    short: i64,
 ) -> Result<Paid, Failure> {
     let (via, offered, payment) = match presented {
         Presented::Refused(failure) => return Err(failure),
@@ -148,9 +149,9 @@ pub async fn take(
     // The offer the payment is for: one this gateway makes, and for a credential the very
     // one its (bound) challenge named.
     let requirements = terms
-        .matching(&payment.accepted, 1)
+        .matching(&payment.accepted, short)
         .ok_or_else(|| fail("the payment is not for an offer this gateway makes"))?;
-    if offered.as_ref().is_some_and(|o| terms.matching(o, 1).as_ref() != Some(&requirements)) {
+    if offered.as_ref().is_some_and(|o| terms.matching(o, short).as_ref() != Some(&requirements)) {
         return Err(fail("the payment is not for the offer of its challenge"));
     }
     let id = payment.id().ok_or_else(|| fail("the payment carries no EIP-3009 authorization (from, nonce)"))?;
@@ -222,16 +223,18 @@ async fn post<T: serde::de::DeserializeOwned>(
 }
 
 /// The challenges of a 402 that `short` more credits would fix, for `resource`: x402's
-/// header, and one Payment challenge (for the first offer) bound with `secret`.
+/// header, and one Payment challenge (for the first offer) bound with `secret`. `exact`:
+/// offer exactly `short` (one call paid for itself), not the configured top-ups.
 pub fn challenges(
     terms: &X402Terms,
     secret: &[u8],
     resource: Resource,
     short: i64,
     error: Option<&str>,
+    exact: bool,
     now: DateTime<Utc>,
 ) -> Vec<(HeaderName, HeaderValue)> {
-    let accepts = terms.offers(short);
+    let accepts = if exact { vec![terms.offer(short)] } else { terms.offers(short) };
     let first = accepts.first().cloned();
     let required = PaymentRequired {
         x402_version: x402::VERSION,

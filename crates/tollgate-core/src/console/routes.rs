@@ -32,10 +32,12 @@ impl Command for RouteCreate {
             max_cost: None,
             charge_header: None,
             on_cancel: self.on_cancel.unwrap_or_default(),
+            pay_per_call_tenant_id: None,
         };
         let mut shape = shape;
         (shape.max_cost, shape.charge_header) = metered(shape.metering, self.max_cost, self.charge_header.as_deref())?;
         let mut tx = console.begin().await?;
+        shape.pay_per_call_tenant_id = pay_per_call(&mut tx, self.pay_per_call.as_deref(), None).await?;
         check_unique(&mut tx, &shape, None).await?;
         let route = routes::insert(&mut tx, &shape, ctx.now).await?;
         let change = Change::created(Self::NAME, target(route.id), &route);
@@ -79,16 +81,39 @@ impl Command for RouteUpdate {
             max_cost: None,
             charge_header: None,
             on_cancel: self.on_cancel.unwrap_or(before.on_cancel),
+            pay_per_call_tenant_id: None,
         };
         let mut shape = shape;
         let (max_cost, header) =
             (self.max_cost.or(before.max_cost), self.charge_header.as_deref().or(before.charge_header.as_deref()));
         (shape.max_cost, shape.charge_header) = metered(shape.metering, max_cost, header)?;
+        shape.pay_per_call_tenant_id =
+            pay_per_call(&mut tx, self.pay_per_call.as_deref(), before.pay_per_call_tenant_id).await?;
         check_unique(&mut tx, &shape, Some(before.id)).await?;
         let after = routes::update(&mut tx, before.id, &shape, ctx.now).await?;
         let change = Change::updated(Self::NAME, target(after.id), &before, &after);
         commit(console, tx, ctx, change).await?;
         Ok(after)
+    }
+}
+
+/// The tenant a pay-per-call route charges: `slug`'s id, none for an empty slug, `kept`
+/// when not given.
+async fn pay_per_call(
+    conn: &mut crate::store::Connection,
+    slug: Option<&str>,
+    kept: Option<i64>,
+) -> Result<Option<i64>, ConsoleError> {
+    match slug.map(str::trim) {
+        None => Ok(kept),
+        Some("") => Ok(None),
+        Some(slug) => match crate::store::tenants::by_slug(conn, slug).await {
+            Ok(tenant) => Ok(Some(tenant.id)),
+            Err(ConsoleError::NotFound { .. }) => {
+                Err(ConsoleError::invalid("pay_per_call", format!("no tenant '{slug}' to charge the calls to")))
+            }
+            Err(e) => Err(e),
+        },
     }
 }
 

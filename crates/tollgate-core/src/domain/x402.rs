@@ -180,7 +180,7 @@ impl X402Terms {
 
     /// The offer `accepted` took, if it is one this gateway makes: every field equal but
     /// `extra`, and ours a part of its (as the reference server matches), with an amount
-    /// that is one of the top-ups or buys at least `short` credits.
+    /// that buys at least `short` credits (any top-up: 1; one call paid for itself: its cost).
     pub fn matching(&self, accepted: &Requirements, short: i64) -> Option<Requirements> {
         let units: i64 = accepted.amount.parse().ok().filter(|u| *u > 0)?;
         let credits = self.credits_for(units);
@@ -192,7 +192,7 @@ impl X402Terms {
             && ours.amount == accepted.amount
             && ours.max_timeout_seconds == accepted.max_timeout_seconds
             && extra_within(&ours.extra, &accepted.extra);
-        let size_ok = self.top_ups.contains(&credits) || credits >= short.max(1);
+        let size_ok = credits >= short.max(1);
         (same && size_ok).then_some(Requirements {
             asset: accepted.asset.clone(),
             pay_to: accepted.pay_to.clone(),

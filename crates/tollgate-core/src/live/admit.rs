@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use std::sync::Arc;
+
 use super::{Budget, Cell, Live, LiveKey, TenantState, lock};
 use crate::domain::budget::{KeyBudget, KeySpend};
 use chrono::{DateTime, Utc};
@@ -74,16 +76,53 @@ impl Live {
         client: IpAddr,
         now: DateTime<Utc>,
     ) -> Admission {
-        let route_facts = RouteFacts { cost, ..route_facts(route) };
         let key = match presented_key {
             PresentedKey::Key(k) => self.key(&digest(k)),
             PresentedKey::Absent | PresentedKey::Malformed => None,
         };
-        let mut key_state = match (presented_key, &key) {
+        let key_state = match (presented_key, &key) {
             (PresentedKey::Absent, _) => KeyState::Missing,
             (PresentedKey::Malformed | PresentedKey::Key(_), None) => KeyState::Unknown,
             (_, Some(k)) => KeyState::Known(key_facts(k)),
         };
+        self.admit_key(key, key_state, route, cost, client, now)
+    }
+
+    /// Admits a call without a key that paid for itself (a pay-per-call route), as tenant
+    /// `tenant_id`, the account its operator named: as if it came with a key of that tenant
+    /// holding the route's scope, shown as `x402` in events.
+    pub fn admit_paid(
+        &self,
+        tenant_id: i64,
+        route: &Route,
+        cost: i64,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Admission {
+        let key = Arc::new(LiveKey {
+            id: 0,
+            tenant_id,
+            prefix: "x402".into(),
+            revoked: false,
+            expires_at: None,
+            scopes: route.required_scope.iter().cloned().collect(),
+            budget: None,
+            stored_spend: KeySpend { since: DateTime::<Utc>::MIN_UTC, spent: 0 },
+        });
+        let state = KeyState::Known(key_facts(&key));
+        self.admit_key(Some(key), state, route, cost, client, now)
+    }
+
+    fn admit_key(
+        &self,
+        key: Option<Arc<LiveKey>>,
+        mut key_state: KeyState,
+        route: &Route,
+        cost: i64,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Admission {
+        let route_facts = RouteFacts { cost, ..route_facts(route) };
         let cell = key.as_ref().and_then(|k| self.cell(k.tenant_id));
         let Some((key, cell)) = key.zip(cell) else {
             let request = Request { key: &key_state, route: &route_facts, account: None, ip: IpFacts::default() };
@@ -154,10 +193,14 @@ impl Live {
     }
 }
 
-/// What the policy needs of a route.
+/// What the policy needs of a route (a metered route's cost is its ceiling: what a call
+/// that says nothing of its size reserves).
 pub(super) fn route_facts(route: &Route) -> RouteFacts {
     RouteFacts {
-        cost: route.cost,
+        cost: match route.metering {
+            crate::domain::metering::Metering::Fixed => route.cost,
+            _ => route.max_cost.unwrap_or(route.cost),
+        },
         required_feature: route.required_feature.clone(),
         required_scope: route.required_scope.clone(),
     }

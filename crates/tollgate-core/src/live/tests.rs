@@ -73,6 +73,7 @@ fn route(cost: i64) -> Route {
         max_cost: None,
         charge_header: None,
         on_cancel: crate::domain::metering::OnCancel::Nothing,
+        pay_per_call_tenant_id: None,
         created_at: t0,
         updated_at: t0,
     }

@@ -51,6 +51,9 @@ pub struct Route {
     pub charge_header: Option<String>,
     /// What a metered call whose answer broke off is charged.
     pub on_cancel: OnCancel,
+    /// A call without a key that pays for itself (x402, a Payment credential) is served and
+    /// charged to this tenant (by id); none: a call without a key gets 401.
+    pub pay_per_call_tenant_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -114,6 +117,11 @@ pub struct RouteCreate {
     /// What a metered call whose answer broke off is charged (default `nothing`).
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub on_cancel: Option<OnCancel>,
+    /// A tenant's slug: calls without a key that pay for themselves (x402) are served and
+    /// charged to it. Needs machine payments configured.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9][a-z0-9-]*$")]
+    pub pay_per_call: Option<String>,
 }
 
 /// A route's checked fields, shared by create and update.
@@ -131,6 +139,7 @@ pub(crate) struct Shape {
     pub(crate) max_cost: Option<i64>,
     pub(crate) charge_header: Option<String>,
     pub(crate) on_cancel: OnCancel,
+    pub(crate) pay_per_call_tenant_id: Option<i64>,
 }
 
 /// The header a `header`-metered route reads when it names none.
@@ -320,6 +329,10 @@ pub struct RouteUpdate {
     /// What a metered call whose answer broke off is charged.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub on_cancel: Option<OnCancel>,
+    /// A tenant's slug for calls without a key that pay for themselves; empty turns it off.
+    #[cfg_attr(feature = "cli", arg(long))]
+    #[schema(max_length = 63, pattern = r"^$|^[a-z0-9][a-z0-9-]*$")]
+    pub pay_per_call: Option<String>,
 }
 
 /// `route.delete`.
@@ -351,8 +364,9 @@ pub(crate) fn target(id: i64) -> String {
 pub(crate) async fn insert(conn: &mut Connection, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
     let sql =
         "INSERT INTO routes (path_prefix, methods, upstream_url, upstream_ca, cost, required_feature, required_scope,
-            ip_allow, ip_deny, created_at, updated_at, metering, max_cost, charge_header, on_cancel)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) RETURNING *";
+            ip_allow, ip_deny, created_at, updated_at, metering, max_cost, charge_header, on_cancel,
+            pay_per_call_tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15) RETURNING *";
     write(conn, sql, shape, now, None).await
 }
 
@@ -360,12 +374,13 @@ pub(crate) async fn insert(conn: &mut Connection, shape: &Shape, now: DateTime<U
 pub(crate) async fn update(conn: &mut Connection, id: i64, shape: &Shape, now: DateTime<Utc>) -> sqlx::Result<Route> {
     let sql = "UPDATE routes SET path_prefix = $1, methods = $2, upstream_url = $3, upstream_ca = $4, cost = $5,
             required_feature = $6, required_scope = $7, ip_allow = $8, ip_deny = $9, updated_at = $10,
-            metering = $11, max_cost = $12, charge_header = $13, on_cancel = $14
-         WHERE id = $15 RETURNING *";
+            metering = $11, max_cost = $12, charge_header = $13, on_cancel = $14,
+            pay_per_call_tenant_id = $15
+         WHERE id = $16 RETURNING *";
     write(conn, sql, shape, now, Some(id)).await
 }
 
-/// Runs `sql` with `shape` as `$1`–`$9` and `$11`–`$14`, `now` as `$10` and `id` as `$15`:
+/// Runs `sql` with `shape` as `$1`–`$9` and `$11`–`$15`, `now` as `$10` and `id` as `$16`:
 /// the insert and the update share their parameters.
 async fn write(
     conn: &mut Connection,
@@ -389,7 +404,8 @@ async fn write(
             .bind(shape.metering)
             .bind(shape.max_cost)
             .bind(&shape.charge_header)
-            .bind(shape.on_cancel);
+            .bind(shape.on_cancel)
+            .bind(shape.pay_per_call_tenant_id);
         match id {
             Some(id) => query.bind(id),
             None => query,

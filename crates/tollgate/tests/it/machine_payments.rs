@@ -247,3 +247,49 @@ fn a_payment_credential_pays_a_top_up_once_through_the_draft_scheme() {
     assert_eq!(w.balance(), 995 + 10_000 - 2000, "the smallest top-up covering 1,005 short: 10,000");
     assert!(cli_json(w.dir.path(), &["verify"])["ok"].as_bool().unwrap());
 }
+
+#[test]
+fn a_call_without_a_key_pays_for_itself_on_a_pay_per_call_route() {
+    let w = world();
+    ok(
+        w.dir.path(),
+        &[
+            "route",
+            "create",
+            "--path",
+            "/v1/agents",
+            "--upstream",
+            &w.upstream,
+            "--cost",
+            "5",
+            "--pay-per-call",
+            "acme",
+        ],
+    );
+    let url = format!("{}/v1/agents/run", w.server.gateway);
+    // Told how to pay exactly one call, and nothing about the account behind it.
+    let plain = reqwest::blocking::get(&url).unwrap();
+    assert_eq!(plain.status(), 402);
+    assert!(plain.headers().get("x-credits-remaining").is_none());
+    let problem: Value = plain.json().unwrap();
+    assert_eq!(problem["code"], "PAYMENT_REQUIRED", "{problem}");
+    assert_eq!(problem["cost"], 5);
+    for hidden in ["tenant", "balance", "link", "plan"] {
+        assert!(problem.get(hidden).is_none(), "a stranger learns no {hidden}: {problem}");
+    }
+    let parsed = node("pay.mjs", &[&url, "--parse-only"]);
+    let accepts = parsed["paymentRequired"]["accepts"].as_array().unwrap().clone();
+    assert_eq!(accepts.len(), 1, "{parsed}");
+    assert_eq!(accepts[0]["amount"], "5", "exactly the call");
+
+    // The official client pays it: served, the named account credited and charged once.
+    let paid = node("pay.mjs", &[&url]);
+    assert_eq!(paid["status"], 200, "{paid}");
+    assert_eq!(paid["paymentResponse"]["success"], true);
+    assert_eq!(w.balance(), 0, "5 credited, 5 charged");
+    let topups = w.topups();
+    assert_eq!((topups.len(), topups[0]["amount"].as_i64()), (1, Some(5)), "{topups:?}");
+    // Still no account for anyone else: a call without a key on another route is 401.
+    assert_eq!(reqwest::blocking::get(w.url()).unwrap().status(), 401);
+    assert!(cli_json(w.dir.path(), &["verify"])["ok"].as_bool().unwrap());
+}

@@ -877,6 +877,11 @@ export interface Route {
   on_cancel: OnCancel;
   /** Requests whose path starts with this (the longest match wins), e.g. `/v1/search`. */
   path_prefix: string;
+  /**
+   * A call without a key that pays for itself (x402, a Payment credential) is served and
+   * charged to this tenant (by id); none: a call without a key gets 401.
+   */
+  pay_per_call_tenant_id?: number | null;
   /** The plan feature a tenant needs (402 `FEATURE_NOT_IN_PLAN` otherwise). */
   required_feature?: string | null;
   /** The key scope a caller needs (403 `SCOPE_NOT_GRANTED` otherwise). */
@@ -915,6 +920,11 @@ export interface RouteCreate {
   on_cancel?: null | OnCancel;
   /** Path prefix starting with `/`. */
   path_prefix: string;
+  /**
+   * A tenant's slug: calls without a key that pay for themselves (x402) are served and
+   * charged to it. Needs machine payments configured.
+   */
+  pay_per_call?: string | null;
   required_feature?: string | null;
   required_scope?: string | null;
   /**
@@ -975,6 +985,8 @@ export interface RouteUpdate {
   methods?: string[] | null;
   on_cancel?: null | OnCancel;
   path_prefix?: string | null;
+  /** A tenant's slug for calls without a key that pay for themselves; empty turns it off. */
+  pay_per_call?: string | null;
   required_feature?: string | null;
   required_scope?: string | null;
   /** A private CA for an `https://` upstream (PEM; the CLI takes a file); empty clears it. */

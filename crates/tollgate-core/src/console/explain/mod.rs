@@ -137,7 +137,12 @@ impl Command for Explain {
                         Outcome::Allow { .. } => None,
                         Outcome::Deny(d) => Some(d.code.as_str().to_string()),
                     },
-                    answer: words::answer(&a.outcome, a.key_prefix.is_some(), now),
+                    answer: words::answer(
+                        &a.outcome,
+                        a.key_prefix.is_some(),
+                        a.route.metering != crate::domain::metering::Metering::Fixed,
+                        now,
+                    ),
                     fix,
                     fix_hint,
                     key_prefix: a.key_prefix.clone(),

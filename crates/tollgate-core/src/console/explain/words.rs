@@ -5,9 +5,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::policy::{Denial, DenialCode as D, Outcome};
 
-/// "served: …" or "every call gets 402 CODE: reason".
-pub(super) fn answer(outcome: &Outcome, has_key: bool, now: DateTime<Utc>) -> String {
+/// "served: …" or "every call gets 402 CODE: reason"; `metered`: the route charges what
+/// the upstream reports, at most the cost.
+pub(super) fn answer(outcome: &Outcome, has_key: bool, metered: bool, now: DateTime<Utc>) -> String {
     match outcome {
+        Outcome::Allow { cost } if metered => {
+            format!(
+                "served: each call goes upstream and is charged what the upstream reports, at most {}",
+                credits(*cost)
+            )
+        }
         Outcome::Allow { cost: 0 } => "served: calls go upstream and cost nothing".into(),
         Outcome::Allow { cost } => format!("served: each call goes upstream and costs {}", credits(*cost)),
         Outcome::Deny(denial) => {
