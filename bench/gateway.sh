@@ -7,6 +7,8 @@
 #   lua, lua402  nginx + Lua doing Tollgate's job in its simplest form (bench/nginx/access.lua):
 #              the key file Tollgate imports in a lua_shared_dict, 401, JSON 402, atomic debit
 #   tg, tg_strict, tg402  Tollgate's allowed path (batched, strict) and its 402 path
+#   tg_header, tg_usage   Tollgate's metered routes: the charge read from the upstream's
+#              Tollgate-Charge header, or priced from its JSON usage (the fixed upstream reports both)
 # Same keys everywhere: KEYS keys on TENANTS tenants (imported by Tollgate, loaded by nginx),
 # ACTIVE funded keys rotated per request, ACTIVE keys at zero balance for the 402 runs.
 #
@@ -145,6 +147,14 @@ con.executemany("INSERT INTO api_keys (tenant_id, prefix, secret_hash, name, sco
 con.commit()
 PY
   "$bin" --data-dir "$dir" route create --path /v1 --upstream "http://127.0.0.1:$UPSTREAM_PORT" --cost 1 --feature bench >/dev/null
+  # The metered routes, when this build has them (a baseline build may not).
+  if "$bin" route create --help | grep -q -- --metering; then
+    "$bin" --data-dir "$dir" settings set --model-price bench=1000000:1000000 >/dev/null
+    "$bin" --data-dir "$dir" route create --path /m/header --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+      --metering header --max-cost 2 --feature bench >/dev/null
+    "$bin" --data-dir "$dir" route create --path /m/usage --upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+      --metering usage --max-cost 2 --feature bench >/dev/null
+  fi
 }
 seed_start=$(date +%s%N)
 seed "$bin" "$data"
@@ -227,7 +237,7 @@ served=0
 denied=0
 # run MODE CONNS REP TARGET: one wrk run of the target, checked and appended to runs.jsonl.
 run() {
-  local mode=$1 conns=$2 rep=$3 target=$4 url script=keys.lua keys=$work/funded.txt expect=2xx
+  local mode=$1 conns=$2 rep=$3 target=$4 url script=keys.lua keys=$work/funded.txt expect=2xx path=/v1/bench
   local server=() wrk=(wrk -t2) db_before='' s0 u0 s1 u1 out=$work/wrk-$mode-$conns-$rep-$target.txt
   [ "$mode" = pinned ] && wrk=(taskset -c 1 wrk -t1)
   case $target in
@@ -238,6 +248,8 @@ run() {
     tg | tg_strict) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid") ;;
     tg_base) url=http://127.0.0.1:$BASELINE_PORT; server=("$baseline_pid") ;;
     tg402) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); keys=$work/zero.txt; expect=402 ;;
+    tg_header) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); path=/m/header/bench ;;
+    tg_usage) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); path=/m/usage/bench ;;
   esac
   [ "$target" = tg_strict ] && tg settings set --durability strict >/dev/null
   [[ $target == tg* && $target != tg_base ]] && db_before=$(results dbsize "$data")
@@ -250,7 +262,7 @@ run() {
   # other processes took from this run shows as others_cpu_pct.
   local b0 b1 t0; b0=$(busy_ticks); t0=$(date +%s%N)
   times >"$work/times0"
-  "${statuses[@]}" env BENCH_KEYS="$keys" "${wrk[@]}" -c"$conns" -d"${DURATION}s" --latency -s "bench/wrk/$script" "$url" >"$out"
+  "${statuses[@]}" env BENCH_KEYS="$keys" BENCH_PATH="$path" "${wrk[@]}" -c"$conns" -d"${DURATION}s" --latency -s "bench/wrk/$script" "$url" >"$out"
   times >"$work/times1"
   b1=$(busy_ticks)
   s1=$(cpu_ticks "${server[@]}"); u1=$(cpu_ticks "$upstream_pid")
@@ -267,12 +279,12 @@ run() {
   results show "$line"
   local n; n=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$line")
   case $target in
-    tg | tg_strict) served=$((served + n)) ;;
+    tg | tg_strict | tg_header | tg_usage) served=$((served + n)) ;;
     tg402) denied=$((denied + n)) ;;
   esac
 }
 
-read -ra targets <<<"${TARGETS:-upstream nginx lua lua402 tg tg_strict tg402${BASELINE_BIN:+ tg_base}}"
+read -ra targets <<<"${TARGETS:-upstream nginx lua lua402 tg tg_strict tg402 tg_header tg_usage${BASELINE_BIN:+ tg_base}}"
 for mode in $MODES; do
   start_upstream "$mode"
   start_nginx "$mode"

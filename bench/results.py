@@ -30,6 +30,8 @@ TARGETS = {
     "lua402": "nginx+Lua 402",
     "tg402": "Tollgate 402",
     "tg_base": "baseline build, allowed batched",
+    "tg_header": "Tollgate metered by header",
+    "tg_usage": "Tollgate metered by usage",
 }
 
 # (numerator, denominator, label): every ratio of the issue, of req/s unless said.
@@ -39,6 +41,8 @@ RATIOS = [
     ("tg402", "lua402", "402 vs nginx+Lua 402"),
     ("tg_strict", "tg", "strict vs batched"),
     ("tg", "tg_base", "allowed vs the baseline build"),
+    ("tg_header", "tg", "metered by header vs fixed cost"),
+    ("tg_usage", "tg", "metered by usage vs fixed cost"),
 ]
 
 

@@ -3,6 +3,10 @@
 //!
 //! `cargo run --release -p tollgate-gateway --example fixed_upstream -- 127.0.0.1:9000 [THREADS]`
 //!
+//! Under `/m/header` it also reports a charge of 1 in `Tollgate-Charge`, and under `/m/usage`
+//! it answers OpenAI-style usage (one prompt and one completion token): the benchmark's
+//! metered routes (`tg_header`, `tg_usage`), beside the fixed one, in the same run.
+//!
 //! One thread by default (the pinned benchmark runs everything on one CPU); bench/gateway.sh
 //! asks for two in its free mode, so the upstream is not what limits every target there.
 
@@ -33,8 +37,22 @@ fn main() {
             let Ok((stream, _)) = listener.accept().await else { continue };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = service_fn(|_: hyper::Request<Incoming>| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}\n"))))
+                let service = service_fn(|request: hyper::Request<Incoming>| async move {
+                    let path = request.uri().path();
+                    let response = if path.starts_with("/m/usage") {
+                        Response::builder().header("content-type", "application/json").body(Full::new(
+                            Bytes::from_static(
+                                b"{\"model\":\"bench\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n",
+                            ),
+                        ))
+                    } else if path.starts_with("/m/header") {
+                        Response::builder()
+                            .header("tollgate-charge", "1")
+                            .body(Full::new(Bytes::from_static(b"{\"ok\":true}\n")))
+                    } else {
+                        Ok(Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}\n"))))
+                    };
+                    Ok::<_, Infallible>(response.expect("a valid response"))
                 });
                 let _ =
                     hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;

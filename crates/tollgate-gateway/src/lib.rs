@@ -185,7 +185,7 @@ impl Gateway {
     ) -> PerCall {
         let (Some(hooks), Some(terms)) = (self.payments.as_deref(), settings.x402_terms()) else { return PerCall::Off };
         let Some(tenant) = self.live.tenant(tenant_id) else { return PerCall::Off };
-        let ceiling = tollgate_core::domain::metering::ceiling(route);
+        let ceiling = route.ceiling();
         let Some(presented) = payments::presented(headers, self.challenge_secret(settings), now) else {
             let facts = DenialFacts { cost: Some(ceiling), ..DenialFacts::default() };
             return PerCall::Refused { reason: Reason::PayPerCall, facts, problem_type: None, error: None };
@@ -501,7 +501,7 @@ impl Gateway {
                             } else {
                                 problem_typed(reason, facts, None, event, problem_type)
                             };
-                            let ceiling = tollgate_core::domain::metering::ceiling(&route);
+                            let ceiling = route.ceiling();
                             self.add_challenges(
                                 &mut response,
                                 &settings,

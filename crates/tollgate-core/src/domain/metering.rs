@@ -58,15 +58,6 @@ pub struct TokenUsage {
     pub completion_tokens: i64,
 }
 
-/// What a call on `route` reserves when it says nothing of its size: its fixed cost, or a
-/// metered route's ceiling.
-pub fn ceiling(route: &crate::store::routes::Route) -> i64 {
-    match route.metering {
-        Metering::Fixed => route.cost,
-        Metering::Header | Metering::Usage => route.max_cost.unwrap_or(route.cost),
-    }
-}
-
 /// The most a call on a metered route may be charged, and what is held for it.
 pub const MAX_RESERVATION: i64 = 1_000_000_000_000_000;
 

@@ -197,10 +197,7 @@ impl Live {
 /// that says nothing of its size reserves).
 pub(super) fn route_facts(route: &Route) -> RouteFacts {
     RouteFacts {
-        cost: match route.metering {
-            crate::domain::metering::Metering::Fixed => route.cost,
-            _ => route.max_cost.unwrap_or(route.cost),
-        },
+        cost: route.ceiling(),
         required_feature: route.required_feature.clone(),
         required_scope: route.required_scope.clone(),
     }

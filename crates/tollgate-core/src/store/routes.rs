@@ -272,6 +272,16 @@ pub(crate) async fn check_unique(
 }
 
 impl Route {
+    /// What a call reserves when it says nothing of its size: the fixed cost, or a metered
+    /// route's ceiling.
+    #[must_use]
+    pub fn ceiling(&self) -> i64 {
+        match self.metering {
+            Metering::Fixed => self.cost,
+            Metering::Header | Metering::Usage => self.max_cost.unwrap_or(self.cost),
+        }
+    }
+
     /// The route's address rules, as the policy checks them.
     #[must_use]
     pub fn ip_rules(&self) -> IpRules<'_> {

@@ -93,6 +93,8 @@ async fn what_a_key_spent_survives_a_restart() {
     let keys = w.run(KeyList { tenant: "acme".into() }).await;
     let stored = keys.0.iter().find(|k| k.prefix == prefix(&w)).unwrap();
     assert_eq!(stored.budget_spent, 10, "written with the key's call count");
+    let report = w.run(tollgate_core::console::verify::Verify {}).await;
+    assert!(report.ok && report.drift == Some(0), "a written spend is not drift: {report:?}");
 }
 
 #[tokio::test]
