@@ -55,6 +55,12 @@ fn is_bearer(value: &[u8]) -> bool {
     v.len() >= 6 && v[..6].eq_ignore_ascii_case(b"bearer") && v.get(6).is_none_or(|b| matches!(b, b' ' | b'\t'))
 }
 
+/// True for an `Authorization` value in the draft `Payment` scheme: a payment credential.
+fn is_payment(value: &[u8]) -> bool {
+    let v = value.trim_ascii_start();
+    v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"payment") && v.get(7).is_none_or(|b| matches!(b, b' ' | b'\t'))
+}
+
 /// What one header value offers as a key: nothing (empty), a key of visible ASCII, or
 /// something else.
 fn classify(token: &[u8]) -> PresentedKey<'_> {
@@ -101,9 +107,13 @@ pub fn presented_key(headers: &HeaderMap) -> PresentedKey<'_> {
 /// the upstream and stay.
 fn strip_credentials(headers: &mut HeaderMap) {
     headers.remove(API_KEY_HEADER);
-    if headers.get_all(header::AUTHORIZATION).iter().any(|v| is_bearer(v.as_bytes())) {
+    // A payment is the gateway's to take, never the upstream's to see.
+    headers.remove("payment-signature");
+    headers.remove("payment-authorization");
+    let ours = |v: &HeaderValue| is_bearer(v.as_bytes()) || is_payment(v.as_bytes());
+    if headers.get_all(header::AUTHORIZATION).iter().any(ours) {
         let kept: Vec<HeaderValue> =
-            headers.get_all(header::AUTHORIZATION).iter().filter(|v| !is_bearer(v.as_bytes())).cloned().collect();
+            headers.get_all(header::AUTHORIZATION).iter().filter(|v| !ours(v)).cloned().collect();
         headers.remove(header::AUTHORIZATION);
         for v in kept {
             headers.append(header::AUTHORIZATION, v);
@@ -337,6 +347,18 @@ mod tests {
         h.remove(header::AUTHORIZATION);
         h.append(API_KEY_HEADER, "tg_live_other".parse().unwrap());
         assert_eq!(presented_key(&h), Malformed, "two keys are not one key");
+    }
+
+    #[test]
+    fn payments_never_reach_the_upstream() {
+        let mut h = HeaderMap::new();
+        h.insert("payment-signature", "eyJ4".parse().unwrap());
+        h.insert("payment-authorization", "Payment eyJj".parse().unwrap());
+        h.append(header::AUTHORIZATION, "Payment eyJj".parse().unwrap());
+        h.append(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
+        strip_credentials(&mut h);
+        let left: Vec<_> = h.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+        assert_eq!(left, [("authorization", &b"Basic dXNlcjpwdw=="[..])]);
     }
 
     #[test]

@@ -48,6 +48,7 @@ use tollgate_core::domain::metrics::RouteSlot;
 use tollgate_core::domain::path::normalize;
 use tollgate_core::domain::policy::{DenialCode, DenialFacts, Outcome};
 use tollgate_core::domain::rate::RateLimit;
+use tollgate_core::domain::standing::Standing;
 use tollgate_core::domain::usage_scan::UsageScan;
 use tollgate_core::live::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::leased::{Leased, Spend};
@@ -88,7 +89,7 @@ pub struct Gateway {
     /// Taking machine payments (x402, Payment credentials), when the console is at hand.
     payments: Option<Arc<dyn Payments>>,
     /// The client for the x402 facilitator.
-    facilitator: outbound::Outbound,
+    facilitator: Arc<outbound::Outbound>,
     /// Binds Payment challenges when the settings hold no secret (one per process).
     challenge_secret: [u8; 32],
     /// Whether the listener speaks TLS (for the URL of a paid resource).
@@ -114,7 +115,7 @@ impl Gateway {
             webhooks: None,
             leases: None,
             payments: None,
-            facilitator: outbound::Outbound::new(),
+            facilitator: Arc::new(outbound::Outbound::new()),
             challenge_secret: rand::random(),
             tls: std::sync::atomic::AtomicBool::new(false),
         }
@@ -147,7 +148,7 @@ impl Gateway {
         settings: &Settings,
         now: chrono::DateTime<Utc>,
     ) -> Option<(Result<payments::Paid, payments::Failure>, Admitted)> {
-        let (hooks, terms) = (self.payments.as_deref()?, settings.x402_terms()?);
+        let (hooks, terms) = (self.payments.clone()?, settings.x402_terms()?);
         let presented_payment = payments::presented(headers, self.challenge_secret(settings), now)?;
         let standing = self.live.standing(presented, client, &settings.billing_link_template, now).ok()?;
         let who = Admitted {
@@ -159,17 +160,27 @@ impl Gateway {
             balance: standing.balance.unwrap_or(0),
             rate: None,
         };
-        let taken = payments::take(
-            hooks,
-            &self.facilitator,
-            &terms,
-            &settings.x402_facilitator_url,
-            &standing.tenant,
-            presented_payment,
-            1,
-        )
-        .await;
+        let taken =
+            self.take(hooks, terms, &settings.x402_facilitator_url, &standing.tenant, presented_payment, 1).await;
         Some((taken, who))
+    }
+
+    /// Takes a payment in a task of its own: a client that leaves while its payment is
+    /// settled must not stop it between the settlement and the credit.
+    async fn take(
+        &self,
+        hooks: Arc<dyn Payments>,
+        terms: tollgate_core::domain::x402::X402Terms,
+        facilitator: &str,
+        tenant: &str,
+        presented: payments::Presented,
+        short: i64,
+    ) -> Result<payments::Paid, payments::Failure> {
+        let (client, facilitator, tenant) = (self.facilitator.clone(), facilitator.to_string(), tenant.to_string());
+        let task = tokio::spawn(async move {
+            payments::take(&*hooks, &client, &terms, &facilitator, &tenant, presented, short).await
+        });
+        task.await.unwrap_or_else(|_| Err(payments::Failure::stopped()))
     }
 
     /// A call without a key on a route that tenant `tenant_id` pays for per call: its
@@ -180,26 +191,30 @@ impl Gateway {
         headers: &http::HeaderMap,
         route: &tollgate_core::store::routes::Route,
         tenant_id: i64,
+        client: IpAddr,
         settings: &Settings,
         now: chrono::DateTime<Utc>,
     ) -> PerCall {
-        let (Some(hooks), Some(terms)) = (self.payments.as_deref(), settings.x402_terms()) else { return PerCall::Off };
-        let Some(tenant) = self.live.tenant(tenant_id) else { return PerCall::Off };
+        let (Some(hooks), Some(terms)) = (self.payments.clone(), settings.x402_terms()) else { return PerCall::Off };
+        // An account that could not serve the call anyway takes no payment for it.
+        let Some(tenant) = self.live.tenant(tenant_id).filter(|t| t.standing == Standing::Active) else {
+            return PerCall::Off;
+        };
+        // Every try costs the facilitator a call: tries are limited like calls without a key.
+        if let Some(limited) = self.over_keyless_limit(client) {
+            return PerCall::Refused {
+                reason: Reason::KeylessRateLimited,
+                facts: limited,
+                problem_type: None,
+                error: None,
+            };
+        }
         let ceiling = route.ceiling();
         let Some(presented) = payments::presented(headers, self.challenge_secret(settings), now) else {
             let facts = DenialFacts { cost: Some(ceiling), ..DenialFacts::default() };
             return PerCall::Refused { reason: Reason::PayPerCall, facts, problem_type: None, error: None };
         };
-        let taken = payments::take(
-            hooks,
-            &self.facilitator,
-            &terms,
-            &settings.x402_facilitator_url,
-            &tenant.slug,
-            presented,
-            ceiling,
-        )
-        .await;
+        let taken = self.take(hooks, terms, &settings.x402_facilitator_url, &tenant.slug, presented, ceiling).await;
         match taken {
             Ok(paid) => PerCall::Paid(paid.header()),
             Err(failure) => PerCall::Refused {
@@ -489,7 +504,7 @@ impl Gateway {
                 // A call without a key on a pay-per-call route: it pays for itself or is told how.
                 let mut paid_as = None;
                 if let (Some(tenant_id), PresentedKey::Absent) = (route.pay_per_call_tenant_id, presented) {
-                    match self.pay_per_call(&parts.headers, &route, tenant_id, &settings, now).await {
+                    match self.pay_per_call(&parts.headers, &route, tenant_id, client, &settings, now).await {
                         PerCall::Off => {}
                         PerCall::Paid(header) => {
                             paid = Some(header);
@@ -498,6 +513,10 @@ impl Gateway {
                         PerCall::Refused { reason, facts, problem_type, error } => {
                             let mut response = if reason == Reason::PayPerCall {
                                 keyless(event, reason, facts)
+                            } else if reason == Reason::KeylessRateLimited {
+                                let mut limited = problem(reason, facts, None, event);
+                                limited.headers_mut().insert(names::RATELIMIT_POLICY, self.keyless_policy());
+                                limited
                             } else {
                                 problem_typed(reason, facts, None, event, problem_type)
                             };
@@ -625,6 +644,7 @@ impl Gateway {
                             Err(Refunded { balance, failure, facts }) => {
                                 let who = Some(&who).filter(|_| paid_as.is_none());
                                 event.balance = balance.filter(|_| who.is_some());
+                                let facts = if who.is_some() { facts } else { DenialFacts::default() };
                                 match failure {
                                     Ok(upstream_5xx) => client_response(upstream_5xx),
                                     Err(reason) => problem(reason, facts, who, event),
@@ -640,7 +660,8 @@ impl Gateway {
                     // A call that paid for itself learns nothing of the account it is charged to.
                     (Outcome::Deny(denial), who, _) => {
                         let who = who.as_ref().filter(|_| paid_as.is_none());
-                        problem(Reason::Denied(denial.code), denial.facts, who, event)
+                        let facts = if paid_as.is_some() { DenialFacts::default() } else { denial.facts };
+                        problem(Reason::Denied(denial.code), facts, who, event)
                     }
                     (Outcome::Allow { .. }, ..) => unreachable!("an allowed request has a tenant and a reservation"),
                 }
@@ -710,8 +731,11 @@ impl Gateway {
         let Some(price) = metering::price_of(&settings.model_prices, &model) else {
             return Ok(Priced { cost: 0, body, model: None, unpriced: Some(model) });
         };
-        let cost = match (asked.max_tokens, body.whole()) {
-            (Some(max_tokens), Some(whole)) => {
+        // Only a plain request's size is known from its body: several choices, no limit on
+        // the answer, or images, files and earlier responses (not counted in its bytes)
+        // reserve the ceiling.
+        let cost = match (asked.max_tokens.filter(|_| asked.plain), body.whole()) {
+            (Some(max_tokens), Some(whole)) if max_tokens > 0 => {
                 metering::reservation(price, settings.price_markup_percent, max_tokens, whole.len()).min(ceiling)
             }
             _ => ceiling,
@@ -738,7 +762,8 @@ impl Gateway {
         let now = upstream.at;
         let strict = settings.durability == Durability::Strict;
         if strict && self.settlement.storage_failing() {
-            let balance = Some(reservation.release());
+            // On a cluster node, memory holds no balance worth telling.
+            let balance = Some(reservation.release()).filter(|_| self.leases.is_none());
             return Err(Refunded::storage_unavailable(balance));
         }
         // On a node sharing its database, the credits come from its lease.
@@ -780,7 +805,11 @@ impl Gateway {
             .ok_or_else(|| format!("the route's upstream URL {:?} is not http(s)://host[:port][/path]", upstream.url))
             .and_then(|base| Ok((base, upstream_request(base, request, &caller).map_err(|e| e.to_string())?)));
         let answer = match built {
-            Ok((base, (outgoing, body_read))) => {
+            Ok((base, (mut outgoing, body_read))) => {
+                // Usage is read from the answer's bytes: they must come uncompressed.
+                if meter.as_ref().is_some_and(|m| m.metering == Metering::Usage) {
+                    outgoing.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+                }
                 let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
                 let tls = base.tls.then(|| self.upstreams.trust(upstream.ca));
                 let target = Target { authority: base.authority, tls };
@@ -820,6 +849,7 @@ impl Gateway {
                 UsageScan::new(parts.headers.get(header::CONTENT_TYPE).map_or(&b""[..], HeaderValue::as_bytes))
             });
             let pending = Pending {
+                status: parts.status.as_u16(),
                 reservation,
                 leased,
                 strict,

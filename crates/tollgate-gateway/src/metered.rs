@@ -29,6 +29,8 @@ use crate::{Gateway, Ids, LeaseSpent};
 
 /// What a metered call still owes once its answer's head has arrived.
 pub(crate) struct Pending {
+    /// The answer's status.
+    pub status: u16,
     pub reservation: Reservation,
     /// On a node sharing its database: the reservation as spent from the node's lease.
     pub leased: Option<LeaseSpent>,
@@ -121,21 +123,31 @@ impl Charging {
             None => (None, None),
         };
         let reported = self.reported(usage, model.as_deref());
-        if reported.is_none() && self.pending.metering != Metering::Fixed {
-            tracing::debug!(request_id = self.report.event.request_id, "the upstream reported no charge; none made");
-        }
-        self.charge(reported.unwrap_or(0), true)
+        let served = (200..300).contains(&self.pending.status);
+        let charge = match reported {
+            Some(charge) => charge,
+            // A usage route's client decides whether usage is reported (a stream without
+            // `include_usage`): a success that reports none is charged its reservation.
+            None if served && self.pending.metering == Metering::Usage => {
+                tracing::info!(
+                    request_id = self.report.event.request_id,
+                    "a usage-metered answer reported no usage; charged its reservation"
+                );
+                self.pending.reservation.cost()
+            }
+            None => 0,
+        };
+        self.charge(charge, true)
     }
 
     /// The body broke off: charges by the route's rule, never waiting.
     fn cancel(mut self) {
+        let (usage, model) = self.pending.scan.as_ref().map_or((None, None), UsageScan::so_far);
+        let model = model.map(str::to_owned);
         let reported = match self.pending.on_cancel {
-            OnCancel::Nothing => None,
-            OnCancel::Reported => {
-                let (usage, model) = self.pending.scan.as_ref().map_or((None, None), UsageScan::so_far);
-                let model = model.map(str::to_owned);
-                self.reported(usage, model.as_deref())
-            }
+            // Usage already streamed means the answer was all there: charged whatever the rule.
+            OnCancel::Nothing if usage.is_none() => None,
+            OnCancel::Nothing | OnCancel::Reported => self.reported(usage, model.as_deref()),
         };
         self.report.event.status = crate::CLIENT_CLOSED_REQUEST;
         self.report.event.code = Some("CLIENT_CLOSED_REQUEST".to_string());
@@ -168,7 +180,7 @@ impl Charging {
         report.event.cost = amount;
         gateway.metrics.charged(report.ids.slot, amount);
         if let Some(mut spent) = leased {
-            reservation.spend();
+            reservation.spend_part(amount);
             spent.settle(amount);
             let (leases, request_id) = (spent.leases.clone(), report.event.request_id.clone());
             report.publish(&gateway);
@@ -273,7 +285,12 @@ impl hyper::body::Body for MeteredBody {
 impl Drop for MeteredBody {
     fn drop(&mut self) {
         if let Some(charging) = self.charging.take() {
-            charging.cancel();
+            // An empty body (204, 304, HEAD, `Content-Length: 0`) is never polled: it ended.
+            if hyper::body::Body::is_end_stream(&self.inner) {
+                drop(charging.settle()); // a strict commit runs on by itself
+            } else {
+                charging.cancel();
+            }
         }
     }
 }

@@ -78,6 +78,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The task taking the payment stopped (the server is stopping).
+    pub(crate) fn stopped() -> Self {
+        Self::new(Via::X402, "the payment could not be taken now; retry later")
+    }
+
     fn new(via: Via, reason: impl Into<String>) -> Self {
         let problem_type = (via == Via::Credential).then_some("https://paymentauth.org/problems/verification-failed");
         Self { via, reason: reason.into(), problem_type }

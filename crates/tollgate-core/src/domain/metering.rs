@@ -129,6 +129,9 @@ pub fn reservation(price: &ModelPrice, markup_percent: i64, max_tokens: i64, bod
 pub struct RequestedTokens {
     pub model: Option<String>,
     pub max_tokens: Option<i64>,
+    /// One answer (`n` and `best_of` absent or 1) from text alone: no image, audio, file or
+    /// earlier response, whose tokens its bytes do not bound.
+    pub plain: bool,
 }
 
 /// Reads [`RequestedTokens`] from a JSON request body; nothing from anything else.
@@ -138,9 +141,18 @@ pub fn requested(body: &[u8]) -> RequestedTokens {
         model: Option<String>,
         max_tokens: Option<i64>,
         max_completion_tokens: Option<i64>,
+        n: Option<i64>,
+        best_of: Option<i64>,
     }
+    let rich = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
     match serde_json::from_slice::<Asked>(body) {
-        Ok(a) => RequestedTokens { model: a.model, max_tokens: a.max_completion_tokens.or(a.max_tokens) },
+        Ok(a) => RequestedTokens {
+            model: a.model,
+            max_tokens: a.max_completion_tokens.or(a.max_tokens),
+            plain: a.n.unwrap_or(1) == 1
+                && a.best_of.unwrap_or(1) == 1
+                && ![&b"image"[..], b"audio", b"file", b"previous_response_id"].iter().any(|n| rich(n)),
+        },
         Err(_) => RequestedTokens::default(),
     }
 }
@@ -216,7 +228,11 @@ mod tests {
     #[test]
     fn request_and_answer_facts_are_read_from_json_only() {
         let asked = requested(br#"{"model":"gpt-4o-mini","max_tokens":64,"messages":[]}"#);
-        assert_eq!(asked, RequestedTokens { model: Some("gpt-4o-mini".into()), max_tokens: Some(64) });
+        assert_eq!(asked, RequestedTokens { model: Some("gpt-4o-mini".into()), max_tokens: Some(64), plain: true });
+        assert!(!requested(br#"{"model":"m","max_tokens":64,"n":8}"#).plain, "eight answers");
+        let image =
+            br#"{"model":"m","max_tokens":9,"messages":[{"content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#;
+        assert!(!requested(image).plain, "an image's tokens are not its URL's bytes");
         assert_eq!(requested(br#"{"model":"m","max_completion_tokens":9,"max_tokens":64}"#).max_tokens, Some(9));
         assert_eq!(requested(b"not json"), RequestedTokens::default());
         let (usage, model) = reported(

@@ -89,8 +89,13 @@ impl PaymentPayload {
     pub fn id(&self) -> Option<String> {
         let authorization = self.payload.get("authorization")?;
         let from = authorization.get("from")?.as_str()?.to_ascii_lowercase();
+        // One nonce, one id, however it is written (`0x1` is `0x00…01` on chain).
         let nonce = authorization.get("nonce")?.as_str()?.to_ascii_lowercase();
-        Some(format!("x402:{}:{from}:{nonce}", self.accepted.network))
+        let digits = nonce.strip_prefix("0x").unwrap_or(&nonce).trim_start_matches('0');
+        if digits.len() > 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(format!("x402:{}:{from}:0x{digits:0>64}", self.accepted.network))
     }
 
     /// The payer's address, when the proof names one.
@@ -144,7 +149,7 @@ impl X402Terms {
     /// The atomic units that buy at least `credits` credits.
     pub fn units_for(&self, credits: i64) -> i64 {
         let per = self.credits_per_unit.max(1);
-        (credits.max(0) + per - 1) / per
+        credits.max(0).saturating_add(per - 1) / per
     }
 
     /// The credits `units` atomic units buy.
@@ -270,6 +275,8 @@ mod tests {
         let with_rate = X402Terms { credits_per_unit: 3, ..terms() };
         assert_eq!(with_rate.offer(1_000).amount, "334", "units that buy at least the credits");
         assert_eq!(with_rate.credits_for(334), 1_002);
+        let huge = Requirements { amount: i64::MAX.to_string(), ..with_rate.offer(1) };
+        assert_eq!(with_rate.matching(&huge, 1), None, "no overflow, no match");
     }
 
     #[test]
@@ -300,7 +307,8 @@ mod tests {
         let header = encode(&payload);
         let read = decode_payment(header.as_bytes()).unwrap();
         assert_eq!(read, payload);
-        assert_eq!(read.id().as_deref(), Some("x402:eip155:84532:0xabc:0x01"));
+        let zeros = "0".repeat(63);
+        assert_eq!(read.id(), Some(format!("x402:eip155:84532:0xabc:0x{zeros}1")), "the nonce in one form");
         assert_eq!(decode_payment(b"%%%"), Err(DecodeError::Base64));
         assert!(matches!(decode_payment(STANDARD.encode(b"{}").as_bytes()), Err(DecodeError::Json(_))));
         let v1 = STANDARD.encode(serde_json::to_vec(&PaymentPayload { x402_version: 1, ..payload }).unwrap());

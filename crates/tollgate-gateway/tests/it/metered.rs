@@ -38,7 +38,14 @@ fn usage_of(request: &Value) -> (i64, i64) {
 /// the last chunk when `stream_options.include_usage` (as OpenAI streams it). `?cut=1`
 /// breaks the stream after its usage chunk, `?hold=1` holds it after the first chunk,
 /// `?over=N` reports N completion tokens whatever was asked.
-async fn completions(Query(q): Query<std::collections::HashMap<String, String>>, body: Bytes) -> Response {
+async fn completions(
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    // A client that accepts compression would get a body the gateway cannot read: stood in
+    // for here by an answer without usage.
+    let compressed = headers.get("accept-encoding").is_some_and(|v| v != "identity");
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (prompt, mut completion) = usage_of(&request);
     if let Some(over) = q.get("over") {
@@ -50,7 +57,7 @@ async fn completions(Query(q): Query<std::collections::HashMap<String, String>>,
         let answer = json!({
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"}, "finish_reason": "stop"}],
-            "usage": usage,
+            "usage": if compressed { Value::Null } else { usage },
         });
         return axum::Json(answer).into_response();
     }
@@ -88,9 +95,21 @@ async fn completions(Query(q): Query<std::collections::HashMap<String, String>>,
     Response::builder().header(header::CONTENT_TYPE, "text/event-stream").body(Body::from_stream(stream)).unwrap()
 }
 
-/// Charges what `?charge=` says in `Tollgate-Charge`.
+/// Charges what `?charge=` says in `Tollgate-Charge`; `?empty=1` answers 204 without a body,
+/// `?hold=1` holds the body after its first chunk.
 async fn charged(Query(q): Query<std::collections::HashMap<String, String>>, _request: Request) -> Response {
-    let mut response = "charged".into_response();
+    let mut response = if q.contains_key("empty") {
+        axum::http::StatusCode::NO_CONTENT.into_response()
+    } else if q.contains_key("hold") {
+        let first = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"part")) });
+        let rest = futures_util::stream::once(async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Bytes::from_static(b" rest"))
+        });
+        Response::new(Body::from_stream(first.chain(rest)))
+    } else {
+        "charged".into_response()
+    };
     if let Some(charge) = q.get("charge") {
         response.headers_mut().insert("tollgate-charge", charge.parse().unwrap());
     }
@@ -281,28 +300,70 @@ async fn a_header_reports_the_charge_and_the_client_never_sees_it() {
 }
 
 #[tokio::test]
-async fn a_broken_stream_is_charged_by_the_routes_rule() {
+async fn a_broken_answer_is_charged_by_the_routes_rule_unless_its_usage_arrived() {
     let w = metered_world(10_000).await;
     let mut body = ask("a b", 3);
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    // `nothing` (the default): the upstream broke after its usage, nothing is charged.
+    // The stream broke after its usage: the answer was all there, charged whatever the rule.
     let r = chat(&w, body.clone(), "?cut=1").await;
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.is_err(), "the client sees the stream break");
-    balance_reaches(&w, 10_000).await;
-    // `reported`: what the stream had reported is charged.
-    w.run(RouteUpdate { id: 2, on_cancel: Some(OnCancel::Reported), ..Default::default() }).await;
-    let r = chat(&w, body.clone(), "?cut=1").await;
-    assert!(r.bytes().await.is_err());
     balance_reaches(&w, 10_000 - (2 + 6)).await;
-    // A client that leaves before any usage arrived owes nothing, whatever the rule.
+    // A client that leaves before any usage arrived owes nothing.
     let mut r = chat(&w, body, "?hold=1").await;
     assert!(r.chunk().await.unwrap().unwrap().starts_with(b"data: "), "the first chunk arrived");
     drop(r);
-    balance_reaches(&w, 10_000 - 8).await;
-    assert_eq!(debits(&w).await, vec![(-8, 1)]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(w.balance().await, 10_000 - 8);
+    // A header route's charge is known from the head: `nothing` forgives a broken answer,
+    // `reported` charges it.
+    let mut r = w.get("/charged?charge=7&hold=1").await;
+    assert_eq!(&r.chunk().await.unwrap().unwrap()[..], b"part");
+    drop(r);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(w.balance().await, 10_000 - 8, "nothing: forgiven");
+    w.run(RouteUpdate { id: 3, on_cancel: Some(OnCancel::Reported), ..Default::default() }).await;
+    let mut r = w.get("/charged?charge=7&hold=1").await;
+    assert_eq!(&r.chunk().await.unwrap().unwrap()[..], b"part");
+    drop(r);
+    balance_reaches(&w, 10_000 - 8 - 7).await;
+    assert_eq!(debits(&w).await, vec![(-15, 2)]);
     assert!(w.run(Verify {}).await.ok);
+}
+
+#[tokio::test]
+async fn an_answer_that_ends_without_reporting_is_charged_by_the_route_kind() {
+    let w = metered_world(10_000).await;
+    // A stream without `include_usage` reports no usage: its reservation is charged.
+    let mut body = ask("a b", 3);
+    body["stream"] = json!(true);
+    let r = chat(&w, body.clone(), "").await;
+    let reserved = 10_000 - r.headers()["x-credits-remaining"].to_str().unwrap().parse::<i64>().unwrap();
+    assert!(r.text().await.unwrap().ends_with("[DONE]\n\n"));
+    balance_reaches(&w, 10_000 - reserved).await;
+    // An empty answer (204) is never read, yet it ended: its header's charge stands.
+    let r = w.get("/charged?charge=4&empty=1").await;
+    assert_eq!(r.status(), 204);
+    balance_reaches(&w, 10_000 - reserved - 4).await;
+    assert!(w.run(Verify {}).await.ok);
+}
+
+#[tokio::test]
+async fn usage_is_read_from_uncompressed_answers() {
+    let w = metered_world(10_000).await;
+    let upstream_saw = w
+        .client
+        .post(format!("{}/v1/chat/completions", w.url))
+        .bearer_auth(&w.secret)
+        .header("accept-encoding", "gzip, br")
+        .json(&ask("one", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upstream_saw.status(), 200);
+    upstream_saw.bytes().await.unwrap();
+    balance_reaches(&w, 10_000 - (1 + 2)).await;
 }
 
 #[tokio::test]

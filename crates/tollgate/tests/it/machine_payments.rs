@@ -291,5 +291,10 @@ fn a_call_without_a_key_pays_for_itself_on_a_pay_per_call_route() {
     assert_eq!((topups.len(), topups[0]["amount"].as_i64()), (1, Some(5)), "{topups:?}");
     // Still no account for anyone else: a call without a key on another route is 401.
     assert_eq!(reqwest::blocking::get(w.url()).unwrap().status(), 401);
+    // An account that could not serve the call takes no payment for it: 401, nothing offered.
+    ok(w.dir.path(), &["tenant", "suspend", "acme"]);
+    let refused = reqwest::blocking::get(&url).unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().get("payment-required").is_none());
     assert!(cli_json(w.dir.path(), &["verify"])["ok"].as_bool().unwrap());
 }
