@@ -84,29 +84,25 @@ if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); proce
   exit 1
 fi
 
-# schemathesis (make api-conformance), pinned so its flags stay what scripts/schemathesis.sh uses.
-if [ "$mode" = "--test" ]; then
-  venv="$(cd "$(dirname "$0")/.." && pwd)/target/schemathesis"
-  want=4.32.5
-  if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $want" ]; then
-    echo "Installing schemathesis $want into $venv ..."
+# venv_package DIR PACKAGE VERSION CHECK: PACKAGE==VERSION from PyPI in the venv DIR under
+# target/, unless CHECK (a command run with the venv's bin first on PATH) prints VERSION.
+venv_package() {
+  local venv dir=$1 package=$2 want=$3 check=$4
+  venv="$(cd "$(dirname "$0")/.." && pwd)/target/$dir"
+  if [ "$(PATH="$venv/bin:$PATH" sh -c "$check" 2>/dev/null)" != "$want" ]; then
+    echo "Installing $package $want into $venv ..."
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$want"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$want"
   fi
-fi
+}
 
-# The official OpenAI client library (PyPI), the customer's client in the metered-route test
-# (crates/tollgate/tests/it/openai_client.rs), pinned.
 if [ "$mode" = "--test" ]; then
-  venv="$(cd "$(dirname "$0")/.." && pwd)/target/pyclients"
-  want=2.8.1
-  if [ "$("$venv/bin/python" -c 'import openai; print(openai.__version__)' 2>/dev/null)" != "$want" ]; then
-    echo "Installing the openai client library $want into $venv ..."
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "openai==$want"
-  fi
+  # schemathesis (make api-conformance), pinned so its flags stay what scripts/schemathesis.sh uses.
+  venv_package schemathesis schemathesis 4.32.5 "schemathesis --version | sed 's/.* version //'"
+  # The official OpenAI client library, the customer's client in the metered-route test
+  # (crates/tollgate/tests/it/openai_client.rs).
+  venv_package pyclients openai 2.8.1 "python -c 'import openai; print(openai.__version__)'"
 fi
 
 # The x402 test kit (crates/tollgate/tests/clients/x402): the official x402 client libraries,

@@ -76,6 +76,12 @@ impl Live {
         client: IpAddr,
         now: DateTime<Utc>,
     ) -> Admission {
+        let (key, key_state) = self.presented(presented_key);
+        self.admit_key(key, key_state, route, cost, client, now)
+    }
+
+    /// The stored key `presented_key` names, if any, and what the policy learns of it.
+    pub(super) fn presented(&self, presented_key: PresentedKey<'_>) -> (Option<Arc<LiveKey>>, KeyState) {
         let key = match presented_key {
             PresentedKey::Key(k) => self.key(&digest(k)),
             PresentedKey::Absent | PresentedKey::Malformed => None,
@@ -85,7 +91,7 @@ impl Live {
             (PresentedKey::Malformed | PresentedKey::Key(_), None) => KeyState::Unknown,
             (_, Some(k)) => KeyState::Known(key_facts(k)),
         };
-        self.admit_key(key, key_state, route, cost, client, now)
+        (key, key_state)
     }
 
     /// Admits a call without a key that paid for itself (a pay-per-call route), as tenant

@@ -10,13 +10,13 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::admit::{account, key_facts};
+use super::admit::account;
 use super::{Live, lock};
 use crate::domain::budget::BudgetPeriod;
 use crate::domain::cidr::IpRules;
-use crate::domain::policy::{Denial, IpFacts, KeyState, Outcome, Request, RouteFacts, decide};
+use crate::domain::policy::{Denial, IpFacts, Outcome, Request, RouteFacts, decide};
 use crate::domain::standing::{Standing, SubscriptionStatus};
-use crate::store::keys::{PresentedKey, digest};
+use crate::store::keys::PresentedKey;
 
 /// A key's own standing, as its caller reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,15 +93,7 @@ impl Live {
         billing_template: &str,
         now: DateTime<Utc>,
     ) -> Result<KeyStanding, Box<Denial>> {
-        let key = match presented_key {
-            PresentedKey::Key(k) => self.key(&digest(k)),
-            PresentedKey::Absent | PresentedKey::Malformed => None,
-        };
-        let key_state = match (presented_key, &key) {
-            (PresentedKey::Absent, _) => KeyState::Missing,
-            (PresentedKey::Malformed | PresentedKey::Key(_), None) => KeyState::Unknown,
-            (_, Some(k)) => KeyState::Known(key_facts(k)),
-        };
+        let (key, key_state) = self.presented(presented_key);
         let free = RouteFacts { cost: 0, required_feature: None, required_scope: None };
         let refused = |account| {
             let request = Request { key: &key_state, route: &free, account, ip: IpFacts::default() };
