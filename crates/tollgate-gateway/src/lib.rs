@@ -209,6 +209,12 @@ impl Gateway {
                 error: None,
             };
         }
+        // A call the account would refuse anyway (a lapsed plan, a feature, its quota, an
+        // address rule) takes no payment: it is answered as any call without a key.
+        if let Some(code) = self.live.paid_refusal(tenant_id, route, route.ceiling(), client, now) {
+            tracing::debug!(tenant = %tenant.slug, code = code.as_str(), "a pay-per-call account refuses the call; no payment asked");
+            return PerCall::Off;
+        }
         let ceiling = route.ceiling();
         let Some(presented) = payments::presented(headers, self.challenge_secret(settings), now) else {
             let facts = DenialFacts { cost: Some(ceiling), ..DenialFacts::default() };

@@ -10,7 +10,7 @@ use crate::domain::budget::{KeyBudget, KeySpend};
 use chrono::{DateTime, Utc};
 
 use crate::domain::cidr::IpRules;
-use crate::domain::policy::{Account, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
+use crate::domain::policy::{Account, DenialCode, IpFacts, KeyFacts, KeyState, Outcome, Request, RouteFacts, decide};
 use crate::domain::rate::RateLimit;
 use crate::store::keys::{PresentedKey, digest};
 use crate::store::plans::Plan;
@@ -117,6 +117,40 @@ impl Live {
         });
         let state = KeyState::Known(key_facts(&key));
         self.admit_key(Some(key), state, route, cost, client, now)
+    }
+
+    /// Why a call on `route` paid for itself as tenant `tenant_id` would still be refused,
+    /// checked before its payment is taken (read only; the rate limiter's bucket taken as
+    /// fresh, the balance as what the payment will bring): `None` when it would be served.
+    pub fn paid_refusal(
+        &self,
+        tenant_id: i64,
+        route: &Route,
+        cost: i64,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Option<DenialCode> {
+        let Some(cell) = self.cell(tenant_id) else { return Some(DenialCode::InvalidApiKey) };
+        let t = lock(&cell);
+        let Some(plan) = self.plan(t.plan_id) else { return Some(DenialCode::InvalidApiKey) };
+        let mut account = account(&t, &plan);
+        (account.rate_tat, account.balance) = (None, i64::MAX);
+        let key = KeyState::Known(KeyFacts {
+            revoked: false,
+            expires_at: None,
+            scopes: route.required_scope.iter().cloned().collect(),
+            budget: None,
+        });
+        let facts = RouteFacts { cost, ..route_facts(route) };
+        let ip = IpFacts {
+            client: Some(client),
+            tenant: IpRules { allow: &t.ip_allow, deny: &t.ip_deny },
+            route: route.ip_rules(),
+        };
+        match decide(&Request { key: &key, route: &facts, account: Some(&account), ip }, now).outcome {
+            Outcome::Allow { .. } => None,
+            Outcome::Deny(denial) => Some(denial.code),
+        }
     }
 
     fn admit_key(

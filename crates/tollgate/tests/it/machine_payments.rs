@@ -251,21 +251,9 @@ fn a_payment_credential_pays_a_top_up_once_through_the_draft_scheme() {
 #[test]
 fn a_call_without_a_key_pays_for_itself_on_a_pay_per_call_route() {
     let w = world();
-    ok(
-        w.dir.path(),
-        &[
-            "route",
-            "create",
-            "--path",
-            "/v1/agents",
-            "--upstream",
-            &w.upstream,
-            "--cost",
-            "5",
-            "--pay-per-call",
-            "acme",
-        ],
-    );
+    let create =
+        ["route", "create", "--path", "/v1/agents", "--upstream", &w.upstream, "--cost", "5", "--pay-per-call", "acme"];
+    let id = cli_json(w.dir.path(), &create)["id"].to_string();
     let url = format!("{}/v1/agents/run", w.server.gateway);
     // Told how to pay exactly one call, and nothing about the account behind it.
     let plain = reqwest::blocking::get(&url).unwrap();
@@ -291,7 +279,13 @@ fn a_call_without_a_key_pays_for_itself_on_a_pay_per_call_route() {
     assert_eq!((topups.len(), topups[0]["amount"].as_i64()), (1, Some(5)), "{topups:?}");
     // Still no account for anyone else: a call without a key on another route is 401.
     assert_eq!(reqwest::blocking::get(w.url()).unwrap().status(), 401);
-    // An account that could not serve the call takes no payment for it: 401, nothing offered.
+    // An account that could not serve the call takes no payment for it: 401, nothing offered
+    // (a plan without the route's feature here; a suspended account likewise).
+    ok(w.dir.path(), &["route", "update", "--id", &id, "--feature", "gold"]);
+    let refused = reqwest::blocking::get(&url).unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().get("payment-required").is_none());
+    ok(w.dir.path(), &["route", "update", "--id", &id, "--feature", ""]);
     ok(w.dir.path(), &["tenant", "suspend", "acme"]);
     let refused = reqwest::blocking::get(&url).unwrap();
     assert_eq!(refused.status(), 401);
