@@ -148,8 +148,10 @@ impl Gateway {
         settings: &Settings,
         now: chrono::DateTime<Utc>,
     ) -> Option<(Result<payments::Paid, payments::Failure>, Admitted)> {
-        let (hooks, terms) = (self.payments.clone()?, settings.x402_terms()?);
+        // Header lookups first: a request without a payment pays nothing for this.
+        self.payments.as_ref()?;
         let presented_payment = payments::presented(headers, self.challenge_secret(settings), now)?;
+        let (hooks, terms) = (self.payments.clone()?, settings.x402_terms()?);
         let standing = self.live.standing(presented, client, &settings.billing_link_template, now).ok()?;
         let who = Admitted {
             tenant_id: standing.tenant_id,
@@ -439,13 +441,10 @@ impl Gateway {
         // Who the client is: the peer, or behind trusted proxies what they say it is.
         let forwarded_for = request.headers().get_all(&names::X_FORWARDED_FOR);
         let client = client_address(peer, &settings.trusted_proxies, forwarded_for.iter().map(forwarded_value));
-        // The URL a payment is for, when x402 is on (a 402 then carries payment challenges).
-        let resource_url = (!settings.x402_network.is_empty()).then(|| {
-            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-            let host = host.or(request.uri().authority().map(http::uri::Authority::as_str)).unwrap_or("localhost");
-            let scheme = if self.tls.load(std::sync::atomic::Ordering::Relaxed) { "https" } else { "http" };
-            format!("{scheme}://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str()))
-        });
+        // What a payment would be for, when x402 is on: kept as shared parts (no copy), made
+        // a URL only when a 402 carries payment challenges.
+        let resource_url = (!settings.x402_network.is_empty())
+            .then(|| PaidResource { uri: request.uri().clone(), host: request.headers().get(header::HOST).cloned() });
         // The settlement header of a payment this request brought.
         let mut paid: Option<(http::HeaderName, HeaderValue)> = None;
         let problem_typed = |reason, facts: DenialFacts, who: Option<&Admitted>, event: &mut GatewayEvent, type_uri| {
@@ -467,7 +466,7 @@ impl Gateway {
             let mut response = p.response(audience);
             event.facts = facts_raw;
             if let Some(short) = short.filter(|_| who.is_some()) {
-                self.add_challenges(&mut response, &settings, resource_url.as_deref(), short, None, false, now);
+                self.add_challenges(&mut response, &settings, resource_url.as_ref(), short, None, false, now);
             }
             response
         };
@@ -530,7 +529,7 @@ impl Gateway {
                             self.add_challenges(
                                 &mut response,
                                 &settings,
-                                resource_url.as_deref(),
+                                resource_url.as_ref(),
                                 ceiling,
                                 error.as_deref(),
                                 true,
@@ -560,7 +559,7 @@ impl Gateway {
                             self.add_challenges(
                                 &mut response,
                                 &settings,
-                                resource_url.as_deref(),
+                                resource_url.as_ref(),
                                 1,
                                 Some(&failure.reason),
                                 false,
@@ -686,15 +685,15 @@ impl Gateway {
         &self,
         response: &mut Response<Body>,
         settings: &Settings,
-        resource_url: Option<&str>,
+        resource_url: Option<&PaidResource>,
         short: i64,
         error: Option<&str>,
         exact: bool,
         now: chrono::DateTime<Utc>,
     ) {
-        let (Some(terms), Some(url)) = (settings.x402_terms(), resource_url) else { return };
+        let (Some(terms), Some(paid)) = (settings.x402_terms(), resource_url) else { return };
         let resource = tollgate_core::domain::x402::Resource {
-            url: url.to_string(),
+            url: paid.url(self.tls.load(std::sync::atomic::Ordering::Relaxed)),
             description: Some("Credits for this API".into()),
             mime_type: None,
         };
@@ -1059,6 +1058,22 @@ struct Meter<'a> {
     charge_header: Option<&'a str>,
     /// The model the request asked for, priced.
     model: Option<String>,
+}
+
+/// What a request asks for, as a payment for it names it.
+struct PaidResource {
+    uri: Uri,
+    host: Option<HeaderValue>,
+}
+
+impl PaidResource {
+    /// `http(s)://host/path?query`.
+    fn url(&self, tls: bool) -> String {
+        let host = self.host.as_ref().and_then(|h| h.to_str().ok());
+        let host = host.or(self.uri.authority().map(http::uri::Authority::as_str)).unwrap_or("localhost");
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{host}{}", self.uri.path_and_query().map_or("/", |p| p.as_str()))
+    }
 }
 
 /// What became of a call without a key on a pay-per-call route.

@@ -29,17 +29,9 @@ pub const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-respon
 pub const PAYMENT_AUTHORIZATION: HeaderName = HeaderName::from_static("payment-authorization");
 pub const PAYMENT_RECEIPT: HeaderName = HeaderName::from_static("payment-receipt");
 
-/// A payment to credit: `credits` to `tenant`, once per `payment_id`.
-pub struct Credit<'a> {
-    pub tenant: &'a str,
-    pub payment_id: &'a str,
-    pub credits: i64,
-    /// The settlement's transaction.
-    pub transaction: &'a str,
-    pub payer: Option<&'a str>,
-    /// `x402` or `payment` (the header it came in).
-    pub via: &'static str,
-}
+/// A payment to credit: `credits` to `tenant`, once per `payment_id` (the console's own
+/// description of a settled payment).
+pub use tollgate_core::console::payments::Settled as Credit;
 
 type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 

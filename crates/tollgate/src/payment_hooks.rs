@@ -63,16 +63,6 @@ impl Payments for PaymentHooks {
     }
 
     fn credit<'a>(&'a self, credit: Credit<'a>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(async move {
-            let settled = payments::Settled {
-                tenant: credit.tenant,
-                payment_id: credit.payment_id,
-                credits: credit.credits,
-                transaction: credit.transaction,
-                payer: credit.payer,
-                via: credit.via,
-            };
-            payments::credit_settled(&self.0, settled).await.map_err(|e| e.to_string())
-        })
+        Box::pin(async move { payments::credit_settled(&self.0, credit).await.map_err(|e| e.to_string()) })
     }
 }

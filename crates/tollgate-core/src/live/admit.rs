@@ -105,16 +105,7 @@ impl Live {
         client: IpAddr,
         now: DateTime<Utc>,
     ) -> Admission {
-        let key = Arc::new(LiveKey {
-            id: 0,
-            tenant_id,
-            prefix: "x402".into(),
-            revoked: false,
-            expires_at: None,
-            scopes: route.required_scope.iter().cloned().collect(),
-            budget: None,
-            stored_spend: KeySpend { since: DateTime::<Utc>::MIN_UTC, spent: 0 },
-        });
+        let key = Arc::new(paid_key(tenant_id, route));
         let state = KeyState::Known(key_facts(&key));
         self.admit_key(Some(key), state, route, cost, client, now)
     }
@@ -135,12 +126,7 @@ impl Live {
         let Some(plan) = self.plan(t.plan_id) else { return Some(DenialCode::InvalidApiKey) };
         let mut account = account(&t, &plan);
         (account.rate_tat, account.balance) = (None, i64::MAX);
-        let key = KeyState::Known(KeyFacts {
-            revoked: false,
-            expires_at: None,
-            scopes: route.required_scope.iter().cloned().collect(),
-            budget: None,
-        });
+        let key = KeyState::Known(key_facts(&paid_key(tenant_id, route)));
         let facts = RouteFacts { cost, ..route_facts(route) };
         let ip = IpFacts {
             client: Some(client),
@@ -230,6 +216,21 @@ impl Live {
     /// request's body for, before admission, on a route that prices it.
     pub fn knows(&self, presented_key: PresentedKey<'_>) -> bool {
         matches!(presented_key, PresentedKey::Key(k) if self.key(&digest(k)).is_some())
+    }
+}
+
+/// The key a call that paid for itself on `route` is admitted with: one of tenant
+/// `tenant_id` holding the route's scope, shown as `x402` in events.
+fn paid_key(tenant_id: i64, route: &Route) -> LiveKey {
+    LiveKey {
+        id: 0,
+        tenant_id,
+        prefix: "x402".into(),
+        revoked: false,
+        expires_at: None,
+        scopes: route.required_scope.iter().cloned().collect(),
+        budget: None,
+        stored_spend: KeySpend { since: DateTime::<Utc>::MIN_UTC, spent: 0 },
     }
 }
 
