@@ -1,5 +1,5 @@
 //! Served usage reaches the ledger summed per tenant; the period's count is stored, not
-//! recomputed; strict commits add to the tenant's open usage entry, and each strict
+//! recomputed; batched flushes and strict commits add to the tenant's open usage entry, and each strict
 //! request's charge is found through its record in the request log.
 
 use std::sync::Arc;
@@ -32,11 +32,13 @@ async fn usage_of(w: &World, id: i64) -> (i64, i64, i64) {
 }
 
 #[tokio::test]
-async fn batched_usage_is_one_entry_per_tenant_per_flush_and_the_period_count_is_stored() {
+async fn batched_usage_goes_into_one_open_entry_per_tenant_and_the_period_count_is_stored() {
     let w = world().await;
     w.plan("pro", 1000).await;
     let acme = w.tenant("acme", "pro").await.tenant.id;
     let globex = w.tenant("globex", "pro").await.tenant.id;
+    // Entries stay open five intervals: 250 ms here.
+    w.run(SettingsSet { usage_flush_ms: Some(50), ..Default::default() }).await.unwrap();
     let live = Arc::new(Live::load(w.console.store()).await.unwrap());
     let (settlement, writer) = Settlement::spawn_with(w.console.store().clone(), Some(live.clone()));
     let served = |id, n: i64| {
@@ -52,14 +54,20 @@ async fn batched_usage_is_one_entry_per_tenant_per_flush_and_the_period_count_is
     assert_eq!(usage_of(&w, globex).await, (1, 20, 20));
     served(acme, 5);
     settlement.flush().await.unwrap();
-    assert_eq!(usage_of(&w, acme).await, (2, 35, 35), "one more entry for the next flush");
+    assert_eq!(usage_of(&w, acme).await, (1, 35, 35), "the next flush adds to the open entry, no new row");
+    assert_chain(&ledger_of(&w, "acme").await);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    served(acme, 4);
+    settlement.flush().await.unwrap();
+    assert_eq!(usage_of(&w, acme).await, (2, 39, 39), "an entry older than five intervals is closed: a new one");
+    assert_chain(&ledger_of(&w, "acme").await);
     settlement.stop().await.unwrap();
     writer.await.unwrap();
-    assert_eq!(live.tenant(acme).unwrap().balance, 1000 - 2 * 35, "memory spent the charges, not the reservations");
+    assert_eq!(live.tenant(acme).unwrap().balance, 1000 - 2 * 39, "memory spent the charges, not the reservations");
     assert!(w.run(Verify {}).await.unwrap().ok, "balances, counts and ledger agree");
 
     let restarted = Live::load(w.console.store()).await.unwrap();
-    assert_eq!(restarted.tenant(acme).unwrap().period_used, 35, "start-up reads the stored count");
+    assert_eq!(restarted.tenant(acme).unwrap().period_used, 39, "start-up reads the stored count");
 
     // A renewal opens a new period: the count starts again.
     let renewed = at(40);
