@@ -29,7 +29,8 @@
 #   TARGETS="nginx lua tg" FLOOD=0 bench/gateway.sh   # some targets only, no floods
 #   BASELINE_BIN=path/to/older/tollgate bench/gateway.sh
 #              # adds tg_base: the allowed path of another build (on a copy of the same
-#              # data), so a change's effect is a ratio measured in the same run
+#              # data), so a change's effect is a ratio measured in the same run; name
+#              # tg_base_strict in TARGETS for that build's strict path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -246,13 +247,14 @@ run() {
     lua) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid") ;;
     lua402) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid"); keys=$work/zero.txt; expect=402 ;;
     tg | tg_strict) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid") ;;
-    tg_base) url=http://127.0.0.1:$BASELINE_PORT; server=("$baseline_pid") ;;
+    tg_base | tg_base_strict) url=http://127.0.0.1:$BASELINE_PORT; server=("$baseline_pid") ;;
     tg402) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); keys=$work/zero.txt; expect=402 ;;
     tg_header) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); path=/m/header/bench ;;
     tg_usage) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); path=/m/usage/bench ;;
   esac
   [ "$target" = tg_strict ] && tg settings set --durability strict >/dev/null
-  [[ $target == tg* && $target != tg_base ]] && db_before=$(results dbsize "$data")
+  [ "$target" = tg_base_strict ] && "$BASELINE_BIN" --data-dir "$work/data-base" settings set --durability strict >/dev/null
+  [[ $target == tg* && $target != tg_base* ]] && db_before=$(results dbsize "$data")
   s0=$(cpu_ticks "${server[@]}"); u0=$(cpu_ticks "$upstream_pid")
   if [ "${PROFILE:-}" = "$target" ]; then
     perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
@@ -274,6 +276,7 @@ run() {
     fields+=(db_before="$db_before" db_after="$(results dbsize "$data")")
   fi
   [ "$target" = tg_strict ] && tg settings set --durability batched >/dev/null
+  [ "$target" = tg_base_strict ] && "$BASELINE_BIN" --data-dir "$work/data-base" settings set --durability batched >/dev/null
   local line; line=$(results run "$out" "${fields[@]}") || { cat "$out" >&2; exit 1; }
   echo "$line" >>"$work/runs.jsonl"
   results show "$line"

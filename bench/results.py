@@ -30,6 +30,7 @@ TARGETS = {
     "lua402": "nginx+Lua 402",
     "tg402": "Tollgate 402",
     "tg_base": "baseline build, allowed batched",
+    "tg_base_strict": "baseline build, allowed strict",
     "tg_header": "Tollgate metered by header",
     "tg_usage": "Tollgate metered by usage",
 }
@@ -41,6 +42,7 @@ RATIOS = [
     ("tg402", "lua402", "402 vs nginx+Lua 402"),
     ("tg_strict", "tg", "strict vs batched"),
     ("tg", "tg_base", "allowed vs the baseline build"),
+    ("tg_strict", "tg_base_strict", "strict vs the baseline build's strict"),
     ("tg_header", "tg", "metered by header vs fixed cost"),
     ("tg_usage", "tg", "metered by usage vs fixed cost"),
 ]
