@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use std::sync::Arc;
 
-use super::{Budget, Cell, Live, LiveKey, TenantState, lock};
+use super::{Cell, Live, LiveKey, SpendCap, TenantState, lock};
 use crate::domain::budget::{KeyBudget, KeySpend};
 use chrono::{DateTime, Utc};
 
@@ -164,8 +164,8 @@ impl Live {
         if leased {
             account.balance = i64::MAX; // the lease checks and spends the credits
         }
-        let budget = key.budget.map(|b| {
-            let spend = spend_now(&mut t, &key, b, now);
+        let budget = key.cap.as_deref().map(|cap| {
+            let (b, spend) = (cap.budget, spend_now(&mut t, key.id, cap, now));
             (spend.since, KeyBudget { limit: b.limit, spent: spend.spent, resets_at: b.period.end(now) })
         });
         if let (KeyState::Known(facts), Some((_, b))) = (&mut key_state, budget) {
@@ -229,8 +229,7 @@ fn paid_key(tenant_id: i64, route: &Route) -> LiveKey {
         revoked: false,
         expires_at: None,
         scopes: route.required_scope.iter().cloned().collect(),
-        budget: None,
-        stored_spend: KeySpend { since: DateTime::<Utc>::MIN_UTC, spent: 0 },
+        cap: None,
     }
 }
 
@@ -394,11 +393,11 @@ impl Drop for Reservation {
     }
 }
 
-/// What `key` has spent in the period of `now`, counted on from what was stored when it
-/// was first used; a new period starts from nothing.
-fn spend_now(t: &mut TenantState, key: &LiveKey, budget: Budget, now: DateTime<Utc>) -> KeySpend {
-    let spend = t.key_spend.entry(key.id).or_insert(key.stored_spend);
-    *spend = spend.at(budget.period, now);
+/// What key `key_id` has spent in the period of `now`, counted on from what was stored
+/// when it was first used; a new period starts from nothing.
+fn spend_now(t: &mut TenantState, key_id: i64, cap: &SpendCap, now: DateTime<Utc>) -> KeySpend {
+    let spend = t.key_spend.entry(key_id).or_insert(cap.stored);
+    *spend = spend.at(cap.budget.period, now);
     *spend
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use super::{Budget, Live, LiveKey, RouteTable, TenantState, Version, Versioned, lock};
+use super::{Budget, Live, LiveKey, RouteTable, SpendCap, TenantState, Version, Versioned, lock};
 use crate::domain::budget::KeySpend;
 
 use crate::domain::metrics::RouteLabels;
@@ -36,8 +36,15 @@ pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
         revoked: row.revoked_at.is_some(),
         expires_at: row.expires_at,
         scopes: row.scopes,
-        budget: row.budget.map(|limit| Budget { limit, period: row.budget_period }),
-        stored_spend: KeySpend { since: row.budget_since.unwrap_or(DateTime::<Utc>::MIN_UTC), spent: row.budget_spent },
+        cap: row.budget.map(|limit| {
+            Box::new(SpendCap {
+                budget: Budget { limit, period: row.budget_period },
+                stored: KeySpend {
+                    since: row.budget_since.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    spent: row.budget_spent,
+                },
+            })
+        }),
     };
     Some((digest, Arc::new(key)))
 }

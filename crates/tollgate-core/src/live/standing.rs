@@ -121,8 +121,9 @@ impl Live {
         {
             return Err(denial);
         }
-        let budget = key.budget.map(|b| {
-            let stored = t.key_spend.get(&key.id).copied().unwrap_or(key.stored_spend);
+        let budget = key.cap.as_deref().map(|cap| {
+            let b = cap.budget;
+            let stored = t.key_spend.get(&key.id).copied().unwrap_or(cap.stored);
             let used = stored.at(b.period, now).spent;
             BudgetStanding {
                 limit: b.limit,
