@@ -650,17 +650,15 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
         .map(|(tenant_id, s)| Usage { tenant_id: *tenant_id, credits: s.credits, requests: s.requests, at: s.at })
         .collect();
     for batch in usage.chunks(MAX_BATCH) {
-        let open = w.open_entries(batch.iter().map(|u| u.tenant_id));
-        match write_usage(w, batch, &open, Durability::Crash, w.written(batch)).await {
-            Ok(entries) => w.opened(&entries),
+        match write_usage(w, batch, Durability::Crash, w.written(batch)).await {
+            Ok(_) => {}
             Err(UsageError::Storage(e)) => return Err(e),
             Err(UsageError::Refused) => {
                 // One tenant at a time, so one refused sum does not hold up the others.
                 for u in batch {
                     let one = std::slice::from_ref(u);
-                    let open = w.open_entries(std::iter::once(u.tenant_id));
-                    match write_usage(w, one, &open, Durability::Crash, w.written(one)).await {
-                        Ok(entries) => w.opened(&entries),
+                    match write_usage(w, one, Durability::Crash, w.written(one)).await {
+                        Ok(_) => {}
                         Err(UsageError::Refused) => {
                             record_refused(&w.store, u, None).await;
                             w.written(one)();
@@ -678,20 +676,22 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// One transaction charging `usage`, adding to the `open` entries where it can; `on_commit`
-/// runs right after it commits. Answers each tenant's entry id.
+/// One transaction charging `usage`, adding to the tenants' open entries where it can and
+/// remembering the entries it wrote to; `on_commit` runs right after it commits. Answers
+/// each tenant's entry id.
 async fn write_usage(
     w: &Writer,
     usage: &[Usage],
-    open: &HashMap<i64, i64>,
     durability: Durability,
     on_commit: impl FnOnce() + Send + 'static,
 ) -> Result<HashMap<i64, i64>, UsageError> {
     let started = std::time::Instant::now();
+    let open = w.open_entries(usage.iter().map(|u| u.tenant_id));
     let mut write = w.store.begin_with(durability).await.map_err(UsageError::Storage)?;
     write.after_commit(on_commit);
-    let entries = ledger::charge_usage(&mut write, usage, open).await?;
+    let entries = ledger::charge_usage(&mut write, usage, &open).await?;
     write.commit().await.map_err(UsageError::Storage)?;
+    w.opened(&entries);
     let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     match durability {
         Durability::PowerLoss => w.commits.strict.observe_us(took),
@@ -721,12 +721,10 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
         u.requests += 1;
         u.at = u.at.max(c.at);
     }
-    let open = w.open_entries(per_tenant.keys().copied());
     let usage: Vec<Usage> = per_tenant.into_values().collect();
-    let written = write_usage(w, &usage, &open, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
+    let written = write_usage(w, &usage, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
     match written {
         Ok(entries) => {
-            w.opened(&entries);
             for (c, slot) in strict.drain(..).zip(&slots) {
                 settle_slot(slot, true); // already spent by the commit; here for safety
                 let _ = c.done.send(Ok(entries[&c.tenant_id]));
@@ -744,12 +742,8 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
             for (c, slot) in strict.drain(..).zip(slots) {
                 let usage = [Usage { tenant_id: c.tenant_id, credits: c.amount, requests: 1, at: c.at }];
                 let once = spend_on_commit(vec![slot.clone()]);
-                let open = w.open_entries(std::iter::once(c.tenant_id));
-                let result = match write_usage(w, &usage, &open, Durability::PowerLoss, once).await {
-                    Ok(entries) => {
-                        w.opened(&entries);
-                        Ok(entries[&c.tenant_id])
-                    }
+                let result = match write_usage(w, &usage, Durability::PowerLoss, once).await {
+                    Ok(entries) => Ok(entries[&c.tenant_id]),
                     Err(UsageError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
                     Err(UsageError::Refused) => {
                         record_refused(&w.store, &usage[0], Some(&c.request_id)).await;

@@ -21,8 +21,9 @@ use crate::store::{Connection, on};
 #[serde(rename_all = "snake_case")]
 pub enum Durability {
     /// Answers at once; charges are summed per tenant in memory and written every
-    /// `usage_flush_ms` (default 2000 ms; into one ledger entry per tenant per 10 s). A crash loses at
-    /// most the charges not yet written: in the tenant's favour, never an overspend.
+    /// `usage_flush_ms` (default 2000 ms), into one ledger entry per tenant per 10 s. A
+    /// crash loses at most the charges not yet written: in the tenant's favour, never an
+    /// overspend.
     Batched,
     /// An answer leaves only after its charge is committed, durable on power loss.
     Strict,

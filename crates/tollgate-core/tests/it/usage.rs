@@ -1,6 +1,6 @@
 //! Served usage reaches the ledger summed per tenant; the period's count is stored, not
-//! recomputed; batched flushes and strict commits add to the tenant's open usage entry, and each strict
-//! request's charge is found through its record in the request log.
+//! recomputed; batched flushes and strict commits add to the tenant's open usage entry,
+//! and each strict request's charge is found through its record in the request log.
 
 use std::sync::Arc;
 
@@ -37,8 +37,8 @@ async fn batched_usage_goes_into_one_open_entry_per_tenant_and_the_period_count_
     w.plan("pro", 1000).await;
     let acme = w.tenant("acme", "pro").await.tenant.id;
     let globex = w.tenant("globex", "pro").await.tenant.id;
-    // Entries stay open five intervals: 250 ms here.
-    w.run(SettingsSet { usage_flush_ms: Some(50), ..Default::default() }).await.unwrap();
+    // Entries stay open five intervals: 1 s here.
+    w.run(SettingsSet { usage_flush_ms: Some(200), ..Default::default() }).await.unwrap();
     let live = Arc::new(Live::load(w.console.store()).await.unwrap());
     let (settlement, writer) = Settlement::spawn_with(w.console.store().clone(), Some(live.clone()));
     let served = |id, n: i64| {
@@ -56,7 +56,7 @@ async fn batched_usage_goes_into_one_open_entry_per_tenant_and_the_period_count_
     settlement.flush().await.unwrap();
     assert_eq!(usage_of(&w, acme).await, (1, 35, 35), "the next flush adds to the open entry, no new row");
     assert_chain(&ledger_of(&w, "acme").await);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     served(acme, 4);
     settlement.flush().await.unwrap();
     assert_eq!(usage_of(&w, acme).await, (2, 39, 39), "an entry older than five intervals is closed: a new one");
