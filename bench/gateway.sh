@@ -30,7 +30,7 @@
 #   BASELINE_BIN=path/to/older/tollgate bench/gateway.sh
 #              # adds tg_base: the allowed path of another build (on a copy of the same
 #              # data), so a change's effect is a ratio measured in the same run; name
-#              # tg_base_strict in TARGETS for that build's strict path
+#              # tg_base_strict and tg_base402 in TARGETS for that build's strict and 402 paths
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -249,6 +249,7 @@ run() {
     tg | tg_strict) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid") ;;
     tg_base | tg_base_strict) url=http://127.0.0.1:$BASELINE_PORT; server=("$baseline_pid") ;;
     tg402) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); keys=$work/zero.txt; expect=402 ;;
+    tg_base402) url=http://127.0.0.1:$BASELINE_PORT; server=("$baseline_pid"); keys=$work/zero.txt; expect=402 ;;
     tg_header) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); path=/m/header/bench ;;
     tg_usage) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid"); path=/m/usage/bench ;;
   esac

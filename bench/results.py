@@ -31,6 +31,7 @@ TARGETS = {
     "tg402": "Tollgate 402",
     "tg_base": "baseline build, allowed batched",
     "tg_base_strict": "baseline build, allowed strict",
+    "tg_base402": "baseline build, 402",
     "tg_header": "Tollgate metered by header",
     "tg_usage": "Tollgate metered by usage",
 }
@@ -43,6 +44,7 @@ RATIOS = [
     ("tg_strict", "tg", "strict vs batched"),
     ("tg", "tg_base", "allowed vs the baseline build"),
     ("tg_strict", "tg_base_strict", "strict vs the baseline build's strict"),
+    ("tg402", "tg_base402", "402 vs the baseline build's 402"),
     ("tg_header", "tg", "metered by header vs fixed cost"),
     ("tg_usage", "tg", "metered by usage vs fixed cost"),
 ]

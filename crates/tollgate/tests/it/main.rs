@@ -11,6 +11,7 @@ mod https_gateway;
 mod listeners;
 mod live_node;
 mod machine_payments;
+mod memory;
 mod metrics;
 mod openai_client;
 #[path = "../../../tollgate-core/tests/it/pg_server.rs"]
