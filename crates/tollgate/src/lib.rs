@@ -11,6 +11,7 @@ pub mod data_dir;
 pub mod demo;
 pub mod echo;
 pub mod echo_completions;
+pub mod huge_pages;
 pub mod metrics;
 pub mod node;
 pub mod os_user;

@@ -11,18 +11,22 @@ use tollgate_core::console::verify::Verify;
 use tollgate_core::store::import::TenantImport;
 
 /// mimalloc: the gateway allocates many small, short-lived objects per request, and it
-/// measured markedly cheaper than the system allocator for that (bench/gateway.sh). Built
-/// without transparent huge pages (`no_thp`), which kept the resident set 2 MiB steps above
-/// what is in use.
+/// measured markedly cheaper than the system allocator for that (bench/gateway.sh). It
+/// asks for no transparent huge pages (`no_thp`), and [`tollgate::huge_pages`] refuses the
+/// ones a kernel would give unasked.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let small_pages = tollgate::huge_pages::refuse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Err(e) = small_pages {
+        tracing::debug!(error = %e, "cannot turn transparent huge pages off");
+    }
     // Each connection costs a descriptor; the listeners size their caps from this limit.
     if let Err(e) = tollgate_gateway::listener::raise_open_file_limit() {
         tracing::debug!(error = %e, "cannot raise the open-file limit");
