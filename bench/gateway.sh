@@ -86,6 +86,17 @@ cpu_ticks() {
   done
   echo "$total"
 }
+# CPU clock ticks of a Tollgate process by thread, as JSON: its gateway threads, SQLite's
+# worker threads (sqlx names them), and the rest (the main runtime, where the settlement
+# writer and the console run). Shows where a path's server CPU goes, e.g. what strict adds.
+thread_ticks() {
+  local t comm
+  for t in /proc/"$1"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    echo "$comm $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)"
+  done | awk '{g = $1 ~ /^gateway-/ ? "gateway" : ($1 ~ /^sqlx-sqlite/ ? "sqlite" : "runtime"); a[g] += $2}
+              END {printf "{\"gateway\": %d, \"sqlite\": %d, \"runtime\": %d}", a["gateway"], a["sqlite"], a["runtime"]}'
+}
 # Busy clock ticks of the whole machine (every CPU), from /proc/stat.
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 # CPU seconds of the shell's finished children, from the output of the `times` builtin.
@@ -256,6 +267,7 @@ run() {
   [ "$target" = tg_strict ] && tg settings set --durability strict >/dev/null
   [ "$target" = tg_base_strict ] && "$BASELINE_BIN" --data-dir "$work/data-base" settings set --durability strict >/dev/null
   [[ $target == tg* && $target != tg_base* ]] && db_before=$(results dbsize "$data")
+  local threads0=''; [[ $target == tg* ]] && threads0=$(thread_ticks "${server[0]}")
   s0=$(cpu_ticks "${server[@]}"); u0=$(cpu_ticks "$upstream_pid")
   if [ "${PROFILE:-}" = "$target" ]; then
     perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
@@ -272,6 +284,7 @@ run() {
   local fields=(mode="$mode" conns="$conns" rep="$rep" target="$target" expect="$expect" server_ticks=$((s1 - s0)))
   fields+=(busy_ticks=$((b1 - b0)) wall_ns=$(( $(date +%s%N) - t0 )) wrk_cpu_s="$(awk -v a="$(children_cpu_s "$work/times1")" -v b="$(children_cpu_s "$work/times0")" 'BEGIN {print a - b}')")
   [ "$target" != upstream ] && fields+=(upstream_ticks=$((u1 - u0)))
+  [ -n "$threads0" ] && fields+=(threads_before="$threads0" threads_after="$(thread_ticks "${server[0]}")")
   if [ -n "$db_before" ]; then
     sleep "$SETTLE"
     fields+=(db_before="$db_before" db_after="$(results dbsize "$data")")

@@ -36,6 +36,11 @@ TARGETS = {
     "tg_usage": "Tollgate metered by usage",
 }
 
+# Tollgate's threads, grouped as bench/gateway.sh's thread_ticks reports them: its gateway
+# threads, SQLite's thread, and the main runtime (the settlement writer and the console; with
+# one CPU the gateway runs there too).
+THREAD_GROUPS = {"gateway": "gateway", "sqlite": "SQLite", "runtime": "main runtime"}
+
 # (numerator, denominator, label): every ratio of the issue, of req/s unless said.
 RATIOS = [
     ("tg", "nginx", "allowed vs nginx proxy_pass"),
@@ -121,6 +126,9 @@ def cmd_run(path, fields):
         ticks = run.pop(f"{part}_ticks", None)
         if ticks is not None:
             run[f"{part}_cpu_us"] = ticks * 1e6 / hz / run["requests"]
+    before, after = run.pop("threads_before", None), run.pop("threads_after", None)
+    if before is not None and after is not None:
+        run["thread_cpu_us"] = {g: (after[g] - before[g]) * 1e6 / hz / run["requests"] for g in THREAD_GROUPS}
     if "busy_ticks" in run:
         # What the rest of the machine used during the run, in % of all its CPUs: the servers'
         # and wrk's own CPU taken out of the machine's busy time. High values mean a noisy run.
@@ -144,6 +152,8 @@ def cmd_show(line):
     db = f"  db {r['db_growth_bytes'] / r['requests']:6.1f} B/req" if "db_growth_bytes" in r else ""
     others = f"  wrk {r['wrk_cpu_pct']:3.0f}%  others {r['others_cpu_pct']:3.0f}% CPU" if "others_cpu_pct" in r else ""
     print(f"  {r['target']:10} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  server {cpu} µs/req{db}{others}")
+    if "thread_cpu_us" in r:
+        print("             by thread: " + ", ".join(f"{THREAD_GROUPS[g]} {r['thread_cpu_us'][g]:.1f}" for g in THREAD_GROUPS) + " µs/req")
 
 
 def cmd_dbsize(data_dir):
@@ -223,6 +233,9 @@ def summarize(runs, extra):
                 "others_cpu_pct": med(r.get("others_cpu_pct") for r in mine),
                 "per_rep_rps": [r["rps"] for r in sorted(mine, key=lambda r: r["rep"])],
             }
+            split = [r["thread_cpu_us"] for r in mine if "thread_cpu_us" in r]
+            if split:
+                rows[t]["thread_cpu_us"] = {g: med(s[g] for s in split) for g in THREAD_GROUPS}
         ratios = []
         for a, b, label in RATIOS + [("tg", "lua", "allowed p99 vs nginx+Lua p99")]:
             if a not in rows or b not in rows:
@@ -327,6 +340,11 @@ def markdown(summary, checks, meta):
         for row in t["targets"].values():
             cpu = lambda x: f"{x:.1f}" if x is not None else "—"
             lines.append(f"| {row['name']} | {fmt_int(row['rps'])} | {fmt_ms(row['p50_ms'])} | {fmt_ms(row['p99_ms'])} | {cpu(row['server_cpu_us'])} | {cpu(row['upstream_cpu_us'])} | {cpu(row['others_cpu_pct'])}% | {', '.join(fmt_int(x) for x in row['per_rep_rps'])} |")
+        split = [(row["name"], row["thread_cpu_us"]) for row in t["targets"].values() if "thread_cpu_us" in row]
+        if split:
+            lines += ["", "Tollgate's server CPU by thread, µs per request (medians; gateway threads / SQLite's thread / "
+                      "main runtime, where the settlement writer and the console run, and with one CPU the gateway too): "
+                      + "; ".join(f"{name} " + " / ".join(f"{us[g]:.1f}" for g in THREAD_GROUPS) for name, us in split) + "."]
         others = med(row["others_cpu_pct"] for row in t["targets"].values())
         if others is not None and others > 10:
             lines += ["", f"**Noisy:** other processes used {others:.0f}% of the machine's CPU (median over targets) during these runs; take the ratios with care."]
