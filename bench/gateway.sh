@@ -76,12 +76,14 @@ results() { python3 "$root/bench/results.py" "$@"; }
 extra() { echo "$1" >>"$work/extra.jsonl"; }
 : >"$work/runs.jsonl"
 
-# CPU clock ticks (user + system) of processes and, for nginx's master, its workers.
+# CPU clock ticks (user + system) in a /proc stat file (a process's or a thread's); 0 once gone.
+stat_ticks() { awk '{print $14 + $15}' "$1" 2>/dev/null || echo 0; }
+# CPU clock ticks of processes and, for nginx's master, its workers.
 cpu_ticks() {
   local total=0 p
   for p in "$@"; do
     for q in "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
-      total=$((total + $(awk '{print $14 + $15}' "/proc/$q/stat" 2>/dev/null || echo 0)))
+      total=$((total + $(stat_ticks "/proc/$q/stat")))
     done
   done
   echo "$total"
@@ -93,7 +95,7 @@ thread_ticks() {
   local t comm
   for t in /proc/"$1"/task/*; do
     comm=$(cat "$t/comm" 2>/dev/null) || continue
-    echo "$comm $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)"
+    echo "$comm $(stat_ticks "$t/stat")"
   done | awk '{g = $1 ~ /^gateway-/ ? "gateway" : ($1 ~ /^sqlx-sqlite/ ? "sqlite" : "runtime"); a[g] += $2}
               END {printf "{\"gateway\": %d, \"sqlite\": %d, \"runtime\": %d}", a["gateway"], a["sqlite"], a["runtime"]}'
 }
