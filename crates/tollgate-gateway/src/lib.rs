@@ -55,6 +55,7 @@ use tollgate_core::live::leased::{Leased, Spend};
 use tollgate_core::live::settlement::{Debit, Settlement};
 use tollgate_core::live::{Admitted, Live, Reservation};
 use tollgate_core::store::keys::PresentedKey;
+use tollgate_core::store::ledger::Committed;
 use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
 use tollgate_core::store::settings::{Durability, Settings};
 use tollgate_core::store::traffic::TrafficLog;
@@ -296,7 +297,7 @@ impl Gateway {
                 status: event.status,
                 cost: event.cost,
                 latency_us: u32::try_from(event.latency_us).unwrap_or(u32::MAX),
-                entry_id: at.entry_id,
+                committed: at.committed,
             };
             // Only a charge needs its record to survive a crash: a strict 402 flood must not
             // cost a write per refusal.
@@ -622,9 +623,9 @@ impl Gateway {
                         let proxied =
                             self.proxy(request, upstream, &who, reservation, meter, &settings, &mut finish.ids);
                         match proxied.await {
-                            Ok(Served::Answered(response, entry_id)) => {
+                            Ok(Served::Answered(response, committed)) => {
                                 event.cost = cost;
-                                finish.ids.entry_id = entry_id;
+                                finish.ids.committed = committed;
                                 response
                             }
                             Ok(Served::Metering(metering)) => {
@@ -918,7 +919,7 @@ impl Gateway {
                     status: response.status().as_u16(),
                     cost: charge,
                     latency_us: 0,
-                    entry_id: None,
+                    committed: None,
                 };
                 (log, record)
             });
@@ -930,9 +931,9 @@ impl Gateway {
                 if committed.is_ok() {
                     metrics.charged(slot, charge);
                 }
-                if let (Ok(entry_id), Some((log, record))) = (&committed, log) {
+                if let (Ok(held), Some((log, record))) = (&committed, log) {
                     let latency_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
-                    log.record_now(RequestRecord { entry_id: *entry_id, latency_us, ..record });
+                    log.record_now(RequestRecord { committed: *held, latency_us, ..record });
                 }
                 committed
             })
@@ -941,7 +942,7 @@ impl Gateway {
         let committed = settling.await.unwrap_or(Err(tollgate_core::live::settlement::SettleError::Stopped));
         ids.settling = false;
         match committed {
-            Ok(entry_id) => Ok(Served::Answered(client_response(response), entry_id)),
+            Ok(held) => Ok(Served::Answered(client_response(response), held)),
             Err(e) => {
                 tracing::error!(error = %e, request_id = upstream.request_id, "strict charge not committed; answering 503");
                 let balance = self.live.tenant(who.tenant_id).map(|t| t.balance);
@@ -968,13 +969,13 @@ struct Finish<'a> {
     event: Option<GatewayEvent>,
 }
 
-/// The tenant and route a request reached, by id, and the ledger entry holding its strict
-/// charge, for the request log.
+/// The tenant and route a request reached, by id, and where its strict charge was
+/// committed, for the request log.
 #[derive(Debug, Clone, Copy, Default)]
 struct Ids {
     tenant_id: Option<i64>,
     route_id: Option<i64>,
-    entry_id: Option<i64>,
+    committed: Option<Committed>,
     /// A strict charge is being committed by its own task, which writes the record.
     settling: bool,
     /// The route's metrics slot ([`tollgate_core::domain::metrics::UNMATCHED`] without a route).
@@ -1086,10 +1087,10 @@ enum PerCall {
     Refused { reason: Reason, facts: DenialFacts, problem_type: Option<&'static str>, error: Option<String> },
 }
 
-/// What [`Gateway::proxy`] got: a whole answer (charged; with the ledger entry of a
-/// strict charge), or a metered answer's head whose body is still to be charged.
+/// What [`Gateway::proxy`] got: a whole answer (charged; with where a strict charge was
+/// committed), or a metered answer's head whose body is still to be charged.
 enum Served {
-    Answered(Response<Body>, Option<i64>),
+    Answered(Response<Body>, Option<Committed>),
     /// Boxed: an answer's head and what its charge needs are large, and only metered
     /// routes pay for the allocation.
     Metering(Box<(Response<PooledBody>, Pending)>),

@@ -207,7 +207,7 @@ impl Charging {
             let debit = Debit { tenant_id, amount, request_id: &report.event.request_id, at };
             let committed = gateway.settlement.record_durably(debit, reservation).await;
             match &committed {
-                Ok(entry_id) => report.ids.entry_id = *entry_id,
+                Ok(held) => report.ids.committed = *held,
                 Err(e) => {
                     tracing::error!(error = %e, request_id = report.event.request_id, "strict metered charge not committed");
                     report.event.cost = 0;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use tollgate_core::Console;
 use tollgate_core::live::events::Hub;
-use tollgate_core::live::settlement::Settlement;
+use tollgate_core::live::settlement::{self, Settlement};
 use tollgate_core::live::{Live, reconcile};
 use tollgate_core::store::Store;
 use tollgate_core::store::request_log::{self, RequestLog};
@@ -222,6 +222,15 @@ impl Node {
         };
         let token = dir.token()?;
         let loading = Instant::now();
+        if options.cluster.is_none() {
+            // What the last run's strict commits left in the journal goes into the ledger
+            // before balances are loaded from it (the lock says no other gateway runs here).
+            let (rows, credits) =
+                settlement::fold_journal(&store).await.context("cannot fold the strict journal into the ledger")?;
+            if rows > 0 {
+                tracing::info!(rows, credits, "folded the strict usage the last run left in its journal");
+            }
+        }
         let live = Arc::new(Live::load(&store).await.context("cannot load the gateway's state")?);
         let (keys, tenants) = live.counts();
         let loaded = Loaded { keys, tenants, ms: loading.elapsed().as_millis() };

@@ -24,6 +24,11 @@ pub struct VerifyReport {
     pub period_count_mismatches: Vec<PeriodCountMismatch>,
     /// Debits of served requests the ledger refused (newest first, at most 100).
     pub refused_debits: Vec<RefusedDebit>,
+    /// Strict usage committed durably to the journal and not yet in the ledger (it is not
+    /// in the balances either): a running gateway folds it within one usage flush interval,
+    /// and `serve` folds what a crash left before it loads balances.
+    pub unfolded_strict_requests: i64,
+    pub unfolded_strict_credits: i64,
     /// Nodes' credit leases whose recorded use differs from their debits (PostgreSQL, where
     /// nodes share the database; always empty on SQLite).
     pub leases_off: Vec<i64>,
@@ -63,6 +68,8 @@ impl Command for Verify {
             mismatches: ledger.mismatches,
             period_count_mismatches: ledger.period_count_mismatches,
             refused_debits: ledger.refused_debits,
+            unfolded_strict_requests: ledger.journal.0,
+            unfolded_strict_credits: ledger.journal.1,
             leases_off: ledger.leases_off,
             drift,
         })

@@ -1,5 +1,6 @@
 //! Settlement: served usage on its way to the ledger, so the gateway never waits on the
-//! database to decide. It orchestrates only; the ledger writes ([`ledger::charge_usage`]).
+//! database to decide. It orchestrates only; the ledger writes ([`ledger::charge_usage`],
+//! [`journal`]).
 //!
 //! `batched` charges are added to per-tenant sums in memory (no message, no allocation per
 //! request) and a writer task writes them every `usage_flush_ms`: per tenant, its usage
@@ -7,27 +8,35 @@
 //! shards in turn spread over the interval ([`Rotation`]), so each tenant is still written
 //! once per interval but no write holds the (possibly only) CPU for all tenants at once. A
 //! crash loses at most the sums not yet written (one interval), in the tenant's favour.
+//!
 //! `strict` callers hand over their [`Reservation`] and wait: the writer commits concurrent
-//! strict charges together (durable on power loss), spends the reservations when it has,
-//! and lets them go when it cannot, so a caller that goes away meanwhile changes nothing.
+//! strict charges together, durable on power loss, and answers them. On SQLite that commit
+//! appends one strict journal row per tenant ([`journal`]), a page or two, instead of
+//! rewriting every tenant's row and usage entry under an fsync; the charges then join the
+//! tenants' sums as handed-over usage, and the flush that writes a sum folds its journal
+//! rows into the same entry and deletes them in one transaction. A crash leaves at most one
+//! interval of rows, which [`fold_journal`] charges before the next start loads balances.
+//! On PostgreSQL (nodes share the database; a crashed node's journal would have no owner)
+//! the strict commit writes the usage entries directly. Either way a caller that goes
+//! away meanwhile changes nothing: the commit settles its reservation, or it goes back.
 //!
 //! Neither mode adds a row per request, nor one per tenant per write: each tenant's usage
 //! goes into its open usage entry, updated in place while it is the tenant's newest entry
 //! and younger than five `usage_flush_ms` intervals (one entry per tenant per 10 s by
-//! default), else into a new one. A strict caller gets the entry's id, which the gateway
-//! puts in the request's record in the request log ([`crate::store::request_log`]): that
-//! record is the per-request detail ("was request X charged, to whom, how much"), the
-//! ledger entry the money. The record is written (not fsynced) after the commit, so a power
-//! loss can lose a strict request's detail but never its charge: that is in the fsynced
-//! entry, counted in its `requests`.
+//! default), else into a new one. A strict caller learns where its charge is held (the
+//! journal row, or the entry), which the gateway puts in the request's record in the
+//! request log ([`crate::store::request_log`]): that record is the per-request detail ("was
+//! request X charged, to whom, how much"), the journal row and then the entry the money.
+//! The record is written (not fsynced) after the commit, so a power loss can lose a strict
+//! request's detail but never its charge.
 //!
 //! When storage fails, strict charges fail at once ([`SettleError`]), and batched sums stay
 //! in memory (bounded by the number of tenants) and are written as soon as storage is
 //! back. Nothing is ever dropped: a stop that cannot write everything returns what it
-//! could not write.
+//! could not write (the journaled part waits for the next start).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,7 +47,8 @@ use tokio::task::JoinHandle;
 
 use crate::domain::metrics::{Histogram, HistogramSnapshot};
 use crate::live::{Live, Reservation};
-use crate::store::ledger::{self, Usage, UsageError};
+use crate::store::ledger::journal::{self, Absorbed};
+use crate::store::ledger::{self, Committed, Usage, UsageError};
 use crate::store::{Durability, Store};
 
 /// A served request's charge.
@@ -61,7 +71,9 @@ pub enum SettleError {
     /// The database refuses writes (disk full, I/O error).
     #[error("storage is failing: {0}")]
     StorageUnavailable(String),
-    /// The ledger refused the debit (it would take the stored balance below zero).
+    /// The ledger refused the debit (it would take the stored balance below zero; on
+    /// SQLite only a charge of a tenant the database does not hold: the journal checks no
+    /// balance, and a fold the ledger refuses is reported by `verify`).
     #[error("the ledger refused the debit")]
     Refused,
     /// The writer has stopped (the server is shutting down).
@@ -104,13 +116,24 @@ impl StopError {
     }
 }
 
-/// One tenant's batched usage not yet written.
-#[derive(Debug, Clone, Copy)]
+/// One tenant's usage not yet in the ledger: batched charges, and strict ones already
+/// durable in the journal (the rows it names, folded by the write that charges the sum).
+#[derive(Debug, Clone)]
 struct Sum {
     credits: i64,
     requests: i64,
     /// When the latest of them was served.
     at: DateTime<Utc>,
+    /// Strict journal rows among them (empty for batched usage: no allocation).
+    journal: Vec<Journaled>,
+}
+
+/// A strict journal row a [`Sum`] includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Journaled {
+    id: i64,
+    credits: i64,
+    requests: i64,
 }
 
 impl Sum {
@@ -118,6 +141,13 @@ impl Sum {
         self.credits += other.credits;
         self.requests += other.requests;
         self.at = self.at.max(other.at);
+        self.journal.extend(other.journal);
+    }
+
+    /// Credits and calls not in the journal: what a crash would lose.
+    fn volatile(&self) -> (i64, i64) {
+        let (credits, requests) = self.journal.iter().fold((0, 0), |(c, r), j| (c + j.credits, r + j.requests));
+        (self.credits - credits, self.requests - requests)
     }
 }
 
@@ -171,7 +201,7 @@ impl Shards {
         if shard.closed {
             return false;
         }
-        shard.sums.entry(tenant_id).and_modify(|s| s.add(sum)).or_insert(sum);
+        merge(&mut shard.sums, [(tenant_id, sum)]);
         true
     }
 
@@ -237,8 +267,8 @@ struct StrictCharge {
     at: DateTime<Utc>,
     /// Taken by the writer when it writes the charge.
     reservation: Option<Reservation>,
-    /// The ledger entry that holds the charge, once committed.
-    done: oneshot::Sender<Result<i64, SettleError>>,
+    /// Where the charge is held, once committed.
+    done: oneshot::Sender<Result<Committed, SettleError>>,
 }
 
 enum Message {
@@ -306,7 +336,7 @@ impl Settlement {
         let commits = Arc::new(Commits::default());
         let settlement =
             Self { tx, sums: sums.clone(), store: store.clone(), lost: Arc::default(), commits: commits.clone() };
-        (settlement, tokio::spawn(run(Writer { store, live, sums, open: Mutex::default(), commits }, rx)))
+        (settlement, tokio::spawn(run(Writer::new(store, live, sums, commits), rx)))
     }
 
     /// True while the database refuses writes: strict requests are then refused before
@@ -321,7 +351,7 @@ impl Settlement {
         if debit.amount <= 0 {
             return;
         }
-        let sum = Sum { credits: debit.amount, requests: 1, at: debit.at };
+        let sum = Sum { credits: debit.amount, requests: 1, at: debit.at, journal: Vec::new() };
         if !self.sums.add(debit.tenant_id, sum) {
             self.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!(?debit, "a charge arrived after the settlement writer stopped and is NOT in the ledger");
@@ -329,11 +359,14 @@ impl Settlement {
     }
 
     /// Charges `debit` and waits until it is committed durably (`strict`). The writer
-    /// spends `debit.amount` of `reservation` on commit (the rest goes back) and lets it
-    /// all go otherwise, even if this future is dropped meanwhile. Answers the id of the
-    /// ledger entry that holds the charge (`None` when there was nothing to charge), for
-    /// the request's record.
-    pub async fn record_durably(&self, debit: Debit<'_>, reservation: Reservation) -> Result<Option<i64>, SettleError> {
+    /// charges `debit.amount` of `reservation` on commit (the rest goes back) and lets it
+    /// all go otherwise, even if this future is dropped meanwhile. Answers where the charge
+    /// is held (`None` when there was nothing to charge), for the request's record.
+    pub async fn record_durably(
+        &self,
+        debit: Debit<'_>,
+        reservation: Reservation,
+    ) -> Result<Option<Committed>, SettleError> {
         if debit.amount <= 0 {
             reservation.spend_part(0);
             return Ok(None);
@@ -403,9 +436,62 @@ struct Writer {
     /// than five flush intervals, so it holds the tenants of the last 10 s (by default) at most.
     open: Mutex<HashMap<i64, (i64, tokio::time::Instant)>>,
     commits: Arc<Commits>,
+    /// The highest strict journal row handed to `sums`.
+    journaled: AtomicI64,
+    folding: Mutex<Folding>,
+}
+
+/// How far the journal's rows may be deleted. A shard taken when `journaled` was J held
+/// every row up to J of its tenants; once what was taken is written (nothing pending),
+/// those are folded. Rows up to the lowest such J of all shards are then folded, and
+/// deleting them is one range: at each shard's write, so the journal holds about one
+/// flush interval of rows.
+#[derive(Debug, Default)]
+struct Folding {
+    /// Per shard, `journaled` at its last take.
+    taken: [i64; SHARDS],
+    /// Per shard, `journaled` at its last take that has since been written.
+    written: [i64; SHARDS],
+    /// Rows up to here are deleted.
+    forgotten: i64,
 }
 
 impl Writer {
+    fn new(store: Store, live: Option<Arc<Live>>, sums: Arc<Shards>, commits: Arc<Commits>) -> Self {
+        Self {
+            store,
+            live,
+            sums,
+            open: Mutex::default(),
+            commits,
+            journaled: AtomicI64::new(0),
+            folding: Mutex::default(),
+        }
+    }
+
+    /// A writer of its own, with no gateway and no sums yet: to fold what a crash left.
+    fn detached(store: Store) -> Self {
+        Self::new(store, None, Arc::new(Shards(std::array::from_fn(|_| Mutex::default()))), Arc::default())
+    }
+
+    fn folding(&self) -> MutexGuard<'_, Folding> {
+        self.folding.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes every shard's sums.
+    fn take_all(&self, pending: &mut Sums, close: bool) {
+        let journaled = self.journaled.load(Ordering::Acquire);
+        self.sums.take(pending, close);
+        self.folding().taken = [journaled; SHARDS];
+    }
+
+    /// Takes shard `index`'s sums.
+    fn take_shard(&self, index: usize, pending: &mut Sums) {
+        let journaled = self.journaled.load(Ordering::Acquire);
+        self.sums.take_shard(index, pending, false);
+        self.folding().taken[index] = journaled;
+    }
+
     /// The open entries of `tenants` still young enough to add to (forgetting the old).
     fn open_entries(&self, tenants: impl Iterator<Item = i64>) -> HashMap<i64, i64> {
         let every = self.every() * ENTRY_INTERVALS;
@@ -456,26 +542,37 @@ impl Writer {
     }
 }
 
-/// A strict caller's reservation with the amount to spend of it, shared with the write
-/// that may spend it: a write that fails drops its hook and leaves the reservation here
+/// A strict caller's reservation with the amount to charge of it, shared with the write
+/// that may charge it: a write that fails drops its hook and leaves the reservation here
 /// for a retry or a release.
 type Slot = Arc<Mutex<Option<(Reservation, i64)>>>;
 
-fn spend_on_commit(slots: Vec<Slot>) -> impl FnOnce() + Send + 'static {
+/// What becomes of a slot's reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Charged in the ledger: spent.
+    Spend,
+    /// Charged in the journal: spent in memory and unwritten until the fold commits.
+    HandOver,
+    /// Not charged: the credits go back.
+    Release,
+}
+
+fn settle_on_commit(slots: Vec<Slot>, outcome: Outcome) -> impl FnOnce() + Send + 'static {
     move || {
         for slot in slots {
-            settle_slot(&slot, true);
+            settle_slot(&slot, outcome);
         }
     }
 }
 
-/// Spends (or, `false`, releases) what a slot still holds.
-fn settle_slot(slot: &Slot, spend: bool) {
+/// Settles what a slot still holds.
+fn settle_slot(slot: &Slot, outcome: Outcome) {
     if let Some((r, amount)) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        if spend {
-            r.spend_part(amount);
-        } else {
-            drop(r);
+        match outcome {
+            Outcome::Spend => drop(r.spend_part(amount)),
+            Outcome::HandOver => drop(r.hand_over_part(amount)),
+            Outcome::Release => drop(r),
         }
     }
 }
@@ -541,7 +638,7 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
                 let due = match &outage {
                     // Retrying: everything taken so far, and what came since.
                     Some(o) if now >= o.next_try => {
-                        w.sums.take(&mut pending, false);
+                        w.take_all(&mut pending, false);
                         true
                     }
                     Some(_) => false,
@@ -549,6 +646,7 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
                 };
                 if due && !pending.is_empty() {
                     let _ = flush(&w, &mut pending, &mut outage).await; // logged by the outage
+                    forget_folded(&w, &pending).await;
                 } else if pending.is_empty() && w.store.health().is_failing() && now >= next_probe {
                     // Strict requests are refused while storage fails: find out when it is back.
                     match w.store.probe().await {
@@ -564,9 +662,10 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
         };
         let Some(first) = message else {
             // Every sender is gone: write what is left, as a stop would.
-            w.sums.take(&mut pending, true);
-            if let Err(e) = flush_for_stop(&w, &mut pending).await {
-                tracing::error!(error = %e, "the settlement writer ended with charges unwritten");
+            w.take_all(&mut pending, true);
+            match flush_for_stop(&w, &mut pending).await {
+                Ok(()) => forget_folded(&w, &pending).await,
+                Err(e) => tracing::error!(error = %e, "the settlement writer ended with charges unwritten"),
             }
             return;
         };
@@ -586,8 +685,9 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
             match command {
                 Message::Strict(_) => unreachable!("gathered above"),
                 Message::Flush(done) => {
-                    w.sums.take(&mut pending, false);
+                    w.take_all(&mut pending, false);
                     let result = flush(&w, &mut pending, &mut outage).await;
+                    forget_folded(&w, &pending).await;
                     let _ = done.send(result.map_err(|e| SettleError::StorageUnavailable(e.to_string())));
                 }
                 Message::Stop(done) => {
@@ -604,8 +704,12 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
                         }
                     }
                     settle_strict(&w, &mut strict).await;
-                    w.sums.take(&mut pending, true);
-                    let _ = done.send(flush_for_stop(&w, &mut pending).await);
+                    w.take_all(&mut pending, true);
+                    let stopped = flush_for_stop(&w, &mut pending).await;
+                    if stopped.is_ok() {
+                        forget_folded(&w, &pending).await;
+                    }
+                    let _ = done.send(stopped);
                     return;
                 }
             }
@@ -617,9 +721,36 @@ async fn run(w: Writer, mut rx: mpsc::Receiver<Message>) {
 fn take_due(w: &Writer, rotation: &mut Rotation, now: tokio::time::Instant, pending: &mut Sums) -> bool {
     let shards = rotation.due(now, w.every());
     for index in shards.clone() {
-        w.sums.take_shard(index, pending, false);
+        w.take_shard(index, pending);
     }
     !shards.is_empty()
+}
+
+/// Deletes the journal's folded rows once nothing taken is pending, in one range. A
+/// failure is only logged; the next write deletes them.
+async fn forget_folded(w: &Writer, pending: &Sums) {
+    if !pending.is_empty() {
+        return;
+    }
+    let through = {
+        let mut folding = w.folding();
+        folding.written = folding.taken;
+        let through = folding.written.iter().copied().min().unwrap_or(0);
+        if through <= folding.forgotten {
+            return;
+        }
+        through
+    };
+    let deleted = async {
+        let mut write = w.store.begin_with(Durability::Crash).await?;
+        journal::forget_through(&mut write, through).await?;
+        write.commit().await
+    }
+    .await;
+    match deleted {
+        Ok(()) => w.folding().forgotten = through,
+        Err(e) => tracing::warn!(error = %e, "cannot delete folded strict journal rows yet"),
+    }
 }
 
 /// Writes `pending`, keeping the outage state; what cannot be written stays pending.
@@ -650,17 +781,19 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
         .map(|(tenant_id, s)| Usage { tenant_id: *tenant_id, credits: s.credits, requests: s.requests, at: s.at })
         .collect();
     for batch in usage.chunks(MAX_BATCH) {
-        match write_usage(w, batch, Durability::Crash, w.written(batch)).await {
+        let absorbed = absorbed_of(pending, batch);
+        match write_usage(w, batch, &absorbed, Durability::Crash, w.written(batch)).await {
             Ok(_) => {}
             Err(UsageError::Storage(e)) => return Err(e),
             Err(UsageError::Refused) => {
                 // One tenant at a time, so one refused sum does not hold up the others.
                 for u in batch {
                     let one = std::slice::from_ref(u);
-                    match write_usage(w, one, Durability::Crash, w.written(one)).await {
+                    let absorbed = absorbed_of(pending, one);
+                    match write_usage(w, one, &absorbed, Durability::Crash, w.written(one)).await {
                         Ok(_) => {}
                         Err(UsageError::Refused) => {
-                            record_refused(&w.store, u, None).await;
+                            record_refused(&w.store, u, None, &absorbed.rows).await;
                             w.written(one)();
                         }
                         Err(UsageError::Storage(e)) => return Err(e),
@@ -676,12 +809,25 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// One transaction charging `usage`, adding to the tenants' open entries where it can and
-/// remembering the entries it wrote to; `on_commit` runs right after it commits. Answers
-/// each tenant's entry id.
+/// The strict journal rows the sums of `batch`'s tenants include: the write that charges
+/// them folds them.
+fn absorbed_of(pending: &Sums, batch: &[Usage]) -> Absorbed {
+    let mut absorbed = Absorbed::default();
+    for u in batch {
+        for j in pending.get(&u.tenant_id).map_or(&[][..], |s| &s.journal[..]) {
+            absorbed.add(u.tenant_id, j.id);
+        }
+    }
+    absorbed
+}
+
+/// One transaction charging `usage` (and folding the journal rows it `absorbed`), adding
+/// to the tenants' open entries where it can and remembering the entries it wrote to;
+/// `on_commit` runs right after it commits. Answers each tenant's entry id.
 async fn write_usage(
     w: &Writer,
     usage: &[Usage],
+    absorbed: &Absorbed,
     durability: Durability,
     on_commit: impl FnOnce() + Send + 'static,
 ) -> Result<HashMap<i64, i64>, UsageError> {
@@ -689,7 +835,7 @@ async fn write_usage(
     let open = w.open_entries(usage.iter().map(|u| u.tenant_id));
     let mut write = w.store.begin_with(durability).await.map_err(UsageError::Storage)?;
     write.after_commit(on_commit);
-    let entries = ledger::charge_usage(&mut write, usage, &open).await?;
+    let entries = ledger::charge_usage(&mut write, usage, &open, absorbed).await?;
     write.commit().await.map_err(UsageError::Storage)?;
     w.opened(&entries);
     let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -700,9 +846,13 @@ async fn write_usage(
     Ok(entries)
 }
 
-/// Writes the strict charges (durable on power loss) into one entry per tenant (its open
-/// one when it can) and answers each caller with it; on a storage failure every one of
-/// them fails at once and its credits go back.
+/// Commits the strict charges durably (on power loss too) together and answers each
+/// caller with where its charge is; on a storage failure every one of them fails at once
+/// and its credits go back.
+///
+/// On SQLite the charges go into the journal (one row per tenant) and join the tenants'
+/// sums, which the next flush folds into the ledger; on PostgreSQL, which several nodes
+/// share, into the tenants' usage entries directly.
 async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
     if strict.is_empty() {
         return;
@@ -722,18 +872,17 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
         u.at = u.at.max(c.at);
     }
     let usage: Vec<Usage> = per_tenant.into_values().collect();
-    let written = write_usage(w, &usage, Durability::PowerLoss, spend_on_commit(slots.clone())).await;
-    match written {
-        Ok(entries) => {
+    match commit_strict(w, &usage, slots.clone()).await {
+        Ok(held) => {
             for (c, slot) in strict.drain(..).zip(&slots) {
-                settle_slot(slot, true); // already spent by the commit; here for safety
-                let _ = c.done.send(Ok(entries[&c.tenant_id]));
+                debug_assert!(slot.lock().unwrap_or_else(|p| p.into_inner()).is_none(), "settled by the commit");
+                let _ = c.done.send(Ok(held[&c.tenant_id]));
             }
         }
         Err(UsageError::Storage(e)) => {
             let message = e.to_string();
             for (c, slot) in strict.drain(..).zip(&slots) {
-                settle_slot(slot, false); // released: nothing was charged
+                settle_slot(slot, Outcome::Release); // nothing was charged
                 let _ = c.done.send(Err(SettleError::StorageUnavailable(message.clone())));
             }
         }
@@ -741,22 +890,79 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
             // One by one, so one refused charge does not fail the others.
             for (c, slot) in strict.drain(..).zip(slots) {
                 let usage = [Usage { tenant_id: c.tenant_id, credits: c.amount, requests: 1, at: c.at }];
-                let once = spend_on_commit(vec![slot.clone()]);
-                let result = match write_usage(w, &usage, Durability::PowerLoss, once).await {
-                    Ok(entries) => Ok(entries[&c.tenant_id]),
+                let result = match commit_strict(w, &usage, vec![slot.clone()]).await {
+                    Ok(held) => Ok(held[&c.tenant_id]),
                     Err(UsageError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
                     Err(UsageError::Refused) => {
-                        record_refused(&w.store, &usage[0], Some(&c.request_id)).await;
+                        record_refused(&w.store, &usage[0], Some(&c.request_id), &[]).await;
                         Err(SettleError::Refused)
                     }
                 };
                 // A refused charge stays spent in memory (the cautious side; reconciliation
                 // then takes the database's figure).
-                settle_slot(&slot, matches!(result, Ok(_) | Err(SettleError::Refused)));
+                let outcome = if result.is_err() && !matches!(result, Err(SettleError::Refused)) {
+                    Outcome::Release
+                } else {
+                    Outcome::Spend
+                };
+                settle_slot(&slot, outcome);
                 let _ = c.done.send(result);
             }
         }
     }
+}
+
+/// One durable commit of strict `usage` (one per tenant); the commit settles `slots`.
+async fn commit_strict(w: &Writer, usage: &[Usage], slots: Vec<Slot>) -> Result<HashMap<i64, Committed>, UsageError> {
+    let started = std::time::Instant::now();
+    // Memory follows the commit: the reservations become unwritten usage and the rows join
+    // their tenants' sums, to be folded by the flush that writes those.
+    let hand_over = settle_on_commit(slots.clone(), Outcome::HandOver);
+    let journaled = |rows: HashMap<i64, i64>| {
+        hand_over();
+        w.journaled.fetch_max(rows.values().copied().max().unwrap_or(0), Ordering::AcqRel);
+        for u in usage {
+            let row = Journaled { id: rows[&u.tenant_id], credits: u.credits, requests: u.requests };
+            let sum = Sum { credits: u.credits, requests: u.requests, at: u.at, journal: vec![row] };
+            if !w.sums.add(u.tenant_id, sum) {
+                // Stopped meanwhile: the row stays in the journal, and the next start folds it.
+                tracing::warn!(u.tenant_id, "strict usage journaled after the writer stopped; the next start folds it");
+            }
+        }
+        rows
+    };
+    let Some(journaled) = journal::append(&w.store, usage, journaled).await else {
+        // PostgreSQL: into the tenants' usage entries directly.
+        let hook = settle_on_commit(slots, Outcome::Spend);
+        let entries = write_usage(w, usage, &Absorbed::default(), Durability::PowerLoss, hook).await?;
+        return Ok(entries.into_iter().map(|(tenant_id, entry)| (tenant_id, Committed::Entry(entry))).collect());
+    };
+    let rows = journaled?;
+    w.commits.strict.observe_us(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    Ok(rows.into_iter().map(|(tenant_id, id)| (tenant_id, Committed::Journal(id))).collect())
+}
+
+/// Folds what the strict journal holds into the ledger: what a crash (or a stop that could
+/// not write) left. For a process about to load balances, before any gateway runs: a running
+/// writer's sums would charge the same rows. Answers the rows and credits folded; a row the
+/// ledger refuses is recorded for `verify`, as a refused flush is.
+pub async fn fold_journal(store: &Store) -> Result<(usize, i64), sqlx::Error> {
+    let (rows, last) = journal::unfolded(&mut store.reader().await?).await?;
+    let Some(last) = last else { return Ok((0, 0)) };
+    let mut pending = Sums::new();
+    for r in &rows {
+        let row = Journaled { id: r.id, credits: r.credits, requests: r.requests };
+        let at = DateTime::from_timestamp_millis(r.at_ms).unwrap_or_default();
+        let sum = Sum { credits: r.credits, requests: r.requests, at, journal: vec![row] };
+        merge(&mut pending, [(r.tenant_id, sum)]);
+    }
+    let w = Writer::detached(store.clone());
+    write_pending(&w, &mut pending).await?;
+    // Folded (now, or by the entries that already reached them): gone in one range.
+    let mut write = store.begin_with(Durability::Crash).await?;
+    journal::forget_through(&mut write, last).await?;
+    write.commit().await?;
+    Ok((rows.len(), rows.iter().map(|r| r.credits).sum()))
 }
 
 /// A stop's last attempts: retries for a few seconds, then reports what is left.
@@ -781,17 +987,22 @@ async fn flush_for_stop(w: &Writer, pending: &mut Sums) -> Result<(), StopError>
     Ok(())
 }
 
+/// What a stop leaves unwritten that nothing will write: the batched part of each sum (the
+/// strict part is in the journal, which the next start folds).
 fn unwritten(pending: &Sums) -> Vec<Unwritten> {
     let mut list: Vec<Unwritten> = pending
         .iter()
-        .map(|(tenant_id, s)| Unwritten { tenant_id: *tenant_id, amount: s.credits, requests: s.requests })
+        .map(|(tenant_id, s)| (tenant_id, s.volatile()))
+        .filter(|(_, (amount, _))| *amount > 0)
+        .map(|(tenant_id, (amount, requests))| Unwritten { tenant_id: *tenant_id, amount, requests })
         .collect();
     list.sort_by_key(|u| u.tenant_id);
     list
 }
 
-/// Keeps a refused charge where `verify` reports it (best effort: logged either way).
-async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>) {
+/// Keeps a refused charge where `verify` reports it, and drops the journal `rows` it
+/// included (best effort: logged either way).
+async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>, rows: &[i64]) {
     tracing::error!(
         ?usage,
         request_id,
@@ -801,6 +1012,11 @@ async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>) 
         let mut write = store.begin().await?;
         let inserted = ledger::record_refused(&mut write, usage, request_id).await;
         write.check(inserted)?;
+        match journal::forget(&mut write, rows).await {
+            Ok(()) => {}
+            Err(UsageError::Storage(e)) => return Err(e),
+            Err(UsageError::Refused) => tracing::error!(?rows, "the refused charge's journal rows were gone already"),
+        }
         write.commit().await
     }
     .await;
@@ -868,16 +1084,10 @@ mod tests {
     async fn a_round_writes_each_tenant_once_a_shard_at_a_time_and_a_flush_writes_them_all() {
         let (_dir, console, ids) = tenants(1100).await;
         let store = console.store().clone();
-        let w = Writer {
-            store: store.clone(),
-            live: None,
-            sums: Arc::new(Shards(std::array::from_fn(|_| Mutex::default()))),
-            open: Mutex::default(),
-            commits: Arc::default(),
-        };
+        let w = Writer::detached(store.clone());
         let now = Utc::now();
         for &id in &ids {
-            assert!(w.sums.add(id, Sum { credits: 1, requests: 1, at: now }));
+            assert!(w.sums.add(id, Sum { credits: 1, requests: 1, at: now, journal: Vec::new() }));
         }
         let every = w.every();
         let start = tokio::time::Instant::now();
@@ -926,8 +1136,84 @@ mod tests {
         writer.await.unwrap();
     }
 
+    /// Strict usage of `tenants` (one credit each) committed to the journal and handed to
+    /// the writer's sums, as a strict group commit does.
+    async fn journal_one_each(w: &Writer, tenants: &[i64]) {
+        let now = Utc::now();
+        let usage: Vec<Usage> =
+            tenants.iter().map(|&t| Usage { tenant_id: t, credits: 1, requests: 1, at: now }).collect();
+        let hand = |rows: HashMap<i64, i64>| {
+            for u in &usage {
+                let row = Journaled { id: rows[&u.tenant_id], credits: 1, requests: 1 };
+                assert!(w.sums.add(u.tenant_id, Sum { credits: 1, requests: 1, at: now, journal: vec![row] }));
+            }
+            w.journaled.fetch_max(rows.values().copied().max().unwrap(), Ordering::AcqRel);
+        };
+        journal::append(&w.store, &usage, hand).await.expect("SQLite").unwrap();
+    }
+
+    /// Per tenant id, (credits, calls) its debit entries hold, and the journal's row count.
+    async fn charged(store: &Store) -> (HashMap<i64, (i64, i64)>, i64) {
+        let mut conn = store.reader().await.unwrap();
+        let per_tenant = crate::on!(&mut conn, |c| sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT tenant_id, -SUM(amount), SUM(requests) FROM ledger WHERE kind = 'debit' GROUP BY 1"
+        )
+        .fetch_all(c)
+        .await)
+        .unwrap();
+        let rows =
+            crate::on!(&mut conn, |c| sqlx::query_scalar("SELECT COUNT(*) FROM usage_journal").fetch_one(c).await)
+                .unwrap();
+        (per_tenant.into_iter().map(|(t, c, r)| (t, (c, r))).collect(), rows)
+    }
+
+    #[tokio::test]
+    async fn journal_rows_are_deleted_a_round_at_a_time_and_a_crash_mid_round_folds_each_once() {
+        let (_dir, console, _) = tenants(200).await;
+        let store = console.store().clone();
+        let w = Writer::detached(store.clone());
+        // Tenants 1 and 65 sit in shards 0 and 1 (runs of 64 neighbours).
+        assert_eq!((shard_of(1), shard_of(65)), (0, 1));
+        for _ in 0..3 {
+            journal_one_each(&w, &[1, 65]).await;
+        }
+        let every = w.every();
+        let start = tokio::time::Instant::now();
+        let mut rotation = Rotation::new(start);
+        let (mut pending, mut outage) = (Sums::new(), None);
+        let slot = every / SHARDS as u32;
+        assert!(take_due(&w, &mut rotation, start + slot, &mut pending), "shard 0 due");
+        flush(&w, &mut pending, &mut outage).await.unwrap();
+        forget_folded(&w, &pending).await;
+        let (ledger, rows) = charged(&store).await;
+        assert_eq!(ledger.get(&1), Some(&(3, 3)), "tenant 1 folded: its three rows in one entry");
+        assert_eq!(ledger.get(&65), None, "tenant 65's shard is not due yet");
+        assert_eq!(rows, 6, "none deleted until every shard is written: one by one would rewrite every journal page");
+
+        // The process dies here: tenant 1's rows are folded but still in the journal.
+        assert_eq!(fold_journal(&store).await.unwrap(), (3, 3), "only tenant 65's rows are folded at start");
+        let (ledger, rows) = charged(&store).await;
+        assert_eq!((ledger[&1], ledger[&65]), ((3, 3), (3, 3)), "each row charged once");
+        assert_eq!(rows, 0, "and the journal is empty");
+
+        // A live round: the rows go once its last shard is written, in one range.
+        let w = Writer::detached(store.clone());
+        journal_one_each(&w, &[1, 65]).await;
+        let start = tokio::time::Instant::now();
+        let mut rotation = Rotation::new(start);
+        for k in 0..SHARDS {
+            assert!(take_due(&w, &mut rotation, start + slot * (k as u32 + 1), &mut pending));
+            flush(&w, &mut pending, &mut outage).await.unwrap();
+            forget_folded(&w, &pending).await;
+            let rows = charged(&store).await.1;
+            assert_eq!(rows, if k + 1 < SHARDS { 2 } else { 0 }, "after shard {k}");
+        }
+        let (ledger, _) = charged(&store).await;
+        assert_eq!((ledger[&1], ledger[&65]), ((4, 4), (4, 4)));
+    }
+
     fn sum(credits: i64, at: i64) -> Sum {
-        Sum { credits, requests: 1, at: DateTime::from_timestamp(at, 0).unwrap() }
+        Sum { credits, requests: 1, at: DateTime::from_timestamp(at, 0).unwrap(), journal: Vec::new() }
     }
 
     #[test]

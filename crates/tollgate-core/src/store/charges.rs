@@ -1,15 +1,20 @@
 //! Per-request charges of `strict` requests, found through the request log: a strict
-//! request's record ([`crate::store::request_log`]) names the ledger entry that holds its charge,
+//! request's record ([`crate::store::request_log`]) names where its charge was committed,
 //! so "was request X charged, to whom, for how much, and when?" has an answer for as long
 //! as the ring keeps the request, without a row per request in the database.
 //!
+//! On SQLite that is a strict journal row ([`crate::store::ledger::journal`]): while it
+//! waits for its fold (one flush interval) the row itself, afterwards the tenant's first
+//! debit entry whose `journal_through` reaches it. On PostgreSQL, the entry itself.
+//!
 //! The record is written after the charge's commit and never fsynced: a power loss can lose
-//! a request's record (the detail), never its charge (the fsynced entry counts it).
+//! a request's record (the detail), never its charge (the fsynced row or entry counts it).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::store::ledger::Committed;
 use crate::store::request_log::{Lookup, RequestId, RequestLog};
 use crate::store::{Connection, on};
 
@@ -21,8 +26,9 @@ pub struct ChargedRequest {
     pub tenant: String,
     /// Credits charged for this request (positive).
     pub amount: i64,
-    /// The ledger entry that holds it, with the tenant's other usage of its interval.
-    pub entry_id: i64,
+    /// The ledger entry that holds it, with the tenant's other usage of its interval;
+    /// `null` while the charge waits in the strict journal for the next usage flush.
+    pub entry_id: Option<i64>,
     /// When the request was served.
     pub charged_at: DateTime<Utc>,
 }
@@ -42,21 +48,38 @@ pub async fn charged_request(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(sqlx::Error::Io(e)),
     };
-    let (Some(entry_id), Some(tenant_id)) = (record.entry_id, record.tenant_id) else { return Ok(None) };
+    let (Some(committed), Some(tenant_id)) = (record.committed, record.tenant_id) else { return Ok(None) };
     if record.cost <= 0 || !record.code.as_str().is_empty() {
         return Ok(None);
     }
-    // The entry must be a debit of the request's tenant: a record from a database that
-    // was replaced since would otherwise name another's entry.
-    let tenant: Option<String> = on!(conn, |c| sqlx::query_scalar(
-        "SELECT t.slug FROM ledger l JOIN tenants t ON t.id = l.tenant_id
-         WHERE l.id = $1 AND l.tenant_id = $2 AND l.kind = 'debit'",
-    )
-    .bind(entry_id)
-    .bind(tenant_id)
-    .fetch_optional(c)
-    .await)?;
-    Ok(tenant.map(|tenant| ChargedRequest {
+    // The entry (or row) must be the request's tenant's: a record from a database that was
+    // replaced since would otherwise name another's.
+    let found: Option<(String, Option<i64>)> = match committed {
+        Committed::Entry(entry_id) => on!(conn, |c| sqlx::query_as(
+            "SELECT t.slug, l.id FROM ledger l JOIN tenants t ON t.id = l.tenant_id
+             WHERE l.id = $1 AND l.tenant_id = $2 AND l.kind = 'debit'",
+        )
+        .bind(entry_id)
+        .bind(tenant_id)
+        .fetch_optional(c)
+        .await)?,
+        // Folded (the entry) or not yet (the row): a fold deletes the row and sets the entry
+        // in one commit, so one of the two is there.
+        Committed::Journal(row) => on!(conn, |c| sqlx::query_as(
+            "SELECT t.slug, (SELECT MIN(l.id) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                                                        AND l.journal_through >= $1)
+             FROM tenants t
+             WHERE t.id = $2
+               AND (EXISTS (SELECT 1 FROM usage_journal j WHERE j.id = $1 AND j.tenant_id = t.id)
+                    OR EXISTS (SELECT 1 FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                                                        AND l.journal_through >= $1))",
+        )
+        .bind(row)
+        .bind(tenant_id)
+        .fetch_optional(c)
+        .await)?,
+    };
+    Ok(found.map(|(tenant, entry_id)| ChargedRequest {
         request_id: id.to_string(),
         tenant,
         amount: record.cost,

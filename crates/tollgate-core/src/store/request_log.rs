@@ -7,10 +7,11 @@
 //! so a lookup reads one slot and checks that it still holds that prefix and counter; a
 //! later request (or a later process) that reused the slot means "no longer in the log".
 //!
-//! A `strict` request's record also names the ledger entry holding its charge: it is that
-//! request's only per-request record ([`crate::store::charges`]). It is written after the charge's
-//! commit and before the answer leaves, so a killed process keeps it; a power loss can lose
-//! it (never the charge, which is in the fsynced entry).
+//! A `strict` request's record also names where its charge is held (the strict journal
+//! row, or on PostgreSQL the ledger entry): it is that request's only per-request record
+//! ([`crate::store::charges`]). It is written after the charge's commit and before the
+//! answer leaves, so a killed process keeps it; a power loss can lose it (never the charge,
+//! which is in the fsynced journal row or entry).
 //!
 //! File layout: a 128-byte header (magic, version, capacity), then `capacity` records of
 //! [`RECORD_BYTES`]. The file is created sparse at its full size (1,000,000 entries:
@@ -29,6 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+
+use crate::store::ledger::Committed;
 use tokio::task::JoinHandle;
 
 /// Bytes per record (and of the header).
@@ -130,15 +133,16 @@ pub struct RequestRecord {
     /// Credits charged.
     pub cost: i64,
     pub latency_us: u32,
-    /// The ledger entry holding a `strict` request's charge (its per-request record lives
-    /// only here); `None` for batched usage, summed per tenant.
-    pub entry_id: Option<i64>,
+    /// Where a `strict` request's charge is held (its per-request record lives only
+    /// here); `None` for batched usage, summed per tenant.
+    pub committed: Option<Committed>,
 }
 
 impl RequestRecord {
     /// Layout: prefix u32, counter u64, version u8, flags u8, status u16, at_ms i64,
     /// tenant_id i64, route_id i64, cost i64, latency_us u32, key_prefix 24, code 32,
-    /// method 8, entry_id i64 (version 2) (all little-endian; 124 bytes used of 128).
+    /// method 8, the committed id i64 (version 2; flag 8: a journal row, not an entry) (all
+    /// little-endian; 124 bytes used of 128).
     fn encode(&self, out: &mut [u8]) {
         out.fill(0);
         out[0..4].copy_from_slice(&self.id.prefix.to_le_bytes());
@@ -146,7 +150,8 @@ impl RequestRecord {
         out[12] = RECORD_VERSION;
         out[13] = u8::from(self.tenant_id.is_some())
             | u8::from(self.route_id.is_some()) << 1
-            | u8::from(self.entry_id.is_some()) << 2;
+            | u8::from(self.committed.is_some()) << 2
+            | u8::from(matches!(self.committed, Some(Committed::Journal(_)))) << 3;
         out[14..16].copy_from_slice(&self.status.to_le_bytes());
         out[16..24].copy_from_slice(&self.at_ms.to_le_bytes());
         out[24..32].copy_from_slice(&self.tenant_id.unwrap_or(0).to_le_bytes());
@@ -156,7 +161,11 @@ impl RequestRecord {
         out[52..52 + self.key_prefix.as_str().len()].copy_from_slice(self.key_prefix.as_str().as_bytes());
         out[76..76 + self.code.as_str().len()].copy_from_slice(self.code.as_str().as_bytes());
         out[108..108 + self.method.as_str().len()].copy_from_slice(self.method.as_str().as_bytes());
-        out[116..124].copy_from_slice(&self.entry_id.unwrap_or(0).to_le_bytes());
+        let held = match self.committed {
+            Some(Committed::Entry(id) | Committed::Journal(id)) => id,
+            None => 0,
+        };
+        out[116..124].copy_from_slice(&held.to_le_bytes());
     }
 
     /// `None` for a slot never written.
@@ -179,7 +188,10 @@ impl RequestRecord {
             key_prefix: Short::from_bytes(&raw[52..76]),
             code: Short::from_bytes(&raw[76..108]),
             method: Short::from_bytes(&raw[108..116]),
-            entry_id: (version >= 2 && flags & 4 != 0).then(|| i64_at(116)),
+            committed: (version >= 2 && flags & 4 != 0).then(|| match flags & 8 {
+                0 => Committed::Entry(i64_at(116)),
+                _ => Committed::Journal(i64_at(116)),
+            }),
         })
     }
 }
@@ -464,7 +476,7 @@ mod tests {
             status: 402,
             cost: 0,
             latency_us: 120,
-            entry_id: None,
+            committed: None,
         }
     }
 
@@ -484,9 +496,12 @@ mod tests {
         let mut raw = [0u8; RECORD_BYTES];
         r.encode(&mut raw);
         assert_eq!(RequestRecord::decode(&raw), Some(r));
-        let charged = RequestRecord { entry_id: Some(41), cost: 3, ..r };
+        let charged = RequestRecord { committed: Some(Committed::Entry(41)), cost: 3, ..r };
         charged.encode(&mut raw);
         assert_eq!(RequestRecord::decode(&raw), Some(charged), "with the entry holding its charge");
+        let journaled = RequestRecord { committed: Some(Committed::Journal(41)), cost: 3, ..r };
+        journaled.encode(&mut raw);
+        assert_eq!(RequestRecord::decode(&raw), Some(journaled), "or the journal row, told apart from an entry");
         // A version 1 record (written before records named their entry) still reads.
         r.encode(&mut raw);
         raw[12] = 1;

@@ -54,6 +54,8 @@ pub(crate) struct LedgerCheck {
     pub period_count_mismatches: Vec<PeriodCountMismatch>,
     /// The newest 100.
     pub refused_debits: Vec<RefusedDebit>,
+    /// Strict usage durable in the journal, not yet folded into the ledger: (requests, credits).
+    pub journal: (i64, i64),
 }
 
 /// Checks every tenant in one read transaction, so the balances and the ledger are seen at
@@ -88,6 +90,7 @@ pub(crate) async fn ledger(store: &Store) -> sqlx::Result<LedgerCheck> {
     )
     .fetch_all(c)
     .await)?;
+    let journal = crate::store::ledger::journal::unfolded_totals(&mut tx).await?;
     let leases_off: Vec<i64> = match tx.engine() {
         Engine::Sqlite => Vec::new(),
         Engine::Postgres => on!(&mut *tx, |c| sqlx::query_scalar(
@@ -107,6 +110,7 @@ pub(crate) async fn ledger(store: &Store) -> sqlx::Result<LedgerCheck> {
         mismatches,
         period_count_mismatches,
         refused_debits,
+        journal,
         leases_off,
     })
 }

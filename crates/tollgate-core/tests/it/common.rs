@@ -169,8 +169,8 @@ pub async fn strict_request(
     let request_id = id.to_string();
     let reservation = live.reserve(tenant_id, amount).expect("the tenant can pay");
     let debit = Debit { tenant_id, amount, request_id: &request_id, at: t0() };
-    let entry_id = settlement.record_durably(debit, reservation).await.expect("the charge commits");
-    assert!(entry_id.is_some(), "a strict charge names its entry");
+    let committed = settlement.record_durably(debit, reservation).await.expect("the charge commits");
+    assert!(committed.is_some(), "a strict charge names where it is held");
     log.record_now(RequestRecord {
         id,
         at_ms: t0().timestamp_millis(),
@@ -182,7 +182,7 @@ pub async fn strict_request(
         status: 200,
         cost: amount,
         latency_us: 100,
-        entry_id,
+        committed,
     });
     request_id
 }

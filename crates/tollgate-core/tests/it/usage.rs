@@ -7,15 +7,16 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use tollgate_core::console::verify::Verify;
 use tollgate_core::live::Live;
-use tollgate_core::live::settlement::{Debit, Settlement};
+use tollgate_core::live::settlement::{self, Debit, Settlement};
 use tollgate_core::store::charges::{self, ChargeShow};
-use tollgate_core::store::credits::{Refund, TopUp};
+use tollgate_core::store::credits::{Adjust, Refund, TopUp};
 use tollgate_core::store::ledger::{EntryKind, LedgerEntry, LedgerList};
 use tollgate_core::store::settings::SettingsSet;
 use tollgate_core::store::subscriptions::Renew;
+use tollgate_core::store::tenants::TenantShow;
 
 use crate::common::{
-    World, assert_code, assert_invalid, at, sqlite_world, strict_request, t0, with_request_log, world,
+    World, assert_code, assert_invalid, at, on_postgres, sqlite_world, strict_request, t0, with_request_log, world,
 };
 
 /// (debit entries, requests they cover, stored period count) of tenant `id`.
@@ -134,6 +135,7 @@ async fn strict_commits_within_the_interval_add_to_one_open_entry() {
         strict_request(&settlement, &live, &log, acme, 1 + n as i64 % 3, n).await;
     }
     let charged: i64 = (0..40).map(|n| 1 + n % 3).sum();
+    settlement.flush().await.unwrap(); // folds the strict journal (SQLite)
     let entries = ledger_of(&w, "acme").await;
     let debits: Vec<&LedgerEntry> = entries.iter().filter(|e| e.kind == EntryKind::Debit).collect();
     assert_eq!(debits.len(), 1, "40 commits, one usage entry: {debits:?}");
@@ -156,15 +158,24 @@ async fn a_console_movement_closes_the_open_entry_and_the_next_commit_opens_anot
     let acme = w.tenant("acme", "pro").await.tenant.id;
     let (live, settlement, writer) = strict_writer(&w, 60_000).await;
     let console = w.console.clone().with_live(live.clone());
+    let mut ids = Vec::new();
     for n in 0..3 {
-        strict_request(&settlement, &live, &log, acme, 2, n).await;
+        ids.push(strict_request(&settlement, &live, &log, acme, 2, n).await);
     }
+    settlement.flush().await.unwrap();
     let topup = TopUp { tenant: "acme".into(), amount: 50, idempotency_key: "t1".into(), note: None, paid_minor: None };
     tollgate_core::Command::run(topup, &console, &at(0)).await.unwrap();
     for n in 3..5 {
-        strict_request(&settlement, &live, &log, acme, 2, n).await;
+        ids.push(strict_request(&settlement, &live, &log, acme, 2, n).await);
     }
+    settlement.flush().await.unwrap();
     let entries = ledger_of(&w, "acme").await;
+    // Each request is found in the entry that took its charge, on either side of the top-up.
+    let (first, second) = (entries[1].id, entries[3].id);
+    for (n, id) in ids.iter().enumerate() {
+        let shown = w.run(ChargeShow { request_id: id.clone() }).await.unwrap();
+        assert_eq!(shown.entry_id, Some(if n < 3 { first } else { second }), "request {n}'s entry");
+    }
     let kinds: Vec<(EntryKind, i64, i64)> = entries.iter().map(|e| (e.kind, e.amount, e.requests)).collect();
     assert_eq!(
         kinds,
@@ -195,8 +206,10 @@ async fn past_the_flush_interval_a_strict_commit_opens_a_new_entry() {
     // Whatever the two above did, the next one comes later than the span of a strict
     // entry (five intervals of 10 ms).
     tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+    settlement.flush().await.unwrap();
     let before = usage_of(&w, acme).await.0;
     strict_request(&settlement, &live, &log, acme, 1, 2).await;
+    settlement.flush().await.unwrap();
     let (entries, requests, counted) = usage_of(&w, acme).await;
     assert_eq!(entries, before + 1, "a new entry once the open one is older than the interval");
     assert_eq!((requests, counted), (3, 3));
@@ -224,6 +237,15 @@ async fn concurrent_strict_charges_share_commits_and_each_is_found_shown_and_ref
         ids.push(t.await.unwrap());
     }
     let charged: i64 = (0..200).map(|n| 1 + n % 5).sum();
+    // Before the fold (SQLite keeps strict charges in its journal until the next flush) a
+    // charge is found all the same, not yet in an entry.
+    let waiting = w.run(ChargeShow { request_id: ids[7].clone() }).await.unwrap();
+    assert_eq!(waiting.amount, 3, "found while it waits for the fold");
+    if !on_postgres() {
+        assert_eq!(waiting.entry_id, None, "in the journal, no entry yet");
+        assert_eq!(usage_of(&w, acme).await, (0, 0, 0), "the ledger has none of it yet");
+    }
+    settlement.flush().await.unwrap();
     assert_eq!(usage_of(&w, acme).await, (1, 200, 200), "every strict request covered and counted, in one entry");
     let t = live.tenant(acme).unwrap();
     assert_eq!((t.balance, t.reserved), (10_000 - charged, 0), "each spent its charge");
@@ -236,7 +258,7 @@ async fn concurrent_strict_charges_share_commits_and_each_is_found_shown_and_ref
     let shown = w.run(ChargeShow { request_id: ids[7].clone() }).await.unwrap();
     assert_eq!((shown.amount, shown.charged_at), (3, t0()), "the console command finds it");
     let entry = ledger_of(&w, "acme").await.into_iter().find(|e| e.kind == EntryKind::Debit).unwrap();
-    assert_eq!(shown.entry_id, entry.id, "in the entry that holds it");
+    assert_eq!(shown.entry_id, Some(entry.id), "in the entry that holds it");
     assert_code(w.run(ChargeShow { request_id: "req_5f3a9c1e_000000099999".into() }).await, "NOT_FOUND");
     assert_code(w.run(ChargeShow { request_id: "req-none".into() }).await, "NOT_FOUND");
     let refund = |amount, key: &str| Refund {
@@ -263,7 +285,8 @@ async fn twenty_thousand_strict_charges_grow_the_database_by_a_few_bytes_each() 
     for n in 0..20 {
         tenants.push(w.tenant(&format!("t{n}"), "pro").await.tenant.id);
     }
-    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    // Folded as it runs (every 100 ms), as the default interval does in service.
+    let (live, settlement, writer) = strict_writer(&w, 100).await;
     let store = w.console.store().clone();
     let pages = async || -> i64 {
         let mut conn = store.reader().await.unwrap();
@@ -357,6 +380,7 @@ async fn a_renewal_closes_the_open_entry_even_when_it_grants_nothing() {
     let charge = async |at| {
         let debit = Debit { tenant_id: acme, amount: 1, request_id: "r", at };
         settlement.record_durably(debit, live.reserve(acme, 1).unwrap()).await.unwrap();
+        settlement.flush().await.unwrap(); // into the ledger before the renewal
     };
     charge(t0() + TimeDelta::hours(1)).await;
     let renewed = at(40);
@@ -366,4 +390,75 @@ async fn a_renewal_closes_the_open_entry_even_when_it_grants_nothing() {
     assert!(w.run(Verify {}).await.unwrap().ok);
     settlement.stop().await.unwrap();
     writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_console_debit_cannot_spend_what_unfolded_strict_charges_hold() {
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
+    w.plan("pro", 10).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    let console = w.console.clone().with_live(live.clone());
+    strict_request(&settlement, &live, &log, acme, 8, 0).await; // durable, not yet folded (SQLite)
+    let adjust = |amount: i64, key: &str| Adjust {
+        tenant: "acme".into(),
+        amount,
+        idempotency_key: key.into(),
+        reason: "correction".into(),
+    };
+    let stored: i64 = w.run(TenantShow { tenant: "acme".into() }).await.unwrap().tenant.balance;
+    let expected_stored = if on_postgres() { 2 } else { 10 };
+    assert_eq!(stored, expected_stored, "the stored balance does not hold the journaled charge yet");
+    let overdraw = tollgate_core::Command::run(adjust(-5, "a1"), &console, &at(0)).await;
+    assert_code(overdraw, "INSUFFICIENT_CREDITS");
+    tollgate_core::Command::run(adjust(-2, "a2"), &console, &at(0)).await.expect("what is left can be taken");
+    assert_eq!(live.tenant(acme).unwrap().balance, 0);
+    settlement.flush().await.unwrap();
+    let entries = ledger_of(&w, "acme").await;
+    assert_chain(&entries);
+    assert_eq!(entries.last().unwrap().balance_after, 0, "every credit accounted for, none overdrawn");
+    assert!(w.run(Verify {}).await.unwrap().ok);
+    settlement.stop().await.unwrap();
+    writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_journal_a_crashed_writer_left_is_folded_once_and_each_request_is_found_in_its_entry() {
+    let mut w = sqlite_world().await; // the journal is SQLite's (PostgreSQL commits to the ledger)
+    let log = with_request_log(&mut w);
+    w.plan("pro", 1000).await;
+    let acme = w.tenant("acme", "pro").await.tenant.id;
+    let globex = w.tenant("globex", "pro").await.tenant.id;
+    let (live, settlement, writer) = strict_writer(&w, 60_000).await;
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let tenant = if n % 2 == 0 { acme } else { globex };
+        ids.push((tenant, strict_request(&settlement, &live, &log, tenant, 1 + n as i64 % 3, n).await));
+    }
+    // The process dies: the writer's memory (the sums that would fold the rows) is gone.
+    writer.abort();
+    let _ = writer.await;
+    drop(settlement);
+    let store = w.console.store().clone();
+    assert_eq!(usage_of(&w, acme).await, (0, 0, 0), "nothing in the ledger yet");
+    let charged: i64 = (0..20).map(|n| 1 + n % 3).sum();
+    let report = w.run(Verify {}).await.unwrap();
+    assert!(report.ok, "balances equal their ledgers meanwhile: {report:?}");
+    assert_eq!(
+        (report.unfolded_strict_requests, report.unfolded_strict_credits),
+        (20, charged),
+        "and verify says what waits in the journal"
+    );
+    assert_eq!(settlement::fold_journal(&store).await.unwrap(), (20, charged), "each commit's row, every credit");
+    assert_eq!(settlement::fold_journal(&store).await.unwrap(), (0, 0), "folded once: nothing left to charge again");
+    assert_eq!(usage_of(&w, acme).await, (1, 10, 10));
+    assert_eq!(usage_of(&w, globex).await, (1, 10, 10));
+    assert!(w.run(Verify {}).await.unwrap().ok);
+    for (tenant, id) in &ids {
+        let slug = if *tenant == acme { "acme" } else { "globex" };
+        let shown = w.run(ChargeShow { request_id: id.clone() }).await.unwrap();
+        let entry = ledger_of(&w, slug).await.into_iter().find(|e| e.kind == EntryKind::Debit).unwrap();
+        assert_eq!((shown.tenant.as_str(), shown.entry_id), (slug, Some(entry.id)), "{id}");
+    }
 }

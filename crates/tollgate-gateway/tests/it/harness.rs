@@ -90,6 +90,22 @@ impl World {
         command.run(&self.console, &Ctx::now("test")).await.expect("console command succeeds")
     }
 
+    /// Credits charged durably: the ledger's debits and the strict journal's rows no entry
+    /// has taken yet (a tenant's newest `journal_through` says how far it was folded), read
+    /// in one statement (a fold moves credits from one to the other).
+    pub async fn durable_charges(&self) -> i64 {
+        tollgate_core::on!(&mut self.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
+            "SELECT (SELECT COALESCE(-SUM(amount), 0) FROM ledger WHERE kind = 'debit')
+                  + (SELECT COALESCE(SUM(j.credits), 0) FROM usage_journal j
+                     WHERE j.id > COALESCE((SELECT l.journal_through FROM ledger l
+                                            WHERE l.tenant_id = j.tenant_id AND l.journal_through IS NOT NULL
+                                            ORDER BY l.id DESC LIMIT 1), 0))"
+        )
+        .fetch_one(c)
+        .await)
+        .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.secret).send().await.unwrap()
     }

@@ -373,7 +373,11 @@ async fn strict_metered_charges_are_committed_before_the_body_ends() {
     let r = chat(&w, ask("one two", 3), "").await;
     assert_eq!(r.status(), 200);
     r.bytes().await.unwrap();
-    // Committed by the time the body ended: the ledger has it without a flush.
+    // Committed by the time the body ended: durable without a flush (in the strict
+    // journal, or already folded into the ledger)...
+    assert_eq!(w.durable_charges().await, 2 + 6);
+    // ...and a flush folds it into one usage entry.
+    w.settlement.flush().await.unwrap();
     let entries = w.run(LedgerList { tenant: "acme".into(), limit: Some(10), ..Default::default() }).await;
     let debit: Vec<_> = entries.iter().filter(|e| e.kind == EntryKind::Debit).map(|e| e.amount).collect();
     assert_eq!(debit, vec![-(2 + 6)]);

@@ -155,11 +155,16 @@ fn charged_requests(d: &std::path::Path) -> i64 {
     charged
 }
 
-/// A server with one tenant, its key and a route; `one_cpu` pins it to a single CPU.
-fn seeded_server(d: &std::path::Path, durability: &str, one_cpu: bool) -> (crate::process::Server, String) {
+/// A server with one tenant, its key and a route, writing usage every `flush_ms`;
+/// `one_cpu` pins it to a single CPU.
+fn seeded_server(
+    d: &std::path::Path,
+    durability: &str,
+    flush_ms: &str,
+    one_cpu: bool,
+) -> (crate::process::Server, String) {
     let upstream = crate::process::upstream();
-    // Batched usage is written every 20 ms here: what a crash can lose is that window.
-    json(d, &["settings", "set", "--durability", durability, "--usage-flush-ms", "20"]);
+    json(d, &["settings", "set", "--durability", durability, "--usage-flush-ms", flush_ms]);
     json(d, &["plan", "create", "--name", "Pro", "--credits", "1000000"]);
     json(d, &["tenant", "create", "--name", "acme", "--plan", "pro"]);
     let key = json(d, &["key", "issue", "--tenant", "acme"]);
@@ -172,7 +177,8 @@ fn seeded_server(d: &std::path::Path, durability: &str, one_cpu: bool) -> (crate
 fn sigkill_under_load_leaves_a_ledger_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (server, secret) = seeded_server(d, "batched", false);
+    // Batched usage is written every 20 ms here: what a crash can lose is that window.
+    let (server, secret) = seeded_server(d, "batched", "20", false);
     let served = load_then_kill(server, &secret, 300);
     assert!(served.len() >= 300, "the load ran ({} served)", served.len());
     let report = json(d, &["verify"]);
@@ -193,11 +199,27 @@ fn sigkill_under_load_leaves_a_ledger_that_verifies() {
 fn in_strict_mode_every_2xx_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Pinned: the single-threaded runtime must keep strict's promise too.
-    let (server, secret) = seeded_server(d, "strict", true);
+    // Pinned: the single-threaded runtime must keep strict's promise too. Usage is folded
+    // into the ledger once a minute: every strict charge is still in the journal when the
+    // process is killed, so only the restart's fold can put them in the ledger.
+    let (server, secret) = seeded_server(d, "strict", "60000", true);
     let served = load_then_kill(server, &secret, 200);
-    // Restarted after the kill: it starts from what was committed, and verifies.
+    let journal = |d: &std::path::Path| -> i64 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = tollgate_core::store::Store::open(&d.join("tollgate.db")).await.unwrap();
+            let mut conn = store.reader().await.unwrap();
+            tollgate_core::on!(&mut conn, |c| sqlx::query_scalar("SELECT COUNT(*) FROM usage_journal")
+                .fetch_one(c)
+                .await)
+            .unwrap()
+        })
+    };
+    assert!(journal(d) > 0, "the kill left strict usage in the journal");
+    assert_eq!(charged_requests(d), 0, "and none of it in the ledger yet");
+    // Restarted after the kill: it folds the journal, and verifies.
     let server = Server::start(d, "warn");
+    assert_eq!(journal(d), 0, "the restart folded the journal before serving");
     assert_eq!(json(d, &["verify"])["ok"], true, "the ledger balances");
     let charged = charged_requests(d);
     assert!(charged >= served.len() as i64, "every 2xx is covered by committed usage ({charged} < {})", served.len());

@@ -137,8 +137,11 @@ export interface ChargedRequest {
   amount: number;
   /** When the request was served. */
   charged_at: string;
-  /** The ledger entry that holds it, with the tenant's other usage of its interval. */
-  entry_id: number;
+  /**
+   * The ledger entry that holds it, with the tenant's other usage of its interval;
+   * `null` while the charge waits in the strict journal for the next usage flush.
+   */
+  entry_id?: number | null;
   request_id: string;
   /** The tenant's slug. */
   tenant: string;
@@ -1489,6 +1492,13 @@ export interface VerifyReport {
   /** Debits of served requests the ledger refused (newest first, at most 100). */
   refused_debits: RefusedDebit[];
   tenants_checked: number;
+  unfolded_strict_credits: number;
+  /**
+   * Strict usage committed durably to the journal and not yet in the ledger (it is not
+   * in the balances either): a running gateway folds it within one usage flush interval,
+   * and `serve` folds what a crash left before it loads balances.
+   */
+  unfolded_strict_requests: number;
 }
 
 /** One attempt to deliver. */

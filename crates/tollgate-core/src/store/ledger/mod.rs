@@ -7,6 +7,7 @@
 //! balances in the caller's transaction, so `balance == sum(ledger)` holds after every
 //! commit.
 
+pub mod journal;
 pub mod leases;
 
 use std::collections::HashMap;
@@ -148,6 +149,16 @@ pub struct Usage {
     pub at: DateTime<Utc>,
 }
 
+/// Where a committed `strict` charge is held, as its request's record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Committed {
+    /// In this usage entry of the ledger.
+    Entry(i64),
+    /// In this strict journal row, until a fold moves it into the tenant's first debit
+    /// entry whose `journal_through` reaches it ([`journal`]).
+    Journal(i64),
+}
+
 /// Why [`charge_usage`] wrote nothing (the write is then over: drop it).
 #[derive(Debug)]
 pub enum UsageError {
@@ -175,6 +186,11 @@ const ROWS_PER_INSERT: usize = 100;
 /// place changes one ledger row per tenant and no index, where an append adds a row and
 /// its index entries.
 ///
+/// Usage that comes from strict journal rows names them in `absorbed`: each tenant's entry
+/// records the highest it took (`journal_through`) in the same write, so a row is charged
+/// exactly once, by the fold that commits (the rows themselves are deleted later, a range
+/// at a time: see [`journal`]).
+///
 /// Every statement is a round trip to SQLite's thread, so nothing else is read back: each
 /// entry's `balance_after` is the stored balance minus this usage, and the ledger's CHECK
 /// refuses a negative result.
@@ -182,6 +198,7 @@ pub async fn charge_usage(
     write: &mut Write,
     usage: &[Usage],
     open: &HashMap<i64, i64>,
+    absorbed: &journal::Absorbed,
 ) -> Result<HashMap<i64, i64>, UsageError> {
     let engine = write.engine();
     let mut totals: HashMap<i64, Usage> = HashMap::with_capacity(usage.len());
@@ -201,11 +218,13 @@ pub async fn charge_usage(
         let updated = on!(&mut **write, |c| {
             let mut update = sqlx::QueryBuilder::new(
                 "UPDATE ledger SET amount = ledger.amount - v.column3, requests = ledger.requests + v.column4,
-                        balance_after = t.balance - v.column3
+                        balance_after = t.balance - v.column3,
+                        journal_through = COALESCE(v.column5, ledger.journal_through)
                  FROM (",
             );
             update.push_values(chunk, |mut b, (u, entry)| {
                 b.push_bind(u.tenant_id).push_bind(*entry).push_bind(u.credits).push_bind(u.requests);
+                b.push_bind(absorbed.through.get(&u.tenant_id).copied());
             });
             update.push(dialects!(engine,
                 ") AS v JOIN tenants t ON t.id = v.column1
@@ -224,12 +243,13 @@ pub async fn charge_usage(
     for chunk in opened.chunks(ROWS_PER_INSERT) {
         let inserted = on!(&mut **write, |c| {
             let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests)
-                 SELECT v.column1, 'debit', -v.column2, t.balance - v.column2, 'gateway', v.column3, v.column4
+                "INSERT INTO ledger (tenant_id, kind, amount, balance_after, actor, created_at, requests, journal_through)
+                 SELECT v.column1, 'debit', -v.column2, t.balance - v.column2, 'gateway', v.column3, v.column4, v.column5
                  FROM (",
             );
             insert.push_values(chunk, |mut b, u| {
                 b.push_bind(u.tenant_id).push_bind(u.credits).push_bind(u.at).push_bind(u.requests);
+                b.push_bind(absorbed.through.get(&u.tenant_id).copied());
             });
             insert.push(") AS v JOIN tenants t ON t.id = v.column1 RETURNING tenant_id, id");
             insert.build_query_as::<(i64, i64)>().fetch_all(c).await
@@ -267,11 +287,15 @@ pub async fn charge_usage(
 
 /// A CHECK constraint failing means the ledger refused the data, not that storage failed.
 fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, UsageError> {
-    match write.check(result) {
-        Ok(v) => Ok(v),
-        Err(sqlx::Error::Database(d)) if d.is_check_violation() => Err(UsageError::Refused),
-        Err(e) if !is_storage_failure(&e) => Err(UsageError::Refused),
-        Err(e) => Err(UsageError::Storage(e)),
+    write.check(result).map_err(usage_error)
+}
+
+/// Storage failures apart from the ledger refusing the data (a CHECK, an unknown tenant).
+fn usage_error(e: sqlx::Error) -> UsageError {
+    match e {
+        sqlx::Error::Database(d) if d.is_check_violation() => UsageError::Refused,
+        e if !is_storage_failure(&e) => UsageError::Refused,
+        e => UsageError::Storage(e),
     }
 }
 
