@@ -11,3 +11,5 @@ CREATE TABLE usage_journal (
 );
 
 ALTER TABLE ledger ADD COLUMN journal_through BIGINT;
+ALTER TABLE refused_debits ADD COLUMN journal_from BIGINT;
+ALTER TABLE refused_debits ADD COLUMN journal_through BIGINT;

@@ -14,8 +14,10 @@
 //! appends one strict journal row per tenant ([`journal`]), a page or two, instead of
 //! rewriting every tenant's row and usage entry under an fsync; the charges then join the
 //! tenants' sums as handed-over usage, and the flush that writes a sum folds its journal
-//! rows into the same entry and deletes them in one transaction. A crash leaves at most one
-//! interval of rows, which [`fold_journal`] charges before the next start loads balances.
+//! rows into the tenant's entry, which records the highest row it took in the same
+//! transaction; folded rows are deleted later, a range at a time ([`Folding`]). A crash
+//! leaves at most about one interval of unfolded rows, which [`fold_journal`] charges before
+//! the next start loads balances.
 //! On PostgreSQL (nodes share the database; a crashed node's journal would have no owner)
 //! the strict commit writes the usage entries directly. Either way a caller that goes
 //! away meanwhile changes nothing: the commit settles its reservation, or it goes back.
@@ -72,8 +74,9 @@ pub enum SettleError {
     #[error("storage is failing: {0}")]
     StorageUnavailable(String),
     /// The ledger refused the debit (it would take the stored balance below zero; on
-    /// SQLite only a charge of a tenant the database does not hold: the journal checks no
-    /// balance, and a fold the ledger refuses is reported by `verify`).
+    /// SQLite only a charge the journal's checks refuse, such as of a tenant the database
+    /// does not hold: the journal checks no balance, and a fold the ledger refuses is
+    /// reported by `verify`).
     #[error("the ledger refused the debit")]
     Refused,
     /// The writer has stopped (the server is shutting down).
@@ -386,7 +389,8 @@ impl Settlement {
         committed.await.unwrap_or(Err(SettleError::Stopped)).map(Some)
     }
 
-    /// Writes the batched usage summed so far now, and waits until it is (or fails).
+    /// Writes the usage summed so far now (batched sums, and strict ones still in the
+    /// journal), and waits until it is (or fails).
     pub async fn flush(&self) -> Result<(), SettleError> {
         let (done, flushed) = oneshot::channel();
         if self.tx.send(Message::Flush(done)).await.is_err() {
@@ -793,7 +797,9 @@ async fn write_pending(w: &Writer, pending: &mut Sums) -> Result<(), sqlx::Error
                     match write_usage(w, one, &absorbed, Durability::Crash, w.written(one)).await {
                         Ok(_) => {}
                         Err(UsageError::Refused) => {
-                            record_refused(&w.store, u, None, &absorbed.rows).await;
+                            // Kept pending until the refusal is on record: its journal rows
+                            // must not be deleted, nor folded again, without it.
+                            record_refused(&w.store, u, None, &absorbed.rows).await?;
                             w.written(one)();
                         }
                         Err(UsageError::Storage(e)) => return Err(e),
@@ -894,7 +900,7 @@ async fn settle_strict(w: &Writer, strict: &mut Vec<StrictCharge>) {
                     Ok(held) => Ok(held[&c.tenant_id]),
                     Err(UsageError::Storage(e)) => Err(SettleError::StorageUnavailable(e.to_string())),
                     Err(UsageError::Refused) => {
-                        record_refused(&w.store, &usage[0], Some(&c.request_id), &[]).await;
+                        let _ = record_refused(&w.store, &usage[0], Some(&c.request_id), &[]).await; // logged
                         Err(SettleError::Refused)
                     }
                 };
@@ -1001,8 +1007,13 @@ fn unwritten(pending: &Sums) -> Vec<Unwritten> {
 }
 
 /// Keeps a refused charge where `verify` reports it, and drops the journal `rows` it
-/// included (best effort: logged either way).
-async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>, rows: &[i64]) {
+/// included, in one write; logged either way, and the storage error returned.
+async fn record_refused(
+    store: &Store,
+    usage: &Usage,
+    request_id: Option<&str>,
+    rows: &[i64],
+) -> Result<(), sqlx::Error> {
     tracing::error!(
         ?usage,
         request_id,
@@ -1010,19 +1021,21 @@ async fn record_refused(store: &Store, usage: &Usage, request_id: Option<&str>, 
     );
     let result = async {
         let mut write = store.begin().await?;
-        let inserted = ledger::record_refused(&mut write, usage, request_id).await;
+        let journal = rows.iter().min().zip(rows.iter().max()).map(|(from, through)| (*from, *through));
+        let inserted = ledger::record_refused(&mut write, usage, request_id, journal).await;
         write.check(inserted)?;
         match journal::forget(&mut write, rows).await {
             Ok(()) => {}
             Err(UsageError::Storage(e)) => return Err(e),
-            Err(UsageError::Refused) => tracing::error!(?rows, "the refused charge's journal rows were gone already"),
+            Err(UsageError::Refused) => return Err(sqlx::Error::Protocol("cannot delete refused journal rows".into())),
         }
         write.commit().await
     }
     .await;
-    if let Err(e) = result {
+    if let Err(e) = &result {
         tracing::error!(error = %e, "cannot record the refused charge");
     }
+    result
 }
 
 #[cfg(test)]

@@ -334,7 +334,7 @@ impl Store {
     ) -> Option<Result<T, sqlx::Error>> {
         let Pools::Sqlite { write, .. } = &self.pools else { return None };
         let mut conn = match write.acquire().await {
-            Ok(conn) => conn,
+            Ok(conn) => Unfinished(Some(conn), &self.sync),
             Err(e) => {
                 if is_storage_failure(&e) {
                     self.health.failed(&e);
@@ -353,16 +353,17 @@ impl Store {
         });
         build(&mut sql);
         sql.push("; COMMIT");
-        match sql.build().fetch_all(&mut *conn).await {
+        let ran = sql.build().fetch_all(&mut **conn.0.as_mut().expect("held until done")).await;
+        match ran {
             Ok(rows) => {
                 self.sync.store(wanted, Ordering::Release);
                 self.health.succeeded();
-                Some(Ok(committed(rows)))
+                let answer = committed(rows);
+                drop(conn.0.take()); // back to the pool, after `committed` ran
+                Some(Ok(answer))
             }
             Err(e) => {
-                // Whatever ran is rolled back as the connection closes.
-                conn.close_on_drop();
-                self.sync.store(SYNC_UNKNOWN, Ordering::Release);
+                // Whatever ran is rolled back as the connection closes (`Unfinished`).
                 if is_storage_failure(&e) {
                     self.health.failed(&e);
                 }
@@ -420,6 +421,21 @@ pub fn redact(url: &str) -> String {
     match url[start..at].find(':') {
         Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
         None => url.to_owned(),
+    }
+}
+
+/// The connection of a [`Store::write_at_once`] until its script completed: dropped before
+/// then (an error, a cancelled task), it is closed, which rolls back whatever ran, rather
+/// than returned to the pool inside an open transaction.
+/// The store's `synchronous` level is unknown afterwards (the next connection is new).
+struct Unfinished<'a>(Option<PoolConnection<Sqlite>>, &'a AtomicU8);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+            self.1.store(SYNC_UNKNOWN, Ordering::Release);
+        }
     }
 }
 

@@ -46,8 +46,9 @@ const MAGIC: &[u8; 8] = b"TGREQLOG";
 /// The file's layout (header and slots); records carry their own version
 /// ([`RECORD_VERSION`]), so a ring written before a record grew a field is still read.
 const VERSION: u32 = 1;
-/// Version 1 records have no ledger entry; version 2 add it.
-const RECORD_VERSION: u8 = 2;
+/// Version 1 records have no ledger entry; version 2 add it; version 3 may name a strict
+/// journal row instead (flag 8), which a reader of version 2 must not take for an entry.
+const RECORD_VERSION: u8 = 3;
 
 /// A request id, `req_5f3a9c1e_000000000017`: the process's prefix and a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,8 +142,8 @@ pub struct RequestRecord {
 impl RequestRecord {
     /// Layout: prefix u32, counter u64, version u8, flags u8, status u16, at_ms i64,
     /// tenant_id i64, route_id i64, cost i64, latency_us u32, key_prefix 24, code 32,
-    /// method 8, the committed id i64 (version 2; flag 8: a journal row, not an entry) (all
-    /// little-endian; 124 bytes used of 128).
+    /// method 8, the committed id i64 (version 2; version 3 flag 8: a journal row, not an
+    /// entry) (all little-endian; 124 bytes used of 128).
     fn encode(&self, out: &mut [u8]) {
         out.fill(0);
         out[0..4].copy_from_slice(&self.id.prefix.to_le_bytes());
@@ -188,9 +189,9 @@ impl RequestRecord {
             key_prefix: Short::from_bytes(&raw[52..76]),
             code: Short::from_bytes(&raw[76..108]),
             method: Short::from_bytes(&raw[108..116]),
-            committed: (version >= 2 && flags & 4 != 0).then(|| match flags & 8 {
-                0 => Committed::Entry(i64_at(116)),
-                _ => Committed::Journal(i64_at(116)),
+            committed: (version >= 2 && flags & 4 != 0).then(|| match version >= 3 && flags & 8 != 0 {
+                false => Committed::Entry(i64_at(116)),
+                true => Committed::Journal(i64_at(116)),
             }),
         })
     }

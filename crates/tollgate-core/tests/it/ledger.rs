@@ -7,7 +7,10 @@ use tollgate_core::live::settlement::{Debit, SettleError, Settlement};
 use tollgate_core::store::credits::TopUp;
 use tollgate_core::store::ledger::{Committed, LedgerList};
 
-use crate::common::{at, on_postgres, sqlite_world, t0, world};
+use tollgate_core::store::charges;
+use tollgate_core::store::request_log::{RequestId, RequestRecord, Short};
+
+use crate::common::{at, on_postgres, sqlite_world, strict_request, t0, with_request_log, world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_writers_end_with_the_exact_balance() {
@@ -97,7 +100,8 @@ async fn ten_concurrent_repeats_of_one_topup_add_once() {
 
 #[tokio::test]
 async fn a_debit_the_ledger_refuses_fails_its_strict_caller_and_verify_reports_it() {
-    let w = world().await;
+    let mut w = world().await;
+    let log = with_request_log(&mut w);
     w.plan("pro", 2).await;
     let id = w.tenant("acme", "pro").await.tenant.id;
     // Two memories that each believe the 2 credits are theirs: the second charge is one
@@ -126,11 +130,11 @@ async fn a_debit_the_ledger_refuses_fails_its_strict_caller_and_verify_reports_i
     let report = w.run(Verify {}).await.unwrap();
     assert!(!report.ok, "verify fails while the ledger has refused debits");
     assert!(report.mismatches.is_empty(), "balances still equal their ledgers");
-    let refused: Vec<(i64, Option<&str>)> =
+    let listed: Vec<(i64, Option<&str>)> =
         report.refused_debits.iter().map(|r| (r.amount, r.request_id.as_deref())).collect();
     let expected = if on_postgres() { vec![(1, None), (2, Some("r2"))] } else { vec![(3, None)] };
     assert_eq!(
-        refused, expected,
+        listed, expected,
         "each refused charge is reported, newest first (usage folded as a tenant's sum has no request id)"
     );
     let journal: i64 = tollgate_core::on!(&mut w.console.store().reader().await.unwrap(), |c| sqlx::query_scalar(
@@ -140,6 +144,35 @@ async fn a_debit_the_ledger_refuses_fails_its_strict_caller_and_verify_reports_i
     .await)
     .unwrap();
     assert_eq!(journal, 0, "a refused fold leaves nothing in the journal to fold again");
+
+    // The refused request's record names its journal row; a later fold of the tenant's
+    // usage (into an entry reaching past that row) must not make it look charged.
+    let Ok(Some(row)) = refused else { return }; // PostgreSQL: refused at commit, no record
+    let r2 = RequestId { prefix: 0x5f3a_9c1e, counter: 2 };
+    log.record_now(RequestRecord {
+        id: r2,
+        at_ms: t0().timestamp_millis(),
+        tenant_id: Some(id),
+        route_id: None,
+        key_prefix: Short::new("tg_live_AbCd"),
+        code: Short::new(""),
+        method: Short::new("GET"),
+        status: 200,
+        cost: 2,
+        latency_us: 100,
+        committed: Some(row),
+    });
+    let topup = TopUp { tenant: "acme".into(), amount: 10, idempotency_key: "t".into(), note: None, paid_minor: None };
+    w.run(topup).await.unwrap();
+    let live = Live::load(w.console.store()).await.unwrap();
+    let (settlement, _writer) = Settlement::spawn(w.console.store().clone());
+    let later = strict_request(&settlement, &live, &log, id, 1, 3).await;
+    settlement.stop().await.unwrap();
+    let mut conn = w.console.store().reader().await.unwrap();
+    let shown = charges::charged_request(&mut conn, Some(&log), &later).await.unwrap();
+    assert!(shown.is_some_and(|c| c.entry_id.is_some()), "the later charge is in its entry");
+    let shown = charges::charged_request(&mut conn, Some(&log), &r2.to_string()).await.unwrap();
+    assert_eq!(shown, None, "the refused one was not charged, whatever entry follows");
 }
 
 #[tokio::test]

@@ -293,6 +293,7 @@ fn statement<T>(write: &mut Write, result: Result<T, sqlx::Error>) -> Result<T, 
 /// Storage failures apart from the ledger refusing the data (a CHECK, an unknown tenant).
 fn usage_error(e: sqlx::Error) -> UsageError {
     match e {
+        e @ (sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut) => UsageError::Storage(e),
         sqlx::Error::Database(d) if d.is_check_violation() => UsageError::Refused,
         e if !is_storage_failure(&e) => UsageError::Refused,
         e => UsageError::Storage(e),
@@ -417,11 +418,18 @@ pub(crate) async fn by_idempotency_key(conn: &mut Connection, tenant_id: i64, ke
         .await)
 }
 
-/// Keeps a charge the ledger refused where `verify` reports it.
-pub(crate) async fn record_refused(conn: &mut Connection, usage: &Usage, request_id: Option<&str>) -> sqlx::Result<()> {
+/// Keeps a charge the ledger refused where `verify` reports it, with the first and last of
+/// the strict journal rows it held (`journal`), so their requests are known as not charged.
+pub(crate) async fn record_refused(
+    conn: &mut Connection,
+    usage: &Usage,
+    request_id: Option<&str>,
+    journal: Option<(i64, i64)>,
+) -> sqlx::Result<()> {
     on!(conn, |c| {
         sqlx::query(
-        "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO refused_debits (tenant_id, amount, requests, request_id, at, reason, journal_from, journal_through)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(usage.tenant_id)
     .bind(usage.credits)
@@ -429,6 +437,8 @@ pub(crate) async fn record_refused(conn: &mut Connection, usage: &Usage, request
     .bind(request_id)
     .bind(usage.at)
     .bind("the balance in the database could not cover it")
+    .bind(journal.map(|(from, _)| from))
+    .bind(journal.map(|(_, through)| through))
     .execute(c).await.map(|done| done.rows_affected())
     })?;
     Ok(())
