@@ -67,15 +67,15 @@ pub async fn charged_request(
         // charges the row, and the row is deleted only later, so one of the two is there;
         // unless the fold was refused (then nothing was charged, whatever entry follows).
         Committed::Journal(row) => on!(conn, |c| sqlx::query_as(
-            "SELECT t.slug, (SELECT MIN(l.id) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
-                                                        AND l.journal_through >= $1)
-             FROM tenants t
-             WHERE t.id = $2
-               AND (EXISTS (SELECT 1 FROM usage_journal j WHERE j.id = $1 AND j.tenant_id = t.id)
-                    OR EXISTS (SELECT 1 FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
-                                                        AND l.journal_through >= $1))
-               AND NOT EXISTS (SELECT 1 FROM refused_debits r WHERE r.tenant_id = t.id
-                                  AND r.journal_from <= $1 AND r.journal_through >= $1)",
+            "SELECT slug, entry FROM (
+                 SELECT t.slug, (SELECT MIN(l.id) FROM ledger l WHERE l.tenant_id = t.id AND l.kind = 'debit'
+                                                             AND l.journal_through >= $1) AS entry
+                 FROM tenants t
+                 WHERE t.id = $2
+                   AND NOT EXISTS (SELECT 1 FROM refused_debits r WHERE r.tenant_id = t.id
+                                      AND r.journal_from <= $1 AND r.journal_through >= $1)) AS found
+             WHERE entry IS NOT NULL
+                OR EXISTS (SELECT 1 FROM usage_journal j WHERE j.id = $1 AND j.tenant_id = $2)",
         )
         .bind(row)
         .bind(tenant_id)

@@ -303,18 +303,24 @@ impl Store {
             on_abandon: Vec::new(),
             probe_on_drop: false,
         };
-        let wanted = match durability {
-            Durability::Crash => 1,
-            Durability::PowerLoss => 2,
-        };
-        if engine == Engine::Sqlite && self.sync.load(Ordering::Acquire) != wanted {
-            let pragma = if wanted == 2 { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+        if let (Engine::Sqlite, (wanted, Some(pragma))) = (engine, self.synchronous(durability)) {
             write.run(pragma).await?;
             self.sync.store(wanted, Ordering::Release);
         }
         // PostgreSQL commits durably (`synchronous_commit` is the server's to set).
         write.run(engine.pick("BEGIN IMMEDIATE", "BEGIN")).await?;
         Ok(write)
+    }
+
+    /// The writer connection's `synchronous` level `durability` needs (SQLite: 1 NORMAL,
+    /// 2 FULL), and the statement that sets it unless the connection is known to have it.
+    fn synchronous(&self, durability: Durability) -> (u8, Option<&'static str>) {
+        match (durability, self.sync.load(Ordering::Acquire)) {
+            (Durability::Crash, 1) => (1, None),
+            (Durability::PowerLoss, 2) => (2, None),
+            (Durability::Crash, _) => (1, Some("PRAGMA synchronous = NORMAL")),
+            (Durability::PowerLoss, _) => (2, Some("PRAGMA synchronous = FULL")),
+        }
     }
 
     /// A whole SQLite write sent to SQLite's thread at once: `BEGIN IMMEDIATE`, the
@@ -342,15 +348,9 @@ impl Store {
                 return Some(Err(e));
             }
         };
-        let wanted = match durability {
-            Durability::Crash => 1,
-            Durability::PowerLoss => 2,
-        };
-        let mut sql = sqlx::QueryBuilder::new(match (self.sync.load(Ordering::Acquire) == wanted, wanted) {
-            (true, _) => "BEGIN IMMEDIATE; ",
-            (false, 2) => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE; ",
-            (false, _) => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ",
-        });
+        let (wanted, pragma) = self.synchronous(durability);
+        let mut sql = sqlx::QueryBuilder::new(pragma.map_or(String::new(), |p| format!("{p}; ")));
+        sql.push("BEGIN IMMEDIATE; ");
         build(&mut sql);
         sql.push("; COMMIT");
         let ran = sql.build().fetch_all(&mut **conn.0.as_mut().expect("held until done")).await;

@@ -131,8 +131,10 @@ async fn strict_commits_within_the_interval_add_to_one_open_entry() {
     let acme = w.tenant("acme", "pro").await.tenant.id;
     let (live, settlement, writer) = strict_writer(&w, 60_000).await;
     for n in 0..40 {
-        // One after another: each its own commit.
+        // One after another: each its own commit, and on SQLite its own fold of the journal
+        // (each a write that adds to the open entry).
         strict_request(&settlement, &live, &log, acme, 1 + n as i64 % 3, n).await;
+        settlement.flush().await.unwrap();
     }
     let charged: i64 = (0..40).map(|n| 1 + n % 3).sum();
     settlement.flush().await.unwrap(); // folds the strict journal (SQLite)
