@@ -37,6 +37,8 @@ serve: deps ui
 
 test: deps-test lint ui-test
 	$(CARGO) test $(CRATES)
+	# The benchmark's bookkeeping (what it refuses, how it measures growth and ratios).
+	python3 -m unittest discover -s bench -t bench -p 'test_*.py'
 	# The core's suite again, every world on a PostgreSQL server of its own.
 	TOLLGATE_TEST_ENGINE=postgres $(CARGO) test -p tollgate-core --test it
 	$(MAKE) api-conformance

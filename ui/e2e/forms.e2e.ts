@@ -228,6 +228,50 @@ describe('the console forms', () => {
     await stack.tollgate.call('settings.set', { usage_flush_ms: 2000 });
   });
 
+  it('shows strict usage committed to the journal apart from memory, and verify says it waits', async () => {
+    const { page } = stack.browser;
+    // The last test's batched charge reaches the ledger first, so what follows is strict's alone.
+    await waitFor(
+      async () => {
+        const shown = await stack.tollgate.call<{ tenant: { balance: number } }>('tenant.show', { tenant: 'acme' });
+        const newest = (await stack.tollgate.call<{ balance_after: number }[]>('ledger.list', { tenant: 'acme' }))[0];
+        return shown.tenant.balance === newest?.balance_after;
+      },
+      30_000,
+      'the batched charge written',
+    );
+    // Strict commits each charge to the usage journal before answering; the fold into the
+    // ledger comes with the next usage write, 60 s after the last.
+    await stack.tollgate.call('settings.set', { durability: 'strict', usage_flush_ms: 60_000 });
+    try {
+      expect((await callGateway(stack.tollgate.gateway, acmeKey)).status).toBe(200);
+      const shown = await stack.tollgate.call<{ unfolded_strict_credits: number }>('tenant.show', { tenant: 'acme' });
+      expect(shown.unfolded_strict_credits).toBe(2);
+
+      await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/settings`);
+      await page.getByRole('button', { name: 'Verify ledger' }).click();
+      const status = page.locator('section[aria-labelledby="verify-title"] [role="status"]');
+      await status.waitFor();
+      expect(await status.textContent()).toContain('All balances match.');
+      const waiting = page.getByText(/strict request\(s\) \(2 credits\)\s+are committed and on their way into the ledger/);
+      await waiting.waitFor();
+      expect(await waiting.textContent()).toMatch(/^\s*1 strict request/);
+      await waiting.scrollIntoViewIfNeeded();
+      await screenshot(page, 'settings-unfolded');
+
+      // From another page, so the tenant's page loads afresh (the last test left it open).
+      await openTenant(page, 'acme');
+      const row = page.getByTestId('ledger-unfolded');
+      await row.waitFor();
+      expect(await row.textContent()).toMatch(/Committed: [−-]2 credits of strict usage, durable in the usage journal; folded into one ledger entry every 60 s/);
+      expect(await page.getByTestId('ledger-unwritten').count(), 'nothing is held only in memory').toBe(0);
+      await row.scrollIntoViewIfNeeded();
+      await screenshot(page, 'ledger-unfolded');
+    } finally {
+      await stack.tollgate.call('settings.set', { durability: 'batched', usage_flush_ms: 2000 });
+    }
+  });
+
   it('sets the usage write interval in Settings, and says what retention prunes', async () => {
     const { page } = stack.browser;
     await page.goto(`${stack.tollgate.dashboard.split('#')[0]}#/settings`);

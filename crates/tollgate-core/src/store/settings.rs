@@ -25,7 +25,8 @@ pub enum Durability {
     /// crash loses at most the charges not yet written: in the tenant's favour, never an
     /// overspend.
     Batched,
-    /// An answer leaves only after its charge is committed, durable on power loss.
+    /// An answer leaves only after its charge is committed, durable on power loss (on
+    /// SQLite to the usage journal, folded into the ledger every `usage_flush_ms`).
     Strict,
 }
 
@@ -50,8 +51,9 @@ pub struct Settings {
     /// the admin API, behind its token.
     pub metrics_listen: String,
     pub durability: Durability,
-    /// How often, in `batched` durability, the charges summed in memory are written to
-    /// the ledger (one entry per tenant): the most usage a crash can lose.
+    /// How often usage reaches the ledger (one entry per tenant): in `batched` durability
+    /// the charges summed in memory (the most usage a crash can lose); in `strict` (SQLite)
+    /// the charges already committed to the usage journal.
     pub usage_flush_ms: i64,
     /// Days denials and the per-request charges of `strict` requests are kept.
     pub retention_days: i64,
@@ -353,8 +355,8 @@ pub struct SettingsSet {
     /// How charges reach the ledger.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub durability: Option<Durability>,
-    /// Milliseconds between writes of `batched` usage to the ledger, 10-60000: the most a
-    /// crash can lose (in the tenant's favour).
+    /// Milliseconds between writes of usage to the ledger, 10-60000: of `batched` usage, the
+    /// most a crash can lose (in the tenant's favour); of `strict`, its folds of the journal.
     #[cfg_attr(feature = "cli", arg(long))]
     #[schema(minimum = 10, maximum = 60_000)]
     pub usage_flush_ms: Option<i64>,

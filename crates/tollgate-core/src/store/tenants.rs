@@ -13,7 +13,7 @@ use crate::error::is_unique_violation;
 use crate::store::keys::{self, ApiKey};
 use crate::store::plans::{self, Plan};
 use crate::store::subscriptions::{self, Subscription};
-use crate::store::{Connection, on};
+use crate::store::{Connection, ledger, on};
 use crate::store::{Write, settings};
 
 /// A tenant as stored.
@@ -248,6 +248,11 @@ pub struct TenantDetail {
     pub keys: Vec<ApiKey>,
     /// Where this tenant pays: its own link, or the settings' template filled in.
     pub billing_link: String,
+    /// Credits of `strict` usage committed to the journal (SQLite) and not yet folded into
+    /// the ledger, which the next usage write does: spent from the balance, not yet in the
+    /// newest entry's `balance_after`. Always 0 on PostgreSQL.
+    #[serde(default)]
+    pub unfolded_strict_credits: i64,
 }
 
 /// `tenant.show`.
@@ -271,7 +276,8 @@ pub(crate) async fn detail(conn: &mut Connection, slug: &str) -> Result<TenantDe
     let keys = keys::of_tenant(conn, tenant.id).await?;
     let settings = settings::load(conn).await?;
     let billing_link = settings::billing_link(&settings, &tenant);
-    Ok(TenantDetail { tenant, subscription, plan, keys, billing_link })
+    let unfolded_strict_credits = ledger::journal::unfolded_credits_of(conn, tenant.id).await?;
+    Ok(TenantDetail { tenant, subscription, plan, keys, billing_link, unfolded_strict_credits })
 }
 
 /// The tenant called `slug`, or a not-found error naming it.

@@ -409,9 +409,11 @@ async fn a_console_debit_cannot_spend_what_unfolded_strict_charges_hold() {
         idempotency_key: key.into(),
         reason: "correction".into(),
     };
-    let stored: i64 = w.run(TenantShow { tenant: "acme".into() }).await.unwrap().tenant.balance;
+    let shown = w.run(TenantShow { tenant: "acme".into() }).await.unwrap();
     let expected_stored = if on_postgres() { 2 } else { 10 };
-    assert_eq!(stored, expected_stored, "the stored balance does not hold the journaled charge yet");
+    assert_eq!(shown.tenant.balance, expected_stored, "the stored balance does not hold the journaled charge yet");
+    let unfolded = if on_postgres() { 0 } else { 8 };
+    assert_eq!(shown.unfolded_strict_credits, unfolded, "the tenant's page can tell committed from in memory");
     let overdraw = tollgate_core::Command::run(adjust(-5, "a1"), &console, &at(0)).await;
     assert_code(overdraw, "INSUFFICIENT_CREDITS");
     tollgate_core::Command::run(adjust(-2, "a2"), &console, &at(0)).await.expect("what is left can be taken");
@@ -420,6 +422,7 @@ async fn a_console_debit_cannot_spend_what_unfolded_strict_charges_hold() {
     let entries = ledger_of(&w, "acme").await;
     assert_chain(&entries);
     assert_eq!(entries.last().unwrap().balance_after, 0, "every credit accounted for, none overdrawn");
+    assert_eq!(w.run(TenantShow { tenant: "acme".into() }).await.unwrap().unfolded_strict_credits, 0, "folded");
     assert!(w.run(Verify {}).await.unwrap().ok);
     settlement.stop().await.unwrap();
     writer.await.unwrap();

@@ -1070,8 +1070,9 @@ export interface Settings {
   /** How long the gateway waits for the upstream's response headers before a 504. */
   upstream_timeout_ms: number;
   /**
-   * How often, in `batched` durability, the charges summed in memory are written to
-   * the ledger (one entry per tenant): the most usage a crash can lose.
+   * How often usage reaches the ledger (one entry per tenant): in `batched` durability
+   * the charges summed in memory (the most usage a crash can lose); in `strict` (SQLite)
+   * the charges already committed to the usage journal.
    */
   usage_flush_ms: number;
   /** x402: the EIP-3009 token contract paid in (e.g. USDC's address on that network). */
@@ -1165,8 +1166,8 @@ export interface SettingsSet {
   /** Milliseconds to wait for the upstream's response headers before a 504, 100-600000. */
   upstream_timeout_ms?: number | null;
   /**
-   * Milliseconds between writes of `batched` usage to the ledger, 10-60000: the most a
-   * crash can lose (in the tenant's favour).
+   * Milliseconds between writes of usage to the ledger, 10-60000: of `batched` usage, the
+   * most a crash can lose (in the tenant's favour); of `strict`, its folds of the journal.
    */
   usage_flush_ms?: number | null;
   /** x402: the token contract paid in (0x…). */
@@ -1288,6 +1289,12 @@ export interface TenantDetail {
   plan: Plan;
   subscription: Subscription;
   tenant: Tenant;
+  /**
+   * Credits of `strict` usage committed to the journal (SQLite) and not yet folded into
+   * the ledger, which the next usage write does: spent from the balance, not yet in the
+   * newest entry's `balance_after`. Always 0 on PostgreSQL.
+   */
+  unfolded_strict_credits?: number;
 }
 
 /** `tenant.import`. */

@@ -130,6 +130,19 @@ pub async fn unfolded(conn: &mut Connection) -> sqlx::Result<(Vec<JournalRow>, O
     Ok((rows, last))
 }
 
+/// Credits of tenant `tenant_id` committed in the journal and not yet folded (the tenant page
+/// shows them apart from usage only memory holds).
+pub async fn unfolded_credits_of(conn: &mut Connection, tenant_id: i64) -> sqlx::Result<i64> {
+    on!(conn, |c| sqlx::query_scalar(concat!(
+        "SELECT CAST(COALESCE(SUM(j.credits), 0) AS BIGINT) ",
+        unfolded!(),
+        " AND j.tenant_id = $1"
+    ))
+    .bind(tenant_id)
+    .fetch_one(c)
+    .await)
+}
+
 /// Calls and credits committed in the journal and not yet folded (for `verify`).
 pub async fn unfolded_totals(conn: &mut Connection) -> sqlx::Result<(i64, i64)> {
     on!(conn, |c| sqlx::query_as(concat!(
