@@ -267,6 +267,14 @@ describe('the console forms', () => {
       expect(await page.getByTestId('ledger-unwritten').count(), 'nothing is held only in memory').toBe(0);
       await row.scrollIntoViewIfNeeded();
       await screenshot(page, 'ledger-unfolded');
+
+      // The fold takes the journal's charge into an entry; the open page catches up by itself.
+      await stack.tollgate.call('settings.set', { usage_flush_ms: 2000 });
+      await waitFor(async () => (await row.count()) === 0, 30_000, 'the committed row gone after the fold, without a reload');
+      const newest = page.locator('section[aria-labelledby="ledger-title"] tbody tr').first();
+      expect(await newest.locator('td').nth(1).textContent()).toBe('debit');
+      expect(await newest.locator('td').nth(3).textContent(), 'the newest entry reaches the balance').toBe('6');
+      expect(await page.getByTestId('ledger-unwritten').count()).toBe(0);
     } finally {
       await stack.tollgate.call('settings.set', { durability: 'batched', usage_flush_ms: 2000 });
     }

@@ -26,6 +26,26 @@ export class LedgerHistory {
     await this.fetch(null);
   }
 
+  /**
+   * Takes in what was written since the newest page was loaded (usage written, strict usage
+   * folded, an open entry that grew), keeping the older pages already shown.
+   */
+  async catchUp(): Promise<void> {
+    if (!this.loaded) return this.reset();
+    const request = ++this.request;
+    try {
+      const page = await getBackend().call('ledger.list', { tenant: this.tenant, before_id: null, limit: LEDGER_PAGE });
+      if (request !== this.request) return;
+      const merged = withNewest(page, this.entries);
+      this.entries = merged.entries;
+      if (!merged.keptOlder) this.hasMore = page.length === LEDGER_PAGE;
+      this.error = null;
+    } catch (e) {
+      if (request !== this.request) return;
+      this.error = toActionError(e).message;
+    }
+  }
+
   /** Appends the next older page. */
   async more(): Promise<void> {
     const last = this.entries.at(-1);
@@ -49,4 +69,16 @@ export class LedgerHistory {
       if (request === this.request) this.loading = false;
     }
   }
+}
+
+/**
+ * The newest page in front of the older entries already shown. Entries are newest first by
+ * id; an entry can change in place (a tenant's open usage entry grows), so the page's
+ * version wins. When the page does not reach the shown entries (more than a page was
+ * written meanwhile), the page alone, as a fresh load would show it.
+ */
+export function withNewest(page: readonly LedgerEntry[], shown: readonly LedgerEntry[]): { entries: LedgerEntry[]; keptOlder: boolean } {
+  const oldest = page.at(-1);
+  if (!oldest || !shown.some((e) => e.id >= oldest.id)) return { entries: [...page], keptOlder: false };
+  return { entries: [...page, ...shown.filter((e) => e.id < oldest.id)], keptOlder: true };
 }
