@@ -23,43 +23,38 @@ export class LedgerHistory {
 
   /** Loads the newest page again (after an action), dropping older pages. */
   async reset(): Promise<void> {
-    await this.fetch(null);
+    await this.fetch(null, (page) => ({ entries: page, keptOlder: false }));
   }
 
   /**
    * Takes in what was written since the newest page was loaded (usage written, strict usage
-   * folded, an open entry that grew), keeping the older pages already shown.
+   * folded, an open entry that grew), keeping the older pages already shown. Skipped while
+   * another load is under way (the next look comes soon), so it never drops an older page
+   * being fetched.
    */
   async catchUp(): Promise<void> {
     if (!this.loaded) return this.reset();
-    const request = ++this.request;
-    try {
-      const page = await getBackend().call('ledger.list', { tenant: this.tenant, before_id: null, limit: LEDGER_PAGE });
-      if (request !== this.request) return;
-      const merged = withNewest(page, this.entries);
-      this.entries = merged.entries;
-      if (!merged.keptOlder) this.hasMore = page.length === LEDGER_PAGE;
-      this.error = null;
-    } catch (e) {
-      if (request !== this.request) return;
-      this.error = toActionError(e).message;
-    }
+    if (this.loading) return;
+    await this.fetch(null, (page) => withNewest(page, this.entries));
   }
 
   /** Appends the next older page. */
   async more(): Promise<void> {
     const last = this.entries.at(-1);
-    if (last) await this.fetch(last.id);
+    if (last) await this.fetch(last.id, (page) => ({ entries: [...this.entries, ...page], keptOlder: false }));
   }
 
-  private async fetch(beforeId: number | null): Promise<void> {
+  /** Loads the page before `beforeId` (newest if null) and lets `take` place it among the shown. */
+  private async fetch(beforeId: number | null, take: (page: LedgerEntry[]) => { entries: LedgerEntry[]; keptOlder: boolean }): Promise<void> {
     const request = ++this.request;
     this.loading = true;
     try {
       const page = await getBackend().call('ledger.list', { tenant: this.tenant, before_id: beforeId, limit: LEDGER_PAGE });
       if (request !== this.request) return;
-      this.entries = beforeId === null ? page : [...this.entries, ...page];
-      this.hasMore = page.length === LEDGER_PAGE;
+      const placed = take(page);
+      this.entries = placed.entries;
+      // Kept older pages keep their own "more"; otherwise a full page says there may be more.
+      if (!placed.keptOlder) this.hasMore = page.length === LEDGER_PAGE;
       this.error = null;
       this.loaded = true;
     } catch (e) {

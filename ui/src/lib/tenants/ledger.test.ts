@@ -1,6 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LedgerEntry } from '$lib/backend';
-import { withNewest } from './ledger.svelte';
+import { LEDGER_PAGE, LedgerHistory, withNewest } from './ledger.svelte';
+
+/** `ledger.list` answers, each released by the test when it chooses. */
+const calls: { beforeId: number | null; answer: (page: LedgerEntry[]) => void }[] = [];
+vi.mock('$lib/backend', () => ({
+  getBackend: () => ({
+    call: (_name: string, input: { before_id: number | null }) =>
+      new Promise<LedgerEntry[]>((answer) => calls.push({ beforeId: input.before_id, answer })),
+  }),
+}));
 
 function entry(id: number, amount: number, balance_after: number): LedgerEntry {
   return { id, tenant_id: 1, kind: amount < 0 ? 'debit' : 'grant', amount, balance_after, created_at: '2026-12-04T10:00:00Z', actor: 'gateway', requests: 1 };
@@ -27,5 +36,29 @@ describe('withNewest', () => {
     const page = [entry(60, -1, 1), entry(59, -1, 2)];
     expect(withNewest(page, shown)).toEqual({ entries: page, keptOlder: false });
     expect(withNewest([], shown)).toEqual({ entries: [], keptOlder: false });
+  });
+});
+
+describe('LedgerHistory', () => {
+  it('does not let a catch-up drop an older page being loaded, nor leave loading stuck', async () => {
+    const history = new LedgerHistory('acme');
+    const page = (from: number) => Array.from({ length: LEDGER_PAGE }, (_, n) => entry(from - n, -1, from - n));
+    const first = history.reset();
+    calls.shift()!.answer(page(100));
+    await first;
+    const older = history.more();
+    expect(history.loading).toBe(true);
+    await history.catchUp(); // the page's timer fires while "Load older entries" is under way
+    expect(calls.map((c) => c.beforeId), 'no catch-up request meanwhile').toEqual([100 - LEDGER_PAGE + 1]);
+    calls.shift()!.answer(page(100 - LEDGER_PAGE));
+    await older;
+    expect(history.entries).toHaveLength(2 * LEDGER_PAGE);
+    expect(history.loading).toBe(false);
+    const caughtUp = history.catchUp();
+    calls.shift()!.answer([entry(101, -1, 99), ...page(100).slice(0, LEDGER_PAGE - 1)]);
+    await caughtUp;
+    expect(history.entries.map((e) => e.id).slice(0, 2)).toEqual([101, 100]);
+    expect(history.entries, 'the older pages stay').toHaveLength(2 * LEDGER_PAGE + 1);
+    expect(history.hasMore).toBe(true);
   });
 });
