@@ -27,6 +27,10 @@
 #   MODES=pinned CONNS=50 bench/gateway.sh            # one configuration
 #   PROFILE=tg402 bench/gateway.sh                    # a perf profile of that target's runs
 #   TARGETS="nginx lua tg" FLOOD=0 bench/gateway.sh   # some targets only, no floods
+#   UPSTREAM_SCHED=batch MODES=pinned bench/gateway.sh
+#              # a diagnosis, not the targets' figures: the upstream runs SCHED_BATCH, so a
+#              # request written to it no longer preempts the gateway sharing its CPU; what a
+#              # target then needs per request is its own work, without the switches
 #   BASELINE_BIN=path/to/older/tollgate bench/gateway.sh
 #              # adds tg_base: the allowed path of another build (on a copy of the same
 #              # data), so a change's effect is a ratio measured in the same run; name
@@ -51,6 +55,7 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-19600}
 GATEWAY_PORT=${GATEWAY_PORT:-19602}
 NGINX_PORT=${NGINX_PORT:-19604} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 1
 BENCH_PROFILE=${BENCH_PROFILE:-release}   # the cargo profile the binaries are built with
+UPSTREAM_SCHED=${UPSTREAM_SCHED:-other}   # the upstream's scheduling policy: other, or batch (see above)
 BASELINE_PORT=$((GATEWAY_PORT + 10))
 export BENCH_DIR=$root/bench
 
@@ -98,6 +103,16 @@ thread_ticks() {
     echo "$comm $(stat_ticks "$t/stat")"
   done | awk '{g = $1 ~ /^gateway-/ ? "gateway" : ($1 ~ /^sqlx-sqlite/ ? "sqlite" : "runtime"); a[g] += $2}
               END {printf "{\"gateway\": %d, \"sqlite\": %d, \"runtime\": %d}", a["gateway"], a["sqlite"], a["runtime"]}'
+}
+# Context switches of processes (every thread, and nginx's workers), voluntary (waits) and
+# involuntary (preempted), as "V NV".
+switches() {
+  local p q
+  for p in "$@"; do
+    for q in "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
+      cat /proc/"$q"/task/*/status 2>/dev/null
+    done
+  done | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'
 }
 # Busy clock ticks of the whole machine (every CPU), from /proc/stat.
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
@@ -183,7 +198,8 @@ python3 - "$work/meta.json" <<PY
 import json, sys
 json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "stamp": "$stamp", "modes": "$(echo $MODES | tr ' ' '+')",
            "commit": "$commit", "command": "REPS=$REPS DURATION=$DURATION FLOOD=$FLOOD MODES='$MODES' CONNS='$CONNS' KEYS=$KEYS TENANTS=$TENANTS HISTORY=$HISTORY bench/gateway.sh",
-           "settings": "$KEYS keys on $TENANTS tenants loaded, $ACTIVE funded keys rotated (allowed), $ACTIVE zero-balance keys rotated (402), cost 1, $REPS × ${DURATION} s per target, order rotated per repetition; profile $BENCH_PROFILE; $(nproc) CPUs"},
+           "settings": "$KEYS keys on $TENANTS tenants loaded, $ACTIVE funded keys rotated (allowed), $ACTIVE zero-balance keys rotated (402), cost 1, $REPS × ${DURATION} s per target, order rotated per repetition; profile $BENCH_PROFILE; $(nproc) CPUs",
+           "upstream_sched": "$UPSTREAM_SCHED"},
           open(sys.argv[1], "w"))
 PY
 
@@ -200,7 +216,7 @@ start_upstream() { # MODE
   local threads=1 pin=(taskset -c 0)
   [ "$1" = free ] && { threads=2; pin=(); }
   port_free "$UPSTREAM_PORT"
-  "${pin[@]}" "$upstream_bin" "127.0.0.1:$UPSTREAM_PORT" "$threads" >"$work/upstream.log" &
+  chrt "--$UPSTREAM_SCHED" 0 "${pin[@]}" "$upstream_bin" "127.0.0.1:$UPSTREAM_PORT" "$threads" >"$work/upstream.log" &
   upstream_pid=$!; pids+=("$upstream_pid")
   wait_http "http://127.0.0.1:$UPSTREAM_PORT/" "$upstream_pid" "$work/upstream.log"
 }
@@ -271,6 +287,7 @@ run() {
   [[ $target == tg* && $target != tg_base* ]] && db_before=$(results dbsize "$data")
   local threads0=''; [[ $target == tg* ]] && threads0=$(thread_ticks "${server[0]}")
   s0=$(cpu_ticks "${server[@]}"); u0=$(cpu_ticks "$upstream_pid")
+  local sw0 usw0; sw0=$(switches "${server[@]}"); usw0=$(switches "$upstream_pid")
   if [ "${PROFILE:-}" = "$target" ]; then
     perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
   fi
@@ -283,9 +300,11 @@ run() {
   times >"$work/times1"
   b1=$(busy_ticks)
   s1=$(cpu_ticks "${server[@]}"); u1=$(cpu_ticks "$upstream_pid")
+  local sw1 usw1; sw1=$(switches "${server[@]}"); usw1=$(switches "$upstream_pid")
   local fields=(mode="$mode" conns="$conns" rep="$rep" target="$target" expect="$expect" server_ticks=$((s1 - s0)))
   fields+=(busy_ticks=$((b1 - b0)) wall_ns=$(( $(date +%s%N) - t0 )) wrk_cpu_s="$(awk -v a="$(children_cpu_s "$work/times1")" -v b="$(children_cpu_s "$work/times0")" 'BEGIN {print a - b}')")
-  [ "$target" != upstream ] && fields+=(upstream_ticks=$((u1 - u0)))
+  fields+=(switches="[$(( ${sw1% *} - ${sw0% *} )), $(( ${sw1#* } - ${sw0#* } ))]")
+  [ "$target" != upstream ] && fields+=(upstream_ticks=$((u1 - u0)) upstream_switches="[$(( ${usw1% *} - ${usw0% *} )), $(( ${usw1#* } - ${usw0#* } ))]")
   [ -n "$threads0" ] && fields+=(threads_before="$threads0" threads_after="$(thread_ticks "${server[0]}")")
   if [ -n "$db_before" ]; then
     sleep "$SETTLE"

@@ -126,6 +126,11 @@ def cmd_run(path, fields):
         ticks = run.pop(f"{part}_ticks", None)
         if ticks is not None:
             run[f"{part}_cpu_us"] = ticks * 1e6 / hz / run["requests"]
+    # Context switches per request, [waits, preemptions]: how often a server (or the upstream
+    # behind it) went to sleep or was pushed off its CPU, the cost the pinned runs turn on.
+    for part in ("switches", "upstream_switches"):
+        if part in run:
+            run[part] = [n / run["requests"] for n in run[part]]
     before, after = run.pop("threads_before", None), run.pop("threads_after", None)
     if before is not None and after is not None:
         run["thread_cpu_us"] = {g: (after[g] - before[g]) * 1e6 / hz / run["requests"] for g in THREAD_GROUPS}
@@ -152,6 +157,10 @@ def cmd_show(line):
     db = f"  db {r['db_growth_bytes'] / r['requests']:6.1f} B/req" if "db_growth_bytes" in r else ""
     others = f"  wrk {r['wrk_cpu_pct']:3.0f}%  others {r['others_cpu_pct']:3.0f}% CPU" if "others_cpu_pct" in r else ""
     print(f"  {r['target']:10} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  server {cpu} µs/req{db}{others}")
+    if "switches" in r:
+        up = r.get("upstream_switches")
+        behind = f"; upstream {up[0]:.2f} + {up[1]:.2f}" if up else ""
+        print(f"             context switches per request, waits + preemptions: server {r['switches'][0]:.2f} + {r['switches'][1]:.2f}{behind}")
     if "thread_cpu_us" in r:
         print("             by thread: " + ", ".join(f"{THREAD_GROUPS[g]} {r['thread_cpu_us'][g]:.1f}" for g in THREAD_GROUPS) + " µs/req")
 
@@ -233,6 +242,10 @@ def summarize(runs, extra):
                 "others_cpu_pct": med(r.get("others_cpu_pct") for r in mine),
                 "per_rep_rps": [r["rps"] for r in sorted(mine, key=lambda r: r["rep"])],
             }
+            for part in ("switches", "upstream_switches"):
+                counted = [r[part] for r in mine if part in r]
+                if counted:
+                    rows[t][part] = [med(c[i] for c in counted) for i in (0, 1)]
             split = [r["thread_cpu_us"] for r in mine if "thread_cpu_us" in r]
             if split:
                 rows[t]["thread_cpu_us"] = {g: med(s[g] for s in split) for g in THREAD_GROUPS}
@@ -356,6 +369,11 @@ def markdown(summary, checks, meta):
             lines += ["", "Tollgate's server CPU by thread, µs per request (medians; gateway threads / SQLite's thread / "
                       "main runtime, where the settlement writer and the console run, and with one CPU the gateway too): "
                       + "; ".join(f"{name} " + " / ".join(f"{us[g]:.1f}" for g in THREAD_GROUPS) for name, us in split) + "."]
+        switched = [row for row in t["targets"].values() if "switches" in row]
+        if switched:
+            pair = lambda s: f"{s[0]:.2f} + {s[1]:.2f}" if s else "—"
+            lines += ["", "Context switches per request (medians; waits + preemptions), server and the upstream behind it: "
+                      + "; ".join(f"{row['name']} {pair(row['switches'])}, upstream {pair(row.get('upstream_switches'))}" for row in switched) + "."]
         others = med(row["others_cpu_pct"] for row in t["targets"].values())
         if others is not None and others > 10:
             lines += ["", f"**Noisy:** other processes used {others:.0f}% of the machine's CPU (median over targets) during these runs; take the ratios with care."]
@@ -380,12 +398,24 @@ def markdown(summary, checks, meta):
     return "\n".join(lines) + "\n"
 
 
+def diagnosis(checks, meta):
+    """A run with the upstream on another scheduling policy (UPSTREAM_SCHED) measures where
+    the time goes, not the targets: its speed checks become N/A, saying why."""
+    policy = meta.get("upstream_sched", "other")
+    if policy == "other":
+        return checks
+    meta["settings"] += f"; **diagnosis: the upstream runs SCHED_{policy.upper()}** (it does not preempt the gateway when a request wakes it), not the targets' conditions"
+    speed = lambda line: " vs " in line or "p99" in line
+    return [(None, f"{line} — diagnosis run (upstream SCHED_{policy.upper()}), not the target's conditions") if speed(line) else (ok, line)
+            for ok, line in checks]
+
+
 def cmd_report(work, out_dir):
     runs, extra = load(work)
     summary = summarize(runs, extra)
-    checks = targets(summary)
     with open(os.path.join(work, "meta.json")) as f:
         meta = json.load(f)
+    checks = diagnosis(targets(summary), meta)
     text = markdown(summary, checks, meta)
     print(text)
     os.makedirs(out_dir, exist_ok=True)

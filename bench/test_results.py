@@ -56,6 +56,25 @@ class Wrk(unittest.TestCase):
         results.check(results.parse_wrk(WRK_OK + "status 402 10\n"), "402")
 
 
+    def test_context_switches_are_per_request_and_reported(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "wrk.txt")
+            with open(out, "w") as f:
+                f.write(WRK_OK)
+            with redirect_stdout(io.StringIO()) as said:
+                results.cmd_run(out, ["target=tg", "rep=1", "mode=pinned", "conns=50", "expect=2xx",
+                                      "switches=[3000, 225000]", "upstream_switches=[222000, 0]"])
+        r = json.loads(said.getvalue())
+        self.assertEqual(r["switches"], [0.01, 0.75])  # over 300,000 requests
+        self.assertEqual(r["upstream_switches"], [0.74, 0.0])
+        with redirect_stdout(io.StringIO()) as shown:
+            results.cmd_show(json.dumps({**r, "rps": 30000.0}))
+        self.assertIn("server 0.01 + 0.75; upstream 0.74 + 0.00", shown.getvalue())
+        summary = results.summarize([{**r, "rps": 30000.0}], {})
+        text = results.markdown(summary, [], {"date": "d", "command": "c", "commit": "x", "settings": "s"})
+        self.assertIn("Tollgate allowed batched 0.01 + 0.75, upstream 0.74 + 0.00", text)
+
+
 class Storage(unittest.TestCase):
     def test_dbsize_counts_free_pages_in_the_file_but_not_as_pages_in_use(self):
         with tempfile.TemporaryDirectory() as d:
@@ -113,6 +132,19 @@ class Ratios(unittest.TestCase):
         self.assertEqual([round(x, 2) for x in ratio["per_rep"]], [0.75, 0.9, 0.4])
         (ok, line), = lines(results.targets(summary), "allowed vs nginx proxy_pass")
         self.assertFalse(ok, line)
+
+    def test_a_diagnosis_run_checks_no_speed_target(self):
+        runs = [run("tg", 1, 30000, files=1_000_000, logical=1_000_000), run("nginx", 1, 40000)]
+        checks = results.targets(results.summarize(runs, {}))
+        meta = {"settings": "s", "upstream_sched": "batch"}
+        marked = results.diagnosis(checks, meta)
+        (ok, line), = lines(marked, "allowed vs nginx proxy_pass")
+        self.assertIsNone(ok)
+        self.assertIn("diagnosis run (upstream SCHED_BATCH)", line)
+        (ok, line), = lines(marked, "allowed batched")
+        self.assertTrue(ok, "storage is measured as usual")
+        self.assertIn("SCHED_BATCH", meta["settings"])
+        self.assertEqual(results.diagnosis(checks, {"settings": "s"}), checks)
 
 
 if __name__ == "__main__":
