@@ -6,6 +6,9 @@
 #   nginx      nginx `proxy_pass` to it with a keepalive pool (bench/nginx/nginx.conf)
 #   lua, lua402  nginx + Lua doing Tollgate's job in its simplest form (bench/nginx/access.lua):
 #              the key file Tollgate imports in a lua_shared_dict, 401, JSON 402, atomic debit
+#   floor, floor_hyper  (only when named in TARGETS) a bare proxy hop on tokio, without hyper
+#              and through hyper's server and client (crates/tollgate-gateway/examples/
+#              proxy_floor.rs): what forwarding alone costs, beside nginx proxy_pass
 #   tg, tg_strict, tg402  Tollgate's allowed path (batched, strict) and its 402 path
 #   tg_header, tg_usage   Tollgate's metered routes: the charge read from the upstream's
 #              Tollgate-Charge header, or priced from its JSON usage (the fixed upstream reports both)
@@ -57,6 +60,7 @@ NGINX_PORT=${NGINX_PORT:-19604} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 
 BENCH_PROFILE=${BENCH_PROFILE:-release}   # the cargo profile the binaries are built with
 UPSTREAM_SCHED=${UPSTREAM_SCHED:-other}   # the upstream's scheduling policy: other, or batch (see above)
 BASELINE_PORT=$((GATEWAY_PORT + 10))
+FLOOR_PORT=$((UPSTREAM_PORT + 1))   # floor_hyper on FLOOR_PORT + 2
 export BENCH_DIR=$root/bench
 
 # --- what the benchmark needs --------------------------------------------------------
@@ -233,6 +237,16 @@ start_nginx() { # MODE
   wait_http "http://127.0.0.1:$NGINX_PORT/" "$nginx_pid" "$dir/error.log"
   wait_http "http://127.0.0.1:$((NGINX_PORT + 1))/" "$nginx_pid" "$dir/error.log"
 }
+# start_floor MODE KIND PORT: a bare proxy hop, raw or hyper (one thread, pinned with the
+# servers in pinned mode); sets floor_pid.
+start_floor() {
+  local pin=(taskset -c 0)
+  [ "$1" = free ] && pin=()
+  port_free "$3"
+  "${pin[@]}" "$floor_bin" "127.0.0.1:$3" "127.0.0.1:$UPSTREAM_PORT" "$2" >"$work/floor-$2.log" &
+  floor_pid=$!; pids+=("$floor_pid")
+  wait_http "http://127.0.0.1:$3/" "$floor_pid" "$work/floor-$2.log"
+}
 # start_baseline MODE: the baseline build's gateway on its own copy of the data.
 start_baseline() {
   local pin=(taskset -c 0)
@@ -273,6 +287,8 @@ run() {
   case $target in
     upstream) url=http://127.0.0.1:$UPSTREAM_PORT; server=("$upstream_pid") ;;
     nginx) url=http://127.0.0.1:$NGINX_PORT; server=("$nginx_pid") ;;
+    floor) url=http://127.0.0.1:$FLOOR_PORT; server=("$floor_raw_pid") ;;
+    floor_hyper) url=http://127.0.0.1:$((FLOOR_PORT + 2)); server=("$floor_hyper_pid") ;;
     lua) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid") ;;
     lua402) url=http://127.0.0.1:$((NGINX_PORT + 1)); server=("$nginx_pid"); keys=$work/zero.txt; expect=402 ;;
     tg | tg_strict) url=http://127.0.0.1:$GATEWAY_PORT; server=("$gateway_pid") ;;
@@ -328,6 +344,8 @@ for mode in $MODES; do
   start_nginx "$mode"
   start_gateway "$mode"
   [ -n "${BASELINE_BIN:-}" ] && start_baseline "$mode"
+  if [[ " ${targets[*]} " == *" floor "* ]]; then start_floor "$mode" raw "$FLOOR_PORT"; floor_raw_pid=$floor_pid; fi
+  if [[ " ${targets[*]} " == *" floor_hyper "* ]]; then start_floor "$mode" hyper "$((FLOOR_PORT + 2))"; floor_hyper_pid=$floor_pid; fi
   extra "{\"kind\": \"ready\", \"mode\": \"$mode\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $((served + denied)), \"served\": $served, \"denied\": $denied, \"ms\": $ready_ms, \"samples\": 1, \"all_ms\": [$ready_ms], \"db_mb\": $(du -sm "$data" | cut -f1)}"
   echo "== $mode: $(grep -o 'Loaded .*' "$work/serve.log"); gateway answered ${ready_ms} ms after launch"
   for conns in $CONNS; do
@@ -340,6 +358,8 @@ for mode in $MODES; do
   done
   stop "$gateway_pid"; stop "$nginx_pid"; stop "$upstream_pid"
   [ -n "${BASELINE_BIN:-}" ] && stop "$baseline_pid"
+  [[ " ${targets[*]} " == *" floor "* ]] && stop "$floor_raw_pid"
+  [[ " ${targets[*]} " == *" floor_hyper "* ]] && stop "$floor_hyper_pid"
 done
 
 # --- storage, memory, idleness and start-up ---------------------------------------------

@@ -9,8 +9,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 profile_dir=$([ "$BENCH_PROFILE" = dev ] && echo debug || echo "$BENCH_PROFILE")
 if [ -z "${TOLLGATE_BIN:-}" ]; then
-  cargo build --profile "$BENCH_PROFILE" -q -p tollgate --bin tollgate -p tollgate-gateway --example fixed_upstream
+  cargo build --profile "$BENCH_PROFILE" -q -p tollgate --bin tollgate
+  cargo build --profile "$BENCH_PROFILE" -q -p tollgate-gateway --example fixed_upstream --example proxy_floor
 fi
 bin=${TOLLGATE_BIN:-target/$profile_dir/tollgate}
 upstream_bin=${UPSTREAM_BIN:-target/$profile_dir/examples/fixed_upstream}
+floor_bin=${FLOOR_BIN:-target/$profile_dir/examples/proxy_floor}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

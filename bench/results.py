@@ -24,6 +24,8 @@ REFUSED = 3
 TARGETS = {
     "upstream": "fixed upstream alone",
     "nginx": "nginx proxy_pass",
+    "floor": "bare proxy hop, tokio without hyper",
+    "floor_hyper": "bare proxy hop through hyper",
     "lua": "nginx+Lua allowed",
     "tg": "Tollgate allowed batched",
     "tg_strict": "Tollgate allowed strict",
@@ -45,6 +47,9 @@ THREAD_GROUPS = {"gateway": "gateway", "sqlite": "SQLite", "runtime": "main runt
 RATIOS = [
     ("tg", "nginx", "allowed vs nginx proxy_pass"),
     ("tg", "lua", "allowed vs nginx+Lua"),
+    ("floor", "nginx", "bare hop without hyper vs nginx proxy_pass"),
+    ("floor_hyper", "nginx", "bare hop through hyper vs nginx proxy_pass"),
+    ("tg", "floor_hyper", "allowed vs the bare hop through hyper"),
     ("tg402", "lua402", "402 vs nginx+Lua 402"),
     ("tg_strict", "tg", "strict vs batched"),
     ("tg", "tg_base", "allowed vs the baseline build"),
