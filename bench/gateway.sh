@@ -6,9 +6,10 @@
 #   nginx      nginx `proxy_pass` to it with a keepalive pool (bench/nginx/nginx.conf)
 #   lua, lua402  nginx + Lua doing Tollgate's job in its simplest form (bench/nginx/access.lua):
 #              the key file Tollgate imports in a lua_shared_dict, 401, JSON 402, atomic debit
-#   floor, floor_hyper  (only when named in TARGETS) a bare proxy hop on tokio, without hyper
-#              and through hyper's server and client (crates/tollgate-gateway/examples/
-#              proxy_floor.rs): what forwarding alone costs, beside nginx proxy_pass
+#   floor, floor_hyper  (only when named in TARGETS; pinned mode only, the hop has one thread)
+#              a bare proxy hop on tokio, without hyper and through hyper's server and client
+#              (crates/tollgate-gateway/examples/proxy_floor.rs): what forwarding alone
+#              costs, beside nginx proxy_pass
 #   tg, tg_strict, tg402  Tollgate's allowed path (batched, strict) and its 402 path
 #   tg_header, tg_usage   Tollgate's metered routes: the charge read from the upstream's
 #              Tollgate-Charge header, or priced from its JSON usage (the fixed upstream reports both)
@@ -59,6 +60,7 @@ GATEWAY_PORT=${GATEWAY_PORT:-19602}
 NGINX_PORT=${NGINX_PORT:-19604} # nginx proxy_pass; nginx + Lua on NGINX_PORT + 1
 BENCH_PROFILE=${BENCH_PROFILE:-release}   # the cargo profile the binaries are built with
 UPSTREAM_SCHED=${UPSTREAM_SCHED:-other}   # the upstream's scheduling policy: other, or batch (see above)
+case $UPSTREAM_SCHED in other | batch) ;; *) echo "error: UPSTREAM_SCHED is other or batch, not $UPSTREAM_SCHED" >&2; exit 2 ;; esac
 BASELINE_PORT=$((GATEWAY_PORT + 10))
 FLOOR_PORT=$((UPSTREAM_PORT + 1))   # floor_hyper on FLOOR_PORT + 2
 export BENCH_DIR=$root/bench
@@ -109,12 +111,13 @@ thread_ticks() {
               END {printf "{\"gateway\": %d, \"sqlite\": %d, \"runtime\": %d}", a["gateway"], a["sqlite"], a["runtime"]}'
 }
 # Context switches of processes (every thread, and nginx's workers), voluntary (waits) and
-# involuntary (preempted), as "V NV".
+# involuntary (preempted), as "V NV". Threads that ended between two readings drop out of the
+# sum (results.py counts a negative difference as 0); a process gone counts 0.
 switches() {
   local p q
   for p in "$@"; do
     for q in "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
-      cat /proc/"$q"/task/*/status 2>/dev/null
+      cat /proc/"$q"/task/*/status 2>/dev/null || true
     done
   done | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'
 }
@@ -201,7 +204,7 @@ stamp=$(date -u +%Y%m%d-%H%M)
 python3 - "$work/meta.json" <<PY
 import json, sys
 json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')", "stamp": "$stamp", "modes": "$(echo $MODES | tr ' ' '+')",
-           "commit": "$commit", "command": "REPS=$REPS DURATION=$DURATION FLOOD=$FLOOD MODES='$MODES' CONNS='$CONNS' KEYS=$KEYS TENANTS=$TENANTS HISTORY=$HISTORY bench/gateway.sh",
+           "commit": "$commit", "command": "${TARGETS:+TARGETS='$TARGETS' }$([ "$UPSTREAM_SCHED" = other ] || echo "UPSTREAM_SCHED=$UPSTREAM_SCHED ")REPS=$REPS DURATION=$DURATION FLOOD=$FLOOD MODES='$MODES' CONNS='$CONNS' KEYS=$KEYS TENANTS=$TENANTS HISTORY=$HISTORY bench/gateway.sh",
            "settings": "$KEYS keys on $TENANTS tenants loaded, $ACTIVE funded keys rotated (allowed), $ACTIVE zero-balance keys rotated (402), cost 1, $REPS × ${DURATION} s per target, order rotated per repetition; profile $BENCH_PROFILE; $(nproc) CPUs",
            "upstream_sched": "$UPSTREAM_SCHED"},
           open(sys.argv[1], "w"))
@@ -283,6 +286,7 @@ denied=0
 run() {
   local mode=$1 conns=$2 rep=$3 target=$4 url script=keys.lua keys=$work/funded.txt expect=2xx path=/v1/bench
   local server=() wrk=(wrk -t2) db_before='' s0 u0 s1 u1 out=$work/wrk-$mode-$conns-$rep-$target.txt
+  [[ $mode == free && $target == floor* ]] && return 0 # one thread: no match for the free mode's servers
   [ "$mode" = pinned ] && wrk=(taskset -c 1 wrk -t1)
   case $target in
     upstream) url=http://127.0.0.1:$UPSTREAM_PORT; server=("$upstream_pid") ;;
@@ -344,8 +348,8 @@ for mode in $MODES; do
   start_nginx "$mode"
   start_gateway "$mode"
   [ -n "${BASELINE_BIN:-}" ] && start_baseline "$mode"
-  if [[ " ${targets[*]} " == *" floor "* ]]; then start_floor "$mode" raw "$FLOOR_PORT"; floor_raw_pid=$floor_pid; fi
-  if [[ " ${targets[*]} " == *" floor_hyper "* ]]; then start_floor "$mode" hyper "$((FLOOR_PORT + 2))"; floor_hyper_pid=$floor_pid; fi
+  if [[ $mode == pinned && " ${targets[*]} " == *" floor "* ]]; then start_floor "$mode" raw "$FLOOR_PORT"; floor_raw_pid=$floor_pid; fi
+  if [[ $mode == pinned && " ${targets[*]} " == *" floor_hyper "* ]]; then start_floor "$mode" hyper "$((FLOOR_PORT + 2))"; floor_hyper_pid=$floor_pid; fi
   extra "{\"kind\": \"ready\", \"mode\": \"$mode\", \"keys\": $KEYS, \"tenants\": $TENANTS, \"history_requests\": $((served + denied)), \"served\": $served, \"denied\": $denied, \"ms\": $ready_ms, \"samples\": 1, \"all_ms\": [$ready_ms], \"db_mb\": $(du -sm "$data" | cut -f1)}"
   echo "== $mode: $(grep -o 'Loaded .*' "$work/serve.log"); gateway answered ${ready_ms} ms after launch"
   for conns in $CONNS; do
@@ -358,8 +362,8 @@ for mode in $MODES; do
   done
   stop "$gateway_pid"; stop "$nginx_pid"; stop "$upstream_pid"
   [ -n "${BASELINE_BIN:-}" ] && stop "$baseline_pid"
-  [[ " ${targets[*]} " == *" floor "* ]] && stop "$floor_raw_pid"
-  [[ " ${targets[*]} " == *" floor_hyper "* ]] && stop "$floor_hyper_pid"
+  if [[ $mode == pinned && " ${targets[*]} " == *" floor "* ]]; then stop "$floor_raw_pid"; fi
+  if [[ $mode == pinned && " ${targets[*]} " == *" floor_hyper "* ]]; then stop "$floor_hyper_pid"; fi
 done
 
 # --- storage, memory, idleness and start-up ---------------------------------------------

@@ -135,7 +135,7 @@ def cmd_run(path, fields):
     # behind it) went to sleep or was pushed off its CPU, the cost the pinned runs turn on.
     for part in ("switches", "upstream_switches"):
         if part in run:
-            run[part] = [n / run["requests"] for n in run[part]]
+            run[part] = [max(0, n) / run["requests"] for n in run[part]]
     before, after = run.pop("threads_before", None), run.pop("threads_after", None)
     if before is not None and after is not None:
         run["thread_cpu_us"] = {g: (after[g] - before[g]) * 1e6 / hz / run["requests"] for g in THREAD_GROUPS}
@@ -410,7 +410,7 @@ def diagnosis(checks, meta):
     if policy == "other":
         return checks
     meta["settings"] += f"; **diagnosis: the upstream runs SCHED_{policy.upper()}** (it does not preempt the gateway when a request wakes it), not the targets' conditions"
-    speed = lambda line: " vs " in line or "p99" in line
+    speed = lambda line: "×" in line or "p99" in line  # every ratio and latency check
     return [(None, f"{line} — diagnosis run (upstream SCHED_{policy.upper()}), not the target's conditions") if speed(line) else (ok, line)
             for ok, line in checks]
 

@@ -134,13 +134,17 @@ class Ratios(unittest.TestCase):
         self.assertFalse(ok, line)
 
     def test_a_diagnosis_run_checks_no_speed_target(self):
-        runs = [run("tg", 1, 30000, files=1_000_000, logical=1_000_000), run("nginx", 1, 40000)]
+        runs = [run("tg", 1, 30000, files=1_000_000, logical=1_000_000), run("nginx", 1, 40000),
+                run("lua", 1, 35000), run("tg_strict", 1, 20000, files=1_000_000, logical=1_000_000)]
         checks = results.targets(results.summarize(runs, {}))
         meta = {"settings": "s", "upstream_sched": "batch"}
         marked = results.diagnosis(checks, meta)
-        (ok, line), = lines(marked, "allowed vs nginx proxy_pass")
-        self.assertIsNone(ok)
-        self.assertIn("diagnosis run (upstream SCHED_BATCH)", line)
+        for what in ("allowed vs nginx proxy_pass", "strict", "p99"):
+            speed = [(ok, line) for ok, line in marked if what in line and "B/request" not in line]
+            self.assertTrue(speed, what)
+            for ok, line in speed:
+                self.assertIsNone(ok, line)
+                self.assertIn("diagnosis run (upstream SCHED_BATCH)", line)
         (ok, line), = lines(marked, "allowed batched")
         self.assertTrue(ok, "storage is measured as usual")
         self.assertIn("SCHED_BATCH", meta["settings"])

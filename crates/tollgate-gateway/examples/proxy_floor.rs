@@ -77,13 +77,16 @@ async fn serve(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
 /// The same hop through hyper: its server for the client, its client for the upstream.
 async fn serve_hyper(client: TcpStream, upstream: String) -> std::io::Result<()> {
     client.set_nodelay(true)?;
+    // One upstream connection per client connection; hyper's HTTP/1 server asks for one
+    // answer at a time, so the lock is never contended.
     let sender: std::sync::Arc<tokio::sync::Mutex<Option<SendRequest<Incoming>>>> = std::sync::Arc::default();
+    let upstream: std::sync::Arc<str> = upstream.into();
     let service = service_fn(move |request: Request<Incoming>| {
         let (sender, upstream) = (sender.clone(), upstream.clone());
         async move {
             let mut sender = sender.lock().await;
             if sender.is_none() {
-                let conn = TcpStream::connect(&upstream).await?;
+                let conn = TcpStream::connect(&*upstream).await?;
                 conn.set_nodelay(true)?;
                 let (send, connection) =
                     hyper::client::conn::http1::handshake(TokioIo::new(conn)).await.map_err(std::io::Error::other)?;
