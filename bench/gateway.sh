@@ -89,13 +89,19 @@ extra() { echo "$1" >>"$work/extra.jsonl"; }
 
 # CPU clock ticks (user + system) in a /proc stat file (a process's or a thread's); 0 once gone.
 stat_ticks() { awk '{print $14 + $15}' "$1" 2>/dev/null || echo 0; }
+# The processes PIDS and, for nginx's master, its workers (what a server's figures count).
+with_workers() {
+  local p
+  for p in "$@"; do
+    echo "$p"
+    cat "/proc/$p/task/$p/children" 2>/dev/null || true
+  done
+}
 # CPU clock ticks of processes and, for nginx's master, its workers.
 cpu_ticks() {
-  local total=0 p
-  for p in "$@"; do
-    for q in "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
-      total=$((total + $(stat_ticks "/proc/$q/stat")))
-    done
+  local total=0 q
+  for q in $(with_workers "$@"); do
+    total=$((total + $(stat_ticks "/proc/$q/stat")))
   done
   echo "$total"
 }
@@ -114,11 +120,9 @@ thread_ticks() {
 # involuntary (preempted), as "V NV". Threads that ended between two readings drop out of the
 # sum (results.py counts a negative difference as 0); a process gone counts 0.
 switches() {
-  local p q
-  for p in "$@"; do
-    for q in "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
-      cat /proc/"$q"/task/*/status 2>/dev/null || true
-    done
+  local q
+  for q in $(with_workers "$@"); do
+    cat /proc/"$q"/task/*/status 2>/dev/null || true
   done | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'
 }
 # Busy clock ticks of the whole machine (every CPU), from /proc/stat.
