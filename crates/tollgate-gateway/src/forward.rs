@@ -320,8 +320,8 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (mut parts, body) = upstream.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    // Its hop-by-hop headers stayed behind when its head was read (`upstream::wire`).
+    let (parts, body) = upstream.into_parts();
     Response::from_parts(parts, wrap(body).map_err(Into::into).boxed())
 }
 

@@ -13,8 +13,10 @@ use crate::harness::{World, raw, status_of, world};
 
 /// A hand-written HTTP/1.1 upstream that counts the connections it accepted. Paths:
 /// `/p/empty` 204, `/p/chunked` a chunked body, `/p/close` answers and then closes the
-/// connection without saying so, `/p/half` sends half its body and stops, anything else
-/// `hello` with a length.
+/// connection without saying so, `/p/half` sends half its body and stops, `/p/continue` a
+/// 100 before its answer, `/p/trailers` chunks with an extension and a trailer,
+/// `/p/until-close` a body framed by closing, `/p/conflict` two lengths, `/p/early` a 413
+/// without reading the request's body; anything else `hello` with a length.
 async fn counting_upstream() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -49,6 +51,13 @@ async fn serve(mut stream: TcpStream) {
         let path = head.split(' ').nth(1).unwrap_or("/").to_string();
         let answer: &[u8] = match path.as_str() {
             "/p/empty" => b"HTTP/1.1 204 No Content\r\n\r\n",
+            "/p/continue" => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "/p/trailers" => {
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Sum: 1\r\n\r\n"
+            }
+            "/p/until-close" => b"HTTP/1.1 200 OK\r\nX-Framing: none\r\n\r\nhello",
+            "/p/conflict" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+            "/p/early" => b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo long",
             "/p/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
             "/p/half" => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
             _ if head.starts_with("HEAD ") => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
@@ -58,7 +67,8 @@ async fn serve(mut stream: TcpStream) {
             return;
         }
         match path.as_str() {
-            "/p/close" => return,
+            // Closed with the request's body unread, as a server refusing it does.
+            "/p/close" | "/p/until-close" | "/p/early" => return,
             // The rest never comes: the connection stays open with the answer unfinished.
             "/p/half" => {
                 let _ = stream.read(&mut [0u8; 1]).await;
@@ -131,4 +141,39 @@ async fn a_connection_whose_answer_was_not_read_whole_is_not_reused() {
         assert!(r.ends_with("\r\n\r\nhello"), "round {round}: its own body: {r}");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "the half-read connection was dropped, the first one reused");
+}
+
+#[tokio::test]
+async fn answers_framed_every_way_reach_the_client_whole() {
+    let (w, accepted) = pooled_world().await;
+    assert_eq!(get_text(&w, "/p/continue").await, (200, "hello".into()), "an interim 100 is skipped");
+    assert_eq!(get_text(&w, "/p/trailers").await, (200, "hello".into()), "extensions and trailers dropped");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "both on one connection");
+    let r = w.client.get(format!("{}/p/until-close", w.url)).bearer_auth(&w.secret).send().await.unwrap();
+    assert_eq!(r.headers().get("x-framing").unwrap(), "none");
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "hello".into()), "read until the upstream closed");
+    assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a body framed by closing leaves no connection to reuse");
+    assert_eq!(w.balance().await, 1000 - 4, "each charged once");
+}
+
+#[tokio::test]
+async fn an_answer_the_gateway_cannot_read_is_a_502_and_costs_nothing() {
+    let (w, _) = pooled_world().await;
+    let (status, body) = get_text(&w, "/p/conflict").await;
+    assert_eq!(status, 502, "two lengths are not guessed between: {body}");
+    assert!(body.contains("UPSTREAM_UNAVAILABLE"), "{body}");
+    assert_eq!(w.balance().await, 1000, "nothing charged");
+    assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()), "the next request is served");
+}
+
+#[tokio::test]
+async fn an_upstream_that_answers_before_reading_the_body_is_heard() {
+    let (w, accepted) = pooled_world().await;
+    // Large enough that the upstream's refusal (and its close) comes while the body is sent.
+    let body = vec![b'x'; 4 << 20];
+    let r = w.client.post(format!("{}/p/early", w.url)).bearer_auth(&w.secret).body(body).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (413, "too long".into()), "its answer, not a 502");
+    assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the refusing connection is not reused");
 }
