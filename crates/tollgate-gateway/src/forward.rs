@@ -7,42 +7,59 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::Response;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use tollgate_core::store::keys::PresentedKey;
 
-use crate::upstream::PooledBody;
+use crate::upstream::{Outgoing, PooledBody, header_safe};
 use crate::{Body, names};
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 /// The header carrying the key when it is not in `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// Whether a client's header goes on to the upstream. Not: the headers that describe one
+/// connection (RFC 9110 §7.6.1) and those its `Connection` header names (`named`); the
+/// body's framing (the upstream request says its own); `Host` and the headers the gateway
+/// sets itself (the upstream must not be told a client's word for them); and the customer's
+/// credentials, whatever their bytes: every `X-API-Key`, every `Authorization` in the
+/// `Bearer` or `Payment` scheme, payment headers. Other `Authorization` schemes (Basic) are
+/// for the upstream and go.
+fn passes(name: &HeaderName, value: &HeaderValue, named: &[&[u8]]) -> bool {
+    let dropped = matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+            | "host"
+            | "x-request-id"
+            | "x-tollgate-tenant"
+            | "x-tollgate-plan"
+            | "x-forwarded-for"
+            | API_KEY_HEADER
+            | "payment-signature"
+            | "payment-authorization"
+    );
+    let credential = name == header::AUTHORIZATION && (is_bearer(value.as_bytes()) || is_payment(value.as_bytes()));
+    !dropped && !credential && !named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str().as_bytes()))
+}
+
+/// The header names a request's `Connection` header lists (hop-by-hop, RFC 9110 §7.6.1).
+fn connection_named(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in HOP_BY_HOP.iter().chain(&named) {
-        headers.remove(name);
-    }
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// The longest value taken for a key; anything longer is [`PresentedKey::Malformed`].
@@ -82,8 +99,8 @@ fn only<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<Result<&'a [u8
 
 /// The API key a request presents: `Authorization: Bearer …`, else `X-API-Key`, whatever
 /// their bytes. A key that is not visible ASCII, or two candidates in one place, is
-/// `Malformed` (401 `INVALID_API_KEY`), never `Absent`. [`strip_credentials`] removes every
-/// header this reads.
+/// `Malformed` (401 `INVALID_API_KEY`), never `Absent`. None of the headers this reads
+/// [`passes`] to the upstream.
 pub fn presented_key(headers: &HeaderMap) -> PresentedKey<'_> {
     let bearer =
         only(headers.get_all(header::AUTHORIZATION).iter().map(HeaderValue::as_bytes).filter(|v| is_bearer(v)));
@@ -99,25 +116,6 @@ pub fn presented_key(headers: &HeaderMap) -> PresentedKey<'_> {
         Some(Ok(v)) => classify(v),
         Some(Err(())) => PresentedKey::Malformed,
         None => PresentedKey::Absent,
-    }
-}
-
-/// Removes the customer's credentials: every `X-API-Key` and every `Authorization` in the
-/// `Bearer` scheme, whatever their bytes. Other `Authorization` schemes (Basic) are for
-/// the upstream and stay.
-fn strip_credentials(headers: &mut HeaderMap) {
-    headers.remove(API_KEY_HEADER);
-    // A payment is the gateway's to take, never the upstream's to see.
-    headers.remove("payment-signature");
-    headers.remove("payment-authorization");
-    let ours = |v: &HeaderValue| is_bearer(v.as_bytes()) || is_payment(v.as_bytes());
-    if headers.get_all(header::AUTHORIZATION).iter().any(ours) {
-        let kept: Vec<HeaderValue> =
-            headers.get_all(header::AUTHORIZATION).iter().filter(|v| !ours(v)).cloned().collect();
-        headers.remove(header::AUTHORIZATION);
-        for v in kept {
-            headers.append(header::AUTHORIZATION, v);
-        }
     }
 }
 
@@ -155,16 +153,6 @@ impl<'a> UpstreamBase<'a> {
         let (authority, path) = rest.find(['/', '?', '#']).map_or((rest, ""), |i| rest.split_at(i));
         let path = path.split(['?', '#']).next().unwrap_or("");
         (!authority.is_empty() && !authority.contains('@')).then_some(Self { tls, authority, path })
-    }
-
-    /// The request target the upstream gets (origin form): the base path joined with the
-    /// request's path and query, `/api` + `/v1/x?q=1`.
-    pub fn target(&self, path_and_query: &str) -> String {
-        let base = self.path.trim_end_matches('/');
-        let mut target = String::with_capacity(base.len() + path_and_query.len());
-        target.push_str(base);
-        target.push_str(path_and_query);
-        target
     }
 }
 
@@ -271,39 +259,46 @@ impl hyper::body::Body for ClientBody {
     }
 }
 
-/// Builds the upstream request: same method and body (streamed as it arrives), cleaned
-/// headers, the caller's identity in `X-Tollgate-*`, and never the API key. The
-/// [`BodyRead`] tells afterwards whether the client's body failed.
+/// The upstream request: same method and body (streamed as it arrives), the client's
+/// headers that [`pass`](passes), the caller's identity in `X-Tollgate-*` (and
+/// `X-Forwarded-For`), and never the API key; with `identity`, asking for an uncompressed
+/// answer (usage is read from its bytes). Its head is written here, once, straight from the
+/// client's. The [`BodyRead`] tells afterwards whether the client's body failed.
 pub fn upstream_request(
     base: UpstreamBase<'_>,
-    request: Request<Inbound>,
+    parts: &http::request::Parts,
+    body: Inbound,
     caller: &Caller,
-) -> Result<(Request<ClientBody>, BodyRead), http::Error> {
-    let (mut parts, body) = request.into_parts();
+    identity: bool,
+) -> (Outgoing, BodyRead) {
     let (body, body_read) = ClientBody::new(body);
-    let headers = &mut parts.headers;
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let target = base.target(path_and_query);
-    strip_hop_by_hop(headers);
-    headers.insert(header::HOST, HeaderValue::from_str(base.authority)?);
-    strip_credentials(headers);
-    let forwarded_for = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(|earlier| format!("{earlier}, {}", caller.client_ip));
+    let mut out = Outgoing::new(&parts.method, base.path, path_and_query, body);
+    out.add("host", &[base.authority.as_bytes()]);
+    let named = connection_named(&parts.headers);
+    for (name, value) in &parts.headers {
+        if passes(name, value, &named) && !(identity && name == header::ACCEPT_ENCODING) {
+            out.add(name.as_str(), &[value.as_bytes()]);
+        }
+    }
+    let client_ip = caller.client_ip.as_bytes();
+    match parts.headers.get(&names::X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
+        Some(earlier) => out.add(names::X_FORWARDED_FOR.as_str(), &[earlier, b", ", client_ip]),
+        None => out.add(names::X_FORWARDED_FOR.as_str(), &[client_ip]),
+    }
     for (name, value) in [
         (names::X_REQUEST_ID, caller.request_id),
         (names::X_TOLLGATE_TENANT, caller.tenant),
         (names::X_TOLLGATE_PLAN, caller.plan),
-        (names::X_FORWARDED_FOR, forwarded_for.as_deref().unwrap_or(caller.client_ip)),
     ] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
+        if header_safe(value.as_bytes()) {
+            out.add(name.as_str(), &[value.as_bytes()]);
         }
     }
-    parts.uri = http::Uri::try_from(target)?;
-    parts.version = http::Version::HTTP_11;
-    Ok((Request::from_parts(parts, body), body_read))
+    if identity {
+        out.add(header::ACCEPT_ENCODING.as_str(), &[b"identity"]);
+    }
+    (out, body_read)
 }
 
 /// The upstream's answer for the client, body streamed as it arrives.
@@ -328,6 +323,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What of `headers` passes to the upstream, as the upstream request writes it.
+    fn strip(headers: &mut HeaderMap) {
+        let named: Vec<Vec<u8>> = connection_named(headers).into_iter().map(<[u8]>::to_vec).collect();
+        let named: Vec<&[u8]> = named.iter().map(Vec::as_slice).collect();
+        let kept: Vec<(HeaderName, HeaderValue)> = headers
+            .iter()
+            .filter(|(name, value)| passes(name, value, &named))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        headers.clear();
+        for (name, value) in kept {
+            headers.append(name, value);
+        }
+    }
 
     #[test]
     fn keys_come_from_bearer_or_x_api_key() {
@@ -356,7 +366,7 @@ mod tests {
         h.insert("payment-authorization", "Payment eyJj".parse().unwrap());
         h.append(header::AUTHORIZATION, "Payment eyJj".parse().unwrap());
         h.append(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
-        strip_credentials(&mut h);
+        strip(&mut h);
         let left: Vec<_> = h.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
         assert_eq!(left, [("authorization", &b"Basic dXNlcjpwdw=="[..])]);
     }
@@ -367,7 +377,7 @@ mod tests {
         h.append(header::AUTHORIZATION, HeaderValue::from_bytes(b"Bearer tg_live_\xffsecret").unwrap());
         h.append(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
         h.insert(API_KEY_HEADER, HeaderValue::from_bytes(b"tg_live_\x80secret").unwrap());
-        strip_credentials(&mut h);
+        strip(&mut h);
         let left: Vec<_> = h.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
         assert_eq!(left, [("authorization", &b"Basic dXNlcjpwdw=="[..])], "only the upstream's credential is left");
     }
@@ -393,7 +403,7 @@ mod tests {
                 proptest::prop_assert!(!k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()), "{k:?}");
             }
             let before = h.clone();
-            strip_credentials(&mut h);
+            strip(&mut h);
             proptest::prop_assert_eq!(presented_key(&h), PresentedKey::Absent, "stripped: {:?}", h);
             proptest::prop_assert!(!h.contains_key(API_KEY_HEADER));
             // Compared as sorted lists: removing a header may reorder the map's other names.
@@ -418,20 +428,25 @@ mod tests {
         h.insert("x-secret-hop", "1".parse().unwrap());
         h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
-        strip_hop_by_hop(&mut h);
+        // The gateway says these itself: a client's word for them never reaches the upstream.
+        for name in
+            ["host", "content-length", "x-request-id", "x-tollgate-tenant", "x-tollgate-plan", "x-forwarded-for"]
+        {
+            h.insert(name, "spoofed".parse().unwrap());
+        }
+        strip(&mut h);
         assert_eq!(h.len(), 1, "only end-to-end headers stay: {h:?}");
         assert!(h.contains_key(header::CONTENT_TYPE), "content-type is end-to-end");
     }
 
     #[test]
-    fn urls_join_without_double_slashes() {
+    fn upstream_urls_split_into_scheme_authority_and_base_path() {
         let base = UpstreamBase::parse("http://127.0.0.1:9000/").unwrap();
         assert_eq!(base, UpstreamBase { tls: false, authority: "127.0.0.1:9000", path: "/" });
-        assert_eq!(base.target("/v1/x?q=1"), "/v1/x?q=1", "joined");
         let tls = UpstreamBase::parse("HTTPS://api.example.com/v2?x").unwrap();
         assert_eq!(tls, UpstreamBase { tls: true, authority: "api.example.com", path: "/v2" });
         let base = UpstreamBase::parse("HTTP://up/api").unwrap();
-        assert_eq!((base.authority, base.target("/v1")), ("up", "/api/v1".to_string()), "base path kept");
+        assert_eq!((base.authority, base.path), ("up", "/api"), "base path kept");
         assert_eq!(UpstreamBase::parse("http://[::1]:8080").unwrap().authority, "[::1]:8080", "IPv6");
         assert_eq!(UpstreamBase::parse("http://up?x=1").unwrap().path, "", "a query on the base is not a path");
         assert_eq!(UpstreamBase::parse("ftp://up"), None, "neither http nor https");

@@ -807,15 +807,14 @@ impl Gateway {
             plan: &who.plan,
             client_ip: upstream.client_ip,
         };
-        let built = UpstreamBase::parse(upstream.url)
-            .ok_or_else(|| format!("the route's upstream URL {:?} is not http(s)://host[:port][/path]", upstream.url))
-            .and_then(|base| Ok((base, upstream_request(base, request, &caller).map_err(|e| e.to_string())?)));
-        let answer = match built {
-            Ok((base, (mut outgoing, body_read))) => {
+        let base = UpstreamBase::parse(upstream.url)
+            .ok_or_else(|| format!("the route's upstream URL {:?} is not http(s)://host[:port][/path]", upstream.url));
+        let answer = match base {
+            Ok(base) => {
+                let (parts, body) = request.into_parts();
                 // Usage is read from the answer's bytes: they must come uncompressed.
-                if meter.as_ref().is_some_and(|m| m.metering == Metering::Usage) {
-                    outgoing.headers_mut().insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-                }
+                let identity = meter.as_ref().is_some_and(|m| m.metering == Metering::Usage);
+                let (outgoing, body_read) = upstream_request(base, &parts, body, &caller, identity);
                 let timeout = Duration::from_millis(u64::try_from(settings.upstream_timeout_ms).unwrap_or(30_000));
                 let tls = base.tls.then(|| self.upstreams.trust(upstream.ca));
                 let target = Target { authority: base.authority, tls };

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Context;
 
 use bytes::{Buf, BytesMut};
-use http::{Method, Request, Response};
+use http::{Method, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -140,27 +140,19 @@ impl Upstreams {
         Ok((Conn { io, buf: BytesMut::with_capacity(8 * 1024), key: key.into() }, false))
     }
 
-    /// Sends `request` (its URI in origin form, `Host` set) to `target` and returns the
-    /// answer once its head has arrived; its body streams from the connection, which goes
-    /// back to the pool when the body has been read to its end.
+    /// Sends `request` to `target` and returns the answer once its head has arrived; its
+    /// body streams from the connection, which goes back to the pool when the body has been
+    /// read to its end.
     pub async fn send(
         self: &Arc<Self>,
         target: Target<'_>,
-        request: Request<ClientBody>,
+        request: Outgoing,
     ) -> Result<Response<PooledBody>, UpstreamError> {
         let key = target.key();
-        let (parts, mut body) = request.into_parts();
-        let sending = Sending::of(
-            &parts.method,
-            hyper::body::Body::is_end_stream(&body),
-            hyper::body::Body::size_hint(&body).exact(),
-        );
-        let mut head = Vec::with_capacity(512);
-        let target_path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        wire::request_head(&mut head, &parts.method, target_path, &parts.headers, sending);
-        let to_head = parts.method == Method::HEAD;
+        let Outgoing { mut head, sending, to_head, idempotent, mut body } = request;
+        wire::end_head(&mut head, sending);
         // Sent again only when nothing of it can have been taken but its head.
-        let again = sending.head_only() && parts.method.is_idempotent();
+        let again = sending.head_only() && idempotent;
         loop {
             let (mut conn, was_idle) = self.checkout(&target, &key).await?;
             match exchange(&mut conn, &head, sending, &mut body, to_head).await {
@@ -176,6 +168,40 @@ impl Upstreams {
             }
         }
     }
+}
+
+/// A request for an upstream, its head written as it is built: the request line, then each
+/// header [`add`](Self::add)ed, then (when sent) the body's framing.
+pub struct Outgoing {
+    head: Vec<u8>,
+    sending: Sending,
+    to_head: bool,
+    idempotent: bool,
+    body: ClientBody,
+}
+
+impl Outgoing {
+    /// `method` on `base` + `path_and_query` (origin form), carrying `body`.
+    pub fn new(method: &Method, base: &str, path_and_query: &str, body: ClientBody) -> Self {
+        let sending =
+            Sending::of(method, hyper::body::Body::is_end_stream(&body), hyper::body::Body::size_hint(&body).exact());
+        let mut head = Vec::with_capacity(512);
+        wire::request_line(&mut head, method, base, path_and_query);
+        Self { head, sending, to_head: method == Method::HEAD, idempotent: method.is_idempotent(), body }
+    }
+
+    /// Adds a header line. `name` must be a valid header name and `value`'s parts together a
+    /// valid value (no CR, LF or NUL: [`header_safe`]); the body's framing headers are the
+    /// client's own business and are written by [`Upstreams::send`].
+    pub fn add(&mut self, name: &str, value: &[&[u8]]) {
+        debug_assert!(value.iter().all(|v| header_safe(v)), "{name}: {value:?}");
+        wire::header_line(&mut self.head, name, value);
+    }
+}
+
+/// True for bytes that may stand in a header value (no CR, LF or NUL).
+pub fn header_safe(value: &[u8]) -> bool {
+    !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
 }
 
 /// One request and the head of its answer on `conn`: the answer and whether the

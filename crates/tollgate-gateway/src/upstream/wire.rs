@@ -6,7 +6,7 @@
 //! over [`MAX_HEAD`], conflicting lengths, an upgrade) is a failed exchange, answered 502,
 //! never guessed at.
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
 /// The longest answer head taken, and the most header lines in it.
@@ -43,31 +43,32 @@ impl Sending {
     }
 }
 
-/// Writes the head of a request for `target` (origin form) with `headers` and the framing
-/// `sending` into `out`. The request's own `Content-Length` and `Transfer-Encoding` are
-/// replaced by what `sending` says.
-pub fn request_head(out: &mut Vec<u8>, method: &Method, target: &str, headers: &HeaderMap, sending: Sending) {
+/// Writes a request line for `base` + `path_and_query` (origin form, `/api` + `/v1/x?q=1`;
+/// a base's trailing slash is not doubled).
+pub fn request_line(out: &mut Vec<u8>, method: &Method, base: &str, path_and_query: &str) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(base.trim_end_matches('/').as_bytes());
+    out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+}
+
+/// Writes one header line, its value in parts.
+pub fn header_line(out: &mut Vec<u8>, name: &str, value: &[&[u8]]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    for part in value {
+        out.extend_from_slice(part);
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Ends a request head with the framing `sending` says.
+pub fn end_head(out: &mut Vec<u8>, sending: Sending) {
     match sending {
         Sending::Nothing => {}
-        Sending::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(itoa(n, &mut [0; 20]));
-            out.extend_from_slice(b"\r\n");
-        }
-        Sending::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Sending::Length(n) => header_line(out, "content-length", &[itoa(n, &mut [0; 20])]),
+        Sending::Chunked => header_line(out, "transfer-encoding", &[b"chunked"]),
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -261,18 +262,22 @@ mod tests {
 
     #[test]
     fn requests_say_their_length_once() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, "up:9000".parse().unwrap());
-        headers.insert(header::CONTENT_LENGTH, "99".parse().unwrap());
-        headers.insert(header::TRANSFER_ENCODING, "gzip".parse().unwrap());
         let mut out = Vec::new();
-        request_head(&mut out, &Method::POST, "/v1/x?q=1", &headers, Sending::Length(12_345));
-        assert_eq!(out, b"POST /v1/x?q=1 HTTP/1.1\r\nhost: up:9000\r\ncontent-length: 12345\r\n\r\n");
-        out.clear();
-        request_head(&mut out, &Method::GET, "/", &HeaderMap::new(), Sending::Nothing);
+        request_line(&mut out, &Method::POST, "/api/", "/v1/x?q=1");
+        header_line(&mut out, "host", &[b"up:9000"]);
+        header_line(&mut out, "x-forwarded-for", &[b"10.0.0.1", b", ", b"127.0.0.1"]);
+        end_head(&mut out, Sending::Length(12_345));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /api/v1/x?q=1 HTTP/1.1\r\nhost: up:9000\r\nx-forwarded-for: 10.0.0.1, 127.0.0.1\r\ncontent-length: 12345\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        request_line(&mut out, &Method::GET, "", "/");
+        end_head(&mut out, Sending::Nothing);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
-        out.clear();
-        request_head(&mut out, &Method::PUT, "/", &HeaderMap::new(), Sending::Chunked);
+        let mut out = Vec::new();
+        request_line(&mut out, &Method::PUT, "/", "/");
+        end_head(&mut out, Sending::Chunked);
         assert_eq!(out, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
         assert_eq!(itoa(0, &mut [0; 20]), b"0");
         assert_eq!(itoa(u64::MAX, &mut [0; 20]), b"18446744073709551615");
