@@ -156,8 +156,8 @@ impl Upstreams {
         loop {
             let (mut conn, was_idle) = self.checkout(&target, &key).await?;
             match exchange(&mut conn, &head, sending, &mut body, to_head).await {
-                Ok((answer, reusable)) => {
-                    let body = PooledBody::new(conn, answer.framing, reusable, self.clone());
+                Ok(answer) => {
+                    let body = PooledBody::new(conn, answer.framing, answer.reusable, self.clone());
                     let mut response = Response::new(body);
                     *response.status_mut() = answer.status;
                     *response.headers_mut() = answer.headers;
@@ -204,7 +204,7 @@ pub fn header_safe(value: &[u8]) -> bool {
     !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
 }
 
-/// One request and the head of its answer on `conn`: the answer and whether the
+/// One request and the head of its answer on `conn`; the answer says whether the
 /// connection may carry another request after it.
 async fn exchange(
     conn: &mut Conn,
@@ -212,7 +212,7 @@ async fn exchange(
     sending: Sending,
     body: &mut ClientBody,
     to_head: bool,
-) -> Result<(AnswerHead, bool), Failure> {
+) -> Result<AnswerHead, Failure> {
     conn.io.write_all(head).await.map_err(|e| Failure::Unanswered(e.into()))?;
     // An upstream may answer (and close) before it has read the whole body (a 413): its
     // answer is read all the same, and the connection not used again.
@@ -230,7 +230,7 @@ async fn exchange(
         match wire::answer_head(&conn.buf, to_head).map_err(|e| Failure::Failed(e.into()))? {
             Parsed::Final(len, answer) => {
                 conn.buf.advance(len);
-                return Ok((AnswerHead { reusable: reusable && answer.reusable, ..answer }, reusable));
+                return Ok(AnswerHead { reusable: reusable && answer.reusable, ..answer });
             }
             Parsed::Interim(len) => conn.buf.advance(len),
             Parsed::Partial => {

@@ -15,7 +15,8 @@ use crate::harness::{World, raw, status_of, world};
 /// `/p/empty` 204, `/p/chunked` a chunked body, `/p/close` answers and then closes the
 /// connection without saying so, `/p/half` sends half its body and stops, `/p/continue` a
 /// 100 before its answer, `/p/trailers` chunks with an extension and a trailer,
-/// `/p/until-close` a body framed by closing, `/p/conflict` two lengths, `/p/early` a 413
+/// `/p/until-close` a body framed by closing, `/p/say-close` `Connection: close` (and the
+/// connection kept open all the same), `/p/conflict` two lengths, `/p/early` a 413
 /// without reading the request's body; anything else `hello` with a length.
 async fn counting_upstream() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,6 +57,7 @@ async fn serve(mut stream: TcpStream) {
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Sum: 1\r\n\r\n"
             }
             "/p/until-close" => b"HTTP/1.1 200 OK\r\nX-Framing: none\r\n\r\nhello",
+            "/p/say-close" => b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
             "/p/conflict" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
             "/p/early" => b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo long",
             "/p/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
@@ -154,7 +156,11 @@ async fn answers_framed_every_way_reach_the_client_whole() {
     assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "hello".into()), "read until the upstream closed");
     assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "a body framed by closing leaves no connection to reuse");
-    assert_eq!(w.balance().await, 1000 - 4, "each charged once");
+    // The upstream said it closes: its word is taken, even though it has not closed yet.
+    assert_eq!(get_text(&w, "/p/say-close").await, (200, "hello".into()));
+    assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "an answer with `Connection: close` ends its connection");
+    assert_eq!(w.balance().await, 1000 - 6, "each charged once");
 }
 
 #[tokio::test]
