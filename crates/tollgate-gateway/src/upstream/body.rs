@@ -81,10 +81,14 @@ impl PooledBody {
     fn poll_read_more(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         conn.buf.reserve(READ_SIZE);
         let spare = conn.buf.spare_capacity_mut();
+        let start = spare.as_ptr();
         let mut read = ReadBuf::uninit(spare);
         ready!(Pin::new(&mut conn.io).poll_read(cx, &mut read))?;
         let n = read.filled().len();
-        // SAFETY: `poll_read` initialised the first `n` bytes of the spare capacity.
+        // As tokio-util's `poll_read_buf`: a reader that swapped the buffer filled another one.
+        assert_eq!(read.filled().as_ptr(), start.cast(), "the reader filled the buffer it was given");
+        // SAFETY: `poll_read` initialised the first `n` bytes of the spare capacity (the same
+        // memory, checked above).
         unsafe { conn.buf.set_len(conn.buf.len() + n) };
         Poll::Ready(Ok(n > 0))
     }
@@ -125,6 +129,9 @@ impl PooledBody {
                 self.state = State::ChunkSize;
                 Poll::Ready(None)
             }
+            State::ChunkSize | State::Trailers if line_end.is_some_and(|end| end > MAX_LINE) => {
+                Poll::Ready(Some(Err(broken("a chunk line of the upstream's answer is too long"))))
+            }
             State::ChunkSize | State::Trailers if line_end.is_some() => {
                 let end = line_end.unwrap_or_default();
                 let line = &conn.buf[..end];
@@ -163,13 +170,22 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
 }
 
-/// A chunk-size line's size, its extensions ignored (RFC 9112 §7.1).
+/// A chunk-size line's size (hex digits, then optional spaces and `;` extensions, which are
+/// ignored; RFC 9112 §7.1). Nothing else, no control character, no size past 2^60.
 fn chunk_size(line: &[u8]) -> Option<u64> {
-    let digits = line.split(|b| *b == b';').next()?.trim_ascii();
-    if digits.is_empty() || digits.len() > 15 {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let (size, rest) = line.split_at(digits);
+    let rest = rest.trim_ascii_start();
+    let extensions_ok =
+        rest.is_empty() || (rest[0] == b';' && rest.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)));
+    let significant = &size[size.iter().take_while(|b| **b == b'0').count()..];
+    if digits == 0 || significant.len() > 15 || !extensions_ok {
         return None;
     }
-    u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    if significant.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(std::str::from_utf8(significant).ok()?, 16).ok()
 }
 
 impl hyper::body::Body for PooledBody {
@@ -222,7 +238,8 @@ mod tests {
         assert_eq!(chunk_size(b"1a"), Some(26));
         assert_eq!(chunk_size(b"0;name=value"), Some(0));
         assert_eq!(chunk_size(b"FF "), Some(255));
-        for bad in [&b""[..], b"g", b";x", b"1234567890abcdef0"] {
+        assert_eq!(chunk_size(b"0000000000000000001"), Some(1), "leading zeros are not a size");
+        for bad in [&b""[..], b"g", b";x", b"1234567890abcdef0", b"+1", b" 1", b"2;\nxx", b"1 x"] {
             assert_eq!(chunk_size(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }

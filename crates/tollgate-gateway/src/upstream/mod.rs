@@ -28,7 +28,7 @@ use std::task::Context;
 
 use bytes::{Buf, BytesMut};
 use http::{Method, Response};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 pub use self::body::PooledBody;
@@ -66,6 +66,8 @@ pub enum UpstreamError {
     Closed,
     #[error("reading the client's request body failed")]
     ClientBody,
+    #[error("the request's body is not the length its head said")]
+    BodyLength,
 }
 
 /// Where a request goes.
@@ -136,8 +138,13 @@ impl Upstreams {
                 return Ok((conn, true));
             }
         }
+        Ok((self.connect(target, key).await?, false))
+    }
+
+    /// A new connection.
+    async fn connect(&self, target: &Target<'_>, key: &str) -> Result<Conn, UpstreamError> {
         let io = dial(target.authority, target.tls.as_ref()).await?;
-        Ok((Conn { io, buf: BytesMut::with_capacity(8 * 1024), key: key.into() }, false))
+        Ok(Conn { io, buf: BytesMut::with_capacity(8 * 1024), key: key.into() })
     }
 
     /// Sends `request` to `target` and returns the answer once its head has arrived; its
@@ -153,8 +160,12 @@ impl Upstreams {
         wire::end_head(&mut head, sending);
         // Sent again only when nothing of it can have been taken but its head.
         let again = sending.head_only() && idempotent;
+        // Once a request found an idle connection closed, it goes on a new one: sent twice at
+        // most (RFC 9110 §9.2.2: a retry is not retried).
+        let mut fresh = false;
         loop {
-            let (mut conn, was_idle) = self.checkout(&target, &key).await?;
+            let (mut conn, was_idle) =
+                if fresh { (self.connect(&target, &key).await?, false) } else { self.checkout(&target, &key).await? };
             match exchange(&mut conn, &head, sending, &mut body, to_head).await {
                 Ok(answer) => {
                     let body = PooledBody::new(conn, answer.framing, answer.reusable, self.clone());
@@ -163,7 +174,7 @@ impl Upstreams {
                     *response.headers_mut() = answer.headers;
                     return Ok(response);
                 }
-                Err(Failure::Unanswered(_)) if was_idle && again => continue,
+                Err(Failure::Unanswered(_)) if was_idle && again => fresh = true,
                 Err(Failure::Unanswered(e) | Failure::Failed(e)) => return Err(e),
             }
         }
@@ -213,32 +224,56 @@ async fn exchange(
     body: &mut ClientBody,
     to_head: bool,
 ) -> Result<AnswerHead, Failure> {
-    conn.io.write_all(head).await.map_err(|e| Failure::Unanswered(e.into()))?;
-    // An upstream may answer (and close) before it has read the whole body (a 413): its
-    // answer is read all the same, and the connection not used again.
-    let mut reusable = true;
-    if !sending.head_only() {
-        match send_body(&mut conn.io, body, sending == Sending::Chunked).await {
-            Ok(()) => {}
-            Err(UpstreamError::ClientBody) => return Err(Failure::Failed(UpstreamError::ClientBody)),
-            Err(_) => reusable = false,
-        }
+    let Conn { io, buf, .. } = conn;
+    io.write_all(head).await.map_err(|e| Failure::Unanswered(e.into()))?;
+    io.flush().await.map_err(|e| Failure::Unanswered(e.into()))?;
+    if sending.head_only() {
+        return read_answer(io, buf, to_head).await;
     }
-    conn.io.flush().await.map_err(|e| Failure::Unanswered(e.into()))?;
+    // The answer is read while the body is sent: an upstream that answers before it has
+    // read the whole body (a 413) is heard at once, whether or not it closes, and the rest
+    // of the body is not sent. The connection is then not used again.
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut send = std::pin::pin!(send_body(&mut writer, body, sending));
+    let mut answer = std::pin::pin!(read_answer(&mut reader, buf, to_head));
+    let mut sent = None;
+    let answer = loop {
+        tokio::select! {
+            result = &mut send, if sent.is_none() => match result {
+                // The client's side broke, or its body is not the length it said: nothing
+                // more to wait for.
+                Err(e @ (UpstreamError::ClientBody | UpstreamError::BodyLength)) => return Err(Failure::Failed(e)),
+                // Sent whole, or the upstream stopped taking it: its answer may still come.
+                result => sent = Some(result.is_ok()),
+            },
+            answer = &mut answer => break answer,
+        }
+    };
+    let answer = answer.map_err(|f| match f {
+        Failure::Unanswered(e) | Failure::Failed(e) => Failure::Failed(e),
+    })?;
+    Ok(AnswerHead { reusable: answer.reusable && sent == Some(true), ..answer })
+}
+
+/// Reads the head of the final answer (interim 1xx answers skipped) into `buf`.
+/// `Unanswered` when the connection ended or failed before any byte of an answer came.
+async fn read_answer<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    to_head: bool,
+) -> Result<AnswerHead, Failure> {
     let mut answered = false;
     loop {
-        match wire::answer_head(&conn.buf, to_head).map_err(|e| Failure::Failed(e.into()))? {
+        match wire::answer_head(buf, to_head).map_err(|e| Failure::Failed(e.into()))? {
             Parsed::Final(len, answer) => {
-                conn.buf.advance(len);
-                return Ok(AnswerHead { reusable: reusable && answer.reusable, ..answer });
+                buf.advance(len);
+                return Ok(answer);
             }
-            Parsed::Interim(len) => conn.buf.advance(len),
+            Parsed::Interim(len) => buf.advance(len),
             Parsed::Partial => {
-                conn.buf.reserve(8 * 1024);
-                match conn.io.read_buf(&mut conn.buf).await {
-                    Ok(0) if !answered && conn.buf.is_empty() => {
-                        return Err(Failure::Unanswered(UpstreamError::Closed));
-                    }
+                buf.reserve(8 * 1024);
+                match io.read_buf(buf).await {
+                    Ok(0) if !answered && buf.is_empty() => return Err(Failure::Unanswered(UpstreamError::Closed)),
                     Ok(0) => return Err(Failure::Failed(UpstreamError::Closed)),
                     Ok(_) => answered = true,
                     Err(e) if !answered => return Err(Failure::Unanswered(e.into())),
@@ -250,28 +285,47 @@ async fn exchange(
 }
 
 /// Writes the client's body on to the upstream as it arrives, in chunks when its length is
-/// not known. `ClientBody` when the client's side broke.
-async fn send_body(io: &mut UpstreamStream, body: &mut ClientBody, chunked: bool) -> Result<(), UpstreamError> {
+/// not known, each part flushed as it goes (over TLS, written bytes otherwise wait in the
+/// session while the client is slow). `ClientBody` when the client's side broke,
+/// `BodyLength` when the body is not the length the head said (nothing past that length is
+/// written: it would be read upstream as another request).
+async fn send_body<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    body: &mut ClientBody,
+    sending: Sending,
+) -> Result<(), UpstreamError> {
+    let mut left = match sending {
+        Sending::Length(n) => Some(n),
+        Sending::Nothing | Sending::Chunked => None,
+    };
     while let Some(frame) = poll_fn(|cx| hyper::body::Body::poll_frame(Pin::new(&mut *body), cx)).await {
         let Ok(data) = frame.map_err(|_| UpstreamError::ClientBody)?.into_data() else { continue };
         if data.is_empty() {
             continue;
         }
-        if chunked {
-            let size = format!("{:x}\r\n", data.len());
-            write_all(io, &mut [IoSlice::new(size.as_bytes()), IoSlice::new(&data), IoSlice::new(b"\r\n")]).await?;
-        } else {
-            io.write_all(&data).await?;
+        match &mut left {
+            Some(left) => {
+                *left = left.checked_sub(data.len() as u64).ok_or(UpstreamError::BodyLength)?;
+                io.write_all(&data).await?;
+            }
+            None => {
+                let size = format!("{:x}\r\n", data.len());
+                write_all(io, &mut [IoSlice::new(size.as_bytes()), IoSlice::new(&data), IoSlice::new(b"\r\n")]).await?;
+            }
         }
+        io.flush().await?;
     }
-    if chunked {
-        io.write_all(b"0\r\n\r\n").await?;
+    match left {
+        Some(0) => {}
+        Some(_) => return Err(UpstreamError::BodyLength),
+        None => io.write_all(b"0\r\n\r\n").await?,
     }
+    io.flush().await?;
     Ok(())
 }
 
 /// Writes every byte of `parts`, in as few writes as the stream takes.
-async fn write_all(io: &mut UpstreamStream, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
     while !parts.is_empty() {
         let n = io.write_vectored(parts).await?;
         if n == 0 {
@@ -283,15 +337,16 @@ async fn write_all(io: &mut UpstreamStream, mut parts: &mut [IoSlice<'_>]) -> io
 }
 
 /// Whether an idle connection can take a request: not closed by the upstream and with
-/// nothing unasked-for waiting on it. Asks the socket only when it has something to say
-/// (the runtime saw it readable), so a healthy connection costs no system call here.
+/// nothing unasked-for waiting on it. In clear, asks the socket only when it has something
+/// to say (the runtime saw it readable), so a healthy connection costs no system call here;
+/// a close the runtime has not seen yet is found by the request (and a request without a
+/// body and with an idempotent method is sent again, see [`Upstreams::send`]).
 fn still_open(io: &mut UpstreamStream) -> bool {
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    let tcp = match io {
-        UpstreamStream::Plain(s) => &*s,
-        UpstreamStream::Tls(s) => s.get_ref().0,
-    };
-    if tcp.poll_read_ready(&mut cx).is_pending() {
+    // Over TLS the session may hold bytes the socket no longer shows: always ask it.
+    if let UpstreamStream::Plain(tcp) = io
+        && tcp.poll_read_ready(&mut cx).is_pending()
+    {
         return true;
     }
     let mut probe = [0u8; 1];

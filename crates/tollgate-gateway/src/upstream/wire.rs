@@ -44,11 +44,15 @@ impl Sending {
 }
 
 /// Writes a request line for `base` + `path_and_query` (origin form, `/api` + `/v1/x?q=1`;
-/// a base's trailing slash is not doubled).
+/// a base's trailing slash is not doubled, and the target starts with `/` whatever the two).
 pub fn request_line(out: &mut Vec<u8>, method: &Method, base: &str, path_and_query: &str) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(base.trim_end_matches('/').as_bytes());
+    let base = base.trim_end_matches('/');
+    if !base.starts_with('/') && !path_and_query.starts_with('/') {
+        out.push(b'/');
+    }
+    out.extend_from_slice(base.as_bytes());
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
 }
@@ -185,10 +189,15 @@ pub fn answer_head(buf: &[u8], to_head: bool) -> Result<Parsed, Malformed> {
                 close_named.push(token);
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            coded = true;
-            // Chunked is the final coding or the body runs until the connection closes.
-            let last = h.value.rsplit(|b| *b == b',').next().map(<[u8]>::trim_ascii);
-            chunked = last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
+            // The codings of every line in order: chunked must be the final one, and only
+            // once; without it the body runs until the connection closes (RFC 9112 §6.3).
+            for coding in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty()) {
+                if chunked {
+                    return Err(Malformed::Syntax("a coding after chunked"));
+                }
+                coded = true;
+                chunked = coding.eq_ignore_ascii_case(b"chunked");
+            }
         } else if h.name.eq_ignore_ascii_case("content-length") {
             let n = parse_length(h.value).ok_or(Malformed::Length)?;
             if length.is_some_and(|earlier| earlier != n) {
@@ -276,6 +285,9 @@ mod tests {
         end_head(&mut out, Sending::Nothing);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
         let mut out = Vec::new();
+        request_line(&mut out, &Method::GET, "", "?q=1");
+        assert_eq!(out, b"GET /?q=1 HTTP/1.1\r\n", "an origin-form target starts with a slash");
+        let mut out = Vec::new();
         request_line(&mut out, &Method::PUT, "/", "/");
         end_head(&mut out, Sending::Chunked);
         assert_eq!(out, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
@@ -302,6 +314,16 @@ mod tests {
         assert!(h.headers.is_empty(), "neither goes on: {:?}", h.headers);
         let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
         assert_eq!((h.framing, h.reusable), (Framing::UntilClose, false));
+        let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked,\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked, "codings over several lines, empty elements ignored");
+        for bad in [&b"chunked, gzip"[..], b"chunked\r\nTransfer-Encoding: chunked"] {
+            let answer = [&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: "[..], bad, b"\r\n\r\n"].concat();
+            assert!(
+                answer_head(&answer, false).is_err(),
+                "chunked must be last and once: {}",
+                String::from_utf8_lossy(bad)
+            );
+        }
         let h = head(b"HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!((h.framing, h.reusable), (Framing::UntilClose, false), "no length: until close");
         let h = head(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n");

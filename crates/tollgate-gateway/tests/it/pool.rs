@@ -59,7 +59,7 @@ async fn serve(mut stream: TcpStream) {
             "/p/until-close" => b"HTTP/1.1 200 OK\r\nX-Framing: none\r\n\r\nhello",
             "/p/say-close" => b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
             "/p/conflict" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
-            "/p/early" => b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo long",
+            "/p/early" | "/p/early-open" => b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo long",
             "/p/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
             "/p/half" => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
             _ if head.starts_with("HEAD ") => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
@@ -71,6 +71,11 @@ async fn serve(mut stream: TcpStream) {
         match path.as_str() {
             // Closed with the request's body unread, as a server refusing it does.
             "/p/close" | "/p/until-close" | "/p/early" => return,
+            // Refused, and the connection held open with the request's body unread.
+            "/p/early-open" => {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                return;
+            }
             // The rest never comes: the connection stays open with the answer unfinished.
             "/p/half" => {
                 let _ = stream.read(&mut [0u8; 1]).await;
@@ -182,4 +187,12 @@ async fn an_upstream_that_answers_before_reading_the_body_is_heard() {
     assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (413, "too long".into()), "its answer, not a 502");
     assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "the refusing connection is not reused");
+    // Refused and held open: the upstream reads no more, so the body could never be sent
+    // whole; the answer is heard all the same, not waited for until the upstream timeout.
+    let body = vec![b'x'; 16 << 20];
+    let r = w.client.post(format!("{}/p/early-open", w.url)).bearer_auth(&w.secret).body(body).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (413, "too long".into()), "its answer, not a 504");
+    assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
+    // The refusal came on the pooled connection of `/p/x`; the next request needs a new one.
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "a connection whose body was cut short is not reused");
 }
