@@ -282,8 +282,8 @@ impl Gateway {
         // decision as recorded before its cut-off when `at` plus the latency is before it.
         self.traffic.record(&event);
         self.metrics.answered(at.slot, event.status, event.code.as_deref(), event.latency_us);
-        // A strict charge still being committed for a client that left: the settling task
-        // writes the record once the charge is in (or none, when nothing was charged).
+        // A strict charge committed by its own task: that task writes the record once the
+        // charge is in (or none, when nothing was charged), whether or not the client waited.
         let log = self.requests.as_ref().filter(|_| !at.settling);
         if let Some(log) = log {
             let record = RequestRecord {
@@ -939,7 +939,9 @@ impl Gateway {
         };
         ids.settling = true;
         let committed = settling.await.unwrap_or(Err(tollgate_core::live::settlement::SettleError::Stopped));
-        ids.settling = false;
+        // Committed: the task has written the record (one write per request, not a second
+        // one from the report). Not committed: the report writes the refusal's.
+        ids.settling = committed.is_ok();
         match committed {
             Ok(held) => Ok(Served::Answered(client_response(response), held)),
             Err(e) => {
@@ -975,7 +977,7 @@ struct Ids {
     tenant_id: Option<i64>,
     route_id: Option<i64>,
     committed: Option<Committed>,
-    /// A strict charge is being committed by its own task, which writes the record.
+    /// A strict charge is (being) committed by its own task, which writes the record.
     settling: bool,
     /// The route's metrics slot ([`tollgate_core::domain::metrics::UNMATCHED`] without a route).
     slot: RouteSlot,
