@@ -1,7 +1,7 @@
 //! `https://` upstreams against a real TLS server, Debian's nginx, serving a chain from a
 //! certificate authority this test makes: a valid chain is served (and its connections
-//! kept), a wrong CA or a name the certificate does not hold is refused with 502 and
-//! nothing charged.
+//! kept, bodies sent through the session whole), a wrong CA or a name the certificate does
+//! not hold is refused with 502 and nothing charged.
 
 use tollgate_core::store::routes::{RouteCreate, RouteList, RouteUpdate};
 
@@ -42,6 +42,27 @@ async fn a_private_ca_chain_is_served_and_its_connections_are_kept() {
     assert_eq!(w.balance().await, 98, "charged the route's cost");
     let (_, second) = call(&w, "/secure/y").await;
     assert_eq!(connection_of(&second), connection_of(&first), "the TLS connection is kept and reused");
+
+    // A body over TLS, its length known and not: sent whole through the session, answered.
+    for chunked in [false, true] {
+        let payload = vec![b'x'; 1 << 20];
+        let body = if chunked {
+            let frames = payload
+                .chunks(64 << 10)
+                .map(|c| Ok::<_, std::io::Error>(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(c))))
+                .collect::<Vec<_>>();
+            reqwest::Body::wrap(http_body_util::StreamBody::new(futures_util::stream::iter(frames)))
+        } else {
+            reqwest::Body::from(payload)
+        };
+        let r =
+            w.client.post(format!("{}/secure/upload", w.url)).bearer_auth(&w.secret).body(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 200, "chunked {chunked}: {text}");
+        assert!(text.starts_with("tls /api/secure/upload"), "chunked {chunked}: {text}");
+    }
+    assert_eq!(w.balance().await, 100 - 4 * 2, "each call charged once");
 }
 
 #[tokio::test]
