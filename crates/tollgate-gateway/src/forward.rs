@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use tollgate_core::store::keys::PresentedKey;
 
-use crate::upstream::{Outgoing, PooledBody, header_safe};
+use crate::upstream::{Outgoing, PooledBody, header_safe, hop_by_hop, list_elements};
 use crate::{Body, names};
 
 /// The header carrying the key when it is not in `Authorization`.
@@ -27,39 +27,26 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// `Bearer` or `Payment` scheme, payment headers. Other `Authorization` schemes (Basic) are
 /// for the upstream and go.
 fn passes(name: &HeaderName, value: &HeaderValue, named: &[&[u8]]) -> bool {
-    let dropped = matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-            | "host"
-            | "x-request-id"
-            | "x-tollgate-tenant"
-            | "x-tollgate-plan"
-            | "x-forwarded-for"
-            | API_KEY_HEADER
-            | "payment-signature"
-            | "payment-authorization"
-    );
+    let dropped = hop_by_hop(name.as_str().as_bytes())
+        || matches!(
+            name.as_str(),
+            "content-length"
+                | "host"
+                | "x-request-id"
+                | "x-tollgate-tenant"
+                | "x-tollgate-plan"
+                | "x-forwarded-for"
+                | API_KEY_HEADER
+                | "payment-signature"
+                | "payment-authorization"
+        );
     let credential = name == header::AUTHORIZATION && (is_bearer(value.as_bytes()) || is_payment(value.as_bytes()));
     !dropped && !credential && !named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str().as_bytes()))
 }
 
 /// The header names a request's `Connection` header lists (hop-by-hop, RFC 9110 §7.6.1).
 fn connection_named(headers: &HeaderMap) -> Vec<&[u8]> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|n| !n.is_empty())
-        .collect()
+    headers.get_all(header::CONNECTION).iter().flat_map(|v| list_elements(v.as_bytes())).collect()
 }
 
 /// The longest value taken for a key; anything longer is [`PresentedKey::Malformed`].

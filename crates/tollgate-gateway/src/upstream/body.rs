@@ -129,17 +129,16 @@ impl PooledBody {
                 self.state = State::ChunkSize;
                 Poll::Ready(None)
             }
-            State::ChunkSize | State::Trailers if line_end.is_some_and(|end| end > MAX_LINE) => {
+            // A line (whole or still coming) longer than any this takes.
+            State::ChunkSize | State::Trailers if line_end.unwrap_or(conn.buf.len()) > MAX_LINE => {
                 Poll::Ready(Some(Err(broken("a chunk line of the upstream's answer is too long"))))
             }
             State::ChunkSize | State::Trailers if line_end.is_some() => {
                 let end = line_end.unwrap_or_default();
                 let line = &conn.buf[..end];
                 if self.state == State::ChunkSize {
-                    let size = chunk_size(line).ok_or_else(|| broken("invalid chunk size in the upstream's answer"));
-                    let size = match size {
-                        Ok(size) => size,
-                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    let Some(size) = chunk_size(line) else {
+                        return Poll::Ready(Some(Err(broken("invalid chunk size in the upstream's answer"))));
                     };
                     self.state = if size == 0 { State::Trailers } else { State::ChunkData(size) };
                 } else if line.is_empty() {
@@ -147,9 +146,6 @@ impl PooledBody {
                 }
                 conn.buf.advance(end + 2);
                 Poll::Ready(None)
-            }
-            State::ChunkSize | State::Trailers if conn.buf.len() > MAX_LINE => {
-                Poll::Ready(Some(Err(broken("a chunk line of the upstream's answer is too long"))))
             }
             // More is needed.
             _ => match ready!(Self::poll_read_more(conn, cx)) {

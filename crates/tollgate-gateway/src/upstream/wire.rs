@@ -136,8 +136,15 @@ pub enum Malformed {
     Upgrade,
 }
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-fn hop_by_hop(name: &[u8]) -> bool {
+/// The elements of a comma-separated header value (`Connection`, `Transfer-Encoding`),
+/// trimmed, empty ones skipped (RFC 9110 §5.6.1).
+pub fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|e| !e.is_empty())
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never passed
+/// on, in either direction.
+pub fn hop_by_hop(name: &[u8]) -> bool {
     const NAMES: [&[u8]; 8] = [
         b"connection",
         b"keep-alive",
@@ -182,7 +189,7 @@ pub fn answer_head(buf: &[u8], to_head: bool) -> Result<Parsed, Malformed> {
     let (mut chunked, mut coded, mut length): (bool, bool, Option<u64>) = (false, false, None);
     for h in answer.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
-            for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+            for token in list_elements(h.value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     reusable = false;
                 }
@@ -191,7 +198,7 @@ pub fn answer_head(buf: &[u8], to_head: bool) -> Result<Parsed, Malformed> {
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             // The codings of every line in order: chunked must be the final one, and only
             // once; without it the body runs until the connection closes (RFC 9112 §6.3).
-            for coding in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty()) {
+            for coding in list_elements(h.value) {
                 if chunked {
                     return Err(Malformed::Syntax("a coding after chunked"));
                 }
