@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use tollgate_core::store::keys::PresentedKey;
 
+use crate::request_body::RequestBody;
 use crate::upstream::{Outgoing, PooledBody, header_safe, hop_by_hop, list_elements};
 use crate::{Body, names};
 
@@ -180,9 +181,12 @@ pub struct Inbound {
     rest: Option<Incoming>,
 }
 
-impl From<Incoming> for Inbound {
-    fn from(body: Incoming) -> Self {
-        Self { prefix: None, rest: Some(body) }
+impl From<RequestBody> for Inbound {
+    fn from(body: RequestBody) -> Self {
+        match body {
+            RequestBody::Empty => Self { prefix: None, rest: None },
+            RequestBody::Arriving(body) => Self { prefix: None, rest: Some(body) },
+        }
     }
 }
 
@@ -195,7 +199,8 @@ impl Inbound {
 
     /// Reads `body` ahead up to `limit` bytes (a little more: whole frames). Fails when the
     /// client's body breaks.
-    pub async fn read_ahead(mut body: Incoming, limit: usize) -> Result<Self, hyper::Error> {
+    pub async fn read_ahead(body: RequestBody, limit: usize) -> Result<Self, hyper::Error> {
+        let RequestBody::Arriving(mut body) = body else { return Ok(Self { prefix: None, rest: None }) };
         let mut kept = bytes::BytesMut::new();
         while kept.len() <= limit {
             match body.frame().await {

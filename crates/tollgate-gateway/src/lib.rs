@@ -12,6 +12,7 @@
 pub mod cert_files;
 pub mod cores;
 mod forward;
+pub mod http1;
 pub mod keyless;
 pub mod listener;
 mod messages;
@@ -21,6 +22,7 @@ pub mod outbound;
 pub mod payments;
 pub mod pinned;
 mod problem;
+pub mod request_body;
 mod request_id;
 pub mod tls;
 pub mod upstream;
@@ -38,7 +40,6 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
@@ -68,6 +69,7 @@ use crate::metered::{Charging, MeteredBody, Pending, Report};
 use crate::metrics::GatewayMetrics;
 use crate::payments::Payments;
 use crate::problem::{AccountHidden, Audience, Problem};
+use crate::request_body::RequestBody;
 use crate::upstream::{PooledBody, Target, Upstreams};
 use crate::webhooks::Webhooks;
 
@@ -312,7 +314,12 @@ impl Gateway {
     /// or invalid `Host` (RFC 9112 §3.2) and an ambiguous path with 400, puts the
     /// normalised path in the request so it is what is routed and forwarded, and answers
     /// 429 to an address past its limit of requests without a usable key.
-    async fn answer(self: Arc<Self>, mut request: Request<Incoming>, peer: IpAddr, client_ip: &str) -> Response<Body> {
+    async fn answer(
+        self: Arc<Self>,
+        mut request: Request<RequestBody>,
+        peer: IpAddr,
+        client_ip: &str,
+    ) -> Response<Body> {
         if let Some(hooks) = self.webhooks.as_deref().filter(|_| webhooks::is_webhook(&request)) {
             return webhooks::take(hooks, request).await;
         }
@@ -360,7 +367,7 @@ impl Gateway {
     }
 
     /// Answers a request refused before routing, and reports it like any other decision.
-    fn refuse(&self, request: &Request<Incoming>, reason: Reason, facts: DenialFacts) -> Response<Body> {
+    fn refuse(&self, request: &Request<RequestBody>, reason: Reason, facts: DenialFacts) -> Response<Body> {
         let id = request_id::next();
         let request_id = id.to_string();
         let path = request.uri().path().to_string();
@@ -405,7 +412,7 @@ impl Gateway {
         response
     }
 
-    async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: IpAddr, client_ip: &str) -> Response<Body> {
+    async fn handle(self: Arc<Self>, request: Request<RequestBody>, peer: IpAddr, client_ip: &str) -> Response<Body> {
         let now = Utc::now();
         let id = request_id::next();
         let request_id = id.to_string();
@@ -713,7 +720,7 @@ impl Gateway {
         &self,
         route: &tollgate_core::store::routes::Route,
         presented: tollgate_core::store::keys::PresentedKey<'_>,
-        body: Incoming,
+        body: RequestBody,
         settings: &Settings,
     ) -> Result<Priced, Reason> {
         let ceiling = route.max_cost.unwrap_or(route.cost);
@@ -1199,7 +1206,7 @@ fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
 
 /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, and no request has two;
 /// its value is an authority (or empty).
-fn screen_host(request: &Request<Incoming>) -> Result<(), Reason> {
+fn screen_host(request: &Request<RequestBody>) -> Result<(), Reason> {
     let mut hosts = request.headers().get_all(header::HOST).iter();
     match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => Err(Reason::InvalidHost),

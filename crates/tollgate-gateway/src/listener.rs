@@ -20,6 +20,10 @@
 //!   connection only (reset or aborted before accept) are skipped at once.
 //! - **Graceful shutdown.** When `shutdown` resolves, the loop stops accepting, idle
 //!   connections close, and requests in flight get [`Limits::shutdown_grace`] to finish.
+//! - **Plain HTTP/1.1 without hyper.** A listener whose service takes a [`ServedBody`]
+//!   that can be empty (the gateway's) serves plain connections through [`crate::http1`]
+//!   until a request comes that is not plain (a body, an upgrade, HTTP/1.0, a malformed
+//!   head), then hands the connection to hyper. The promises above hold on both paths.
 //! - **TLS.** With a server configuration, each connection's TLS handshake runs in its own
 //!   task within the header-read timeout, then HTTP/2 or HTTP/1.1 as ALPN chose. An HTTP/2
 //!   connection has no header-read clock of its own; hyper pings it every 20 s and closes
@@ -39,6 +43,9 @@ use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+
+use crate::http1;
+use crate::request_body::RequestBody;
 
 /// Descriptors kept out of the connection budget: the database, log files, the
 /// listeners, the runtime's own.
@@ -145,26 +152,58 @@ struct Episode {
 const FIRST_DELAY: Duration = Duration::from_millis(5);
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
+/// A request body type a listener's services take: hyper's, or one that can also be empty
+/// (then plain requests are served by [`crate::http1`]).
+pub trait ServedBody: From<Incoming> + Send + 'static {
+    /// Makes an empty body, for a type that has one.
+    const EMPTY: Option<fn() -> Self>;
+}
+
+impl ServedBody for Incoming {
+    const EMPTY: Option<fn() -> Self> = None;
+}
+
+impl ServedBody for RequestBody {
+    const EMPTY: Option<fn() -> Self> = Some(|| RequestBody::Empty);
+}
+
+/// hyper's view of `service`: its requests' bodies made `RB`.
+fn for_hyper<S, RB, B>(
+    service: S,
+) -> impl Service<Request<Incoming>, Response = Response<B>, Error = S::Error, Future = S::Future> + Clone
+where
+    S: Service<Request<RB>, Response = Response<B>> + Clone,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    RB: ServedBody,
+    B: HttpBody,
+{
+    hyper::service::service_fn(move |request: Request<Incoming>| service.call(request.map(RB::from)))
+}
+
 /// Serves HTTP/1 on `listener` until `shutdown` resolves (or, with `tls`, HTTPS with
 /// HTTP/2 and HTTP/1.1): one service per connection from `make_service(peer)`, within
 /// `limits`. `name` labels the log lines.
-pub async fn serve<F, S, B>(
+pub async fn serve<RB, F, S, B, D>(
     name: &'static str,
     listener: TcpListener,
     limits: Limits,
     tls: Option<Arc<ServerConfig>>,
     make_service: F,
-    shutdown: impl Future<Output = ()>,
+    shutdown: D,
 ) where
+    D: Future<Output = ()>,
     F: Fn(SocketAddr) -> S,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<RB>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    RB: ServedBody,
     S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     B: HttpBody + Send + 'static,
     B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Tells the connections served without hyper to end (hyper's are told by `graceful`).
+    let (stop, _) = tokio::sync::watch::channel(false);
     // Every connection's task, so the ones still running when the grace ends are ended
     // here (their requests' reservations go back) rather than left to finish after the
     // ledger writer has stopped.
@@ -222,16 +261,31 @@ pub async fn serve<F, S, B>(
         };
         let _ = stream.set_nodelay(true);
         match &tls {
-            None => {
-                let connection = builder.serve_connection(TokioIo::new(stream), make_service(peer));
-                let connection = graceful.watch(connection);
-                connections.spawn(async move {
-                    let _ = connection.await;
-                    drop(slot);
-                });
-            }
+            None => match RB::EMPTY {
+                Some(empty) => {
+                    let (service, h1, watcher) = (make_service(peer), builder.clone(), graceful.watcher());
+                    let (mut stop, timeout) = (stop.subscribe(), limits.header_read_timeout);
+                    connections.spawn(async move {
+                        let _slot = slot;
+                        if let http1::Ended::HandOver(io) =
+                            http1::serve(stream, &service, empty, timeout, &mut stop).await
+                        {
+                            let _ = watcher.watch(h1.serve_connection(TokioIo::new(io), for_hyper(service))).await;
+                        }
+                    });
+                }
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), for_hyper(make_service(peer)));
+                    let connection = graceful.watch(connection);
+                    connections.spawn(async move {
+                        let _ = connection.await;
+                        drop(slot);
+                    });
+                }
+            },
             Some(acceptor) => {
-                let (acceptor, service, watcher) = (acceptor.clone(), make_service(peer), graceful.watcher());
+                let (acceptor, service, watcher) =
+                    (acceptor.clone(), for_hyper(make_service(peer)), graceful.watcher());
                 let (h1, h2) = (builder.clone(), h2.clone());
                 let timeout = limits.header_read_timeout;
                 connections.spawn(async move {
@@ -256,6 +310,7 @@ pub async fn serve<F, S, B>(
         while connections.try_join_next().is_some() {} // forget the finished ones
     }
     drop(listener);
+    let _ = stop.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {}

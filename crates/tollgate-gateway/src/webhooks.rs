@@ -9,9 +9,9 @@ use std::pin::Pin;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 
 use crate::Body;
+use crate::request_body::RequestBody;
 
 /// Stripe's endpoint URL is the gateway's address with this path.
 pub const STRIPE_PATH: &str = "/_tollgate/stripe";
@@ -42,12 +42,12 @@ pub trait Webhooks: Send + Sync + 'static {
 }
 
 /// Whether `request` is a webhook delivery rather than API traffic.
-pub fn is_webhook(request: &Request<Incoming>) -> bool {
+pub fn is_webhook(request: &Request<RequestBody>) -> bool {
     request.method() == http::Method::POST && request.uri().path() == STRIPE_PATH
 }
 
 /// Reads the delivery (at most [`MAX_BODY`] bytes) and hands it to `hooks`.
-pub async fn take(hooks: &dyn Webhooks, request: Request<Incoming>) -> Response<Body> {
+pub async fn take(hooks: &dyn Webhooks, request: Request<RequestBody>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let answer = if !hooks.stripe_enabled() {
         WebhookAnswer { status: 404, json: r#"{"code":"ENDPOINT_OFF","detail":"the Stripe endpoint is off"}"#.into() }

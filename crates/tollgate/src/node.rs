@@ -350,7 +350,7 @@ impl Node {
             crate::webhook_sender::spawn(console.clone(), console.hub().clone(), live.clone(), stopped.clone());
         let metrics_task = metrics_listener.map(|(listener, _)| {
             let app = crate::metrics::router(metrics);
-            tokio::spawn(listener::serve(
+            tokio::spawn(listener::serve::<hyper::body::Incoming, _, _, _, _>(
                 "metrics",
                 listener,
                 options.limits.apply(Limits::admin()),
@@ -360,7 +360,7 @@ impl Node {
             ))
         });
         let app = admin::router(admin_state.clone());
-        let admin_task = tokio::spawn(listener::serve(
+        let admin_task = tokio::spawn(listener::serve::<hyper::body::Incoming, _, _, _, _>(
             "admin API",
             admin_listener,
             options.limits.apply(Limits::admin()),

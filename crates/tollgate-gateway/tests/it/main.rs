@@ -7,6 +7,7 @@ mod cores;
 mod explain;
 mod harness;
 mod hostile;
+mod http1;
 mod ip_rules;
 mod lifecycle;
 mod meaning;
