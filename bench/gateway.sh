@@ -30,6 +30,7 @@
 #   REPS=1 DURATION=2 FLOOD=5 bench/gateway.sh        # a smoke run, a few minutes
 #   MODES=pinned CONNS=50 bench/gateway.sh            # one configuration
 #   PROFILE=tg402 bench/gateway.sh                    # a perf profile of that target's runs
+#   PROFILE=nginx PERF_STAT=raw_syscalls:sys_enter bench/gateway.sh   # counts of events instead
 #   TARGETS="nginx lua tg" FLOOD=0 bench/gateway.sh   # some targets only, no floods
 #   UPSTREAM_SCHED=batch MODES=pinned bench/gateway.sh
 #              # a diagnosis, not the targets' figures: the upstream runs SCHED_BATCH, so a
@@ -201,6 +202,9 @@ seed "$bin" "$data"
 echo "  seeded in $(( ($(date +%s%N) - seed_start) / 1000000 )) ms"
 # The baseline build seeds its own copy: its migrations may be older than this build's.
 [ -n "${BASELINE_BIN:-}" ] && seed "$BASELINE_BIN" "$work/data-base"
+# Settings of the baseline's alone, for an A/B of a setting on one build (BASELINE_SETTINGS=
+# "--usage-flush-ms 60000" with BASELINE_BIN the same binary).
+[ -n "${BASELINE_SETTINGS:-}" ] && "$BASELINE_BIN" --data-dir "$work/data-base" settings set $BASELINE_SETTINGS >/dev/null
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
@@ -313,7 +317,12 @@ run() {
   s0=$(cpu_ticks "${server[@]}"); u0=$(cpu_ticks "$upstream_pid")
   local sw0 usw0; sw0=$(switches "${server[@]}"); usw0=$(switches "$upstream_pid")
   if [ "${PROFILE:-}" = "$target" ]; then
-    perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "${server[0]}" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
+    local pids; pids=$(with_workers "${server[@]}" | xargs | tr " " ,)
+    if [ -n "${PERF_STAT:-}" ]; then # counts of these events instead of a profile
+      perf stat -x, -e "$PERF_STAT" -p "$pids" -o "${PERF_DATA:-perf.stat}" -- sleep "$DURATION" 2>/dev/null &
+    else
+      perf record -q -e cpu-clock -F 4000 ${PERF_FLAGS:-} -p "$pids" -o "${PERF_DATA:-perf.data}" -- sleep "$DURATION" 2>/dev/null &
+    fi
   fi
   local statuses=(); [ "$expect" = 402 ] && statuses=(env BENCH_STATUSES=1)
   # The machine's busy ticks and wrk's own CPU (builtins only, no process in between): what

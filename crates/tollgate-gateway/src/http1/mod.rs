@@ -67,10 +67,12 @@ where
 {
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut out = Vec::with_capacity(READ_SIZE);
-    let timer = tokio::time::sleep(header_read_timeout);
+    // One timer for the connection, moved only when it fires early: a request waits from
+    // `waiting` and is due `header_read_timeout` later (no timer entry moved per request).
+    let mut waiting = Instant::now();
+    let timer = tokio::time::sleep_until(waiting + header_read_timeout);
     let mut timer = pin!(timer);
     loop {
-        timer.as_mut().reset(Instant::now() + header_read_timeout);
         let (request, close) = loop {
             if !buf.is_empty() {
                 match head::parse(&mut buf, empty) {
@@ -84,7 +86,13 @@ where
                 more = read_more(&mut stream, &mut buf) => if !more {
                     return Ended::Closed;
                 },
-                () = &mut timer => return Ended::Closed,
+                () = &mut timer => {
+                    let due = waiting + header_read_timeout;
+                    if Instant::now() >= due {
+                        return Ended::Closed;
+                    }
+                    timer.as_mut().reset(due); // it was set for an earlier wait
+                }
                 _ = stop.changed() => return Ended::Closed,
             }
         };
@@ -113,5 +121,6 @@ where
         if out.capacity() > 4 * READ_SIZE {
             out = Vec::with_capacity(READ_SIZE); // a large answer's buffer is not kept while idle
         }
+        waiting = Instant::now();
     }
 }

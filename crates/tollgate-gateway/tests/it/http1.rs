@@ -188,3 +188,23 @@ async fn on_shutdown_idle_connections_close_and_a_busy_one_closes_after_its_answ
     tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve returns once both are closed").unwrap();
     assert!(asked.elapsed() < Duration::from_secs(10), "well within the grace");
 }
+
+#[tokio::test]
+async fn the_idle_timeout_counts_from_the_last_answer_not_from_the_connection() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let limits = Limits { header_read_timeout: TIMEOUT, shutdown_grace: Duration::from_secs(1), ..Limits::gateway() };
+    let w = crate::harness::world_with(100, 1, limits).await;
+    let mut stream = TcpStream::connect(w.addr()).await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // Four timeouts' worth of requests, each well within the timeout of the one before.
+    while started.elapsed() < TIMEOUT * 4 {
+        stream.write_all(get(&w, "/v1/steady", "").as_bytes()).await.unwrap();
+        assert_eq!(status_of(&answer(&mut stream, &mut buf, false).await.0), 200, "still served");
+        tokio::time::sleep(TIMEOUT / 3).await;
+    }
+    let answered = Instant::now();
+    assert!(until_closed(&mut stream, Duration::from_secs(5)).await.is_some(), "then idle, and closed");
+    let idle = answered.elapsed();
+    assert!(idle >= TIMEOUT - TIMEOUT / 3 - Duration::from_millis(50), "not before its own timeout: {idle:?}");
+}
