@@ -9,11 +9,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BytesMut};
-use http::Response;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{Response, StatusCode};
 use hyper::body::Body;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::upstream::{agreed_length, itoa, list_elements};
 
 /// Written out once this much is buffered, ready or not.
 const WRITE_AT: usize = 64 << 10;
@@ -47,19 +49,27 @@ where
 {
     let (parts, body) = response.into_parts();
     let status = parts.status;
-    let given = parts.headers.get(CONTENT_LENGTH);
+    // The length the answer states (over one line or several, as the upstream's reader
+    // takes them); written back as one line.
+    let mut given = None;
+    for value in parts.headers.get_all(CONTENT_LENGTH) {
+        match agreed_length(given, value.as_bytes()) {
+            Some(length) => given = Some(length),
+            None => return false, // a length that is not one: nothing can be framed by it
+        }
+    }
     let exact = body.size_hint().exact();
     let framing = if head || status.is_informational() || matches!(status.as_u16(), 204 | 304) {
         Framing::Bodiless
-    } else if let Some(given) = given {
-        match given.to_str().ok().and_then(|v| v.trim().parse().ok()) {
-            Some(length) => Framing::Length(length),
-            None => return false, // a length of our own making that is not one: nothing sent
-        }
     } else {
-        exact.map_or(Framing::Chunked, Framing::Length)
+        given.or(exact).map_or(Framing::Chunked, Framing::Length)
     };
-    close |= parts.headers.get(CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    // `Connection` is the listener's to say: closing is announced, whatever else was there.
+    close |= parts
+        .headers
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| list_elements(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")));
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -67,32 +77,37 @@ where
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
-        if name == TRANSFER_ENCODING {
-            continue; // the framing is ours to say
+        if name == TRANSFER_ENCODING || name == CONTENT_LENGTH || name == CONNECTION {
+            continue; // the framing and the connection are ours to say, below
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    match framing {
-        Framing::Length(length) if given.is_none() => {
-            let _ = write!(out, "content-length: {length}\r\n");
+    let length = match framing {
+        Framing::Length(length) => Some(length),
+        // A HEAD's answer says the length its GET would have, a 304 what it was given; a
+        // 1xx or 204 says none (RFC 9110 §8.6).
+        Framing::Bodiless if head => given.or(exact.filter(|n| *n > 0)),
+        Framing::Bodiless if status == StatusCode::NOT_MODIFIED => given,
+        Framing::Bodiless => None,
+        Framing::Chunked => {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            None
         }
-        Framing::Bodiless if head && given.is_none() => {
-            if let Some(length) = exact.filter(|n| *n > 0) {
-                let _ = write!(out, "content-length: {length}\r\n");
-            }
-        }
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        _ => {}
+    };
+    if let Some(length) = length {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa(length, &mut [0; 20]));
+        out.extend_from_slice(b"\r\n");
     }
     if !parts.headers.contains_key(DATE) {
         out.extend_from_slice(b"date: ");
         date(out);
         out.extend_from_slice(b"\r\n");
     }
-    if close && !parts.headers.contains_key(CONNECTION) {
+    if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -134,7 +149,9 @@ async fn send_body<B: Body>(
                     tokio::select! {
                         biased;
                         frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)) => break frame,
-                        more = super::read_more(stream, ahead), if ahead.len() < super::MAX_AHEAD => {
+                        // Only while nothing pipelined waits, as hyper: a client that sent its
+                        // requests and closed its side still gets the answers before them.
+                        more = super::read_more(stream, ahead), if ahead.is_empty() => {
                             if !more {
                                 return false; // the client left: the body is dropped unread
                             }
@@ -145,7 +162,11 @@ async fn send_body<B: Body>(
         };
         let mut data = match frame {
             None => break,
-            Some(Err(_)) => return false,
+            // What came before the failure still goes out; the connection then ends.
+            Some(Err(_)) => {
+                let _ = stream.write_all(out).await;
+                return false;
+            }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(_) => continue, // trailers: not sent over HTTP/1.1

@@ -9,8 +9,9 @@
 //! The listener's promises hold as with hyper: each head must be complete within the
 //! header-read timeout, which is so also the keep-alive idle timeout; a client that closes
 //! its connection while its request is served has that request dropped (its credits go
-//! back); on shutdown an idle connection closes at once and a busy one after its answer,
-//! which says `Connection: close`.
+//! back, unless pipelined requests wait behind it: then, as with hyper, the client's end is
+//! noticed only once they are served); on shutdown an idle connection closes at once and a
+//! busy or brand-new one after its (first) answer, which says `Connection: close`.
 
 mod answer;
 mod head;
@@ -33,10 +34,10 @@ pub use self::rewind::Rewind;
 
 /// Read at a time.
 const READ_SIZE: usize = 8 << 10;
-/// A head not complete within this many bytes goes to hyper (which refuses it with 431).
+/// A head not complete within this many bytes goes to hyper, which reads on (to about
+/// 400 KB, then 431) with a header-read clock of its own: such a head may take up to twice
+/// the timeout.
 const MAX_HEAD: usize = 64 << 10;
-/// Bytes of pipelined requests read ahead while one is served, at most.
-const MAX_AHEAD: usize = 64 << 10;
 
 /// Reads what `stream` has into `buf`; false when the client closed it or it failed.
 async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> bool {
@@ -70,6 +71,9 @@ where
     // One timer for the connection, moved only when it fires early: a request waits from
     // `waiting` and is due `header_read_timeout` later (no timer entry moved per request).
     let mut waiting = Instant::now();
+    // Shutdown closes an idle connection only once it has had an answer: a new one's first
+    // request, arriving just after, is still served (with `Connection: close`), as hyper does.
+    let mut served = false;
     let timer = tokio::time::sleep_until(waiting + header_read_timeout);
     let mut timer = pin!(timer);
     loop {
@@ -93,13 +97,15 @@ where
                     }
                     timer.as_mut().reset(due); // it was set for an earlier wait
                 }
-                _ = stop.changed() => return Ended::Closed,
+                _ = stop.changed(), if served && buf.is_empty() => return Ended::Closed,
             }
         };
         let head = request.method() == Method::HEAD;
         let mut call = pin!(service.call(request));
         let answered = loop {
-            if buf.len() >= MAX_AHEAD {
+            // Only while nothing pipelined waits, as hyper: a client that sent its requests
+            // and closed its side still gets the answers before them.
+            if !buf.is_empty() {
                 break call.as_mut().await;
             }
             tokio::select! {
@@ -118,9 +124,14 @@ where
             let _ = stream.shutdown().await;
             return Ended::Closed;
         }
+        // Large buffers (a large answer, a burst of pipelined requests) are not kept idle.
         if out.capacity() > 4 * READ_SIZE {
-            out = Vec::with_capacity(READ_SIZE); // a large answer's buffer is not kept while idle
+            out = Vec::with_capacity(READ_SIZE);
         }
+        if buf.is_empty() && buf.capacity() > 4 * READ_SIZE {
+            buf = BytesMut::with_capacity(READ_SIZE);
+        }
+        served = true;
         waiting = Instant::now();
     }
 }

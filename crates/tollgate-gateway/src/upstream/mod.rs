@@ -33,7 +33,7 @@ use tokio::net::TcpStream;
 
 pub use self::body::PooledBody;
 use self::wire::{AnswerHead, Parsed, Sending};
-pub(crate) use self::wire::{hop_by_hop, list_elements};
+pub(crate) use self::wire::{agreed_length, hop_by_hop, itoa, list_elements};
 use crate::forward::ClientBody;
 use crate::tls::{self, Trust, TrustStores, UpstreamStream};
 

@@ -78,7 +78,7 @@ pub fn end_head(out: &mut Vec<u8>, sending: Sending) {
 }
 
 /// `n` in decimal, written at the end of `buf`.
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -206,11 +206,7 @@ pub fn answer_head(buf: &[u8], to_head: bool) -> Result<Parsed, Malformed> {
                 chunked = coding.eq_ignore_ascii_case(b"chunked");
             }
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            let n = parse_length(h.value).ok_or(Malformed::Length)?;
-            if length.is_some_and(|earlier| earlier != n) {
-                return Err(Malformed::Length);
-            }
-            length = Some(n);
+            length = Some(agreed_length(length, h.value).ok_or(Malformed::Length)?);
         }
     }
     let bodiless = to_head || code == 204 || code == 304;
@@ -235,20 +231,25 @@ pub fn answer_head(buf: &[u8], to_head: bool) -> Result<Parsed, Malformed> {
         if hop_by_hop(name) || close_named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             continue;
         }
-        // A coded body goes on re-framed: its length header would no longer be true.
-        if coded && name.eq_ignore_ascii_case(b"content-length") {
+        // The length goes on as one line, below; a coded body goes on re-framed, without it.
+        if name.eq_ignore_ascii_case(b"content-length") {
             continue;
         }
         let name = HeaderName::from_bytes(name).map_err(|_| Malformed::Syntax("invalid header name"))?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Malformed::Syntax("invalid header value"))?;
         headers.append(name, value);
     }
+    if let (Some(length), false) = (length, coded) {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     Ok(Parsed::Final(len, AnswerHead { status, headers, framing, reusable }))
 }
 
-/// A `Content-Length` value: digits only (RFC 9110 §8.6), or several equal ones listed.
-fn parse_length(value: &[u8]) -> Option<u64> {
-    let mut found = None;
+/// The length a `Content-Length` line gives, taken with what earlier lines gave
+/// (`earlier`): digits only (RFC 9110 §8.6), or several equal ones, listed or on several
+/// lines; `None` when they disagree or one is not a length.
+pub fn agreed_length(earlier: Option<u64>, value: &[u8]) -> Option<u64> {
+    let mut found = earlier;
     for part in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
         if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
             return None;
@@ -337,8 +338,10 @@ mod tests {
         assert!(!h.reusable, "HTTP/1.0 closes");
         let h = head(b"HTTP/1.1 204 No Content\r\n\r\n");
         assert_eq!((h.framing, h.reusable), (Framing::Length(0), true));
-        let h = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n");
+        let h = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n");
         assert_eq!(h.framing, Framing::Length(5), "a repeated equal length is one length");
+        let lengths: Vec<_> = h.headers.get_all("content-length").iter().collect();
+        assert_eq!(lengths, ["5"], "and goes on as one");
         match answer_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true) {
             Ok(Parsed::Final(_, h)) => assert_eq!(h.framing, Framing::Length(0), "a HEAD has no body"),
             other => panic!("{other:?}"),

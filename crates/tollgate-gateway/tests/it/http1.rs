@@ -1,7 +1,8 @@
 //! The listener's own HTTP/1.1 path over a real socket: pipelined requests answered in
-//! order, the connection handed to hyper (bytes read included) at the first request that
-//! is not plain, `HEAD`, HTTP/1.0 and malformed heads, and a shutdown that closes idle
-//! connections at once and busy ones after their answer.
+//! order (also when the client closed its side after sending them), the connection handed
+//! to hyper (bytes read included) at the first request that is not plain, `HEAD`, HTTP/1.0
+//! and malformed heads, and a shutdown that closes idle connections at once and busy and
+//! brand-new ones after their answer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -172,6 +173,8 @@ async fn on_shutdown_idle_connections_close_and_a_busy_one_closes_after_its_answ
     assert_eq!(status_of(&answer(&mut idle, &mut buf, false).await.0), 200);
     let mut busy = TcpStream::connect(addr).await.unwrap();
     busy.write_all(get(&w, "/v1/slow", "").as_bytes()).await.unwrap();
+    // Accepted, its first request not sent yet when the shutdown comes.
+    let mut fresh = TcpStream::connect(addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await; // the slow one is at the upstream
     let asked = Instant::now();
     stop.send(()).unwrap();
@@ -180,6 +183,13 @@ async fn on_shutdown_idle_connections_close_and_a_busy_one_closes_after_its_answ
         Some(&b""[..]),
         "the idle connection is closed at once, with nothing sent"
     );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fresh.write_all(get(&w, "/v1/late", "").as_bytes()).await.unwrap();
+    let (head, body) = answer(&mut fresh, &mut Vec::new(), false).await;
+    assert_eq!(status_of(&head), 200, "a new connection's first request is still served: {head}");
+    assert_eq!(path_of(&body), "/v1/late");
+    assert!(head.to_ascii_lowercase().contains("\r\nconnection: close"), "and told the connection ends: {head}");
+    assert!(until_closed(&mut fresh, Duration::from_secs(2)).await.is_some(), "then closed");
     let (head, body) = answer(&mut busy, &mut Vec::new(), false).await;
     assert_eq!(status_of(&head), 200, "the busy one is answered");
     assert_eq!(body, b"late");
@@ -207,4 +217,16 @@ async fn the_idle_timeout_counts_from_the_last_answer_not_from_the_connection() 
     assert!(until_closed(&mut stream, Duration::from_secs(5)).await.is_some(), "then idle, and closed");
     let idle = answered.elapsed();
     assert!(idle >= TIMEOUT - TIMEOUT / 3 - Duration::from_millis(50), "not before its own timeout: {idle:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_requests_and_closes_its_side_gets_the_first_answer() {
+    let w = world(100, 1).await;
+    let mut stream = TcpStream::connect(w.addr()).await.unwrap();
+    stream.write_all([get(&w, "/v1/a", ""), get(&w, "/v1/b", "")].concat().as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap(); // `printf '…' | nc`: nothing more will come
+    let (head, body) = answer(&mut stream, &mut Vec::new(), false).await;
+    assert_eq!(status_of(&head), 200, "{head}");
+    assert_eq!(path_of(&body), "/v1/a", "the request with another behind it is answered, as hyper did");
+    assert!(until_closed(&mut stream, Duration::from_secs(5)).await.is_some(), "and the connection ends");
 }

@@ -59,6 +59,7 @@ async fn serve(mut stream: TcpStream) {
             "/p/until-close" => b"HTTP/1.1 200 OK\r\nX-Framing: none\r\n\r\nhello",
             "/p/say-close" => b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
             "/p/conflict" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+            "/p/lengths" => b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello",
             "/p/early" | "/p/early-open" => b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo long",
             "/p/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
             "/p/half" => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
@@ -155,7 +156,11 @@ async fn answers_framed_every_way_reach_the_client_whole() {
     let (w, accepted) = pooled_world().await;
     assert_eq!(get_text(&w, "/p/continue").await, (200, "hello".into()), "an interim 100 is skipped");
     assert_eq!(get_text(&w, "/p/trailers").await, (200, "hello".into()), "extensions and trailers dropped");
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "both on one connection");
+    let r = w.client.get(format!("{}/p/lengths", w.url)).bearer_auth(&w.secret).send().await.unwrap();
+    let lengths: Vec<_> = r.headers().get_all("content-length").iter().cloned().collect();
+    assert_eq!(lengths, ["5"], "one length stated three times goes on once");
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "hello".into()));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "all on one connection");
     let r = w.client.get(format!("{}/p/until-close", w.url)).bearer_auth(&w.secret).send().await.unwrap();
     assert_eq!(r.headers().get("x-framing").unwrap(), "none");
     assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "hello".into()), "read until the upstream closed");
@@ -165,7 +170,7 @@ async fn answers_framed_every_way_reach_the_client_whole() {
     assert_eq!(get_text(&w, "/p/say-close").await, (200, "hello".into()));
     assert_eq!(get_text(&w, "/p/x").await, (200, "hello".into()));
     assert_eq!(accepted.load(Ordering::SeqCst), 3, "an answer with `Connection: close` ends its connection");
-    assert_eq!(w.balance().await, 1000 - 6, "each charged once");
+    assert_eq!(w.balance().await, 1000 - 7, "each charged once");
 }
 
 #[tokio::test]
