@@ -296,3 +296,21 @@ async fn world_ringed(
     .await;
     w
 }
+
+/// A second gateway over `w`'s state on a port of its own, within `limits`, serving until
+/// the returned sender fires: its address, that sender, and the task that returns once it
+/// has shut down (for tests of the shutdown).
+pub async fn stoppable_gateway(
+    w: &World,
+    limits: Limits,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (traffic, _log) = TrafficLog::spawn(w.console.store().clone());
+    let gateway = Arc::new(Gateway::new(w.live.clone(), w.settlement.clone(), w.hub.clone(), traffic));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}

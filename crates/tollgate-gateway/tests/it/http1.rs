@@ -4,7 +4,6 @@
 //! and malformed heads, and a shutdown that closes idle connections at once and busy and
 //! brand-new ones after their answer.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -12,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tollgate_gateway::listener::Limits;
 
-use crate::harness::{World, status_of, world};
+use crate::harness::{World, status_of, stoppable_gateway, world};
 
 /// One answer read off `stream` (`buf` keeps what came after it): its head, and its body
 /// (none for a `HEAD`), framed by `Content-Length` or chunked.
@@ -152,21 +151,13 @@ async fn head_http_1_0_and_malformed_heads_are_answered_as_hyper_would() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_shutdown_idle_connections_close_and_a_busy_one_closes_after_its_answer() {
     let w = world(100, 1).await;
-    let (traffic, _log) = tollgate_core::store::traffic::TrafficLog::spawn(w.console.store().clone());
-    let gateway =
-        Arc::new(tollgate_gateway::Gateway::new(w.live.clone(), w.settlement.clone(), w.hub.clone(), traffic));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // Long enough that neither the idle timeout nor the grace can be what closes them.
     let limits = Limits {
         header_read_timeout: Duration::from_secs(30),
         shutdown_grace: Duration::from_secs(30),
         ..Limits::gateway()
     };
-    let server = tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = stoppable_gateway(&w, limits).await;
     let mut idle = TcpStream::connect(addr).await.unwrap();
     idle.write_all(get(&w, "/v1/first", "").as_bytes()).await.unwrap();
     let mut buf = Vec::new();

@@ -167,19 +167,11 @@ async fn strict_on_a_full_disk_is_refused_before_the_upstream_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_still_running_when_the_shutdown_grace_ends_gives_its_credits_back() {
-    use std::sync::Arc;
     use tollgate_gateway::listener::Limits;
     let w = world(10, 10).await;
-    let (traffic, _log) = tollgate_core::store::traffic::TrafficLog::spawn(w.console.store().clone());
-    let gateway =
-        Arc::new(tollgate_gateway::Gateway::new(w.live.clone(), w.settlement.clone(), w.hub.clone(), traffic));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/slow", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = Limits { shutdown_grace: Duration::from_millis(300), ..Limits::gateway() };
-    let server = tokio::spawn(tollgate_gateway::serve_with(listener, gateway, limits, async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = crate::harness::stoppable_gateway(&w, limits).await;
+    let url = format!("http://{addr}/v1/slow");
     let request = tokio::spawn({
         let (client, secret) = (w.client.clone(), w.secret.clone());
         async move { client.get(url).bearer_auth(secret).send().await }
