@@ -10,6 +10,8 @@ use bytes::BytesMut;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Uri, Version};
 
+use crate::upstream::list_elements;
+
 /// Header lines taken at most (hyper's limit too: beyond, hyper answers 431).
 const MAX_HEADERS: usize = 100;
 
@@ -63,7 +65,7 @@ pub(super) fn parse<B>(buf: &mut BytesMut, body: impl FnOnce() -> B) -> Head<B> 
         } else if ["transfer-encoding", "expect", "upgrade"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
             return Head::Other;
         } else if name.eq_ignore_ascii_case("connection") {
-            close |= value.split(|b| *b == b',').any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+            close |= list_elements(value).any(|token| token.eq_ignore_ascii_case(b"close"));
         }
         *slot = Span { name: span(name.as_bytes()), value: span(value) };
     }

@@ -135,3 +135,55 @@ where
         waiting = Instant::now();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::request_body::RequestBody;
+
+    /// This path itself, without the listener (whose tests pass on hyper alone too): plain
+    /// requests answered here, the first that is not plain handed over with its bytes.
+    #[tokio::test]
+    async fn plain_requests_are_answered_here_and_the_first_other_is_handed_over_whole() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let post = "POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi";
+        let client = tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let requests = format!("GET /a HTTP/1.1\r\nHost: h\r\n\r\nHEAD /b HTTP/1.1\r\nHost: h\r\n\r\n{post}");
+            stream.write_all(requests.as_bytes()).await.unwrap();
+            let mut got = Vec::new();
+            // Two answers: the GET's with its body, then the HEAD's head alone.
+            while !(String::from_utf8_lossy(&got).matches("HTTP/1.1 ").count() == 2 && got.ends_with(b"\r\n\r\n")) {
+                let mut chunk = [0u8; 1024];
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&chunk[..n]);
+            }
+            String::from_utf8(got).unwrap()
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let service = hyper::service::service_fn(|request: Request<RequestBody>| async move {
+            let body = format!("{} {}", request.method(), request.uri().path());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+        });
+        let (_tx, mut stop) = watch::channel(false);
+        let ended = serve(stream, &service, || RequestBody::Empty, Duration::from_secs(5), &mut stop).await;
+        let Ended::HandOver(mut rest) = ended else { panic!("the POST is hyper's") };
+        let mut handed = vec![0u8; post.len()];
+        rest.read_exact(&mut handed).await.unwrap();
+        assert_eq!(handed, post.as_bytes(), "handed over whole, nothing read past it lost");
+        let answers = client.await.unwrap();
+        let (first, second) = answers.split_once("GET /a").expect("the GET answered here");
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n") && first.contains("content-length: 6\r\n"), "{first}");
+        assert!(second.starts_with("HTTP/1.1 200 OK\r\n") && second.contains("content-length: 7\r\n"), "{second}");
+        assert!(second.ends_with("\r\n\r\n"), "the HEAD's head and no body: {second:?}");
+    }
+}
