@@ -28,6 +28,7 @@ pub mod tls;
 pub mod upstream;
 pub mod webhooks;
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
@@ -44,6 +45,7 @@ use hyper::service::service_fn;
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tollgate_core::domain::cidr::client_address;
+use tollgate_core::domain::gateway_event::method_name;
 use tollgate_core::domain::metering::{self, Metering, OnCancel};
 use tollgate_core::domain::metrics::RouteSlot;
 use tollgate_core::domain::path::normalize;
@@ -54,7 +56,7 @@ use tollgate_core::domain::usage_scan::UsageScan;
 use tollgate_core::live::events::{Event, GatewayEvent, Hub};
 use tollgate_core::live::leased::{Leased, Spend};
 use tollgate_core::live::settlement::{Debit, Settlement};
-use tollgate_core::live::{Admitted, Live, Reservation};
+use tollgate_core::live::{Admitted, Live, MatchedRoute, Reservation};
 use tollgate_core::store::keys::PresentedKey;
 use tollgate_core::store::ledger::Committed;
 use tollgate_core::store::request_log::{RequestId, RequestLog, RequestRecord, Short};
@@ -369,8 +371,8 @@ impl Gateway {
     /// Answers a request refused before routing, and reports it like any other decision.
     fn refuse(&self, request: &Request<RequestBody>, reason: Reason, facts: DenialFacts) -> Response<Body> {
         let id = request_id::next();
-        let request_id = id.to_string();
-        let path = request.uri().path().to_string();
+        let request_id = id.text();
+        let path: Arc<str> = request.uri().path().into();
         let facts_raw = facts_raw(&facts);
         let facts_json = facts_raw.as_deref().map_or("{}", RawValue::get);
         let settings = self.live.settings();
@@ -394,14 +396,14 @@ impl Gateway {
         }
         let event = GatewayEvent {
             at: Utc::now(),
-            request_id,
+            request_id: request_id.to_string(),
             tenant: None,
             key_prefix: None,
             route: None,
-            method: request.method().to_string(),
+            method: method_name(request.method().as_str()),
             path,
             status: response.status().as_u16(),
-            code: Some(reason.code().to_string()),
+            code: Some(Cow::Borrowed(reason.code())),
             cost: 0,
             balance: None,
             latency_us: 0,
@@ -415,9 +417,9 @@ impl Gateway {
     async fn handle(self: Arc<Self>, request: Request<RequestBody>, peer: IpAddr, client_ip: &str) -> Response<Body> {
         let now = Utc::now();
         let id = request_id::next();
-        let request_id = id.to_string();
+        let request_id = id.text();
         let audience = Audience::of(request.headers());
-        let path = request.uri().path().to_string();
+        let path: Arc<str> = request.uri().path().into();
         // Published however the request ends: answered, abandoned by its client, or
         // panicked (see `Finish`).
         let mut finish = Finish {
@@ -428,11 +430,11 @@ impl Gateway {
             durable: false,
             event: Some(GatewayEvent {
                 at: now,
-                request_id: request_id.clone(),
+                request_id: request_id.to_string(),
                 tenant: None,
                 key_prefix: None,
                 route: None,
-                method: request.method().to_string(),
+                method: method_name(request.method().as_str()),
                 path: path.clone(),
                 status: 0,
                 code: None,
@@ -470,7 +472,7 @@ impl Gateway {
                 settings: &settings,
                 type_uri,
             };
-            event.code = Some(reason.code().to_string());
+            event.code = Some(Cow::Borrowed(reason.code()));
             let mut response = p.response(audience);
             event.facts = facts_raw;
             if let Some(short) = short.filter(|_| who.is_some()) {
@@ -490,7 +492,7 @@ impl Gateway {
                 }
                 None => problem(otherwise, facts, None, event),
             };
-        let route = if path == STANDING_PATH { None } else { Some(self.live.route_with_slot(&event.method, &path)) };
+        let route = if &*path == STANDING_PATH { None } else { Some(self.live.matched_route(&event.method, &path)) };
         let mut response = match route {
             // The key's own standing (see `tollgate_core::live::standing`).
             None => {
@@ -508,8 +510,8 @@ impl Gateway {
                 }
             }
             Some(None) => keyless(event, Reason::RouteNotFound, DenialFacts::default()),
-            Some(Some((route, slot))) => {
-                event.route = Some(route.path_prefix.clone());
+            Some(Some(MatchedRoute { route, slot, prefix })) => {
+                event.route = Some(prefix);
                 finish.ids.route_id = Some(route.id);
                 finish.ids.slot = slot;
                 let (parts, body) = request.into_parts();
@@ -1006,7 +1008,7 @@ impl Drop for Finish<'_> {
         if let Some(event) = &mut self.event {
             event.status = CLIENT_CLOSED_REQUEST;
             event.cost = 0;
-            event.code.get_or_insert_with(|| "CLIENT_CLOSED_REQUEST".to_string());
+            event.code.get_or_insert(Cow::Borrowed("CLIENT_CLOSED_REQUEST"));
             self.publish();
         }
     }
@@ -1204,6 +1206,19 @@ fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
+/// Whether `host` is a name or IPv4 address with at most a numeric port (`api.example.com`,
+/// `127.0.0.1:8080`): an authority for certain, known without `Authority::try_from`, which
+/// copies the bytes (an allocation on every request). Anything else is parsed.
+fn plain_authority(host: &[u8]) -> bool {
+    let (name, port) = match host.iter().position(|&b| b == b':') {
+        Some(colon) => (&host[..colon], Some(&host[colon + 1..])),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.iter().all(u8::is_ascii_digit))
+}
+
 /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, and no request has two;
 /// its value is an authority (or empty).
 fn screen_host(request: &Request<RequestBody>) -> Result<(), Reason> {
@@ -1215,7 +1230,11 @@ fn screen_host(request: &Request<RequestBody>) -> Result<(), Reason> {
         (None, None) if request.version() >= http::Version::HTTP_2 && request.uri().authority().is_none() => {
             Err(Reason::InvalidHost)
         }
-        (Some(host), None) if !host.is_empty() && http::uri::Authority::try_from(host.as_bytes()).is_err() => {
+        (Some(host), None)
+            if !host.is_empty()
+                && !plain_authority(host.as_bytes())
+                && http::uri::Authority::try_from(host.as_bytes()).is_err() =>
+        {
             Err(Reason::InvalidHost)
         }
         _ => Ok(()),
@@ -1257,4 +1276,23 @@ pub async fn serve_tls(
         })
     };
     listener::serve("gateway", listener, limits, tls, make_service, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_authority;
+
+    #[test]
+    fn a_plain_host_is_one_http_parses_as_an_authority() {
+        let plain = ["a", "api.example.com", "127.0.0.1:8080", "localhost:1", "x-y.z:99999", "a..b", "-:0"];
+        for host in plain {
+            assert!(plain_authority(host.as_bytes()), "{host}");
+            assert!(http::uri::Authority::try_from(host.as_bytes()).is_ok(), "{host}");
+        }
+        // Not plain: left to the parser, which takes some and refuses others.
+        let other = ["", ":80", "a:", "a:123456", "a:8x", "[::1]:80", "user@host", "a b", "a/b", "%41", "a:1:2", "é"];
+        for host in other {
+            assert!(!plain_authority(host.as_bytes()), "{host}");
+        }
+    }
 }

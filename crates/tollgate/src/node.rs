@@ -505,7 +505,10 @@ impl Node {
                 .unwritten
                 .iter()
                 .map(|u| {
-                    let tenant = self.live.tenant(u.tenant_id).map_or_else(|| format!("#{}", u.tenant_id), |t| t.slug);
+                    let tenant = self
+                        .live
+                        .tenant(u.tenant_id)
+                        .map_or_else(|| format!("#{}", u.tenant_id), |t| t.slug.to_string());
                     format!("tenant {tenant} owes {} credits for {} requests", u.amount, u.requests)
                 })
                 .collect();

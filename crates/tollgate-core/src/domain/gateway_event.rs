@@ -1,25 +1,37 @@
 //! One gateway decision as viewers, the traffic tables and webhooks see it.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One gateway decision, allowed or denied, as the live monitor shows it.
+///
+/// Made for every request: its names are shared with the live state (`Arc<str>`) and its
+/// method is a constant for the standard ones, so making one allocates only its id and path.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GatewayEvent {
     pub at: DateTime<Utc>,
     pub request_id: String,
     /// Tenant slug, once the key is known.
-    pub tenant: Option<String>,
-    pub key_prefix: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub tenant: Option<Arc<str>>,
+    #[schema(value_type = Option<String>)]
+    pub key_prefix: Option<Arc<str>>,
     /// The matched route's path prefix.
-    pub route: Option<String>,
-    pub method: String,
-    pub path: String,
+    #[schema(value_type = Option<String>)]
+    pub route: Option<Arc<str>>,
+    #[schema(value_type = String)]
+    pub method: Cow<'static, str>,
+    #[schema(value_type = String)]
+    pub path: Arc<str>,
     /// The status the client got.
     pub status: u16,
     /// The denial code (absent when the request was served).
-    pub code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Cow<'static, str>>,
     /// Credits charged (0 for denials and upstream failures).
     pub cost: i64,
     /// The tenant's spendable balance after this request.
@@ -34,4 +46,13 @@ pub struct GatewayEvent {
     /// another one (absent for this node's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+}
+
+/// A request method's name, without allocating for the standard ones.
+pub fn method_name(method: &str) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
+    match STANDARD.iter().find(|m| **m == method) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(method.to_owned()),
+    }
 }

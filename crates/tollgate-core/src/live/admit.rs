@@ -1,6 +1,7 @@
 //! Admission: the policy applied to the live state, and the reservation that goes with
 //! an allowed request, under the tenant's lock so concurrent requests cannot overspend.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use std::sync::Arc;
@@ -20,11 +21,11 @@ use crate::store::routes::Route;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     pub tenant_id: i64,
-    /// Tenant slug.
-    pub tenant: String,
+    /// Tenant slug (shared with the live state: admitting a request copies no names).
+    pub tenant: Arc<str>,
     /// Plan slug.
     pub plan: String,
-    pub key_prefix: String,
+    pub key_prefix: Arc<str>,
     /// The tenant's own billing link, when it has one (see [`Admitted::billing_link`]).
     pub own_billing_link: Option<String>,
     /// Credits that may still be spent, after this request's reservation.
@@ -250,14 +251,14 @@ pub(super) fn key_facts(key: &LiveKey) -> KeyFacts {
 
 /// What the policy needs of a tenant on `plan`: admission and `explain` build it here
 /// alike, so both decide from the same facts.
-pub(super) fn account(t: &TenantState, plan: &Plan) -> Account {
+pub(super) fn account<'a>(t: &TenantState, plan: &'a Plan) -> Account<'a> {
     Account {
         standing: t.standing,
         status: t.status,
         period_end: t.period_end,
         grace_until: t.grace_until,
-        plan: plan.slug.clone(),
-        features: plan.features.clone(),
+        plan: Cow::Borrowed(&plan.slug),
+        features: Cow::Borrowed(&plan.features),
         grace_days: plan.grace_days,
         rate: plan_rate(plan),
         period_quota: plan.period_quota,

@@ -91,7 +91,7 @@ impl Alerts {
             && balance <= rules.low_balance_threshold
             && balance + event.cost > rules.low_balance_threshold
         {
-            self.low.insert(tenant.clone(), balance);
+            self.low.insert(tenant.to_string(), balance);
         }
     }
 
@@ -195,7 +195,7 @@ mod tests {
     }
 
     fn denied(at: i64, code: &str) -> GatewayEvent {
-        GatewayEvent { status: 402, code: Some(code.into()), cost: 0, ..served(at, "acme", 0, 0) }
+        GatewayEvent { status: 402, code: Some(code.to_owned().into()), cost: 0, ..served(at, "acme", 0, 0) }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::admit::{account, key_facts, route_facts};
-use super::{Live, LiveKey, lock};
+use super::{Live, LiveKey, MatchedRoute, lock};
 use chrono::{DateTime, Utc};
 
 use crate::domain::policy::{DenialCode, IpFacts, KeyState, Outcome, Request, decide};
@@ -17,7 +17,7 @@ use crate::store::routes::Route;
 pub struct RouteAnswer {
     pub route: Arc<Route>,
     /// The key the answer is for: the tenant's key that gets furthest (`None`: it has none).
-    pub key_prefix: Option<String>,
+    pub key_prefix: Option<std::sync::Arc<str>>,
     /// The answer with the rate limiter's bucket taken as fresh: what the tenant's
     /// standing earns. The rate limit is transient and is reported apart ([`RateNow`]),
     /// so a burst never hides a payment condition behind a 429.
@@ -65,7 +65,7 @@ impl Live {
         }
         let answers = routes
             .iter()
-            .map(|(route, _)| {
+            .map(|MatchedRoute { route, .. }| {
                 let facts = route_facts(route);
                 // Each key of the tenant, as the gateway would see it sent; the one that gets
                 // furthest speaks for the tenant (a revoked spare key must not hide a 402);

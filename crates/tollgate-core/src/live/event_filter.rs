@@ -89,8 +89,8 @@ impl EventMatcher {
         match event {
             Event::Gateway(g) => {
                 (self.statuses.is_empty() || self.statuses.contains(&g.status))
-                    && (self.codes.is_empty() || g.code.as_ref().is_some_and(|c| self.codes.contains(c)))
-                    && (self.tenant.is_none() || g.tenant == self.tenant)
+                    && (self.codes.is_empty() || g.code.as_deref().is_some_and(|c| self.codes.iter().any(|w| w == c)))
+                    && (self.tenant.is_none() || g.tenant.as_deref() == self.tenant.as_deref())
             }
             Event::Console(c) => {
                 self.statuses.is_empty()
@@ -117,7 +117,7 @@ mod tests {
             method: "GET".into(),
             path: "/".into(),
             status,
-            code: code.map(Into::into),
+            code: code.map(|c| c.to_owned().into()),
             cost: 0,
             balance: None,
             latency_us: 1,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use super::{Budget, Live, LiveKey, RouteTable, SpendCap, TenantState, Version, Versioned, lock};
+use super::{Budget, Live, LiveKey, MatchedRoute, RouteTable, SpendCap, TenantState, Version, Versioned, lock};
 use crate::domain::budget::KeySpend;
 
 use crate::domain::metrics::RouteLabels;
@@ -32,7 +32,7 @@ pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
     let key = LiveKey {
         id: row.id,
         tenant_id: row.tenant_id,
-        prefix: row.prefix,
+        prefix: row.prefix.into(),
         revoked: row.revoked_at.is_some(),
         expires_at: row.expires_at,
         scopes: row.scopes,
@@ -52,7 +52,7 @@ pub(super) fn key_entry(row: KeyRow) -> Option<([u8; 32], Arc<LiveKey>)> {
 pub(super) fn tenant_state(row: TenantRow) -> TenantState {
     TenantState {
         id: row.id,
-        slug: row.slug,
+        slug: row.slug.into(),
         standing: row.standing,
         billing_link: row.billing_link,
         plan_id: row.plan_id,
@@ -75,9 +75,12 @@ pub(super) fn tenant_state(row: TenantRow) -> TenantState {
 /// The route table: most specific first, each route with its metrics slot from `labels`.
 pub(super) fn sorted(mut routes: Vec<Route>, labels: &RouteLabels) -> RouteTable {
     routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()).then(a.id.cmp(&b.id)));
-    Arc::new(
-        routes.into_iter().map(|r| (labels.slot(&r.path_prefix), r)).map(|(slot, r)| (Arc::new(r), slot)).collect(),
-    )
+    let matched = |r: Route| MatchedRoute {
+        slot: labels.slot(&r.path_prefix),
+        prefix: r.path_prefix.as_str().into(),
+        route: Arc::new(r),
+    };
+    Arc::new(routes.into_iter().map(matched).collect())
 }
 
 impl Live {

@@ -71,8 +71,8 @@ struct Versioned<T> {
 pub struct LiveKey {
     pub id: i64,
     pub tenant_id: i64,
-    /// Shown in events, never the secret.
-    pub prefix: String,
+    /// Shown in events, never the secret (shared with every event of the key).
+    pub prefix: Arc<str>,
     pub revoked: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
@@ -120,7 +120,8 @@ pub struct Budget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantState {
     pub id: i64,
-    pub slug: String,
+    /// Shared with every event and admission of the tenant.
+    pub slug: Arc<str>,
     pub standing: Standing,
     pub billing_link: Option<String>,
     pub plan_id: i64,
@@ -185,7 +186,16 @@ type Cell = Arc<Mutex<TenantState>>;
 
 /// The routes, most specific first, each with its metrics slot (found with the route, so
 /// a request never looks its slot up).
-pub(crate) type RouteTable = Arc<Vec<(Arc<Route>, RouteSlot)>>;
+pub(crate) type RouteTable = Arc<Vec<MatchedRoute>>;
+
+/// A route as a request finds it: the route, its metrics slot, and its prefix shared with
+/// every event on it (naming the route in an event copies nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchedRoute {
+    pub route: Arc<Route>,
+    pub slot: RouteSlot,
+    pub prefix: Arc<str>,
+}
 
 /// Hashes a SHA-256 digest by taking 8 of its bytes: they are already uniformly random,
 /// so hashing them again (SipHash) only costs time on every request.
@@ -290,15 +300,17 @@ impl Live {
     /// path-segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`). `path` must be
     /// [`normalize`](crate::domain::path::normalize)d first, or dot segments walk around prefixes.
     pub fn route(&self, method: &str, path: &str) -> Option<Arc<Route>> {
-        self.route_with_slot(method, path).map(|(route, _)| route)
+        self.matched_route(method, path).map(|m| m.route)
     }
 
-    /// [`route`](Self::route), with the route's metrics slot.
-    pub fn route_with_slot(&self, method: &str, path: &str) -> Option<(Arc<Route>, RouteSlot)> {
-        let routes = self.routes.read().expect("routes lock").value.clone();
+    /// [`route`](Self::route), with the route's metrics slot and shared prefix.
+    pub fn matched_route(&self, method: &str, path: &str) -> Option<MatchedRoute> {
+        let routes = self.routes.read().expect("routes lock");
         routes
+            .value
             .iter()
-            .find(|(r, _)| {
+            .find(|m| {
+                let r = &m.route;
                 crate::domain::path::under_prefix(path, &r.path_prefix)
                     && (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
             })

@@ -6,6 +6,7 @@
 //! learns why it is refused. Reading it reserves, counts and rate-limits nothing.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,7 +27,7 @@ pub struct KeyStanding {
     pub tenant_id: i64,
     pub key: KeyFacts,
     /// The tenant's slug.
-    pub tenant: String,
+    pub tenant: Arc<str>,
     /// `active`, or `suspended` (for nonpayment: every call gets 402).
     pub standing: Standing,
     pub plan: String,
@@ -46,7 +47,7 @@ pub struct KeyStanding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyFacts {
     /// The visible start of the key.
-    pub prefix: String,
+    pub prefix: Arc<str>,
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     /// The key's own spend cap; absent: only the tenant's balance limits it.

@@ -69,9 +69,54 @@ impl RequestId {
     }
 }
 
+impl RequestId {
+    /// The id as text, made without formatting machinery or allocation (one per request).
+    pub fn text(&self) -> RequestIdText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut bytes = [0u8; RequestIdText::MAX];
+        bytes[..4].copy_from_slice(b"req_");
+        for (i, shift) in (0..8).rev().enumerate() {
+            bytes[4 + i] = HEX[((self.prefix >> (shift * 4)) & 0xf) as usize];
+        }
+        bytes[12] = b'_';
+        // At least twelve digits, zero-padded, as `{:012}` would.
+        let (mut n, mut digits) = (self.counter, 0);
+        while n > 0 || digits < 12 {
+            n /= 10;
+            digits += 1;
+        }
+        let (mut n, end) = (self.counter, 13 + digits);
+        for at in (13..end).rev() {
+            bytes[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        RequestIdText { len: end as u8, bytes }
+    }
+}
+
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "req_{:08x}_{:012}", self.prefix, self.counter)
+        f.write_str(&self.text())
+    }
+}
+
+/// A [`RequestId`] as text, held inline.
+#[derive(Clone, Copy)]
+pub struct RequestIdText {
+    len: u8,
+    bytes: [u8; RequestIdText::MAX],
+}
+
+impl RequestIdText {
+    /// `req_`, eight hex digits, `_`, and up to twenty decimal digits.
+    const MAX: usize = 4 + 8 + 1 + 20;
+}
+
+impl std::ops::Deref for RequestIdText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
@@ -486,6 +531,14 @@ mod tests {
         let id = RequestId { prefix: 0x5f3a_9c1e, counter: 17 };
         assert_eq!(id.to_string(), "req_5f3a9c1e_000000000017");
         assert_eq!(RequestId::parse("req_5f3a9c1e_000000000017"), Some(id));
+        // The text is what `{:08x}` and `{:012}` make, at every width the counter reaches.
+        for (prefix, counter) in
+            [(0, 0), (0xffff_ffff, u64::MAX), (0x0000_00ab, 999_999_999_999), (1, 1_000_000_000_000)]
+        {
+            let id = RequestId { prefix, counter };
+            assert_eq!(&*id.text(), format!("req_{prefix:08x}_{counter:012}"));
+            assert_eq!(RequestId::parse(&id.text()), Some(id));
+        }
         for bad in ["", "req_", "req_5f3a9c1e", "req_zzzzzzzz_1", "req_5f3a9c1e_x1", "abc_5f3a9c1e_1"] {
             assert_eq!(RequestId::parse(bad), None, "{bad}");
         }

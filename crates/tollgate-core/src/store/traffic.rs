@@ -27,6 +27,7 @@
 //! own short write, so a console command waits at most one batch behind a prune.
 
 use crate::domain::budget::BudgetPeriod;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -216,14 +217,14 @@ struct UsageCount {
 struct Sample {
     at: DateTime<Utc>,
     request_id: String,
-    tenant: Option<String>,
-    key_prefix: Option<String>,
-    route: Option<String>,
-    method: String,
+    tenant: Option<Arc<str>>,
+    key_prefix: Option<Arc<str>>,
+    route: Option<Arc<str>>,
+    method: Cow<'static, str>,
     path: String,
     path_truncated: bool,
     status: u16,
-    code: String,
+    code: Cow<'static, str>,
     facts: Option<Box<serde_json::value::RawValue>>,
 }
 
@@ -354,7 +355,7 @@ impl TrafficLog {
             return;
         }
         self.shared.peak_held.fetch_max(held, Ordering::Relaxed);
-        samples.push(Sample::of(event, code, limits.path_bytes));
+        samples.push(Sample::of(event, limits.path_bytes));
     }
 
     /// How the log is doing: samples taken, stored, dropped and waiting.
@@ -449,7 +450,8 @@ impl WritesHeld<'_> {
 }
 
 impl Sample {
-    fn of(event: &GatewayEvent, code: &str, path_bytes: usize) -> Self {
+    /// A denial's sample (`event.code` is its code).
+    fn of(event: &GatewayEvent, path_bytes: usize) -> Self {
         let mut cut = event.path.len().min(path_bytes);
         while !event.path.is_char_boundary(cut) {
             cut -= 1;
@@ -464,7 +466,7 @@ impl Sample {
             path: event.path[..cut].to_string(),
             path_truncated: cut < event.path.len(),
             status: event.status,
-            code: code.to_string(),
+            code: event.code.clone().unwrap_or_default(),
             facts: event.facts.clone(),
         }
     }
@@ -638,11 +640,11 @@ async fn flush(store: &Store, unwritten: &Unwritten) -> Result<(), sqlx::Error> 
                     .push_bind(s.tenant.as_deref())
                     .push_bind(s.key_prefix.as_deref())
                     .push_bind(s.route.as_deref())
-                    .push_bind(s.method.as_str())
+                    .push_bind(&*s.method)
                     .push_bind(s.path.as_str())
                     .push_bind(s.path_truncated)
                     .push_bind(i64::from(s.status))
-                    .push_bind(s.code.as_str())
+                    .push_bind(&*s.code)
                     .push_bind(s.facts.as_deref().map(sqlx::types::Json));
             });
             insert.build().execute(c).await.map(|done| done.rows_affected())
@@ -993,7 +995,7 @@ mod tests {
             method: "GET".into(),
             path: "/v1/x".into(),
             status: if code.is_some() { 402 } else { 200 },
-            code: code.map(Into::into),
+            code: code.map(|c| c.to_owned().into()),
             cost,
             balance: None,
             latency_us: 1,
@@ -1015,7 +1017,7 @@ mod tests {
         let tenants = 300;
         for t in 0..tenants {
             let mut served = event(now, &format!("tg_live_{t}"), None, 2);
-            served.tenant = Some(format!("t{t}"));
+            served.tenant = Some(format!("t{t}").into());
             log.record(&served);
             log.record(&served);
         }

@@ -42,7 +42,7 @@ fn refused(at: DateTime<Utc>, tenant: &str, status: i64, code: &str) -> GatewayE
         method: "GET".into(),
         path: "/v1/x".into(),
         status: status as u16,
-        code: Some(code.into()),
+        code: Some(code.to_owned().into()),
         cost: 0,
         balance: None,
         latency_us: 1,

@@ -225,7 +225,9 @@ pub fn answer_head(buf: &[u8], to_head: bool) -> Result<Parsed, Malformed> {
     if framing == Framing::UntilClose {
         reusable = false;
     }
-    let mut headers = HeaderMap::with_capacity(answer.headers.len());
+    // Room for the two the gateway adds (`X-Request-Id`, `X-Credits-Remaining`): growing
+    // the map to fit them was two allocations and a rehash on every answer.
+    let mut headers = HeaderMap::with_capacity(answer.headers.len() + 2);
     for h in answer.headers.iter() {
         let name = h.name.as_bytes();
         if hop_by_hop(name) || close_named.iter().any(|n| n.eq_ignore_ascii_case(name)) {

@@ -83,7 +83,7 @@ async fn what_a_key_spent_survives_a_restart() {
     w.traffic.flush().await.expect("key use written");
     // A gateway starting now on this database: the key has spent 10 of its 10.
     let restarted = Live::load(w.console.store()).await.unwrap();
-    let route = restarted.route_with_slot("GET", "/v1/x").unwrap().0;
+    let route = restarted.route("GET", "/v1/x").unwrap();
     let admission =
         restarted.admit(PresentedKey::Key(&w.secret), &route, "127.0.0.1".parse().unwrap(), chrono::Utc::now());
     match admission.outcome {

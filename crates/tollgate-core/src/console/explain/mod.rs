@@ -145,7 +145,7 @@ impl Command for Explain {
                     ),
                     fix,
                     fix_hint,
-                    key_prefix: a.key_prefix.clone(),
+                    key_prefix: a.key_prefix.as_deref().map(str::to_string),
                 }
             })
             .collect();

@@ -2,6 +2,7 @@
 //! the checks run in contract order and the first failure answers. Pure, so the
 //! order is testable exhaustively and persistence stays with the caller.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -53,9 +54,10 @@ pub struct RouteFacts {
     pub required_scope: Option<String>,
 }
 
-/// The tenant, subscription and plan facts behind a known key.
+/// The tenant, subscription and plan facts behind a known key (the plan's parts borrowed
+/// from the live state: admission builds one for every request).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
+pub struct Account<'a> {
     /// Tenant standing: blocked (abuse, 403) or suspended (nonpayment, 402).
     pub standing: Standing,
     /// Subscription status, interpreted together with the dates below.
@@ -65,9 +67,9 @@ pub struct Account {
     /// Explicit end of a past-due grace window; `None` uses `period_end + grace_days`.
     pub grace_until: Option<DateTime<Utc>>,
     /// Plan slug, echoed in denial facts so clients know which plan to upgrade.
-    pub plan: String,
+    pub plan: Cow<'a, str>,
     /// Features the plan includes.
-    pub features: Vec<String>,
+    pub features: Cow<'a, [String]>,
     /// Days a lapsed or past-due subscription keeps working; negatives count as 0.
     pub grace_days: i64,
     /// Plan rate limit; `None` is unlimited.
@@ -91,7 +93,7 @@ pub struct Request<'a> {
     pub route: &'a RouteFacts,
     /// The key's account; `None` only when the key is not `Known`. A known key
     /// without an account is refused as `INVALID_API_KEY` (fail closed).
-    pub account: Option<&'a Account>,
+    pub account: Option<&'a Account<'a>>,
     /// The client's address and the address rules it must pass.
     pub ip: IpFacts<'a>,
 }
@@ -169,11 +171,11 @@ fn deny<T>(code: DenialCode, facts: DenialFacts) -> Check<T> {
 }
 
 /// Facts every account-level denial shares: the plan to upgrade from.
-fn plan_facts(account: &Account) -> DenialFacts {
-    DenialFacts { plan: Some(account.plan.clone()), ..DenialFacts::default() }
+fn plan_facts(account: &Account<'_>) -> DenialFacts {
+    DenialFacts { plan: Some(account.plan.to_string()), ..DenialFacts::default() }
 }
 
-fn authenticate<'a>(req: &Request<'a>, now: DateTime<Utc>) -> Check<(&'a KeyFacts, &'a Account)> {
+fn authenticate<'a>(req: &Request<'a>, now: DateTime<Utc>) -> Check<(&'a KeyFacts, &'a Account<'a>)> {
     let key = match req.key {
         KeyState::Missing => return deny(DenialCode::MissingApiKey, DenialFacts::default()),
         KeyState::Unknown => return deny(DenialCode::InvalidApiKey, DenialFacts::default()),
@@ -192,7 +194,7 @@ fn authenticate<'a>(req: &Request<'a>, now: DateTime<Utc>) -> Check<(&'a KeyFact
     }
 }
 
-fn check_not_blocked(account: &Account) -> Check {
+fn check_not_blocked(account: &Account<'_>) -> Check {
     match account.standing {
         Standing::Blocked => deny(DenialCode::TenantBlocked, DenialFacts::default()),
         Standing::Active | Standing::Suspended => Ok(()),
@@ -222,14 +224,14 @@ fn check_scope(key: &KeyFacts, route: &RouteFacts) -> Check {
     }
 }
 
-fn check_standing(account: &Account) -> Check {
+fn check_standing(account: &Account<'_>) -> Check {
     match account.standing {
         Standing::Suspended => deny(DenialCode::AccountSuspendedNonpayment, plan_facts(account)),
         Standing::Active | Standing::Blocked => Ok(()),
     }
 }
 
-fn check_subscription(account: &Account, now: DateTime<Utc>) -> Check {
+fn check_subscription(account: &Account<'_>, now: DateTime<Utc>) -> Check {
     use DenialCode as D;
     use SubscriptionStatus as S;
     // period_end + grace_days, saturating so a huge configured grace cannot panic.
@@ -249,7 +251,7 @@ fn check_subscription(account: &Account, now: DateTime<Utc>) -> Check {
     deny(code, DenialFacts { period_end: Some(account.period_end), grace_until, ..plan_facts(account) })
 }
 
-fn check_feature(account: &Account, route: &RouteFacts) -> Check {
+fn check_feature(account: &Account<'_>, route: &RouteFacts) -> Check {
     match &route.required_feature {
         Some(feature) if !account.features.contains(feature) => {
             let facts = DenialFacts { required_feature: Some(feature.clone()), ..plan_facts(account) };
@@ -260,7 +262,7 @@ fn check_feature(account: &Account, route: &RouteFacts) -> Check {
 }
 
 /// Returns the TAT to store when the plan is limited and the request conforms.
-fn check_rate(account: &Account, now_ns: i64) -> Check<Option<i64>> {
+fn check_rate(account: &Account<'_>, now_ns: i64) -> Check<Option<i64>> {
     let Some(limit) = account.rate else { return Ok(None) };
     match rate::check(limit, account.rate_tat, now_ns) {
         RateVerdict::Allowed { next_tat, .. } => Ok(Some(next_tat)),
@@ -271,7 +273,7 @@ fn check_rate(account: &Account, now_ns: i64) -> Check<Option<i64>> {
     }
 }
 
-fn check_quota(account: &Account) -> Check {
+fn check_quota(account: &Account<'_>) -> Check {
     match account.period_quota {
         Some(quota) if account.period_used >= quota => {
             let facts = DenialFacts { quota: Some(quota), used: Some(account.period_used), ..plan_facts(account) };
@@ -294,7 +296,7 @@ fn check_budget(key: &KeyFacts, route: &RouteFacts) -> Check {
     }
 }
 
-fn check_credits(account: &Account, route: &RouteFacts) -> Check {
+fn check_credits(account: &Account<'_>, route: &RouteFacts) -> Check {
     if account.balance < route.cost {
         let facts = DenialFacts { balance: Some(account.balance), cost: Some(route.cost), ..plan_facts(account) };
         return deny(DenialCode::InsufficientCredits, facts);

@@ -19,7 +19,7 @@ fn hours(n: i64) -> TimeDelta {
 struct Fixture {
     key: KeyState,
     route: RouteFacts,
-    account: Account,
+    account: Account<'static>,
     client: IpAddr,
     tenant_allow: Vec<Cidr>,
     tenant_deny: Vec<Cidr>,
@@ -44,7 +44,7 @@ fn baseline() -> Fixture {
         period_end: now() + hours(240),
         grace_until: None,
         plan: "pro".into(),
-        features: vec!["search".into()],
+        features: vec!["search".into()].into(),
         grace_days: 3,
         rate: Some(RateLimit { per_second: 10, burst: 5 }),
         period_quota: Some(1000),
@@ -384,7 +384,7 @@ mod order {
         (a.balance, a.period_used, a.period_end) = (n.balance, n.used, now() + hours(n.period_end_h));
         a.rate_tat = n.idle_bucket_s.map(|s| ns(now()) - s * 1_000_000_000);
         if n.extra_feature {
-            a.features.push("export-lite".into());
+            a.features.to_mut().push("export-lite".into());
         }
     }
 
