@@ -10,6 +10,11 @@
 //! before, the gateway spent 20.5 µs of CPU per allowed request against 17.1 with this
 //! (`make bench`'s pinned run, the two builds in the same run; README "where the time goes").
 //!
+//! Each gateway thread keeps its own idle connections. A connection is registered with the
+//! reactor of the thread that opened it: used from another thread, its readiness is seen by
+//! the opener's reactor, which must wake the user across CPUs, for every read. With one
+//! shared pool half of a two-thread gateway's requests went that way.
+//!
 //! An idle connection is polled by no one: one the upstream closed is noticed when it is
 //! next taken (its socket reads as closed), and a request that finds it closed before any
 //! answer came is sent again on another when that is safe: nothing of its body was taken
@@ -45,9 +50,10 @@ struct Conn {
     key: Arc<str>,
 }
 
-/// Idle connections per upstream, most recently used last.
+/// Idle connections per thread and upstream, most recently used last.
 pub struct Upstreams {
-    idle: Mutex<HashMap<Arc<str>, Vec<Conn>>>,
+    /// A pool per thread slot (see [`thread_slot`]), each on its own cache line.
+    idle: Box<[ThreadPool]>,
     max_idle_per_upstream: usize,
     trust: TrustStores,
 }
@@ -98,10 +104,36 @@ enum Failure {
     Failed(UpstreamError),
 }
 
+/// One thread's idle connections, alone on its cache lines (two threads' locks side by side
+/// would take the line from each other on every request).
+#[repr(align(128))]
+#[derive(Default)]
+struct ThreadPool(Mutex<HashMap<Arc<str>, Vec<Conn>>>);
+
+/// Thread slots, more than the gateway has threads: two threads share a pool only in a
+/// process running more threads than this (it stays correct, only slower).
+const THREAD_POOLS: usize = 16;
+
+/// This thread's slot: a number given to each thread the first time it asks.
+fn thread_slot() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    SLOT.with(|slot| *slot)
+}
+
 impl Upstreams {
-    /// A pool keeping at most `max_idle_per_upstream` idle connections per upstream.
+    /// A pool keeping at most `max_idle_per_upstream` idle connections per upstream on each
+    /// thread.
     pub fn new(max_idle_per_upstream: usize) -> Arc<Self> {
-        Arc::new(Self { idle: Mutex::default(), max_idle_per_upstream, trust: TrustStores::default() })
+        let idle = (0..THREAD_POOLS).map(|_| ThreadPool::default()).collect();
+        Arc::new(Self { idle, max_idle_per_upstream, trust: TrustStores::default() })
+    }
+
+    /// This thread's idle connections.
+    fn pool(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Vec<Conn>>> {
+        self.idle[thread_slot() % self.idle.len()].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// How an `https://` upstream is verified: against `ca` (PEM), or the system's store.
@@ -110,11 +142,11 @@ impl Upstreams {
     }
 
     fn take_idle(&self, key: &str) -> Option<Conn> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).get_mut(key)?.pop()
+        self.pool().get_mut(key)?.pop()
     }
 
     fn put_idle(&self, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.pool();
         let list = match idle.get_mut(&*conn.key) {
             Some(list) => list,
             None => idle.entry(conn.key.clone()).or_default(),
@@ -127,9 +159,11 @@ impl Upstreams {
     /// Idle connections held for `authority`, in clear or over TLS (for tests and the
     /// console).
     pub fn idle_count(&self, authority: &str) -> usize {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let tls = format!("https://{authority}#");
-        idle.iter().filter(|(key, _)| &***key == authority || key.starts_with(&tls)).map(|(_, list)| list.len()).sum()
+        let count = |idle: &HashMap<Arc<str>, Vec<Conn>>| -> usize {
+            idle.iter().filter(|(key, _)| &***key == authority || key.starts_with(&tls)).map(|(_, list)| list.len()).sum()
+        };
+        self.idle.iter().map(|pool| count(&pool.0.lock().unwrap_or_else(|p| p.into_inner()))).sum()
     }
 
     /// An idle connection still open, or a new one; and whether it was idle.
