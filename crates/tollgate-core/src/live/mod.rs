@@ -27,7 +27,9 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_utils::sync::ShardedLock;
 
 use chrono::{DateTime, Utc};
 
@@ -221,17 +223,21 @@ impl std::hash::Hasher for DigestHasher {
 type Digests = std::hash::BuildHasherDefault<DigestHasher>;
 
 /// The whole in-memory state; share it as `Arc<Live>`.
+///
+/// Its maps are read by every gateway thread on every request and written by the console
+/// and the reconciler now and then: behind sharded locks, a reader takes only its own
+/// thread's shard (a plain `RwLock`'s reader count moved between CPUs on every read).
 #[derive(Debug, Default)]
 pub struct Live {
-    keys: RwLock<HashMap<[u8; 32], Versioned<Arc<LiveKey>>, Digests>>,
-    tenants: RwLock<HashMap<i64, Cell>>,
-    plans: RwLock<HashMap<i64, Versioned<Arc<Plan>>>>,
+    keys: ShardedLock<HashMap<[u8; 32], Versioned<Arc<LiveKey>>, Digests>>,
+    tenants: ShardedLock<HashMap<i64, Cell>>,
+    plans: ShardedLock<HashMap<i64, Versioned<Arc<Plan>>>>,
     /// Longest prefix first, so the first match is the most specific; each with its
     /// metrics slot.
-    routes: RwLock<Versioned<RouteTable>>,
+    routes: ShardedLock<Versioned<RouteTable>>,
     /// The routes' metrics slots, stable for the life of the process.
     route_labels: RouteLabels,
-    settings: RwLock<Versioned<Arc<Settings>>>,
+    settings: ShardedLock<Versioned<Arc<Settings>>>,
     /// Console writes between the start of their COMMIT and the end of applying it here.
     committing: AtomicUsize,
     /// Differences from the database the reconciler found (and repaired) since start.
