@@ -21,6 +21,7 @@ pub mod console;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod per_thread;
 pub mod store;
 
 pub use console::Console;

@@ -5,12 +5,15 @@
 //! is a few relaxed atomic adds: the route's counters are found by the slot the live
 //! state resolved with the route ([`RouteSlot`]), the code by a short scan of a static
 //! table; nothing is locked, allocated or formatted per request (each route's counters are
-//! allocated once, by its first request). Label text is made only at scrape time.
+//! allocated once per thread, by its first request there). Each gateway thread counts in
+//! its own set ([`PerThread`]: no counter's cache line moves between CPUs per request);
+//! a scrape sums them. Label text is made only at scrape time.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tollgate_core::domain::metrics::{Exposition, Histogram, Kind, MAX_ROUTE_LABELS, RouteSlot};
+use tollgate_core::domain::metrics::{Exposition, Histogram, HistogramSnapshot, Kind, MAX_ROUTE_LABELS, RouteSlot};
+use tollgate_core::per_thread::PerThread;
 
 /// Every code the gateway answers with, and its status (one status per code). The
 /// policy's codes come first, in [`tollgate_core::domain::policy::DenialCode::ALL`] order; a test keeps the table whole.
@@ -72,14 +75,14 @@ impl RouteCounters {
     }
 }
 
-/// The gateway's counters, one set per route slot; shared by every gateway thread.
+/// The gateway's counters: per thread, one set per route slot.
 pub struct GatewayMetrics {
-    routes: Box<[OnceLock<Box<RouteCounters>>]>,
+    threads: PerThread<Box<[OnceLock<Box<RouteCounters>>]>>,
 }
 
 impl Default for GatewayMetrics {
     fn default() -> Self {
-        Self { routes: (0..MAX_ROUTE_LABELS).map(|_| OnceLock::new()).collect() }
+        Self { threads: PerThread::new(|| (0..MAX_ROUTE_LABELS).map(|_| OnceLock::new()).collect()) }
     }
 }
 
@@ -96,7 +99,7 @@ fn code_index(code: &str) -> usize {
 
 impl GatewayMetrics {
     fn route(&self, slot: RouteSlot) -> &RouteCounters {
-        self.routes[slot.index()].get_or_init(|| Box::new(RouteCounters::new()))
+        self.threads.mine()[slot.index()].get_or_init(|| Box::new(RouteCounters::new()))
     }
 
     /// Counts one answer: from the upstream (`code` none) with its status, or the
@@ -123,28 +126,32 @@ impl GatewayMetrics {
 
     /// Writes the gateway's families; `labels` names each slot (from the live state).
     pub fn render(&self, labels: &[std::sync::Arc<str>], out: &mut Exposition) {
-        let routes: Vec<(&str, &RouteCounters)> = self
-            .routes
+        // Each slot's counters on every thread that has counted for it.
+        let routes: Vec<(&str, Vec<&RouteCounters>)> = labels
             .iter()
-            .zip(labels)
-            .filter_map(|(counters, label)| counters.get().map(|c| (&**label, &**c)))
+            .enumerate()
+            .map(|(at, label)| (&**label, self.threads.all().filter_map(|t| t.get(at)?.get().map(|c| &**c)).collect()))
+            .filter(|(_, counters): &(&str, Vec<_>)| !counters.is_empty())
             .collect();
+        let sum = |counters: &[&RouteCounters], count: &dyn Fn(&RouteCounters) -> &AtomicU64| -> u64 {
+            counters.iter().map(|c| count(c).load(Ordering::Relaxed)).sum()
+        };
         out.family(
             "tollgate_gateway_requests_total",
             Kind::Counter,
             "Requests answered, by route, status and code (the problem's code; empty when the upstream answered).",
         );
         for (route, c) in &routes {
-            for (at, n) in c.served.iter().enumerate() {
-                let n = n.load(Ordering::Relaxed);
+            for at in 0..STATUSES {
+                let n = sum(c, &|c| &c.served[at]);
                 if n > 0 {
                     let status = (at + 100).to_string();
                     let labels = [("route", *route), ("status", status.as_str()), ("code", "")];
                     out.sample("tollgate_gateway_requests_total", &labels, n);
                 }
             }
-            for ((code, status), n) in CODES.iter().zip(&c.problems) {
-                let n = n.load(Ordering::Relaxed);
+            for (at, (code, status)) in CODES.iter().enumerate() {
+                let n = sum(c, &|c| &c.problems[at]);
                 if n > 0 {
                     let status = status.to_string();
                     let labels = [("route", *route), ("status", status.as_str()), ("code", *code)];
@@ -158,8 +165,15 @@ impl GatewayMetrics {
             "Time from a request's arrival to its answer's headers, by route and outcome (served by the upstream, or a problem).",
         );
         for (route, c) in &routes {
-            for (outcome, h) in [("served", &c.served_latency), ("problem", &c.problem_latency)] {
-                let h = h.snapshot();
+            let latency = |of: fn(&RouteCounters) -> &Histogram| {
+                c.iter().fold(HistogramSnapshot::default(), |mut total, c| {
+                    total.add(&of(c).snapshot());
+                    total
+                })
+            };
+            for (outcome, h) in
+                [("served", latency(|c| &c.served_latency)), ("problem", latency(|c| &c.problem_latency))]
+            {
                 if h.count() > 0 {
                     out.histogram(
                         "tollgate_gateway_request_duration_seconds",
@@ -171,7 +185,7 @@ impl GatewayMetrics {
         }
         out.family("tollgate_credits_charged_total", Kind::Counter, "Credits charged for served requests, by route.");
         for (route, c) in &routes {
-            out.sample("tollgate_credits_charged_total", &[("route", route)], c.credits.load(Ordering::Relaxed));
+            out.sample("tollgate_credits_charged_total", &[("route", route)], sum(c, &|c| &c.credits));
         }
     }
 }
@@ -228,13 +242,19 @@ mod tests {
     }
 
     #[test]
-    fn counts_render_per_route_status_and_code() {
+    fn counts_render_per_route_status_and_code_summed_over_threads() {
         let m = GatewayMetrics::default();
         let v1 = RouteSlot::default();
         m.answered(v1, 200, None, 10);
-        m.answered(v1, 200, None, 20);
         m.answered(v1, 402, Some("INSUFFICIENT_CREDITS"), 5);
-        m.charged(v1, 7);
+        m.charged(v1, 4);
+        // Another gateway thread counts in its own set; the scrape adds them up.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                m.answered(v1, 200, None, 20);
+                m.charged(v1, 3);
+            });
+        });
         let mut out = Exposition::new();
         m.render(&["(none)".into()], &mut out);
         let text = out.finish();
@@ -253,6 +273,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tollgate_credits_charged_total{route=\"(none)\"} 7\n"), "{text}");
+        assert!(
+            text.contains(
+                "tollgate_gateway_request_duration_seconds_sum{route=\"(none)\",outcome=\"served\"} 0.00003\n"
+            ),
+            "{text}"
+        );
         assert_eq!(v1, UNMATCHED);
     }
 }

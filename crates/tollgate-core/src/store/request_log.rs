@@ -27,6 +27,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::per_thread::PerThread;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -38,7 +40,8 @@ use tokio::task::JoinHandle;
 pub const RECORD_BYTES: usize = 128;
 /// Entries kept when no capacity is given: the last million requests, 128 MB at most.
 pub const DEFAULT_ENTRIES: u64 = 1_000_000;
-/// Records waiting for the writer; past this they are dropped (and counted).
+/// Records waiting for the writer from one thread; past this they are dropped (and
+/// counted).
 const MAX_PENDING: usize = 65_536;
 /// How often the writer empties the buffer (sooner when it is half full).
 const WRITE_EVERY: Duration = Duration::from_millis(100);
@@ -259,7 +262,7 @@ pub struct RequestLogStats {
     pub written: u64,
     /// Records waiting for the writer now.
     pub pending: u64,
-    /// The most that may wait; past it records are dropped.
+    /// The most that may wait from one thread; past it its records are dropped.
     pub pending_limit: u64,
 }
 
@@ -279,7 +282,8 @@ struct Shared {
     capacity: u64,
     /// The open ring, for a writer handle.
     file: Option<Arc<File>>,
-    pending: Mutex<Vec<RequestRecord>>,
+    /// Each thread's records for the writer (see [`PerThread`]).
+    pending: PerThread<Mutex<Vec<RequestRecord>>>,
     wake: Notify,
     dropped: AtomicU64,
     written: AtomicU64,
@@ -325,7 +329,7 @@ impl RequestLog {
                 path: path.to_path_buf(),
                 capacity,
                 file,
-                pending: Mutex::new(Vec::with_capacity(1024)),
+                pending: PerThread::default(),
                 wake: Notify::new(),
                 dropped: AtomicU64::new(0),
                 written: AtomicU64::new(0),
@@ -337,7 +341,7 @@ impl RequestLog {
     /// Queues one record for the writer; never blocks on I/O. When the buffer is full the
     /// record is dropped and counted.
     pub fn record(&self, record: RequestRecord) {
-        let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = self.shared.pending.mine().lock().unwrap_or_else(|e| e.into_inner());
         if pending.len() >= MAX_PENDING {
             drop(pending);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -368,8 +372,8 @@ impl RequestLog {
 
     /// The record of request `id`, from the buffer or the file.
     pub fn find(&self, id: RequestId) -> io::Result<Lookup> {
-        {
-            let pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for pending in self.shared.pending.all() {
+            let pending = pending.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(record) = pending.iter().rev().find(|r| r.id == id) {
                 return Ok(Lookup::Found(*record));
             }
@@ -393,7 +397,7 @@ impl RequestLog {
             capacity: self.shared.capacity,
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             written: self.shared.written.load(Ordering::Relaxed),
-            pending: self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
+            pending: self.shared.pending.all().map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).len() as u64).sum(),
             pending_limit: MAX_PENDING as u64,
         }
     }
@@ -433,9 +437,8 @@ async fn write_loop(shared: Arc<Shared>, file: Arc<File>) {
             () = tokio::time::sleep(WRITE_EVERY) => {}
         }
         let stopping = shared.stopping.load(Ordering::Acquire);
-        {
-            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::swap(&mut *pending, &mut batch);
+        for pending in shared.pending.all() {
+            batch.append(&mut pending.lock().unwrap_or_else(|e| e.into_inner()));
         }
         if !batch.is_empty() {
             let (file, records, capacity) = (file.clone(), std::mem::take(&mut batch), shared.capacity);

@@ -18,10 +18,13 @@
 //! key's stored `calls` and `last_used_at` trail the gateway by up to [`COUNTS_EVERY`]. A
 //! stop or a [`TrafficLog::flush`] writes everything.
 //!
-//! Counting happens when the gateway records the event, in a map under a mutex (no queue
-//! of events): its size is bounded by the keys of two minutes, capped at
-//! [`TrafficLimits::max_keys`]; past the cap a denial is counted without its tenant and
-//! route (never lost, counted as unattributed). Samples wait in a bounded buffer; when it
+//! Counting happens when the gateway records the event, in maps under mutexes (no queue
+//! of events): served requests and key use in each gateway thread's own ([`PerThread`]:
+//! the allowed path takes no lock another CPU holds), denials and their samples in one
+//! shared map (a sample is taken once per kind and minute, whichever thread sees it). Each
+//! map's size is bounded by the keys of two minutes, capped at [`TrafficLimits::max_keys`]
+//! (the served counts per thread); past the cap a request is counted without its tenant
+//! and route (never lost, counted as unattributed). Samples wait in a bounded buffer; when it
 //! is full (storage slow or failing) a sample is dropped and counted. What was dropped is
 //! shown by `traffic.status`. Old rows are deleted in batches of [`PRUNE_BATCH`], each its
 //! own short write, so a console command waits at most one batch behind a prune.
@@ -41,6 +44,7 @@ use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::domain::gateway_event::GatewayEvent;
+use crate::per_thread::PerThread;
 use crate::store::dialects;
 use crate::store::{Connection, on};
 use crate::store::{Store, settings};
@@ -64,7 +68,8 @@ pub struct TrafficLimits {
     pub samples_per_key: u8,
     /// Samples held in memory (gathered and not yet written); more are dropped and counted.
     pub max_pending_samples: u64,
-    /// Distinct count keys held (the current and the previous minute).
+    /// Distinct count keys held (the current and the previous minute): denials, and served
+    /// requests on each gateway thread.
     pub max_keys: usize,
     /// Bytes of a sample's path kept.
     pub path_bytes: usize,
@@ -90,7 +95,10 @@ impl std::fmt::Debug for TrafficLog {
 
 struct Shared {
     limits: TrafficLimits,
+    /// Denials and samples.
     tallies: Mutex<Tallies>,
+    /// Served requests and key use, per thread.
+    served: PerThread<Mutex<Served>>,
     wake: Notify,
     stopping: AtomicBool,
     /// Denials chosen as samples, written or not.
@@ -112,10 +120,21 @@ struct Shared {
 struct Tallies {
     hasher: RandomState,
     denials: Tally<DenialKey, DenialCount>,
+    samples: Vec<Sample>,
+}
+
+/// One thread's served requests and key use since they were last taken.
+struct Served {
+    hasher: RandomState,
     usage: Tally<UsageKey, UsageCount>,
     /// Per key prefix: calls since the last flush and the latest of them.
     keys: HashMap<Box<str>, KeyUse>,
-    samples: Vec<Sample>,
+}
+
+impl Default for Served {
+    fn default() -> Self {
+        Self { hasher: RandomState::new(), usage: Tally::new(), keys: HashMap::new() }
+    }
 }
 
 /// Requests made with one key since the last flush, and the credits they were charged.
@@ -246,13 +265,8 @@ impl TrafficLog {
         Self {
             shared: Arc::new(Shared {
                 limits,
-                tallies: Mutex::new(Tallies {
-                    hasher: RandomState::new(),
-                    denials: Tally::new(),
-                    usage: Tally::new(),
-                    keys: HashMap::new(),
-                    samples: Vec::new(),
-                }),
+                tallies: Mutex::new(Tallies { hasher: RandomState::new(), denials: Tally::new(), samples: Vec::new() }),
+                served: PerThread::default(),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
                 sampled: AtomicU64::new(0),
@@ -272,39 +286,45 @@ impl TrafficLog {
     pub fn record(&self, event: &GatewayEvent) {
         let minute = event.at.timestamp().div_euclid(60);
         let limits = &self.shared.limits;
-        let mut tallies = self.shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
-        let Tallies { hasher, denials, usage, keys, samples } = &mut *tallies;
-        if let Some(prefix) = event.key_prefix.as_deref() {
-            match keys.get_mut(prefix) {
-                Some(used) => {
-                    used.calls += 1;
-                    used.credits += event.cost;
-                    used.last = used.last.max(event.at);
-                }
-                None => {
-                    keys.insert(prefix.into(), KeyUse { calls: 1, credits: event.cost, last: event.at });
+        if event.key_prefix.is_some() || event.code.is_none() {
+            let mut served = self.shared.served.mine().lock().unwrap_or_else(|e| e.into_inner());
+            let Served { hasher, usage, keys } = &mut *served;
+            if let Some(prefix) = event.key_prefix.as_deref() {
+                match keys.get_mut(prefix) {
+                    Some(used) => {
+                        used.calls += 1;
+                        used.credits += event.cost;
+                        used.last = used.last.max(event.at);
+                    }
+                    None => {
+                        keys.insert(prefix.into(), KeyUse { calls: 1, credits: event.cost, last: event.at });
+                    }
                 }
             }
+            // Served: counted here, nothing else to do.
+            if event.code.is_none() {
+                let (Some(tenant), Some(route)) = (event.tenant.as_deref(), event.route.as_deref()) else { return };
+                let hash = hasher.hash_one((minute, tenant, route));
+                let make = || UsageKey { minute, tenant: tenant.into(), route: route.into() };
+                let is = |k: &UsageKey| k.minute == minute && &*k.tenant == tenant && &*k.route == route;
+                let entry = match usage.entry(hash, is, make, limits.max_keys) {
+                    Some(entry) => entry,
+                    None => {
+                        self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
+                        let hash = hasher.hash_one((minute, "*", "*"));
+                        let is = |k: &UsageKey| k.minute == minute && &*k.tenant == "*" && &*k.route == "*";
+                        let make = || UsageKey { minute, tenant: "*".into(), route: "*".into() };
+                        usage.entry(hash, is, make, usize::MAX).expect("no cap")
+                    }
+                };
+                entry.requests += 1;
+                entry.credits += event.cost;
+                return;
+            }
         }
-        let Some(code) = event.code.as_deref() else {
-            let (Some(tenant), Some(route)) = (event.tenant.as_deref(), event.route.as_deref()) else { return };
-            let hash = hasher.hash_one((minute, tenant, route));
-            let make = || UsageKey { minute, tenant: tenant.into(), route: route.into() };
-            let is = |k: &UsageKey| k.minute == minute && &*k.tenant == tenant && &*k.route == route;
-            let entry = match usage.entry(hash, is, make, limits.max_keys) {
-                Some(entry) => entry,
-                None => {
-                    self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
-                    let hash = hasher.hash_one((minute, "*", "*"));
-                    let is = |k: &UsageKey| k.minute == minute && &*k.tenant == "*" && &*k.route == "*";
-                    let make = || UsageKey { minute, tenant: "*".into(), route: "*".into() };
-                    usage.entry(hash, is, make, usize::MAX).expect("no cap")
-                }
-            };
-            entry.requests += 1;
-            entry.credits += event.cost;
-            return;
-        };
+        let Some(code) = event.code.as_deref() else { return };
+        let mut tallies = self.shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        let Tallies { hasher, denials, samples } = &mut *tallies;
         let (tenant, route, status) = (event.tenant.as_deref(), event.route.as_deref(), event.status);
         let hash = hasher.hash_one((minute, tenant, route, status, code));
         let is = |k: &DenialKey| {
@@ -423,7 +443,9 @@ pub(crate) struct Pending {
 impl WritesHeld<'_> {
     /// What memory holds and the writer has not committed, read at one instant.
     pub(crate) fn pending(&self) -> Pending {
+        // Every map held while the instant is read: a decision recorded before it is in one.
         let tallies = self.shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        let served: Vec<_> = self.shared.served.all().map(|s| s.lock().unwrap_or_else(|e| e.into_inner())).collect();
         let as_of = Utc::now();
         let mut pending = Pending { as_of, denials: Vec::new(), usage: Vec::new() };
         let mut denial = |k: &DenialKey, requests: i64| {
@@ -441,7 +463,9 @@ impl WritesHeld<'_> {
                 pending.usage.push((k.minute, k.tenant.to_string(), c.requests, c.credits));
             }
         };
-        tallies.usage.each(|k, v| usage(k, v));
+        for served in &served {
+            served.usage.each(|k, v| usage(k, v));
+        }
         for (k, c) in &self.unwritten.usage {
             usage(k, c);
         }
@@ -579,36 +603,42 @@ impl Drop for AbortOnDrop {
 /// forgetting their keys of minutes before the previous one (their sample allowance is spent).
 fn take(shared: &Shared, unwritten: &mut Unwritten, now_minute: i64, counts: Counts) {
     let mut tallies = shared.tallies.lock().unwrap_or_else(|e| e.into_inner());
-    let Tallies { hasher, denials, usage, keys, samples } = &mut *tallies;
+    let Tallies { hasher: _, denials, samples } = &mut *tallies;
     unwritten.samples.append(samples);
-    for (prefix, used) in keys.extract_if(|prefix, _| counts.picks(hasher.hash_one(prefix))) {
-        match unwritten.keys.get_mut(&prefix) {
-            Some(total) => {
-                total.calls += used.calls;
-                total.last = total.last.max(used.last);
-            }
-            None => {
-                unwritten.keys.insert(prefix, used);
+    for served in shared.served.all() {
+        let mut served = served.lock().unwrap_or_else(|e| e.into_inner());
+        let Served { hasher, usage, keys } = &mut *served;
+        for (prefix, used) in keys.extract_if(|prefix, _| counts.picks(hasher.hash_one(prefix))) {
+            // The same key used on several threads, or counts kept from a write that failed.
+            match unwritten.keys.get_mut(&prefix) {
+                Some(total) => {
+                    total.calls += used.calls;
+                    total.credits += used.credits;
+                    total.last = total.last.max(used.last);
+                }
+                None => {
+                    unwritten.keys.insert(prefix, used);
+                }
             }
         }
+        usage.drain(
+            counts,
+            |key, count| {
+                if count.requests > 0 {
+                    let total = unwritten.usage.entry(key.clone()).or_default();
+                    total.requests += count.requests;
+                    total.credits += count.credits;
+                    *count = UsageCount::default();
+                }
+            },
+            |key| key.minute >= now_minute - 1,
+        );
     }
     denials.drain(
         counts,
         |key, count| {
             if count.requests > 0 {
                 *unwritten.denials.entry(key.clone()).or_default() += std::mem::take(&mut count.requests);
-            }
-        },
-        |key| key.minute >= now_minute - 1,
-    );
-    usage.drain(
-        counts,
-        |key, count| {
-            if count.requests > 0 {
-                let total = unwritten.usage.entry(key.clone()).or_default();
-                total.requests += count.requests;
-                total.credits += count.credits;
-                *count = UsageCount::default();
             }
         },
         |key| key.minute >= now_minute - 1,
@@ -1048,5 +1078,36 @@ mod tests {
         log.record(&event(now, "tg_live_0", None, 2));
         take(&log.shared, &mut unwritten, minute, Counts::All);
         assert_eq!(usage(&unwritten), (601, 1202), "a flush or stop takes whatever came since");
+        let key = unwritten.keys["tg_live_0"];
+        assert_eq!((key.calls, key.credits), (4, 6), "a key's later use joins what is unwritten, credits too");
+    }
+
+    #[test]
+    fn counts_from_every_gateway_thread_are_read_and_taken_once() {
+        let log = TrafficLog::new(TrafficLimits::default());
+        let now = Utc::now();
+        let minute = now.timestamp().div_euclid(60);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        log.record(&event(now, "tg_live_0", None, 2));
+                    }
+                    log.record(&event(now, "tg_live_0", Some("INSUFFICIENT_CREDITS"), 0));
+                });
+            }
+        });
+        let unwritten = log.shared.unwritten.try_lock().unwrap();
+        let held = WritesHeld { shared: &log.shared, unwritten };
+        let found = held.pending().usage.iter().fold((0, 0), |(r, c), u| (r + u.2, c + u.3));
+        assert_eq!(found, (300, 600), "read from every thread's counts");
+        let mut unwritten = held.unwritten;
+        take(&log.shared, &mut unwritten, minute, Counts::All);
+        assert_eq!(usage(&unwritten), (300, 600));
+        assert_eq!(unwritten.usage.len(), 1, "one row for the (minute, tenant, route), whichever thread counted");
+        let key = unwritten.keys["tg_live_0"];
+        assert_eq!((key.calls, key.credits), (303, 600), "the key's calls and credits from every thread");
+        assert_eq!(unwritten.denials.values().sum::<i64>(), 3);
+        assert_eq!(unwritten.samples.len(), 3, "the first three of the kind this minute, whichever thread");
     }
 }

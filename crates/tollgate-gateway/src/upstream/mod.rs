@@ -35,6 +35,7 @@ use bytes::{Buf, BytesMut};
 use http::{Method, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tollgate_core::per_thread::PerThread;
 
 pub use self::body::PooledBody;
 use self::wire::{AnswerHead, Parsed, Sending};
@@ -52,8 +53,7 @@ struct Conn {
 
 /// Idle connections per thread and upstream, most recently used last.
 pub struct Upstreams {
-    /// A pool per thread slot (see [`thread_slot`]), each on its own cache line.
-    idle: Box<[ThreadPool]>,
+    idle: PerThread<Mutex<HashMap<Arc<str>, Vec<Conn>>>>,
     max_idle_per_upstream: usize,
     trust: TrustStores,
 }
@@ -104,36 +104,16 @@ enum Failure {
     Failed(UpstreamError),
 }
 
-/// One thread's idle connections, alone on its cache lines (two threads' locks side by side
-/// would take the line from each other on every request).
-#[repr(align(128))]
-#[derive(Default)]
-struct ThreadPool(Mutex<HashMap<Arc<str>, Vec<Conn>>>);
-
-/// Thread slots, more than the gateway has threads: two threads share a pool only in a
-/// process running more threads than this (it stays correct, only slower).
-const THREAD_POOLS: usize = 16;
-
-/// This thread's slot: a number given to each thread the first time it asks.
-fn thread_slot() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    thread_local! {
-        static SLOT: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    SLOT.with(|slot| *slot)
-}
-
 impl Upstreams {
     /// A pool keeping at most `max_idle_per_upstream` idle connections per upstream on each
     /// thread.
     pub fn new(max_idle_per_upstream: usize) -> Arc<Self> {
-        let idle = (0..THREAD_POOLS).map(|_| ThreadPool::default()).collect();
-        Arc::new(Self { idle, max_idle_per_upstream, trust: TrustStores::default() })
+        Arc::new(Self { idle: PerThread::default(), max_idle_per_upstream, trust: TrustStores::default() })
     }
 
     /// This thread's idle connections.
     fn pool(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Vec<Conn>>> {
-        self.idle[thread_slot() % self.idle.len()].0.lock().unwrap_or_else(|p| p.into_inner())
+        self.idle.mine().lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// How an `https://` upstream is verified: against `ca` (PEM), or the system's store.
@@ -161,9 +141,12 @@ impl Upstreams {
     pub fn idle_count(&self, authority: &str) -> usize {
         let tls = format!("https://{authority}#");
         let count = |idle: &HashMap<Arc<str>, Vec<Conn>>| -> usize {
-            idle.iter().filter(|(key, _)| &***key == authority || key.starts_with(&tls)).map(|(_, list)| list.len()).sum()
+            idle.iter()
+                .filter(|(key, _)| &***key == authority || key.starts_with(&tls))
+                .map(|(_, list)| list.len())
+                .sum()
         };
-        self.idle.iter().map(|pool| count(&pool.0.lock().unwrap_or_else(|p| p.into_inner()))).sum()
+        self.idle.all().map(|pool| count(&pool.lock().unwrap_or_else(|p| p.into_inner()))).sum()
     }
 
     /// An idle connection still open, or a new one; and whether it was idle.

@@ -58,7 +58,21 @@ pub struct HistogramSnapshot {
     pub sum_us: u64,
 }
 
+impl Default for HistogramSnapshot {
+    fn default() -> Self {
+        Self { cumulative: [0; BUCKETS], sum_us: 0 }
+    }
+}
+
 impl HistogramSnapshot {
+    /// Adds `other`'s observations (histograms kept per thread are summed at a scrape).
+    pub fn add(&mut self, other: &HistogramSnapshot) {
+        for (total, more) in self.cumulative.iter_mut().zip(&other.cumulative) {
+            *total += more;
+        }
+        self.sum_us += other.sum_us;
+    }
+
     /// How many observations there were.
     pub fn count(&self) -> u64 {
         self.cumulative[BUCKETS - 1]
