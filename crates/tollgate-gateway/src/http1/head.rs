@@ -15,6 +15,22 @@ use crate::upstream::list_elements;
 /// Header lines taken at most (hyper's limit too: beyond, hyper answers 431).
 const MAX_HEADERS: usize = 100;
 
+/// Names outside the standard set that come with most requests here: made from a constant
+/// (`HeaderName::from_bytes` copies any name it does not know, an allocation per request).
+const KNOWN: [HeaderName; 3] = [
+    HeaderName::from_static(crate::forward::API_KEY_HEADER),
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-request-id"),
+];
+
+/// The header name `bytes` spell, in any case.
+fn header_name(bytes: &[u8]) -> Option<HeaderName> {
+    match KNOWN.iter().find(|known| known.as_str().as_bytes().eq_ignore_ascii_case(bytes)) {
+        Some(known) => Some(known.clone()),
+        None => HeaderName::from_bytes(bytes).ok(),
+    }
+}
+
 /// What the buffer holds.
 #[allow(
     clippy::large_enum_variant,
@@ -76,7 +92,7 @@ pub(super) fn parse<B>(buf: &mut BytesMut, body: impl FnOnce() -> B) -> Head<B> 
         let uri = Uri::from_maybe_shared(slice(path)).ok()?;
         let mut headers = HeaderMap::with_capacity(count);
         for span in &spans[..count] {
-            let name = HeaderName::from_bytes(&slice(span.name)).ok()?;
+            let name = header_name(&head[span.name.0..span.name.0 + span.name.1])?;
             headers.append(name, HeaderValue::from_maybe_shared(slice(span.value)).ok()?);
         }
         Some((uri, headers))
@@ -109,14 +125,16 @@ mod tests {
     #[test]
     fn a_plain_request_is_taken_and_what_follows_stays() {
         let (head, rest) = parsed(
-            "GET /v1/x?a=1 HTTP/1.1\r\nHost: h\r\nX-Api-Key: k\r\nConnection: keep-alive, Close\r\n\r\nGET /next",
+            "GET /v1/x?a=1 HTTP/1.1\r\nHost: h\r\nX-Api-Key: k\r\nX-Forwarded-FOR: 10.0.0.1\r\nX-Custom: c\r\nConnection: keep-alive, Close\r\n\r\nGET /next",
         );
         let Head::Plain { request, close } = head else { panic!("plain") };
         assert_eq!(request.method(), Method::GET);
         assert_eq!(request.uri().path(), "/v1/x");
         assert_eq!(request.uri().query(), Some("a=1"));
         assert_eq!(request.headers()["x-api-key"], "k");
-        assert_eq!(request.headers().len(), 3);
+        assert_eq!(request.headers()["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(request.headers()["x-custom"], "c");
+        assert_eq!(request.headers().len(), 5);
         assert!(close);
         assert_eq!(&rest[..], b"GET /next");
     }
