@@ -21,7 +21,6 @@ pub mod console;
 pub mod domain;
 pub mod error;
 pub mod live;
-pub mod per_thread;
 pub mod store;
 
 pub use console::Console;

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tollgate_core::domain::metrics::{Exposition, Histogram, HistogramSnapshot, Kind, MAX_ROUTE_LABELS, RouteSlot};
-use tollgate_core::per_thread::PerThread;
+use tollgate_core::domain::per_thread::PerThread;
 
 /// Every code the gateway answers with, and its status (one status per code). The
 /// policy's codes come first, in [`tollgate_core::domain::policy::DenialCode::ALL`] order; a test keeps the table whole.

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// Made for every request: its names are shared with the live state (`Arc<str>`) and its
+// method and code are constants for the standard ones, so making one allocates only its id
+// and path.
 /// One gateway decision, allowed or denied, as the live monitor shows it.
-///
-/// Made for every request: its names are shared with the live state (`Arc<str>`) and its
-/// method is a constant for the standard ones, so making one allocates only its id and path.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GatewayEvent {
     pub at: DateTime<Utc>,

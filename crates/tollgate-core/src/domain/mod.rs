@@ -12,6 +12,7 @@ pub mod path;
 pub mod payment_auth;
 pub mod payment_terms;
 pub mod pem;
+pub mod per_thread;
 pub mod policy;
 pub mod rate;
 pub mod standing;

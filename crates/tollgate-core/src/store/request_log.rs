@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::per_thread::PerThread;
+use crate::domain::per_thread::PerThread;
 use std::time::Duration;
 
 use tokio::sync::Notify;

@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::domain::gateway_event::GatewayEvent;
-use crate::per_thread::PerThread;
+use crate::domain::per_thread::PerThread;
 use crate::store::dialects;
 use crate::store::{Connection, on};
 use crate::store::{Store, settings};

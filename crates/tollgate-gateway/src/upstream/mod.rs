@@ -35,7 +35,7 @@ use bytes::{Buf, BytesMut};
 use http::{Method, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tollgate_core::per_thread::PerThread;
+use tollgate_core::domain::per_thread::PerThread;
 
 pub use self::body::PooledBody;
 use self::wire::{AnswerHead, Parsed, Sending};
