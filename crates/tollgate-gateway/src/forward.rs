@@ -166,7 +166,7 @@ impl BodyRead {
 }
 
 impl ClientBody {
-    fn new(inbound: Inbound) -> (Self, BodyRead) {
+    pub(crate) fn new(inbound: Inbound) -> (Self, BodyRead) {
         let failed = Arc::new(AtomicBool::new(false));
         let body =
             Self { prefix: inbound.prefix.filter(|b| !b.is_empty()), inner: inbound.rest, failed: failed.clone() };

@@ -994,6 +994,8 @@ struct Ids {
 
 /// The status reported for a request whose client left before the answer.
 pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
+/// Its code.
+pub(crate) const CLIENT_CLOSED_CODE: &str = "CLIENT_CLOSED_REQUEST";
 
 impl Finish<'_> {
     fn publish(&mut self) {
@@ -1008,7 +1010,7 @@ impl Drop for Finish<'_> {
         if let Some(event) = &mut self.event {
             event.status = CLIENT_CLOSED_REQUEST;
             event.cost = 0;
-            event.code.get_or_insert(Cow::Borrowed("CLIENT_CLOSED_REQUEST"));
+            event.code.get_or_insert(Cow::Borrowed(CLIENT_CLOSED_CODE));
             self.publish();
         }
     }

@@ -150,7 +150,7 @@ impl Charging {
             OnCancel::Nothing | OnCancel::Reported => self.reported(usage, model.as_deref()),
         };
         self.report.event.status = crate::CLIENT_CLOSED_REQUEST;
-        self.report.event.code = Some("CLIENT_CLOSED_REQUEST".into());
+        self.report.event.code = Some(crate::CLIENT_CLOSED_CODE.into());
         if let Some(commit) = self.charge(reported.unwrap_or(0), false) {
             drop(commit); // runs to its end by itself
         }

@@ -23,8 +23,14 @@ impl<T> PerThread<T> {
 
     /// This thread's value.
     pub fn mine(&self) -> &T {
+        &self.values[self.slot()]
+    }
+
+    /// Which value is this thread's (two threads may share one: a test that needs them
+    /// apart checks).
+    pub fn slot(&self) -> usize {
         // A power of two: a mask, not a division, on every request.
-        &self.values[thread_number() & (self.values.len() - 1)]
+        thread_number() & (self.values.len() - 1)
     }
 
     /// Every thread's value.

@@ -27,14 +27,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-use crate::domain::per_thread::PerThread;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-
-use crate::store::ledger::Committed;
 use tokio::task::JoinHandle;
+
+use crate::domain::per_thread::PerThread;
+use crate::store::ledger::Committed;
 
 /// Bytes per record (and of the header).
 pub const RECORD_BYTES: usize = 128;
@@ -70,9 +69,7 @@ impl RequestId {
         }
         Some(Self { prefix: u32::from_str_radix(prefix, 16).ok()?, counter: counter.parse().ok()? })
     }
-}
 
-impl RequestId {
     /// The id as text, made without formatting machinery or allocation (one per request).
     pub fn text(&self) -> RequestIdText {
         const HEX: &[u8; 16] = b"0123456789abcdef";

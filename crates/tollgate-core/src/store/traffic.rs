@@ -137,6 +137,44 @@ impl Default for Served {
     }
 }
 
+impl Served {
+    /// Counts `event`'s key use, and the request when it was served (in `minute`, past
+    /// `max_keys` without its tenant and route); false when it was counted so.
+    fn count(&mut self, event: &GatewayEvent, minute: i64, max_keys: usize) -> bool {
+        let Served { hasher, usage, keys } = self;
+        if let Some(prefix) = event.key_prefix.as_deref() {
+            match keys.get_mut(prefix) {
+                Some(used) => {
+                    used.calls += 1;
+                    used.credits += event.cost;
+                    used.last = used.last.max(event.at);
+                }
+                None => {
+                    keys.insert(prefix.into(), KeyUse { calls: 1, credits: event.cost, last: event.at });
+                }
+            }
+        }
+        let (None, Some(tenant), Some(route)) = (&event.code, event.tenant.as_deref(), event.route.as_deref()) else {
+            return true;
+        };
+        let hash = hasher.hash_one((minute, tenant, route));
+        let make = || UsageKey { minute, tenant: tenant.into(), route: route.into() };
+        let is = |k: &UsageKey| k.minute == minute && &*k.tenant == tenant && &*k.route == route;
+        let (entry, attributed) = match usage.entry(hash, is, make, max_keys) {
+            Some(entry) => (entry, true),
+            None => {
+                let hash = hasher.hash_one((minute, "*", "*"));
+                let is = |k: &UsageKey| k.minute == minute && &*k.tenant == "*" && &*k.route == "*";
+                let make = || UsageKey { minute, tenant: "*".into(), route: "*".into() };
+                (usage.entry(hash, is, make, usize::MAX).expect("no cap"), false)
+            }
+        };
+        entry.requests += 1;
+        entry.credits += event.cost;
+        attributed
+    }
+}
+
 /// Requests made with one key since the last flush, and the credits they were charged.
 #[derive(Clone, Copy)]
 struct KeyUse {
@@ -286,40 +324,11 @@ impl TrafficLog {
     pub fn record(&self, event: &GatewayEvent) {
         let minute = event.at.timestamp().div_euclid(60);
         let limits = &self.shared.limits;
+        // A key's use and a served request: this thread's own counts.
         if event.key_prefix.is_some() || event.code.is_none() {
             let mut served = self.shared.served.mine().lock().unwrap_or_else(|e| e.into_inner());
-            let Served { hasher, usage, keys } = &mut *served;
-            if let Some(prefix) = event.key_prefix.as_deref() {
-                match keys.get_mut(prefix) {
-                    Some(used) => {
-                        used.calls += 1;
-                        used.credits += event.cost;
-                        used.last = used.last.max(event.at);
-                    }
-                    None => {
-                        keys.insert(prefix.into(), KeyUse { calls: 1, credits: event.cost, last: event.at });
-                    }
-                }
-            }
-            // Served: counted here, nothing else to do.
-            if event.code.is_none() {
-                let (Some(tenant), Some(route)) = (event.tenant.as_deref(), event.route.as_deref()) else { return };
-                let hash = hasher.hash_one((minute, tenant, route));
-                let make = || UsageKey { minute, tenant: tenant.into(), route: route.into() };
-                let is = |k: &UsageKey| k.minute == minute && &*k.tenant == tenant && &*k.route == route;
-                let entry = match usage.entry(hash, is, make, limits.max_keys) {
-                    Some(entry) => entry,
-                    None => {
-                        self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
-                        let hash = hasher.hash_one((minute, "*", "*"));
-                        let is = |k: &UsageKey| k.minute == minute && &*k.tenant == "*" && &*k.route == "*";
-                        let make = || UsageKey { minute, tenant: "*".into(), route: "*".into() };
-                        usage.entry(hash, is, make, usize::MAX).expect("no cap")
-                    }
-                };
-                entry.requests += 1;
-                entry.credits += event.cost;
-                return;
+            if !served.count(event, minute, limits.max_keys) {
+                self.shared.unattributed.fetch_add(1, Ordering::Relaxed);
             }
         }
         let Some(code) = event.code.as_deref() else { return };
@@ -1080,6 +1089,27 @@ mod tests {
         assert_eq!(usage(&unwritten), (601, 1202), "a flush or stop takes whatever came since");
         let key = unwritten.keys["tg_live_0"];
         assert_eq!((key.calls, key.credits), (4, 6), "a key's later use joins what is unwritten, credits too");
+    }
+
+    #[test]
+    fn past_the_cap_a_request_is_counted_without_its_tenant_and_route() {
+        let log = TrafficLog::new(TrafficLimits { max_keys: 2, ..TrafficLimits::default() });
+        let now = Utc::now();
+        for t in 0..3 {
+            let mut served = event(now, "tg_live_0", None, 1);
+            served.tenant = Some(format!("t{t}").into());
+            log.record(&served);
+            let mut denied = event(now, "tg_live_0", Some("INSUFFICIENT_CREDITS"), 0);
+            denied.tenant = Some(format!("t{t}").into());
+            log.record(&denied);
+        }
+        assert_eq!(log.stats().denials_unattributed, 2, "the third served and the third denied");
+        let mut unwritten = log.shared.unwritten.try_lock().unwrap();
+        take(&log.shared, &mut unwritten, now.timestamp().div_euclid(60), Counts::All);
+        assert_eq!(usage(&unwritten), (3, 3), "none lost");
+        assert!(unwritten.usage.keys().any(|k| &*k.tenant == "*"), "the third under `*`");
+        assert_eq!(unwritten.denials.values().sum::<i64>(), 3);
+        assert!(unwritten.denials.keys().any(|k| k.tenant.is_none()), "the third denial without its tenant");
     }
 
     #[test]

@@ -19,8 +19,8 @@ const MAX_HEADERS: usize = 100;
 /// (`HeaderName::from_bytes` copies any name it does not know, an allocation per request).
 const KNOWN: [HeaderName; 3] = [
     HeaderName::from_static(crate::forward::API_KEY_HEADER),
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-request-id"),
+    crate::names::X_FORWARDED_FOR,
+    crate::names::X_REQUEST_ID,
 ];
 
 /// The header name `bytes` spell, in any case.

@@ -402,7 +402,80 @@ fn host_port(authority: &str, default: u16) -> (&str, u16) {
 
 #[cfg(test)]
 mod tests {
-    use super::host_port;
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::forward::{ClientBody, Inbound};
+    use crate::request_body::RequestBody;
+
+    /// An upstream on 127.0.0.1 that answers every request on every connection with `ok`,
+    /// and counts the connections it accepted.
+    fn upstream() -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (addr, accepted) = (listener.local_addr().unwrap().to_string(), Arc::new(AtomicUsize::new(0)));
+        let counted = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if line == "\r\n"
+                            && stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err()
+                        {
+                            return;
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// `calls` GETs through `upstreams`, one after the other, on a new thread whose pool is not
+    /// `apart_from`'s (as a gateway thread: its own runtime), each body read to the end (the
+    /// connection then goes back to the pool); the pool's slot.
+    fn gets_on_a_thread(upstreams: &Arc<Upstreams>, authority: &str, calls: usize, apart_from: Option<usize>) -> usize {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Other tests' threads take numbers too: one that shares the slot tries again.
+                if Some(upstreams.idle.slot()) == apart_from {
+                    return None;
+                }
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    for _ in 0..calls {
+                        let (body, _) = ClientBody::new(Inbound::from(RequestBody::Empty));
+                        let mut out = Outgoing::new(&Method::GET, "", "/", body);
+                        out.add("host", &[authority.as_bytes()]);
+                        let answer = upstreams.send(Target { authority, tls: None }, out).await.unwrap();
+                        assert_eq!(answer.into_body().collect().await.unwrap().to_bytes(), "ok");
+                    }
+                });
+                Some(upstreams.idle.slot())
+            })
+            .join()
+            .unwrap()
+        })
+        .unwrap_or_else(|| gets_on_a_thread(upstreams, authority, calls, apart_from))
+    }
+
+    #[test]
+    fn a_connection_is_used_again_only_by_the_thread_that_opened_it() {
+        let (authority, accepted) = upstream();
+        let upstreams = Upstreams::new(8);
+        let first = gets_on_a_thread(&upstreams, &authority, 2, None);
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "the same thread takes its idle connection again");
+        gets_on_a_thread(&upstreams, &authority, 1, Some(first));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "another thread opens its own");
+        assert_eq!(upstreams.idle_count(&authority), 2, "each idle in the pool of its thread");
+    }
 
     #[test]
     fn authorities_split_into_host_and_port() {
